@@ -1,0 +1,32 @@
+import type { SandlotConfig } from './types.js';
+
+export const DEFAULT_CONFIG_FILE = '/etc/sandlot/config.yaml';
+
+/** The embedded defaults: what `make run` starts with when no file exists. */
+export function defaultConfig(): SandlotConfig {
+  return {
+    socket_path: '/run/sandlot/sandlot.sock',
+    root_dir: '/var/lib/sandlot',
+    state_dir: '/run/sandlot',
+    log_level: 'info',
+    metrics_address: '127.0.0.1:9436',
+    otlp_endpoint: '',
+    default_runtime: 'runc',
+    runtimes: {
+      runc: { type: 'oci', path: 'runc', args: [], network: 'auto', overlay: '', port_forward_relay: false },
+      crun: { type: 'oci', path: 'crun', args: [], network: 'auto', overlay: '', port_forward_relay: false },
+      runsc: { type: 'runsc', path: 'runsc', args: [], network: 'auto', overlay: '', port_forward_relay: false },
+    },
+    conmon_path: 'conmon',
+    catatonit_path: 'catatonit',
+    cni_conf_dir: '/etc/cni/net.d',
+    cni_bin_dirs: ['/usr/lib/cni', '/opt/cni/bin'],
+    cni_default_subnet: '10.88.0.0/16',
+    cni_default_bridge: 'sandlot0',
+    registry_mirrors: {},
+    insecure_registries: [],
+    streaming_address: '127.0.0.1:0',
+    cgroup_root: '/',
+    default_cgroup_parent: '/sandlot',
+  };
+}

@@ -1,0 +1,56 @@
+// The shape of sandlot's configuration. YAML keys are the snake_case names below.
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** `oci`: any runc-compatible CLI (runc, crun, youki). `runsc`: gVisor. */
+export type RuntimeType = 'oci' | 'runsc';
+export const RUNTIME_TYPES: readonly RuntimeType[] = ['oci', 'runsc'];
+
+/** How runsc networks a pod: `sandbox` = gVisor's netstack, `host` = the host stack inside the pod netns. */
+export type RunscNetwork = 'auto' | 'sandbox' | 'host';
+export const RUNSC_NETWORKS: readonly RunscNetwork[] = ['auto', 'sandbox', 'host'];
+
+export interface RuntimeHandlerConfig {
+  type: RuntimeType;
+  /** Binary name (looked up on PATH) or absolute path. */
+  path: string;
+  /** Extra global arguments placed before the subcommand. */
+  args: string[];
+  /** runsc only: the network mode. */
+  network: RunscNetwork;
+  /** runsc only: the --overlay2 value ("" leaves runsc's default). */
+  overlay: string;
+  /** Port-forward through a relay process inside the sandbox instead of dialling the netns. */
+  port_forward_relay: boolean;
+}
+
+export interface SandlotConfig {
+  socket_path: string;
+  root_dir: string;
+  state_dir: string;
+  log_level: LogLevel;
+  /** host:port of the Prometheus endpoint; "" turns it off. */
+  metrics_address: string;
+  /** OTLP/gRPC endpoint for traces; "" turns tracing off. */
+  otlp_endpoint: string;
+  default_runtime: string;
+  runtimes: Record<string, RuntimeHandlerConfig>;
+  conmon_path: string;
+  catatonit_path: string;
+  cni_conf_dir: string;
+  cni_bin_dirs: string[];
+  /** Subnet of the embedded default CNI network (bridge sandlot0). */
+  cni_default_subnet: string;
+  cni_default_bridge: string;
+  /** Registry host → mirror endpoints tried first, e.g. docker.io: [http://127.0.0.1:5000]. */
+  registry_mirrors: Record<string, string[]>;
+  /** Registry hosts spoken to over plain HTTP (loopback ones always are). */
+  insecure_registries: string[];
+  /** host:port of the exec/attach/port-forward server; port 0 picks a free one. */
+  streaming_address: string;
+  /** Every pod cgroup path is placed under this one. */
+  cgroup_root: string;
+  /** Parent for pods whose request names no cgroup_parent. */
+  default_cgroup_parent: string;
+}
