@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import {
   hasCapability,
   OomScoreApplier,
@@ -123,7 +123,7 @@ function fakeProc(status: string, opts: { delayWrite?: (value: string) => Promis
   return { fs, files, ops };
 }
 
-function captureLogger(): { logger: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } {
+function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -131,7 +131,7 @@ function captureLogger(): { logger: ReturnType<typeof pino>; lines: Array<Record
       cb();
     },
   });
-  return { logger: pino({ level: 'debug' }, stream), lines };
+  return { logger: pino<never>({ level: 'debug' }, stream), lines };
 }
 
 test('S10: the applier writes the computed value to the sandbox process', async () => {
