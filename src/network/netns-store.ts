@@ -1,0 +1,148 @@
+// Pinned network namespaces, one per pod: <state_dir>/netns/<podId> is an empty file with
+// the pod's netns bind-mounted on it, so the namespace outlives every process in it
+// (and a daemon restart). The directory is a shared mount of itself, like /run/netns.
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  createPinnedNetns,
+  makeSharedMountPoint,
+  unmountAll,
+  withNetnsSync,
+} from '../../native/index.js';
+import { AlreadyExistsError, InternalError, InvalidArgumentError, errnoCode, errorMessage } from '../errors.js';
+
+/** The OS side, swappable in unit tests. */
+export interface NetnsOps {
+  makeShared(dir: string): void;
+  createPinned(file: string): void;
+  unmountAll(file: string): number;
+  readInNetns<T>(nsPath: string, fn: () => T): T;
+}
+
+export const NATIVE_NETNS_OPS: NetnsOps = {
+  makeShared: makeSharedMountPoint,
+  createPinned: createPinnedNetns,
+  unmountAll: (file) => unmountAll(file),
+  readInNetns: withNetnsSync,
+};
+
+/** Same charset as CNI container IDs (libcni), which also makes it a safe file name. */
+const POD_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function validatePodId(podId: string): void {
+  if (!POD_ID_RE.test(podId)) {
+    throw new InvalidArgumentError(`pod sandbox id "${podId}": letters, digits, "_", "." and "-" are allowed, at most 128`);
+  }
+}
+
+export interface InterfaceCounters {
+  name: string;
+  rxBytes: number;
+  rxErrors: number;
+  txBytes: number;
+  txErrors: number;
+}
+
+/** Parses /proc/net/dev. */
+export function parseNetDev(text: string): InterfaceCounters[] {
+  const out: InterfaceCounters[] = [];
+  for (const line of text.split('\n').slice(2)) {
+    const i = line.indexOf(':');
+    if (i < 0) continue;
+    const f = line.slice(i + 1).trim().split(/\s+/).map(Number);
+    if (f.length < 16 || f.some((n) => !Number.isFinite(n))) continue;
+    out.push({ name: line.slice(0, i).trim(), rxBytes: f[0]!, rxErrors: f[2]!, txBytes: f[8]!, txErrors: f[10]! });
+  }
+  return out;
+}
+
+export interface NetnsStoreOptions {
+  dir: string;
+  ops?: NetnsOps;
+}
+
+export class NetnsStore {
+  readonly dir: string;
+  private readonly ops: NetnsOps;
+
+  constructor(opts: NetnsStoreOptions) {
+    this.dir = opts.dir;
+    this.ops = opts.ops ?? NATIVE_NETNS_OPS;
+  }
+
+  init(): void {
+    try {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+      this.ops.makeShared(this.dir);
+    } catch (e) {
+      throw new InternalError(`preparing netns dir "${this.dir}": ${errorMessage(e)}`, { cause: e });
+    }
+  }
+
+  path(podId: string): string {
+    validatePodId(podId);
+    return path.join(this.dir, podId);
+  }
+
+  /** True when a namespace is mounted on `file` (an nsfs mount has its own st_dev). */
+  isPinned(file: string): boolean {
+    try {
+      return fs.statSync(file).dev !== fs.statSync(path.dirname(file)).dev;
+    } catch {
+      return false;
+    }
+  }
+
+  create(podId: string): string {
+    const file = this.path(podId);
+    if (this.isPinned(file)) throw new AlreadyExistsError(`creating netns for pod "${podId}": "${file}" is already pinned`);
+    try {
+      // A file left without a mount by a crash half-way is reused.
+      fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_RDONLY, 0o444));
+      this.ops.createPinned(file);
+    } catch (e) {
+      this.removeQuietly(file);
+      throw new InternalError(`creating netns for pod "${podId}": ${errorMessage(e)}`, { cause: e });
+    }
+    return file;
+  }
+
+  /** Unmounts and unlinks; a missing file is fine (idempotent). */
+  remove(podId: string): void {
+    const file = this.path(podId);
+    try {
+      this.ops.unmountAll(file);
+      fs.unlinkSync(file);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return;
+      throw new InternalError(`removing netns of pod "${podId}": ${errorMessage(e)}`, { cause: e });
+    }
+  }
+
+  /** Pod IDs with a file in the netns dir, pinned or left half-made by a crash. */
+  list(): string[] {
+    try {
+      return fs.readdirSync(this.dir).filter((n) => POD_ID_RE.test(n)).sort();
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return [];
+      throw new InternalError(`listing netns dir "${this.dir}": ${errorMessage(e)}`, { cause: e });
+    }
+  }
+
+  /** Interface counters seen from inside the netns. */
+  counters(nsPath: string): InterfaceCounters[] {
+    // /proc/thread-self/net is the calling thread's netns view; the read is synchronous,
+    // so the thread is back home before anything else runs.
+    const text = this.ops.readInNetns(nsPath, () => fs.readFileSync('/proc/thread-self/net/dev', 'utf8'));
+    return parseNetDev(text);
+  }
+
+  private removeQuietly(file: string): void {
+    try {
+      this.ops.unmountAll(file);
+      fs.unlinkSync(file);
+    } catch {
+      // best effort on a path that failed to be made
+    }
+  }
+}
