@@ -1,0 +1,194 @@
+// Content-addressed blob store: `<dir>/sha256/<hex>`. A blob streams into
+// `<dir>/ingest/<hex>-<random>`, is hashed and counted on the way, fsynced, and
+// renamed into place only when digest and size match the descriptor; so a blob that
+// is visible is always complete and correct. Concurrent ingests of one digest share
+// one download.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FailedPreconditionError, InvalidArgumentError, errnoCode, isNotFound } from '../errors.js';
+import { digestHex } from './digest.js';
+import { isDigest } from './reference.js';
+
+export interface BlobDescriptor {
+  digest: string;
+  size: number;
+}
+
+export interface ContentStoreOptions {
+  /** `<root_dir>/images/content` */
+  dir: string;
+}
+
+/** Counts and hashes what passes; fails as soon as more than `limit` bytes arrive. */
+export class VerifyingStream extends Transform {
+  private readonly hash = crypto.createHash('sha256');
+  bytes = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly what: string,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) {
+      cb(new FailedPreconditionError(`${this.what}: more data than the ${this.limit} bytes the descriptor declares`));
+      return;
+    }
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+
+  digest(): string {
+    return `sha256:${this.hash.digest('hex')}`;
+  }
+}
+
+export async function fsyncPath(p: string): Promise<void> {
+  const fh = await fsp.open(p, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes `data` to `file` atomically: temp in the same dir, fsync, rename, fsync dir. */
+export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  const fh = await fsp.open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fsp.rename(tmp, file);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  await fsyncPath(path.dirname(file));
+}
+
+export class ContentStore {
+  private readonly blobsDir: string;
+  private readonly ingestDir: string;
+  private readonly inflight = new Map<string, Promise<void>>();
+
+  constructor(private readonly opts: ContentStoreOptions) {
+    this.blobsDir = path.join(opts.dir, 'sha256');
+    this.ingestDir = path.join(opts.dir, 'ingest');
+  }
+
+  get dir(): string {
+    return this.opts.dir;
+  }
+
+  /** Creates the directories and drops ingests left over from a crash. */
+  async init(): Promise<void> {
+    await fsp.mkdir(this.blobsDir, { recursive: true, mode: 0o700 });
+    await fsp.rm(this.ingestDir, { recursive: true, force: true });
+    await fsp.mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
+  }
+
+  path(digest: string): string {
+    if (!isDigest(digest)) throw new InvalidArgumentError(`blob digest ${JSON.stringify(digest)} is not sha256:<64 hex>`);
+    return path.join(this.blobsDir, digestHex(digest));
+  }
+
+  /** True when the blob is present with the expected size. */
+  async has(desc: BlobDescriptor): Promise<boolean> {
+    try {
+      const st = await fsp.stat(this.path(desc.digest));
+      return st.size === desc.size;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Stores the blob `desc` from `open()` unless present. Concurrent calls for one
+   * digest share the same ingest. `onBytes` sees the byte count as it grows.
+   */
+  async ingest(desc: BlobDescriptor, open: () => Promise<Readable>, onBytes?: (n: number) => void): Promise<void> {
+    const running = this.inflight.get(desc.digest);
+    if (running) return running;
+    const p = (async () => {
+      if (await this.has(desc)) {
+        onBytes?.(desc.size);
+        return;
+      }
+      await this.ingestLocked(desc, await open(), onBytes);
+    })();
+    this.inflight.set(desc.digest, p);
+    try {
+      await p;
+    } finally {
+      this.inflight.delete(desc.digest);
+    }
+  }
+
+  /** Stores bytes already in memory (manifests, configs) after checking them. */
+  async writeBytes(desc: BlobDescriptor, data: Buffer): Promise<void> {
+    await this.ingest(desc, async () => Readable.from([data]));
+  }
+
+  private async ingestLocked(desc: BlobDescriptor, src: Readable, onBytes?: (n: number) => void): Promise<void> {
+    const what = `verifying blob ${desc.digest}`;
+    const tmp = path.join(this.ingestDir, `${digestHex(desc.digest)}-${crypto.randomBytes(6).toString('hex')}`);
+    const verify = new VerifyingStream(desc.size, what);
+    if (onBytes) verify.on('data', () => onBytes(verify.bytes));
+    try {
+      await pipeline(src, verify, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      if (verify.bytes !== desc.size) {
+        throw new FailedPreconditionError(`${what}: truncated: got ${verify.bytes} of the ${desc.size} bytes the descriptor declares`);
+      }
+      const got = verify.digest();
+      if (got !== desc.digest) throw new FailedPreconditionError(`${what}: digest mismatch: content hashes to ${got}`);
+      await fsyncPath(tmp);
+      await fsp.rename(tmp, this.path(desc.digest));
+      await fsyncPath(this.blobsDir);
+    } catch (e) {
+      src.destroy();
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  async readBytes(digest: string, maxBytes: number): Promise<Buffer> {
+    const p = this.path(digest);
+    const st = await fsp.stat(p);
+    if (st.size > maxBytes) throw new FailedPreconditionError(`reading blob ${digest}: ${st.size} bytes, more than ${maxBytes}`);
+    return fsp.readFile(p);
+  }
+
+  openRead(digest: string): Readable {
+    return fs.createReadStream(this.path(digest));
+  }
+
+  async list(): Promise<string[]> {
+    const names = await fsp.readdir(this.blobsDir).catch((e: unknown) => {
+      if (errnoCode(e) === 'ENOENT') return [] as string[];
+      throw e;
+    });
+    return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  /** Digests being ingested right now (GC must leave them). */
+  inflightDigests(): Set<string> {
+    return new Set(this.inflight.keys());
+  }
+
+  async delete(digest: string): Promise<void> {
+    await fsp.rm(this.path(digest), { force: true });
+  }
+}

@@ -1,0 +1,49 @@
+// Layer decompression as streams: gzip through node:zlib, zstd through fzstd's
+// streaming decoder (Node 20 has no zstd of its own), uncompressed as is.
+import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import { InvalidArgumentError, errorMessage } from '../errors.js';
+import type { Compression } from './manifest.js';
+
+class ZstdStream extends Transform {
+  private readonly dec: ZstdDecompress;
+
+  constructor() {
+    super();
+    this.dec = new ZstdDecompress((chunk) => {
+      // fzstd reuses no buffers it hands out, but copy defensively: it is cheap
+      // next to decompression and keeps the stream's chunks independent.
+      this.push(Buffer.from(chunk));
+    });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.dec.push(chunk);
+      cb();
+    } catch (e) {
+      cb(new InvalidArgumentError(`decompressing zstd: ${errorMessage(e)}`));
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    try {
+      this.dec.push(new Uint8Array(0), true);
+      cb();
+    } catch (e) {
+      cb(new InvalidArgumentError(`decompressing zstd: ${errorMessage(e)}`));
+    }
+  }
+}
+
+export function decompressor(compression: Compression): Transform {
+  switch (compression) {
+    case 'gzip':
+      return zlib.createGunzip();
+    case 'zstd':
+      return new ZstdStream();
+    case 'none':
+      return new PassThrough();
+  }
+}

@@ -1,0 +1,383 @@
+// The image service: what src/cri and the container layer call. It owns the store
+// under `<root_dir>/images`:
+//   content/sha256/<hex>        verified blobs (manifests, configs, layers)
+//   snapshots/<chain hex>/fs    unpacked layers (overlayfs lower dirs)
+//   index.json                  image records + container rootfs references
+//   lock                        flock: one daemon per store
+// and container root filesystems under `<root_dir>/containers/<id>/`.
+// GC: after a remove (image or rootfs), blobs and snapshots that no image, rootfs or
+// running pull references are deleted.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { SandlotConfig } from '../config/types.js';
+import { FailedPreconditionError, NotFoundError, errnoCode, wrapError } from '../errors.js';
+import { flockTry, funlock } from '../../native/index.js';
+import { planImport } from './archive-import.js';
+import { ContentStore } from './content-store.js';
+import { RegistrySource } from './image-source.js';
+import { ImageStore, type ImageRecord } from './image-store.js';
+import type { ImageRuntimeConfig, Platform } from './manifest.js';
+import { Puller, type PullProgress } from './puller.js';
+import { credentialsFromAuthConfig, type CriAuthConfig } from './registry-auth.js';
+import { RegistryClient } from './registry-client.js';
+import { formatReference, parseReference, repoName, tagReference } from './reference.js';
+import { RootfsManager, type RootfsMounter, type RootfsPaths } from './rootfs.js';
+import { SnapshotStore } from './snapshot-store.js';
+import type { UnpackNative } from './unpack.js';
+
+export interface ImageServiceOptions {
+  config: SandlotConfig;
+  log: Logger;
+  /** Overrides for tests: platform to select, OS hooks, registry timing. */
+  platform?: Platform;
+  native?: UnpackNative;
+  mounter?: RootfsMounter;
+  registry?: { requestTimeoutMs?: number; retryAttempts?: number; retryBaseDelayMs?: number };
+}
+
+export interface PullOptions {
+  signal?: AbortSignal;
+  onProgress?: (p: PullProgress) => void;
+}
+
+export interface ResolvedImage {
+  id: string;
+  config: ImageRuntimeConfig;
+  chainIds: string[];
+}
+
+export interface FsUsage {
+  mountpoint: string;
+  usedBytes: number;
+  inodesUsed: number;
+  timestampNs: bigint;
+}
+
+const FS_USAGE_CACHE_MS = 5_000;
+
+/** A tiny FIFO mutex: index mutations and GC run one at a time. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    const prev = this.tail;
+    let release!: () => void;
+    this.tail = new Promise((r) => (release = r));
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+export class ImageService {
+  private readonly pulls = new Map<string, Promise<ImageRecord>>();
+  private readonly leases = new Map<number, Set<string>>();
+  private nextLease = 1;
+  private readonly mutex = new Mutex();
+  private usageCache: { at: number; usage: FsUsage } | undefined;
+
+  private constructor(
+    private readonly opts: ImageServiceOptions,
+    readonly imagesDir: string,
+    private readonly lockFd: number,
+    private readonly content: ContentStore,
+    private readonly snapshots: SnapshotStore,
+    private readonly store: ImageStore,
+    private readonly rootfs: RootfsManager,
+    private readonly registry: RegistryClient,
+  ) {}
+
+  static async open(opts: ImageServiceOptions): Promise<ImageService> {
+    const imagesDir = path.join(opts.config.root_dir, 'images');
+    await fsp.mkdir(imagesDir, { recursive: true, mode: 0o700 });
+    const lockFd = fs.openSync(path.join(imagesDir, 'lock'), 'a');
+    try {
+      flockTry(lockFd, 'exclusive');
+    } catch (e) {
+      fs.closeSync(lockFd);
+      throw new FailedPreconditionError(`opening image store "${imagesDir}": in use by another process`, { cause: e });
+    }
+    const content = new ContentStore({ dir: path.join(imagesDir, 'content') });
+    const snapshots = new SnapshotStore({
+      dir: path.join(imagesDir, 'snapshots'),
+      log: opts.log,
+      ...(opts.native ? { native: opts.native } : {}),
+    });
+    const store = new ImageStore({ file: path.join(imagesDir, 'index.json') });
+    try {
+      await content.init();
+      await snapshots.init();
+      await store.load();
+      await fsp.rm(path.join(imagesDir, 'import'), { recursive: true, force: true });
+    } catch (e) {
+      funlock(lockFd);
+      fs.closeSync(lockFd);
+      throw wrapError(`opening image store "${imagesDir}"`, e);
+    }
+    const rootfs = new RootfsManager({
+      containersDir: path.join(opts.config.root_dir, 'containers'),
+      snapshotsDir: snapshots.dir,
+      ...(opts.mounter ? { mounter: opts.mounter } : {}),
+    });
+    const registry = new RegistryClient({
+      registryMirrors: opts.config.registry_mirrors,
+      insecureRegistries: opts.config.insecure_registries,
+      log: opts.log,
+      ...opts.registry,
+    });
+    const svc = new ImageService(opts, imagesDir, lockFd, content, snapshots, store, rootfs, registry);
+    await svc.gc();
+    return svc;
+  }
+
+  private puller(leaseId: number): Puller {
+    const set = new Set<string>();
+    this.leases.set(leaseId, set);
+    return new Puller({
+      content: this.content,
+      snapshots: this.snapshots,
+      log: this.opts.log,
+      ...(this.opts.platform ? { platform: this.opts.platform } : {}),
+      lease: (k) => set.add(k),
+    });
+  }
+
+  /**
+   * Pulls `rawRef` (normalized first) and returns the stored record. Concurrent pulls
+   * of the same reference share one pull.
+   */
+  async pull(rawRef: string, auth?: CriAuthConfig | null, options: PullOptions = {}): Promise<ImageRecord> {
+    const ref = parseReference(rawRef);
+    const key = formatReference(ref);
+    const running = this.pulls.get(key);
+    if (running) return running;
+    const creds = credentialsFromAuthConfig(auth);
+    const p = this.withLease(async (puller) => {
+      const started = Date.now();
+      const rec = await puller.pull({
+        source: new RegistrySource(this.registry, ref, creds),
+        root: ref.digest ?? ref.tag!,
+        repoTags: tagReference(ref) ? [tagReference(ref)!] : [],
+        repoName: repoName(ref),
+        pinned: false,
+        signal: options.signal,
+        onProgress: options.onProgress,
+      });
+      const stored = await this.mutex.run(() => this.store.put(rec));
+      this.opts.log.info({ image: key, imageId: rec.id, durationMs: Date.now() - started }, 'image pulled');
+      return stored;
+    }).catch((e: unknown) => {
+      throw wrapError(`pulling image "${key}"`, e);
+    });
+    this.pulls.set(key, p);
+    try {
+      return await p;
+    } finally {
+      this.pulls.delete(key);
+    }
+  }
+
+  private async withLease<T>(fn: (puller: Puller) => Promise<T>): Promise<T> {
+    const id = this.nextLease++;
+    try {
+      return await fn(this.puller(id));
+    } finally {
+      this.leases.delete(id);
+    }
+  }
+
+  /**
+   * Imports every image of an OCI layout dir, oci-archive or docker-archive. `name`
+   * tags the image when the archive names none (only for single-image archives).
+   */
+  async importArchive(p: string, opts: { name?: string; pinned?: boolean } = {}): Promise<ImageRecord[]> {
+    const what = `importing "${p}"`;
+    const forced = opts.name !== undefined ? parseReference(opts.name) : undefined;
+    const tmp = path.join(this.imagesDir, 'import', crypto.randomBytes(8).toString('hex'));
+    const plan = await planImport(path.resolve(p), tmp);
+    try {
+      if (forced && plan.roots.length > 1) throw new FailedPreconditionError(`${what}: a name can only be given for a single image`);
+      const out: ImageRecord[] = [];
+      for (const root of plan.roots) {
+        const names = root.names.length > 0 ? root.names : forced ? [forced] : [];
+        const rec = await this.withLease((puller) =>
+          puller.pull({
+            source: plan.source,
+            root: root.digest,
+            rootSize: root.size,
+            repoTags: names.map((n) => tagReference(n)).filter((t): t is string => t !== undefined),
+            repoName: names[0] ? repoName(names[0]) : undefined,
+            pinned: opts.pinned ?? false,
+          }),
+        );
+        out.push(await this.mutex.run(() => this.store.put(rec)));
+        this.opts.log.info({ image: rec.repoTags[0] ?? rec.id, imageId: rec.id }, 'image imported');
+      }
+      return out;
+    } catch (e) {
+      throw wrapError(what, e);
+    } finally {
+      await plan.cleanup();
+    }
+  }
+
+  /** The image for an ID, tag or digest reference, or undefined. */
+  status(refOrId: string): ImageRecord | undefined {
+    return this.store.find(refOrId);
+  }
+
+  /** All images, or those matching `filter` (an ID, tag or digest reference). */
+  list(filter?: string): ImageRecord[] {
+    if (filter) {
+      const one = this.store.find(filter);
+      return one ? [one] : [];
+    }
+    return this.store.list();
+  }
+
+  /** Removes the image record; missing images are not an error. Then collects garbage. */
+  async remove(refOrId: string): Promise<void> {
+    const rec = this.store.find(refOrId);
+    if (!rec) return;
+    await this.mutex.run(async () => {
+      await this.store.delete(rec.id);
+      this.opts.log.info({ image: refOrId, imageId: rec.id }, 'image removed');
+      await this.gcLocked();
+    });
+  }
+
+  /** What a container needs from its image. Throws NotFoundError when absent. */
+  resolve(refOrId: string): ResolvedImage {
+    const rec = this.store.find(refOrId);
+    if (!rec) throw new NotFoundError(`resolving image "${refOrId}": image not found (pull it first)`);
+    return { id: rec.id, config: rec.config.config, chainIds: rec.layers.map((l) => l.chainId) };
+  }
+
+  /**
+   * Mounts a private overlay rootfs of image `refOrId` for `containerId` and records
+   * the reference (so GC keeps its layers even when the image is removed).
+   */
+  async prepareRootfs(refOrId: string, containerId: string): Promise<RootfsPaths> {
+    const existing = this.store.getRootfsRef(containerId);
+    const chainIds = existing?.chainIds ?? this.resolve(refOrId).chainIds;
+    const imageId = existing?.imageId ?? this.resolve(refOrId).id;
+    for (const c of chainIds) {
+      if (!(await this.snapshots.has(c))) {
+        throw new FailedPreconditionError(`preparing rootfs of container "${containerId}": layer snapshot ${c} is missing; pull the image again`);
+      }
+    }
+    await this.mutex.run(() => this.store.addRootfsRef(containerId, { imageId, chainIds }));
+    try {
+      return await this.rootfs.prepare(containerId, chainIds);
+    } catch (e) {
+      if (!existing) await this.mutex.run(() => this.store.deleteRootfsRef(containerId));
+      throw e;
+    }
+  }
+
+  /** Unmounts and deletes the rootfs of `containerId`; idempotent. */
+  async removeRootfs(containerId: string): Promise<void> {
+    await this.rootfs.remove(containerId);
+    await this.mutex.run(async () => {
+      if (this.store.getRootfsRef(containerId)) {
+        await this.store.deleteRootfsRef(containerId);
+        await this.gcLocked();
+      }
+    });
+  }
+
+  /** Paths of a container's rootfs (whether or not it is mounted). */
+  rootfsPaths(containerId: string): RootfsPaths {
+    return this.rootfs.paths(containerId);
+  }
+
+  async gc(): Promise<void> {
+    await this.mutex.run(() => this.gcLocked());
+  }
+
+  private async gcLocked(): Promise<void> {
+    const keep = new Set<string>();
+    for (const img of this.store.list()) {
+      for (const d of img.manifestBlobs) keep.add(d);
+      keep.add(img.configDigest);
+      for (const l of img.layers) {
+        keep.add(l.digest);
+        keep.add(l.chainId);
+      }
+    }
+    for (const ref of this.store.rootfsRefs().values()) for (const c of ref.chainIds) keep.add(c);
+    for (const lease of this.leases.values()) for (const k of lease) keep.add(k);
+    for (const d of this.content.inflightDigests()) keep.add(d);
+    for (const c of this.snapshots.inflightChainIds()) keep.add(c);
+    let removed = 0;
+    for (const d of await this.content.list()) {
+      if (!keep.has(d)) {
+        await this.content.delete(d);
+        removed++;
+      }
+    }
+    for (const c of await this.snapshots.list()) {
+      if (!keep.has(c)) {
+        await this.snapshots.delete(c);
+        removed++;
+      }
+    }
+    if (removed > 0) {
+      this.usageCache = undefined;
+      this.opts.log.debug({ removed }, 'image garbage collected');
+    }
+  }
+
+  /** Usage of the image store (bytes by allocated blocks, and inodes), cached briefly. */
+  async fsInfo(): Promise<FsUsage> {
+    const now = Date.now();
+    if (this.usageCache && now - this.usageCache.at < FS_USAGE_CACHE_MS) return this.usageCache.usage;
+    let usedBytes = 0;
+    let inodesUsed = 0;
+    const seen = new Set<string>();
+    const walk = async (dir: string): Promise<void> => {
+      let names: string[];
+      try {
+        names = await fsp.readdir(dir);
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') return;
+        throw e;
+      }
+      for (const n of names) {
+        const p = path.join(dir, n);
+        let st: fs.BigIntStats;
+        try {
+          st = await fsp.lstat(p, { bigint: true });
+        } catch (e) {
+          if (errnoCode(e) === 'ENOENT') continue;
+          throw e;
+        }
+        const key = `${st.dev}:${st.ino}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          usedBytes += Number(st.blocks) * 512;
+          inodesUsed++;
+        }
+        if (st.isDirectory()) await walk(p);
+      }
+    };
+    await walk(this.imagesDir);
+    const usage: FsUsage = { mountpoint: this.imagesDir, usedBytes, inodesUsed, timestampNs: BigInt(now) * 1_000_000n };
+    this.usageCache = { at: now, usage };
+    return usage;
+  }
+
+  async close(): Promise<void> {
+    await this.store.flush();
+    try {
+      funlock(this.lockFd);
+    } finally {
+      fs.closeSync(this.lockFd);
+    }
+  }
+}

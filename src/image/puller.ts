@@ -1,0 +1,200 @@
+// One pull, from any ImageSource:
+//   root manifest (tag or digest) ─index?→ platform manifest → config → layers
+// Every document and blob is checked against the digest and size that named it (a
+// manifest that lies about a size fails); layers download concurrently (bounded),
+// each straight into the content store, then unpack into its chain-ID snapshot.
+// The result is an ImageRecord the caller stores.
+import type { Logger } from 'pino';
+import { FailedPreconditionError } from '../errors.js';
+import type { ContentStore } from './content-store.js';
+import { chainIds, sha256Digest } from './digest.js';
+import { decompressor } from './decompress.js';
+import type { ImageSource } from './image-source.js';
+import type { ImageRecord, LayerRecord } from './image-store.js';
+import {
+  CONFIG_SIZE_MAX_BYTES,
+  hostPlatform,
+  layerCompression,
+  parseImageConfig,
+  parseManifest,
+  selectPlatform,
+  type Descriptor,
+  type ImageManifest,
+  type Platform,
+} from './manifest.js';
+import type { SnapshotStore } from './snapshot-store.js';
+
+export const LAYER_CONCURRENCY = 3;
+const LAYER_ATTEMPTS = 3;
+
+export interface PullProgress {
+  layer: string;
+  bytes: number;
+  total: number;
+  phase: 'downloading' | 'unpacking' | 'done';
+}
+
+export interface PullerOptions {
+  content: ContentStore;
+  snapshots: SnapshotStore;
+  log: Logger;
+  platform?: Platform;
+  /** Marks digests/chain IDs in use so GC keeps them until the record is stored. */
+  lease: (key: string) => void;
+}
+
+export interface PullRequest {
+  source: ImageSource;
+  /** Tag or `sha256:…` to fetch first. */
+  root: string;
+  /** Size of the root document when a descriptor named it (OCI layout index entry). */
+  rootSize?: number | undefined;
+  repoTags: string[];
+  /** Repository name (`docker.io/library/busybox`) for the repo digest, if any. */
+  repoName: string | undefined;
+  pinned: boolean;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((p: PullProgress) => void) | undefined;
+}
+
+export class Puller {
+  constructor(private readonly opts: PullerOptions) {}
+
+  async pull(req: PullRequest): Promise<ImageRecord> {
+    const { source } = req;
+    const rootDesc = req.root.startsWith('sha256:') ? { digest: req.root, size: req.rootSize } : undefined;
+    const root = await this.fetchDocument(source, req.root, rootDesc, req.signal);
+    const manifestBlobs = [root.digest];
+    let manifest: ImageManifest;
+    let manifestDigest = root.digest;
+    const parsed = parseManifest(root.bytes, root.contentType, `manifest ${root.digest} from ${source.describe}`);
+    if (parsed.kind === 'index') {
+      const chosen: Descriptor = selectPlatform(parsed, this.opts.platform ?? hostPlatform(), `selecting platform in index ${root.digest}`);
+      const child = await this.fetchDocument(source, chosen.digest, chosen, req.signal);
+      const inner = parseManifest(child.bytes, chosen.mediaType, `manifest ${chosen.digest} from ${source.describe}`);
+      if (inner.kind !== 'manifest') throw new FailedPreconditionError(`manifest ${chosen.digest}: an index inside an index is not supported`);
+      manifest = inner;
+      manifestDigest = child.digest;
+      manifestBlobs.push(child.digest);
+      await this.store(child.digest, child.bytes);
+    } else {
+      manifest = parsed;
+    }
+    await this.store(root.digest, root.bytes);
+
+    if (manifest.config.size > CONFIG_SIZE_MAX_BYTES) {
+      throw new FailedPreconditionError(`config ${manifest.config.digest}: ${manifest.config.size} bytes, more than ${CONFIG_SIZE_MAX_BYTES}`);
+    }
+    this.opts.lease(manifest.config.digest);
+    await this.ingest(source, manifest.config, req);
+    const configBytes = await this.opts.content.readBytes(manifest.config.digest, CONFIG_SIZE_MAX_BYTES);
+    const config = parseImageConfig(configBytes, manifest, `config ${manifest.config.digest}`);
+    const chains = chainIds(config.rootfs.diff_ids);
+    const layers: LayerRecord[] = manifest.layers.map((l, i) => ({
+      digest: l.digest,
+      size: l.size,
+      mediaType: l.mediaType,
+      diffId: config.rootfs.diff_ids[i]!,
+      chainId: chains[i]!,
+    }));
+    for (const l of layers) {
+      layerCompression(l.mediaType); // unsupported media types fail before any download
+      this.opts.lease(l.digest);
+      this.opts.lease(l.chainId);
+    }
+
+    await forEachLimited(layers, LAYER_CONCURRENCY, async (l) => {
+      await this.ingest(source, l, req);
+      req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'unpacking' });
+      const what = `unpacking layer ${l.digest}`;
+      await this.opts.snapshots.unpack(
+        l.chainId,
+        l.diffId,
+        () => {
+          const raw = this.opts.content.openRead(l.digest);
+          const dec = decompressor(layerCompression(l.mediaType));
+          raw.on('error', (e) => dec.destroy(e));
+          dec.on('error', () => raw.destroy());
+          return raw.pipe(dec);
+        },
+        what,
+      );
+      req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'done' });
+    });
+
+    return {
+      id: manifest.config.digest,
+      repoTags: req.repoTags,
+      repoDigests: req.repoName ? [`${req.repoName}@${root.digest}`] : [],
+      manifestDigest,
+      manifestBlobs,
+      configDigest: manifest.config.digest,
+      size: manifest.config.size + layers.reduce((n, l) => n + l.size, 0),
+      layers,
+      config,
+      pinned: req.pinned,
+      createdAt: new Date().toISOString(),
+    };
+  }
+
+  /** Fetches a manifest/index; checks digest (and size when a descriptor named it). */
+  private async fetchDocument(
+    source: ImageSource,
+    tagOrDigest: string,
+    desc: { digest: string; size?: number | undefined } | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ bytes: Buffer; contentType: string; digest: string }> {
+    const doc = await source.fetchManifest(tagOrDigest, signal);
+    const digest = sha256Digest(doc.bytes);
+    const what = `verifying manifest ${tagOrDigest} from ${source.describe}`;
+    if (desc) {
+      if (digest !== desc.digest) throw new FailedPreconditionError(`${what}: digest mismatch: content hashes to ${digest}`);
+      if (desc.size !== undefined && doc.bytes.length !== desc.size) {
+        throw new FailedPreconditionError(`${what}: ${doc.bytes.length} bytes, but the descriptor declares ${desc.size}`);
+      }
+    } else if (doc.claimedDigest && doc.claimedDigest.startsWith('sha256:') && doc.claimedDigest !== digest) {
+      throw new FailedPreconditionError(`${what}: content hashes to ${digest}, but the registry says ${doc.claimedDigest}`);
+    }
+    this.opts.lease(digest);
+    return { bytes: doc.bytes, contentType: doc.contentType, digest };
+  }
+
+  private async store(digest: string, bytes: Buffer): Promise<void> {
+    await this.opts.content.writeBytes({ digest, size: bytes.length }, bytes);
+  }
+
+  private async ingest(source: ImageSource, desc: { digest: string; size: number }, req: PullRequest): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.opts.content.ingest(
+          desc,
+          () => source.openBlob(desc.digest, req.signal),
+          (bytes) => req.onProgress?.({ layer: desc.digest, bytes, total: desc.size, phase: 'downloading' }),
+        );
+        return;
+      } catch (e) {
+        const transient = (e as { code?: string }).code === 'UNAVAILABLE';
+        if (!transient || attempt >= LAYER_ATTEMPTS || req.signal?.aborted) throw e;
+        this.opts.log.warn({ err: e, attempt, digest: desc.digest }, 'blob download failed; retrying');
+      }
+    }
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; the first failure wins. */
+export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: { e: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        failed ??= { e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw failed.e;
+}

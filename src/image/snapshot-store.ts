@@ -1,0 +1,112 @@
+// Unpacked layers, one directory per chain ID: `<dir>/<chain hex>/fs`, each an
+// overlayfs lower dir. A layer is unpacked into `<dir>/tmp-<random>/fs` and renamed
+// into place once complete and verified against its diff ID, so a visible snapshot is
+// always whole. Concurrent unpacks of one chain ID share the work.
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { FailedPreconditionError, errnoCode } from '../errors.js';
+import { VerifyingStream, fsyncPath } from './content-store.js';
+import { digestHex } from './digest.js';
+import { unpackLayer, type UnpackNative } from './unpack.js';
+
+const TMP_PREFIX = 'tmp-';
+
+export interface SnapshotStoreOptions {
+  /** `<root_dir>/images/snapshots` */
+  dir: string;
+  log: Logger;
+  native?: UnpackNative;
+}
+
+export class SnapshotStore {
+  private readonly inflight = new Map<string, Promise<void>>();
+
+  constructor(private readonly opts: SnapshotStoreOptions) {}
+
+  get dir(): string {
+    return this.opts.dir;
+  }
+
+  /** Creates the directory and drops half-unpacked layers left by a crash. */
+  async init(): Promise<void> {
+    await fsp.mkdir(this.opts.dir, { recursive: true, mode: 0o700 });
+    for (const name of await fsp.readdir(this.opts.dir)) {
+      if (name.startsWith(TMP_PREFIX)) await fsp.rm(path.join(this.opts.dir, name), { recursive: true, force: true });
+    }
+  }
+
+  /** The lower dir for `chainId`. */
+  fsPath(chainId: string): string {
+    return path.join(this.opts.dir, digestHex(chainId), 'fs');
+  }
+
+  async has(chainId: string): Promise<boolean> {
+    try {
+      return (await fsp.stat(this.fsPath(chainId))).isDirectory();
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Unpacks the uncompressed layer tar from `open()` as `chainId`, checking that it
+   * hashes to `diffId`. A no-op when the snapshot exists.
+   */
+  async unpack(chainId: string, diffId: string, open: () => Readable, what: string): Promise<void> {
+    const running = this.inflight.get(chainId);
+    if (running) return running;
+    const p = (async () => {
+      if (await this.has(chainId)) return;
+      await this.unpackNew(chainId, diffId, open(), what);
+    })();
+    this.inflight.set(chainId, p);
+    try {
+      await p;
+    } finally {
+      this.inflight.delete(chainId);
+    }
+  }
+
+  private async unpackNew(chainId: string, diffId: string, src: Readable, what: string): Promise<void> {
+    const tmp = path.join(this.opts.dir, `${TMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
+    const root = path.join(tmp, 'fs');
+    await fsp.mkdir(root, { recursive: true, mode: 0o755 });
+    try {
+      const verify = new VerifyingStream(Number.MAX_SAFE_INTEGER, what);
+      src.on('error', (e) => verify.destroy(e));
+      src.pipe(verify);
+      await unpackLayer(verify, { root, what, log: this.opts.log, ...(this.opts.native ? { native: this.opts.native } : {}) });
+      const got = verify.digest();
+      if (got !== diffId) {
+        throw new FailedPreconditionError(`${what}: uncompressed layer hashes to ${got}, but the image config says ${diffId}`);
+      }
+      await fsyncPath(tmp);
+      await fsp.rename(tmp, path.join(this.opts.dir, digestHex(chainId)));
+      await fsyncPath(this.opts.dir);
+    } catch (e) {
+      src.destroy();
+      await fsp.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async list(): Promise<string[]> {
+    const names = await fsp.readdir(this.opts.dir).catch((e: unknown) => {
+      if (errnoCode(e) === 'ENOENT') return [] as string[];
+      throw e;
+    });
+    return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  inflightChainIds(): Set<string> {
+    return new Set(this.inflight.keys());
+  }
+
+  async delete(chainId: string): Promise<void> {
+    await fsp.rm(path.join(this.opts.dir, digestHex(chainId)), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,259 @@
+// Applies one OCI layer tar to an empty directory, in the form overlayfs wants for a
+// lower dir (each layer is its own lower dir, stacked at mount time):
+//   `.wh.<name>`     → character device 0/0 `<name>` (an overlay whiteout)
+//   `.wh..wh..opq`   → xattr trusted.overlay.opaque=y on the parent directory
+//   `.wh..wh.*`      → (aufs bookkeeping) ignored
+// Safety: every entry must stay inside the layer dir. Absolute names, `..`
+// components, parents that are symlinks and hardlinks to outside fail the unpack
+// with an error naming the entry; the caller unpacks into a temp dir and throws it
+// away, so a failed layer leaves nothing behind.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import type { Logger } from 'pino';
+import { InvalidArgumentError, errnoCode } from '../errors.js';
+import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, mknod } from '../../native/index.js';
+
+const WHITEOUT_PREFIX = '.wh.';
+const WHITEOUT_META_PREFIX = '.wh..wh.';
+const WHITEOUT_OPAQUE = '.wh..wh..opq';
+const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+const PAX_XATTR_PREFIX = 'SCHILY.xattr.';
+const IMPLICIT_DIR_MODE = 0o755;
+
+/** The OS operations unpack needs that Node has no API for. */
+export interface UnpackNative {
+  mknod(path: string, type: number, perm: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+}
+
+export const NATIVE_UNPACK: UnpackNative = { mknod, lsetxattr };
+
+export interface UnpackOptions {
+  /** Empty directory to unpack into (the layer's `fs`). */
+  root: string;
+  /** Message prefix, e.g. `unpacking layer sha256:…`. */
+  what: string;
+  log: Logger;
+  native?: UnpackNative;
+}
+
+export interface UnpackStats {
+  entries: number;
+}
+
+/** tar-stream's header, loosened: real layers carry types and fields its types omit. */
+interface TarHeader {
+  name: string;
+  type?: string | null;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: Date;
+  linkname?: string | null;
+  devmajor?: number;
+  devminor?: number;
+  pax?: Record<string, string> | null;
+}
+
+/**
+ * Splits an entry name into safe components. Throws on absolute names and `..`;
+ * `./a//b/` gives ['a', 'b']; the root itself gives [].
+ */
+export function entryComponents(name: string, what: string, field = 'entry'): string[] {
+  if (name.startsWith('/')) throw new InvalidArgumentError(`${what}: ${field} ${JSON.stringify(name)}: absolute path escapes the layer`);
+  const parts = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) throw new InvalidArgumentError(`${what}: ${field} ${JSON.stringify(name)}: ".." escapes the layer`);
+  if (parts.some((p) => p.includes('\0'))) throw new InvalidArgumentError(`${what}: ${field} ${JSON.stringify(name)}: NUL in name`);
+  return parts;
+}
+
+async function lstatOrUndefined(p: string): Promise<fs.Stats | undefined> {
+  try {
+    return await fsp.lstat(p);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+export async function unpackLayer(tarStream: Readable, opts: UnpackOptions): Promise<UnpackStats> {
+  const native = opts.native ?? NATIVE_UNPACK;
+  const root = opts.root;
+  const dirTimes: { p: string; mtime: Date }[] = [];
+  let entries = 0;
+
+  const fail = (name: string, why: string): InvalidArgumentError =>
+    new InvalidArgumentError(`${opts.what}: entry ${JSON.stringify(name)}: ${why}`);
+
+  // Creates missing parents (0755, as containerd does) and refuses to pass through
+  // anything that is not a real directory: a symlinked parent could point anywhere.
+  const ensureParents = async (parts: string[], name: string): Promise<string> => {
+    let cur = root;
+    for (const part of parts) {
+      cur = path.join(cur, part);
+      const st = await lstatOrUndefined(cur);
+      if (st === undefined) {
+        await fsp.mkdir(cur, { mode: IMPLICIT_DIR_MODE });
+      } else if (st.isSymbolicLink()) {
+        throw fail(name, `parent ${JSON.stringify(path.relative(root, cur))} is a symlink; refusing to follow it out of the layer`);
+      } else if (!st.isDirectory()) {
+        throw fail(name, `parent ${JSON.stringify(path.relative(root, cur))} is not a directory`);
+      }
+    }
+    return cur;
+  };
+
+  // Removes what is at `target` unless both it and the new entry are directories.
+  const clearTarget = async (target: string, newIsDir: boolean): Promise<boolean> => {
+    const st = await lstatOrUndefined(target);
+    if (st === undefined) return false;
+    if (st.isDirectory() && newIsDir) return true;
+    await fsp.rm(target, { recursive: true, force: true });
+    return false;
+  };
+
+  const extract = tar.extract();
+  const feeding = pipeline(tarStream, extract).catch((e: unknown) => {
+    extract.destroy(e as Error);
+    throw e;
+  });
+  feeding.catch(() => undefined);
+
+  try {
+    for await (const entry of extract) {
+      const h = entry.header as unknown as TarHeader;
+      entries++;
+      try {
+        await applyEntry(h, entry as unknown as Readable);
+      } finally {
+        entry.resume();
+      }
+    }
+    await feeding;
+  } catch (e) {
+    tarStream.destroy();
+    throw e;
+  }
+
+  // Directory mtimes last: creating their children changed them.
+  for (const d of dirTimes.reverse()) await fsp.lutimes(d.p, d.mtime, d.mtime);
+  return { entries };
+
+  async function applyEntry(h: TarHeader, body: Readable): Promise<void> {
+    const name = h.name;
+    const parts = entryComponents(name, opts.what);
+    if (h.type === 'pax-global-header') return;
+    if (parts.length === 0) {
+      if (h.type !== 'directory') throw fail(name, 'the layer root must be a directory');
+      await applyMetadata(root, h, true);
+      return;
+    }
+    const base = parts[parts.length - 1]!;
+    const parentParts = parts.slice(0, -1);
+
+    if (base === WHITEOUT_OPAQUE) {
+      const dir = await ensureParents(parentParts, name);
+      native.lsetxattr(dir, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
+      return;
+    }
+    if (base.startsWith(WHITEOUT_META_PREFIX)) return;
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const hidden = base.slice(WHITEOUT_PREFIX.length);
+      if (hidden === '' || hidden === '.' || hidden === '..') throw fail(name, 'whiteout of an invalid name');
+      const dir = await ensureParents(parentParts, name);
+      const target = path.join(dir, hidden);
+      await clearTarget(target, false);
+      native.mknod(target, S_IFCHR, 0, 0, 0);
+      return;
+    }
+
+    const dir = await ensureParents(parentParts, name);
+    const target = path.join(dir, base);
+    switch (h.type) {
+      case 'file':
+      case 'contiguous-file':
+      case null:
+      case undefined: {
+        await clearTarget(target, false);
+        await pipeline(body, fs.createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+        break;
+      }
+      case 'directory': {
+        const existed = await clearTarget(target, true);
+        if (!existed) await fsp.mkdir(target, { mode: 0o700 });
+        break;
+      }
+      case 'symlink': {
+        // The target string is stored as is; it is resolved inside the container's
+        // root at run time, never followed here.
+        if (!h.linkname) throw fail(name, 'symlink without a target');
+        await clearTarget(target, false);
+        await fsp.symlink(h.linkname, target);
+        break;
+      }
+      case 'link': {
+        const linkParts = entryComponents(h.linkname ?? '', opts.what, `hardlink ${JSON.stringify(name)} to`);
+        if (linkParts.length === 0) throw fail(name, 'hardlink to the layer root');
+        const srcDir = await ensureExistingParents(linkParts.slice(0, -1), name);
+        const src = path.join(srcDir, linkParts[linkParts.length - 1]!);
+        const st = await lstatOrUndefined(src);
+        if (st === undefined) throw fail(name, `hardlink target ${JSON.stringify(h.linkname)} is not in this layer`);
+        if (st.isDirectory()) throw fail(name, `hardlink target ${JSON.stringify(h.linkname)} is a directory`);
+        if (src === target) return;
+        await clearTarget(target, false);
+        await fsp.link(src, target);
+        return; // the inode already carries the source's metadata
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        await clearTarget(target, false);
+        const type = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        native.mknod(target, type, 0o600, h.devmajor ?? 0, h.devminor ?? 0);
+        break;
+      }
+      default:
+        throw fail(name, `unsupported tar entry type ${JSON.stringify(h.type)}`);
+    }
+    await applyMetadata(target, h, h.type === 'directory');
+  }
+
+  async function ensureExistingParents(parts: string[], name: string): Promise<string> {
+    let cur = root;
+    for (const part of parts) {
+      cur = path.join(cur, part);
+      const st = await lstatOrUndefined(cur);
+      if (st === undefined) throw fail(name, `hardlink target parent ${JSON.stringify(path.relative(root, cur))} is not in this layer`);
+      if (!st.isDirectory()) {
+        throw fail(name, `hardlink target parent ${JSON.stringify(path.relative(root, cur))} is a symlink or not a directory`);
+      }
+    }
+    return cur;
+  }
+
+  async function applyMetadata(p: string, h: TarHeader, isDir: boolean): Promise<void> {
+    await fsp.lchown(p, h.uid ?? 0, h.gid ?? 0);
+    // chmod after chown: chown clears set-id bits. Symlink modes mean nothing on Linux.
+    if (h.type !== 'symlink') await fsp.chmod(p, (h.mode ?? (isDir ? 0o755 : 0o644)) & 0o7777);
+    for (const [key, value] of Object.entries(h.pax ?? {})) {
+      if (!key.startsWith(PAX_XATTR_PREFIX)) continue;
+      const attr = key.slice(PAX_XATTR_PREFIX.length);
+      try {
+        native.lsetxattr(p, attr, Buffer.from(value, 'utf8'));
+      } catch (e) {
+        // "where the filesystem allows": user.* is refused on symlinks and devices,
+        // and some filesystems have no xattrs at all.
+        const code = errnoCode(e);
+        if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw e;
+        opts.log.debug({ path: p, xattr: attr, err: e }, 'skipping layer xattr the filesystem refuses');
+      }
+    }
+    const mtime = h.mtime ?? new Date(0);
+    if (isDir) dirTimes.push({ p, mtime });
+    else await fsp.lutimes(p, mtime, mtime);
+  }
+}
