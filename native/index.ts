@@ -1,3 +1,5 @@
 // The native layer: koffi bindings to libc, one typed function each.
 export * from './libc.js';
 export * from './flock.js';
+export * from './mknod.js';
+export * from './xattr.js';
