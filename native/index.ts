@@ -1,5 +1,6 @@
 // The native layer: koffi bindings to libc, one typed function each.
 export * from './libc.js';
 export * from './flock.js';
+export * from './netns.js';
 export * from './mknod.js';
 export * from './xattr.js';
