@@ -188,21 +188,26 @@ export class NetworkManager {
     if (this.cache.load(req.podId) !== undefined) {
       throw new FailedPreconditionError(`${what}: the pod's network is already set up; tear it down first`);
     }
-    return this.lock.shared(async () => {
+    const outcome = await this.lock.shared(async () => {
       // Recorded before the ADD: whatever happens next, a DEL knows what to undo.
       this.cache.save({ version: 1, podId: req.podId, ifName: POD_INTERFACE, network: list, portMappings: rt.portMappings, result: {} });
       try {
         await this.runner.add(LOOPBACK_NETWORK, { ...rt, ifName: 'lo', portMappings: [] });
         const result = await this.runner.add(list, rt);
         this.cache.save({ version: 1, podId: req.podId, ifName: POD_INTERFACE, network: list, portMappings: rt.portMappings, result: result.raw });
-        const ips = podIps(result);
-        this.log.info({ podSandboxId: req.podId, ip: ips.ip, network: list.name, durationMs: Date.now() - started }, 'pod network set up');
-        return { ...ips, interface: POD_INTERFACE };
+        return { ok: true as const, ips: podIps(result) };
       } catch (e) {
         await this.undoAdd(req.podId, list, rt);
-        throw wrapError(what, e);
+        return { ok: false as const, err: e };
       }
     });
+    if (!outcome.ok) {
+      // Outside the shared section: removing the bridge takes the lock exclusively.
+      await this.removeIdleBridges(list).catch((e: unknown) => this.log.warn({ err: e }, 'removing idle bridge'));
+      throw wrapError(what, outcome.err);
+    }
+    this.log.info({ podSandboxId: req.podId, ip: outcome.ips.ip, network: list.name, durationMs: Date.now() - started }, 'pod network set up');
+    return { ...outcome.ips, interface: POD_INTERFACE };
   }
 
   async check(req: PodNetworkRequest): Promise<void> {
@@ -253,6 +258,7 @@ export class NetworkManager {
     return this.netns.counters(netnsPath);
   }
 
+  /** Runs under the shared lock: DEL of what the failed ADD may have made. */
   private async undoAdd(podId: string, list: CniNetworkList, rt: RuntimeConf): Promise<void> {
     try {
       await this.runner.del(list, rt, undefined);
@@ -261,7 +267,6 @@ export class NetworkManager {
       // The record stays, so a later tearDown (or recovery) retries the DEL.
       this.log.warn({ podSandboxId: podId, err: e }, 'undoing a failed CNI ADD');
     }
-    await this.removeIdleBridges(list).catch((e: unknown) => this.log.warn({ err: e }, 'removing idle bridge'));
   }
 
   /** The CNI bridge plugin's DEL leaves the bridge: remove it when no pod is attached any more. */
