@@ -20,6 +20,7 @@ import {
   selectNetworkConfig,
   type CniNetworkList,
   type ConfigReader,
+  type SelectedConfig,
 } from './cni-config.js';
 import { ProcessPluginExecutor, type PluginExecutor } from './cni-exec.js';
 import { podIps } from './cni-result.js';
@@ -115,23 +116,28 @@ export class NetworkManager {
 
   /** The network list new pods join now (config file or the embedded default). */
   currentNetwork(): CniNetworkList {
+    return this.selectNetwork().list;
+  }
+
+  private selectNetwork(): SelectedConfig {
     return selectNetworkConfig(this.config.cni_conf_dir, this.reader, () =>
       defaultNetworkList({
         bridge: this.config.cni_default_bridge,
         subnets: this.podCidrs ?? [this.config.cni_default_subnet],
         ipamDataDir: this.ipamDataDir,
       }),
-    ).list;
+    );
   }
 
   /** Ready only with a usable network config whose plugins (and loopback) all exist. */
   async status(): Promise<NetworkStatus> {
-    let list: CniNetworkList;
+    let selected: SelectedConfig;
     try {
-      list = this.currentNetwork();
+      selected = this.selectNetwork();
     } catch (e) {
       return { ready: false, reason: NOT_READY_REASON, message: errorMessage(e) };
     }
+    const { list, skipped } = selected;
     const missing = [...new Set([...this.runner.missingPlugins(LOOPBACK_NETWORK), ...this.runner.missingPlugins(list)])];
     if (missing.length > 0) {
       return {
@@ -140,7 +146,8 @@ export class NetworkManager {
         message: `CNI network "${list.name}" (${list.source}): plugins ${missing.map((m) => `"${m}"`).join(', ')} not found in ${this.config.cni_bin_dirs.map((d) => `"${d}"`).join(', ')}`,
       };
     }
-    return { ready: true, reason: '', message: `CNI network "${list.name}" (${list.source})` };
+    const note = skipped.length > 0 ? `; skipped: ${skipped.join('; ')}` : '';
+    return { ready: true, reason: '', message: `CNI network "${list.name}" (${list.source})${note}` };
   }
 
   /** The node's pod CIDR(s) from UpdateRuntimeConfig; feeds the embedded default's IPAM ranges. */

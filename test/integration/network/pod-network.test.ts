@@ -90,3 +90,27 @@ test('setUp needs a pinned netns; counters too', async (t) => {
   assert.equal(bridgeExists(BRIDGE), false);
   await env.manager.tearDown(req); // never set up: nothing to do
 });
+
+test('after a restart a new manager finds the pods and tears them down, also one whose netns is already gone', async (t) => {
+  const env = await makeNetEnv(t, { bridge: BRIDGE, subnet: SUBNET });
+  const [a, b] = [await env.newPodWithNetns(), await env.newPodWithNetns()];
+  await env.manager.setUp(a);
+  await env.manager.setUp(b);
+  // A second manager on the same state dir stands for the daemon after a SIGKILL.
+  const { NetworkManager } = await import('../../../src/network/network-manager.js');
+  const { pino } = await import('pino');
+  const again = await NetworkManager.create({ config: env.config, log: pino({ level: 'silent' }) });
+  assert.deepEqual(await again.listPinned(), [a.podId, b.podId].sort());
+  assert.deepEqual(await again.listAttached(), [a.podId, b.podId].sort());
+  await again.check(a);
+  // b's netns vanished first (its veth with it): DEL still releases the lease.
+  await again.removeNetns(b.podId);
+  await again.tearDown(b);
+  assert.deepEqual(ipamLeases(path.join(env.stateDir, 'cni', 'networks')).length, 1);
+  assert.ok(bridgeExists(BRIDGE), 'a is still on the bridge');
+  await again.tearDown(a);
+  await again.removeNetns(a.podId);
+  assert.deepEqual(ipamLeases(path.join(env.stateDir, 'cni', 'networks')), []);
+  assert.deepEqual(await again.listAttached(), []);
+  assert.equal(bridgeExists(BRIDGE), false);
+});
