@@ -9,7 +9,7 @@ import { bridgeExists, ipamLeases, listPorts, makeNetEnv, natRules } from './har
 const BRIDGE = 'sltest43';
 const SUBNET = '10.243.0.0/24';
 const BAD_BRIDGE = 'sltest44';
-const BAD_SUBNET = '10.244.7.0/24';
+const BAD_SUBNET = '10.243.64.0/24';
 
 test('a plugin failing after the IP was allocated: the error names it, and nothing is leaked', async (t) => {
   const ipamDir = fs.mkdtempSync('/tmp/sandlot-ipam-');
