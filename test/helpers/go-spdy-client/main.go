@@ -32,13 +32,10 @@ const keepBytes = 64 * 1024
 type sink struct {
 	mu    sync.Mutex
 	n     int64
-	h     [32]byte
 	hash  io.Writer
 	keep  []byte
 	onAdd func(total int64)
 }
-
-type hashWriter struct{ w io.Writer }
 
 func newSink() (*sink, func() string) {
 	h := sha256.New()
@@ -265,6 +262,7 @@ func main() {
 			if total >= *vanishAfter {
 				raw.Close()
 				r.StdoutLen = total
+				r.Stdout = string(out.keep)
 				emit(r)
 				os.Exit(0)
 			}
