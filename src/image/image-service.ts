@@ -80,6 +80,7 @@ export class ImageService {
   private nextLease = 1;
   private readonly mutex = new Mutex();
   private usageCache: { at: number; usage: FsUsage } | undefined;
+  private closed = false;
 
   private constructor(
     private readonly opts: ImageServiceOptions,
@@ -373,6 +374,8 @@ export class ImageService {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     await this.store.flush();
     try {
       funlock(this.lockFd);

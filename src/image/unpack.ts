@@ -196,7 +196,7 @@ export async function unpackLayer(tarStream: Readable, opts: UnpackOptions): Pro
         break;
       }
       case 'link': {
-        const linkParts = entryComponents(h.linkname ?? '', opts.what, `hardlink ${JSON.stringify(name)} to`);
+        const linkParts = entryComponents(h.linkname ?? '', opts.what, `entry ${JSON.stringify(name)}: hardlink target`);
         if (linkParts.length === 0) throw fail(name, 'hardlink to the layer root');
         const srcDir = await ensureExistingParents(linkParts.slice(0, -1), name);
         const src = path.join(srcDir, linkParts[linkParts.length - 1]!);
