@@ -2,5 +2,6 @@
 export * from './libc.js';
 export * from './flock.js';
 export * from './netns.js';
+export * from './mount.js';
 export * from './mknod.js';
 export * from './xattr.js';

@@ -1,0 +1,26 @@
+// mount(2) and umount2(2): the pod /dev/shm tmpfs is mounted once per pod by the daemon
+// itself (no runtime owns it), so it needs the raw calls.
+import { check, libc } from './libc.js';
+
+export const MS_RDONLY = 0x1;
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+export const MS_NOEXEC = 0x8;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 0x40000;
+
+// MNT_DETACH for umount2 is exported by netns.ts.
+
+const mountFn = libc.func(
+  'int mount(const char *source, const char *target, const char *filesystemtype, unsigned long mountflags, const char *data)',
+);
+const umount2Fn = libc.func('int umount2(const char *target, int flags)');
+
+export function mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void {
+  check('mount', mountFn(source, target, fstype, flags, data) as number, `"${target}"`);
+}
+
+export function umount2(target: string, flags: number): void {
+  check('umount2', umount2Fn(target, flags) as number, `"${target}"`);
+}

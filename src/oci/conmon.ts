@@ -1,0 +1,211 @@
+// Runs a container's `create` under Debian's conmon, which keeps the container's stdio
+// (CRI log file), writes the exit file when it ends, and outlives the daemon: conmon
+// daemonizes itself into its own session, so a daemon restart never touches it.
+//
+// conmon daemonizes *before* the runtime's create completes; the only reliable moment
+// "create is done" is the sync pipe: `_OCI_SYNCPIPE=<fd>` in its env plus that fd open,
+// on which conmon writes `{"pid": N}` (or `{"pid": -1, "message": "…"}`) once create
+// has finished. So we never sleep or poll for the pidfile.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { DeadlineExceededError, errnoCode, errorMessage, InternalError, SandlotError } from '../errors.js';
+import { resolveBinary } from './command.js';
+import type { RuntimeDriver } from './runtime.js';
+
+export interface ConmonCreateOptions {
+  /** Container ID (also the exit file's name in exitDir). */
+  id: string;
+  /** Container name for conmon's logs. */
+  name: string;
+  runtime: RuntimeDriver;
+  bundle: string;
+  /** Where conmon writes the container PID. */
+  containerPidFile: string;
+  /** Where conmon writes its own PID. */
+  conmonPidFile: string;
+  exitDir: string;
+  /** The CRI log file (k8s-file format). */
+  logPath: string;
+  socketDir: string;
+  persistDir: string;
+  /** conmon's own stdout/stderr (its errors before it can log anywhere else). */
+  conmonLogFile: string;
+  terminal?: boolean;
+  stdin?: boolean;
+  timeoutMs?: number;
+}
+
+export interface ConmonCreated {
+  /** The container's init PID, as conmon learned it from the runtime. */
+  pid: number;
+  conmonPid: number;
+}
+
+export const CONMON_CREATE_TIMEOUT_MS = 120_000;
+
+/** Exit file content: the exit code (or 128+signal) conmon wrote when the container ended. */
+export async function readExitFile(exitDir: string, id: string): Promise<number | undefined> {
+  try {
+    const text = (await fs.readFile(path.join(exitDir, id), 'utf8')).trim();
+    if (text === '') return undefined;
+    const code = Number(text);
+    return Number.isInteger(code) ? code : undefined;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+export class Conmon {
+  private readonly binary: string;
+
+  constructor(options: { path: string }) {
+    const bin = resolveBinary(options.path);
+    if (bin === undefined) throw new InternalError(`conmon binary "${options.path}" not found`);
+    this.binary = bin;
+  }
+
+  get path(): string {
+    return this.binary;
+  }
+
+  args(o: ConmonCreateOptions): string[] {
+    const args = [
+      '--cid', o.id,
+      '--cuuid', o.id,
+      '--name', o.name,
+      '--runtime', o.runtime.binaryPath(),
+      '--bundle', o.bundle,
+      '--container-pidfile', o.containerPidFile,
+      '--conmon-pidfile', o.conmonPidFile,
+      '--exit-dir', o.exitDir,
+      '--log-path', `k8s-file:${o.logPath}`,
+      '--socket-dir-path', o.socketDir,
+      '--persist-dir', o.persistDir,
+    ];
+    for (const a of o.runtime.globalArgs()) args.push('--runtime-arg', a);
+    if (o.terminal) args.push('--terminal');
+    if (o.stdin) args.push('--stdin', '--leave-stdin-open');
+    return args;
+  }
+
+  /** Starts conmon, which runs `<runtime> create`; resolves once create has finished. */
+  async create(o: ConmonCreateOptions): Promise<ConmonCreated> {
+    await Promise.all([
+      fs.mkdir(o.exitDir, { recursive: true }),
+      fs.mkdir(o.socketDir, { recursive: true }),
+      fs.mkdir(o.persistDir, { recursive: true }),
+      fs.mkdir(path.dirname(o.logPath), { recursive: true }),
+      fs.mkdir(path.dirname(o.conmonLogFile), { recursive: true }),
+    ]);
+    const logHandle = await fs.open(o.conmonLogFile, 'a');
+    const ctx = `creating container "${o.id}" under conmon`;
+    try {
+      const child = spawn(this.binary, this.args(o), {
+        // Slot 3 is the sync pipe; conmon keeps stdio on its log file, never our pipes,
+        // so nothing ties its lifetime to ours.
+        stdio: ['ignore', logHandle.fd, logHandle.fd, 'pipe'],
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
+        detached: true,
+      });
+      child.unref();
+      const sync = child.stdio[3] as Readable;
+      const exited = new Promise<number | null>((resolve) => {
+        child.once('exit', (code) => resolve(code));
+        child.once('error', () => resolve(null));
+      });
+      const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(wrapSpawn(ctx, e))));
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new DeadlineExceededError(`${ctx}: no answer on the sync pipe after ${o.timeoutMs ?? CONMON_CREATE_TIMEOUT_MS} ms`)),
+          o.timeoutMs ?? CONMON_CREATE_TIMEOUT_MS,
+        );
+      });
+      try {
+        const msg = await Promise.race([readSyncMessage(sync), spawnError, timeout]);
+        const conmonExit = await Promise.race([exited, timeout]);
+        const pid = typeof msg.pid === 'number' ? msg.pid : typeof msg.data === 'number' ? msg.data : -1;
+        if (pid <= 0) {
+          const said = msg.message ?? (await conmonSaid(o.conmonLogFile)) ?? `conmon exited with ${conmonExit}`;
+          throw new InternalError(`${ctx}: ${said.trim()}`);
+        }
+        const conmonPid = Number((await fs.readFile(o.conmonPidFile, 'utf8')).trim());
+        return { pid, conmonPid };
+      } catch (e) {
+        if (e instanceof SyncPipeClosed) {
+          const code = await Promise.race([exited, timeout]);
+          const said = await conmonSaid(o.conmonLogFile);
+          throw new InternalError(`${ctx}: conmon exited with ${code} before create finished${said ? `: ${said.trim()}` : ''}`);
+        }
+        throw e;
+      } finally {
+        clearTimeout(timer);
+        sync.destroy();
+      }
+    } finally {
+      await logHandle.close();
+    }
+  }
+}
+
+class SyncPipeClosed extends Error {}
+
+interface SyncMessage {
+  pid?: number;
+  data?: number;
+  message?: string;
+}
+
+/** The first complete JSON line conmon writes on the sync pipe. */
+function readSyncMessage(stream: Readable): Promise<SyncMessage> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (chunk: Buffer): void => {
+      buf += chunk.toString('utf8');
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      cleanup();
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)) as SyncMessage);
+      } catch (e) {
+        reject(new InternalError(`parsing conmon's sync message ${JSON.stringify(buf.slice(0, nl))}: ${errorMessage(e)}`));
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      if (buf.trim() !== '') {
+        try {
+          resolve(JSON.parse(buf) as SyncMessage);
+          return;
+        } catch {
+          // fall through: an incomplete message is no message
+        }
+      }
+      reject(new SyncPipeClosed('sync pipe closed'));
+    };
+    const cleanup = (): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('close', onEnd);
+    };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('close', onEnd);
+  });
+}
+
+async function conmonSaid(file: string): Promise<string | undefined> {
+  try {
+    const text = (await fs.readFile(file, 'utf8')).trim();
+    return text === '' ? undefined : text.split('\n').slice(-5).join(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+function wrapSpawn(ctx: string, e: unknown): SandlotError {
+  return new InternalError(`${ctx}: spawning conmon: ${errorMessage(e)}`, { cause: e });
+}

@@ -1,0 +1,251 @@
+// A driver for one configured runtime handler (`runtimes.<name>`): a runc-compatible CLI
+// (runc, crun, youki: type `oci`) or gVisor's runsc (type `runsc`). Every call passes
+// `--root <state_dir>/runtimes/<handler>` so two daemons never share runtime state, and
+// the handler's extra args from the config.
+//
+// Measured on these machines (ARCHITECTURE.md):
+// - crun 1.8.1 fails every create with "cgroups in hybrid mode not supported", so the
+//   probe creates and deletes a trivial container instead of trusting `--version`.
+// - runsc (Debian, 2022) refuses its own netstack here ("cannot run with network enabled
+//   in root network namespace") but runs with --network=host inside the pod netns; and
+//   every runsc invocation must repeat the same global flags (`start` re-reads them: a
+//   `start` without --network=host tries the netstack again).
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { RuntimeHandlerConfig } from '../config/types.js';
+import { errorMessage, FailedPreconditionError, UnimplementedError, wrapError } from '../errors.js';
+import { CommandError, resolveBinary, runCommand, type CommandRunner } from './command.js';
+
+/** The OCI runtime state (`<runtime> state <id>`), S16. */
+export interface OciState {
+  ociVersion?: string;
+  id: string;
+  status: 'creating' | 'created' | 'running' | 'stopped' | 'paused';
+  pid: number;
+  bundle: string;
+  annotations?: Record<string, string>;
+}
+
+export interface ProbeResult {
+  ready: boolean;
+  /** Empty when ready; else a short CamelCase reason. */
+  reason: string;
+  message: string;
+}
+
+export interface ProbeOptions {
+  /** A scratch directory the probe may fill and empties again. */
+  workDir: string;
+  /** cgroupsPath of the trivial probe container (must lie under cgroup_root). */
+  cgroupsPath: string;
+  catatonitPath: string;
+}
+
+export interface RuntimeDriverOptions {
+  name: string;
+  config: RuntimeHandlerConfig;
+  /** sandlot's state_dir; runtime state lives in <stateDir>/runtimes/<name>. */
+  stateDir: string;
+  log: Logger;
+  run?: CommandRunner;
+}
+
+const STATE_TIMEOUT_MS = 30_000;
+const CREATE_TIMEOUT_MS = 120_000;
+
+/** Messages runtimes print for an unknown container ID. */
+const NOT_EXIST_RE = /does not exist|not exist|no such file|not found/i;
+
+export class RuntimeDriver {
+  readonly name: string;
+  readonly config: RuntimeHandlerConfig;
+  readonly root: string;
+  private readonly log: Logger;
+  private readonly run: CommandRunner;
+  private binary: string | undefined;
+
+  constructor(options: RuntimeDriverOptions) {
+    this.name = options.name;
+    this.config = options.config;
+    this.root = path.join(options.stateDir, 'runtimes', options.name);
+    this.log = options.log;
+    this.run = options.run ?? runCommand;
+  }
+
+  get isRunsc(): boolean {
+    return this.config.type === 'runsc';
+  }
+
+  /** The absolute path of the binary; throws FailedPrecondition when it is missing. */
+  binaryPath(): string {
+    this.binary ??= resolveBinary(this.config.path);
+    if (this.binary === undefined) {
+      throw new FailedPreconditionError(`runtime handler "${this.name}": binary "${this.config.path}" not found`);
+    }
+    return this.binary;
+  }
+
+  /** The runsc network mode: `auto` means host here, where the netstack fails (see top). */
+  runscNetwork(): 'sandbox' | 'host' {
+    return this.config.network === 'sandbox' ? 'sandbox' : 'host';
+  }
+
+  /** Global flags placed before every subcommand (also handed to conmon as --runtime-arg). */
+  globalArgs(): string[] {
+    const args = ['--root', this.root];
+    if (this.isRunsc) {
+      args.push(`--network=${this.runscNetwork()}`);
+      if (this.config.overlay !== '') args.push(`--overlay2=${this.config.overlay}`);
+    }
+    return [...args, ...this.config.args];
+  }
+
+  async ensureRoot(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
+  }
+
+  private async cli(action: string, sub: string[], timeoutMs = STATE_TIMEOUT_MS, extra: { input?: string; outputFile?: string } = {}): Promise<string> {
+    const bin = this.binaryPath();
+    try {
+      const opts = { timeoutMs, ...extra };
+      const { stdout } = await this.run(bin, [...this.globalArgs(), ...sub], opts);
+      return stdout;
+    } catch (e) {
+      throw wrapError(`${action} with ${this.name}`, e);
+    }
+  }
+
+  /**
+   * Is the handler usable? The binary must exist, answer --version, and create and
+   * delete a trivial container (catches crun's hybrid-cgroup refusal, a broken runsc).
+   */
+  async probe(options: ProbeOptions): Promise<ProbeResult> {
+    let bin: string;
+    try {
+      bin = this.binaryPath();
+    } catch (e) {
+      return { ready: false, reason: 'RuntimeBinaryNotFound', message: errorMessage(e) };
+    }
+    try {
+      await this.run(bin, ['--version'], { timeoutMs: STATE_TIMEOUT_MS });
+    } catch (e) {
+      return { ready: false, reason: 'RuntimeVersionFailed', message: `running "${bin} --version": ${errorMessage(e)}` };
+    }
+    const id = RuntimeDriver.probeId(this.name);
+    const bundle = path.join(options.workDir, id);
+    try {
+      await this.ensureRoot();
+      await writeProbeBundle(bundle, options);
+      // A leftover from a crashed probe would make create fail.
+      await this.delete(id, { force: true }).catch(() => undefined);
+      try {
+        await this.cli('creating the probe container', ['create', '--bundle', bundle, id], CREATE_TIMEOUT_MS, {
+          outputFile: path.join(options.workDir, `${id}.out`),
+        });
+      } finally {
+        await this.delete(id, { force: true }).catch((e: unknown) =>
+          this.log.warn({ err: e, handler: this.name }, 'deleting the probe container'),
+        );
+      }
+      return { ready: true, reason: '', message: '' };
+    } catch (e) {
+      const said = e instanceof Error && e.cause instanceof CommandError ? e.cause.message : errorMessage(e);
+      return { ready: false, reason: 'RuntimeProbeFailed', message: `probing runtime handler "${this.name}": ${said}` };
+    } finally {
+      await fs.rm(bundle, { recursive: true, force: true });
+    }
+  }
+
+  /** The probe's cgroup goes with the caller's cgroup manager; the id lets it find it. */
+  static probeId(name: string): string {
+    return `sandlot-probe-${process.pid}-${name}`;
+  }
+
+  /** Without conmon: the container's stdio is /dev/null-like (a scratch output file). */
+  async create(id: string, bundle: string, pidFile: string): Promise<void> {
+    await this.cli(`creating container "${id}"`, ['create', '--bundle', bundle, '--pid-file', pidFile, id], CREATE_TIMEOUT_MS, {
+      outputFile: `${pidFile}.out`,
+    });
+  }
+
+  async start(id: string): Promise<void> {
+    await this.cli(`starting container "${id}"`, ['start', id], CREATE_TIMEOUT_MS);
+  }
+
+  /** S9: `all` signals every process of the container (allowed on a stopped one). */
+  async kill(id: string, signal: string, options: { all?: boolean } = {}): Promise<void> {
+    const flags = options.all ? ['--all'] : [];
+    await this.cli(`signalling container "${id}" with ${signal}`, ['kill', ...flags, id, signal]);
+  }
+
+  /** Idempotent: an unknown container is not an error. */
+  async delete(id: string, options: { force?: boolean } = {}): Promise<void> {
+    try {
+      await this.cli(`deleting container "${id}"`, ['delete', ...(options.force ? ['--force'] : []), id]);
+    } catch (e) {
+      if (NOT_EXIST_RE.test(errorMessage(e))) return;
+      throw e;
+    }
+  }
+
+  /** S16: the runtime's view; undefined when it does not know the container. */
+  async state(id: string): Promise<OciState | undefined> {
+    let out: string;
+    try {
+      out = await this.cli(`reading the state of container "${id}"`, ['state', id]);
+    } catch (e) {
+      if (NOT_EXIST_RE.test(errorMessage(e))) return undefined;
+      throw e;
+    }
+    return JSON.parse(out) as OciState;
+  }
+
+  /** IDs of every container in this handler's root. */
+  async list(): Promise<string[]> {
+    const out = await this.cli('listing containers', ['list', '--format', 'json']);
+    const parsed = JSON.parse(out.trim() || 'null') as Array<{ id: string }> | null;
+    return (parsed ?? []).map((c) => c.id);
+  }
+
+  /** Updates the cgroup resources of a running container (OCI LinuxResources JSON). */
+  async update(id: string, resources: Record<string, unknown>): Promise<void> {
+    if (this.isRunsc) {
+      throw new UnimplementedError(`updating resources of container "${id}": runsc has no update command`);
+    }
+    await this.cli(`updating container "${id}"`, ['update', '--resources', '-', id], STATE_TIMEOUT_MS, {
+      input: JSON.stringify(resources),
+    });
+  }
+
+  /** Runs a process (OCI process JSON in `processFile`) in a running container, detached. */
+  async exec(id: string, processFile: string, pidFile: string): Promise<void> {
+    await this.cli(`executing in container "${id}"`, ['exec', '--detach', '--process', processFile, '--pid-file', pidFile, id], CREATE_TIMEOUT_MS, {
+      outputFile: `${pidFile}.out`,
+    });
+  }
+}
+
+/** A rootfs with catatonit alone, paused: the smallest container that proves create works. */
+async function writeProbeBundle(bundle: string, options: ProbeOptions): Promise<void> {
+  const rootfs = path.join(bundle, 'rootfs');
+  for (const d of ['proc', 'dev', 'sys']) await fs.mkdir(path.join(rootfs, d), { recursive: true });
+  await fs.writeFile(path.join(rootfs, 'catatonit'), '');
+  const spec = {
+    ociVersion: '1.0.2',
+    process: { terminal: false, user: { uid: 0, gid: 0 }, args: ['/catatonit', '-P'], cwd: '/', env: ['PATH=/'], noNewPrivileges: true },
+    root: { path: 'rootfs', readonly: true },
+    hostname: 'probe',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/catatonit', type: 'bind', source: options.catatonitPath, options: ['rbind', 'ro'] },
+    ],
+    linux: {
+      cgroupsPath: options.cgroupsPath,
+      namespaces: ['pid', 'ipc', 'uts', 'mount', 'network'].map((type) => ({ type })),
+      resources: { devices: [{ allow: false, access: 'rwm' }] },
+    },
+  };
+  await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+}

@@ -1,0 +1,166 @@
+// The runtime driver and conmon against the real runc/runsc/crun of this machine: a
+// catatonit container created under conmon (sync pipe, no sleeps), started, signalled,
+// its exit file read, deleted; and the probe telling a working handler from crun here.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { defaultConfig } from '../../../src/config/defaults.js';
+import { Conmon, readExitFile } from '../../../src/oci/conmon.js';
+import { RuntimeDriver } from '../../../src/oci/runtime.js';
+import { testCgroupRoot } from '../../helpers/cgroup.js';
+import { removeCgroupTree } from '../../../src/sandbox/cgroups.js';
+
+const log = pino({ level: 'silent' });
+
+/** A temp dir removed after every other cleanup step `undo` holds (runtime state lives in it). */
+function tmpDir(t: { after: (fn: () => Promise<void>) => void }, undo: Array<() => Promise<unknown>>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-oci-'));
+  t.after(async () => {
+    for (const fn of undo.reverse()) await fn().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+function writeBundle(dir: string, cgroupsPath: string): string {
+  const bundle = path.join(dir, 'bundle');
+  const rootfs = path.join(bundle, 'rootfs');
+  for (const d of ['proc', 'dev', 'sys']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
+  fs.writeFileSync(path.join(rootfs, 'catatonit'), '');
+  fs.writeFileSync(
+    path.join(bundle, 'config.json'),
+    JSON.stringify({
+      ociVersion: '1.0.2',
+      process: { user: { uid: 0, gid: 0 }, args: ['/catatonit', '-P'], cwd: '/', env: ['PATH=/'] },
+      root: { path: 'rootfs', readonly: true },
+      mounts: [
+        { destination: '/proc', type: 'proc', source: 'proc' },
+        { destination: '/catatonit', type: 'bind', source: '/usr/bin/catatonit', options: ['rbind', 'ro'] },
+      ],
+      linux: { cgroupsPath, namespaces: ['pid', 'ipc', 'uts', 'mount'].map((type) => ({ type })) },
+    }),
+  );
+  return bundle;
+}
+
+async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const handler of ['runc', 'runsc']) {
+  test(`${handler}: a catatonit container under conmon is created, started, stopped and deleted`, { timeout: 120_000 }, async (t) => {
+    const undo: Array<() => Promise<unknown>> = [];
+    const dir = tmpDir(t, undo);
+    const id = `oci-test-${process.pid}-${handler}`;
+    const cgroupsPath = path.join(testCgroupRoot(), `sandlot-oci-test-${process.pid}-${handler}`);
+    const runtime = new RuntimeDriver({ name: handler, config: defaultConfig().runtimes[handler]!, stateDir: dir, log });
+    await runtime.ensureRoot();
+    undo.push(() => removeCgroupTree(cgroupsPath), () => runtime.delete(id, { force: true }));
+    const bundle = writeBundle(dir, cgroupsPath);
+    const conmon = new Conmon({ path: 'conmon' });
+    const created = await conmon.create({
+      id,
+      name: id,
+      runtime,
+      bundle,
+      containerPidFile: path.join(dir, 'pid'),
+      conmonPidFile: path.join(dir, 'conmon.pid'),
+      exitDir: path.join(dir, 'exits'),
+      logPath: path.join(dir, 'log'),
+      socketDir: path.join(dir, 'sock'),
+      persistDir: path.join(dir, 'persist'),
+      conmonLogFile: path.join(dir, 'conmon.log'),
+    });
+    assert.ok(created.pid > 0);
+    assert.ok(alive(created.conmonPid), 'conmon runs');
+    assert.equal((await runtime.state(id))?.status, 'created');
+    await runtime.start(id);
+    const st = await runtime.state(id);
+    assert.equal(st?.status, 'running');
+    assert.equal(st?.pid, created.pid);
+    // runc: the container has its own PID namespace; runsc: the PID is the sandbox
+    // process (gVisor keeps the PID namespace inside its kernel).
+    if (handler === 'runsc') assert.match(fs.readFileSync(`/proc/${created.pid}/cmdline`, 'utf8'), /runsc-sandbox|boot/);
+    else assert.notEqual(fs.readlinkSync(`/proc/${created.pid}/ns/pid`), fs.readlinkSync('/proc/self/ns/pid'));
+    await runtime.kill(id, 'SIGKILL');
+    await waitFor('the exit file', async () => (await readExitFile(path.join(dir, 'exits'), id)) !== undefined);
+    assert.equal(await readExitFile(path.join(dir, 'exits'), id), 137);
+    await waitFor('conmon to exit', () => !alive(created.conmonPid));
+    await runtime.delete(id, { force: true });
+    assert.equal(await runtime.state(id), undefined);
+  });
+}
+
+test('runc: a create failure comes back through the sync pipe with the runtime message', { timeout: 60_000 }, async (t) => {
+  const undo: Array<() => Promise<unknown>> = [];
+  const dir = tmpDir(t, undo);
+  const runtime = new RuntimeDriver({ name: 'runc', config: defaultConfig().runtimes.runc!, stateDir: dir, log });
+  await runtime.ensureRoot();
+  const bundle = path.join(dir, 'bundle');
+  fs.mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
+  const cgroupsPath = path.join(testCgroupRoot(), `sandlot-oci-fail-${process.pid}`);
+  fs.writeFileSync(
+    path.join(bundle, 'config.json'),
+    JSON.stringify({
+      ociVersion: '1.0.2',
+      process: { user: { uid: 0, gid: 0 }, args: ['/no-such-binary'], cwd: '/' },
+      root: { path: 'rootfs' },
+      mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }],
+      linux: { cgroupsPath, namespaces: [{ type: 'mount' }, { type: 'pid' }] },
+    }),
+  );
+  const id = `oci-fail-${process.pid}`;
+  undo.push(() => removeCgroupTree(cgroupsPath), () => runtime.delete(id, { force: true }));
+  await assert.rejects(
+    new Conmon({ path: 'conmon' }).create({
+      id,
+      name: id,
+      runtime,
+      bundle,
+      containerPidFile: path.join(dir, 'pid'),
+      conmonPidFile: path.join(dir, 'conmon.pid'),
+      exitDir: path.join(dir, 'exits'),
+      logPath: path.join(dir, 'log'),
+      socketDir: path.join(dir, 'sock'),
+      persistDir: path.join(dir, 'persist'),
+      conmonLogFile: path.join(dir, 'conmon.log'),
+    }),
+    /creating container "oci-fail-\d+" under conmon: .*no-such-binary/,
+  );
+});
+
+test('probe: runc and runsc are ready, crun fails here with its hybrid-cgroup message, a missing binary is reported', { timeout: 120_000 }, async (t) => {
+  const undo: Array<() => Promise<unknown>> = [];
+  const dir = tmpDir(t, undo);
+  const cgroupRoot = testCgroupRoot();
+  const results: Record<string, { ready: boolean; reason: string; message: string }> = {};
+  const configs = { ...defaultConfig().runtimes, nope: { ...defaultConfig().runtimes.runc!, path: 'sandlot-no-such-runtime' } };
+  for (const [name, config] of Object.entries(configs)) {
+    const driver = new RuntimeDriver({ name, config, stateDir: dir, log });
+    const cgroupsPath = path.join(cgroupRoot, `sandlot-probe-test-${process.pid}-${name}`);
+    undo.push(() => removeCgroupTree(cgroupsPath), () => driver.delete(RuntimeDriver.probeId(name), { force: true }));
+    results[name] = await driver.probe({ workDir: path.join(dir, 'probe'), cgroupsPath, catatonitPath: '/usr/bin/catatonit' });
+  }
+  assert.deepEqual(results.runc, { ready: true, reason: '', message: '' });
+  assert.deepEqual(results.runsc, { ready: true, reason: '', message: '' });
+  assert.equal(results.crun?.ready, false);
+  assert.match(results.crun!.message, /hybrid mode not supported/);
+  assert.equal(results.nope?.reason, 'RuntimeBinaryNotFound');
+});
