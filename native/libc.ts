@@ -19,7 +19,7 @@ export class SyscallError extends Error {
     detail?: string,
   ) {
     const code = ERRNO_NAMES[errno] ?? `errno ${errno}`;
-    super(`${call}${detail ? ` ${detail}` : ''}: ${code} (${os.constants.errno && strerror(errno)})`);
+    super(`${call}${detail ? ` ${detail}` : ''}: ${code} (${strerror(errno)})`);
     this.code = code;
   }
 }
@@ -41,7 +41,10 @@ export function check(call: string, ret: number, detail?: string): number {
 }
 
 /** Runs a koffi `.async` call as a promise. Keep these short: the pool has 4 threads. */
-export function callAsync<T>(fn: koffi.KoffiFunction, ...args: unknown[]): Promise<T> {
+/** A bound libc function (koffi does not export its own name for this type). */
+export type LibcFunction = ReturnType<typeof libc.func>;
+
+export function callAsync<T>(fn: LibcFunction, ...args: unknown[]): Promise<T> {
   return new Promise((resolve, reject) => {
     fn.async(...args, (err: unknown, res: T) => (err ? reject(err) : resolve(res)));
   });

@@ -1,0 +1,173 @@
+// The decorator around every CRI method: one span, one log line and one histogram
+// sample per call, and the only place where thrown errors become gRPC statuses.
+// Methods without a handler answer UNIMPLEMENTED.
+import {
+  Metadata,
+  status as Status,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { context, propagation, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { UnimplementedError } from '../errors.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { CallContext, CriRequest, HandlerSet, StreamHandler, UnaryHandler } from './handler-types.js';
+import { statusName, toGrpcStatus } from './status.js';
+
+export interface InstrumentOptions {
+  log: Logger;
+  metrics: Metrics;
+  tracer: Tracer;
+}
+
+/** Calls that only read; logged at debug. Everything else changes state: info. */
+const READ_ONLY = /^(Version|Status|RuntimeConfig|List|Stream|PodSandboxStatus|ContainerStatus|ImageStatus|ImageFsInfo|ContainerStats|PodSandboxStats|GetContainerEvents)/;
+
+function idFields(req: CriRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  const sandbox = req.pod_sandbox_id;
+  if (typeof sandbox === 'string' && sandbox !== '') out.podSandboxId = sandbox;
+  const container = req.container_id;
+  if (typeof container === 'string' && container !== '') out.containerId = container;
+  const image = req.image?.image;
+  if (typeof image === 'string' && image !== '') out.image = image;
+  return out;
+}
+
+function metadataCarrier(md: Metadata): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  for (const [k, v] of Object.entries(md.getMap())) if (typeof v === 'string') carrier[k] = v;
+  return carrier;
+}
+
+class CallScope {
+  readonly start = process.hrtime.bigint();
+  readonly controller = new AbortController();
+  readonly log: Logger;
+  readonly span;
+
+  constructor(
+    private readonly opts: InstrumentOptions,
+    readonly service: string,
+    readonly method: string,
+    req: CriRequest,
+    md: Metadata,
+  ) {
+    this.log = opts.log.child({ rpc: method, ...idFields(req) });
+    const parent = propagation.extract(context.active(), metadataCarrier(md));
+    this.span = opts.tracer.startSpan(
+      `runtime.v1.${service}/${method}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'rpc.system': 'grpc', 'rpc.service': `runtime.v1.${service}`, 'rpc.method': method },
+      },
+      parent,
+    );
+  }
+
+  get ctx(): CallContext {
+    return { log: this.log, signal: this.controller.signal };
+  }
+
+  /** Records the outcome; returns the status to send. */
+  finish(e: unknown): { code: Status; details: string } {
+    const durationMs = Number(process.hrtime.bigint() - this.start) / 1e6;
+    let code = Status.OK;
+    let details = '';
+    if (e !== undefined) {
+      const st = toGrpcStatus(e);
+      code = st.code;
+      details = st.details;
+      if (st.unexpected) this.log.error({ err: e, durationMs, code: statusName(code) }, 'call failed unexpectedly');
+      else this.log.warn({ durationMs, code: statusName(code), error: details }, 'call failed');
+      this.span.setStatus({ code: SpanStatusCode.ERROR, message: details });
+    } else {
+      const level = READ_ONLY.test(this.method) ? 'debug' : 'info';
+      this.log[level]({ durationMs, code: 'OK' }, 'call done');
+    }
+    this.span.setAttribute('rpc.grpc.status_code', code);
+    this.span.end();
+    this.opts.metrics.criCallDuration.observe(
+      { service: this.service, method: this.method, code: statusName(code) },
+      durationMs / 1000,
+    );
+    return { code, details };
+  }
+}
+
+function wrapUnary(opts: InstrumentOptions, service: string, method: string, handler: UnaryHandler) {
+  return (call: ServerUnaryCall<CriRequest, unknown>, callback: sendUnaryData<unknown>): void => {
+    const scope = new CallScope(opts, service, method, call.request, call.metadata);
+    call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
+    handler(call.request, scope.ctx).then(
+      (res) => {
+        scope.finish(undefined);
+        callback(null, res);
+      },
+      (e: unknown) => {
+        const { code, details } = scope.finish(e);
+        callback({ code, details, metadata: new Metadata() });
+      },
+    );
+  };
+}
+
+function wrapStream(opts: InstrumentOptions, service: string, method: string, handler: StreamHandler) {
+  return (call: ServerWritableStream<CriRequest, unknown>): void => {
+    const scope = new CallScope(opts, service, method, call.request, call.metadata);
+    call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
+    void (async () => {
+      try {
+        for await (const msg of handler(call.request, scope.ctx)) {
+          if (scope.controller.signal.aborted) break;
+          if (!call.write(msg)) await new Promise((r) => call.once('drain', r));
+        }
+        scope.finish(undefined);
+        call.end();
+      } catch (e: unknown) {
+        const { code, details } = scope.finish(e);
+        call.emit('error', { code, details, metadata: new Metadata() });
+      }
+    })();
+  };
+}
+
+export function unimplementedMessage(service: string, method: string): string {
+  return `sandlot: ${service}/${method} is not implemented yet`;
+}
+
+/**
+ * Builds the grpc-js implementation of one service: every method of the definition is
+ * registered, with the handler from `handlers` or an UNIMPLEMENTED answer.
+ */
+export function implementService(
+  opts: InstrumentOptions,
+  serviceName: string,
+  definition: ServiceDefinition,
+  handlers: HandlerSet,
+): UntypedServiceImplementation {
+  const impl: UntypedServiceImplementation = {};
+  for (const [name, def] of Object.entries(definition)) {
+    const method = name;
+    if (def.responseStream) {
+      const h: StreamHandler =
+        handlers.stream?.[method] ??
+        // eslint-disable-next-line require-yield
+        async function* () {
+          throw new UnimplementedError(unimplementedMessage(serviceName, method));
+        };
+      impl[name] = wrapStream(opts, serviceName, method, h);
+    } else {
+      const h: UnaryHandler =
+        handlers.unary?.[method] ??
+        (async () => {
+          throw new UnimplementedError(unimplementedMessage(serviceName, method));
+        });
+      impl[name] = wrapUnary(opts, serviceName, method, h);
+    }
+  }
+  return impl;
+}

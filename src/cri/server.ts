@@ -1,0 +1,140 @@
+// The CRI gRPC server on a unix socket. Connections are accepted by a plain net.Server,
+// passed through the AuthorityFront (so Go clients that send the socket path as
+// :authority work), and injected into grpc-js.
+import { Server, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { errnoCode, FailedPreconditionError } from '../errors.js';
+import { AuthorityFront } from './authority-front.js';
+import type { HandlerSet } from './handler-types.js';
+import { implementService, type InstrumentOptions } from './instrument.js';
+import { loadCriServices } from './proto.js';
+
+export const SOCKET_MODE = 0o660;
+const PROBE_TIMEOUT_MS = 2000;
+
+export interface CriServerOptions extends InstrumentOptions {
+  socketPath: string;
+  runtimeHandlers: HandlerSet;
+  imageHandlers: HandlerSet;
+}
+
+/** Thrown when another live server already answers on the socket. */
+export class SocketInUseError extends FailedPreconditionError {}
+
+/**
+ * Refuses when something answers on `socketPath`; removes a stale socket file with
+ * nobody behind it. A path that exists but is not a socket is left alone: an error.
+ */
+export async function claimSocketPath(socketPath: string): Promise<void> {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(socketPath);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return;
+    throw e;
+  }
+  if (!st.isSocket()) {
+    throw new FailedPreconditionError(`claiming socket "${socketPath}": the path exists and is not a socket`);
+  }
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = net.connect(socketPath);
+    const timer = setTimeout(() => {
+      c.destroy();
+      resolve(true); // accepted but silent still means somebody is there
+    }, PROBE_TIMEOUT_MS);
+    c.once('connect', () => {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  if (alive) {
+    throw new SocketInUseError(`claiming socket "${socketPath}": another server is already listening on it`);
+  }
+  fs.unlinkSync(socketPath);
+}
+
+export class CriServer {
+  private readonly grpc = new Server();
+  private readonly injector: ConnectionInjector;
+  private readonly listener: net.Server;
+  private readonly log: Logger;
+  private readonly socketPath: string;
+  private readonly sockets = new Set<net.Socket>();
+
+  private constructor(opts: CriServerOptions) {
+    this.log = opts.log;
+    this.socketPath = opts.socketPath;
+    const services = loadCriServices();
+    this.grpc.addService(
+      services.RuntimeService,
+      implementService(opts, 'RuntimeService', services.RuntimeService, opts.runtimeHandlers),
+    );
+    this.grpc.addService(
+      services.ImageService,
+      implementService(opts, 'ImageService', services.ImageService, opts.imageHandlers),
+    );
+    this.injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
+    this.listener = net.createServer((sock) => this.accept(sock));
+  }
+
+  static async listen(opts: CriServerOptions): Promise<CriServer> {
+    fs.mkdirSync(path.dirname(opts.socketPath), { recursive: true, mode: 0o750 });
+    await claimSocketPath(opts.socketPath);
+    const server = new CriServer(opts);
+    await new Promise<void>((resolve, reject) => {
+      server.listener.once('error', reject);
+      server.listener.listen(opts.socketPath, () => {
+        server.listener.off('error', reject);
+        resolve();
+      });
+    });
+    fs.chmodSync(opts.socketPath, SOCKET_MODE);
+    return server;
+  }
+
+  private accept(sock: net.Socket): void {
+    this.sockets.add(sock);
+    sock.once('close', () => this.sockets.delete(sock));
+    const front = new AuthorityFront(sock);
+    front.on('error', (e) => {
+      // A client that hangs up mid-write is ordinary; anything else is worth a line.
+      const code = errnoCode(e);
+      if (code !== 'EPIPE' && code !== 'ECONNRESET') this.log.debug({ err: e }, 'connection error');
+    });
+    this.injector.injectConnection(front);
+  }
+
+  /** Stops accepting, lets in-flight calls finish (up to `graceMs`), removes the socket. */
+  async shutdown(graceMs: number): Promise<void> {
+    // close() stops accepting at once; its callback waits for open connections,
+    // which the drain below ends.
+    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    try {
+      fs.unlinkSync(this.socketPath);
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') this.log.warn({ err: e }, 'removing the socket');
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpc.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.injector.drain(graceMs);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.injector.destroy();
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+}

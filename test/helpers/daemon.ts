@@ -1,0 +1,161 @@
+// Runs the real sandlot daemon as a child process on a temporary socket, root and state
+// dir, with a CRI client on its socket. Every test that starts one stops it in t.after.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { CriClient, type CriMessage } from '../../src/cli/client.js';
+import { testCgroupRoot } from './cgroup.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(REPO_ROOT, 'src/cli/bin.ts');
+const START_TIMEOUT_MS = 30_000;
+
+export interface StartDaemonOptions {
+  /** Merged over the harness defaults and written as the daemon's YAML config. */
+  config?: Record<string, unknown>;
+  /** Extra command-line arguments after `daemon`. */
+  args?: string[];
+  /** Reuse these directories (restart tests). */
+  dir?: string;
+}
+
+let counter = 0;
+
+/** A /24 and a bridge name no other daemon of this run (or a dev daemon) uses. */
+function uniqueNetwork(): { subnet: string; bridge: string } {
+  counter += 1;
+  const a = 100 + (process.pid % 100);
+  const b = (counter * 7 + Math.floor(Math.random() * 200)) % 250;
+  return { subnet: `10.${a}.${b}.0/24`, bridge: `slt${process.pid % 10000}x${counter}` };
+}
+
+export class TestDaemon {
+  child: ChildProcess | undefined;
+  client: CriClient;
+  stderr = '';
+  metricsAddress = '';
+
+  constructor(
+    readonly dir: string,
+    readonly configPath: string,
+    readonly config: Record<string, unknown>,
+    private readonly args: string[],
+  ) {
+    this.client = new CriClient(this.socket);
+  }
+
+  get socket(): string {
+    return String(this.config.socket_path);
+  }
+  get rootDir(): string {
+    return String(this.config.root_dir);
+  }
+  get stateDir(): string {
+    return String(this.config.state_dir);
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  runtime(method: string, req: CriMessage = {}, timeoutMs?: number): Promise<CriMessage> {
+    return this.client.runtimeCall(method, req, timeoutMs === undefined ? {} : { timeoutMs });
+  }
+  image(method: string, req: CriMessage = {}, timeoutMs?: number): Promise<CriMessage> {
+    return this.client.imageCall(method, req, timeoutMs === undefined ? {} : { timeoutMs });
+  }
+
+  async start(): Promise<void> {
+    this.stderr = '';
+    const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'daemon', '--config', this.configPath, ...this.args], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    this.child = child;
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      this.stderr += d;
+      const m = /"address":"([^"]+)","msg":"serving metrics"/.exec(d);
+      if (m) this.metricsAddress = m[1]!;
+    });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) {
+        throw new Error(`daemon exited with ${child.exitCode} while starting:\n${this.stderr}`);
+      }
+      if (this.stderr.includes('sandlot is serving CRI')) return;
+      await sleep(50);
+    }
+    throw new Error(`daemon did not start within ${START_TIMEOUT_MS} ms:\n${this.stderr}`);
+  }
+
+  /** Waits for the child to exit; returns its exit code (or signal name). */
+  async exited(): Promise<number | string> {
+    const child = this.child;
+    if (!child) return 0;
+    if (child.exitCode !== null) return child.exitCode;
+    if (child.signalCode !== null) return child.signalCode;
+    return new Promise((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  }
+
+  /** SIGTERM and wait: the graceful path. */
+  async stop(): Promise<number | string> {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) return this.exited();
+    this.child.kill('SIGTERM');
+    return this.exited();
+  }
+
+  /** SIGKILL: the crash path. */
+  async kill9(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await this.exited();
+    }
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    this.client.close();
+    this.client = new CriClient(this.socket);
+    await this.start();
+  }
+
+  /** Stops the daemon and removes its directories. Safe to call twice. */
+  async cleanup(): Promise<void> {
+    this.client.close();
+    await this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function startDaemon(opts: StartDaemonOptions = {}): Promise<TestDaemon> {
+  const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-test-'));
+  const cniConf = path.join(dir, 'cni-conf');
+  fs.mkdirSync(cniConf, { recursive: true });
+  const net = uniqueNetwork();
+  const config: Record<string, unknown> = {
+    socket_path: path.join(dir, 'sandlot.sock'),
+    root_dir: path.join(dir, 'root'),
+    state_dir: path.join(dir, 'state'),
+    log_level: 'debug',
+    metrics_address: '127.0.0.1:0',
+    cgroup_root: testCgroupRoot(),
+    cni_conf_dir: cniConf,
+    cni_default_subnet: net.subnet,
+    cni_default_bridge: net.bridge,
+    ...opts.config,
+  };
+  const configPath = path.join(dir, 'config.yaml');
+  fs.writeFileSync(configPath, YAML.stringify(config));
+  const d = new TestDaemon(dir, configPath, config, opts.args ?? []);
+  try {
+    await d.start();
+  } catch (e) {
+    await d.cleanup();
+    throw e;
+  }
+  return d;
+}
