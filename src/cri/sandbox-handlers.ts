@@ -1,0 +1,226 @@
+// CRI pod sandbox RPCs: RunPodSandbox, StopPodSandbox, RemovePodSandbox,
+// PodSandboxStatus, ListPodSandbox, StreamPodSandboxes. Requests are validated here
+// (fields named in every error); src/sandbox trusts what it gets.
+import path from 'node:path';
+import net from 'node:net';
+import { InvalidArgumentError } from '../errors.js';
+import type { PortMapping } from '../network/network-manager.js';
+import type { IpcMode, NetworkMode, PidMode } from '../oci/spec-sandbox.js';
+import type { PodFilter, PodManager } from '../sandbox/pod-manager.js';
+import { criState, type RunPodInput, type SandboxRecord } from '../sandbox/sandbox.js';
+import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
+
+const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
+
+/** A name or ID component: never a path separator or a parent reference. */
+function checkComponent(field: string, value: string): void {
+  if (value.includes('/') || value.includes('..') || value.includes('\0')) {
+    throw new InvalidArgumentError(`${field} "${value}" must not contain "/", ".." or NUL`);
+  }
+}
+
+function requireString(field: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw new InvalidArgumentError(`${field} is required`);
+  return v;
+}
+
+function stringMap(v: unknown): Record<string, string> {
+  return v && typeof v === 'object' ? { ...(v as Record<string, string>) } : {};
+}
+
+function mode<T extends string>(field: string, v: unknown, allowed: readonly T[], dflt: T): T {
+  if (v === undefined || v === null || v === '') return dflt;
+  if (typeof v !== 'string' || !allowed.includes(v as T)) {
+    throw new InvalidArgumentError(`${field} ${JSON.stringify(v)} is not supported; allowed: ${allowed.join(', ')}`);
+  }
+  return v as T;
+}
+
+function int(field: string, v: unknown, min: number, max: number): number {
+  const n = Number(v ?? 0);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${field} ${JSON.stringify(v)} must be an integer ${min}-${max}`);
+  return n;
+}
+
+export function parseRunPodSandbox(req: CriRequest): RunPodInput {
+  const c = req.config;
+  if (!c) throw new InvalidArgumentError('config is required');
+  const m = c.metadata;
+  if (!m) throw new InvalidArgumentError('config.metadata is required');
+  const name = requireString('config.metadata.name', m.name);
+  const namespace = String(m.namespace ?? '');
+  const uid = String(m.uid ?? '');
+  checkComponent('config.metadata.name', name);
+  checkComponent('config.metadata.namespace', namespace);
+  checkComponent('config.metadata.uid', uid);
+  const logDirectory = String(c.log_directory ?? '');
+  if (logDirectory !== '' && (!path.isAbsolute(logDirectory) || logDirectory.split('/').includes('..'))) {
+    throw new InvalidArgumentError(`config.log_directory "${logDirectory}" must be an absolute path without ".."`);
+  }
+  const linux = c.linux ?? {};
+  const nsOpts = linux.security_context?.namespace_options ?? {};
+  if (nsOpts.userns_options && nsOpts.userns_options.mode && nsOpts.userns_options.mode !== 'NODE') {
+    throw new InvalidArgumentError(
+      `config.linux.security_context.namespace_options.userns_options.mode ${JSON.stringify(nsOpts.userns_options.mode)} is not supported; allowed: NODE`,
+    );
+  }
+  const field = 'config.linux.security_context.namespace_options';
+  const namespaces = {
+    network: mode<NetworkMode>(`${field}.network`, nsOpts.network, ['POD', 'NODE'], 'POD'),
+    pid: mode<PidMode>(`${field}.pid`, nsOpts.pid, ['POD', 'CONTAINER', 'NODE'], 'CONTAINER'),
+    ipc: mode<IpcMode>(`${field}.ipc`, nsOpts.ipc, ['POD', 'NODE'], 'POD'),
+  };
+  const portMappings: PortMapping[] = (c.port_mappings ?? []).map((p: CriRequest, i: number) => {
+    const f = `config.port_mappings[${i}]`;
+    const protocol = p.protocol ?? 'TCP';
+    if (!PROTOCOLS.includes(protocol)) {
+      throw new InvalidArgumentError(`${f}.protocol ${JSON.stringify(protocol)} is unknown; allowed: ${PROTOCOLS.join(', ')}`);
+    }
+    const hostIp = String(p.host_ip ?? '');
+    if (hostIp !== '' && net.isIP(hostIp) === 0) throw new InvalidArgumentError(`${f}.host_ip "${hostIp}" is no IP address`);
+    return {
+      protocol,
+      containerPort: int(`${f}.container_port`, p.container_port, 1, 65535),
+      hostPort: int(`${f}.host_port`, p.host_port, 0, 65535),
+      hostIp,
+    };
+  });
+  const dnsRaw = c.dns_config;
+  const dns = dnsRaw
+    ? { servers: [...(dnsRaw.servers ?? [])], searches: [...(dnsRaw.searches ?? [])], options: [...(dnsRaw.options ?? [])] }
+    : undefined;
+  dns?.servers.forEach((s: string, i: number) => {
+    if (net.isIP(s) === 0) throw new InvalidArgumentError(`config.dns_config.servers[${i}] "${s}" is no IP address`);
+  });
+  for (const [list, f] of [[dns?.searches ?? [], 'searches'], [dns?.options ?? [], 'options']] as const) {
+    list.forEach((s: string, i: number) => {
+      if (/[\s\0]/.test(s) || s === '') throw new InvalidArgumentError(`config.dns_config.${f}[${i}] ${JSON.stringify(s)} is empty or holds whitespace`);
+    });
+  }
+  const hostname = String(c.hostname ?? '') || name;
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(hostname)) {
+    throw new InvalidArgumentError(`config.hostname "${hostname}" is no valid host name`);
+  }
+  const cgroupParent = String(linux.cgroup_parent ?? '');
+  if (cgroupParent !== '' && (!path.isAbsolute(cgroupParent) || cgroupParent.split('/').includes('..') || path.normalize(cgroupParent) === '/')) {
+    throw new InvalidArgumentError(`config.linux.cgroup_parent "${cgroupParent}" must be an absolute cgroup path below the root, without ".."`);
+  }
+  const handler = String(req.runtime_handler ?? '');
+  checkComponent('runtime_handler', handler);
+  return {
+    metadata: { name, uid, namespace, attempt: int('config.metadata.attempt', m.attempt, 0, 2 ** 32 - 1) },
+    hostname,
+    logDirectory,
+    dns,
+    portMappings,
+    labels: stringMap(c.labels),
+    annotations: stringMap(c.annotations),
+    cgroupParent: cgroupParent === '' ? '' : path.normalize(cgroupParent),
+    namespaces,
+    sysctls: stringMap(linux.sysctls),
+    resources: linux.resources ?? undefined,
+    overhead: linux.overhead ?? undefined,
+    runtimeHandler: handler,
+  };
+}
+
+function podId(req: CriRequest): string {
+  const id = requireString('pod_sandbox_id', req.pod_sandbox_id);
+  checkComponent('pod_sandbox_id', id);
+  return id;
+}
+
+function metadataOf(r: SandboxRecord): CriResponse {
+  const m = r.config.metadata;
+  return { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt };
+}
+
+function podSandbox(r: SandboxRecord): CriResponse {
+  return {
+    id: r.id,
+    metadata: metadataOf(r),
+    state: criState(r.state),
+    created_at: r.createdAt,
+    labels: r.config.labels,
+    annotations: r.config.annotations,
+    runtime_handler: r.runtimeHandler,
+  };
+}
+
+export function podSandboxStatus(r: SandboxRecord): CriResponse {
+  const ns = r.config.namespaces;
+  return {
+    id: r.id,
+    metadata: metadataOf(r),
+    state: criState(r.state),
+    created_at: r.createdAt,
+    network: { ip: r.ip, additional_ips: r.additionalIps.map((ip) => ({ ip })) },
+    linux: { namespaces: { options: { network: ns.network, pid: ns.pid, ipc: ns.ipc, target_id: '' } } },
+    labels: r.config.labels,
+    annotations: r.config.annotations,
+    runtime_handler: r.runtimeHandler,
+  };
+}
+
+function parseFilter(f: CriRequest | null | undefined): PodFilter {
+  if (!f) return {};
+  const out: PodFilter = {};
+  if (f.id) out.id = String(f.id);
+  if (f.state) {
+    const s = f.state.state ?? 'SANDBOX_READY';
+    if (s !== 'SANDBOX_READY' && s !== 'SANDBOX_NOTREADY') throw new InvalidArgumentError(`filter.state.state ${JSON.stringify(s)} is unknown`);
+    out.state = s;
+  }
+  if (f.label_selector) out.labelSelector = stringMap(f.label_selector);
+  return out;
+}
+
+export function sandboxHandlers(pods: PodManager): HandlerSet {
+  return {
+    unary: {
+      async RunPodSandbox(req) {
+        const input = parseRunPodSandbox(req);
+        // An unknown handler is INVALID_ARGUMENT listing the configured ones (before the probe check).
+        pods.driver(input.runtimeHandler);
+        return { pod_sandbox_id: await pods.run(input) };
+      },
+      async StopPodSandbox(req) {
+        await pods.stop(podId(req));
+        return {};
+      },
+      async RemovePodSandbox(req) {
+        await pods.remove(podId(req));
+        return {};
+      },
+      async PodSandboxStatus(req) {
+        const r = pods.get(podId(req));
+        const res: CriResponse = { status: podSandboxStatus(r), info: {}, containers_statuses: [], timestamp: (BigInt(Date.now()) * 1_000_000n).toString() };
+        if (req.verbose) {
+          res.info = {
+            info: JSON.stringify({
+              pid: r.pid,
+              conmonPid: r.conmonPid,
+              handler: r.runtimeHandler,
+              state: r.state,
+              reason: r.reason ?? '',
+              netnsPath: r.netnsPath ?? '',
+              podCgroup: r.podCgroup,
+              infraCgroup: r.infraCgroup,
+              paths: r.paths,
+              runtimeSpec: path.join(r.paths.bundle, 'config.json'),
+            }),
+          };
+        }
+        return res;
+      },
+      async ListPodSandbox(req) {
+        return { items: pods.list(parseFilter(req.filter)).map(podSandbox) };
+      },
+    },
+    stream: {
+      async *StreamPodSandboxes(req) {
+        yield { pod_sandboxes: pods.list(parseFilter(req.filter)).map(podSandbox) };
+      },
+    },
+  };
+}

@@ -1,0 +1,128 @@
+// The OCI spec (config.json) of a pod's infra container (S1: the root container): a
+// paused `catatonit -P` bind-mounted read-only from the host onto a tiny read-only
+// rootfs, owning the pod's namespaces. Pure: every path and decision comes in typed.
+import { InvalidArgumentError } from '../errors.js';
+
+export type NetworkMode = 'POD' | 'NODE';
+export type PidMode = 'POD' | 'CONTAINER' | 'NODE';
+export type IpcMode = 'POD' | 'NODE';
+
+export interface PodNamespaces {
+  network: NetworkMode;
+  pid: PidMode;
+  ipc: IpcMode;
+}
+
+/** Where catatonit appears inside the rootfs. */
+export const INFRA_BINARY = '/catatonit';
+/** oom_score_adj of the infra process: the last thing the OOM killer should take (as CRI-O's infra). */
+export const INFRA_OOM_SCORE_ADJ = -998;
+
+export const ANNOTATION_CONTAINER_TYPE = 'io.kubernetes.cri.container-type';
+export const ANNOTATION_SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
+export const ANNOTATION_CGROUP_PARENT = 'dev.gvisor.spec.cgroup-parent';
+
+export interface SandboxSpecInput {
+  id: string;
+  hostname: string;
+  /** Absolute path of the read-only rootfs directory. */
+  rootfs: string;
+  catatonitPath: string;
+  namespaces: PodNamespaces;
+  /** The pinned netns (network POD). */
+  netnsPath?: string;
+  sysctls: Record<string, string>;
+  /** cgroupsPath of the infra container. */
+  cgroupsPath: string;
+  /** The pod cgroup (S12, for runsc's annotation). */
+  podCgroup: string;
+  annotations: Record<string, string>;
+  oomScoreAdj: number;
+  runsc: boolean;
+}
+
+/**
+ * Sysctls a pod may set: only namespaced ones, and only in a namespace the pod owns
+ * (net.* needs the pod's own network, the IPC ones its own IPC namespace).
+ */
+export function validateSysctls(sysctls: Record<string, string>, ns: PodNamespaces): void {
+  for (const [key, value] of Object.entries(sysctls)) {
+    const field = `linux.sysctls["${key}"]`;
+    if (!/^[a-z0-9_]+([./][a-z0-9_-]+)*$/i.test(key) || key.includes('..')) {
+      throw new InvalidArgumentError(`${field}: "${key}" is no sysctl name`);
+    }
+    if (/[\n\0]/.test(value)) throw new InvalidArgumentError(`${field}: value ${JSON.stringify(value)} holds a newline or NUL`);
+    const k = key.replace(/\//g, '.');
+    const ipc = k.startsWith('kernel.shm') || k.startsWith('kernel.msg') || k === 'kernel.sem' || k.startsWith('fs.mqueue.');
+    const net = k.startsWith('net.');
+    if (!ipc && !net) {
+      throw new InvalidArgumentError(`${field}: sysctl "${key}" is not namespaced (allowed: net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)`);
+    }
+    if (net && ns.network === 'NODE') {
+      throw new InvalidArgumentError(`${field}: sysctl "${key}" would change the host: the pod uses the host network`);
+    }
+    if (ipc && ns.ipc === 'NODE') {
+      throw new InvalidArgumentError(`${field}: sysctl "${key}" would change the host: the pod uses the host IPC namespace`);
+    }
+  }
+}
+
+const MASKED_PATHS = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware',
+];
+const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
+  const { namespaces: ns } = input;
+  const namespaces: Array<{ type: string; path?: string }> = [{ type: 'mount' }];
+  if (ns.pid !== 'NODE') namespaces.push({ type: 'pid' });
+  if (ns.ipc === 'POD') namespaces.push({ type: 'ipc' });
+  // A host-network pod shares the host's UTS namespace too (the kubelet's convention).
+  if (ns.network === 'POD') {
+    namespaces.push({ type: 'uts' });
+    if (input.netnsPath === undefined) throw new InvalidArgumentError(`pod "${input.id}": a pod network needs a netns path`);
+    namespaces.push({ type: 'network', path: input.netnsPath });
+  }
+  const annotations: Record<string, string> = {
+    ...input.annotations,
+    [ANNOTATION_CONTAINER_TYPE]: 'sandbox',
+    [ANNOTATION_SANDBOX_ID]: input.id,
+  };
+  if (input.runsc) annotations[ANNOTATION_CGROUP_PARENT] = input.podCgroup;
+  const mounts: Array<Record<string, unknown>> = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: INFRA_BINARY, type: 'bind', source: input.catatonitPath, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
+  ];
+  if (ns.ipc === 'POD') mounts.push({ destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] });
+  const spec: Record<string, unknown> = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: 65535, gid: 65535 },
+      args: [INFRA_BINARY, '-P'],
+      env: ['PATH=/'],
+      cwd: '/',
+      // catatonit -P only waits for signals: it needs no capability.
+      capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
+      noNewPrivileges: true,
+      oomScoreAdj: input.oomScoreAdj,
+    },
+    root: { path: input.rootfs, readonly: true },
+    mounts,
+    annotations,
+    linux: {
+      namespaces,
+      cgroupsPath: input.cgroupsPath,
+      sysctl: input.sysctls,
+      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      maskedPaths: MASKED_PATHS,
+      readonlyPaths: READONLY_PATHS,
+    },
+  };
+  if (ns.network === 'POD') spec.hostname = input.hostname;
+  return spec;
+}

@@ -1,0 +1,59 @@
+// The pod name index: (name, namespace, uid, attempt) → the sandbox holding it. A name is
+// reserved before any side effect of RunPodSandbox and released when that run fails or
+// the pod is removed. While a run is in progress its promise is kept, so a kubelet retry
+// of the same request (it gives up after its own timeout and sends it again) waits for
+// that run and gets its result, instead of "name is reserved" in a loop (containerd#9947).
+import { AlreadyExistsError } from '../errors.js';
+
+export interface NameHolder {
+  id: string;
+  configHash: string;
+  /** Set while the run that reserved the name is in progress. */
+  pending: Promise<string> | undefined;
+}
+
+export type Reservation =
+  | { kind: 'reserved' }
+  | { kind: 'wait'; pending: Promise<string> }
+  | { kind: 'existing'; id: string };
+
+export class NameIndex {
+  private readonly holders = new Map<string, NameHolder>();
+
+  /**
+   * Reserves `key` for `id`; or, when a run of the same config holds it, says to wait
+   * for that run (in progress) or to answer with its pod (done). A different config →
+   * AlreadyExists naming the holder.
+   */
+  reserve(key: string, id: string, configHash: string, isReady: (holderId: string) => boolean): Reservation {
+    const h = this.holders.get(key);
+    if (h === undefined) {
+      this.holders.set(key, { id, configHash, pending: undefined });
+      return { kind: 'reserved' };
+    }
+    if (h.configHash === configHash) {
+      if (h.pending !== undefined) return { kind: 'wait', pending: h.pending };
+      if (isReady(h.id)) return { kind: 'existing', id: h.id };
+    }
+    throw new AlreadyExistsError(`pod sandbox name "${key}" is reserved by sandbox "${h.id}"`);
+  }
+
+  setPending(key: string, id: string, pending: Promise<string> | undefined): void {
+    const h = this.holders.get(key);
+    if (h?.id === id) h.pending = pending;
+  }
+
+  /** Records a holder loaded from metadata (recovery). */
+  restore(key: string, id: string, configHash: string): void {
+    this.holders.set(key, { id, configHash, pending: undefined });
+  }
+
+  /** Releases `key` if `id` still holds it. */
+  release(key: string, id: string): void {
+    if (this.holders.get(key)?.id === id) this.holders.delete(key);
+  }
+
+  holder(key: string): string | undefined {
+    return this.holders.get(key)?.id;
+  }
+}

@@ -1,0 +1,564 @@
+// Pod sandboxes (S1–S9): RunPodSandbox, StopPodSandbox, RemovePodSandbox, status, list,
+// and recovery at start. The infra container is `catatonit -P` run by the pod's runtime
+// handler under conmon; the pod network is a pinned netns with CNI; the pod cgroup is
+// made on cgroupfs under config.cgroup_root.
+//
+// Concurrency (STYLE.md §7): one async mutex per sandbox; the store and the name index
+// are only touched between awaits, never locked across a call to an external program.
+import { createHash, randomBytes } from 'node:crypto';
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { SandlotConfig } from '../config/types.js';
+import { errorMessage, FailedPreconditionError, InvalidArgumentError, wrapError } from '../errors.js';
+import type { NetworkManager, PodNetworkRequest } from '../network/network-manager.js';
+import { Conmon } from '../oci/conmon.js';
+import { resolveBinary } from '../oci/command.js';
+import { RuntimeDriver, type ProbeResult } from '../oci/runtime.js';
+import { INFRA_OOM_SCORE_ADJ, sandboxSpec, validateSysctls } from '../oci/spec-sandbox.js';
+import { Cleanup } from '../util/cleanup.js';
+import { KeyedMutex } from '../util/mutex.js';
+import { CgroupManager, podResources } from './cgroups.js';
+import { CAP_SYS_RESOURCE_BIT, hasCapability } from './oom-score.js';
+import { NameIndex } from './name-index.js';
+import { mountPodShm, podPaths, removePodFiles, writeHosts, writePodFiles } from './pod-files.js';
+import { changeState, nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
+import { SandboxStore } from './sandbox-store.js';
+
+/** The part of the NetworkManager pods use (a seam for unit tests). */
+export type PodNetwork = Pick<NetworkManager, 'createNetns' | 'removeNetns' | 'setUp' | 'tearDown' | 'listPinned' | 'listAttached'>;
+
+/** What the container layer does for a pod being stopped or removed (wired by the daemon). */
+export interface PodContainersHook {
+  stopAll(podId: string, timeoutMs: number): Promise<void>;
+  removeAll(podId: string): Promise<void>;
+}
+
+export interface PodManagerOptions {
+  config: SandlotConfig;
+  log: Logger;
+  network: PodNetwork;
+  cgroups?: CgroupManager;
+  conmon?: Conmon;
+  /** Drivers by handler name; made from config.runtimes when absent. */
+  runtimes?: Map<string, RuntimeDriver>;
+  containers?: PodContainersHook;
+}
+
+export interface RuntimeHandlerStatus {
+  name: string;
+  ready: boolean;
+  reason: string;
+  message: string;
+}
+
+export interface PodFilter {
+  id?: string;
+  state?: 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
+  labelSelector?: Record<string, string>;
+}
+
+/** Grace the infra gets between SIGTERM and SIGKILL. */
+export const INFRA_STOP_GRACE_MS = 10_000;
+/** How long to wait for the infra to be gone after SIGKILL. */
+const INFRA_KILL_WAIT_MS = 30_000;
+/** Grace given to the pod's app containers by StopPodSandbox. */
+export const CONTAINERS_STOP_GRACE_MS = 10_000;
+
+export class PodManager {
+  private readonly config: SandlotConfig;
+  private readonly log: Logger;
+  private readonly network: PodNetwork;
+  private readonly cgroups: CgroupManager;
+  private readonly runtimes: Map<string, RuntimeDriver>;
+  private readonly probes = new Map<string, ProbeResult>();
+  private readonly store: SandboxStore;
+  private readonly names = new NameIndex();
+  private readonly locks = new KeyedMutex();
+  private conmonInstance: Conmon | undefined;
+  private readonly conmonOption: Conmon | undefined;
+  containers: PodContainersHook | undefined;
+
+  constructor(options: PodManagerOptions) {
+    this.config = options.config;
+    this.log = options.log;
+    this.network = options.network;
+    this.cgroups = options.cgroups ?? new CgroupManager();
+    this.conmonOption = options.conmon;
+    this.containers = options.containers;
+    this.store = new SandboxStore({ rootDir: options.config.root_dir });
+    this.runtimes =
+      options.runtimes ??
+      new Map(
+        Object.entries(options.config.runtimes).map(([name, rc]) => [
+          name,
+          new RuntimeDriver({ name, config: rc, stateDir: options.config.state_dir, log: options.log }),
+        ]),
+      );
+  }
+
+  private get conmon(): Conmon {
+    this.conmonInstance ??= this.conmonOption ?? new Conmon({ path: this.config.conmon_path });
+    return this.conmonInstance;
+  }
+
+  // ── start ────────────────────────────────────────────────────────────────────────
+
+  /** Probes every handler, then reconciles the books with what runs (recovery). */
+  async start(): Promise<void> {
+    await this.probeAll();
+    await this.recover();
+  }
+
+  async probeAll(): Promise<void> {
+    const catatonit = resolveBinary(this.config.catatonit_path);
+    const workDir = path.join(this.config.state_dir, 'probe');
+    // One at a time: runsc and runc creates compete for the 2 cores otherwise.
+    for (const [name, driver] of this.runtimes) {
+      let result: ProbeResult;
+      if (catatonit === undefined) {
+        result = { ready: false, reason: 'CatatonitNotFound', message: `catatonit binary "${this.config.catatonit_path}" not found` };
+      } else {
+        const cgroupsPath = path.join(this.config.cgroup_root, this.config.default_cgroup_parent, RuntimeDriver.probeId(name));
+        try {
+          result = await driver.probe({ workDir, cgroupsPath, catatonitPath: catatonit });
+        } finally {
+          await this.cgroups.remove(cgroupsPath).catch((e: unknown) => this.log.warn({ err: e }, 'removing probe cgroup'));
+        }
+      }
+      this.probes.set(name, result);
+      if (result.ready) this.log.info({ handler: name }, 'runtime handler ready');
+      else this.log.warn({ handler: name, reason: result.reason, detail: result.message }, 'runtime handler not ready');
+    }
+    await fs.rm(workDir, { recursive: true, force: true });
+  }
+
+  /** Every configured handler with its probe result (the CRI Status runtime_handlers). */
+  runtimeHandlers(): RuntimeHandlerStatus[] {
+    return [...this.runtimes.keys()].map((name) => {
+      const p = this.probes.get(name) ?? { ready: false, reason: 'NotProbed', message: 'the handler has not been probed yet' };
+      return { name, ready: p.ready, reason: p.reason, message: p.message };
+    });
+  }
+
+  /** The driver for a handler name ("" = default); InvalidArgument listing the configured ones. */
+  driver(handler: string): RuntimeDriver {
+    const name = handler === '' ? this.config.default_runtime : handler;
+    const d = this.runtimes.get(name);
+    if (!d) {
+      throw new InvalidArgumentError(
+        `runtime_handler "${handler}" is not configured; configured handlers: ${[...this.runtimes.keys()].join(', ')}`,
+      );
+    }
+    return d;
+  }
+
+  private readyDriver(handler: string): RuntimeDriver {
+    const d = this.driver(handler);
+    const p = this.probes.get(d.name);
+    if (!p?.ready) {
+      throw new FailedPreconditionError(
+        `runtime handler "${d.name}" is not ready: ${p ? `${p.reason}: ${p.message}` : 'not probed yet'}`,
+      );
+    }
+    return d;
+  }
+
+  // ── RunPodSandbox ───────────────────────────────────────────────────────────────
+
+  async run(input: RunPodInput): Promise<string> {
+    const driver = this.readyDriver(input.runtimeHandler);
+    validateSysctls(input.sysctls, input.namespaces);
+    const config: RunPodInput = { ...input, runtimeHandler: driver.name };
+    const configHash = createHash('sha256').update(stableJson(config)).digest('hex');
+    const key = nameKey(config.metadata);
+    const id = randomBytes(32).toString('hex');
+    const r = this.names.reserve(key, id, configHash, (holder) => this.store.find(holder)?.state === 'running');
+    if (r.kind === 'wait') {
+      this.log.info({ podSandboxId: this.names.holder(key), pod: key }, 'waiting for the run in progress of the same pod');
+      return r.pending;
+    }
+    if (r.kind === 'existing') return r.id;
+    const pending = this.locks.runExclusive(id, () => this.runLocked(id, config, configHash, driver));
+    this.names.setPending(key, id, pending);
+    try {
+      const result = await pending;
+      this.names.setPending(key, id, undefined);
+      return result;
+    } catch (e) {
+      this.names.release(key, id);
+      throw e;
+    }
+  }
+
+  private async runLocked(id: string, config: RunPodInput, configHash: string, driver: RuntimeDriver): Promise<string> {
+    const started = Date.now();
+    const log = this.log.child({ podSandboxId: id });
+    const hostNetwork = config.namespaces.network === 'NODE';
+    const paths = podPaths(this.config.state_dir, id, config.namespaces.ipc === 'NODE');
+    const ownsPodCgroup = config.cgroupParent === '';
+    const podCgroup = ownsPodCgroup
+      ? path.join(this.config.cgroup_root, this.config.default_cgroup_parent, `pod-${id}`)
+      : path.join(this.config.cgroup_root, config.cgroupParent);
+    const rec: SandboxRecord = {
+      version: 1,
+      id,
+      state: 'creating',
+      createdAt: (BigInt(Date.now()) * 1_000_000n).toString(),
+      config,
+      configHash,
+      runtimeHandler: driver.name,
+      podCgroup,
+      infraCgroup: path.join(podCgroup, `sandlot-${id}`),
+      ownsPodCgroup,
+      netnsPath: undefined,
+      networkUp: false,
+      ip: '',
+      additionalIps: [],
+      pid: 0,
+      conmonPid: 0,
+      paths,
+    };
+    const cleanup = new Cleanup();
+    try {
+      // First write before any side effect: a crash from here on leaves a `creating`
+      // record that recovery undoes (S5).
+      await this.store.save(rec);
+      cleanup.add('removing metadata', () => this.store.delete(id));
+      cleanup.add('removing pod files', () => removePodFiles(paths));
+      await writePodFiles(paths, config.hostname, config.dns);
+      await mountPodShm(paths);
+
+      if (!hostNetwork) {
+        cleanup.add('removing netns', () => this.network.removeNetns(id));
+        rec.netnsPath = await this.network.createNetns(id);
+        await this.store.save(rec);
+        const req = this.networkRequest(rec);
+        cleanup.add('tearing down the pod network', () => this.network.tearDown(req));
+        rec.networkUp = true;
+        await this.store.save(rec);
+        const net = await this.network.setUp(req);
+        rec.ip = net.ip;
+        rec.additionalIps = net.additionalIps;
+        await writeHosts(paths, config.hostname, [net.ip, ...net.additionalIps].filter(Boolean));
+      }
+
+      cleanup.add('removing the pod cgroup', () => this.removeCgroups(rec));
+      await this.cgroups.create(podCgroup, podResources(config.resources, config.overhead));
+
+      const catatonit = resolveBinary(this.config.catatonit_path);
+      if (catatonit === undefined) throw new FailedPreconditionError(`catatonit binary "${this.config.catatonit_path}" not found`);
+      const spec = sandboxSpec({
+        id,
+        hostname: config.hostname,
+        rootfs: paths.rootfs,
+        catatonitPath: catatonit,
+        namespaces: config.namespaces,
+        ...(rec.netnsPath !== undefined ? { netnsPath: rec.netnsPath } : {}),
+        sysctls: config.sysctls,
+        cgroupsPath: rec.infraCgroup,
+        podCgroup,
+        annotations: config.annotations,
+        oomScoreAdj: this.infraOomScoreAdj(),
+        runsc: driver.isRunsc,
+      });
+      await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
+
+      await driver.ensureRoot();
+      cleanup.add('deleting the infra container', () => this.destroyInfra(rec, driver));
+      const created = await this.conmon.create({
+        id,
+        name: `${config.metadata.namespace}_${config.metadata.name}_infra`,
+        runtime: driver,
+        bundle: paths.bundle,
+        containerPidFile: paths.infraPidFile,
+        conmonPidFile: paths.conmonPidFile,
+        exitDir: paths.exitDir,
+        logPath: paths.infraLog,
+        socketDir: paths.socketDir,
+        persistDir: paths.persistDir,
+        conmonLogFile: paths.conmonLog,
+      });
+      rec.pid = created.pid;
+      rec.conmonPid = created.conmonPid;
+      changeState(rec, 'created');
+      await this.store.save(rec);
+      await driver.start(id);
+      changeState(rec, 'running');
+      await this.store.save(rec);
+      cleanup.release();
+      log.info({ durationMs: Date.now() - started, handler: driver.name, pid: rec.pid, ip: rec.ip }, 'pod sandbox running');
+      return id;
+    } catch (e) {
+      const err = wrapError(`running pod sandbox "${nameKey(config.metadata)}"`, e);
+      try {
+        await cleanup.run();
+      } catch (undoErr) {
+        log.error({ err: undoErr }, 'undoing a failed RunPodSandbox');
+        err.message += `; ${errorMessage(undoErr)}`;
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * The infra's oom_score_adj: INFRA_OOM_SCORE_ADJ, but never below our own score
+   * without CAP_SYS_RESOURCE (the runtime's write would fail with EACCES: measured here).
+   */
+  private infraOomScoreAdj(): number {
+    try {
+      const status = fsSync.readFileSync('/proc/self/status', 'utf8');
+      if (hasCapability(status, CAP_SYS_RESOURCE_BIT)) return INFRA_OOM_SCORE_ADJ;
+      const own = Number(fsSync.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
+      return Math.max(INFRA_OOM_SCORE_ADJ, Number.isInteger(own) ? own : 0);
+    } catch {
+      return INFRA_OOM_SCORE_ADJ;
+    }
+  }
+
+  private networkRequest(rec: SandboxRecord): PodNetworkRequest {
+    const m = rec.config.metadata;
+    return {
+      podId: rec.id,
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      netnsPath: rec.netnsPath ?? '',
+      portMappings: rec.config.portMappings,
+    };
+  }
+
+  private async removeCgroups(rec: SandboxRecord): Promise<void> {
+    // The kubelet's pod cgroup may be shared by an earlier attempt of the same pod.
+    const shared = !rec.ownsPodCgroup && this.store.list().some((o) => o.id !== rec.id && o.podCgroup === rec.podCgroup);
+    await this.cgroups.remove(shared ? rec.infraCgroup : rec.podCgroup);
+  }
+
+  // ── Stop / Remove ───────────────────────────────────────────────────────────────
+
+  /** Idempotent; an unknown ID succeeds (the CRI requires it). */
+  async stop(idOrPrefix: string): Promise<void> {
+    const found = this.store.find(idOrPrefix);
+    if (!found) return;
+    await this.locks.runExclusive(found.id, async () => {
+      const rec = this.store.find(found.id);
+      if (rec) await this.stopLocked(rec);
+    });
+  }
+
+  private async stopLocked(rec: SandboxRecord): Promise<void> {
+    const log = this.log.child({ podSandboxId: rec.id });
+    const errors: Error[] = [];
+    const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(wrapError(what, e));
+      }
+    };
+    if (this.containers) await step('stopping the pod containers', () => this.containers!.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
+    const driver = this.runtimes.get(rec.runtimeHandler);
+    if (driver) await step('stopping the infra container', () => this.stopInfra(rec, driver));
+    if (rec.networkUp) {
+      await step('tearing down the pod network', async () => {
+        await this.network.tearDown(this.networkRequest(rec));
+        rec.networkUp = false;
+      });
+    }
+    if (rec.netnsPath !== undefined && !rec.networkUp) await step('removing the netns', () => this.network.removeNetns(rec.id));
+    if (rec.state !== 'stopped') changeState(rec, 'stopped');
+    await step('saving metadata', () => this.store.save(rec));
+    if (errors.length > 0) {
+      throw new AggregateError(errors, `stopping sandbox "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
+    }
+    log.info('pod sandbox stopped');
+  }
+
+  /** SIGTERM, a grace, SIGKILL; done when the runtime no longer sees it running. */
+  private async stopInfra(rec: SandboxRecord, driver: RuntimeDriver): Promise<void> {
+    if (!(await this.infraAlive(rec, driver))) return;
+    await driver.kill(rec.id, 'SIGTERM').catch((e: unknown) => this.log.debug({ err: e, podSandboxId: rec.id }, 'SIGTERM to the infra'));
+    if (await this.waitInfraGone(rec, driver, INFRA_STOP_GRACE_MS)) return;
+    await driver.kill(rec.id, 'SIGKILL', { all: true }).catch(() => driver.kill(rec.id, 'SIGKILL'));
+    if (!(await this.waitInfraGone(rec, driver, INFRA_KILL_WAIT_MS))) {
+      throw new FailedPreconditionError(`sandbox "${rec.id}": the infra process survived SIGKILL for ${INFRA_KILL_WAIT_MS} ms`);
+    }
+  }
+
+  private async infraAlive(rec: SandboxRecord, driver: RuntimeDriver): Promise<boolean> {
+    const st = await driver.state(rec.id);
+    return st !== undefined && st.status !== 'stopped';
+  }
+
+  private async waitInfraGone(rec: SandboxRecord, driver: RuntimeDriver, timeoutMs: number): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+      if (!(await this.infraAlive(rec, driver))) return true;
+      if (Date.now() > end) return false;
+      await sleep(delay);
+    }
+  }
+
+  /** Kill and delete the infra container; wait for its conmon to go. */
+  private async destroyInfra(rec: SandboxRecord, driver: RuntimeDriver): Promise<void> {
+    await this.stopInfra(rec, driver).catch(() => undefined);
+    await driver.delete(rec.id, { force: true });
+    if (rec.conmonPid > 0) await waitPidGone(rec.conmonPid, 10_000);
+  }
+
+  /** S7: idempotent, thorough, every step tried; failures joined. */
+  async remove(idOrPrefix: string): Promise<void> {
+    const found = this.store.find(idOrPrefix);
+    if (!found) return;
+    await this.locks.runExclusive(found.id, async () => {
+      const rec = this.store.find(found.id);
+      if (rec) await this.removeLocked(rec);
+    });
+  }
+
+  private async removeLocked(rec: SandboxRecord): Promise<void> {
+    const errors: Error[] = [];
+    const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(wrapError(what, e));
+      }
+    };
+    if (rec.state !== 'stopped') {
+      await step('stopping', () => this.stopLocked(rec));
+      rec = this.store.find(rec.id) ?? rec;
+    }
+    if (this.containers) await step('removing the pod containers', () => this.containers!.removeAll(rec.id));
+    const driver = this.runtimes.get(rec.runtimeHandler);
+    if (driver) await step('deleting the infra container', () => this.destroyInfra(rec, driver));
+    if (rec.networkUp) await step('tearing down the pod network', () => this.network.tearDown(this.networkRequest(rec)));
+    if (rec.netnsPath !== undefined) await step('removing the netns', () => this.network.removeNetns(rec.id));
+    await step('removing the pod cgroup', () => this.removeCgroups(rec));
+    await step('removing pod files', () => removePodFiles(rec.paths));
+    if (errors.length > 0) {
+      // The metadata stays, so a retry of RemovePodSandbox can finish the job.
+      throw new AggregateError(errors, `removing sandbox "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
+    }
+    await this.store.delete(rec.id);
+    this.names.release(nameKey(rec.config.metadata), rec.id);
+    this.log.info({ podSandboxId: rec.id }, 'pod sandbox removed');
+  }
+
+  // ── Status / List ───────────────────────────────────────────────────────────────
+
+  /** The record (exact ID or unique prefix); NotFound otherwise. */
+  get(idOrPrefix: string): SandboxRecord {
+    return this.store.resolve(idOrPrefix);
+  }
+
+  /** Runs `fn` holding the sandbox's mutex (for the container layer: creating in a pod). */
+  async withSandbox<T>(idOrPrefix: string, fn: (rec: SandboxRecord) => Promise<T>): Promise<T> {
+    const id = this.store.resolve(idOrPrefix).id;
+    return this.locks.runExclusive(id, async () => fn(this.store.resolve(id)));
+  }
+
+  list(filter: PodFilter = {}): SandboxRecord[] {
+    let recs = this.store.list();
+    if (filter.id) {
+      let one: SandboxRecord | undefined;
+      try {
+        one = this.store.find(filter.id);
+      } catch {
+        one = undefined; // an ambiguous prefix matches nothing, like containerd
+      }
+      recs = one ? [one] : [];
+    }
+    if (filter.state) recs = recs.filter((r) => (r.state === 'running' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY') === filter.state);
+    const sel = filter.labelSelector ?? {};
+    recs = recs.filter((r) => Object.entries(sel).every(([k, v]) => r.config.labels[k] === v));
+    return recs.sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
+  }
+
+  /** S4: guards for callers from the container layer. */
+  requireRunning(idOrPrefix: string, action: string): SandboxRecord {
+    const rec = this.store.resolve(idOrPrefix);
+    requireState(rec, action, 'running');
+    return rec;
+  }
+
+  // ── Recovery ────────────────────────────────────────────────────────────────────
+
+  /**
+   * Reconciles metadata with the runtimes and the network at start: a pod whose infra
+   * died while the daemon was down becomes NOTREADY; a half-made pod (creating/created)
+   * is undone completely; netns and CNI attachments without metadata are released.
+   */
+  async recover(): Promise<void> {
+    const { records, failures } = await this.store.loadAll();
+    for (const f of failures) {
+      this.log.warn({ podSandboxId: f.id, reason: f.reason }, 'sandbox metadata not loadable; left on disk for inspection');
+    }
+    for (const rec of records) {
+      const log = this.log.child({ podSandboxId: rec.id });
+      const driver = this.runtimes.get(rec.runtimeHandler);
+      try {
+        if (rec.state === 'creating' || rec.state === 'created') {
+          log.warn({ state: rec.state }, 'undoing a pod sandbox left half-made by a crash');
+          await this.removeHalfMade(rec);
+          continue;
+        }
+        this.names.restore(nameKey(rec.config.metadata), rec.id, rec.configHash);
+        if (rec.state === 'running') {
+          const st = driver ? await driver.state(rec.id) : undefined;
+          if (st?.status !== 'running') {
+            changeState(rec, 'stopped');
+            rec.reason = driver ? `the infra container was ${st?.status ?? 'gone'} at restart` : `runtime handler "${rec.runtimeHandler}" is no longer configured`;
+            await this.store.save(rec);
+            log.warn({ reason: rec.reason }, 'pod sandbox not ready after restart');
+          }
+        }
+      } catch (e) {
+        log.error({ err: e }, 'recovering pod sandbox');
+      }
+    }
+    const known = new Set(this.store.list().map((r) => r.id));
+    const orphans = new Set([...(await this.network.listAttached()), ...(await this.network.listPinned())].filter((id) => !known.has(id)));
+    for (const id of orphans) {
+      try {
+        const netnsPath = path.join(this.config.state_dir, 'netns', id);
+        await this.network.tearDown({ podId: id, name: '', namespace: '', uid: '', netnsPath, portMappings: [] });
+        await this.network.removeNetns(id);
+        this.log.warn({ podSandboxId: id }, 'released the network of a pod without metadata');
+      } catch (e) {
+        this.log.error({ err: e, podSandboxId: id }, 'releasing the network of a pod without metadata');
+      }
+    }
+    // Pod state dirs without metadata (a crash before the first metadata write cannot
+    // leave one, but a crash inside remove can).
+    const podsDir = path.join(this.config.state_dir, 'pods');
+    for (const id of await fs.readdir(podsDir).catch(() => [] as string[])) {
+      if (known.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue;
+      await removePodFiles(podPaths(this.config.state_dir, id, false)).catch((e: unknown) =>
+        this.log.error({ err: e, podSandboxId: id }, 'removing files of a pod without metadata'),
+      );
+    }
+  }
+
+  private async removeHalfMade(rec: SandboxRecord): Promise<void> {
+    changeState(rec, 'stopped');
+    await this.locks.runExclusive(rec.id, () => this.removeLocked(rec));
+  }
+}
+
+async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (let delay = 10; Date.now() < end; delay = Math.min(delay * 2, 200)) {
+    try {
+      process.kill(pid, 0);
+      const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      if (/^\d+ \(.*\) Z/.test(stat)) return; // a zombie: gone for our purposes
+    } catch {
+      return;
+    }
+    await sleep(delay);
+  }
+}
+

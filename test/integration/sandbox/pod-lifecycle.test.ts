@@ -1,0 +1,91 @@
+// A pod per handler through the CRI handlers over the real runtimes: runs, is isolated,
+// is networked (IP on the bridge, answers ping), sits in its cgroup under the test's;
+// then stop and remove leave nothing (S7). crun: the not-ready path.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { alive, execFileAsync, ipamLeases, isMounted, makePodEnv, mountsWith, podConfig } from './pod-env.js';
+
+for (const handler of ['runc', 'runsc']) {
+  test(`${handler}: a pod runs isolated and networked, then stop and remove leave no trace`, { timeout: 180_000 }, async (t) => {
+    const env = await makePodEnv(t);
+    const { pod_sandbox_id: id } = (await env.call('RunPodSandbox', { config: podConfig(`life-${handler}`), runtime_handler: handler })) as {
+      pod_sandbox_id: string;
+    };
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const st = (await env.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })) as {
+      status: { state: string; network: { ip: string }; runtime_handler: string; metadata: { name: string } };
+      info: { info: string };
+    };
+    assert.equal(st.status.state, 'SANDBOX_READY');
+    assert.equal(st.status.runtime_handler, handler);
+    assert.equal(st.status.metadata.name, `life-${handler}`);
+    const info = JSON.parse(st.info.info) as { pid: number; conmonPid: number; netnsPath: string; podCgroup: string; paths: { dir: string; shm: string } };
+    const ip = st.status.network.ip;
+    assert.ok(ip.startsWith(`${env.subnetPrefix}.`), `pod IP ${ip} lies in the test subnet`);
+
+    // The infra process runs, in its own namespaces, inside the pinned netns.
+    assert.ok(alive(info.pid), 'the infra process runs');
+    const ns = (pid: number | 'self', kind: string): string => fs.readlinkSync(`/proc/${pid}/ns/${kind}`);
+    // runsc: the host PID is the gVisor sandbox; the pod's PID namespace lives in its kernel.
+    const kinds = handler === 'runsc' ? ['mnt', 'ipc', 'uts'] : ['mnt', 'ipc', 'uts', 'pid'];
+    for (const kind of kinds) assert.notEqual(ns(info.pid, kind), ns('self', kind), `${kind} namespace is the pod's own`);
+    if (handler === 'runsc') assert.match(fs.readFileSync(`/proc/${info.pid}/cmdline`, 'utf8'), /runsc-sandbox/);
+    assert.ok(isMounted(info.netnsPath), 'the netns is pinned');
+    assert.equal(fs.statSync(`/proc/${info.pid}/ns/net`).ino, fs.statSync(info.netnsPath).ino, 'the infra lives in the pinned netns');
+    assert.ok(isMounted(info.paths.shm), 'the pod /dev/shm is mounted');
+
+    // The pod cgroup exists under the test's cgroup root and holds the infra.
+    assert.ok(info.podCgroup.startsWith(`${env.config.cgroup_root}/`));
+    assert.ok(fs.existsSync(path.join('/sys/fs/cgroup/memory', info.podCgroup)));
+    const memLine = fs.readFileSync(`/proc/${info.pid}/cgroup`, 'utf8').split('\n').find((l) => /:memory:/.test(l));
+    // runc nests the infra's cgroup under the pod cgroup; runsc puts the sandbox in the pod
+    // cgroup itself (the dev.gvisor.spec.cgroup-parent annotation, S12).
+    const infraCg = memLine?.split(':')[2] ?? '';
+    assert.ok(infraCg === info.podCgroup || infraCg.startsWith(`${info.podCgroup}/`), `infra cgroup ${infraCg} lies in the pod cgroup`);
+
+    // On the bridge, and it answers ping from the host.
+    assert.ok(fs.readdirSync(`/sys/class/net/${env.bridge}/brif`).length >= 1, 'a veth is on the bridge');
+    await execFileAsync('ping', ['-c', '1', '-W', '5', ip]);
+
+    const list = (await env.call('ListPodSandbox', { filter: { id: id.slice(0, 12) } })) as { items: Array<{ id: string; state: string }> };
+    assert.deepEqual(list.items.map((i) => [i.id, i.state]), [[id, 'SANDBOX_READY']]);
+
+    await env.call('StopPodSandbox', { pod_sandbox_id: id });
+    await env.call('StopPodSandbox', { pod_sandbox_id: id }); // idempotent
+    const stopped = (await env.call('PodSandboxStatus', { pod_sandbox_id: id })) as { status: { state: string } };
+    assert.equal(stopped.status.state, 'SANDBOX_NOTREADY');
+    assert.ok(!alive(info.pid), 'the infra process is gone after stop');
+    assert.ok(!fs.existsSync(info.netnsPath), 'the netns is unpinned after stop');
+
+    await env.call('RemovePodSandbox', { pod_sandbox_id: id });
+    await env.call('RemovePodSandbox', { pod_sandbox_id: id }); // idempotent
+    await assert.rejects(env.call('PodSandboxStatus', { pod_sandbox_id: id }), { name: 'NotFoundError' });
+    assert.ok(!alive(info.conmonPid), 'conmon is gone');
+    assert.deepEqual(mountsWith(id), [], 'no mount of the pod is left');
+    for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+      assert.ok(!fs.existsSync(path.join('/sys/fs/cgroup', h, info.podCgroup)), `no pod cgroup left in ${h}`);
+    }
+    assert.ok(!fs.existsSync(info.paths.dir), 'the pod state dir is gone');
+    assert.ok(!fs.existsSync(path.join(env.config.root_dir, 'pods', id)), 'the pod metadata is gone');
+    assert.deepEqual(ipamLeases(env.config.state_dir), [], 'no IPAM lease is left');
+    const ports = fs.existsSync(`/sys/class/net/${env.bridge}/brif`) ? fs.readdirSync(`/sys/class/net/${env.bridge}/brif`) : [];
+    assert.deepEqual(ports, [], 'no veth is left on the bridge');
+    assert.equal((await env.pods.runtimeHandlers().find((h) => h.name === handler))?.ready, true);
+  });
+}
+
+test('crun: the handler is configured but not ready here, and a pod asking for it fails with the reason, leaving nothing', { timeout: 120_000 }, async (t) => {
+  const env = await makePodEnv(t);
+  const crun = env.pods.runtimeHandlers().find((h) => h.name === 'crun');
+  assert.equal(crun?.ready, false);
+  assert.match(crun!.message, /hybrid mode not supported/);
+  await assert.rejects(env.call('RunPodSandbox', { config: podConfig('crun-pod'), runtime_handler: 'crun' }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'FAILED_PRECONDITION');
+    assert.match(e.message, /runtime handler "crun" is not ready: RuntimeProbeFailed: .*hybrid mode not supported/);
+    return true;
+  });
+  assert.deepEqual(env.pods.list(), []);
+  assert.deepEqual(fs.readdirSync(path.join(env.config.state_dir)).filter((d) => d === 'pods'), []);
+});
