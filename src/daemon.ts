@@ -6,8 +6,11 @@ import type { Logger } from 'pino';
 import type { SandlotConfig } from './config/types.js';
 import type { HandlerSet } from './cri/handler-types.js';
 import { wrapError } from './errors.js';
+import { imageHandlers } from './cri/image-handlers.js';
 import { runtimeInfoHandlers, type HandlerReadiness, type Readiness } from './cri/runtime-info.js';
-import { CriServer } from './cri/server.js';
+import { claimSocketPath, CriServer } from './cri/server.js';
+import { ImageService } from './image/image-service.js';
+import { NetworkManager } from './network/network-manager.js';
 import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
 import { packageVersion } from './util/package-info.js';
@@ -37,6 +40,8 @@ function merge(...sets: HandlerSet[]): HandlerSet {
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { config, log } = opts;
   const version = packageVersion();
+  // Refuse before touching any state when another daemon serves this socket.
+  await claimSocketPath(config.socket_path);
   fs.mkdirSync(config.root_dir, { recursive: true, mode: 0o700 });
   fs.mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
 
@@ -45,12 +50,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const closers: Array<() => Promise<void>> = [];
 
   // --- components -----------------------------------------------------------------
-  let podCidr = '';
-  const networkStatus = async (): Promise<Readiness> => ({
-    ready: false,
-    reason: 'NetworkPluginNotReady',
-    message: 'pod networking is not part of this build yet',
-  });
+  const images = await ImageService.open({ config, log: log.child({ component: 'images' }) });
+  closers.push(() => images.close());
+  for (const archive of config.preload_images) {
+    try {
+      const recs = await images.importArchive(archive, { pinned: true });
+      log.info({ archive, images: recs.map((r) => r.repoTags).flat() }, 'preloaded images');
+    } catch (e) {
+      log.warn({ err: e, archive }, 'preloading images failed; the daemon serves without them');
+    }
+  }
+  const network = await NetworkManager.create({ config, log: log.child({ component: 'network' }) });
+  closers.push(() => network.close());
+  const networkStatus = (): Promise<Readiness> => network.status();
   const runtimeHandlers = (): HandlerReadiness[] =>
     Object.keys(config.runtimes).map((name) => ({ name, ready: false, reason: 'pod sandboxes are not part of this build yet' }));
   const runtimeSet = merge(
@@ -61,12 +73,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       networkStatus,
       runtimeHandlers,
       setPodCidr: (cidr) => {
-        podCidr = cidr;
-        log.info({ podCidr }, 'pod CIDR updated');
+        network.setPodCidr(cidr);
+        log.info({ podCidr: cidr }, 'pod CIDR updated');
       },
     }),
   );
-  const imageSet = merge();
+  const imageSet = merge(imageHandlers(images));
   // ---------------------------------------------------------------------------------
 
   const server = await CriServer.listen({

@@ -28,5 +28,6 @@ export function defaultConfig(): SandlotConfig {
     streaming_address: '127.0.0.1:0',
     cgroup_root: '/',
     default_cgroup_parent: '/sandlot',
+    preload_images: [],
   };
 }

@@ -38,9 +38,14 @@ export const CONFIG_FLAGS = {
   'cgroup-root': 'cgroup_root',
   'default-runtime': 'default_runtime',
   'cni-conf-dir': 'cni_conf_dir',
+  preload: 'preload_images',
 } as const satisfies Record<string, keyof SandlotConfig>;
 
 export type ConfigFlag = keyof typeof CONFIG_FLAGS;
+
+/** Keys whose flag or env value is a comma-separated list. */
+const LIST_KEYS = new Set<string>(['preload_images']);
+const splitList = (v: string): string[] => v.split(',').map((x) => x.trim()).filter((x) => x !== '');
 
 export function envName(flag: string): string {
   return `SANDLOT_${flag.toUpperCase().replace(/-/g, '_')}`;
@@ -85,10 +90,11 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   }
   for (const [flag, key] of Object.entries(CONFIG_FLAGS)) {
     const fromEnv = env[envName(flag)];
-    if (fromEnv !== undefined) raw[key] = fromEnv;
+    if (fromEnv !== undefined) raw[key] = LIST_KEYS.has(key) ? splitList(fromEnv) : fromEnv;
   }
   for (const [flag, value] of Object.entries(options.flags ?? {})) {
-    if (value !== undefined) raw[CONFIG_FLAGS[flag as ConfigFlag]] = value;
+    const key = CONFIG_FLAGS[flag as ConfigFlag];
+    if (value !== undefined) raw[key] = LIST_KEYS.has(key) ? splitList(value) : value;
   }
   return { config: validateConfig(raw), file };
 }
@@ -231,6 +237,7 @@ export function validateConfig(raw: Record<string, unknown>): SandlotConfig {
     streaming_address: parseHostPort('streaming_address', raw.streaming_address, false),
     cgroup_root: absPath('cgroup_root', raw.cgroup_root),
     default_cgroup_parent: absPath('default_cgroup_parent', raw.default_cgroup_parent),
+    preload_images: strList('preload_images', raw.preload_images ?? []).map((p, i) => absPath(`preload_images[${i}]`, p)),
   };
 }
 

@@ -53,4 +53,6 @@ export interface SandlotConfig {
   cgroup_root: string;
   /** Parent for pods whose request names no cgroup_parent. */
   default_cgroup_parent: string;
+  /** Image archives or OCI layout directories imported at start (pinned), e.g. the built-in busybox. */
+  preload_images: string[];
 }

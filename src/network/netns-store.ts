@@ -79,6 +79,19 @@ export class NetnsStore {
     }
   }
 
+  /**
+   * Undoes init() when no pod netns is left, so a stopped daemon leaves no mount
+   * behind; with pods still pinned the shared mount stays for them.
+   */
+  release(): void {
+    if (this.list().length > 0) return;
+    try {
+      this.ops.unmountAll(this.dir);
+    } catch (e) {
+      throw new InternalError(`releasing netns dir "${this.dir}": ${errorMessage(e)}`, { cause: e });
+    }
+  }
+
   path(podId: string): string {
     validatePodId(podId);
     return path.join(this.dir, podId);

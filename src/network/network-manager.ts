@@ -114,6 +114,11 @@ export class NetworkManager {
     return m;
   }
 
+  /** At daemon shutdown: unmounts the netns dir when no pod uses it. */
+  async close(): Promise<void> {
+    this.netns.release();
+  }
+
   /** The network list new pods join now (config file or the embedded default). */
   currentNetwork(): CniNetworkList {
     return this.selectNetwork().list;

@@ -1,6 +1,6 @@
 // Runs the real sandlot daemon as a child process on a temporary socket, root and state
 // dir, with a CRI client on its socket. Every test that starts one stops it in t.after.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -123,12 +123,25 @@ export class TestDaemon {
     await this.start();
   }
 
-  /** Stops the daemon and removes its directories. Safe to call twice. */
+  /** Stops the daemon, unmounts what it left under its directory, removes it. Safe to call twice. */
   async cleanup(): Promise<void> {
     this.client.close();
     await this.stop();
+    unmountUnder(this.dir);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Lazily unmounts every mount point below `dir`, deepest first (mountinfo field 5). */
+export function unmountUnder(dir: string): void {
+  const points = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => p !== undefined && (p === dir || p.startsWith(`${dir}/`)))
+    .map((p) => p.replace(/\\040/g, ' '))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) spawnSync('umount', ['-l', p], { stdio: 'ignore' });
 }
 
 export async function startDaemon(opts: StartDaemonOptions = {}): Promise<TestDaemon> {

@@ -47,7 +47,7 @@ test('every RPC is registered: none answers with grpc-js\'s own "not implemented
   t.after(() => d.cleanup());
   for (const [serviceName, def] of Object.entries(loadCriServices())) {
     const stub = serviceName === 'RuntimeService' ? d.client.runtime : d.client.image;
-    for (const [method, m] of Object.entries(def)) {
+    for (const [method, m] of Object.entries(def as Record<string, { responseStream: boolean }>)) {
       if (m.responseStream) continue; // streams are covered by the unit test
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const fn = (stub as any)[method].bind(stub);
@@ -64,7 +64,9 @@ test('every RPC is registered: none answers with grpc-js\'s own "not implemented
 test('UpdateRuntimeConfig takes a pod CIDR and rejects a malformed one naming the field', async (t) => {
   const d = await startDaemon();
   t.after(() => d.cleanup());
-  await d.runtime('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: '10.244.0.0/16' } } });
+  // The harness's own subnet, so no other test's range is touched.
+  const podCidr = String(d.config.cni_default_subnet);
+  await d.runtime('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: podCidr } } });
   await assert.rejects(
     d.runtime('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: 'banana' } } }),
     (e: { code: number; details: string }) =>
@@ -96,6 +98,8 @@ test('SIGTERM removes the socket and exits 0', async (t) => {
   await d.runtime('Version', {});
   assert.equal(await d.stop(), 0);
   assert.equal(fs.existsSync(d.socket), false);
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  assert.equal(mounts.includes(d.dir), false, 'a stopped daemon with no pods leaves no mount behind');
 });
 
 test('a bad config value stops the daemon with exit code 2 and a message naming the key', () => {

@@ -33,7 +33,7 @@ test('every RPC of both services is registered and answers UNIMPLEMENTED when it
   let count = 0;
   for (const [serviceName, def] of Object.entries(services)) {
     const stub = serviceName === 'RuntimeService' ? client.runtime : client.image;
-    for (const [method, m] of Object.entries(def)) {
+    for (const [method, m] of Object.entries(def as Record<string, { responseStream: boolean }>)) {
       count += 1;
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const fn = (stub as any)[method].bind(stub);

@@ -1,0 +1,57 @@
+# sandlot — the two commands: `make run` and `make test`. Both install what is missing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+APT_PACKAGES := runc crun runsc conmon catatonit containernetworking-plugins \
+	busybox-static docker-registry iproute2 iptables iputils-ping util-linux \
+	skopeo umoci zstd apache2-utils golang-go golang-google-grpc-dev \
+	golang-github-docker-spdystream-dev
+
+NODE_RUN := node --import tsx
+# The memory cgroup this shell sits in: pods of `make run`, tests and benches go below it.
+CGROUP_ROOT := $(shell awk -F: '$$2 ~ /(^|,)memory(,|$$)/ {print $$3}' /proc/self/cgroup | head -n1)
+BUSYBOX_LAYOUT := build/busybox-oci
+TEST_FILES = $(shell find test e2e -name '*.test.ts' 2>/dev/null | sort)
+
+.PHONY: help deps apt-deps node-deps build run test bench install clean typecheck
+
+help:
+	@echo "make run    install what is missing, build, and start the daemon on its defaults"
+	@echo "make test   install what is missing, build, and run the whole test suite"
+	@echo "make bench  run the benchmarks under bench/"
+	@echo "make deps | build | typecheck | install | clean"
+
+deps: apt-deps node-deps
+
+apt-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+node-deps:
+	@if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
+
+build: deps
+	npx tsc -p tsconfig.json
+	@if [ ! -f $(BUSYBOX_LAYOUT)/index.json ] || [ /bin/busybox -nt $(BUSYBOX_LAYOUT)/index.json ]; then \
+		node dist/src/image/oci-layout-writer.js --busybox $(abspath $(BUSYBOX_LAYOUT)); fi
+
+typecheck: node-deps
+	npx tsc -p tsconfig.test.json --noEmit
+
+run: build
+	./bin/sandlot daemon --cgroup-root "$(CGROUP_ROOT)" --preload "$(abspath $(BUSYBOX_LAYOUT))"
+
+test: build typecheck
+	$(NODE_RUN) --test --test-timeout=600000 $(TEST_FILES)
+
+bench: build
+	@for b in $(sort $(wildcard bench/*.ts)); do echo "== $$b"; SANDLOT_CGROUP_ROOT="$(CGROUP_ROOT)" $(NODE_RUN) $$b || exit 1; done
+
+install: build
+	ln -sf $(abspath bin/sandlot) /usr/local/bin/sandlot
+
+clean:
+	rm -rf dist build
