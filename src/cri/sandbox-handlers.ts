@@ -193,7 +193,9 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
         return {};
       },
       async PodSandboxStatus(req) {
-        const r = pods.get(podId(req));
+        const id = podId(req);
+        await pods.refresh();
+        const r = pods.get(id);
         const res: CriResponse = { status: podSandboxStatus(r), info: {}, containers_statuses: [], timestamp: (BigInt(Date.now()) * 1_000_000n).toString() };
         if (req.verbose) {
           res.info = {
@@ -214,11 +216,13 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
         return res;
       },
       async ListPodSandbox(req) {
+        await pods.refresh();
         return { items: pods.list(parseFilter(req.filter)).map(podSandbox) };
       },
     },
     stream: {
       async *StreamPodSandboxes(req) {
+        await pods.refresh();
         yield { pod_sandboxes: pods.list(parseFilter(req.filter)).map(podSandbox) };
       },
     },

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { SandlotConfig } from '../config/types.js';
 import { errorMessage, FailedPreconditionError, InvalidArgumentError, wrapError } from '../errors.js';
 import type { NetworkManager, PodNetworkRequest } from '../network/network-manager.js';
-import { Conmon } from '../oci/conmon.js';
+import { Conmon, readExitFile } from '../oci/conmon.js';
 import { resolveBinary } from '../oci/command.js';
 import { RuntimeDriver, type ProbeResult } from '../oci/runtime.js';
 import { INFRA_OOM_SCORE_ADJ, sandboxSpec, validateSysctls } from '../oci/spec-sandbox.js';
@@ -448,6 +448,28 @@ export class PodManager {
   }
 
   // ── Status / List ───────────────────────────────────────────────────────────────
+
+  /**
+   * Notices infra processes that ended while the daemon runs: conmon writes the exit
+   * file when the infra exits, so a READY pod with one is NOTREADY now (cheap: one
+   * stat per running pod, done before Status and List answer).
+   */
+  async refresh(): Promise<void> {
+    for (const rec of this.store.list()) {
+      if (rec.state !== 'running') continue;
+      const code = await readExitFile(rec.paths.exitDir, rec.id).catch(() => undefined);
+      if (code === undefined) continue;
+      await this.locks.runExclusive(rec.id, async () => {
+        const cur = this.store.find(rec.id);
+        if (cur?.state !== 'running') return;
+        changeState(cur, 'stopped');
+        cur.exitCode = code;
+        cur.reason = `the infra process exited with ${code}`;
+        await this.store.save(cur);
+        this.log.warn({ podSandboxId: cur.id, exitCode: code }, 'pod sandbox infra exited; the pod is not ready');
+      });
+    }
+  }
 
   /** The record (exact ID or unique prefix); NotFound otherwise. */
   get(idOrPrefix: string): SandboxRecord {

@@ -82,3 +82,18 @@ test('a pinned netns with a CNI attachment but no metadata is released at start'
   assert.ok(!isMounted(netnsPath), 'the orphan netns is unpinned');
   assert.deepEqual(ipamLeases(env.config.state_dir), [], 'its IP is released');
 });
+
+test('a pod whose infra dies while the daemon runs turns NOTREADY in status and list', { timeout: 120_000 }, async (t) => {
+  const env = await makePodEnv(t);
+  const { pod_sandbox_id: id } = (await env.call('RunPodSandbox', { config: podConfig('sudden') })) as { pod_sandbox_id: string };
+  const rec = env.pods.get(id);
+  process.kill(rec.pid, 'SIGKILL');
+  await waitFor('the exit file', () => fs.existsSync(path.join(rec.paths.exitDir, id)));
+  const st = (await env.call('PodSandboxStatus', { pod_sandbox_id: id })) as { status: { state: string } };
+  assert.equal(st.status.state, 'SANDBOX_NOTREADY');
+  const list = (await env.call('ListPodSandbox', { filter: { state: { state: 'SANDBOX_NOTREADY' } } })) as { items: Array<{ id: string }> };
+  assert.deepEqual(list.items.map((i) => i.id), [id]);
+  assert.equal(env.pods.get(id).exitCode, 137);
+  await env.call('RemovePodSandbox', { pod_sandbox_id: id });
+  assert.deepEqual(ipamLeases(env.config.state_dir), []);
+});
