@@ -139,8 +139,19 @@ export class CgroupManager {
     await this.treeLock.runExclusive(async () => {
       for (const h of this.layout.hierarchies) {
         const dir = path.join(h.mountpoint, assertCgroupPath(cgPath));
-        if (h.controllers.includes('cpuset')) await mkdirCpuset(h.mountpoint, cgPath);
-        else await fs.mkdir(dir, { recursive: true });
+        // Another daemon under the same root may prune an empty ancestor right between
+        // two mkdirs (ENOENT): try again a few times.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            if (h.controllers.includes('cpuset')) await mkdirCpuset(h.mountpoint, cgPath);
+            else await fs.mkdir(dir, { recursive: true });
+            break;
+          } catch (e) {
+            if (errnoCode(e) !== 'ENOENT' || attempt >= 5) {
+              throw new InternalError(`creating cgroup "${dir}": ${errnoCode(e) ?? errorMessage(e)}`, { cause: e });
+            }
+          }
+        }
       }
     });
     await this.apply(cgPath, res);

@@ -19,6 +19,10 @@ test(`${PODS} pods run at once with distinct IPs and are all removed cleanly`, {
   for (const s of ips) await execFileAsync('ping', ['-c', '1', '-W', '5', s.network.ip]);
   const list = (await env.call('ListPodSandbox', { filter: { state: { state: 'SANDBOX_READY' } } })) as { items: unknown[] };
   assert.equal(list.items.length, PODS);
+  const streamed = (await env.call('StreamPodSandboxes', { filter: { label_selector: { app: 'many-3' } } })) as {
+    messages: Array<{ pod_sandboxes: Array<{ id: string }> }>;
+  };
+  assert.deepEqual(streamed.messages.flatMap((m) => m.pod_sandboxes.map((p) => p.id)), [ids[3]!.pod_sandbox_id]);
   await Promise.all(ids.map(({ pod_sandbox_id }) => env.call('RemovePodSandbox', { pod_sandbox_id })));
   assert.deepEqual(env.pods.list(), []);
   assert.deepEqual(ipamLeases(env.config.state_dir), []);

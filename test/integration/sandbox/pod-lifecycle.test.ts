@@ -89,3 +89,43 @@ test('crun: the handler is configured but not ready here, and a pod asking for i
   assert.deepEqual(env.pods.list(), []);
   assert.deepEqual(fs.readdirSync(path.join(env.config.state_dir)).filter((d) => d === 'pods'), []);
 });
+
+test('runc: pod resources and overhead are written on the pod cgroup', { timeout: 120_000 }, async (t) => {
+  const env = await makePodEnv(t);
+  const config = podConfig('limits', {
+    linux: {
+      security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+      resources: { cpu_shares: '512', cpu_quota: '50000', cpu_period: '100000', memory_limit_in_bytes: String(256 * 1024 * 1024) },
+      overhead: { cpu_shares: '10', memory_limit_in_bytes: String(16 * 1024 * 1024) },
+    },
+  });
+  const { pod_sandbox_id: id } = (await env.call('RunPodSandbox', { config })) as { pod_sandbox_id: string };
+  const cg = env.pods.get(id).podCgroup;
+  const read = (h: string, f: string): string => fs.readFileSync(path.join('/sys/fs/cgroup', h, cg, f), 'utf8').trim();
+  assert.equal(read('memory', 'memory.limit_in_bytes'), String(272 * 1024 * 1024));
+  assert.equal(read('cpu', 'cpu.shares'), '522');
+  assert.equal(read('cpu', 'cpu.cfs_quota_us'), '50000');
+  await env.call('RemovePodSandbox', { pod_sandbox_id: id });
+  assert.ok(!fs.existsSync(path.join('/sys/fs/cgroup/memory', cg)));
+});
+
+test('runc: a host-network pod shares the host network, skips CNI, and still goes away cleanly', { timeout: 120_000 }, async (t) => {
+  const env = await makePodEnv(t);
+  const config = podConfig('hostnet', { linux: { security_context: { namespace_options: { network: 'NODE', pid: 'NODE', ipc: 'NODE' } } } });
+  const { pod_sandbox_id: id } = (await env.call('RunPodSandbox', { config })) as { pod_sandbox_id: string };
+  const st = (await env.call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })) as {
+    status: { network: { ip: string }; linux: { namespaces: { options: { network: string; pid: string; ipc: string } } } };
+    info: { info: string };
+  };
+  assert.equal(st.status.network.ip, '');
+  assert.deepEqual({ ...st.status.linux.namespaces.options, target_id: undefined }, { network: 'NODE', pid: 'NODE', ipc: 'NODE', target_id: undefined });
+  const info = JSON.parse(st.info.info) as { pid: number; netnsPath: string };
+  for (const kind of ['net', 'pid', 'ipc', 'uts']) {
+    assert.equal(fs.readlinkSync(`/proc/${info.pid}/ns/${kind}`), fs.readlinkSync(`/proc/self/ns/${kind}`), `${kind} is the host's`);
+  }
+  assert.equal(info.netnsPath, '');
+  assert.deepEqual(ipamLeases(env.config.state_dir), []);
+  await env.call('RemovePodSandbox', { pod_sandbox_id: id });
+  assert.ok(!alive(info.pid));
+  assert.deepEqual(mountsWith(id), []);
+});
