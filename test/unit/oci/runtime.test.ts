@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import type { RuntimeHandlerConfig } from '../../../src/config/types.js';
+import { CommandError, type CommandRunner } from '../../../src/oci/command.js';
+import { RuntimeDriver } from '../../../src/oci/runtime.js';
+
+const log = pino({ level: 'silent' });
+
+function driver(config: Partial<RuntimeHandlerConfig>, run: CommandRunner): RuntimeDriver {
+  return new RuntimeDriver({
+    name: config.type === 'runsc' ? 'runsc' : 'runc',
+    config: { type: 'oci', path: '/bin/true', args: [], network: 'auto', overlay: '', port_forward_relay: false, ...config },
+    stateDir: '/run/sandlot-test',
+    log,
+    run,
+  });
+}
+
+test('every call carries --root <state>/runtimes/<handler> and the handler\'s extra args', async () => {
+  const calls: string[][] = [];
+  const d = driver({ args: ['--debug'] }, async (_file, args) => {
+    calls.push(args);
+    return { stdout: '', stderr: '' };
+  });
+  await d.start('abc');
+  await d.kill('abc', 'SIGKILL', { all: true });
+  assert.deepEqual(calls, [
+    ['--root', '/run/sandlot-test/runtimes/runc', '--debug', 'start', 'abc'],
+    ['--root', '/run/sandlot-test/runtimes/runc', '--debug', 'kill', '--all', 'abc', 'SIGKILL'],
+  ]);
+});
+
+test('runsc: --network=host unless the config asks for the netstack; --overlay2 when set', () => {
+  const noop: CommandRunner = async () => ({ stdout: '', stderr: '' });
+  assert.deepEqual(driver({ type: 'runsc' }, noop).globalArgs(), ['--root', '/run/sandlot-test/runtimes/runsc', '--network=host']);
+  assert.deepEqual(driver({ type: 'runsc', network: 'sandbox', overlay: 'root:memory' }, noop).globalArgs(), [
+    '--root', '/run/sandlot-test/runtimes/runsc', '--network=sandbox', '--overlay2=root:memory',
+  ]);
+});
+
+test('state of an unknown container is undefined; delete of one succeeds; other failures carry the runtime\'s words', async () => {
+  const missing: CommandRunner = async (file, args) => {
+    throw new CommandError(file, args, 1, 'container "abc" does not exist', '');
+  };
+  const d = driver({}, missing);
+  assert.equal(await d.state('abc'), undefined);
+  await d.delete('abc', { force: true });
+  const broken = driver({}, async (file, args) => {
+    throw new CommandError(file, args, 1, 'permission denied', '');
+  });
+  await assert.rejects(broken.start('abc'), /starting container "abc" with runc: true exited with 1: permission denied/);
+});
+
+test('runsc has no update: UNIMPLEMENTED with a message', async () => {
+  const d = driver({ type: 'runsc' }, async () => ({ stdout: '', stderr: '' }));
+  await assert.rejects(d.update('abc', {}), { name: 'UnimplementedError', message: /runsc has no update command/ });
+});
+
+test('the probe reports a missing binary without running anything', async () => {
+  const d = driver({ path: 'sandlot-no-such-binary' }, async () => {
+    throw new Error('must not run');
+  });
+  const r = await d.probe({ workDir: '/nonexistent', cgroupsPath: '/x', catatonitPath: '/usr/bin/catatonit' });
+  assert.equal(r.ready, false);
+  assert.equal(r.reason, 'RuntimeBinaryNotFound');
+  assert.match(r.message, /binary "sandlot-no-such-binary" not found/);
+});
