@@ -8,6 +8,7 @@ import type { HandlerSet } from './cri/handler-types.js';
 import { wrapError } from './errors.js';
 import { imageHandlers } from './cri/image-handlers.js';
 import { runtimeInfoHandlers, type HandlerReadiness, type Readiness } from './cri/runtime-info.js';
+import { sandlotImagesService } from './cri/sandlot-images.js';
 import { claimSocketPath, CriServer } from './cri/server.js';
 import { ImageService } from './image/image-service.js';
 import { NetworkManager } from './network/network-manager.js';
@@ -85,6 +86,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     socketPath: config.socket_path,
     runtimeHandlers: runtimeSet,
     imageHandlers: imageSet,
+    extraServices: [sandlotImagesService(images)],
     log,
     metrics,
     tracer: tracing.tracer,

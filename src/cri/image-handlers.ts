@@ -11,7 +11,7 @@ import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
 export const STREAM_IMAGES_PAGE_SIZE = 100;
 
 /** The image field as a checked string: an ID or a parseable reference. */
-function imageField(spec: CriRequest | null | undefined, field: string, required: boolean): string | undefined {
+export function imageField(spec: CriRequest | null | undefined, field: string, required: boolean): string | undefined {
   const v: unknown = spec?.image;
   if (v === undefined || v === null || v === '') {
     if (required) throw new InvalidArgumentError(`${field} must not be empty`);
@@ -50,7 +50,7 @@ export function toCriImage(rec: ImageRecord): CriResponse {
   };
 }
 
-function authConfig(req: CriRequest): CriAuthConfig | undefined {
+export function authConfig(req: CriRequest): CriAuthConfig | undefined {
   const a = req.auth as Record<string, unknown> | null | undefined;
   if (!a) return undefined;
   const out: CriAuthConfig = {};

@@ -11,6 +11,7 @@ import { AuthorityFront } from './authority-front.js';
 import type { HandlerSet } from './handler-types.js';
 import { implementService, type InstrumentOptions } from './instrument.js';
 import { loadCriServices } from './proto.js';
+import type { ExtraService } from './sandlot-images.js';
 
 export const SOCKET_MODE = 0o660;
 const PROBE_TIMEOUT_MS = 2000;
@@ -19,6 +20,8 @@ export interface CriServerOptions extends InstrumentOptions {
   socketPath: string;
   runtimeHandlers: HandlerSet;
   imageHandlers: HandlerSet;
+  /** Non-CRI services served on the same socket (sandlot.v1.Images). */
+  extraServices?: ExtraService[];
 }
 
 /** Thrown when another live server already answers on the socket. */
@@ -81,6 +84,9 @@ export class CriServer {
       services.ImageService,
       implementService(opts, 'ImageService', services.ImageService, opts.imageHandlers),
     );
+    for (const extra of opts.extraServices ?? []) {
+      this.grpc.addService(extra.definition, implementService(opts, extra.name, extra.definition, extra.handlers));
+    }
     this.injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
     this.listener = net.createServer((sock) => this.accept(sock));
   }

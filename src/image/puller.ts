@@ -86,7 +86,8 @@ export class Puller {
       throw new FailedPreconditionError(`config ${manifest.config.digest}: ${manifest.config.size} bytes, more than ${CONFIG_SIZE_MAX_BYTES}`);
     }
     this.opts.lease(manifest.config.digest);
-    await this.ingest(source, manifest.config, req);
+    // Progress is per layer: the config blob is small and not shown.
+    await this.ingest(source, manifest.config, { ...req, onProgress: undefined });
     const configBytes = await this.opts.content.readBytes(manifest.config.digest, CONFIG_SIZE_MAX_BYTES);
     const config = parseImageConfig(configBytes, manifest, `config ${manifest.config.digest}`);
     const chains = chainIds(config.rootfs.diff_ids);

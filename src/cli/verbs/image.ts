@@ -1,0 +1,237 @@
+// pull, images, rmi, image import: the image verbs. Listing and removal speak CRI;
+// a pull on a terminal and every import use sandlot.v1.Images (api/sandlot.proto),
+// which the daemon serves on the same socket, so all writes go through the daemon and
+// its store lock.
+import { credentials, Metadata, type Client, type ClientReadableStream } from '@grpc/grpc-js';
+import cliProgress from 'cli-progress';
+import path from 'node:path';
+import { loadSandlotImagesClient } from '../../cri/sandlot-images.js';
+import type { CriClient, CriMessage } from '../client.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SOCKET_OPTION, socketOf, table, withClient, type Verb, type VerbValues } from '../verb.js';
+
+/** A pull or import of a large image may take long; the daemon's own timeouts apply within. */
+export const PULL_TIMEOUT_MS = 60 * 60_000;
+const LIST_TIMEOUT_MS = 30_000;
+
+/** Sizes as crictl prints them (go-units HumanSizeWithPrecision(n, 3)): 1.24MB, 512B. */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let n = bytes;
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i++;
+  }
+  return `${Number(n.toPrecision(3))}${units[i]}`;
+}
+
+/** The rows of `sandlot images`: one per repo tag, `<none>` where there is none. */
+export function imageRows(images: CriMessage[]): string[][] {
+  const rows: string[][] = [];
+  for (const img of images) {
+    const id = String(img.id).replace(/^sha256:/, '').slice(0, 12);
+    const size = humanSize(Number(img.size));
+    const tags: string[] = img.repo_tags ?? [];
+    if (tags.length === 0) {
+      const digestRef: string | undefined = (img.repo_digests ?? [])[0];
+      rows.push([digestRef ? digestRef.split('@')[0]! : '<none>', '<none>', id, size]);
+      continue;
+    }
+    for (const t of tags) {
+      const colon = t.lastIndexOf(':');
+      const repo = colon > t.lastIndexOf('/') ? t.slice(0, colon) : t;
+      const tag = colon > t.lastIndexOf('/') ? t.slice(colon + 1) : '<none>';
+      rows.push([repo, tag, id, size]);
+    }
+  }
+  return rows.sort((a, b) => a[0]!.localeCompare(b[0]!) || a[1]!.localeCompare(b[1]!));
+}
+
+function parseCreds(v: unknown): CriMessage | undefined {
+  if (v === undefined) return undefined;
+  const s = String(v);
+  const colon = s.indexOf(':');
+  if (colon <= 0) throw new Error(`--creds ${JSON.stringify(s.replace(/:.*/, ':…'))}: expected USER:PASSWORD`);
+  return { username: s.slice(0, colon), password: s.slice(colon + 1) };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type SandlotImagesClient = Client & Record<string, any>;
+
+async function withSandlotClient<T>(values: VerbValues, fn: (c: SandlotImagesClient) => Promise<T>): Promise<T> {
+  const Ctor = loadSandlotImagesClient();
+  const client = new Ctor(`unix://${socketOf(values)}`, credentials.createInsecure()) as SandlotImagesClient;
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+interface LayerView {
+  bar: cliProgress.SingleBar;
+  startedAt: number;
+  bytes: number;
+}
+
+/** One bar per layer: compressed bytes verified into the content store, and their average rate. */
+class LayerBars {
+  private readonly multi = new cliProgress.MultiBar(
+    {
+      stream: process.stdout,
+      format: '{layer} [{bar}] {done}/{size} {rate} {phase}',
+      barsize: 30,
+      hideCursor: true,
+      autopadding: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  private readonly layers = new Map<string, LayerView>();
+
+  update(ev: { digest: string; bytes: string; total: string; phase: string }): void {
+    const total = Number(ev.total);
+    const bytes = Number(ev.bytes);
+    let v = this.layers.get(ev.digest);
+    if (!v) {
+      const bar = this.multi.create(total, 0, { layer: ev.digest.replace(/^sha256:/, '').slice(0, 12), done: '0B', size: humanSize(total), rate: '', phase: '' });
+      v = { bar, startedAt: Date.now(), bytes: 0 };
+      this.layers.set(ev.digest, v);
+    }
+    const fresh = ev.phase === 'downloading' && bytes > v.bytes;
+    v.bytes = bytes;
+    const secs = (Date.now() - v.startedAt) / 1000;
+    const payload: Record<string, string> = { done: humanSize(bytes), phase: ev.phase };
+    // A layer already in the store arrives complete at once: no rate to show.
+    if (fresh && secs > 0) payload.rate = `${humanSize(bytes / secs)}/s`;
+    v.bar.update(bytes, payload);
+  }
+
+  stop(): void {
+    this.multi.stop();
+  }
+}
+
+async function pullWithBars(values: VerbValues, req: CriMessage): Promise<string> {
+  return withSandlotClient(values, async (client) => {
+    const bars = new LayerBars();
+    try {
+      const call = client.PullWithProgress(req, new Metadata(), { deadline: new Date(Date.now() + PULL_TIMEOUT_MS) }) as ClientReadableStream<CriMessage>;
+      let ref = '';
+      for await (const ev of call) {
+        if (ev.layer) bars.update(ev.layer as { digest: string; bytes: string; total: string; phase: string });
+        if (ev.image_ref) ref = String(ev.image_ref);
+      }
+      if (!ref) throw new Error('the daemon ended the pull without an image reference');
+      return ref;
+    } finally {
+      bars.stop();
+    }
+  });
+}
+
+export const pullVerb: Verb = {
+  name: 'pull',
+  summary: 'pull an image through the daemon (a progress bar per layer on a terminal)',
+  usage: 'REF',
+  options: { ...SOCKET_OPTION, creds: { type: 'string' } },
+  async run(values, positionals) {
+    if (positionals.length !== 1) {
+      process.stderr.write('usage: sandlot pull [--socket PATH] [--creds USER:PASSWORD] REF\n');
+      return EXIT_USAGE;
+    }
+    const auth = parseCreds(values.creds);
+    const req: CriMessage = { image: { image: positionals[0] }, ...(auth ? { auth } : {}) };
+    const ref = process.stdout.isTTY
+      ? await pullWithBars(values, req)
+      : String((await withClient(values, (c) => c.imageCall('PullImage', req, { timeoutMs: PULL_TIMEOUT_MS }))).image_ref);
+    process.stdout.write(`Image is up to date for ${ref}\n`);
+    return EXIT_OK;
+  },
+};
+
+export const imagesVerb: Verb = {
+  name: 'images',
+  summary: 'list images (IMAGE, TAG, IMAGE ID, SIZE), optionally only those matching REF',
+  usage: '[REF]',
+  options: { ...SOCKET_OPTION, quiet: { type: 'boolean', short: 'q' } },
+  async run(values, positionals) {
+    const filter = positionals[0] ? { filter: { image: { image: positionals[0] } } } : {};
+    const res = await withClient(values, (c) => c.imageCall('ListImages', filter, { timeoutMs: LIST_TIMEOUT_MS }));
+    const images: CriMessage[] = res.images ?? [];
+    if (values.quiet) {
+      for (const img of images) process.stdout.write(`${img.id}\n`);
+      return EXIT_OK;
+    }
+    process.stdout.write(table(['IMAGE', 'TAG', 'IMAGE ID', 'SIZE'], imageRows(images)));
+    return EXIT_OK;
+  },
+};
+
+async function removeOne(c: CriClient, ref: string): Promise<string | undefined> {
+  const st = await c.imageCall('ImageStatus', { image: { image: ref } }, { timeoutMs: LIST_TIMEOUT_MS });
+  if (!st.image) return `image "${ref}" not found`;
+  await c.imageCall('RemoveImage', { image: { image: String(st.image.id) } }, { timeoutMs: LIST_TIMEOUT_MS });
+  return undefined;
+}
+
+export const rmiVerb: Verb = {
+  name: 'rmi',
+  summary: 'remove images by reference or ID (their unused layers are garbage-collected)',
+  usage: 'REF...',
+  options: SOCKET_OPTION,
+  async run(values, positionals) {
+    if (positionals.length === 0) {
+      process.stderr.write('usage: sandlot rmi [--socket PATH] REF...\n');
+      return EXIT_USAGE;
+    }
+    let code = EXIT_OK;
+    await withClient(values, async (c) => {
+      for (const ref of positionals) {
+        let problem: string | undefined;
+        try {
+          problem = await removeOne(c, ref);
+        } catch (e) {
+          const details = (e as { details?: unknown }).details;
+          problem = typeof details === 'string' && details ? details : String(e);
+        }
+        if (problem) {
+          process.stderr.write(`sandlot rmi: ${problem}\n`);
+          code = EXIT_FAILURE;
+        } else {
+          process.stdout.write(`Deleted: ${ref}\n`);
+        }
+      }
+    });
+    return code;
+  },
+};
+
+export const imageVerb: Verb = {
+  name: 'image',
+  summary: 'image import PATH: load an OCI layout dir, oci-archive or docker-archive through the daemon',
+  usage: 'import PATH',
+  options: { ...SOCKET_OPTION, name: { type: 'string' } },
+  async run(values, positionals) {
+    const [sub, p, ...extra] = positionals;
+    if (sub !== 'import' || p === undefined || extra.length > 0) {
+      process.stderr.write('usage: sandlot image import [--socket PATH] [--name REF] PATH\n');
+      return EXIT_USAGE;
+    }
+    // The daemon reads the path itself: send it absolute, resolved here.
+    const req = { path: path.resolve(p), name: values.name === undefined ? '' : String(values.name) };
+    const res = await withSandlotClient(
+      values,
+      (c) =>
+        new Promise<CriMessage>((resolve, reject) => {
+          c.Import(req, new Metadata(), { deadline: new Date(Date.now() + PULL_TIMEOUT_MS) }, (err: Error | null, r: CriMessage) =>
+            err ? reject(err) : resolve(r),
+          );
+        }),
+    );
+    for (const img of (res.images ?? []) as CriMessage[]) {
+      const tags: string[] = img.repo_tags ?? [];
+      process.stdout.write(`Imported ${tags.length > 0 ? tags.join(', ') : img.id} (${img.id})\n`);
+    }
+    return EXIT_OK;
+  },
+};
