@@ -7,11 +7,13 @@ import type { SandlotConfig } from './config/types.js';
 import type { HandlerSet } from './cri/handler-types.js';
 import { wrapError } from './errors.js';
 import { imageHandlers } from './cri/image-handlers.js';
+import { sandboxHandlers } from './cri/sandbox-handlers.js';
 import { runtimeInfoHandlers, type HandlerReadiness, type Readiness } from './cri/runtime-info.js';
 import { sandlotImagesService } from './cri/sandlot-images.js';
 import { claimSocketPath, CriServer } from './cri/server.js';
 import { ImageService } from './image/image-service.js';
 import { NetworkManager } from './network/network-manager.js';
+import { PodManager } from './sandbox/pod-manager.js';
 import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
 import { packageVersion } from './util/package-info.js';
@@ -64,8 +66,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const network = await NetworkManager.create({ config, log: log.child({ component: 'network' }) });
   closers.push(() => network.close());
   const networkStatus = (): Promise<Readiness> => network.status();
+  const pods = new PodManager({ config, log: log.child({ component: 'sandbox' }), network });
+  await pods.start(); // probes every handler, then recovers what a previous run left
   const runtimeHandlers = (): HandlerReadiness[] =>
-    Object.keys(config.runtimes).map((name) => ({ name, ready: false, reason: 'pod sandboxes are not part of this build yet' }));
+    pods.runtimeHandlers().map((h) => ({ name: h.name, ready: h.ready, reason: h.ready ? '' : `${h.reason}: ${h.message}` }));
   const runtimeSet = merge(
     runtimeInfoHandlers({
       version,
@@ -78,6 +82,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         log.info({ podCidr: cidr }, 'pod CIDR updated');
       },
     }),
+    sandboxHandlers(pods),
   );
   const imageSet = merge(imageHandlers(images));
   // ---------------------------------------------------------------------------------
