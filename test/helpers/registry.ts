@@ -16,13 +16,28 @@ export interface TestRegistry {
   url: string;
   /** Authorization header for pushes (admin credentials / a push token). */
   pushAuth: (repo: string) => Promise<string | undefined>;
+  /** Requests the token server answered (token auth only), oldest first. */
+  tokenRequests: TokenRequest[];
   stop(): Promise<void>;
+}
+
+export interface TokenRequest {
+  method: string;
+  /** `refresh_token` for the OAuth2 POST flow; undefined for the GET flow. */
+  grantType?: string | undefined;
+  /** Who the token was issued to; '' for anonymous or refused requests. */
+  sub: string;
+  granted: boolean;
 }
 
 export interface RegistryOptions {
   auth?: 'none' | 'htpasswd' | 'token';
   username?: string;
   password?: string;
+  /** Token auth: OAuth2 refresh tokens (CRI identity_token) accepted, each → the user it stands for. */
+  refreshTokens?: Record<string, string>;
+  /** Token auth: expires_in of issued tokens, in seconds (default 300). */
+  tokenTtlS?: number;
 }
 
 export async function freePort(): Promise<number> {
@@ -42,12 +57,18 @@ function b64url(data: Buffer | string): string {
 
 interface TokenServer {
   realm: string;
+  requests: TokenRequest[];
   server: http.Server;
   certFile: string;
   sign(sub: string, scope: string): string;
 }
 
-async function startTokenServer(dir: string, users: Record<string, string>): Promise<TokenServer> {
+async function startTokenServer(
+  dir: string,
+  users: Record<string, string>,
+  refreshTokens: Record<string, string>,
+  ttlS: number,
+): Promise<TokenServer> {
   const keyFile = path.join(dir, 'token.key');
   const certFile = path.join(dir, 'token.crt');
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=sandlot-test-token'], {
@@ -69,13 +90,38 @@ async function startTokenServer(dir: string, users: Record<string, string>): Pro
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     return `${input}.${b64url(crypto.sign('sha256', Buffer.from(input), key))}`;
   };
+  const requests: TokenRequest[] = [];
+  // The OAuth2 flow (distribution token spec, "OAuth2 Token Authentication"):
+  // POST form grant_type=refresh_token&refresh_token=…&service=…&scope=…&client_id=…
+  const oauth = (body: string, res: http.ServerResponse): void => {
+    const form = new URLSearchParams(body);
+    const grantType = form.get('grant_type') ?? '';
+    const sub = grantType === 'refresh_token' ? refreshTokens[form.get('refresh_token') ?? ''] : undefined;
+    if (!sub || !form.get('client_id')) {
+      requests.push({ method: 'POST', grantType, sub: '', granted: false });
+      res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid_grant"}');
+      return;
+    }
+    requests.push({ method: 'POST', grantType, sub, granted: true });
+    const scope = form.get('scope') ?? '';
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ access_token: sign(sub, scope), expires_in: ttlS, scope }));
+  };
   const server = http.createServer((req, res) => {
+    if (req.method === 'POST') {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => oauth(body, res));
+      return;
+    }
     const u = new URL(req.url ?? '/', 'http://x');
     const authz = req.headers.authorization ?? '';
     let sub = '';
     if (authz.startsWith('Basic ')) {
       const [user, pass] = Buffer.from(authz.slice(6), 'base64').toString().split(':');
       if (user === undefined || users[user] !== pass) {
+        requests.push({ method: 'GET', sub: '', granted: false });
         res.writeHead(401).end('{"details":"bad credentials"}');
         return;
       }
@@ -83,11 +129,12 @@ async function startTokenServer(dir: string, users: Record<string, string>): Pro
     }
     // Anonymous users get tokens with no access: the registry then answers 401.
     const scope = sub ? (u.searchParams.get('scope') ?? '') : '';
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: sign(sub, scope), expires_in: 300 }));
+    requests.push({ method: 'GET', sub, granted: sub !== '' });
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: sign(sub, scope), expires_in: ttlS }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as net.AddressInfo).port;
-  return { realm: `http://127.0.0.1:${port}/token`, server, certFile, sign };
+  return { realm: `http://127.0.0.1:${port}/token`, requests, server, certFile, sign };
 }
 
 export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
@@ -102,7 +149,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     fs.writeFileSync(path.join(dir, 'htpasswd'), `${line}\n`);
     authYaml = `auth:\n  htpasswd:\n    realm: sandlot-test\n    path: ${path.join(dir, 'htpasswd')}\n`;
   } else if (opts.auth === 'token') {
-    token = await startTokenServer(dir, { [username]: password });
+    token = await startTokenServer(dir, { [username]: password }, opts.refreshTokens ?? {}, opts.tokenTtlS ?? 300);
     authYaml = `auth:\n  token:\n    realm: ${token.realm}\n    service: sandlot-registry\n    issuer: sandlot-test\n    rootcertbundle: ${token.certFile}\n`;
   }
   const configFile = path.join(dir, 'config.yml');
@@ -143,7 +190,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     if (token) return `Bearer ${token.sign(username, `repository:${repo}:pull,push`)}`;
     return undefined;
   };
-  return { host, url: `http://${host}`, pushAuth, stop };
+  return { host, url: `http://${host}`, pushAuth, tokenRequests: token?.requests ?? [], stop };
 }
 
 async function check(res: Response, what: string): Promise<void> {
