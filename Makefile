@@ -5,7 +5,7 @@ SHELL := /bin/bash
 APT_PACKAGES := runc crun runsc conmon catatonit containernetworking-plugins \
 	busybox-static docker-registry iproute2 iptables iputils-ping util-linux \
 	skopeo umoci zstd apache2-utils golang-go golang-google-grpc-dev \
-	golang-github-docker-spdystream-dev
+	golang-github-docker-spdystream-dev time openssl
 
 NODE_RUN := node --import tsx
 # The memory cgroup this shell sits in: pods of `make run`, tests and benches go below it.

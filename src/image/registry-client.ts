@@ -154,7 +154,9 @@ export class RegistryClient {
       const ac = new AbortController();
       const onAbort = (): void => ac.abort(signal?.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
-      const res = await this.request(ep, ref, `/blobs/${digest}`, '*/*', creds, ac.signal);
+      // The request timeout covers the wait for headers only: a large layer may take
+      // longer than it to arrive, and the idle timer below watches the body instead.
+      const res = await this.request(ep, ref, `/blobs/${digest}`, '*/*', creds, ac.signal, true);
       if (!res.body) throw new InternalError('registry sent no body');
       const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
       let timer: NodeJS.Timeout | undefined;
@@ -232,13 +234,14 @@ export class RegistryClient {
     accept: string,
     creds: RegistryCredentials | undefined,
     signal?: AbortSignal,
+    headersOnly = false,
   ): Promise<Response> {
     const url = `${ep.base}/v2/${ref.path}${suffix}`;
     const scope = `repository:${ref.path}:pull`;
     const cacheKey = `${ep.base}|${scope}`;
     let auth: string | undefined = creds?.registryToken ? `Bearer ${creds.registryToken}` : this.cachedToken(cacheKey);
     for (let round = 0; round < 2; round++) {
-      const res = await this.fetchWithTimeout(url, { headers: { accept, ...(auth ? { authorization: auth } : {}) } }, signal);
+      const res = await this.fetchWithTimeout(url, { headers: { accept, ...(auth ? { authorization: auth } : {}) } }, signal, headersOnly);
       if (res.ok) return res;
       if (res.status === 401 && round === 0 && !creds?.registryToken) {
         const challenges = parseWwwAuthenticate(res.headers.get('www-authenticate') ?? '');
@@ -318,15 +321,29 @@ export class RegistryClient {
     return { header, expiresAt: Date.now() + Math.max(ttl - 5, 1) * 1000 };
   }
 
-  private async fetchWithTimeout(url: string, init: RequestInit, signal?: AbortSignal): Promise<Response> {
-    const timeout = AbortSignal.timeout(this.requestTimeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  /**
+   * fetch with the request timeout. With `headersOnly` the timer stops once the
+   * headers arrive (blob bodies have their own idle timer); otherwise it also bounds
+   * reading the body (manifests, tokens).
+   */
+  private async fetchWithTimeout(url: string, init: RequestInit, signal?: AbortSignal, headersOnly = false): Promise<Response> {
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new UnavailableError(`no answer within ${this.requestTimeoutMs} ms`)),
+      this.requestTimeoutMs,
+    );
+    const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    let res: Response;
     try {
-      return await fetch(url, { ...init, signal: combined, redirect: 'follow' });
+      res = await fetch(url, { ...init, signal: combined, redirect: 'follow' });
     } catch (e) {
-      if (timeout.aborted) throw new UnavailableError(`no answer within ${this.requestTimeoutMs} ms`, { cause: e });
+      clearTimeout(timer);
+      if (timeout.signal.aborted) throw new UnavailableError(`no answer within ${this.requestTimeoutMs} ms`, { cause: e });
       throw e;
     }
+    if (headersOnly) clearTimeout(timer);
+    else timer.unref();
+    return res;
   }
 }
 
