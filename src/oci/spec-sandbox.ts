@@ -2,6 +2,13 @@
 // paused `catatonit -P` bind-mounted read-only from the host onto a tiny read-only
 // rootfs, owning the pod's namespaces. Pure: every path and decision comes in typed.
 import { InvalidArgumentError } from '../errors.js';
+import {
+  ANNOTATION_CGROUP_PARENT, ANNOTATION_CONTAINER_TYPE, ANNOTATION_SANDBOX_ID, DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS, OCI_VERSION, standardMounts, type OciMount,
+} from './spec-common.js';
+
+// Kept importable from here, where they were first defined.
+export { ANNOTATION_CGROUP_PARENT, ANNOTATION_CONTAINER_TYPE, ANNOTATION_SANDBOX_ID };
 
 export type NetworkMode = 'POD' | 'NODE';
 export type PidMode = 'POD' | 'CONTAINER' | 'NODE';
@@ -17,10 +24,6 @@ export interface PodNamespaces {
 export const INFRA_BINARY = '/catatonit';
 /** oom_score_adj of the infra process: the last thing the OOM killer should take (as CRI-O's infra). */
 export const INFRA_OOM_SCORE_ADJ = -998;
-
-export const ANNOTATION_CONTAINER_TYPE = 'io.kubernetes.cri.container-type';
-export const ANNOTATION_SANDBOX_ID = 'io.kubernetes.cri.sandbox-id';
-export const ANNOTATION_CGROUP_PARENT = 'dev.gvisor.spec.cgroup-parent';
 
 export interface SandboxSpecInput {
   id: string;
@@ -67,12 +70,6 @@ export function validateSysctls(sysctls: Record<string, string>, ns: PodNamespac
   }
 }
 
-const MASKED_PATHS = [
-  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware',
-];
-const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
-
 export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
   const { namespaces: ns } = input;
   const namespaces: Array<{ type: string; path?: string }> = [{ type: 'mount' }];
@@ -90,16 +87,12 @@ export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
     [ANNOTATION_SANDBOX_ID]: input.id,
   };
   if (input.runsc) annotations[ANNOTATION_CGROUP_PARENT] = input.podCgroup;
-  const mounts: Array<Record<string, unknown>> = [
-    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+  const mounts: OciMount[] = [
+    ...standardMounts({ mqueue: ns.ipc === 'POD', sysWritable: false, cgroup: false }),
     { destination: INFRA_BINARY, type: 'bind', source: input.catatonitPath, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
   ];
-  if (ns.ipc === 'POD') mounts.push({ destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] });
   const spec: Record<string, unknown> = {
-    ociVersion: '1.0.2',
+    ociVersion: OCI_VERSION,
     process: {
       terminal: false,
       user: { uid: 65535, gid: 65535 },
@@ -119,8 +112,8 @@ export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
       cgroupsPath: input.cgroupsPath,
       sysctl: input.sysctls,
       resources: { devices: [{ allow: false, access: 'rwm' }] },
-      maskedPaths: MASKED_PATHS,
-      readonlyPaths: READONLY_PATHS,
+      maskedPaths: [...DEFAULT_MASKED_PATHS],
+      readonlyPaths: [...DEFAULT_READONLY_PATHS],
     },
   };
   if (ns.network === 'POD') spec.hostname = input.hostname;
