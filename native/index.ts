@@ -5,3 +5,4 @@ export * from './netns.js';
 export * from './mount.js';
 export * from './mknod.js';
 export * from './xattr.js';
+export * from './socket.js';

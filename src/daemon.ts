@@ -8,12 +8,15 @@ import type { HandlerSet } from './cri/handler-types.js';
 import { wrapError } from './errors.js';
 import { imageHandlers } from './cri/image-handlers.js';
 import { sandboxHandlers } from './cri/sandbox-handlers.js';
+import { portForwardHandlers } from './cri/streaming-handlers.js';
 import { runtimeInfoHandlers, type HandlerReadiness, type Readiness } from './cri/runtime-info.js';
 import { sandlotImagesService } from './cri/sandlot-images.js';
 import { claimSocketPath, CriServer } from './cri/server.js';
 import { ImageService } from './image/image-service.js';
 import { NetworkManager } from './network/network-manager.js';
 import { PodManager } from './sandbox/pod-manager.js';
+import { SandlotStreamingBackend } from './sandbox/streaming-backend.js';
+import { StreamingServer } from './streaming/server.js';
 import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
 import { packageVersion } from './util/package-info.js';
@@ -68,6 +71,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const networkStatus = (): Promise<Readiness> => network.status();
   const pods = new PodManager({ config, log: log.child({ component: 'sandbox' }), network });
   await pods.start(); // probes every handler, then recovers what a previous run left
+  const streamingBackend = new SandlotStreamingBackend({ pods });
+  const streaming = await StreamingServer.start({
+    address: config.streaming_address,
+    backend: streamingBackend,
+    log: log.child({ component: 'streaming' }),
+  });
+  closers.push(() => streaming.close());
+  log.info({ url: streaming.baseUrl }, 'streaming server listening');
   const runtimeHandlers = (): HandlerReadiness[] =>
     pods.runtimeHandlers().map((h) => ({ name: h.name, ready: h.ready, reason: h.ready ? '' : `${h.reason}: ${h.message}` }));
   const runtimeSet = merge(
@@ -83,6 +94,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
     }),
     sandboxHandlers(pods),
+    portForwardHandlers({ server: streaming, requirePodRunning: (id, action) => pods.requireRunning(id, action) }),
   );
   const imageSet = merge(imageHandlers(images));
   // ---------------------------------------------------------------------------------

@@ -123,12 +123,60 @@ export class TestDaemon {
     await this.start();
   }
 
-  /** Stops the daemon, unmounts what it left under its directory, removes it. Safe to call twice. */
+  /**
+   * Removes every pod the daemon still knows (best effort: it may be down), stops it,
+   * unmounts what it left under its directory, removes the directory, its bridge and
+   * its default cgroup parent. Safe to call twice; runs even after a failed test.
+   */
   async cleanup(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      try {
+        const list = await this.runtime('ListPodSandbox', {}, 30_000);
+        for (const p of list.items ?? []) {
+          await this.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }, 120_000).catch(() => undefined);
+        }
+      } catch {
+        // not answering: the rest below still runs
+      }
+    }
     this.client.close();
     await this.stop();
     unmountUnder(this.dir);
     fs.rmSync(this.dir, { recursive: true, force: true });
+    const bridge = String(this.config.cni_default_bridge);
+    if (fs.existsSync(`/sys/class/net/${bridge}`)) spawnSync('ip', ['link', 'delete', 'dev', bridge], { stdio: 'ignore' });
+    removeEmptyCgroups(String(this.config.cgroup_root), String(this.config.default_cgroup_parent ?? '/sandlot'));
+  }
+}
+
+/** Removes `<root><parent>` in every v1 hierarchy (and v2) when it is empty of processes. */
+function removeEmptyCgroups(root: string, parent: string): void {
+  const base = '/sys/fs/cgroup';
+  let dirs: string[] = [];
+  try {
+    dirs = fs.readdirSync(base).map((h) => path.join(base, h));
+  } catch {
+    return;
+  }
+  for (const h of [...dirs, base]) {
+    const target = path.join(h, root, parent);
+    if (target === path.join(h, root)) continue;
+    // rmdir only succeeds on a cgroup without processes or children, which is the point.
+    const walk = (d: string) => {
+      let entries: fs.Dirent[] = [];
+      try {
+        entries = fs.readdirSync(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name));
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        // busy or gone
+      }
+    };
+    walk(target);
   }
 }
 
@@ -159,6 +207,8 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<TestDa
     cni_conf_dir: cniConf,
     cni_default_subnet: net.subnet,
     cni_default_bridge: net.bridge,
+    // Each daemon's pods under a parent of their own, removed at cleanup.
+    default_cgroup_parent: `/sandlot-test-${process.pid}-${counter}`,
     ...opts.config,
   };
   const configPath = path.join(dir, 'config.yaml');
