@@ -16,6 +16,8 @@ export interface TestRegistry {
   url: string;
   /** Authorization header for pushes (admin credentials / a push token). */
   pushAuth: (repo: string) => Promise<string | undefined>;
+  /** With `tls`: the self-signed certificate (SAN IP 127.0.0.1) clients must trust. */
+  certFile?: string | undefined;
   /** Requests the token server answered (token auth only), oldest first. */
   tokenRequests: TokenRequest[];
   stop(): Promise<void>;
@@ -38,6 +40,11 @@ export interface RegistryOptions {
   refreshTokens?: Record<string, string>;
   /** Token auth: expires_in of issued tokens, in seconds (default 300). */
   tokenTtlS?: number;
+  /**
+   * Serve HTTPS with a throwaway self-signed certificate. The push helpers below use
+   * fetch and cannot trust it: push with skopeo (--dest-tls-verify=false) instead.
+   */
+  tls?: boolean;
 }
 
 export async function freePort(): Promise<number> {
@@ -152,10 +159,22 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     token = await startTokenServer(dir, { [username]: password }, opts.refreshTokens ?? {}, opts.tokenTtlS ?? 300);
     authYaml = `auth:\n  token:\n    realm: ${token.realm}\n    service: sandlot-registry\n    issuer: sandlot-test\n    rootcertbundle: ${token.certFile}\n`;
   }
+  let tlsYaml = '';
+  let certFile: string | undefined;
+  if (opts.tls) {
+    certFile = path.join(dir, 'registry.crt');
+    const keyFile = path.join(dir, 'registry.key');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      { stdio: 'ignore' },
+    );
+    tlsYaml = `  tls:\n    certificate: ${certFile}\n    key: ${keyFile}\n`;
+  }
   const configFile = path.join(dir, 'config.yml');
   fs.writeFileSync(
     configFile,
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${authYaml}`,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${tlsYaml}${authYaml}`,
   );
   const child: ChildProcess = spawn('docker-registry', ['serve', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -174,6 +193,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
+      // A TLS listener answers plain HTTP with a 400: enough to know it is up.
       await fetch(`http://${host}/v2/`);
       break;
     } catch {
@@ -190,7 +210,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     if (token) return `Bearer ${token.sign(username, `repository:${repo}:pull,push`)}`;
     return undefined;
   };
-  return { host, url: `http://${host}`, pushAuth, tokenRequests: token?.requests ?? [], stop };
+  return { host, url: `${opts.tls ? 'https' : 'http'}://${host}`, certFile, pushAuth, tokenRequests: token?.requests ?? [], stop };
 }
 
 async function check(res: Response, what: string): Promise<void> {
