@@ -44,7 +44,9 @@ export function imageRows(images: CriMessage[]): string[][] {
       rows.push([repo, tag, id, size]);
     }
   }
-  return rows.sort((a, b) => a[0]!.localeCompare(b[0]!) || a[1]!.localeCompare(b[1]!));
+  // By name then tag (like crictl), untagged images last.
+  const key = (r: string[]): string => `${r[0] === '<none>' ? '\uffff' : r[0]}\u0000${r[1] === '<none>' ? '\uffff' : r[1]}`;
+  return rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 function parseCreds(v: unknown): CriMessage | undefined {
