@@ -129,3 +129,12 @@ test('bad input fails with its gRPC code and leaves no image, no snapshot, nothi
   await pushImage(reg, 'good/after', 'v1', good);
   assert.equal((await daemon.image('PullImage', { image: { image: `${reg.host}/good/after:v1` } })).image_ref, good.config.digest);
 });
+
+test('images and their layers survive a daemon restart', async () => {
+  const before = (await images()).map((i) => `${i.id} ${i.repo_tags.join(',')} ${i.pinned}`).sort();
+  assert.ok(before.length >= 2, 'busybox and the image pulled after the bad input');
+  await daemon.restart();
+  assert.deepEqual((await images()).map((i) => `${i.id} ${i.repo_tags.join(',')} ${i.pinned}`).sort(), before);
+  const st = await daemon.image('ImageStatus', { image: { image: 'busybox' } });
+  assert.equal(st.image.pinned, true);
+});
