@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/load.js';
 import { errorMessage } from '../errors.js';
+import { splitAtCommand } from './arg-split.js';
 import { VERBS } from './registry.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './verb.js';
 
@@ -32,12 +33,11 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   let parsed;
+  const options = { ...verb.options, help: { type: 'boolean' as const, short: 'h' } };
+  const split = verb.leadingPositionals === undefined ? { flags: rest, command: [] } : splitAtCommand(rest, options, verb.leadingPositionals);
   try {
-    parsed = parseArgs({
-      args: rest,
-      options: { ...verb.options, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-    });
+    parsed = parseArgs({ args: split.flags, options, allowPositionals: true });
+    parsed.positionals.push(...split.command);
   } catch (e) {
     process.stderr.write(`sandlot ${verbName}: ${errorMessage(e)}\n`);
     return EXIT_USAGE;

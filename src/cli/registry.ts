@@ -3,5 +3,13 @@ import type { Verb } from './verb.js';
 import { daemonVerb } from './verbs/daemon.js';
 import { imagesVerb, imageVerb, pullVerb, rmiVerb } from './verbs/image.js';
 import { configVerb, statusVerb, versionVerb } from './verbs/info.js';
+import { logsVerb, psVerb, rmVerb, stopVerb } from './verbs/container.js';
+import { inspectVerb, podsVerb, rmpVerb, stoppVerb } from './verbs/pod.js';
+import { runVerb } from './verbs/run.js';
+import { attachVerb, execVerb, portForwardVerb } from './verbs/stream.js';
 
-export const VERBS: Verb[] = [daemonVerb, configVerb, versionVerb, statusVerb, pullVerb, imagesVerb, rmiVerb, imageVerb];
+export const VERBS: Verb[] = [
+  daemonVerb, configVerb, versionVerb, statusVerb, pullVerb, imagesVerb, rmiVerb, imageVerb,
+  runVerb, podsVerb, psVerb, logsVerb, inspectVerb, stopVerb, rmVerb, stoppVerb, rmpVerb,
+  execVerb, attachVerb, portForwardVerb,
+];

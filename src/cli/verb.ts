@@ -18,6 +18,11 @@ export interface Verb {
   /** Positional arguments for the verb's own help, e.g. "IMAGE [CMD...]". */
   usage?: string;
   options: NonNullable<ParseArgsConfig['options']>;
+  /**
+   * Set for verbs that end in a command (`run IMAGE CMD…`): the verb's flags end after
+   * this many positionals, and what follows is passed on untouched (see arg-split.ts).
+   */
+  leadingPositionals?: number;
   run(values: VerbValues, positionals: string[]): Promise<number>;
 }
 

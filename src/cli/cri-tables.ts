@@ -1,0 +1,73 @@
+// The rows of `sandlot pods` and `sandlot ps`, from CRI list items (crictl's columns).
+import type { CriMessage } from './client.js';
+import { timeAgo } from './human-time.js';
+
+/** IDs in tables are cut to 13 characters, as crictl does. */
+export const SHORT_ID_CHARS = 13;
+
+export const POD_HEADER = ['POD ID', 'CREATED', 'STATE', 'NAME', 'NAMESPACE', 'ATTEMPT', 'RUNTIME'];
+export const CONTAINER_HEADER = ['CONTAINER', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID'];
+
+export function shortId(id: unknown): string {
+  return String(id ?? '').slice(0, SHORT_ID_CHARS);
+}
+
+/** SANDBOX_READY → Ready, CONTAINER_RUNNING → Running, as crictl prints states. */
+export function stateWord(state: unknown): string {
+  const s = String(state ?? '').replace(/^(SANDBOX|CONTAINER)_/, '');
+  if (s === 'NOTREADY') return 'NotReady';
+  return s.charAt(0) + s.slice(1).toLowerCase();
+}
+
+/** The image a person recognizes: a name over a digest, a short ID over a long one. */
+export function imageWord(c: CriMessage): string {
+  const image = String(c.image?.user_specified_image || c.image?.image || c.image_ref || '');
+  const bare = image.replace(/^sha256:/, '');
+  return /^[0-9a-f]{64}$/.test(bare) ? bare.slice(0, SHORT_ID_CHARS) : image;
+}
+
+function byCreatedDesc(a: CriMessage, b: CriMessage): number {
+  const x = BigInt(a.created_at ?? 0);
+  const y = BigInt(b.created_at ?? 0);
+  return x === y ? 0 : x < y ? 1 : -1;
+}
+
+/** Newest first, as crictl lists. */
+export function newestFirst(items: CriMessage[]): CriMessage[] {
+  return [...items].sort(byCreatedDesc);
+}
+
+export function podRows(items: CriMessage[], nowMs: number): string[][] {
+  return newestFirst(items).map((p) => [
+    shortId(p.id),
+    timeAgo(p.created_at ?? 0, nowMs),
+    stateWord(p.state),
+    String(p.metadata?.name ?? ''),
+    String(p.metadata?.namespace ?? ''),
+    String(p.metadata?.attempt ?? 0),
+    String(p.runtime_handler || '(default)'),
+  ]);
+}
+
+export function containerRows(items: CriMessage[], nowMs: number): string[][] {
+  return newestFirst(items).map((c) => [
+    shortId(c.id),
+    imageWord(c),
+    timeAgo(c.created_at ?? 0, nowMs),
+    stateWord(c.state),
+    String(c.metadata?.name ?? ''),
+    String(c.metadata?.attempt ?? 0),
+    shortId(c.pod_sandbox_id),
+  ]);
+}
+
+/** `k=v` flags into a label selector; a flag without "=" names the flag and value. */
+export function parseLabels(flag: string, values: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new Error(`${flag} ${JSON.stringify(v)}: expected KEY=VALUE`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}

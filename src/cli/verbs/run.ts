@@ -1,0 +1,156 @@
+// `sandlot run IMAGE [CMD…]`: a one-container pod through the daemon, its log on the
+// terminal, the container's exit code as ours. Output always comes from the CRI log
+// file (so nothing printed before we look is lost); with -i, stdin goes in through an
+// Attach session that carries stdin only.
+//
+//   ImageStatus (PullImage if missing) → RunPodSandbox → CreateContainer → StartContainer
+//   → follow <log_directory>/<name>/0.log until ContainerStatus says EXITED → exit code
+//   Ctrl-C: StopPodSandbox (and RemovePodSandbox with --rm); exit 130.
+import { randomBytes } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { CriClient } from '../client.js';
+import { recordText } from '../cri-log.js';
+import { followCriLog } from '../log-follow.js';
+import { errorText } from '../lookup.js';
+import { absoluteLogPath, DEFAULT_LOG_ROOT, planRun, type RunPlan } from '../run-config.js';
+import { rawStdin, terminalIo } from '../terminal.js';
+import { EXIT_FAILURE, EXIT_USAGE, SOCKET_OPTION, withClient, type Verb, type VerbValues } from '../verb.js';
+import { runRemoteCommand } from '../ws-channel-client.js';
+import { containerStatus } from './container.js';
+import { POD_STOP_TIMEOUT_MS } from './pod.js';
+
+/** 128 + SIGINT, as a shell reports a command ended by Ctrl-C. */
+export const EXIT_INTERRUPTED = 130;
+const RUN_POD_TIMEOUT_MS = 5 * 60_000;
+const PULL_TIMEOUT_MS = 60 * 60_000;
+const CREATE_TIMEOUT_MS = 5 * 60_000;
+
+class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+  }
+}
+
+/** The image's ID, pulled first if the daemon does not have it. */
+async function ensureImage(c: CriClient, ref: string): Promise<string> {
+  const st = await c.imageCall('ImageStatus', { image: { image: ref } });
+  if (st.image?.id) return String(st.image.id);
+  process.stderr.write(`pulling image "${ref}"…\n`);
+  await c.imageCall('PullImage', { image: { image: ref } }, { timeoutMs: PULL_TIMEOUT_MS });
+  const again = await c.imageCall('ImageStatus', { image: { image: ref } });
+  if (!again.image?.id) throw new Error(`pulling image "${ref}": the daemon does not list it after the pull`);
+  return String(again.image.id);
+}
+
+async function cleanupPod(c: CriClient, podId: string, plan: RunPlan, remove: boolean): Promise<void> {
+  const problems: string[] = [];
+  await c.runtimeCall('StopPodSandbox', { pod_sandbox_id: podId }, { timeoutMs: POD_STOP_TIMEOUT_MS }).catch((e) => problems.push(`stopping: ${errorText(e)}`));
+  if (remove) {
+    await c.runtimeCall('RemovePodSandbox', { pod_sandbox_id: podId }, { timeoutMs: POD_STOP_TIMEOUT_MS }).catch((e) => problems.push(`removing: ${errorText(e)}`));
+    await fsp.rm(plan.logDirectory, { recursive: true, force: true }).catch((e) => problems.push(`removing the log directory: ${errorText(e)}`));
+  }
+  if (problems.length > 0) process.stderr.write(`sandlot run: cleaning up pod "${podId}": ${problems.join('; ')}\n`);
+}
+
+async function runIn(c: CriClient, values: VerbValues, positionals: string[]): Promise<number> {
+  const [ref, ...args] = positionals;
+  const tty = Boolean(values.tty);
+  const stdin = Boolean(values.interactive);
+  const imageId = await ensureImage(c, ref!);
+  const plan = planRun({
+    image: ref!,
+    imageId,
+    args,
+    ...(values.name !== undefined ? { name: String(values.name) } : {}),
+    env: (values.env as string[] | undefined) ?? [],
+    tty,
+    stdin,
+    ...(values.runtime !== undefined ? { runtimeHandler: String(values.runtime) } : {}),
+    logRoot: String(values['log-root'] ?? process.env.SANDLOT_LOG_ROOT ?? DEFAULT_LOG_ROOT),
+    random: randomBytes(16).toString('hex'),
+  });
+  await fsp.mkdir(path.join(plan.logDirectory, path.dirname(plan.logPath)), { recursive: true, mode: 0o755 });
+
+  const ac = new AbortController();
+  const onSignal = (): void => ac.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let podId: string | undefined;
+  let started = false;
+  let restoreTty = (): void => undefined;
+  try {
+    podId = String((await c.runtimeCall('RunPodSandbox', plan.podRequest, { timeoutMs: RUN_POD_TIMEOUT_MS })).pod_sandbox_id);
+    if (ac.signal.aborted) throw new Interrupted();
+    const created = await c.runtimeCall(
+      'CreateContainer',
+      { pod_sandbox_id: podId, config: plan.containerConfig, sandbox_config: plan.podRequest.config },
+      { timeoutMs: CREATE_TIMEOUT_MS },
+    );
+    const id = String(created.container_id);
+    if (ac.signal.aborted) throw new Interrupted();
+    await c.runtimeCall('StartContainer', { container_id: id }, { timeoutMs: CREATE_TIMEOUT_MS });
+    started = true;
+    const logPath = absoluteLogPath(String((await containerStatus(c, id)).log_path || plan.logPath), plan.logDirectory);
+
+    if (stdin) {
+      if (tty) restoreTty = rawStdin();
+      const url = String((await c.runtimeCall('Attach', { container_id: id, stdin: true, tty, stdout: false, stderr: false })).url);
+      // The output comes from the log; the session only carries stdin (and resizes).
+      runRemoteCommand(url, { ...terminalIo({ stdin: true, tty, stdout: false }) }).catch((e) =>
+        process.stderr.write(`sandlot run: attaching stdin: ${errorText(e)}\n`),
+      );
+    }
+    let exitCode: number | undefined;
+    await followCriLog({
+      path: logPath,
+      signal: ac.signal,
+      onRecord: (r) => (r.stream === 'stderr' ? process.stderr : process.stdout).write(recordText(r)),
+      isDone: async () => {
+        const st = await containerStatus(c, id);
+        if (st.state !== 'CONTAINER_EXITED') return false;
+        exitCode = Number(st.exit_code ?? 0);
+        return true;
+      },
+    });
+    if (ac.signal.aborted) throw new Interrupted();
+    return exitCode ?? EXIT_FAILURE;
+  } catch (e) {
+    if (e instanceof Interrupted) return EXIT_INTERRUPTED;
+    throw e;
+  } finally {
+    restoreTty();
+    if (stdin) process.stdin.pause();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    const remove = Boolean(values.rm) || !started;
+    if (podId !== undefined && (remove || ac.signal.aborted)) await cleanupPod(c, podId, plan, remove);
+    else if (podId === undefined) await fsp.rm(plan.logDirectory, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+export const runVerb: Verb = {
+  name: 'run',
+  summary: "run IMAGE [CMD...] in a new one-container pod, show its log, exit with its exit code (--rm: remove it after)",
+  usage: 'IMAGE [CMD...]',
+  leadingPositionals: 1,
+  options: {
+    ...SOCKET_OPTION,
+    runtime: { type: 'string' },
+    rm: { type: 'boolean' },
+    name: { type: 'string' },
+    env: { type: 'string', short: 'e', multiple: true },
+    tty: { type: 'boolean', short: 't' },
+    interactive: { type: 'boolean', short: 'i' },
+    'log-root': { type: 'string' },
+  },
+  async run(values, positionals) {
+    if (positionals.length === 0) {
+      process.stderr.write(
+        'usage: sandlot run [--socket PATH] [--runtime runc|crun|runsc] [--rm] [--name N] [-e K=V]... [-t] [-i] [--log-root DIR] IMAGE [CMD...]\n',
+      );
+      return EXIT_USAGE;
+    }
+    return withClient(values, (c) => runIn(c, values, positionals));
+  },
+};
