@@ -160,6 +160,11 @@ export interface SpecLookups {
   readFile(hostPath: string): Promise<string | undefined>;
   /** Every device node of the host (privileged containers); may be absent. */
   hostDevices?(): Promise<LinuxDevice[]>;
+  /**
+   * The mount holding a host path and its propagation (from /proc/self/mountinfo), to
+   * refuse propagation the host mount cannot give; when absent, nothing is checked.
+   */
+  hostMountPropagation?(hostPath: string): Promise<{ mountPoint: string; propagation: 'shared' | 'slave' | 'private' }>;
 }
 
 export interface ContainerSpecInput {

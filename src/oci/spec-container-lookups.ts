@@ -80,6 +80,39 @@ async function listHostDevices(dir: string, out: LinuxDevice[]): Promise<void> {
   }
 }
 
+/** Unescapes mountinfo's octal escapes (`\040` for a space). */
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/**
+ * The mount holding `hostPath` (the last-mounted of the longest mount point that
+ * contains it) and its propagation, from a /proc/self/mountinfo text.
+ */
+export function mountPropagationOf(
+  mountinfo: string,
+  hostPath: string,
+): { mountPoint: string; propagation: 'shared' | 'slave' | 'private' } {
+  let best: { mountPoint: string; propagation: 'shared' | 'slave' | 'private' } = { mountPoint: '/', propagation: 'private' };
+  let bestLen = -1;
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep === -1) continue;
+    const fields = line.slice(0, sep).split(' ');
+    const mp = fields[4];
+    if (mp === undefined) continue;
+    const mountPoint = unescapeMountinfo(mp);
+    const inside = mountPoint === '/' || hostPath === mountPoint || hostPath.startsWith(`${mountPoint}/`);
+    // Later lines are mounted later: on a tie the later one covers the earlier.
+    if (!inside || mountPoint.length < bestLen) continue;
+    const optional = fields.slice(6);
+    const propagation = optional.some((f) => f.startsWith('shared:')) ? 'shared' : optional.some((f) => f.startsWith('master:')) ? 'slave' : 'private';
+    best = { mountPoint, propagation };
+    bestLen = mountPoint.length;
+  }
+  return best;
+}
+
 /** The real lookups. */
 export const NODE_SPEC_LOOKUPS: SpecLookups = {
   async accountFiles(rootfs) {
@@ -110,6 +143,11 @@ export const NODE_SPEC_LOOKUPS: SpecLookups = {
     return { kind, ...devNumbers(st.rdev), mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) };
   },
   readFile: readOptional,
+  async hostMountPropagation(hostPath) {
+    // The mount of the path's real location: a symlinked source is bound from there.
+    const real = await fs.realpath(hostPath).catch(() => hostPath);
+    return mountPropagationOf(await fs.readFile('/proc/self/mountinfo', 'utf8'), real);
+  },
   async hostDevices() {
     const out: LinuxDevice[] = [];
     await listHostDevices('/dev', out);

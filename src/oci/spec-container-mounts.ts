@@ -54,6 +54,15 @@ export async function buildMounts(
     // propagation, or the kernel would stop them at the root.
     if (prop === 'rshared') rootfsPropagation = 'rshared';
     else if (prop === 'rslave' && rootfsPropagation !== 'rshared') rootfsPropagation = 'rslave';
+    // As containerd: events can only flow if the host mount propagates them at all.
+    if (prop !== 'rprivate' && input.lookups.hostMountPropagation) {
+      const host = await input.lookups.hostMountPropagation(source);
+      const ok = prop === 'rshared' ? host.propagation === 'shared' : host.propagation !== 'private';
+      if (!ok) {
+        const need = prop === 'rshared' ? 'a shared mount' : 'a shared or slave mount';
+        throw new InvalidArgumentError(`${field}.propagation: ${propagation} needs ${need}, but "${source}" is on "${host.mountPoint}", a ${host.propagation} mount`);
+      }
+    }
     const options = ['rbind', prop, m.readonly ? 'ro' : 'rw'];
     if (m.recursive_read_only) {
       if (!m.readonly) throw new InvalidArgumentError(`${field}.recursive_read_only: needs readonly`);

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { NODE_SPEC_LOOKUPS, resolveInRoot } from '../../../src/oci/spec-container.js';
+import { mountPropagationOf } from '../../../src/oci/spec-container-lookups.js';
 
 async function tempRoot(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sandlot-lookups-'));
@@ -53,4 +54,20 @@ test('exists, readFile and statDevice look at the host', async (t) => {
   const host = (await NODE_SPEC_LOOKUPS.hostDevices?.()) ?? [];
   assert.ok(host.some((d) => d.path === '/dev/null' && d.type === 'c' && d.major === 1 && d.minor === 3));
   assert.ok(!host.some((d) => d.path.startsWith('/dev/pts/')), '/dev/pts is the container\'s own');
+});
+
+test('mount propagation of a host path: the covering mount (longest, then latest) and its shared/master tags', () => {
+  const mountinfo = [
+    '27 1 254:0 / / rw,relatime - ext4 /dev/vda rw',
+    '30 27 0:40 / /var/lib/kubelet rw,relatime shared:5 - ext4 /dev/vdb rw',
+    '31 30 0:41 / /var/lib/kubelet/pods rw,relatime master:5 - ext4 /dev/vdb rw',
+    '32 27 0:42 / /mnt/with\\040space rw shared:9 - tmpfs tmpfs rw',
+    '33 27 0:43 / /var/lib/kubelet rw,relatime - tmpfs tmpfs rw',
+  ].join('\n');
+  assert.deepEqual(mountPropagationOf(mountinfo, '/etc/x'), { mountPoint: '/', propagation: 'private' });
+  // the later mount on /var/lib/kubelet (33, private) covers the shared one (30)
+  assert.deepEqual(mountPropagationOf(mountinfo, '/var/lib/kubelet/plugins'), { mountPoint: '/var/lib/kubelet', propagation: 'private' });
+  assert.deepEqual(mountPropagationOf(mountinfo, '/var/lib/kubelet/pods/u/vol'), { mountPoint: '/var/lib/kubelet/pods', propagation: 'slave' });
+  assert.deepEqual(mountPropagationOf(mountinfo, '/mnt/with space/a'), { mountPoint: '/mnt/with space', propagation: 'shared' });
+  assert.deepEqual(mountPropagationOf(mountinfo, '/var/lib/kubeletx'), { mountPoint: '/', propagation: 'private' });
 });

@@ -211,6 +211,20 @@ test('mounts: host binds with readonly and propagation; the rootfs follows slave
   assert.equal(priv.linux.rootfsPropagation, undefined);
 });
 
+test('mounts: slave and shared propagation need a host mount that propagates (as containerd checks)', async () => {
+  const l = lookups();
+  const propagation: Record<string, 'shared' | 'slave' | 'private'> = { '/data': 'private', '/host/run': 'shared', '/var/log/pods/x': 'slave' };
+  l.hostMountPropagation = async (p) => ({ mountPoint: p, propagation: propagation[p] ?? 'private' });
+  const m = (host_path: string, p: 'PROPAGATION_HOST_TO_CONTAINER' | 'PROPAGATION_BIDIRECTIONAL' | 'PROPAGATION_PRIVATE') =>
+    buildContainerSpec(input({ mounts: [{ container_path: '/m', host_path, propagation: p }] }, { lookups: l }));
+  await m('/host/run', 'PROPAGATION_BIDIRECTIONAL');
+  await m('/host/run', 'PROPAGATION_HOST_TO_CONTAINER');
+  await m('/var/log/pods/x', 'PROPAGATION_HOST_TO_CONTAINER');
+  await m('/data', 'PROPAGATION_PRIVATE');
+  await rejects(m('/var/log/pods/x', 'PROPAGATION_BIDIRECTIONAL'), /mounts\[0\]\.propagation: PROPAGATION_BIDIRECTIONAL needs a shared mount, but "\/var\/log\/pods\/x" is on "\/var\/log\/pods\/x", a slave mount/);
+  await rejects(m('/data', 'PROPAGATION_HOST_TO_CONTAINER'), /needs a shared or slave mount, but "\/data" is on "\/data", a private mount/);
+});
+
 test('mounts: recursive read-only adds rro and needs readonly + private propagation; image volumes are unimplemented', async () => {
   const s = await buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', readonly: true, recursive_read_only: true }] }));
   assert.deepEqual(mount(s, '/a')?.options, ['rbind', 'rprivate', 'ro', 'rro']);
