@@ -21,6 +21,31 @@ export interface InstrumentOptions {
   log: Logger;
   metrics: Metrics;
   tracer: Tracer;
+  /** Counts calls in flight, so a shutdown can let them finish. */
+  inflight?: InflightCalls;
+}
+
+/** Calls being served right now; `idle()` resolves when none is. */
+export class InflightCalls {
+  private count = 0;
+  private waiters: Array<() => void> = [];
+
+  get size(): number {
+    return this.count;
+  }
+
+  begin(): void {
+    this.count += 1;
+  }
+
+  end(): void {
+    this.count -= 1;
+    if (this.count === 0) for (const w of this.waiters.splice(0)) w();
+  }
+
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
 }
 
 /** Calls that only read; logged at debug. Everything else changes state: info. */
@@ -56,6 +81,7 @@ class CallScope {
     req: CriRequest,
     md: Metadata,
   ) {
+    opts.inflight?.begin();
     this.log = opts.log.child({ rpc: method, ...idFields(req) });
     const parent = propagation.extract(context.active(), metadataCarrier(md));
     this.span = opts.tracer.startSpan(
@@ -94,6 +120,7 @@ class CallScope {
       { service: this.service, method: this.method, code: statusName(code) },
       durationMs / 1000,
     );
+    this.opts.inflight?.end();
     return { code, details };
   }
 }

@@ -5,16 +5,19 @@ import { Server, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-j
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { errnoCode, FailedPreconditionError } from '../errors.js';
 import { AuthorityFront } from './authority-front.js';
 import type { HandlerSet } from './handler-types.js';
-import { implementService, type InstrumentOptions } from './instrument.js';
+import { implementService, InflightCalls, type InstrumentOptions } from './instrument.js';
 import { loadCriServices } from './proto.js';
 import type { ExtraService } from './sandlot-images.js';
 
 export const SOCKET_MODE = 0o660;
 const PROBE_TIMEOUT_MS = 2000;
+/** How long finished connections get to flush and close after a shutdown's GOAWAY. */
+const SOCKET_LINGER_MS = 2000;
 
 export interface CriServerOptions extends InstrumentOptions {
   socketPath: string;
@@ -71,18 +74,20 @@ export class CriServer {
   private readonly log: Logger;
   private readonly socketPath: string;
   private readonly sockets = new Set<net.Socket>();
+  private readonly inflight = new InflightCalls();
 
   private constructor(opts: CriServerOptions) {
     this.log = opts.log;
     this.socketPath = opts.socketPath;
     const services = loadCriServices();
+    const instrument = { ...opts, inflight: this.inflight };
     this.grpc.addService(
       services.RuntimeService,
-      implementService(opts, 'RuntimeService', services.RuntimeService, opts.runtimeHandlers),
+      implementService(instrument, 'RuntimeService', services.RuntimeService, opts.runtimeHandlers),
     );
     this.grpc.addService(
       services.ImageService,
-      implementService(opts, 'ImageService', services.ImageService, opts.imageHandlers),
+      implementService(instrument, 'ImageService', services.ImageService, opts.imageHandlers),
     );
     for (const extra of opts.extraServices ?? []) {
       this.grpc.addService(extra.definition, implementService(opts, extra.name, extra.definition, extra.handlers));
@@ -128,17 +133,21 @@ export class CriServer {
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') this.log.warn({ err: e }, 'removing the socket');
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.grpc.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.injector.drain(graceMs);
-      this.grpc.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    // grpc-js's tryShutdown does not wait for calls on injected connections, so the
+    // server counts them itself and waits (up to the grace) before closing anything.
+    // drain() sends GOAWAY: clients open no new streams, the ones in flight go on.
+    this.injector.drain(graceMs);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([this.inflight.idle(), graceOver]);
+    if (this.inflight.size > 0) this.log.warn({ calls: this.inflight.size }, 'shutdown grace over: cancelling calls');
+    clearTimeout(timer);
+    // Answers of the last calls may still be on their way out: let the sessions close
+    // their connections after the GOAWAY, and only then cut what is left.
+    this.grpc.tryShutdown(() => undefined);
+    const deadline = Date.now() + SOCKET_LINGER_MS;
+    while (this.sockets.size > 0 && Date.now() < deadline) await sleep(10);
+    this.grpc.forceShutdown();
     this.injector.destroy();
     for (const s of this.sockets) s.destroy();
     await closed;
