@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { tracing } from '@opentelemetry/sdk-node';
+import { propagation } from '@opentelemetry/api';
+import { core, tracing } from '@opentelemetry/sdk-node';
 import { pino } from 'pino';
 import { CriClient } from '../../../src/cli/client.js';
 import { CriServer } from '../../../src/cri/server.js';
@@ -44,8 +45,10 @@ test('each CRI call becomes a server span named after the method, carrying the p
 
   await client.runtimeCall('Version', {});
   await client.imageCall('PullImage', {}).catch(() => undefined);
-  // A call carrying W3C trace context: the span joins that trace. The propagator is the
-  // global one, which the SDK sets; without a registered propagator extraction is a no-op.
+  // A call carrying W3C trace context joins that trace. The daemon's NodeSDK registers
+  // this propagator globally; here the test does.
+  propagation.setGlobalPropagator(new core.W3CTraceContextPropagator());
+  t.after(() => propagation.disable());
   const md = new Metadata();
   md.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
   await new Promise<void>((resolve, reject) =>
@@ -62,5 +65,8 @@ test('each CRI call becomes a server span named after the method, carrying the p
   const pull = spans.find((s) => s.name === 'runtime.v1.ImageService/PullImage');
   assert.ok(pull, 'a span for PullImage');
   assert.equal(pull.attributes['rpc.grpc.status_code'], 12, 'UNIMPLEMENTED recorded');
-  assert.ok(spans.find((s) => s.name === 'runtime.v1.RuntimeService/Status'));
+  const st = spans.find((s) => s.name === 'runtime.v1.RuntimeService/Status');
+  assert.ok(st, 'a span for Status');
+  assert.equal(st.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.equal(st.parentSpanContext?.spanId ?? (st as unknown as { parentSpanId?: string }).parentSpanId, 'b7ad6b7169203331');
 });
