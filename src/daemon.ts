@@ -8,6 +8,7 @@ import type { HandlerSet } from './cri/handler-types.js';
 import { wrapError } from './errors.js';
 import { imageHandlers } from './cri/image-handlers.js';
 import { sandboxHandlers } from './cri/sandbox-handlers.js';
+import { containerHandlers } from './cri/container-handlers.js';
 import { portForwardHandlers } from './cri/streaming-handlers.js';
 import { runtimeInfoHandlers, type HandlerReadiness, type Readiness } from './cri/runtime-info.js';
 import { sandlotImagesService } from './cri/sandlot-images.js';
@@ -15,6 +16,7 @@ import { claimSocketPath, CriServer } from './cri/server.js';
 import { ImageService } from './image/image-service.js';
 import { NetworkManager } from './network/network-manager.js';
 import { PodManager } from './sandbox/pod-manager.js';
+import { ContainerManager } from './sandbox/container-manager.js';
 import { SandlotStreamingBackend } from './sandbox/streaming-backend.js';
 import { StreamingServer } from './streaming/server.js';
 import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
@@ -70,7 +72,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   closers.push(() => network.close());
   const networkStatus = (): Promise<Readiness> => network.status();
   const pods = new PodManager({ config, log: log.child({ component: 'sandbox' }), network });
+  const containers = new ContainerManager({ config, log: log.child({ component: 'containers' }), images, pods });
+  pods.containers = containers.podHook();
   await pods.start(); // probes every handler, then recovers what a previous run left
+  await containers.recover(); // then the containers: exits while down, half-created ones
+  closers.push(async () => containers.close());
   const streamingBackend = new SandlotStreamingBackend({ pods });
   const streaming = await StreamingServer.start({
     address: config.streaming_address,
@@ -94,6 +100,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
     }),
     sandboxHandlers(pods),
+    containerHandlers(containers),
     portForwardHandlers({ server: streaming, requirePodRunning: (id, action) => pods.requireRunning(id, action) }),
   );
   const imageSet = merge(imageHandlers(images));

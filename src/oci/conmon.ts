@@ -7,10 +7,11 @@
 // on which conmon writes `{"pid": N}` (or `{"pid": -1, "message": "…"}`) once create
 // has finished. So we never sleep or poll for the pidfile.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { DeadlineExceededError, errnoCode, errorMessage, InternalError, SandlotError } from '../errors.js';
+import { DeadlineExceededError, errnoCode, errorMessage, FailedPreconditionError, InternalError, SandlotError } from '../errors.js';
 import { resolveBinary } from './command.js';
 import type { RuntimeDriver } from './runtime.js';
 
@@ -34,6 +35,14 @@ export interface ConmonCreateOptions {
   conmonLogFile: string;
   terminal?: boolean;
   stdin?: boolean;
+  /** With stdin: close the container's stdin when the first attach ends (CRI stdin_once). */
+  stdinOnce?: boolean;
+  /**
+   * Run this program as conmon's runtime instead of the handler's binary (a wrapper such
+   * as the runsc subcontainer shim); `runtimeArgs` then replace the handler's global args.
+   */
+  runtimePath?: string;
+  runtimeArgs?: string[];
   timeoutMs?: number;
 }
 
@@ -76,7 +85,7 @@ export class Conmon {
       '--cid', o.id,
       '--cuuid', o.id,
       '--name', o.name,
-      '--runtime', o.runtime.binaryPath(),
+      '--runtime', o.runtimePath ?? o.runtime.binaryPath(),
       '--bundle', o.bundle,
       '--container-pidfile', o.containerPidFile,
       '--conmon-pidfile', o.conmonPidFile,
@@ -85,9 +94,12 @@ export class Conmon {
       '--socket-dir-path', o.socketDir,
       '--persist-dir', o.persistDir,
     ];
-    for (const a of o.runtime.globalArgs()) args.push('--runtime-arg', a);
+    for (const a of o.runtimeArgs ?? o.runtime.globalArgs()) args.push('--runtime-arg', a);
     if (o.terminal) args.push('--terminal');
-    if (o.stdin) args.push('--stdin', '--leave-stdin-open');
+    if (o.stdin) {
+      args.push('--stdin');
+      if (!o.stdinOnce) args.push('--leave-stdin-open');
+    }
     return args;
   }
 
@@ -148,6 +160,47 @@ export class Conmon {
     } finally {
       await logHandle.close();
     }
+  }
+}
+
+/**
+ * conmon's files in a bundle (measured with conmon 2.1.6): the control fifo `ctl`, the
+ * window-size fifo `winsz` and the attach socket `attach`; `<socketDir>/<id>` is a
+ * symlink to the bundle, so the attach socket has a path short enough for sun_path.
+ */
+export function conmonFiles(bundle: string, socketDir: string, id: string): { ctl: string; winsz: string; attach: string } {
+  return {
+    ctl: path.join(bundle, 'ctl'),
+    winsz: path.join(bundle, 'winsz'),
+    attach: path.join(socketDir, id, 'attach'),
+  };
+}
+
+/** conmon's control messages: `<type> <height> <width>\n` (1 = resize the tty, 2 = reopen the log). */
+const CTL_REOPEN_LOG = '2 0 0\n';
+
+/**
+ * Makes conmon reopen its log file (the kubelet renames the file to rotate it, then
+ * calls ReopenContainerLog). The fifo is opened non-blocking: without a reader (conmon
+ * gone) open fails with ENXIO instead of hanging.
+ */
+export async function reopenConmonLog(ctlFifo: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(ctlFifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+  } catch (e) {
+    const code = errnoCode(e);
+    if (code === 'ENXIO' || code === 'ENOENT') {
+      throw new FailedPreconditionError(`reopening the container log: conmon is not running (${code} on "${ctlFifo}")`, { cause: e });
+    }
+    throw new InternalError(`reopening the container log: opening "${ctlFifo}": ${errorMessage(e)}`, { cause: e });
+  }
+  try {
+    await handle.write(CTL_REOPEN_LOG);
+  } catch (e) {
+    throw new InternalError(`reopening the container log: writing to "${ctlFifo}": ${errorMessage(e)}`, { cause: e });
+  } finally {
+    await handle.close();
   }
 }
 

@@ -1,0 +1,733 @@
+// App containers of pods (S1, S4–S11): CreateContainer, StartContainer, StopContainer,
+// RemoveContainer, status, list, UpdateContainerResources, ReopenContainerLog, exit
+// detection and recovery at start. Each container is a subcontainer of its pod: its
+// spec joins the pod's namespaces and nests its cgroup under the pod cgroup (S12); it
+// runs under a monitor (conmon for runc-like handlers) that keeps its CRI log, writes its
+// exit file and outlives the daemon.
+//
+// Concurrency (STYLE.md §7): one async mutex per container; CreateContainer also holds
+// its pod's mutex (so a pod cannot be stopped half-way through a create in it). No lock
+// spans the whole store.
+import { createHash, randomBytes } from 'node:crypto';
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { SandlotConfig } from '../config/types.js';
+import { DeadlineExceededError, errorMessage, UnimplementedError, wrapError } from '../errors.js';
+import type { ImageService } from '../image/image-service.js';
+import { Conmon, conmonFiles, reopenConmonLog } from '../oci/conmon.js';
+import type { RuntimeDriver } from '../oci/runtime.js';
+import {
+  buildContainerSpec, buildResources, infraNamespacePaths, NODE_SPEC_LOOKUPS, terminationMessageHostPath,
+  type CriContainerConfig, type CriContainerResources, type PodFacts, type SpecLookups,
+} from '../oci/spec-container.js';
+import { Cleanup } from '../util/cleanup.js';
+import { KeyedMutex } from '../util/mutex.js';
+import { CgroupManager } from './cgroups.js';
+import {
+  changeState, containerNameKey, criContainerState, exitReason, normalizeStopSignal, nsString, requireState,
+  type ContainerPaths, type ContainerRecord, type CriContainerState,
+} from './container.js';
+import {
+  ExitWatcher, OomKillReader, processAlive, readExit, readTerminationMessage, removeExitFile, waitExit, waitPidGone,
+} from './container-exits.js';
+import { ConmonMonitor, type ContainerMonitor } from './container-monitor.js';
+import { ContainerNames } from './container-names.js';
+import { ContainerStore } from './container-store.js';
+import { CAP_SYS_RESOURCE_BIT, hasCapability, OomScoreApplier } from './oom-score.js';
+import type { PodContainersHook, PodManager } from './pod-manager.js';
+import { stableJson, type SandboxRecord } from './sandbox.js';
+
+/** The parts of the image service containers use. */
+export type ContainerImages = Pick<ImageService, 'resolve' | 'prepareRootfs' | 'removeRootfs'>;
+/** The parts of the pod manager containers use. */
+export type ContainerPods = Pick<PodManager, 'get' | 'withSandbox' | 'driver' | 'requireRunning'>;
+
+export interface ContainerManagerOptions {
+  config: SandlotConfig;
+  log: Logger;
+  images: ContainerImages;
+  pods: ContainerPods;
+  conmon?: Conmon;
+  cgroups?: CgroupManager;
+  oomScores?: OomScoreApplier;
+  specLookups?: SpecLookups;
+  /**
+   * The monitor for a handler's containers; undefined → the default (conmon over the
+   * handler's CLI). runsc handlers need one (the runsc subcontainer shim).
+   */
+  monitorFor?: (driver: RuntimeDriver) => ContainerMonitor | undefined;
+}
+
+/** The validated CreateContainer request. */
+export interface CreateContainerInput {
+  podId: string;
+  config: CriContainerConfig & { metadata: { name: string; attempt?: number }; image: { image: string } };
+}
+
+export interface ContainerFilter {
+  id?: string;
+  state?: CriContainerState;
+  podId?: string;
+  labelSelector?: Record<string, string>;
+}
+
+/** How long SIGKILL may take before StopContainer gives up. */
+const KILL_WAIT_MS = 30_000;
+/** How long conmon may take to go after its container was deleted. */
+const CONMON_EXIT_WAIT_MS = 10_000;
+/** Exit code reported when the monitor left none (containerd's unknown exit code). */
+export const UNKNOWN_EXIT_CODE = 255;
+
+export class ContainerManager {
+  private readonly config: SandlotConfig;
+  private readonly log: Logger;
+  private readonly images: ContainerImages;
+  private readonly pods: ContainerPods;
+  private readonly store: ContainerStore;
+  private readonly names = new ContainerNames();
+  private readonly locks = new KeyedMutex();
+  private readonly cgroups: CgroupManager;
+  private readonly oom: OomScoreApplier;
+  private readonly oomKills = new OomKillReader();
+  private readonly lookups: SpecLookups;
+  private readonly monitorFor: ContainerManagerOptions['monitorFor'];
+  private readonly monitors = new Map<string, ContainerMonitor>();
+  private readonly conmonOption: Conmon | undefined;
+  private conmonInstance: Conmon | undefined;
+  private readonly exitDir: string;
+  private readonly socketDir: string;
+  private readonly podOriginalScores = new Map<string, number>();
+  private watcher: ExitWatcher | undefined;
+
+  constructor(options: ContainerManagerOptions) {
+    this.config = options.config;
+    this.log = options.log;
+    this.images = options.images;
+    this.pods = options.pods;
+    this.store = new ContainerStore({ rootDir: options.config.root_dir });
+    this.cgroups = options.cgroups ?? new CgroupManager();
+    this.oom = options.oomScores ?? new OomScoreApplier({ logger: options.log });
+    this.lookups = options.specLookups ?? NODE_SPEC_LOOKUPS;
+    this.monitorFor = options.monitorFor;
+    this.conmonOption = options.conmon;
+    this.exitDir = path.join(options.config.state_dir, 'container-exits');
+    this.socketDir = path.join(options.config.state_dir, 'attach');
+  }
+
+  /** What the PodManager calls at StopPodSandbox / RemovePodSandbox. */
+  podHook(): PodContainersHook {
+    return {
+      stopAll: (podId, timeoutMs) => this.stopAll(podId, timeoutMs),
+      removeAll: (podId) => this.removeAll(podId),
+    };
+  }
+
+  private get conmon(): Conmon {
+    this.conmonInstance ??= this.conmonOption ?? new Conmon({ path: this.config.conmon_path });
+    return this.conmonInstance;
+  }
+
+  private monitor(handler: string): ContainerMonitor {
+    const cached = this.monitors.get(handler);
+    if (cached) return cached;
+    const driver = this.pods.driver(handler);
+    let m = this.monitorFor?.(driver);
+    if (m === undefined) {
+      if (driver.isRunsc) {
+        throw new UnimplementedError(
+          `containers of runtime handler "${driver.name}" (runsc) need the runsc subcontainer monitor, which is not wired into this daemon`,
+        );
+      }
+      m = new ConmonMonitor({ conmon: this.conmon, driver });
+    }
+    this.monitors.set(handler, m);
+    return m;
+  }
+
+  paths(id: string): ContainerPaths {
+    const dir = path.join(this.config.state_dir, 'containers', id);
+    const bundle = path.join(dir, 'bundle');
+    const files = conmonFiles(bundle, this.socketDir, id);
+    return {
+      dir,
+      bundle,
+      spec: path.join(bundle, 'config.json'),
+      exitDir: this.exitDir,
+      exitFile: path.join(this.exitDir, id),
+      pidFile: path.join(dir, 'container.pid'),
+      conmonPidFile: path.join(dir, 'conmon.pid'),
+      conmonLog: path.join(dir, 'conmon.log'),
+      persistDir: path.join(dir, 'persist'),
+      socketDir: this.socketDir,
+      attachSocket: files.attach,
+      ctlFifo: files.ctl,
+    };
+  }
+
+  // ── CreateContainer ────────────────────────────────────────────────────────────
+
+  async create(input: CreateContainerInput): Promise<string> {
+    const pod = this.pods.get(input.podId); // NotFound for an unknown pod
+    this.pods.requireRunning(pod.id, 'create a container in');
+    const imageRef = input.config.image.image;
+    this.images.resolve(imageRef); // NotFound naming the image
+    const metadata = { name: input.config.metadata.name, attempt: input.config.metadata.attempt ?? 0 };
+    const key = containerNameKey(pod.id, metadata);
+    const configHash = createHash('sha256').update(stableJson({ pod: pod.id, config: input.config })).digest('hex');
+    const id = randomBytes(32).toString('hex');
+    const r = this.names.reserve(key, id, configHash, (holder) => this.store.find(holder)?.state === 'created');
+    if (r.kind === 'wait') {
+      this.log.info({ podSandboxId: pod.id, container: key }, 'waiting for the create in progress of the same container');
+      return r.pending;
+    }
+    if (r.kind === 'existing') return r.id;
+    const pending = this.pods.withSandbox(pod.id, (p) =>
+      this.locks.runExclusive(id, () => this.createLocked(id, p, input, metadata, configHash)),
+    );
+    this.names.setPending(key, id, pending);
+    try {
+      const result = await pending;
+      this.names.setPending(key, id, undefined);
+      return result;
+    } catch (e) {
+      this.names.release(key, id);
+      throw e;
+    }
+  }
+
+  private async createLocked(
+    id: string,
+    pod: SandboxRecord,
+    input: CreateContainerInput,
+    metadata: { name: string; attempt: number },
+    configHash: string,
+  ): Promise<string> {
+    const started = Date.now();
+    const log = this.log.child({ podSandboxId: pod.id, containerId: id });
+    const config = input.config;
+    // The pod may have been stopped while this create waited for its lock.
+    this.pods.requireRunning(pod.id, 'create a container in');
+    const driver = this.pods.driver(pod.runtimeHandler);
+    const monitor = this.monitor(pod.runtimeHandler);
+    const image = this.images.resolve(config.image.image);
+    const paths = this.paths(id);
+    const logPath = pod.config.logDirectory !== '' && (config.log_path ?? '') !== '' ? path.join(pod.config.logDirectory, config.log_path!) : '';
+    const rec: ContainerRecord = {
+      version: 1,
+      id,
+      podId: pod.id,
+      state: 'creating',
+      metadata,
+      configHash,
+      createdAt: nsString(Date.now()),
+      startedAt: '0',
+      finishedAt: '0',
+      exitCode: 0,
+      reason: '',
+      message: '',
+      image: config.image.image,
+      imageId: image.id,
+      labels: { ...(config.labels ?? {}) },
+      annotations: { ...(config.annotations ?? {}) },
+      logPath,
+      monitorLogPath: logPath !== '' ? logPath : path.join(paths.dir, 'container.log'),
+      mounts: [...(config.mounts ?? [])],
+      resources: { ...(config.linux?.resources ?? {}) },
+      oomScoreAdj: undefined,
+      user: { uid: 0, gid: 0, supplementalGroups: [] },
+      stopSignal: normalizeStopSignal(image.config.StopSignal),
+      runtimeHandler: driver.name,
+      runtimeType: driver.isRunsc ? 'runsc' : 'oci',
+      cgroupPath: path.posix.join(pod.podCgroup, id),
+      terminationMessagePath: terminationMessageHostPath(config),
+      tty: config.tty === true,
+      stdin: config.stdin === true,
+      stdinOnce: config.stdin_once === true,
+      pid: 0,
+      conmonPid: 0,
+      paths,
+      rootfsPrepared: false,
+    };
+    const cleanup = new Cleanup();
+    try {
+      // First write before any side effect: a crash from here on leaves a `creating`
+      // record that recovery undoes (S5).
+      await this.store.save(rec);
+      cleanup.add('removing metadata', () => this.store.delete(id));
+      cleanup.add('removing runtime files', () => this.removeRuntimeFiles(rec));
+      await fs.mkdir(paths.bundle, { recursive: true, mode: 0o700 });
+
+      cleanup.add('removing the rootfs', () => this.images.removeRootfs(id));
+      rec.rootfsPrepared = true;
+      await this.store.save(rec);
+      const rootfs = await this.images.prepareRootfs(image.id, id);
+
+      const spec = await buildContainerSpec({
+        containerId: id,
+        config,
+        image: image.config,
+        imageName: config.image.image,
+        pod: podFacts(pod, driver),
+        rootfs: rootfs.path,
+        minOomScoreAdj: daemonOomFloor(),
+        lastCap: lastCap(),
+        lookups: this.lookups,
+      });
+      const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
+      // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
+      rec.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
+      rec.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };
+      rec.cgroupPath = spec.linux.cgroupsPath ?? rec.cgroupPath;
+      await fs.writeFile(paths.spec, JSON.stringify(spec, null, 1));
+
+      cleanup.add('removing the container cgroup', () => this.cgroups.remove(rec.cgroupPath));
+      cleanup.add('deleting the container', () => this.destroyProcess(rec, monitor));
+      const created = await monitor.create({
+        id,
+        name: `${pod.config.metadata.namespace}_${pod.config.metadata.name}_${metadata.name}_${metadata.attempt}`,
+        paths,
+        logPath: rec.monitorLogPath,
+        terminal: rec.tty,
+        stdin: rec.stdin,
+        stdinOnce: rec.stdinOnce,
+      });
+      rec.pid = created.pid;
+      rec.conmonPid = created.conmonPid;
+      changeState(rec, 'created');
+      await this.store.save(rec);
+      cleanup.release();
+      log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');
+      return id;
+    } catch (e) {
+      const err = wrapError(`creating container "${metadata.name}" in sandbox "${pod.id}"`, e);
+      try {
+        await cleanup.run();
+      } catch (undoErr) {
+        log.error({ err: undoErr }, 'undoing a failed CreateContainer');
+        err.message += `; ${errorMessage(undoErr)}`;
+      }
+      throw err;
+    }
+  }
+
+  // ── StartContainer ─────────────────────────────────────────────────────────────
+
+  async start(idOrPrefix: string): Promise<void> {
+    const id = this.store.resolve(idOrPrefix).id;
+    await this.locks.runExclusive(id, async () => {
+      const rec = this.store.resolve(id);
+      await this.refreshLocked(rec);
+      requireState(rec, 'start', 'created');
+      const monitor = this.monitor(rec.runtimeHandler);
+      try {
+        await monitor.start(id);
+      } catch (e) {
+        // As containerd: a container whose start failed is exited (StartError), not left created.
+        await monitor.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+        changeState(rec, 'stopped');
+        rec.exitCode = 128;
+        rec.reason = 'StartError';
+        rec.message = errorMessage(e);
+        rec.finishedAt = nsString(Date.now());
+        await this.store.save(rec);
+        throw wrapError(`starting container "${id}"`, e);
+      }
+      changeState(rec, 'running');
+      rec.startedAt = nsString(Date.now());
+      await this.store.save(rec);
+      this.log.info({ containerId: id, podSandboxId: rec.podId }, 'container started');
+      // S11: the monitor dedicated to this container gets its score.
+      await this.oom.adjustHelper(rec.conmonPid, rec.oomScoreAdj).catch((e: unknown) =>
+        this.log.warn({ err: e, containerId: id }, 'setting the monitor oom_score_adj'),
+      );
+    });
+    // S10: after every start.
+    await this.adjustPodOom(this.store.resolve(id).podId);
+  }
+
+  // ── StopContainer ──────────────────────────────────────────────────────────────
+
+  /** Idempotent: a stopped or unknown container succeeds. `timeoutMs` 0 → SIGKILL at once. */
+  async stop(idOrPrefix: string, timeoutMs: number): Promise<void> {
+    const found = this.store.find(idOrPrefix);
+    if (!found) return;
+    await this.locks.runExclusive(found.id, async () => {
+      const rec = this.store.find(found.id);
+      if (rec) await this.stopLocked(rec, timeoutMs);
+    });
+  }
+
+  private async stopLocked(rec: ContainerRecord, timeoutMs: number): Promise<void> {
+    await this.refreshLocked(rec);
+    if (rec.state === 'stopped') return;
+    requireState(rec, 'stop', 'created', 'running');
+    const monitor = this.monitor(rec.runtimeHandler);
+    const log = this.log.child({ containerId: rec.id, podSandboxId: rec.podId });
+    if (rec.state === 'running' && timeoutMs > 0) {
+      try {
+        await monitor.kill(rec.id, rec.stopSignal);
+      } catch (e) {
+        log.debug({ err: e, signal: rec.stopSignal }, 'sending the stop signal');
+      }
+      if (await waitExit(this.exitDir, rec.id, rec.conmonPid, timeoutMs)) {
+        await this.noteExitLocked(rec);
+        log.info({ exitCode: rec.exitCode }, 'container stopped');
+        return;
+      }
+      log.info({ timeoutMs, signal: rec.stopSignal }, 'container ignored its stop signal; sending SIGKILL');
+    }
+    await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch(() => monitor.kill(rec.id, 'SIGKILL')).catch((e: unknown) => {
+      log.debug({ err: e }, 'sending SIGKILL');
+    });
+    if (!(await waitExit(this.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
+      throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
+    }
+    await this.noteExitLocked(rec);
+    log.info({ exitCode: rec.exitCode }, 'container stopped');
+  }
+
+  /** Records the exit: code and finish time from the exit file, OOM kills, termination message. */
+  private async noteExitLocked(rec: ContainerRecord): Promise<void> {
+    if (rec.state === 'stopped') return;
+    const exit = await readExit(this.exitDir, rec.id).catch(() => undefined);
+    const oomKilled = (await this.oomKills.kills(rec.cgroupPath)) > 0;
+    rec.exitCode = exit?.exitCode ?? UNKNOWN_EXIT_CODE;
+    rec.finishedAt = nsString(exit?.finishedAtMs ?? Date.now());
+    rec.reason = exitReason(rec.exitCode, oomKilled);
+    rec.message = exit ? await readTerminationMessage(rec.terminationMessagePath) : 'the container monitor ended without an exit file';
+    changeState(rec, 'stopped');
+    await this.store.save(rec);
+  }
+
+  /** Notices an exit the watcher may have missed (cheap: one stat). */
+  private async refreshLocked(rec: ContainerRecord): Promise<void> {
+    if ((rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) {
+      await this.noteExitLocked(rec);
+      await this.adjustPodOom(rec.podId);
+    }
+  }
+
+  /** Refreshes every running container whose exit file exists (before Status/List answer). */
+  async refresh(): Promise<void> {
+    for (const rec of this.store.list()) {
+      if ((rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) await this.onExitFile(rec.id);
+    }
+  }
+
+  private async onExitFile(id: string): Promise<void> {
+    try {
+      await this.locks.runExclusive(id, async () => {
+        const rec = this.store.find(id);
+        if (rec) await this.refreshLocked(rec);
+      });
+    } catch (e) {
+      this.log.warn({ err: e, containerId: id }, 'recording a container exit');
+    }
+  }
+
+  // ── RemoveContainer ────────────────────────────────────────────────────────────
+
+  /** S7: idempotent (an unknown ID succeeds, as the CRI requires), thorough, failures joined. */
+  async remove(idOrPrefix: string): Promise<void> {
+    const found = this.store.find(idOrPrefix);
+    if (!found) return;
+    await this.locks.runExclusive(found.id, async () => {
+      const rec = this.store.find(found.id);
+      if (rec) await this.removeLocked(rec);
+    });
+    await this.adjustPodOom(found.podId); // S10: after every removal
+  }
+
+  private async removeLocked(rec: ContainerRecord): Promise<void> {
+    const errors: Error[] = [];
+    const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (e) {
+        errors.push(wrapError(what, e));
+      }
+    };
+    let monitor: ContainerMonitor | undefined;
+    await step('finding the container monitor', async () => {
+      monitor = this.monitor(rec.runtimeHandler);
+    });
+    // The CRI: a running container is removed by force.
+    if (monitor && (rec.state === 'running' || rec.state === 'created')) await step('stopping', () => this.stopLocked(rec, 0));
+    if (monitor) await step('deleting the container', () => this.destroyProcess(rec, monitor!));
+    else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
+    if (rec.rootfsPrepared) await step('removing the rootfs', () => this.images.removeRootfs(rec.id));
+    await step('removing the container cgroup', () => this.cgroups.remove(rec.cgroupPath));
+    await step('removing runtime files', () => this.removeRuntimeFiles(rec));
+    if (errors.length > 0) {
+      // The metadata stays, so a retry of RemoveContainer can finish the job.
+      throw new AggregateError(errors, `removing container "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
+    }
+    await this.store.delete(rec.id);
+    this.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);
+    this.log.info({ containerId: rec.id, podSandboxId: rec.podId }, 'container removed');
+  }
+
+  /** Kill, delete from the runtime, and wait for the monitor to go. */
+  private async destroyProcess(rec: ContainerRecord, monitor: ContainerMonitor): Promise<void> {
+    await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch(() => undefined);
+    await monitor.delete(rec.id);
+    const conmonPid = rec.conmonPid > 0 ? rec.conmonPid : await readPid(rec.paths.conmonPidFile);
+    if (conmonPid > 0 && !(await waitPidGone(conmonPid, CONMON_EXIT_WAIT_MS))) {
+      throw new DeadlineExceededError(`the monitor of container "${rec.id}" (pid ${conmonPid}) did not exit within ${CONMON_EXIT_WAIT_MS} ms`);
+    }
+  }
+
+  private async removeRuntimeFiles(rec: ContainerRecord): Promise<void> {
+    await removeExitFile(this.exitDir, rec.id);
+    await fs.rm(path.join(this.socketDir, rec.id), { force: true });
+    await fs.rm(rec.paths.dir, { recursive: true, force: true });
+  }
+
+  // ── Pod hooks ──────────────────────────────────────────────────────────────────
+
+  async stopAll(podId: string, timeoutMs: number): Promise<void> {
+    const results = await Promise.allSettled(this.store.ofPod(podId).map((c) => this.stop(c.id, timeoutMs)));
+    const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+    if (errors.length > 0) throw new AggregateError(errors, errors.map(errorMessage).join('; '));
+  }
+
+  async removeAll(podId: string): Promise<void> {
+    const errors: Error[] = [];
+    for (const c of this.store.ofPod(podId)) {
+      await this.remove(c.id).catch((e: unknown) => errors.push(e as Error));
+    }
+    if (errors.length > 0) throw new AggregateError(errors, errors.map(errorMessage).join('; '));
+  }
+
+  // ── Status / List / Update / Reopen ────────────────────────────────────────────
+
+  async status(idOrPrefix: string): Promise<ContainerRecord> {
+    const id = this.store.resolve(idOrPrefix).id;
+    await this.onExitFile(id);
+    return this.store.resolve(id);
+  }
+
+  async list(filter: ContainerFilter = {}): Promise<ContainerRecord[]> {
+    await this.refresh();
+    // Containers being created are not visible yet (containerd adds them when created).
+    let recs = this.store.list().filter((r) => r.state !== 'creating');
+    if (filter.id) {
+      let one: ContainerRecord | undefined;
+      try {
+        one = this.store.find(filter.id);
+      } catch {
+        one = undefined; // an ambiguous prefix matches nothing
+      }
+      recs = one && one.state !== 'creating' ? [one] : [];
+    }
+    if (filter.podId) {
+      let podId = filter.podId;
+      try {
+        podId = this.pods.get(filter.podId).id;
+      } catch {
+        // a removed pod: match its exact ID
+      }
+      recs = recs.filter((r) => r.podId === podId);
+    }
+    if (filter.state) recs = recs.filter((r) => criContainerState(r.state) === filter.state);
+    const sel = filter.labelSelector ?? {};
+    recs = recs.filter((r) => Object.entries(sel).every(([k, v]) => r.labels[k] === v));
+    return recs.sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
+  }
+
+  /** Applies resources through the runtime's `update`; refused for a stopped container. */
+  async updateResources(idOrPrefix: string, resources: CriContainerResources): Promise<void> {
+    const id = this.store.resolve(idOrPrefix).id;
+    const oci = buildResources(resources); // validates before anything changes
+    await this.locks.runExclusive(id, async () => {
+      const rec = this.store.resolve(id);
+      await this.refreshLocked(rec);
+      requireState(rec, 'update', 'created', 'running');
+      await this.monitor(rec.runtimeHandler).update(id, oci);
+      // The score is fixed at create (the runtime cannot change it later): keep the old one.
+      rec.resources = { ...resources, oom_score_adj: rec.resources.oom_score_adj ?? 0 };
+      await this.store.save(rec);
+      this.log.info({ containerId: id }, 'container resources updated');
+    });
+  }
+
+  /** Makes the monitor reopen the CRI log file (the kubelet's log rotation). */
+  async reopenLog(idOrPrefix: string): Promise<void> {
+    const id = this.store.resolve(idOrPrefix).id;
+    await this.locks.runExclusive(id, async () => {
+      const rec = this.store.resolve(id);
+      await this.refreshLocked(rec);
+      requireState(rec, 'reopen the log of', 'running');
+      await reopenConmonLog(rec.paths.ctlFifo);
+    });
+  }
+
+  // ── S10 ────────────────────────────────────────────────────────────────────────
+
+  /**
+   * S10: the sandbox process's score = the lowest of the pod's live (created or
+   * running) containers that set one; the original when none does. Failures are logged:
+   * the lifecycle step that triggered the recompute has already happened.
+   */
+  private async adjustPodOom(podId: string): Promise<void> {
+    let pod: SandboxRecord;
+    try {
+      pod = this.pods.get(podId);
+    } catch {
+      return; // the pod is gone: nothing to adjust
+    }
+    if (pod.state !== 'running' || pod.pid <= 0) return;
+    try {
+      const original = await this.podOriginalScore(pod);
+      await this.oom.adjustSandbox(pod.id, pod.pid, () => ({
+        original,
+        rootBeingDestroyed: false,
+        containers: [
+          { id: pod.id, type: 'sandbox' as const },
+          ...this.store
+            .ofPod(pod.id)
+            .filter((c) => c.state === 'created' || c.state === 'running')
+            .map((c) => ({ id: c.id, type: 'container' as const, ...(c.oomScoreAdj !== undefined ? { oomScoreAdj: c.oomScoreAdj } : {}) })),
+        ],
+      }));
+    } catch (e) {
+      this.log.warn({ err: e, podSandboxId: podId }, 'adjusting the sandbox oom_score_adj');
+    }
+  }
+
+  /** The score the infra was created with (its spec), which is what S10 restores. */
+  private async podOriginalScore(pod: SandboxRecord): Promise<number> {
+    const cached = this.podOriginalScores.get(pod.id);
+    if (cached !== undefined) return cached;
+    let value = 0;
+    try {
+      const spec = JSON.parse(await fs.readFile(path.join(pod.paths.bundle, 'config.json'), 'utf8')) as { process?: { oomScoreAdj?: number } };
+      value = spec.process?.oomScoreAdj ?? 0;
+    } catch {
+      value = (await this.oom.read(pod.pid)) ?? 0;
+    }
+    this.podOriginalScores.set(pod.id, value);
+    return value;
+  }
+
+  // ── Recovery ───────────────────────────────────────────────────────────────────
+
+  /**
+   * Reconciles metadata with the monitors' exit files and the runtimes at start, then
+   * watches for exits: a running container stays RUNNING; one that exited while the
+   * daemon was down is EXITED with its true exit code and finish time; a half-created
+   * one is undone; runtime files without metadata are removed. Call once, after the
+   * PodManager's own recovery.
+   */
+  async recover(): Promise<void> {
+    await fs.mkdir(this.exitDir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.socketDir, { recursive: true, mode: 0o700 });
+    const { records, failures } = await this.store.loadAll();
+    for (const f of failures) {
+      this.log.warn({ containerId: f.id, reason: f.reason }, 'container metadata not loadable; left on disk for inspection');
+    }
+    for (const rec of records) {
+      const log = this.log.child({ containerId: rec.id, podSandboxId: rec.podId });
+      try {
+        if (rec.state === 'creating') {
+          log.warn('undoing a container left half-created by a crash');
+          await this.locks.runExclusive(rec.id, async () => {
+            changeState(rec, 'stopped');
+            rec.reason = 'Error';
+            rec.exitCode = UNKNOWN_EXIT_CODE;
+            await this.removeLocked(rec);
+          });
+          continue;
+        }
+        this.names.restore(containerNameKey(rec.podId, rec.metadata), rec.id, rec.configHash);
+        if (rec.state === 'stopped') continue;
+        await this.locks.runExclusive(rec.id, async () => {
+          if (fsSync.existsSync(rec.paths.exitFile)) {
+            await this.noteExitLocked(rec);
+            log.info({ exitCode: rec.exitCode }, 'container exited while the daemon was down');
+            return;
+          }
+          let st: Awaited<ReturnType<ContainerMonitor['state']>>;
+          try {
+            st = await this.monitor(rec.runtimeHandler).state(rec.id);
+          } catch (e) {
+            log.warn({ err: e }, 'asking the runtime about a container at restart');
+            return;
+          }
+          if (st === undefined || st.status === 'stopped') {
+            // The monitor died too (no exit file): the exit code is lost.
+            await this.noteExitLocked(rec);
+            log.warn({ runtimeState: st?.status ?? 'gone' }, 'container found stopped without an exit file at restart');
+          }
+        });
+      } catch (e) {
+        log.error({ err: e }, 'recovering container');
+      }
+    }
+    const known = new Set(this.store.list().map((r) => r.id));
+    for (const id of await fs.readdir(path.join(this.config.state_dir, 'containers')).catch(() => [] as string[])) {
+      if (known.has(id) || failures.some((f) => f.id === id) || !/^[0-9a-f]{64}$/.test(id)) continue;
+      await fs.rm(path.join(this.config.state_dir, 'containers', id), { recursive: true, force: true }).catch(() => undefined);
+      await removeExitFile(this.exitDir, id).catch(() => undefined);
+      await fs.rm(path.join(this.socketDir, id), { force: true }).catch(() => undefined);
+    }
+    this.watcher = new ExitWatcher({ exitDir: this.exitDir, log: this.log, onExit: (id) => void this.onExitFile(id) });
+    this.watcher.start();
+  }
+
+  close(): void {
+    this.watcher?.close();
+  }
+}
+
+/** What the container spec needs from its pod record. */
+function podFacts(pod: SandboxRecord, driver: RuntimeDriver): PodFacts {
+  const m = pod.config.metadata;
+  return {
+    id: pod.id,
+    name: m.name,
+    namespace: m.namespace,
+    uid: m.uid,
+    runtimeType: driver.isRunsc ? 'runsc' : 'oci',
+    namespaces: pod.config.namespaces,
+    namespacePaths: infraNamespacePaths(pod.pid, pod.netnsPath),
+    cgroupParent: pod.podCgroup,
+    hostname: pod.config.hostname,
+    hostsPath: pod.paths.hosts,
+    hostnamePath: pod.paths.hostname,
+    resolvConfPath: pod.paths.resolvConf,
+    shmPath: pod.paths.shm,
+    sysctls: pod.config.sysctls,
+  };
+}
+
+/** The daemon's own score without CAP_SYS_RESOURCE (no child may go below it); else undefined. */
+function daemonOomFloor(): number | undefined {
+  try {
+    if (hasCapability(fsSync.readFileSync('/proc/self/status', 'utf8'), CAP_SYS_RESOURCE_BIT)) return undefined;
+    const own = Number(fsSync.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
+    return Number.isInteger(own) ? own : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function lastCap(): number | undefined {
+  try {
+    const n = Number(fsSync.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+    return Number.isInteger(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readPid(file: string): Promise<number> {
+  try {
+    const n = Number((await fs.readFile(file, 'utf8')).trim());
+    return Number.isInteger(n) ? n : 0;
+  } catch {
+    return 0;
+  }
+}
