@@ -62,6 +62,15 @@ function idFields(req: CriRequest): Record<string, string> {
   return out;
 }
 
+/** CRI services are named without their package in metrics and messages. */
+function fullName(service: string): string {
+  return service.includes('.') ? service : `runtime.v1.${service}`;
+}
+
+function shortName(service: string): string {
+  return service.slice(service.lastIndexOf('.') + 1);
+}
+
 function metadataCarrier(md: Metadata): Record<string, string> {
   const carrier: Record<string, string> = {};
   for (const [k, v] of Object.entries(md.getMap())) if (typeof v === 'string') carrier[k] = v;
@@ -85,10 +94,10 @@ class CallScope {
     this.log = opts.log.child({ rpc: method, ...idFields(req) });
     const parent = propagation.extract(context.active(), metadataCarrier(md));
     this.span = opts.tracer.startSpan(
-      `runtime.v1.${service}/${method}`,
+      `${fullName(service)}/${method}`,
       {
         kind: SpanKind.SERVER,
-        attributes: { 'rpc.system': 'grpc', 'rpc.service': `runtime.v1.${service}`, 'rpc.method': method },
+        attributes: { 'rpc.system': 'grpc', 'rpc.service': fullName(service), 'rpc.method': method },
       },
       parent,
     );
@@ -117,7 +126,7 @@ class CallScope {
     this.span.setAttribute('rpc.grpc.status_code', code);
     this.span.end();
     this.opts.metrics.criCallDuration.observe(
-      { service: this.service, method: this.method, code: statusName(code) },
+      { service: shortName(this.service), method: this.method, code: statusName(code) },
       durationMs / 1000,
     );
     this.opts.inflight?.end();
@@ -163,7 +172,7 @@ function wrapStream(opts: InstrumentOptions, service: string, method: string, ha
 }
 
 export function unimplementedMessage(service: string, method: string): string {
-  return `sandlot: ${service}/${method} is not implemented yet`;
+  return `sandlot: ${shortName(service)}/${method} is not implemented yet`;
 }
 
 /**

@@ -90,7 +90,7 @@ export class CriServer {
       implementService(instrument, 'ImageService', services.ImageService, opts.imageHandlers),
     );
     for (const extra of opts.extraServices ?? []) {
-      this.grpc.addService(extra.definition, implementService(opts, extra.name, extra.definition, extra.handlers));
+      this.grpc.addService(extra.definition, implementService(instrument, extra.name, extra.definition, extra.handlers));
     }
     this.injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
     this.listener = net.createServer((sock) => this.accept(sock));
