@@ -19,11 +19,24 @@ export function stateWord(state: unknown): string {
   return s.charAt(0) + s.slice(1).toLowerCase();
 }
 
-/** The image a person recognizes: a name over a digest, a short ID over a long one. */
-export function imageWord(c: CriMessage): string {
+/** Image ID → its first repo tag, from ListImages (crictl resolves IDs the same way). */
+export type ImageNames = ReadonlyMap<string, string>;
+
+export function imageNames(images: CriMessage[]): ImageNames {
+  const m = new Map<string, string>();
+  for (const img of images) {
+    const tag = (img.repo_tags ?? [])[0];
+    if (tag) m.set(String(img.id), String(tag));
+  }
+  return m;
+}
+
+/** The image a person recognizes: a name over an ID, a short ID over a long one. */
+export function imageWord(c: CriMessage, names: ImageNames = new Map()): string {
   const image = String(c.image?.user_specified_image || c.image?.image || c.image_ref || '');
   const bare = image.replace(/^sha256:/, '');
-  return /^[0-9a-f]{64}$/.test(bare) ? bare.slice(0, SHORT_ID_CHARS) : image;
+  if (!/^[0-9a-f]{64}$/.test(bare)) return image;
+  return names.get(`sha256:${bare}`) ?? names.get(bare) ?? bare.slice(0, SHORT_ID_CHARS);
 }
 
 function byCreatedDesc(a: CriMessage, b: CriMessage): number {
@@ -49,10 +62,10 @@ export function podRows(items: CriMessage[], nowMs: number): string[][] {
   ]);
 }
 
-export function containerRows(items: CriMessage[], nowMs: number): string[][] {
+export function containerRows(items: CriMessage[], nowMs: number, names: ImageNames = new Map()): string[][] {
   return newestFirst(items).map((c) => [
     shortId(c.id),
-    imageWord(c),
+    imageWord(c, names),
     timeAgo(c.created_at ?? 0, nowMs),
     stateWord(c.state),
     String(c.metadata?.name ?? ''),

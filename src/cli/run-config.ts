@@ -50,11 +50,12 @@ export function nameFromImage(image: string): string {
   return bare.slice(0, 40) || 'container';
 }
 
-export function parseEnv(list: string[]): { key: string; value: string }[] {
+/** KeyValue.value is `bytes` in api/cri.proto: a string there would be read as base64. */
+export function parseEnv(list: string[]): { key: string; value: Buffer }[] {
   return list.map((e) => {
     const eq = e.indexOf('=');
     if (eq <= 0) throw new Error(`-e ${JSON.stringify(e)}: expected KEY=VALUE`);
-    return { key: e.slice(0, eq), value: e.slice(eq + 1) };
+    return { key: e.slice(0, eq), value: Buffer.from(e.slice(eq + 1)) };
   });
 }
 

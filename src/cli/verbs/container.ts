@@ -4,9 +4,9 @@ import path from 'node:path';
 import { errnoCode } from '../../errors.js';
 import type { CriClient, CriMessage } from '../client.js';
 import { CriLogDecoder, LineJoiner, recordText, tailLines, type CriLogRecord, type LogLine } from '../cri-log.js';
-import { containerRows, CONTAINER_HEADER, newestFirst } from '../cri-tables.js';
+import { containerRows, CONTAINER_HEADER, imageNames, newestFirst } from '../cri-tables.js';
 import { followCriLog } from '../log-follow.js';
-import { errorText, listContainers, resolveContainer, resolvePod } from '../lookup.js';
+import { errorText, listContainers, LIST_TIMEOUT_MS, resolveContainer, resolvePod } from '../lookup.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SOCKET_OPTION, table, withClient, type Verb } from '../verb.js';
 
 export const DEFAULT_STOP_TIMEOUT_S = 10;
@@ -29,22 +29,26 @@ export const psVerb: Verb = {
     pod: { type: 'string', short: 'p' },
   },
   async run(values) {
-    const items = await withClient(values, async (c) => {
+    const { items, names } = await withClient(values, async (c) => {
       const filter: CriMessage = {};
       if (!values.all) filter.state = { state: 'CONTAINER_RUNNING' };
       if (values.pod !== undefined) filter.pod_sandbox_id = await resolvePod(c, String(values.pod));
-      return listContainers(c, filter);
+      const found = await listContainers(c, filter);
+      if (values.quiet || found.length === 0) return { items: found, names: imageNames([]) };
+      const images = await c.imageCall('ListImages', {}, { timeoutMs: LIST_TIMEOUT_MS });
+      return { items: found, names: imageNames((images.images ?? []) as CriMessage[]) };
     });
     if (values.quiet) {
       for (const x of newestFirst(items)) process.stdout.write(`${x.id}\n`);
       return EXIT_OK;
     }
-    process.stdout.write(table(CONTAINER_HEADER, containerRows(items, Date.now())));
+    process.stdout.write(table(CONTAINER_HEADER, containerRows(items, Date.now(), names)));
     return EXIT_OK;
   },
 };
 
 function writeLine(l: LogLine): void {
+  // A whole line; partial records go through writeRecord and carry no newline.
   (l.stream === 'stderr' ? process.stderr : process.stdout).write(`${l.text}\n`);
 }
 
@@ -102,12 +106,10 @@ export const logsVerb: Verb = {
       }
       const now = await readLog(logPath);
       for (const l of tailLines(now.lines, tail)) writeLine(l);
-      // Partial records after the last whole line: their line goes on in the follow.
-      if (!values.follow) {
-        for (const r of now.pending) writeLine({ time: r.time, stream: r.stream, text: r.text });
-        return EXIT_OK;
-      }
+      // Partial records after the last whole line: shown as written (no newline of
+      // their own), and with -f their line goes on as the container writes it.
       for (const r of now.pending) writeRecord(r);
+      if (!values.follow) return EXIT_OK;
       const ac = new AbortController();
       const onSig = (): void => ac.abort();
       process.once('SIGINT', onSig);

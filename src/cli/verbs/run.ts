@@ -78,6 +78,7 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
   process.on('SIGTERM', onSignal);
   let podId: string | undefined;
   let started = false;
+  let failed = false;
   let restoreTty = (): void => undefined;
   try {
     podId = String((await c.runtimeCall('RunPodSandbox', plan.podRequest, { timeoutMs: RUN_POD_TIMEOUT_MS })).pod_sandbox_id);
@@ -117,14 +118,17 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
     return exitCode ?? EXIT_FAILURE;
   } catch (e) {
     if (e instanceof Interrupted) return EXIT_INTERRUPTED;
+    failed = true;
     throw e;
   } finally {
     restoreTty();
     if (stdin) process.stdin.pause();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // A pod whose container never started is of no use; one we lost track of (Ctrl-C,
+    // a failed attach) is stopped rather than left running unseen.
     const remove = Boolean(values.rm) || !started;
-    if (podId !== undefined && (remove || ac.signal.aborted)) await cleanupPod(c, podId, plan, remove);
+    if (podId !== undefined && (remove || failed || ac.signal.aborted)) await cleanupPod(c, podId, plan, remove);
     else if (podId === undefined) await fsp.rm(plan.logDirectory, { recursive: true, force: true }).catch(() => undefined);
   }
 }

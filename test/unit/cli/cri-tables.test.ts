@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerRows, imageWord, parseLabels, podRows, POD_HEADER, shortId, stateWord } from '../../../src/cli/cri-tables.js';
+import { containerRows, imageNames, imageWord, parseLabels, podRows, POD_HEADER, shortId, stateWord } from '../../../src/cli/cri-tables.js';
 import { table } from '../../../src/cli/verb.js';
 
 const NOW = 1_700_000_000_000;
@@ -30,6 +30,9 @@ test('container rows show the image as typed, or a short ID for a bare digest', 
   assert.deepEqual(rows, [['aaaaaaaaaaaaa', 'busybox', 'About a minute ago', 'Exited', 'box', '0', 'bbbbbbbbbbbbb']]);
   assert.equal(imageWord({ image: { image: `sha256:${'c'.repeat(64)}` } }), 'ccccccccccccc');
   assert.equal(imageWord({ image: { image: 'docker.io/library/busybox:latest' } }), 'docker.io/library/busybox:latest');
+  const names = imageNames([{ id: `sha256:${'c'.repeat(64)}`, repo_tags: ['docker.io/library/busybox:latest'] }, { id: 'sha256:untagged', repo_tags: [] }]);
+  assert.equal(imageWord({ image: { image: `sha256:${'c'.repeat(64)}` } }, names), 'docker.io/library/busybox:latest');
+  assert.equal(imageWord({ image: { image: 'c'.repeat(64) } }, names), 'docker.io/library/busybox:latest');
 });
 
 test('state words and short IDs', () => {

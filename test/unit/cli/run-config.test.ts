@@ -17,7 +17,7 @@ test('a run plan: pod name from the image, kubelet log layout, args over the ima
   assert.deepEqual(p.containerConfig.image, { image: 'sha256:abc', user_specified_image: 'busybox' });
   assert.deepEqual(p.containerConfig.args, ['echo', 'hello']);
   assert.equal(p.containerConfig.command, undefined);
-  assert.deepEqual(p.containerConfig.envs, [{ key: 'A', value: '1' }]);
+  assert.deepEqual(p.containerConfig.envs, [{ key: 'A', value: Buffer.from('1') }]);
   assert.equal(p.containerConfig.log_path, 'busybox/0.log');
 });
 
@@ -36,8 +36,8 @@ test('bad names and env entries are refused, naming the flag and value', () => {
   assert.throws(() => planRun({ image: 'b', args: [], name: '../x', env: [], tty: false, stdin: false, logRoot: '/l', random: RANDOM }), /--name "..\/x"/);
   assert.throws(() => parseEnv(['NOVALUE']), /-e "NOVALUE": expected KEY=VALUE/);
   assert.deepEqual(parseEnv(['A=b=c', 'E=']), [
-    { key: 'A', value: 'b=c' },
-    { key: 'E', value: '' },
+    { key: 'A', value: Buffer.from('b=c') },
+    { key: 'E', value: Buffer.from('') },
   ]);
 });
 
