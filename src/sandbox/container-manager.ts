@@ -567,9 +567,10 @@ export class ContainerManager {
   // ── S10 ────────────────────────────────────────────────────────────────────────
 
   /**
-   * S10: the sandbox process's score = the lowest of the pod's live (created or
-   * running) containers that set one; the original when none does. Failures are logged:
-   * the lifecycle step that triggered the recompute has already happened.
+   * S10: the sandbox process's score = the lowest of the pod's running containers that
+   * set one; the original when none does. Only running ones count: a created container
+   * has no process yet and an exited one none any more (so an exit recomputes too).
+   * Failures are logged: the lifecycle step that triggered the recompute has happened.
    */
   private async adjustPodOom(podId: string): Promise<void> {
     let pod: SandboxRecord;
@@ -588,7 +589,7 @@ export class ContainerManager {
           { id: pod.id, type: 'sandbox' as const },
           ...this.store
             .ofPod(pod.id)
-            .filter((c) => c.state === 'created' || c.state === 'running')
+            .filter((c) => c.state === 'running')
             .map((c) => ({ id: c.id, type: 'container' as const, ...(c.oomScoreAdj !== undefined ? { oomScoreAdj: c.oomScoreAdj } : {}) })),
         ],
       }));
