@@ -9,11 +9,14 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { CriMessage } from '../../../src/cli/client.js';
 import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
+import { runRemoteCommand } from '../../../src/cli/ws-channel-client.js';
 import { REPO_ROOT, startDaemon, type TestDaemon } from '../../helpers/daemon.js';
+import { startServer, waitFor } from '../streaming/harness.js';
 
 const BIN = path.join(REPO_ROOT, 'src/cli/bin.ts');
 const TSX = import.meta.resolve('tsx');
@@ -342,4 +345,50 @@ test('attach -i reaches the stdin of a container created with stdin', { skip: ex
   const res = await cli(['attach', '-i', cid.slice(0, 10)], 'ping\n');
   assert.equal(res.code, 0, res.stderr);
   assert.equal(res.stdout, 'got ping\n');
+});
+
+// The CLI's WebSocket client against the real streaming server with host processes
+// (test/integration/streaming's backend): these run whether or not the daemon serves Exec.
+test('the CLI WebSocket client against the real streaming server: stdin, stdout/stderr, exit code', async (t) => {
+  const { server } = await startServer(t);
+  const url = server.getExecUrl({ containerId: 'host', cmd: ['sh', '-c', 'cat; echo err >&2; exit 5'], tty: false, stdin: true, stdout: true, stderr: true });
+  const stdin = new PassThrough();
+  const out: Buffer[] = [];
+  const errs: Buffer[] = [];
+  const done = runRemoteCommand(url, {
+    stdin,
+    stdout: new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }),
+    stderr: new Writable({ write: (c: Buffer, _e, cb) => (errs.push(c), cb()) }),
+  });
+  stdin.end('from stdin\n');
+  assert.deepEqual(await done, { exitCode: 5 });
+  assert.equal(Buffer.concat(out).toString(), 'from stdin\n');
+  assert.equal(Buffer.concat(errs).toString(), 'err\n');
+});
+
+test('the CLI WebSocket client with a terminal: the initial size and a resize reach the process', async (t) => {
+  const { server } = await startServer(t);
+  const url = server.getExecUrl({ containerId: 'host', cmd: ['sh', '-c', 'stty size; while read x; do stty size; done'], tty: true, stdin: true, stdout: true, stderr: false });
+  const stdin = new PassThrough();
+  let text = '';
+  let resize: ((s: { width: number; height: number }) => void) | undefined;
+  const done = runRemoteCommand(url, {
+    stdin,
+    stdout: new Writable({ write: (c: Buffer, _e, cb) => ((text += c.toString()), cb()) }),
+    size: { width: 100, height: 30 },
+    onResize: (send) => {
+      resize = send;
+      return () => undefined;
+    },
+  });
+  await waitFor('the first stty size', () => text.includes('30 100'));
+  resize!({ width: 132, height: 50 });
+  // The resize travels on its own channel, applied asynchronously: ask again until it shows.
+  for (let i = 0; i < 100 && !/50 132/.test(text); i++) {
+    stdin.write('again\n');
+    await sleep(100);
+  }
+  stdin.end();
+  assert.deepEqual(await done, { exitCode: 0 });
+  assert.match(text, /30 100[\s\S]*50 132/);
 });
