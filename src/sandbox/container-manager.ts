@@ -392,8 +392,16 @@ export class ContainerManager {
   private async noteExitLocked(rec: ContainerRecord): Promise<void> {
     if (rec.state === 'stopped') return;
     const exit = await readExit(this.exitDir, rec.id).catch(() => undefined);
-    const oomKilled = (await this.oomKills.kills(rec.cgroupPath)) > 0;
     rec.exitCode = exit?.exitCode ?? UNKNOWN_EXIT_CODE;
+    let monitor: ContainerMonitor | undefined;
+    try {
+      monitor = this.monitor(rec.runtimeHandler);
+    } catch {
+      monitor = undefined; // a handler no longer configured: the cgroup decides
+    }
+    const oomKilled = monitor?.oomKilled
+      ? await monitor.oomKilled(rec.id, rec.exitCode).catch(() => false)
+      : (await this.oomKills.kills(rec.cgroupPath)) > 0;
     rec.finishedAt = nsString(exit?.finishedAtMs ?? Date.now());
     rec.reason = exitReason(rec.exitCode, oomKilled);
     rec.message = exit ? await readTerminationMessage(rec.terminationMessagePath) : 'the container monitor ended without an exit file';

@@ -41,6 +41,12 @@ export interface ContainerMonitor {
   /** The runtime's view; undefined when it does not know the container. */
   state(id: string): Promise<OciState | undefined>;
   update(id: string, resources: LinuxResources): Promise<void>;
+  /**
+   * Whether the container ended by an OOM kill, when the monitor knows better than the
+   * container's cgroup (runsc: the sandbox, not the subcontainer, hits the limit and
+   * runsc reports 137). Absent → the cgroup's OOM kill count decides.
+   */
+  oomKilled?(id: string, exitCode: number): Promise<boolean>;
 }
 
 /** conmon over a runc-compatible CLI: create under conmon, the rest through the driver. */
