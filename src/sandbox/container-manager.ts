@@ -19,23 +19,25 @@ import type { ImageService } from '../image/image-service.js';
 import { Conmon, conmonFiles, reopenConmonLog } from '../oci/conmon.js';
 import type { RuntimeDriver } from '../oci/runtime.js';
 import {
-  buildContainerSpec, buildResources, infraNamespacePaths, NODE_SPEC_LOOKUPS, terminationMessageHostPath,
-  type CriContainerConfig, type CriContainerResources, type PodFacts, type SpecLookups,
+  buildContainerSpec, buildResources, NODE_SPEC_LOOKUPS, terminationMessageHostPath,
+  type CriContainerConfig, type CriContainerResources, type SpecLookups,
 } from '../oci/spec-container.js';
 import { Cleanup } from '../util/cleanup.js';
 import { KeyedMutex } from '../util/mutex.js';
 import { CgroupManager } from './cgroups.js';
 import {
-  changeState, containerNameKey, criContainerState, exitReason, normalizeStopSignal, nsString, requireState,
-  type ContainerPaths, type ContainerRecord, type CriContainerState,
+  changeState, containerNameKey, exitReason, normalizeStopSignal, nsString, requireState, type ContainerPaths, type ContainerRecord,
 } from './container.js';
+import { filterContainers, type ContainerFilter } from './container-filter.js';
+import { PodOomScores } from './container-oom.js';
+import { daemonOomFloor, lastCap, podFacts, readPid } from './container-spec-input.js';
 import {
   ExitWatcher, OomKillReader, processAlive, readExit, readTerminationMessage, removeExitFile, waitExit, waitPidGone,
 } from './container-exits.js';
 import { ConmonMonitor, type ContainerMonitor } from './container-monitor.js';
 import { ContainerNames } from './container-names.js';
 import { ContainerStore } from './container-store.js';
-import { CAP_SYS_RESOURCE_BIT, hasCapability, OomScoreApplier } from './oom-score.js';
+import { OomScoreApplier } from './oom-score.js';
 import type { PodContainersHook, PodManager } from './pod-manager.js';
 import { stableJson, type SandboxRecord } from './sandbox.js';
 
@@ -66,13 +68,6 @@ export interface CreateContainerInput {
   config: CriContainerConfig & { metadata: { name: string; attempt?: number }; image: { image: string } };
 }
 
-export interface ContainerFilter {
-  id?: string;
-  state?: CriContainerState;
-  podId?: string;
-  labelSelector?: Record<string, string>;
-}
-
 /** How long SIGKILL may take before StopContainer gives up. */
 const KILL_WAIT_MS = 30_000;
 /** How long conmon may take to go after its container was deleted. */
@@ -98,7 +93,7 @@ export class ContainerManager {
   private conmonInstance: Conmon | undefined;
   private readonly exitDir: string;
   private readonly socketDir: string;
-  private readonly podOriginalScores = new Map<string, number>();
+  private readonly podScores: PodOomScores;
   private watcher: ExitWatcher | undefined;
 
   constructor(options: ContainerManagerOptions) {
@@ -114,6 +109,17 @@ export class ContainerManager {
     this.conmonOption = options.conmon;
     this.exitDir = path.join(options.config.state_dir, 'container-exits');
     this.socketDir = path.join(options.config.state_dir, 'attach');
+    this.podScores = new PodOomScores({
+      oom: this.oom,
+      log: this.log,
+      pod: (podId) => this.pods.get(podId),
+      // Only running containers count: a created one has no process yet, an exited one none any more.
+      members: (podId) =>
+        this.store
+          .ofPod(podId)
+          .filter((c) => c.state === 'running')
+          .map((c) => ({ id: c.id, type: 'container' as const, ...(c.oomScoreAdj !== undefined ? { oomScoreAdj: c.oomScoreAdj } : {}) })),
+    });
   }
 
   /** What the PodManager calls at StopPodSandbox / RemovePodSandbox. */
@@ -321,6 +327,8 @@ export class ContainerManager {
       await this.refreshLocked(rec);
       requireState(rec, 'start', 'created');
       const monitor = this.monitor(rec.runtimeHandler);
+      // Taken before the call: a quick container may exit (exit file mtime) before start returns.
+      const startedAt = nsString(Date.now());
       try {
         await monitor.start(id);
       } catch (e) {
@@ -335,7 +343,7 @@ export class ContainerManager {
         throw wrapError(`starting container "${id}"`, e);
       }
       changeState(rec, 'running');
-      rec.startedAt = nsString(Date.now());
+      rec.startedAt = startedAt;
       await this.store.save(rec);
       this.log.info({ containerId: id, podSandboxId: rec.podId }, 'container started');
       // S11: the monitor dedicated to this container gets its score.
@@ -403,6 +411,7 @@ export class ContainerManager {
       ? await monitor.oomKilled(rec.id, rec.exitCode).catch(() => false)
       : (await this.oomKills.kills(rec.cgroupPath)) > 0;
     rec.finishedAt = nsString(exit?.finishedAtMs ?? Date.now());
+    if (BigInt(rec.finishedAt) < BigInt(rec.startedAt)) rec.finishedAt = rec.startedAt; // clock granularity
     rec.reason = exitReason(rec.exitCode, oomKilled);
     rec.message = exit ? await readTerminationMessage(rec.terminationMessagePath) : 'the container monitor ended without an exit file';
     changeState(rec, 'stopped');
@@ -506,6 +515,7 @@ export class ContainerManager {
     for (const c of this.store.ofPod(podId)) {
       await this.remove(c.id).catch((e: unknown) => errors.push(e as Error));
     }
+    this.podScores.forget(podId);
     if (errors.length > 0) throw new AggregateError(errors, errors.map(errorMessage).join('; '));
   }
 
@@ -519,30 +529,16 @@ export class ContainerManager {
 
   async list(filter: ContainerFilter = {}): Promise<ContainerRecord[]> {
     await this.refresh();
-    // Containers being created are not visible yet (containerd adds them when created).
-    let recs = this.store.list().filter((r) => r.state !== 'creating');
-    if (filter.id) {
-      let one: ContainerRecord | undefined;
+    let podId = filter.podId;
+    if (podId) {
       try {
-        one = this.store.find(filter.id);
-      } catch {
-        one = undefined; // an ambiguous prefix matches nothing
-      }
-      recs = one && one.state !== 'creating' ? [one] : [];
-    }
-    if (filter.podId) {
-      let podId = filter.podId;
-      try {
-        podId = this.pods.get(filter.podId).id;
+        podId = this.pods.get(podId).id;
       } catch {
         // a removed pod: match its exact ID
       }
-      recs = recs.filter((r) => r.podId === podId);
     }
-    if (filter.state) recs = recs.filter((r) => criContainerState(r.state) === filter.state);
-    const sel = filter.labelSelector ?? {};
-    recs = recs.filter((r) => Object.entries(sel).every(([k, v]) => r.labels[k] === v));
-    return recs.sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
+    const recs = filterContainers(this.store.list(), { ...filter, ...(podId ? { podId } : {}) }, (id) => this.store.find(id));
+    return recs;
   }
 
   /** Applies resources through the runtime's `update`; refused for a stopped container. */
@@ -574,51 +570,8 @@ export class ContainerManager {
 
   // ── S10 ────────────────────────────────────────────────────────────────────────
 
-  /**
-   * S10: the sandbox process's score = the lowest of the pod's running containers that
-   * set one; the original when none does. Only running ones count: a created container
-   * has no process yet and an exited one none any more (so an exit recomputes too).
-   * Failures are logged: the lifecycle step that triggered the recompute has happened.
-   */
   private async adjustPodOom(podId: string): Promise<void> {
-    let pod: SandboxRecord;
-    try {
-      pod = this.pods.get(podId);
-    } catch {
-      return; // the pod is gone: nothing to adjust
-    }
-    if (pod.state !== 'running' || pod.pid <= 0) return;
-    try {
-      const original = await this.podOriginalScore(pod);
-      await this.oom.adjustSandbox(pod.id, pod.pid, () => ({
-        original,
-        rootBeingDestroyed: false,
-        containers: [
-          { id: pod.id, type: 'sandbox' as const },
-          ...this.store
-            .ofPod(pod.id)
-            .filter((c) => c.state === 'running')
-            .map((c) => ({ id: c.id, type: 'container' as const, ...(c.oomScoreAdj !== undefined ? { oomScoreAdj: c.oomScoreAdj } : {}) })),
-        ],
-      }));
-    } catch (e) {
-      this.log.warn({ err: e, podSandboxId: podId }, 'adjusting the sandbox oom_score_adj');
-    }
-  }
-
-  /** The score the infra was created with (its spec), which is what S10 restores. */
-  private async podOriginalScore(pod: SandboxRecord): Promise<number> {
-    const cached = this.podOriginalScores.get(pod.id);
-    if (cached !== undefined) return cached;
-    let value = 0;
-    try {
-      const spec = JSON.parse(await fs.readFile(path.join(pod.paths.bundle, 'config.json'), 'utf8')) as { process?: { oomScoreAdj?: number } };
-      value = spec.process?.oomScoreAdj ?? 0;
-    } catch {
-      value = (await this.oom.read(pod.pid)) ?? 0;
-    }
-    this.podOriginalScores.set(pod.id, value);
-    return value;
+    await this.podScores.adjust(podId);
   }
 
   // ── Recovery ───────────────────────────────────────────────────────────────────
@@ -688,55 +641,5 @@ export class ContainerManager {
 
   close(): void {
     this.watcher?.close();
-  }
-}
-
-/** What the container spec needs from its pod record. */
-function podFacts(pod: SandboxRecord, driver: RuntimeDriver): PodFacts {
-  const m = pod.config.metadata;
-  return {
-    id: pod.id,
-    name: m.name,
-    namespace: m.namespace,
-    uid: m.uid,
-    runtimeType: driver.isRunsc ? 'runsc' : 'oci',
-    namespaces: pod.config.namespaces,
-    namespacePaths: infraNamespacePaths(pod.pid, pod.netnsPath),
-    cgroupParent: pod.podCgroup,
-    hostname: pod.config.hostname,
-    hostsPath: pod.paths.hosts,
-    hostnamePath: pod.paths.hostname,
-    resolvConfPath: pod.paths.resolvConf,
-    shmPath: pod.paths.shm,
-    sysctls: pod.config.sysctls,
-  };
-}
-
-/** The daemon's own score without CAP_SYS_RESOURCE (no child may go below it); else undefined. */
-function daemonOomFloor(): number | undefined {
-  try {
-    if (hasCapability(fsSync.readFileSync('/proc/self/status', 'utf8'), CAP_SYS_RESOURCE_BIT)) return undefined;
-    const own = Number(fsSync.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
-    return Number.isInteger(own) ? own : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function lastCap(): number | undefined {
-  try {
-    const n = Number(fsSync.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
-    return Number.isInteger(n) ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function readPid(file: string): Promise<number> {
-  try {
-    const n = Number((await fs.readFile(file, 'utf8')).trim());
-    return Number.isInteger(n) ? n : 0;
-  } catch {
-    return 0;
   }
 }
