@@ -75,9 +75,10 @@ function cli(args: string[], input?: string): Promise<CliResult> {
   });
 }
 
-async function runPod(name: string, labels: Record<string, string> = {}): Promise<string> {
+async function runPod(name: string, labels: Record<string, string> = {}, logDirectory = ''): Promise<string> {
   const uid = `${name}-uid`;
-  const res = await daemon.runtime('RunPodSandbox', { config: { metadata: { name, uid, namespace: 'cli-test', attempt: 0 }, labels, linux: {} } }, 120_000);
+  const config = { metadata: { name, uid, namespace: 'cli-test', attempt: 0 }, labels, log_directory: logDirectory, linux: {} };
+  const res = await daemon.runtime('RunPodSandbox', { config }, 120_000);
   return String(res.pod_sandbox_id);
 }
 
@@ -293,10 +294,10 @@ test('Ctrl-C during run --rm stops and removes the pod and exits 130', { skip: c
 
 /** A pod with one long-running busybox container, made over CRI directly. */
 async function sleeper(t: { after: (fn: () => unknown) => void }, name: string, cmd: string[], extra: CriMessage = {}): Promise<{ pod: string; cid: string }> {
-  const pod = await runPod(name);
-  t.after(() => removePod(pod));
   const logDir = path.join(logRoot, name);
   fs.mkdirSync(logDir, { recursive: true });
+  const pod = await runPod(name, {}, logDir);
+  t.after(() => removePod(pod));
   const sandboxConfig = { metadata: { name, uid: `${name}-uid`, namespace: 'cli-test', attempt: 0 }, log_directory: logDir, linux: {} };
   const created = await daemon.runtime(
     'CreateContainer',
@@ -327,6 +328,29 @@ test('stop -t stops a running container; rm refuses a running one without -f', {
   assert.equal(forced.code, 0, forced.stderr);
   const left = (await daemon.runtime('ListContainers', { filter: { id: b.cid } })).containers as CriMessage[];
   assert.deepEqual(left, []);
+});
+
+test('logs -f follows a running container until it exits', { skip: containersSkip }, async (t) => {
+  // The second line comes only after the CLI has started following (it is waiting for "go").
+  const { cid } = await sleeper(t, 'cli-follow', ['sh', '-c', 'echo one; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo two']);
+  const child = cliProcess(['logs', '-f', cid.slice(0, 10)]);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const closed = new Promise<number | null>((r) => child.once('close', r));
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
+  for (let i = 0; i < 1200 && !out.includes('one') && child.exitCode === null; i++) await sleep(100);
+  assert.equal(out, 'one\n', err);
+  await daemon.runtime('ExecSync', { container_id: cid, cmd: ['touch', '/tmp/go'], timeout: 30 }, 60_000).catch(async (e: unknown) => {
+    // Without ExecSync the container is stopped instead: the follow still ends at the exit.
+    if ((e as { code?: number }).code !== GrpcStatus.UNIMPLEMENTED) throw e;
+    await daemon.runtime('StopContainer', { container_id: cid, timeout: 0 }, 60_000);
+  });
+  assert.equal(await closed, 0);
+  assert.match(out, /^one\n(two\n)?$/);
 });
 
 test('exec runs a command in a running container: output, stdin, exit code; flags after the container belong to the command', { skip: execSkip }, async (t) => {
