@@ -38,6 +38,7 @@ export function defaultShimPath(): string {
 
 export const START_TIMEOUT_MS = 60_000;
 export const WAIT_STATUS_TIMEOUT_MS = 30_000;
+const CANCEL_WITHOUT_PID_TIMEOUT_MS = 1_000;
 /** First and largest pause between looks at the proxy's status file. */
 const POLL_FIRST_MS = 5;
 const POLL_MAX_MS = 100;
@@ -231,12 +232,17 @@ export class RunscShim {
    * Ends the proxy of a container that was created but never started (runsc cannot
    * signal it): the proxy exits 128+signal, conmon writes that to the exit file.
    * Returns false when no proxy waits (started already, or gone): nothing to do.
+   * Call it before removing the state dir, also when conmon's create failed: a proxy
+   * blocked on a deleted fifo would wait forever.
    */
   async cancelStart(o: { id: string; stateDir: string; proxyPid?: number; signal?: number; timeoutMs?: number }): Promise<boolean> {
     const signal = o.signal ?? 9;
     const ctx = `cancelling the start of runsc subcontainer "${o.id}"`;
     if ((await this.startStatus(o.stateDir)) !== undefined) return false;
-    return this.writeFifo(ctx, o, `kill ${signal}`, Date.now() + (o.timeoutMs ?? WAIT_STATUS_TIMEOUT_MS));
+    // Without the proxy's PID (conmon's create failed after the shim forked it) the
+    // proxy is already blocked on the fifo or never existed: a short look suffices.
+    const timeoutMs = o.timeoutMs ?? (o.proxyPid === undefined ? CANCEL_WITHOUT_PID_TIMEOUT_MS : WAIT_STATUS_TIMEOUT_MS);
+    return this.writeFifo(ctx, o, `kill ${signal}`, Date.now() + timeoutMs);
   }
 
   /**
