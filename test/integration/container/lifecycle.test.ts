@@ -165,3 +165,21 @@ test('a write to a read-only rootfs fails; UpdateContainerResources shows in the
   await waitFor('conmon to go', () => !alive(Number(info.conmonPid)));
   assert.ok(!fs.existsSync(String(info.bundle)), 'the bundle is gone');
 });
+
+test('the termination message file the kubelet mounts becomes ContainerStatus.message', { timeout: 180_000 }, async (t) => {
+  const env = await makeContainerEnv(t);
+  const pod = await env.runPod('farewell');
+  const hostFile = path.join(env.d.dir, 'termination-log');
+  fs.writeFileSync(hostFile, '');
+  const id = await env.createContainer(pod, 'leaver', {
+    command: ['/bin/sh', '-c', 'echo -n "gone fishing" > /dev/termination-log; exit 1'],
+    mounts: [{ container_path: '/dev/termination-log', host_path: hostFile }],
+    annotations: { 'io.kubernetes.container.terminationMessagePath': '/dev/termination-log' },
+  });
+  await env.d.runtime('StartContainer', { container_id: id });
+  const st = await env.waitState(id, 'CONTAINER_EXITED');
+  assert.equal(st.exit_code, 1);
+  assert.equal(st.reason, 'Error');
+  assert.equal(st.message, 'gone fishing');
+  assert.equal(st.mounts.length, 1);
+});
