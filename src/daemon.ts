@@ -10,6 +10,7 @@ import { imageHandlers } from './cri/image-handlers.js';
 import { sandboxHandlers } from './cri/sandbox-handlers.js';
 import { containerHandlers } from './cri/container-handlers.js';
 import { portForwardHandlers } from './cri/streaming-handlers.js';
+import { statsHandlers } from './cri/stats-handlers.js';
 import { runtimeInfoHandlers, type HandlerReadiness, type Readiness } from './cri/runtime-info.js';
 import { sandlotImagesService } from './cri/sandlot-images.js';
 import { claimSocketPath, CriServer } from './cri/server.js';
@@ -18,6 +19,10 @@ import { NetworkManager } from './network/network-manager.js';
 import { PodManager } from './sandbox/pod-manager.js';
 import { ContainerManager } from './sandbox/container-manager.js';
 import { SandlotStreamingBackend } from './sandbox/streaming-backend.js';
+import { CgroupStatsReader, detectCgroupLayout as detectStatsLayout } from './sandbox/cgroup-stats.js';
+import { StatsCollector } from './sandbox/stats-collector.js';
+import { podMetricsSnapshot } from './sandbox/stats-metrics.js';
+import { PodMetrics } from './observe/pod-metrics.js';
 import { StreamingServer } from './streaming/server.js';
 import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
@@ -77,6 +82,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   await pods.start(); // probes every handler, then recovers what a previous run left
   await containers.recover(); // then the containers: exits while down, half-created ones
   closers.push(async () => containers.close());
+  const stats = new StatsCollector({
+    log: log.child({ component: 'stats' }),
+    pods,
+    containers,
+    upperDir: (id) => images.rootfsPaths(id).upper,
+    networkCounters: (netnsPath) => network.podNetworkCounters(netnsPath),
+    cgroups: new CgroupStatsReader({ layout: await detectStatsLayout() }),
+  });
+  new PodMetrics({
+    registry: metrics.registry,
+    refresh: async () => podMetricsSnapshot(await stats.listPods({}, { rates: false })),
+    onRefreshError: (e) => log.warn({ err: e }, 'refreshing pod metrics'),
+  });
   const streamingBackend = new SandlotStreamingBackend({ pods });
   const streaming = await StreamingServer.start({
     address: config.streaming_address,
@@ -101,6 +119,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }),
     sandboxHandlers(pods),
     containerHandlers(containers),
+    statsHandlers(stats),
     portForwardHandlers({ server: streaming, requirePodRunning: (id, action) => pods.requireRunning(id, action) }),
   );
   const imageSet = merge(imageHandlers(images));

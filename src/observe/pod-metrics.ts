@@ -43,6 +43,12 @@ export interface PodMetricsOptions {
   registry: Registry;
   /** Metric name prefix; 'sandlot_' by default. */
   prefix?: string;
+  /**
+   * Called on each scrape (prom-client's collect hooks) to take a fresh snapshot; a
+   * failure keeps the last one.
+   */
+  refresh?: () => Promise<PodMetricsSnapshot>;
+  onRefreshError?: (err: unknown) => void;
 }
 
 export class PodMetrics {
@@ -56,30 +62,49 @@ export class PodMetrics {
   constructor(options: PodMetricsOptions) {
     const prefix = options.prefix ?? 'sandlot_';
     const registers = [options.registry];
+    // The registry reads all series of a scrape at once: each one's collect hook waits
+    // for the one refresh they share.
+    const hook = options.refresh ? { collect: () => this.refreshOnce(options.refresh!, options.onRefreshError) } : {};
     this.cpu = new Gauge({
       name: `${prefix}container_cpu_usage_seconds`,
       help: 'Cumulative CPU time of a container in seconds (under runsc its proportional share of the sandbox, S13).',
       labelNames: CONTAINER_LABELS,
       registers,
+      ...hook,
     });
     this.workingSet = new Gauge({
       name: `${prefix}container_memory_working_set_bytes`,
       help: 'Memory working set of a container in bytes (usage minus inactive file pages).',
       labelNames: CONTAINER_LABELS,
       registers,
+      ...hook,
     });
     this.oomScore = new Gauge({
       name: `${prefix}pod_sandbox_oom_score_adj`,
       help: 'oom_score_adj of the pod sandbox process (S10: the lowest of its containers).',
       labelNames: POD_LABELS,
       registers,
+      ...hook,
     });
     this.oomKills = new Counter({
       name: `${prefix}container_oom_kills_total`,
       help: 'Processes killed by the OOM killer in a container cgroup.',
       labelNames: CONTAINER_LABELS,
       registers,
+      ...hook,
     });
+  }
+
+  private refreshing: Promise<void> | undefined;
+
+  private refreshOnce(refresh: () => Promise<PodMetricsSnapshot>, onError?: (err: unknown) => void): Promise<void> {
+    this.refreshing ??= refresh()
+      .then((snap) => this.update(snap))
+      .catch((e: unknown) => onError?.(e)) // the last snapshot stays
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+    return this.refreshing;
   }
 
   update(snapshot: PodMetricsSnapshot): void {
