@@ -211,16 +211,10 @@ export class RunscShim {
     const written = await this.writeFifo(ctx, o, 'start', deadline);
     if (!written) throw new FailedPreconditionError(`${ctx}: the start proxy (pid ${o.proxyPid}) is gone`);
     for (let delay = POLL_FIRST_MS; ; delay = Math.min(delay * 2, POLL_MAX_MS)) {
-      const status = await this.startStatus(o.stateDir);
-      if (status?.kind === 'started') return;
-      if (status?.kind === 'start-failed') {
-        throw new InternalError(`${ctx}: runsc start exited with ${status.exitCode}${status.message ? `: ${status.message}` : ''}`);
-      }
-      if (status?.kind === 'killed') throw new FailedPreconditionError(`${ctx}: the container was killed before it started`);
+      if (settled(ctx, await this.startStatus(o.stateDir))) return;
       if (o.proxyPid !== undefined && !(await this.probe.isProxyAlive(o.proxyPid, o.stateDir))) {
-        // It may have written its status just before exiting.
-        const last = await this.startStatus(o.stateDir);
-        if (last?.kind === 'started') return;
+        // It writes its status just before it exits: look once more.
+        if (settled(ctx, await this.startStatus(o.stateDir))) return;
         throw new InternalError(`${ctx}: the start proxy (pid ${o.proxyPid}) exited without reporting a start`);
       }
       if (Date.now() > deadline) throw new DeadlineExceededError(`${ctx}: no start reported after ${timeoutMs} ms`);
@@ -290,6 +284,20 @@ export class RunscShim {
       }
       await sleep(delay);
     }
+  }
+}
+
+/** True once started; throws for the other outcomes; false while there is none. */
+function settled(ctx: string, status: StartStatus | undefined): boolean {
+  switch (status?.kind) {
+    case undefined:
+      return false;
+    case 'started':
+      return true;
+    case 'start-failed':
+      throw new InternalError(`${ctx}: runsc start exited with ${status.exitCode}${status.message ? `: ${status.message}` : ''}`);
+    case 'killed':
+      throw new FailedPreconditionError(`${ctx}: the container was killed (signal ${status.signal}) before it started`);
   }
 }
 

@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import { Conmon, readExitFile } from '../../../src/oci/conmon.js';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import {
-  defaultShimPath, parseStartStatus, parseWaitOutput, requireSubcontainerAnnotations, RunscShim,
+  defaultShimPath, parseStartStatus, parseWaitOutput, procProxyProbe, requireSubcontainerAnnotations, RunscShim,
 } from '../../../src/oci/runsc-subcontainer.js';
 import { RuntimeDriver } from '../../../src/oci/runtime.js';
 
@@ -250,6 +250,7 @@ test('triggerStart names a proxy that is gone, and a container the shim never cr
   const s = setup();
   const c = await create(s);
   process.kill(c.created.pid, 'SIGKILL');
+  for (let i = 0; i < 400 && (await procProxyProbe.isProxyAlive(c.created.pid, c.stateDir)); i++) await sleep(25);
   await assert.rejects(
     s.shim.triggerStart({ id: c.id, stateDir: c.stateDir, proxyPid: c.created.pid, timeoutMs: 10_000 }),
     /starting runsc subcontainer "ctr\d+": the start proxy \(pid \d+\) is gone/,
