@@ -16,6 +16,12 @@
 //   exited: conmon's exit file = the proxy's exit = runsc's exitStatus (137 when the
 //           sandbox itself died, e.g. OOM-killed at the pod cgroup; `exitReason` says so)
 //
+// Measured besides: a tty subcontainer gets its pty from `runsc create --console-socket`
+// (conmon --terminal works unchanged); runsc 2022 does not enforce a subcontainer's own
+// memory limit (its host cgroup stays empty), only the pod cgroup's, where the host OOM
+// killer takes the whole sandbox; after that `runsc delete --force <sub>` fails once
+// ("connection refused") but drops the state.
+//
 // A created container that is never started holds a proxy blocked on its fifo: runsc
 // cannot signal a created subcontainer ("cannot signal container in state created"), so
 // removal calls `cancelStart` (the proxy exits 128+signal) besides `runsc delete`.

@@ -201,6 +201,9 @@ test('shim under conmon: a tty container\'s console socket goes to runsc create'
   const createCall = calls(s.fake).find((a) => a.includes('create'))!;
   const i = createCall.indexOf('--console-socket');
   assert.ok(i > 0, createCall.join(' '));
+  // conmon leaves its socket behind when no pty arrives.
+  fs.rmSync(createCall[i + 1]!, { force: true });
+  assert.match(createCall[i + 1]!, /conmon-term\./);
   assert.ok(!createCall.includes('--pid-file'));
 });
 
