@@ -14,7 +14,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../config/types.js';
-import { DeadlineExceededError, errorMessage, UnimplementedError, wrapError } from '../errors.js';
+import { DeadlineExceededError, errorMessage, wrapError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import { Conmon, conmonFiles, reopenConmonLog } from '../oci/conmon.js';
 import type { RuntimeDriver } from '../oci/runtime.js';
@@ -30,11 +30,14 @@ import {
 } from './container.js';
 import { filterContainers, type ContainerFilter } from './container-filter.js';
 import { PodOomScores } from './container-oom.js';
+import { bindPodTmpfs } from './pod-mounts.js';
 import { daemonOomFloor, lastCap, podFacts, readPid } from './container-spec-input.js';
 import {
   ExitWatcher, OomKillReader, processAlive, readExit, readTerminationMessage, removeExitFile, waitExit, waitPidGone,
 } from './container-exits.js';
 import { ConmonMonitor, type ContainerMonitor } from './container-monitor.js';
+import { RunscMonitor } from './container-monitor-runsc.js';
+import { RunscShim } from '../oci/runsc-subcontainer.js';
 import { ContainerNames } from './container-names.js';
 import { ContainerStore } from './container-store.js';
 import { OomScoreApplier } from './oom-score.js';
@@ -141,12 +144,9 @@ export class ContainerManager {
     const driver = this.pods.driver(handler);
     let m = this.monitorFor?.(driver);
     if (m === undefined) {
-      if (driver.isRunsc) {
-        throw new UnimplementedError(
-          `containers of runtime handler "${driver.name}" (runsc) need the runsc subcontainer monitor, which is not wired into this daemon`,
-        );
-      }
-      m = new ConmonMonitor({ conmon: this.conmon, driver });
+      m = driver.isRunsc
+        ? new RunscMonitor({ conmon: this.conmon, driver, shim: new RunscShim({ runtime: driver }), pathsOf: (id) => this.paths(id) })
+        : new ConmonMonitor({ conmon: this.conmon, driver });
     }
     this.monitors.set(handler, m);
     return m;
@@ -272,7 +272,8 @@ export class ContainerManager {
 
       const spec = await buildContainerSpec({
         containerId: id,
-        config,
+        // S14 (runc): sources of pod-shared tmpfs hints are bound from the pod's tmpfs.
+        config: driver.isRunsc ? config : { ...config, mounts: bindPodTmpfs(config.mounts ?? [], pod.paths.dir, pod.mountHints ?? []) },
         image: image.config,
         imageName: config.image.image,
         pod: podFacts(pod, driver),
@@ -289,6 +290,9 @@ export class ContainerManager {
       await fs.writeFile(paths.spec, JSON.stringify(spec, null, 1));
 
       cleanup.add('removing the container cgroup', () => this.cgroups.remove(rec.cgroupPath));
+      // S12: under runsc the container runs inside the sandbox; its cgroup stays empty but
+      // exists in every hierarchy, so cAdvisor and the kubelet find the container.
+      if (driver.isRunsc) await this.cgroups.create(rec.cgroupPath, {});
       cleanup.add('deleting the container', () => this.destroyProcess(rec, monitor));
       const created = await monitor.create({
         id,
@@ -408,7 +412,7 @@ export class ContainerManager {
       monitor = undefined; // a handler no longer configured: the cgroup decides
     }
     const oomKilled = monitor?.oomKilled
-      ? await monitor.oomKilled(rec.id, rec.exitCode).catch(() => false)
+      ? await monitor.oomKilled(rec.id, rec.exitCode, { container: rec.cgroupPath, pod: path.posix.dirname(rec.cgroupPath) }).catch(() => false)
       : (await this.oomKills.kills(rec.cgroupPath)) > 0;
     rec.finishedAt = nsString(exit?.finishedAtMs ?? Date.now());
     if (BigInt(rec.finishedAt) < BigInt(rec.startedAt)) rec.finishedAt = rec.startedAt; // clock granularity

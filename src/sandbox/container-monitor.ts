@@ -46,7 +46,7 @@ export interface ContainerMonitor {
    * container's cgroup (runsc: the sandbox, not the subcontainer, hits the limit and
    * runsc reports 137). Absent → the cgroup's OOM kill count decides.
    */
-  oomKilled?(id: string, exitCode: number): Promise<boolean>;
+  oomKilled?(id: string, exitCode: number, cgroups: { container: string; pod: string }): Promise<boolean>;
 }
 
 /** conmon over a runc-compatible CLI: create under conmon, the rest through the driver. */
