@@ -7,6 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { PortMapping } from '../network/network-manager.js';
 import type { IpcMode, NetworkMode, PidMode } from '../oci/spec-sandbox.js';
 import type { PodFilter, PodManager } from '../sandbox/pod-manager.js';
+import { parseMountHints } from '../sandbox/mount-hints.js';
 import { criState, type RunPodInput, type SandboxRecord } from '../sandbox/sandbox.js';
 import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
 
@@ -107,6 +108,9 @@ export function parseRunPodSandbox(req: CriRequest): RunPodInput {
   }
   const handler = String(req.runtime_handler ?? '');
   checkComponent('runtime_handler', handler);
+  const annotations = stringMap(c.annotations);
+  // S14: an unknown type or share (or any bad hint) is INVALID_ARGUMENT naming the annotation.
+  parseMountHints(annotations, /^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(uid) ? { podUid: uid } : {});
   return {
     metadata: { name, uid, namespace, attempt: int('config.metadata.attempt', m.attempt, 0, 2 ** 32 - 1) },
     hostname,
@@ -114,7 +118,7 @@ export function parseRunPodSandbox(req: CriRequest): RunPodInput {
     dns,
     portMappings,
     labels: stringMap(c.labels),
-    annotations: stringMap(c.annotations),
+    annotations,
     cgroupParent: cgroupParent === '' ? '' : path.normalize(cgroupParent),
     namespaces,
     sysctls: stringMap(linux.sysctls),

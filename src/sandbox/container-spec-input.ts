@@ -5,6 +5,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import type { RuntimeDriver } from '../oci/runtime.js';
 import { infraNamespacePaths, type PodFacts } from '../oci/spec-container.js';
+import { mountHintAnnotations } from './mount-hints.js';
 import { CAP_SYS_RESOURCE_BIT, hasCapability } from './oom-score.js';
 import type { SandboxRecord } from './sandbox.js';
 
@@ -26,6 +27,8 @@ export function podFacts(pod: SandboxRecord, driver: RuntimeDriver): PodFacts {
     resolvConfPath: pod.paths.resolvConf,
     shmPath: pod.paths.shm,
     sysctls: pod.config.sysctls,
+    // S14: runsc gets the pod's hints on every container spec too.
+    ...(driver.isRunsc ? { mountHintAnnotations: mountHintAnnotations(pod.mountHints ?? []) } : {}),
   };
 }
 

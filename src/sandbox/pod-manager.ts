@@ -24,6 +24,8 @@ import { CgroupManager, podResources } from './cgroups.js';
 import { CAP_SYS_RESOURCE_BIT, hasCapability } from './oom-score.js';
 import { NameIndex } from './name-index.js';
 import { mountPodShm, podPaths, removePodFiles, writeHosts, writePodFiles } from './pod-files.js';
+import { mountHintAnnotations } from './mount-hints.js';
+import { mountPodTmpfs, podMountHints, unmountPodMounts } from './pod-mounts.js';
 import { changeState, nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import { SandboxStore } from './sandbox-store.js';
 
@@ -230,6 +232,13 @@ export class PodManager {
       cleanup.add('removing pod files', () => removePodFiles(paths));
       await writePodFiles(paths, config.hostname, config.dns);
       await mountPodShm(paths);
+      // S14: the pod's mount hints; runc pods get their shared tmpfs volumes here.
+      rec.mountHints = await podMountHints(config.annotations, config.metadata.uid);
+      await this.store.save(rec);
+      if (!driver.isRunsc) {
+        cleanup.add('unmounting the pod volumes', () => unmountPodMounts(paths.dir));
+        await mountPodTmpfs(paths.dir, rec.mountHints);
+      }
 
       if (!hostNetwork) {
         cleanup.add('removing netns', () => this.network.removeNetns(id));
@@ -260,7 +269,8 @@ export class PodManager {
         sysctls: config.sysctls,
         cgroupsPath: rec.infraCgroup,
         podCgroup,
-        annotations: config.annotations,
+        // S14: runsc sets the pod's shared volumes up from the sandbox spec's hints.
+        annotations: driver.isRunsc ? { ...config.annotations, ...mountHintAnnotations(rec.mountHints) } : config.annotations,
         oomScoreAdj: this.infraOomScoreAdj(),
         runsc: driver.isRunsc,
       });
@@ -437,6 +447,7 @@ export class PodManager {
     if (rec.networkUp) await step('tearing down the pod network', () => this.network.tearDown(this.networkRequest(rec)));
     if (rec.netnsPath !== undefined) await step('removing the netns', () => this.network.removeNetns(rec.id));
     await step('removing the pod cgroup', () => this.removeCgroups(rec));
+    await step('unmounting the pod volumes', () => unmountPodMounts(rec.paths.dir));
     await step('removing pod files', () => removePodFiles(rec.paths));
     if (errors.length > 0) {
       // The metadata stays, so a retry of RemovePodSandbox can finish the job.
@@ -558,7 +569,10 @@ export class PodManager {
     const podsDir = path.join(this.config.state_dir, 'pods');
     for (const id of await fs.readdir(podsDir).catch(() => [] as string[])) {
       if (known.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue;
-      await removePodFiles(podPaths(this.config.state_dir, id, false)).catch((e: unknown) =>
+      const orphan = podPaths(this.config.state_dir, id, false);
+      await unmountPodMounts(orphan.dir)
+        .then(() => removePodFiles(orphan))
+        .catch((e: unknown) =>
         this.log.error({ err: e, podSandboxId: id }, 'removing files of a pod without metadata'),
       );
     }

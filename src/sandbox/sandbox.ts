@@ -11,6 +11,7 @@ import { FailedPreconditionError, InternalError } from '../errors.js';
 import type { PodNamespaces } from '../oci/spec-sandbox.js';
 import type { PortMapping } from '../network/network-manager.js';
 import type { CriResources } from './cgroups.js';
+import type { MountHint } from './mount-hints.js';
 import type { DnsConfig, PodPaths } from './pod-files.js';
 
 export type SandboxState = 'creating' | 'created' | 'running' | 'stopped';
@@ -70,6 +71,8 @@ export interface SandboxRecord {
   exitCode?: number;
   /** Why the pod is NOTREADY, when recovery or a probe found out. */
   reason?: string;
+  /** S14: the pod's mount hints, explicit and derived (absent in records of older versions). */
+  mountHints?: MountHint[];
 }
 
 const TRANSITIONS: Record<SandboxState, readonly SandboxState[]> = {
