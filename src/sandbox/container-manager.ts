@@ -30,7 +30,7 @@ import {
 } from './container.js';
 import { filterContainers, type ContainerFilter } from './container-filter.js';
 import { PodOomScores } from './container-oom.js';
-import { bindPodTmpfs } from './pod-mounts.js';
+import { bindPodTmpfs, runscTmpfsHintMounts } from './pod-mounts.js';
 import { daemonOomFloor, lastCap, podFacts, readPid } from './container-spec-input.js';
 import {
   ExitWatcher, OomKillReader, processAlive, readExit, readTerminationMessage, removeExitFile, waitExit, waitPidGone,
@@ -282,6 +282,8 @@ export class ContainerManager {
         lastCap: lastCap(),
         lookups: this.lookups,
       });
+      // S14 (runsc): mounts of pod-shared tmpfs volumes are tmpfs in the sandbox.
+      if (driver.isRunsc) spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);
       const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
       // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
       rec.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;

@@ -3,7 +3,11 @@
 // volume (mount-hints.ts); they are kept in the pod's record.
 //
 //   runsc: the hints travel as annotations on the sandbox spec and on every container
-//          spec; gVisor sets each shared volume up once inside the sandbox.
+//          spec; gVisor sets each shared volume up once inside the sandbox. As gVisor's
+//          containerd shim does, a container's bind mount of a pod-shared tmpfs hint's
+//          source becomes a `tmpfs` mount in its spec: the installed runsc (2022)
+//          otherwise mounts the hint as a gofer mount and fails at start ("gofer mount
+//          requires a connection FD", measured).
 //   runc:  a `tmpfs` hint shared by the pod becomes one tmpfs mounted once for the pod
 //          under <pod dir>/mounts/<name>; each container mount of the hint's source is
 //          bound from it instead, so all containers of the pod see one file system.
@@ -14,6 +18,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, umount2 } from '../../native/index.js';
 import { errorMessage, InternalError } from '../errors.js';
+import type { OciMount } from '../oci/spec-common.js';
 import type { CriMount } from '../oci/spec-container.js';
 import {
   deriveEmptyDirHints, discoverEmptyDirVolumes, hintForMountSource, NODE_EMPTY_DIR_FS, parseMountHints, shouldShareMount,
@@ -130,5 +135,15 @@ export function bindPodTmpfs(mounts: readonly CriMount[], podDir: string, hints:
   return mounts.map((m) => {
     const h = hintForMountSource(tmpfs, m.host_path);
     return h === undefined ? m : { ...m, host_path: podTmpfsPath(podDir, h) };
+  });
+}
+
+/** runsc: container bind mounts of pod-shared tmpfs hint sources turned into tmpfs mounts (S14). */
+export function runscTmpfsHintMounts(mounts: readonly OciMount[], hints: readonly MountHint[]): OciMount[] {
+  const tmpfs = hints.filter((h) => h.type === 'tmpfs' && shouldShareMount(h));
+  if (tmpfs.length === 0) return [...mounts];
+  return mounts.map((m) => {
+    if (m.type !== 'bind' || m.source === undefined || hintForMountSource(tmpfs, m.source) === undefined) return m;
+    return { ...m, type: 'tmpfs', options: (m.options ?? []).filter((o) => o !== 'bind' && o !== 'rbind') };
   });
 }
