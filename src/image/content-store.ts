@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FailedPreconditionError, InvalidArgumentError, errnoCode, isNotFound } from '../errors.js';
+import { fsyncPath } from '../util/atomic-file.js';
 import { digestHex } from './digest.js';
 import { isDigest } from './reference.js';
 
@@ -50,33 +51,6 @@ export class VerifyingStream extends Transform {
   }
 }
 
-export async function fsyncPath(p: string): Promise<void> {
-  const fh = await fsp.open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes `data` to `file` atomically: temp in the same dir, fsync, rename, fsync dir. */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  const fh = await fsp.open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-  await fsyncPath(path.dirname(file));
-}
 
 export class ContentStore {
   private readonly blobsDir: string;

@@ -6,7 +6,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { InternalError, errnoCode } from '../errors.js';
-import { writeFileAtomic } from './content-store.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import type { ImageConfigFile } from './manifest.js';
 import { isDigest, isHexId, normalizeReference, parseReference } from './reference.js';
 

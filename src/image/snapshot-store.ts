@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { FailedPreconditionError, errnoCode } from '../errors.js';
-import { VerifyingStream, fsyncPath } from './content-store.js';
+import { fsyncPath } from '../util/atomic-file.js';
+import { VerifyingStream } from './content-store.js';
 import { digestHex } from './digest.js';
 import { unpackLayer, type UnpackNative } from './unpack.js';
 

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InternalError, errnoCode, errorMessage } from '../errors.js';
+import { writeFileAtomicSync } from '../util/atomic-file.js';
 import type { CniNetworkList } from './cni-config.js';
 import type { CniPortMapping } from './cni-runner.js';
 
@@ -24,20 +25,11 @@ export class ResultCache {
     return path.join(this.dir, `${podId}.json`);
   }
 
-  /** Written atomically: temp file, fsync, rename. */
+  /** Written atomically (util/atomic-file). */
   save(entry: CachedAttachment): void {
-    const file = this.file(entry.podId);
-    const tmp = `${file}.tmp`;
     try {
       fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      const fd = fs.openSync(tmp, 'w', 0o600);
-      try {
-        fs.writeSync(fd, JSON.stringify(entry));
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-      fs.renameSync(tmp, file);
+      writeFileAtomicSync(this.file(entry.podId), JSON.stringify(entry), { mode: 0o600 });
     } catch (e) {
       throw new InternalError(`saving CNI result of pod "${entry.podId}": ${errorMessage(e)}`, { cause: e });
     }

@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode, errorMessage, InternalError, InvalidArgumentError, NotFoundError } from '../errors.js';
 import { flock, funlock } from '../../native/index.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 
 export const METADATA_VERSION = 1;
 const META_FILE = 'meta.json';
@@ -68,17 +69,9 @@ export class MetadataStore<R extends MetadataRecord> {
   async save(rec: R): Promise<void> {
     const file = this.metaPath(rec.id);
     try {
-      await this.withLock(rec.id, async () => {
-        const tmp = `${file}.tmp`;
-        const handle = await fs.open(tmp, 'w', 0o600);
-        try {
-          await handle.writeFile(JSON.stringify({ ...rec, version: METADATA_VERSION }, null, 1));
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-        await fs.rename(tmp, file);
-      });
+      await this.withLock(rec.id, () =>
+        writeFileAtomic(file, JSON.stringify({ ...rec, version: METADATA_VERSION }, null, 1), { mode: 0o600 }),
+      );
     } catch (e) {
       throw new InternalError(`saving metadata of ${this.opts.kind} "${rec.id}" to "${file}": ${errorMessage(e)}`, { cause: e });
     }
@@ -94,7 +87,7 @@ export class MetadataStore<R extends MetadataRecord> {
         await fs.rm(dir, { recursive: true, force: true });
         return;
       }
-      for (const f of [META_FILE, `${META_FILE}.tmp`, LOCK_FILE]) await fs.rm(path.join(dir, f), { force: true });
+      for (const f of [META_FILE, LOCK_FILE]) await fs.rm(path.join(dir, f), { force: true });
       await fs.rmdir(dir).catch((e: unknown) => {
         if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'ENOTEMPTY') throw e;
       });
