@@ -31,6 +31,8 @@ import {
 import { filterContainers, type ContainerFilter } from './container-filter.js';
 import { PodOomScores } from './container-oom.js';
 import { bindPodTmpfs, runscTmpfsHintMounts } from './pod-mounts.js';
+import { containerFilestorePlan, PodFilestores } from './pod-mounts-filestores.js';
+import type { FilestorePlan } from './filestore-plan.js';
 import { daemonOomFloor, lastCap, podFacts, readPid } from './container-spec-input.js';
 import {
   ExitWatcher, OomKillReader, processAlive, readExit, readTerminationMessage, removeExitFile, waitExit, waitPidGone,
@@ -63,6 +65,7 @@ export interface ContainerManagerOptions {
    * handler's CLI). runsc handlers need one (the runsc subcontainer shim).
    */
   monitorFor?: (driver: RuntimeDriver) => ContainerMonitor | undefined;
+  filestores?: PodFilestores;
 }
 
 /** The validated CreateContainer request. */
@@ -98,6 +101,7 @@ export class ContainerManager {
   private readonly socketDir: string;
   private readonly podScores: PodOomScores;
   private watcher: ExitWatcher | undefined;
+  private readonly filestores: PodFilestores;
 
   constructor(options: ContainerManagerOptions) {
     this.config = options.config;
@@ -109,6 +113,7 @@ export class ContainerManager {
     this.oom = options.oomScores ?? new OomScoreApplier({ logger: options.log });
     this.lookups = options.specLookups ?? NODE_SPEC_LOOKUPS;
     this.monitorFor = options.monitorFor;
+    this.filestores = options.filestores ?? new PodFilestores({ log: options.log });
     this.conmonOption = options.conmon;
     this.exitDir = path.join(options.config.state_dir, 'container-exits');
     this.socketDir = path.join(options.config.state_dir, 'attach');
@@ -284,6 +289,12 @@ export class ContainerManager {
       });
       // S14 (runsc): mounts of pod-shared tmpfs volumes are tmpfs in the sandbox.
       if (driver.isRunsc) spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);
+      if (driver.isRunsc) {
+        // S15: the self filestores of this container (none with a runsc that lacks `self`).
+        const plan = this.filestorePlan(rec, pod, driver, rootfs.path, spec.root.readonly === true);
+        cleanup.add('removing filestores', () => this.filestores.removeForContainer(pod.id, plan));
+        await this.filestores.create(pod.id, plan);
+      }
       const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
       // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
       rec.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
@@ -482,6 +493,7 @@ export class ContainerManager {
     else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
     if (rec.rootfsPrepared) await step('removing the rootfs', () => this.images.removeRootfs(rec.id));
     await step('removing the container cgroup', () => this.cgroups.remove(rec.cgroupPath));
+    if (rec.runtimeType === 'runsc') await step('removing filestores', () => this.removeFilestores(rec));
     await step('removing runtime files', () => this.removeRuntimeFiles(rec));
     if (errors.length > 0) {
       // The metadata stays, so a retry of RemoveContainer can finish the job.
@@ -506,6 +518,23 @@ export class ContainerManager {
     await removeExitFile(this.exitDir, rec.id);
     await fs.rm(path.join(this.socketDir, rec.id), { force: true });
     await fs.rm(rec.paths.dir, { recursive: true, force: true });
+  }
+
+  private filestorePlan(rec: ContainerRecord, pod: SandboxRecord, driver: RuntimeDriver, rootfs: string, readonlyRootfs: boolean): FilestorePlan {
+    return containerFilestorePlan({ podId: pod.id, overlay: driver.config.overlay, hints: pod.mountHints ?? [], rootfs, readonlyRootfs, mounts: rec.mounts });
+  }
+
+  /** S15: the container's own self filestores (the plan again, from its record). */
+  private async removeFilestores(rec: ContainerRecord): Promise<void> {
+    let pod: SandboxRecord;
+    try {
+      pod = this.pods.get(rec.podId);
+    } catch {
+      return; // the pod is gone, and its filestores with it
+    }
+    const spec = JSON.parse(await fs.readFile(rec.paths.spec, 'utf8').catch(() => '{}')) as { root?: { path?: string; readonly?: boolean } };
+    if (spec.root?.path === undefined) return; // never got as far as a spec
+    await this.filestores.removeForContainer(pod.id, this.filestorePlan(rec, pod, this.pods.driver(rec.runtimeHandler), spec.root.path, spec.root.readonly === true));
   }
 
   // ── Pod hooks ──────────────────────────────────────────────────────────────────

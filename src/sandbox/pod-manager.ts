@@ -26,6 +26,7 @@ import { NameIndex } from './name-index.js';
 import { mountPodShm, podPaths, removePodFiles, writeHosts, writePodFiles } from './pod-files.js';
 import { mountHintAnnotations } from './mount-hints.js';
 import { mountPodTmpfs, podMountHints, unmountPodMounts } from './pod-mounts.js';
+import { PodFilestores, runscOverlayConfig } from './pod-mounts-filestores.js';
 import { changeState, nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import { SandboxStore } from './sandbox-store.js';
 
@@ -47,6 +48,7 @@ export interface PodManagerOptions {
   /** Drivers by handler name; made from config.runtimes when absent. */
   runtimes?: Map<string, RuntimeDriver>;
   containers?: PodContainersHook;
+  filestores?: PodFilestores;
 }
 
 export interface RuntimeHandlerStatus {
@@ -79,6 +81,7 @@ export class PodManager {
   private readonly store: SandboxStore;
   private readonly names = new NameIndex();
   private readonly locks = new KeyedMutex();
+  private readonly filestores: PodFilestores;
   private conmonInstance: Conmon | undefined;
   private readonly conmonOption: Conmon | undefined;
   containers: PodContainersHook | undefined;
@@ -91,12 +94,14 @@ export class PodManager {
     this.conmonOption = options.conmon;
     this.containers = options.containers;
     this.store = new SandboxStore({ rootDir: options.config.root_dir });
+    this.filestores = options.filestores ?? new PodFilestores({ log: options.log });
     this.runtimes =
       options.runtimes ??
       new Map(
         Object.entries(options.config.runtimes).map(([name, rc]) => [
           name,
-          new RuntimeDriver({ name, config: rc, stateDir: options.config.state_dir, log: options.log }),
+          // S15: the handler's overlay setting as this runsc spells --overlay2 (a bad one stops the start).
+          new RuntimeDriver({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
         ]),
       );
   }
@@ -448,6 +453,7 @@ export class PodManager {
     if (rec.netnsPath !== undefined) await step('removing the netns', () => this.network.removeNetns(rec.id));
     await step('removing the pod cgroup', () => this.removeCgroups(rec));
     await step('unmounting the pod volumes', () => unmountPodMounts(rec.paths.dir));
+    if (driver?.isRunsc) await step('removing shared filestores', () => this.filestores.removeForPod(rec.id, rec.mountHints ?? []));
     await step('removing pod files', () => removePodFiles(rec.paths));
     if (errors.length > 0) {
       // The metadata stays, so a retry of RemovePodSandbox can finish the job.
@@ -564,6 +570,10 @@ export class PodManager {
         this.log.error({ err: e, podSandboxId: id }, 'releasing the network of a pod without metadata');
       }
     }
+    // S15: self filestores of pods no longer known, in the sources of the pods' hints.
+    await this.filestores
+      .cleanupLeftovers(known, this.store.list().flatMap((r) => (r.mountHints ?? []).map((h) => h.source)))
+      .catch((e: unknown) => this.log.error({ err: e }, 'removing leftover filestores'));
     // Pod state dirs without metadata (a crash before the first metadata write cannot
     // leave one, but a crash inside remove can).
     const podsDir = path.join(this.config.state_dir, 'pods');
