@@ -3,7 +3,6 @@
 // here; the figures come from the sandbox layer's StatsCollector (S13) and are put in
 // the proto's shape (UInt64Value wrappers, int64 as decimal strings).
 import { InvalidArgumentError } from '../errors.js';
-import type { InterfaceCounters } from '../network/netns-store.js';
 import type {
   ContainerStatsSnapshot, CpuFigures, LayerFigures, MemoryFigures, PodStatsSnapshot, StatsCollector,
 } from '../sandbox/stats-collector.js';
@@ -42,6 +41,7 @@ export function parsePodStatsFilter(f: CriRequest | null | undefined): { id?: st
 }
 
 const u64 = (n: number | bigint): CriResponse => ({ value: String(n) });
+type InterfaceCounters = NonNullable<PodStatsSnapshot['network']>['interfaces'][number];
 
 function cpuOf(c: CpuFigures | undefined): CriResponse | null {
   if (!c) return null;
