@@ -120,6 +120,9 @@ export class Conmon {
         // so nothing ties its lifetime to ours.
         stdio: ['ignore', logHandle.fd, logHandle.fd, 'pipe'],
         env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
+        // conmon drops files in its working directory (an `oom` marker when the
+        // cgroup reports an OOM): keep them with the container, not in our cwd.
+        cwd: o.persistDir,
         detached: true,
       });
       child.unref();
