@@ -129,7 +129,15 @@ export class TestDaemon {
    * its default cgroup parent. Safe to call twice; runs even after a failed test.
    */
   async cleanup(): Promise<void> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+    const running = () => this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+    // A test that failed with the daemon down may still have pods on disk: bring the
+    // daemon back so it can remove them (its recovery knows their processes).
+    if (!running() && fs.existsSync(this.socket.replace(/[^/]+$/, '')) && hasPodsOnDisk(this.rootDir)) {
+      this.client.close();
+      this.client = new CriClient(this.socket);
+      await this.start().catch(() => undefined);
+    }
+    if (running()) {
       try {
         const list = await this.runtime('ListPodSandbox', {}, 30_000);
         for (const p of list.items ?? []) {
@@ -146,6 +154,14 @@ export class TestDaemon {
     const bridge = String(this.config.cni_default_bridge);
     if (fs.existsSync(`/sys/class/net/${bridge}`)) spawnSync('ip', ['link', 'delete', 'dev', bridge], { stdio: 'ignore' });
     removeEmptyCgroups(String(this.config.cgroup_root), String(this.config.default_cgroup_parent ?? '/sandlot'));
+  }
+}
+
+function hasPodsOnDisk(rootDir: string): boolean {
+  try {
+    return fs.readdirSync(path.join(rootDir, 'pods')).length > 0;
+  } catch {
+    return false;
   }
 }
 
