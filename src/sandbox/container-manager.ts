@@ -40,7 +40,7 @@ import {
 import { ConmonMonitor, type ContainerMonitor } from './container-monitor.js';
 import { RunscMonitor } from './container-monitor-runsc.js';
 import { RunscShim } from '../oci/runsc-subcontainer.js';
-import { ContainerNames } from './container-names.js';
+import { NameIndex } from './name-index.js';
 import { ContainerStore } from './container-store.js';
 import { OomScoreApplier } from './oom-score.js';
 import type { PodContainersHook, PodManager } from './pod-manager.js';
@@ -87,7 +87,7 @@ export class ContainerManager {
   private readonly images: ContainerImages;
   private readonly pods: ContainerPods;
   private readonly store: ContainerStore;
-  private readonly names = new ContainerNames();
+  private readonly names = new NameIndex({ what: 'container name', holder: 'container' });
   private readonly locks = new KeyedMutex();
   private readonly cgroups: CgroupManager;
   private readonly oom: OomScoreApplier;

@@ -1,8 +1,9 @@
-// The pod name index: (name, namespace, uid, attempt) → the sandbox holding it. A name is
-// reserved before any side effect of RunPodSandbox and released when that run fails or
-// the pod is removed. While a run is in progress its promise is kept, so a kubelet retry
-// of the same request (it gives up after its own timeout and sends it again) waits for
-// that run and gets its result, instead of "name is reserved" in a loop (containerd#9947).
+// Name indexes: pods by (name, namespace, uid, attempt), containers by (pod, name,
+// attempt) → the object holding the name. A name is reserved before any side effect of
+// RunPodSandbox/CreateContainer and released when that fails or the object is removed.
+// While a run is in progress its promise is kept, so a kubelet retry of the same request
+// (it gives up after its own timeout and sends it again) waits for that run and gets its
+// result, instead of "name is reserved" in a loop (containerd#9947).
 import { AlreadyExistsError } from '../errors.js';
 
 export interface NameHolder {
@@ -17,15 +18,25 @@ export type Reservation =
   | { kind: 'wait'; pending: Promise<string> }
   | { kind: 'existing'; id: string };
 
+export interface NameIndexOptions {
+  /** What a name is, for messages: "pod sandbox name", "container name". */
+  what: string;
+  /** What holds one: "sandbox", "container". */
+  holder: string;
+}
+
 export class NameIndex {
   private readonly holders = new Map<string, NameHolder>();
 
+  constructor(private readonly opts: NameIndexOptions) {}
+
   /**
    * Reserves `key` for `id`; or, when a run of the same config holds it, says to wait
-   * for that run (in progress) or to answer with its pod (done). A different config →
+   * for that run (in progress) or to answer with its object (done, and `reusable` says
+   * it may be: a READY pod, a container still created). A different config →
    * AlreadyExists naming the holder.
    */
-  reserve(key: string, id: string, configHash: string, isReady: (holderId: string) => boolean): Reservation {
+  reserve(key: string, id: string, configHash: string, reusable: (holderId: string) => boolean): Reservation {
     const h = this.holders.get(key);
     if (h === undefined) {
       this.holders.set(key, { id, configHash, pending: undefined });
@@ -33,9 +44,9 @@ export class NameIndex {
     }
     if (h.configHash === configHash) {
       if (h.pending !== undefined) return { kind: 'wait', pending: h.pending };
-      if (isReady(h.id)) return { kind: 'existing', id: h.id };
+      if (reusable(h.id)) return { kind: 'existing', id: h.id };
     }
-    throw new AlreadyExistsError(`pod sandbox name "${key}" is reserved by sandbox "${h.id}"`);
+    throw new AlreadyExistsError(`${this.opts.what} "${key}" is reserved by ${this.opts.holder} "${h.id}"`);
   }
 
   setPending(key: string, id: string, pending: Promise<string> | undefined): void {

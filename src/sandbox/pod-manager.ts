@@ -79,7 +79,7 @@ export class PodManager {
   private readonly runtimes: Map<string, RuntimeDriver>;
   private readonly probes = new Map<string, ProbeResult>();
   private readonly store: SandboxStore;
-  private readonly names = new NameIndex();
+  private readonly names = new NameIndex({ what: 'pod sandbox name', holder: 'sandbox' });
   private readonly locks = new KeyedMutex();
   private readonly filestores: PodFilestores;
   private conmonInstance: Conmon | undefined;

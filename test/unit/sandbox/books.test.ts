@@ -35,7 +35,7 @@ test('S4 guard wording: cannot <action> sandbox "<id>" in state <state>', () => 
 });
 
 test('name index: a retry with the same config waits while in progress, gets the pod when done; another config conflicts', async () => {
-  const idx = new NameIndex();
+  const idx = new NameIndex({ what: 'pod sandbox name', holder: 'sandbox' });
   assert.deepEqual(idx.reserve('k', 'id1', 'h1', () => true), { kind: 'reserved' });
   const pending = Promise.resolve('id1');
   idx.setPending('k', 'id1', pending);

@@ -14,7 +14,7 @@ import type { RuntimeDriver } from '../../../src/oci/runtime.js';
 import {
   changeState, containerNameKey, criContainerState, exitReason, normalizeStopSignal, requireState, type ContainerRecord,
 } from '../../../src/sandbox/container.js';
-import { ContainerNames } from '../../../src/sandbox/container-names.js';
+import { NameIndex } from '../../../src/sandbox/name-index.js';
 import { ContainerStore } from '../../../src/sandbox/container-store.js';
 
 const ID = 'ab'.repeat(32);
@@ -60,7 +60,7 @@ test('CRI state, reason and stop signal mapping', () => {
 });
 
 test('names: reserve, retry waits for the pending create, done+created returns it, else ALREADY_EXISTS', async () => {
-  const names = new ContainerNames();
+  const names = new NameIndex({ what: 'container name', holder: 'container' });
   assert.deepEqual(names.reserve('k', 'id1', 'h1', () => false), { kind: 'reserved' });
   const pending = Promise.resolve('id1');
   names.setPending('k', 'id1', pending);
