@@ -6,3 +6,7 @@ export * from './mount.js';
 export * from './mknod.js';
 export * from './xattr.js';
 export * from './socket.js';
+export * from './recvmsg.js';
+export * from './ioctl.js';
+export * from './seqpacket.js';
+export * from './pty.js';

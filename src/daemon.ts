@@ -9,7 +9,7 @@ import { wrapError } from './errors.js';
 import { imageHandlers } from './cri/image-handlers.js';
 import { sandboxHandlers } from './cri/sandbox-handlers.js';
 import { containerHandlers } from './cri/container-handlers.js';
-import { portForwardHandlers } from './cri/streaming-handlers.js';
+import { execHandlers, portForwardHandlers } from './cri/streaming-handlers.js';
 import { statsHandlers } from './cri/stats-handlers.js';
 import { runtimeInfoHandlers, type HandlerReadiness, type Readiness } from './cri/runtime-info.js';
 import { sandlotImagesService } from './cri/sandlot-images.js';
@@ -19,6 +19,7 @@ import { NetworkManager } from './network/network-manager.js';
 import { PodManager } from './sandbox/pod-manager.js';
 import { ContainerManager } from './sandbox/container-manager.js';
 import { SandlotStreamingBackend } from './sandbox/streaming-backend.js';
+import { ContainerExec } from './sandbox/exec-service.js';
 import { CgroupStatsReader, detectCgroupLayout as detectStatsLayout } from './sandbox/cgroup-stats.js';
 import { StatsCollector } from './sandbox/stats-collector.js';
 import { podMetricsSnapshot } from './sandbox/stats-metrics.js';
@@ -96,6 +97,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     onRefreshError: (e) => log.warn({ err: e }, 'refreshing pod metrics'),
   });
   const streamingBackend = new SandlotStreamingBackend({ pods });
+  const containerExec = new ContainerExec({ containers, pods, log: log.child({ component: 'exec' }), stateDir: config.state_dir });
+  streamingBackend.containers = containerExec;
   const streaming = await StreamingServer.start({
     address: config.streaming_address,
     backend: streamingBackend,
@@ -121,6 +124,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     containerHandlers(containers),
     statsHandlers(stats),
     portForwardHandlers({ server: streaming, requirePodRunning: (id, action) => pods.requireRunning(id, action) }),
+    execHandlers({ server: streaming, containers: containerExec }),
   );
   const imageSet = merge(imageHandlers(images));
   // ---------------------------------------------------------------------------------

@@ -29,3 +29,74 @@ export function portForwardHandlers(deps: StreamingHandlerDeps): HandlerSet {
     },
   };
 }
+
+/** What Exec, ExecSync and Attach need from the container layer (src/sandbox/exec-service.ts). */
+export interface ExecHandlerDeps {
+  server: Pick<StreamingServer, 'getExecUrl' | 'getAttachUrl'>;
+  containers: {
+    /** NotFound for an unknown container, FailedPrecondition (S4) unless created or running. */
+    requireForExec(idOrPrefix: string): Promise<{ id: string }>;
+    /** NotFound, or FailedPrecondition unless running. */
+    requireForAttach(idOrPrefix: string): Promise<{ id: string }>;
+    execSync(id: string, cmd: string[], timeoutMs: number): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }>;
+  };
+}
+
+function cmdOf(req: CriRequest, containerId: string): string[] {
+  const cmd: unknown = req.cmd;
+  if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((c) => typeof c !== 'string') || cmd[0] === '') {
+    throw new InvalidArgumentError(`exec in container "${containerId}": cmd must not be empty`);
+  }
+  return cmd as string[];
+}
+
+/** CRI `timeout` (int64 seconds as a decimal string; 0 = none) → milliseconds. */
+export function execSyncTimeoutMs(value: unknown): number {
+  const text = String(value ?? '0');
+  if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`timeout must be a non-negative number of seconds, not ${JSON.stringify(text)}`);
+  const s = Number(text);
+  if (!Number.isSafeInteger(s * 1000)) throw new InvalidArgumentError(`timeout ${text} s is too large`);
+  return s * 1000;
+}
+
+export function execHandlers(deps: ExecHandlerDeps): HandlerSet {
+  return {
+    unary: {
+      ExecSync: async (req) => {
+        const containerId = str(req, 'container_id');
+        const cmd = cmdOf(req, containerId);
+        const timeoutMs = execSyncTimeoutMs(req.timeout);
+        const r = await deps.containers.execSync(containerId, cmd, timeoutMs);
+        return { stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode };
+      },
+      Exec: async (req) => {
+        const containerId = str(req, 'container_id');
+        const cmd = cmdOf(req, containerId);
+        const rec = await deps.containers.requireForExec(containerId);
+        return {
+          url: deps.server.getExecUrl({
+            containerId: rec.id,
+            cmd,
+            tty: req.tty === true,
+            stdin: req.stdin === true,
+            stdout: req.stdout === true,
+            stderr: req.stderr === true,
+          }),
+        };
+      },
+      Attach: async (req) => {
+        const containerId = str(req, 'container_id');
+        const rec = await deps.containers.requireForAttach(containerId);
+        return {
+          url: deps.server.getAttachUrl({
+            containerId: rec.id,
+            tty: req.tty === true,
+            stdin: req.stdin === true,
+            stdout: req.stdout === true,
+            stderr: req.stderr === true,
+          }),
+        };
+      },
+    },
+  };
+}

@@ -1,0 +1,151 @@
+// One `<runtime> exec` of a command in a container (S18): the process JSON, the runtime
+// invocation, and how to kill what it started.
+//
+// The process is the container's own (env, user, capabilities, rlimits, apparmor …)
+// with the args replaced, as containerd does for exec; with a TTY it gets
+// `terminal: true` and TERM=xterm when the image set no TERM. It goes to the runtime as
+// `--process <file>`, which works the same for runc and runsc.
+//
+// Killing (measured): SIGKILL to `runc exec` or `runsc exec` leaves the exec'd process
+// running in the container. runc writes the process's host PID to --pid-file, and runc
+// exec is its subreaper, so while runc exec lives that PID is the process (or its
+// zombie): kill it. A runsc process has no host PID; runsc writes the sandbox-internal
+// PID to --internal-pid-file and `runsc kill --pid <pid> <id> KILL` ends it.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { errnoCode, errorMessage, InternalError } from '../errors.js';
+import type { RuntimeDriver } from '../oci/runtime.js';
+
+/** The subset of an OCI process the exec copies from the container. */
+export interface OciProcess {
+  terminal?: boolean;
+  args: string[];
+  env?: string[];
+  cwd: string;
+  [key: string]: unknown;
+}
+
+/** The exec's process: the container's, with `cmd` as args and the TTY flag (pure). */
+export function execProcessSpec(base: OciProcess, cmd: string[], tty: boolean, consoleSize?: { width: number; height: number }): OciProcess {
+  const p: OciProcess = { ...structuredClone(base), args: [...cmd], terminal: tty };
+  delete p.consoleSize;
+  if (tty && consoleSize) p.consoleSize = { height: consoleSize.height, width: consoleSize.width };
+  const env = [...(p.env ?? [])];
+  if (tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+  p.env = env;
+  return p;
+}
+
+/** The runtime arguments of an exec (after the driver's global args; pure). */
+export function execArgs(containerId: string, files: { process: string; pid: string }, isRunsc: boolean): string[] {
+  // runsc's --pid-file names the `runsc exec` process itself; the process lives in the
+  // sandbox and is found by its internal PID.
+  const pidFlag = isRunsc ? '--internal-pid-file' : '--pid-file';
+  return ['exec', '--process', files.process, pidFlag, files.pid, containerId];
+}
+
+export interface ExecLaunch {
+  /** The `<runtime> exec` child; its exit status is the process's. */
+  child: ChildProcess;
+  /** Kills the exec'd process (and the runtime's exec), best effort and idempotent. */
+  kill(): Promise<void>;
+  /** Resolves with the exit code once the runtime's exec has exited (128+N for a signal). */
+  exited: Promise<number>;
+  /** Removes the exec's scratch files. */
+  cleanup(): Promise<void>;
+}
+
+export interface LaunchOptions {
+  driver: RuntimeDriver;
+  containerId: string;
+  /** The container's OCI bundle config.json (the base process). */
+  specPath: string;
+  /** Scratch directory for the process file and the pid file (removed at cleanup). */
+  scratchDir: string;
+  cmd: string[];
+  tty: boolean;
+  stdio: StdioOptions;
+  /** Give the child its own session (a TTY exec: the pty must not be ours). */
+  detached?: boolean;
+  /** The terminal's initial size (TTY only). */
+  consoleSize?: { width: number; height: number };
+}
+
+const SIGNALS: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1, SIGQUIT: 3, SIGPIPE: 13 };
+
+export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
+  let spec: { process?: OciProcess };
+  try {
+    spec = JSON.parse(await fs.readFile(o.specPath, 'utf8')) as { process?: OciProcess };
+  } catch (e) {
+    throw new InternalError(`reading the spec of container "${o.containerId}" at "${o.specPath}": ${errorMessage(e)}`, { cause: e });
+  }
+  if (!spec.process) throw new InternalError(`the spec of container "${o.containerId}" has no process`);
+  const dir = path.join(o.scratchDir, randomBytes(8).toString('hex'));
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const files = { process: path.join(dir, 'process.json'), pid: path.join(dir, 'exec.pid') };
+  await fs.writeFile(files.process, JSON.stringify(execProcessSpec(spec.process, o.cmd, o.tty, o.consoleSize)), { mode: 0o600 });
+  const bin = o.driver.binaryPath();
+  const child = spawn(bin, [...o.driver.globalArgs(), ...execArgs(o.containerId, files, o.driver.isRunsc)], {
+    stdio: o.stdio,
+    detached: o.detached ?? false,
+  });
+  let done = false;
+  const exited = new Promise<number>((resolve) => {
+    child.once('error', () => {
+      done = true;
+      resolve(127);
+    });
+    child.once('exit', (code, sig) => {
+      done = true;
+      resolve(code ?? 128 + (sig ? (SIGNALS[sig] ?? 9) : 0));
+    });
+  });
+  let killing: Promise<void> | undefined;
+  const kill = (): Promise<void> => {
+    killing ??= (async () => {
+      if (done) return;
+      const pid = await readPid(files.pid);
+      if (pid > 0 && !done) {
+        if (o.driver.isRunsc) {
+          await runKill(bin, [...o.driver.globalArgs(), 'kill', '--pid', String(pid), o.containerId, 'KILL']);
+        } else {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+      // Before the process started (no pid yet) or as a last resort: the runtime's exec.
+      if (!done) child.kill('SIGKILL');
+    })();
+    return killing;
+  };
+  return {
+    child,
+    kill,
+    exited,
+    cleanup: () => fs.rm(dir, { recursive: true, force: true }),
+  };
+}
+
+async function readPid(file: string): Promise<number> {
+  try {
+    const n = Number((await fs.readFile(file, 'utf8')).trim());
+    return Number.isInteger(n) ? n : 0;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return 0;
+    throw e;
+  }
+}
+
+function runKill(bin: string, args: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const c = spawn(bin, args, { stdio: 'ignore' });
+    c.once('error', () => resolve());
+    c.once('exit', () => resolve());
+  });
+}
