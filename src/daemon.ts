@@ -96,7 +96,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     refresh: async () => podMetricsSnapshot(await stats.listPods({}, { rates: false })),
     onRefreshError: (e) => log.warn({ err: e }, 'refreshing pod metrics'),
   });
-  const streamingBackend = new SandlotStreamingBackend({ pods });
+  const streamingBackend = new SandlotStreamingBackend({ pods, stateDir: config.state_dir, log: log.child({ component: 'streaming' }) });
   const containerExec = new ContainerExec({ containers, pods, log: log.child({ component: 'exec' }), stateDir: config.state_dir });
   streamingBackend.containers = containerExec;
   const streaming = await StreamingServer.start({

@@ -22,6 +22,13 @@ export interface PodNamespaces {
 
 /** Where catatonit appears inside the rootfs. */
 export const INFRA_BINARY = '/catatonit';
+/**
+ * Where the host's static busybox appears in the infra container when the handler
+ * relays port-forwards through a process in the sandbox (src/sandbox/port-forward-relay.ts).
+ * Under /dev because that is a tmpfs: the rootfs is read-only and has no mount point
+ * for it, a tmpfs takes a new one under runc and runsc alike.
+ */
+export const RELAY_BINARY = '/dev/.sandlot/busybox';
 /** oom_score_adj of the infra process: the last thing the OOM killer should take (as CRI-O's infra). */
 export const INFRA_OOM_SCORE_ADJ = -998;
 
@@ -42,6 +49,8 @@ export interface SandboxSpecInput {
   annotations: Record<string, string>;
   oomScoreAdj: number;
   runsc: boolean;
+  /** Host path of a static busybox to bind read-only at RELAY_BINARY (port-forward relay). */
+  relayBinaryPath?: string;
 }
 
 /**
@@ -91,6 +100,9 @@ export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
     ...standardMounts({ mqueue: ns.ipc === 'POD', sysWritable: false, cgroup: false }),
     { destination: INFRA_BINARY, type: 'bind', source: input.catatonitPath, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
   ];
+  if (input.relayBinaryPath !== undefined) {
+    mounts.push({ destination: RELAY_BINARY, type: 'bind', source: input.relayBinaryPath, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
+  }
   const spec: Record<string, unknown> = {
     ociVersion: OCI_VERSION,
     process: {

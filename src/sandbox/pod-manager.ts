@@ -29,6 +29,8 @@ import { mountPodTmpfs, podMountHints, unmountPodMounts } from './pod-mounts.js'
 import { PodFilestores, runscOverlayConfig } from './pod-mounts-filestores.js';
 import { changeState, nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import { SandboxStore } from './sandbox-store.js';
+import { relayBinaryFor } from './port-forward-relay.js';
+import type { ContainerEventSink } from './container-events.js';
 
 /** The part of the NetworkManager pods use (a seam for unit tests). */
 export type PodNetwork = Pick<NetworkManager, 'createNetns' | 'removeNetns' | 'setUp' | 'tearDown' | 'listPinned' | 'listAttached'>;
@@ -85,6 +87,8 @@ export class PodManager {
   private conmonInstance: Conmon | undefined;
   private readonly conmonOption: Conmon | undefined;
   containers: PodContainersHook | undefined;
+  /** GetContainerEvents: sandboxes send events too, as containerd's (wired by the daemon). */
+  events: ContainerEventSink | undefined;
 
   constructor(options: PodManagerOptions) {
     this.config = options.config;
@@ -278,6 +282,8 @@ export class PodManager {
         annotations: driver.isRunsc ? { ...config.annotations, ...mountHintAnnotations(rec.mountHints) } : config.annotations,
         oomScoreAdj: this.infraOomScoreAdj(),
         runsc: driver.isRunsc,
+        // The port-forward relay's busybox, for handlers that relay (port-forward-relay.ts).
+        ...(relayBinaryFor(driver) !== undefined ? { relayBinaryPath: relayBinaryFor(driver)! } : {}),
       });
       await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
 
@@ -300,9 +306,11 @@ export class PodManager {
       rec.conmonPid = created.conmonPid;
       changeState(rec, 'created');
       await this.store.save(rec);
+      this.events?.publish('CONTAINER_CREATED_EVENT', id, id);
       await driver.start(id);
       changeState(rec, 'running');
       await this.store.save(rec);
+      this.events?.publish('CONTAINER_STARTED_EVENT', id, id);
       cleanup.release();
       log.info({ durationMs: Date.now() - started, handler: driver.name, pid: rec.pid, ip: rec.ip }, 'pod sandbox running');
       return id;
@@ -383,8 +391,10 @@ export class PodManager {
       });
     }
     if (rec.netnsPath !== undefined && !rec.networkUp) await step('removing the netns', () => this.network.removeNetns(rec.id));
-    if (rec.state !== 'stopped') changeState(rec, 'stopped');
+    const stoppedNow = rec.state !== 'stopped';
+    if (stoppedNow) changeState(rec, 'stopped');
     await step('saving metadata', () => this.store.save(rec));
+    if (stoppedNow) this.events?.publish('CONTAINER_STOPPED_EVENT', rec.id, rec.id);
     if (errors.length > 0) {
       throw new AggregateError(errors, `stopping sandbox "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
     }
@@ -460,6 +470,7 @@ export class PodManager {
       throw new AggregateError(errors, `removing sandbox "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
     }
     await this.store.delete(rec.id);
+    this.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.id);
     this.names.release(nameKey(rec.config.metadata), rec.id);
     this.log.info({ podSandboxId: rec.id }, 'pod sandbox removed');
   }
@@ -483,6 +494,7 @@ export class PodManager {
         cur.exitCode = code;
         cur.reason = `the infra process exited with ${code}`;
         await this.store.save(cur);
+        this.events?.publish('CONTAINER_STOPPED_EVENT', cur.id, cur.id);
         this.log.warn({ podSandboxId: cur.id, exitCode: code }, 'pod sandbox infra exited; the pod is not ready');
       });
     }
