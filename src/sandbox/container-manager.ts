@@ -45,6 +45,7 @@ import { ContainerStore } from './container-store.js';
 import { OomScoreApplier } from './oom-score.js';
 import type { PodContainersHook, PodManager } from './pod-manager.js';
 import { stableJson, type SandboxRecord } from './sandbox.js';
+import type { ContainerEventSink } from './container-events.js';
 
 /** The parts of the image service containers use. */
 export type ContainerImages = Pick<ImageService, 'resolve' | 'prepareRootfs' | 'removeRootfs'>;
@@ -102,6 +103,8 @@ export class ContainerManager {
   private readonly podScores: PodOomScores;
   private watcher: ExitWatcher | undefined;
   private readonly filestores: PodFilestores;
+  /** GetContainerEvents: one publish per transition, after it is saved (wired by the daemon). */
+  events: ContainerEventSink | undefined;
 
   constructor(options: ContainerManagerOptions) {
     this.config = options.config;
@@ -320,6 +323,7 @@ export class ContainerManager {
       rec.conmonPid = created.conmonPid;
       changeState(rec, 'created');
       await this.store.save(rec);
+      this.events?.publish('CONTAINER_CREATED_EVENT', id, pod.id);
       cleanup.release();
       log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');
       return id;
@@ -357,11 +361,13 @@ export class ContainerManager {
         rec.message = errorMessage(e);
         rec.finishedAt = nsString(Date.now());
         await this.store.save(rec);
+        this.events?.publish('CONTAINER_STOPPED_EVENT', id, rec.podId);
         throw wrapError(`starting container "${id}"`, e);
       }
       changeState(rec, 'running');
       rec.startedAt = startedAt;
       await this.store.save(rec);
+      this.events?.publish('CONTAINER_STARTED_EVENT', id, rec.podId);
       this.log.info({ containerId: id, podSandboxId: rec.podId }, 'container started');
       // S11: the monitor dedicated to this container gets its score.
       await this.oom.adjustHelper(rec.conmonPid, rec.oomScoreAdj).catch((e: unknown) =>
@@ -433,6 +439,7 @@ export class ContainerManager {
     rec.message = exit ? await readTerminationMessage(rec.terminationMessagePath) : 'the container monitor ended without an exit file';
     changeState(rec, 'stopped');
     await this.store.save(rec);
+    this.events?.publish('CONTAINER_STOPPED_EVENT', rec.id, rec.podId); // stop, exit watcher, refresh, recovery
   }
 
   /** Notices an exit the watcher may have missed (cheap: one stat). */
@@ -500,6 +507,7 @@ export class ContainerManager {
       throw new AggregateError(errors, `removing container "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
     }
     await this.store.delete(rec.id);
+    this.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.podId);
     this.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);
     this.log.info({ containerId: rec.id, podSandboxId: rec.podId }, 'container removed');
   }
@@ -560,6 +568,11 @@ export class ContainerManager {
     const id = this.store.resolve(idOrPrefix).id;
     await this.onExitFile(id);
     return this.store.resolve(id);
+  }
+
+  /** The pod's containers as the store holds them now (no refresh: for event snapshots). */
+  records(podId: string): ContainerRecord[] {
+    return this.store.ofPod(podId);
   }
 
   async list(filter: ContainerFilter = {}): Promise<ContainerRecord[]> {
