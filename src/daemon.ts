@@ -11,6 +11,15 @@ import { sandboxHandlers } from './cri/sandbox-handlers.js';
 import { containerHandlers } from './cri/container-handlers.js';
 import { execHandlers, portForwardHandlers } from './cri/streaming-handlers.js';
 import { statsHandlers } from './cri/stats-handlers.js';
+import { eventsHandlers } from './cri/events-handlers.js';
+import { metricsHandlers } from './cri/metrics-handlers.js';
+import { podResourcesHandlers } from './cri/pod-resources-handlers.js';
+import { checkpointHandlers } from './cri/checkpoint-handlers.js';
+import { ContainerEventBus } from './sandbox/container-events.js';
+import { PodResourcesUpdater } from './sandbox/pod-resources.js';
+import { CgroupManager } from './sandbox/cgroups.js';
+import { ContainerCheckpointer, probeCriu, probeSummary } from './sandbox/checkpoint.js';
+import { Gauge } from 'prom-client';
 import { runtimeInfoHandlers, type HandlerReadiness, type Readiness } from './cri/runtime-info.js';
 import { sandlotImagesService } from './cri/sandlot-images.js';
 import { claimSocketPath, CriServer } from './cri/server.js';
@@ -80,6 +89,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const pods = new PodManager({ config, log: log.child({ component: 'sandbox' }), network });
   const containers = new ContainerManager({ config, log: log.child({ component: 'containers' }), images, pods });
   pods.containers = containers.podHook();
+  const events = new ContainerEventBus({
+    log: log.child({ component: 'events' }),
+    snapshot: (podId) => ({ pod: pods.list({ id: podId })[0], containers: containers.records(podId) }),
+  });
+  pods.events = events;
+  containers.events = events;
+  new Gauge({
+    name: 'sandlot_container_event_subscribers',
+    help: 'GetContainerEvents streams open now.',
+    registers: [metrics.registry],
+    collect() {
+      this.set(events.subscriberCount);
+    },
+  });
   await pods.start(); // probes every handler, then recovers what a previous run left
   await containers.recover(); // then the containers: exits while down, half-created ones
   closers.push(async () => containers.close());
@@ -96,6 +119,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     refresh: async () => podMetricsSnapshot(await stats.listPods({}, { rates: false })),
     onRefreshError: (e) => log.warn({ err: e }, 'refreshing pod metrics'),
   });
+  const criu = await probeCriu();
+  if (!criu.ok) log.info({ output: probeSummary(criu) }, 'criu check failed: CheckpointContainer answers UNIMPLEMENTED');
+  const sandboxSet = sandboxHandlers(pods);
   const streamingBackend = new SandlotStreamingBackend({ pods, stateDir: config.state_dir, log: log.child({ component: 'streaming' }) });
   const containerExec = new ContainerExec({ containers, pods, log: log.child({ component: 'exec' }), stateDir: config.state_dir });
   streamingBackend.containers = containerExec;
@@ -120,9 +146,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         log.info({ podCidr: cidr }, 'pod CIDR updated');
       },
     }),
-    sandboxHandlers(pods),
+    sandboxSet,
     containerHandlers(containers),
     statsHandlers(stats),
+    eventsHandlers(events),
+    metricsHandlers(stats),
+    podResourcesHandlers({
+      updater: new PodResourcesUpdater({ pods, cgroups: new CgroupManager(), log: log.child({ component: 'sandbox' }) }),
+      podSandboxStatus: sandboxSet.unary!.PodSandboxStatus!,
+      pod: (id) => pods.get(id),
+    }),
+    checkpointHandlers(new ContainerCheckpointer({ containers, driver: (h) => pods.driver(h), probe: criu, log: log.child({ component: 'checkpoint' }) })),
     portForwardHandlers({ server: streaming, requirePodRunning: (id, action) => pods.requireRunning(id, action) }),
     execHandlers({ server: streaming, containers: containerExec }),
   );
@@ -152,6 +186,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   return {
     async shutdown() {
+      events.close(); // open GetContainerEvents streams would hold the grace otherwise
       await server.shutdown(SHUTDOWN_GRACE_MS);
       if (metricsServer) await new Promise((r) => metricsServer!.close(r));
       for (const close of closers.reverse()) {
