@@ -10,3 +10,4 @@ export * from './recvmsg.js';
 export * from './ioctl.js';
 export * from './seqpacket.js';
 export * from './pty.js';
+export * from './pipe.js';

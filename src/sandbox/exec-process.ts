@@ -11,10 +11,13 @@
 // exec is its subreaper, so while runc exec lives that PID is the process (or its
 // zombie): kill it. A runsc process has no host PID; runsc writes the sandbox-internal
 // PID to --internal-pid-file and `runsc kill --pid <pid> <id> KILL` ends it.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
+import { pipe } from '../../native/index.js';
 import { errnoCode, errorMessage, InternalError } from '../errors.js';
 import type { RuntimeDriver } from '../oci/runtime.js';
 
@@ -46,9 +49,21 @@ export function execArgs(containerId: string, files: { process: string; pid: str
   return ['exec', '--process', files.process, pidFlag, files.pid, containerId];
 }
 
+/**
+ * A stdio slot of the exec: 'pipe' (a real pipe, see native/pipe.ts: never a
+ * socketpair, which gVisor breaks for the runtime), 'ignore', or an fd of ours.
+ */
+export type ExecStdio = 'pipe' | 'ignore' | number;
+
 export interface ExecLaunch {
   /** The `<runtime> exec` child; its exit status is the process's. */
   child: ChildProcess;
+  /** Our ends of the 'pipe' slots. */
+  stdin: net.Socket | undefined;
+  stdout: net.Socket | undefined;
+  stderr: net.Socket | undefined;
+  /** Resolves once every output pipe has closed (the process and its heirs let go). */
+  outputClosed: Promise<void>;
   /** Kills the exec'd process (and the runtime's exec), best effort and idempotent. */
   kill(): Promise<void>;
   /** Resolves with the exit code once the runtime's exec has exited (128+N for a signal). */
@@ -66,7 +81,7 @@ export interface LaunchOptions {
   scratchDir: string;
   cmd: string[];
   tty: boolean;
-  stdio: StdioOptions;
+  stdio: [ExecStdio, ExecStdio, ExecStdio];
   /** Give the child its own session (a TTY exec: the pty must not be ours). */
   detached?: boolean;
   /** The terminal's initial size (TTY only). */
@@ -88,10 +103,26 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
   const files = { process: path.join(dir, 'process.json'), pid: path.join(dir, 'exec.pid') };
   await fs.writeFile(files.process, JSON.stringify(execProcessSpec(spec.process, o.cmd, o.tty, o.consoleSize)), { mode: 0o600 });
   const bin = o.driver.binaryPath();
-  const child = spawn(bin, [...o.driver.globalArgs(), ...execArgs(o.containerId, files, o.driver.isRunsc)], {
-    stdio: o.stdio,
-    detached: o.detached ?? false,
-  });
+  const pipes = o.stdio.map((slot) => (slot === 'pipe' ? pipe() : undefined));
+  const childFds = o.stdio.map((slot, i) => (slot === 'pipe' ? pipes[i]![i === 0 ? 0 : 1] : slot));
+  let child: ChildProcess;
+  try {
+    child = spawn(bin, [...o.driver.globalArgs(), ...execArgs(o.containerId, files, o.driver.isRunsc)], {
+      stdio: childFds,
+      detached: o.detached ?? false,
+    });
+  } finally {
+    // The child has its copies; ours would keep EOF from coming.
+    pipes.forEach((p, i) => {
+      if (p) fsSync.closeSync(p[i === 0 ? 0 : 1]);
+    });
+  }
+  const ours = pipes.map((p, i) =>
+    p === undefined ? undefined : i === 0 ? new net.Socket({ fd: p[1], readable: false, writable: true }) : new net.Socket({ fd: p[0], readable: true, writable: false }),
+  );
+  const outputClosed = Promise.all(
+    ours.slice(1).map((sock) => (sock === undefined ? undefined : new Promise<void>((resolve) => sock.once('close', () => resolve())))),
+  ).then(() => undefined);
   let done = false;
   const exited = new Promise<number>((resolve) => {
     child.once('error', () => {
@@ -126,6 +157,10 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
   };
   return {
     child,
+    stdin: ours[0],
+    stdout: ours[1],
+    stderr: ours[2],
+    outputClosed,
     kill,
     exited,
     cleanup: () => fs.rm(dir, { recursive: true, force: true }),

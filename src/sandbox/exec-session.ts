@@ -47,24 +47,26 @@ function onAbort(signal: AbortSignal, launch: ExecLaunch): () => void {
 
 async function execPipes(o: ExecSessionOptions, io: ExecStreams, signal: AbortSignal): Promise<ExecResult> {
   const launch = await launchExec({ ...o, tty: false, stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-  const { child } = launch;
+  const { stdin, stdout, stderr } = launch;
   const unAbort = onAbort(signal, launch);
   try {
-    if (io.stdin && child.stdin) {
+    if (io.stdin && stdin) {
       // The process may exit before reading all of it: EPIPE is not our error.
-      child.stdin.on('error', () => undefined);
-      io.stdin.pipe(child.stdin);
+      stdin.on('error', () => undefined);
+      io.stdin.pipe(stdin);
     }
-    if (io.stdout) child.stdout!.pipe(io.stdout, { end: false });
-    else child.stdout!.resume();
-    if (io.stderr) child.stderr!.pipe(io.stderr, { end: false });
-    else child.stderr!.resume();
-    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    const [exitCode] = await Promise.all([launch.exited, closed]);
+    if (io.stdout) stdout!.pipe(io.stdout, { end: false });
+    else stdout!.resume();
+    if (io.stderr) stderr!.pipe(io.stderr, { end: false });
+    else stderr!.resume();
+    const [exitCode] = await Promise.all([launch.exited, launch.outputClosed]);
     return { exitCode };
   } finally {
     unAbort();
-    if (io.stdin && child.stdin) io.stdin.unpipe(child.stdin);
+    if (io.stdin && stdin) {
+      io.stdin.unpipe(stdin);
+      stdin.destroy();
+    }
     await launch.kill().catch(() => undefined);
     await launch.cleanup().catch(() => undefined);
   }

@@ -53,13 +53,12 @@ export interface ExecSyncOptions extends Omit<LaunchOptions, 'tty' | 'stdio' | '
 export async function execSync(o: ExecSyncOptions): Promise<ExecSyncResult> {
   const limit = o.limitBytes ?? EXEC_SYNC_OUTPUT_LIMIT_BYTES;
   const launch = await launchExec({ ...o, tty: false, stdio: ['ignore', 'pipe', 'pipe'] });
-  const { child } = launch;
   const out = new BoundedCollector(limit);
   const err = new BoundedCollector(limit);
-  child.stdout!.on('data', (d: Buffer) => out.push(d));
-  child.stderr!.on('data', (d: Buffer) => err.push(d));
+  launch.stdout!.on('data', (d: Buffer) => out.push(d));
+  launch.stderr!.on('data', (d: Buffer) => err.push(d));
   // All output read: both pipes closed (the process and whatever inherited them are gone).
-  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const closed = launch.outputClosed;
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   try {
@@ -73,8 +72,8 @@ export async function execSync(o: ExecSyncOptions): Promise<ExecSyncResult> {
     if (first === 'timeout') {
       timedOut = true;
       await launch.kill();
-      child.stdout!.destroy();
-      child.stderr!.destroy();
+      launch.stdout!.destroy();
+      launch.stderr!.destroy();
       await launch.exited;
       throw new DeadlineExceededError(
         `exec in container "${o.containerId}": command ${JSON.stringify(o.cmd)} timed out after ${o.timeoutMs / 1000} s and was killed`,

@@ -53,7 +53,7 @@ export async function relayPortForward(o: RelayOptions, port: number, conn: Dupl
     tty: false,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  const { child } = launch;
+  const { stdin, stdout, stderr: errPipe } = launch;
   const kill = (): void => {
     void launch.kill();
   };
@@ -61,23 +61,23 @@ export async function relayPortForward(o: RelayOptions, port: number, conn: Dupl
   else signal.addEventListener('abort', kill, { once: true });
   let stderr = '';
   try {
-    child.stdin!.on('error', () => undefined);
+    stdin!.on('error', () => undefined);
     conn.on('error', () => undefined);
     // The client's half-close ends nc's stdin; nc then shuts down its sending side.
-    conn.pipe(child.stdin!);
-    child.stdout!.pipe(conn, { end: false });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    conn.pipe(stdin!);
+    stdout!.pipe(conn, { end: false });
+    errPipe!.setEncoding('utf8').on('data', (d: string) => {
       if (stderr.length < STDERR_LIMIT_BYTES) stderr += d;
     });
-    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-    const [code] = await Promise.all([launch.exited, closed]);
+    const [code] = await Promise.all([launch.exited, launch.outputClosed]);
     if (code !== 0 && !signal.aborted) {
       throw new UnavailableError(`${ctx}: ${stderr.trim() || `the relay exited with ${code}`}`);
     }
     conn.end();
   } finally {
     signal.removeEventListener('abort', kill);
-    conn.unpipe(child.stdin!);
+    conn.unpipe(stdin!);
+    stdin!.destroy();
     await launch.kill().catch(() => undefined);
     await launch.cleanup().catch(() => undefined);
   }
