@@ -38,7 +38,8 @@ export interface ExecHandlerDeps {
     requireForExec(idOrPrefix: string): Promise<{ id: string }>;
     /** NotFound, or FailedPrecondition unless running. */
     requireForAttach(idOrPrefix: string): Promise<{ id: string }>;
-    execSync(id: string, cmd: string[], timeoutMs: number): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }>;
+    /** `signal` aborts when the RPC is cancelled: the process is killed. */
+    execSync(id: string, cmd: string[], timeoutMs: number, signal?: AbortSignal): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }>;
   };
 }
 
@@ -62,11 +63,11 @@ export function execSyncTimeoutMs(value: unknown): number {
 export function execHandlers(deps: ExecHandlerDeps): HandlerSet {
   return {
     unary: {
-      ExecSync: async (req) => {
+      ExecSync: async (req, ctx) => {
         const containerId = str(req, 'container_id');
         const cmd = cmdOf(req, containerId);
         const timeoutMs = execSyncTimeoutMs(req.timeout);
-        const r = await deps.containers.execSync(containerId, cmd, timeoutMs);
+        const r = await deps.containers.execSync(containerId, cmd, timeoutMs, ctx.signal);
         return { stdout: r.stdout, stderr: r.stderr, exit_code: r.exitCode };
       },
       Exec: async (req) => {

@@ -56,11 +56,11 @@ export class ContainerExec implements ContainerStreaming {
     return { driver: this.pods.driver(rec.runtimeHandler), containerId: rec.id, specPath: rec.paths.spec, scratchDir: this.scratchDir, cmd };
   }
 
-  /** ExecSync: `timeoutMs` 0 = none; DeadlineExceeded when it runs out. */
-  async execSync(idOrPrefix: string, cmd: string[], timeoutMs: number): Promise<ExecSyncResult> {
+  /** ExecSync: `timeoutMs` 0 = none; DeadlineExceeded when it runs out; `signal` (the RPC cancelled) kills. */
+  async execSync(idOrPrefix: string, cmd: string[], timeoutMs: number, signal?: AbortSignal): Promise<ExecSyncResult> {
     const rec = await this.requireForExec(idOrPrefix);
     const started = Date.now();
-    const r = await execSync({ ...this.target(rec, cmd), timeoutMs, log: this.log });
+    const r = await execSync({ ...this.target(rec, cmd), timeoutMs, log: this.log, ...(signal ? { signal } : {}) });
     this.log.debug({ containerId: rec.id, exitCode: r.exitCode, durationMs: Date.now() - started }, 'ExecSync done');
     return r;
   }

@@ -46,6 +46,8 @@ export class BoundedCollector {
 export interface ExecSyncOptions extends Omit<LaunchOptions, 'tty' | 'stdio' | 'detached'> {
   /** 0 = no timeout. */
   timeoutMs: number;
+  /** The caller went away (the RPC was cancelled): the process is killed. */
+  signal?: AbortSignal;
   log: Logger;
   limitBytes?: number;
 }
@@ -53,6 +55,11 @@ export interface ExecSyncOptions extends Omit<LaunchOptions, 'tty' | 'stdio' | '
 export async function execSync(o: ExecSyncOptions): Promise<ExecSyncResult> {
   const limit = o.limitBytes ?? EXEC_SYNC_OUTPUT_LIMIT_BYTES;
   const launch = await launchExec({ ...o, tty: false, stdio: ['ignore', 'pipe', 'pipe'] });
+  const onCancel = (): void => {
+    void launch.kill();
+  };
+  o.signal?.addEventListener('abort', onCancel, { once: true });
+  if (o.signal?.aborted) onCancel();
   const out = new BoundedCollector(limit);
   const err = new BoundedCollector(limit);
   launch.stdout!.on('data', (d: Buffer) => out.push(d));
@@ -89,6 +96,7 @@ export async function execSync(o: ExecSyncOptions): Promise<ExecSyncResult> {
     return { stdout: out.result(), stderr: err.result(), exitCode };
   } finally {
     clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onCancel);
     if (!timedOut) await launch.kill().catch(() => undefined);
     await launch.cleanup().catch(() => undefined);
   }

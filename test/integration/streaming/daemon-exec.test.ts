@@ -100,6 +100,12 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     await waitFor('the timed-out process is gone', async () => !(await execSync(env, id, ['ps'])).stdout.includes('sleep 7777'));
   });
 
+  await t.test('an ExecSync whose caller gives up (its deadline passes) is killed', async () => {
+    const f = await failure(env.d.runtime('ExecSync', { container_id: id, cmd: ['/bin/sh', '-c', 'exec sleep 5555'], timeout: 0 }, 1_500));
+    assert.equal(f.code, status.DEADLINE_EXCEEDED);
+    await waitFor('the abandoned process is gone', async () => !(await execSync(env, id, ['ps'])).stdout.includes('sleep 5555'), 60_000);
+  });
+
   await t.test('bad input: empty cmd, unknown container, empty id, negative timeout', async () => {
     let f = await failure(env.d.runtime('ExecSync', { container_id: id, cmd: [] }));
     assert.equal(f.code, status.INVALID_ARGUMENT);
@@ -187,6 +193,19 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     const r = await runGoClient({ url: url as string, 'vanish-after': 20 });
     assert.ok(r.stdoutLen >= 20);
     await waitFor('the vanished client\'s process is gone', async () => !(await execSync(env, id, ['ps'])).stdout.includes('tick-vanish'), 60_000);
+  });
+
+  await t.test('a client vanishing mid-exec with a TTY kills the exec process', async () => {
+    const { url } = await env.d.runtime('Exec', {
+      container_id: id,
+      cmd: ['/bin/sh', '-c', 'while true; do echo tick-tty; sleep 0.05; done'],
+      tty: true,
+      stdin: true,
+      stdout: true,
+    });
+    const r = await runGoClient({ url: url as string, tty: true, stdin: true, 'hold-stdin': true, stderr: false, 'vanish-after': 20 });
+    assert.ok(r.stdoutLen >= 20);
+    await waitFor('the TTY process is gone', async () => !(await execSync(env, id, ['ps'])).stdout.includes('tick-tty'), 60_000);
   });
 
   await t.test('20 concurrent execs each get their own output and exit code', async () => {
