@@ -1,0 +1,124 @@
+// ListMetricDescriptors / ListPodSandboxMetrics / StreamPodSandboxMetrics for a running
+// runc container (cAdvisor names, label values matching the descriptors' keys, the
+// figures of its cgroup), and CheckpointContainer's answers: NOT_FOUND, S4/S17 state,
+// bad input, and, where `criu check` fails (CRIU 3.17 here), UNIMPLEMENTED saying why.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { status as GrpcStatus, type ClientReadableStream } from '@grpc/grpc-js';
+import { failure, makeContainerEnv, waitFor } from '../container/container-env.js';
+
+type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const MIB = 1024 * 1024;
+
+test('pod sandbox metrics: descriptors, values of a running container and its pod, list and stream', { timeout: 180_000 }, async (t) => {
+  const env = await makeContainerEnv(t);
+  const { d } = env;
+  const pod = await env.runPod('metrics');
+  // busybox awk holds a 20 MiB string, then sleeps.
+  const ctr = await env.createContainer(pod, 'app', { command: ['/bin/sh', '-c', 'awk \'BEGIN{s=sprintf("%20971520s","x"); print length(s); fflush(); system("sleep 3600")}\''] });
+  await d.runtime('StartContainer', { container_id: ctr });
+
+  const descriptors = (await d.runtime('ListMetricDescriptors', {})).descriptors as Msg[];
+  const keys = new Map(descriptors.map((x) => [x.name as string, x.label_keys as string[]]));
+  for (const name of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_memory_usage_bytes', 'container_network_receive_bytes_total', 'container_network_transmit_bytes_total', 'container_processes']) {
+    assert.ok(keys.has(name), `descriptor ${name}`);
+    assert.ok(descriptors.find((x) => x.name === name)!.help.length > 0);
+  }
+  assert.deepEqual(keys.get('container_memory_working_set_bytes'), ['container', 'id', 'image', 'name', 'namespace', 'pod']);
+  assert.deepEqual(keys.get('container_network_receive_bytes_total'), ['container', 'id', 'image', 'name', 'namespace', 'pod', 'interface']);
+
+  const labelsOf = (m: Msg): Record<string, string> => Object.fromEntries((keys.get(m.name) ?? []).map((k, i) => [k, m.label_values[i]]));
+  let entry: Msg | undefined;
+  await waitFor('20 MiB in the working set metric', async () => {
+    const list = (await d.runtime('ListPodSandboxMetrics', {})).pod_metrics as Msg[];
+    entry = list.find((p) => p.pod_sandbox_id === pod);
+    const ws = entry?.container_metrics.find((c: Msg) => c.container_id === ctr)?.metrics.find((m: Msg) => m.name === 'container_memory_working_set_bytes');
+    return Number(ws?.value?.value ?? 0) >= 20 * MIB;
+  }, 60_000);
+  const cm = (entry!.container_metrics as Msg[]).find((c) => c.container_id === ctr)!.metrics as Msg[];
+  for (const m of [...cm, ...(entry!.metrics as Msg[])]) {
+    assert.ok(keys.has(m.name), `${m.name} has a descriptor`);
+    assert.equal(m.label_values.length, keys.get(m.name)!.length, `${m.name}: one value per label key`);
+    assert.ok(Number(m.timestamp) > 1e18, 'timestamps are Unix ns');
+  }
+  const byName = (ms: Msg[], n: string): Msg => {
+    const m = ms.find((x) => x.name === n);
+    assert.ok(m, `metric ${n}`);
+    return m;
+  };
+  const cpu = byName(cm, 'container_cpu_usage_seconds_total');
+  assert.equal(cpu.metric_type, 'COUNTER');
+  const ws = byName(cm, 'container_memory_working_set_bytes');
+  assert.equal(ws.metric_type, 'GAUGE');
+  assert.ok(Number(byName(cm, 'container_memory_usage_bytes').value.value) >= Number(ws.value.value));
+  assert.deepEqual(
+    { ...labelsOf(ws), id: '' },
+    { container: 'app', id: '', image: 'docker.io/library/busybox:latest', name: ctr, namespace: 'sandlot-ctr-test', pod: 'metrics' },
+  );
+  assert.match(labelsOf(ws).id!, new RegExp(`${ctr}$`), 'id is the container cgroup');
+
+  const pm = entry!.metrics as Msg[];
+  assert.ok(Number(byName(pm, 'container_processes').value.value) >= 2, 'infra + the container process');
+  const rx = pm.filter((m) => m.name === 'container_network_receive_bytes_total');
+  assert.deepEqual(rx.map((m) => labelsOf(m).interface), ['eth0']);
+  assert.equal(labelsOf(rx[0]!).container, '', 'pod series have container ""');
+  assert.equal(labelsOf(rx[0]!).pod, 'metrics');
+  assert.equal(byName(pm, 'container_network_transmit_bytes_total').metric_type, 'COUNTER');
+  assert.ok(Number(byName(pm, 'container_memory_working_set_bytes').value.value) >= Number(ws.value.value), 'the pod holds its container');
+
+  // The stream: one page with the same pods.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const stream = (d.client.runtime as any).StreamPodSandboxMetrics({}) as ClientReadableStream<Msg>;
+  const pages: Msg[] = [];
+  await new Promise<void>((resolve, reject) => {
+    stream.on('data', (m: Msg) => pages.push(m));
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  assert.equal(pages.length, 1);
+  assert.deepEqual(pages[0]!.pod_sandbox_metrics.map((p: Msg) => p.pod_sandbox_id), [pod]);
+  assert.ok(pages[0]!.pod_sandbox_metrics[0].container_metrics.some((c: Msg) => c.container_id === ctr));
+});
+
+test('CheckpointContainer: NOT_FOUND, S4 state, bad input, and UNIMPLEMENTED with the criu check output where CRIU fails', { timeout: 180_000 }, async (t) => {
+  const env = await makeContainerEnv(t);
+  const { d } = env;
+  const pod = await env.runPod('ckpt');
+  const ctr = await env.createContainer(pod, 'app', { command: ['/bin/sh', '-c', 'sleep 3600'] });
+  await d.runtime('StartContainer', { container_id: ctr });
+  const location = path.join(d.dir, 'checkpoints', 'app.tar');
+
+  const unknown = await failure(d.runtime('CheckpointContainer', { container_id: 'f'.repeat(64), location }));
+  assert.equal(unknown.code, GrpcStatus.NOT_FOUND);
+  const relative = await failure(d.runtime('CheckpointContainer', { container_id: ctr, location: 'app.tar' }));
+  assert.equal(relative.code, GrpcStatus.INVALID_ARGUMENT);
+  assert.match(relative.details, /location "app\.tar" must be an absolute path/);
+  assert.equal((await failure(d.runtime('CheckpointContainer', { container_id: ctr }))).code, GrpcStatus.INVALID_ARGUMENT);
+
+  const probe = spawnSync('criu', ['check'], { encoding: 'utf8', timeout: 30_000 });
+  if (probe.status !== 0) {
+    const f = await failure(d.runtime('CheckpointContainer', { container_id: ctr, location }));
+    assert.equal(f.code, GrpcStatus.UNIMPLEMENTED);
+    assert.match(f.details, new RegExp(`checkpointing container "${ctr}": CRIU does not work on this node \\("criu check" failed at daemon start: `));
+    // The probe's own words, e.g. "vdso: Failed to fill self vdso symtable" here.
+    const firstLine = `${probe.stderr}${probe.stdout}`.trim().split('\n')[0]!.trim();
+    if (firstLine !== '') assert.ok(f.details.includes(firstLine), `"${f.details}" quotes "${firstLine}"`);
+    assert.equal(fs.existsSync(location), false, 'no archive written');
+  } else {
+    await d.runtime('CheckpointContainer', { container_id: ctr, location }, 300_000);
+    const list = spawnSync('tar', ['-tf', location], { encoding: 'utf8' }).stdout;
+    assert.match(list, /^config\.json$/m);
+    assert.match(list, /^sandlot-checkpoint\.json$/m);
+    assert.match(list, /^checkpoint\//m);
+    assert.equal((await env.status(ctr)).state, 'CONTAINER_RUNNING', '--leave-running');
+  }
+
+  // S4/S17: a stopped container cannot be checkpointed.
+  await d.runtime('StopContainer', { container_id: ctr, timeout: 0 });
+  const stopped = await failure(d.runtime('CheckpointContainer', { container_id: ctr, location }));
+  assert.equal(stopped.code, GrpcStatus.FAILED_PRECONDITION);
+  assert.match(stopped.details, new RegExp(`cannot checkpoint container "${ctr}" in state stopped`));
+});
