@@ -17,7 +17,6 @@
 // is reached through /proc/self/fd/<dir fd>/attach, as podman does.
 //
 // Detaching (the client went away) closes our socket only; the container runs on.
-import { constants as fsConstants } from 'node:fs';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -56,7 +55,7 @@ export function parseAttachPacket(packet: Buffer): { pipe: number; data: Buffer 
 function connect(target: AttachTarget): number {
   let dirFd: number;
   try {
-    dirFd = fs.openSync(path.dirname(target.attachSocket), O_PATH | fsConstants.O_DIRECTORY);
+    dirFd = fs.openSync(path.dirname(target.attachSocket), O_PATH | fs.constants.O_DIRECTORY);
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') {
       throw new FailedPreconditionError(`attaching to container "${target.containerId}": its monitor has no attach socket (not running)`);
@@ -78,7 +77,7 @@ function connect(target: AttachTarget): number {
 
 async function resize(ctlFifo: string, width: number, height: number): Promise<void> {
   // Non-blocking: without a reader (conmon gone) the open fails instead of hanging.
-  const h = await fsp.open(ctlFifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+  const h = await fsp.open(ctlFifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
   try {
     await h.write(resizeMessage(width, height));
   } finally {

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { pipe } from '../../native/index.js';
 import { errnoCode, errorMessage, InternalError } from '../errors.js';
@@ -88,8 +89,6 @@ export interface LaunchOptions {
   consoleSize?: { width: number; height: number };
 }
 
-const SIGNALS: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1, SIGQUIT: 3, SIGPIPE: 13 };
-
 export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
   let spec: { process?: OciProcess };
   try {
@@ -131,7 +130,7 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
     });
     child.once('exit', (code, sig) => {
       done = true;
-      resolve(code ?? 128 + (sig ? (SIGNALS[sig] ?? 9) : 0));
+      resolve(code ?? 128 + (sig ? (os.constants.signals[sig] ?? 9) : 0));
     });
   });
   let killing: Promise<void> | undefined;

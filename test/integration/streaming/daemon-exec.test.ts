@@ -240,6 +240,15 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     assert.equal((await env.status(catId)).state, 'CONTAINER_RUNNING');
   });
 
+  await t.test('attach with stdin_once: the client\'s EOF closes the container\'s stdin and the attach ends with the container', async () => {
+    const once = await runningContainer(env, podId, 'once', { command: ['cat'], stdin: true, stdin_once: true });
+    const { url } = await env.d.runtime('Attach', { container_id: once, stdin: true, stdout: true, stderr: true });
+    const r = await runGoClient({ url: url as string, stdin: true, 'stdin-text': 'last words\n' });
+    assert.equal(r.stdout, 'last words\n');
+    const st = await env.waitState(once, 'CONTAINER_EXITED');
+    assert.equal(st.exit_code, 0);
+  });
+
   await t.test('TTY exec and attach resize the terminal mid-session (WebSocket resize channel)', async () => {
     const ttyId = await runningContainer(env, podId, 'ttyer', {
       command: ['/bin/sh', '-c', 'while read -r l; do echo "size=$(stty size 2>/dev/null)"; done'],
