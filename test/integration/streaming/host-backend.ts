@@ -8,36 +8,9 @@ import net from 'node:net';
 import os from 'node:os';
 import type { Duplex } from 'node:stream';
 import tty from 'node:tty';
-import { libc, check } from '../../../native/libc.js';
+import { openPty, setWindowSize } from '../../../native/index.js';
 import { NotFoundError } from '../../../src/errors.js';
-import type { ExecResult, ExecStreams, StreamingBackend, TerminalSize } from '../../../src/streaming/backend.js';
-
-const O_RDWR = 0o2;
-const O_NOCTTY = 0o400;
-const TIOCSWINSZ = 0x5414;
-
-const posixOpenpt = libc.func('int posix_openpt(int flags)');
-const grantpt = libc.func('int grantpt(int fd)');
-const unlockpt = libc.func('int unlockpt(int fd)');
-const ptsnameR = libc.func('int ptsname_r(int fd, _Out_ uint8_t *buf, size_t buflen)');
-const ioctlPtr = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
-
-function openPty(): { master: number; slavePath: string } {
-  const master = check('posix_openpt', posixOpenpt(O_RDWR | O_NOCTTY) as number);
-  check('grantpt', grantpt(master) as number);
-  check('unlockpt', unlockpt(master) as number);
-  const buf = Buffer.alloc(128);
-  const rc = ptsnameR(master, buf, buf.length) as number;
-  if (rc !== 0) throw new Error(`ptsname_r: ${rc}`);
-  return { master, slavePath: buf.subarray(0, buf.indexOf(0)).toString() };
-}
-
-function setWinsize(fd: number, size: TerminalSize): void {
-  const ws = Buffer.alloc(8);
-  ws.writeUInt16LE(size.height, 0);
-  ws.writeUInt16LE(size.width, 2);
-  check('ioctl(TIOCSWINSZ)', ioctlPtr(fd, TIOCSWINSZ, ws) as number);
-}
+import type { ExecResult, ExecStreams, StreamingBackend } from '../../../src/streaming/backend.js';
 
 /** A fake container: a host process whose stdio attach connects to. */
 export interface HostContainer {
@@ -96,8 +69,7 @@ export class HostBackend implements StreamingBackend {
   }
 
   private async execTty(cmd: string[], io: ExecStreams, signal: AbortSignal): Promise<ExecResult> {
-    const { master, slavePath } = openPty();
-    const slave = fs.openSync(slavePath, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+    const { master, slave } = openPty();
     let child: ChildProcess;
     try {
       child = spawn('setsid', ['-w', '-c', ...cmd], { stdio: [slave, slave, slave] });
@@ -120,7 +92,7 @@ export class HostBackend implements StreamingBackend {
       if (!io.resize) return;
       for await (const size of io.resize) {
         try {
-          setWinsize(master, size);
+          setWindowSize(master, size);
         } catch {
           return;
         }
