@@ -286,6 +286,14 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     await e.closed;
   });
 
+  await t.test('S4: exec in a created (not yet started) container runs; attach to it is FAILED_PRECONDITION', async () => {
+    const created = await env.createContainer(podId, 'created', { command: ['/bin/sh', '-c', 'sleep 100000'] });
+    assert.deepEqual(await execSync(env, created, ['echo', 'in created']), { stdout: 'in created\n', stderr: '', exit_code: 0 });
+    const f = await failure(env.d.runtime('Attach', { container_id: created, stdout: true }));
+    assert.equal(f.code, status.FAILED_PRECONDITION);
+    assert.match(f.details, /cannot attach to container ".*" in state created/);
+  });
+
   await t.test('exec and attach in a stopped container are FAILED_PRECONDITION with the S4 wording', async () => {
     const doneId = await env.createContainer(podId, 'done', { command: ['true'] });
     await env.d.runtime('StartContainer', { container_id: doneId }, 60_000);
