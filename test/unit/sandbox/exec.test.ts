@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { getWindowSize, openPty, parseRights, pipe, recvFds, sendFds, setWindowSize } from '../../../native/index.js';
 import { execSyncTimeoutMs } from '../../../src/cri/streaming-handlers.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
+import { RELAY_BINARY, sandboxSpec, type SandboxSpecInput } from '../../../src/oci/spec-sandbox.js';
 import { parseAttachPacket, resizeMessage } from '../../../src/sandbox/attach-session.js';
 import { execArgs, execProcessSpec } from '../../../src/sandbox/exec-process.js';
 import { BoundedCollector } from '../../../src/sandbox/exec-sync.js';
@@ -170,4 +171,29 @@ test('pipe() is a real pipe: bytes written come out, EOF after the write end clo
   } finally {
     fs.closeSync(r);
   }
+});
+
+test('the infra of a relaying handler gets the host busybox bound read-only; others do not', () => {
+  const input: SandboxSpecInput = {
+    id: 'a'.repeat(64),
+    hostname: 'p',
+    rootfs: '/run/sandlot/pods/x/rootfs',
+    catatonitPath: '/usr/bin/catatonit',
+    namespaces: { network: 'POD', pid: 'POD', ipc: 'POD' },
+    netnsPath: '/run/sandlot/netns/x',
+    sysctls: {},
+    cgroupsPath: '/sandlot/pod-x/sandlot-x',
+    podCgroup: '/sandlot/pod-x',
+    annotations: {},
+    oomScoreAdj: -998,
+    runsc: true,
+  };
+  type Mount = { destination: string; source: string; type: string; options: string[] };
+  const mounts = (i: SandboxSpecInput): Mount[] => (sandboxSpec(i) as unknown as { mounts: Mount[] }).mounts;
+  assert.equal(mounts(input).find((m) => m.destination === RELAY_BINARY), undefined);
+  const relay = mounts({ ...input, relayBinaryPath: '/bin/busybox' }).find((m) => m.destination === RELAY_BINARY);
+  assert.deepEqual(relay, { destination: RELAY_BINARY, type: 'bind', source: '/bin/busybox', options: ['rbind', 'ro', 'nosuid', 'nodev'] });
+  // Under the /dev tmpfs, which is mounted first: the read-only rootfs needs no mount point.
+  const all = mounts({ ...input, relayBinaryPath: '/bin/busybox' });
+  assert.ok(all.findIndex((m) => m.destination === '/dev') < all.findIndex((m) => m.destination === RELAY_BINARY));
 });
