@@ -97,11 +97,16 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
     throw new InternalError(`reading the spec of container "${o.containerId}" at "${o.specPath}": ${errorMessage(e)}`, { cause: e });
   }
   if (!spec.process) throw new InternalError(`the spec of container "${o.containerId}" has no process`);
+  const bin = o.driver.binaryPath(); // FailedPrecondition before anything is made
   const dir = path.join(o.scratchDir, randomBytes(8).toString('hex'));
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const files = { process: path.join(dir, 'process.json'), pid: path.join(dir, 'exec.pid') };
-  await fs.writeFile(files.process, JSON.stringify(execProcessSpec(spec.process, o.cmd, o.tty, o.consoleSize)), { mode: 0o600 });
-  const bin = o.driver.binaryPath();
+  try {
+    await fs.writeFile(files.process, JSON.stringify(execProcessSpec(spec.process, o.cmd, o.tty, o.consoleSize)), { mode: 0o600 });
+  } catch (e) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw new InternalError(`writing the exec process of container "${o.containerId}": ${errorMessage(e)}`, { cause: e });
+  }
   const pipes = o.stdio.map((slot) => (slot === 'pipe' ? pipe() : undefined));
   const childFds = o.stdio.map((slot, i) => (slot === 'pipe' ? pipes[i]![i === 0 ? 0 : 1] : slot));
   let child: ChildProcess;
