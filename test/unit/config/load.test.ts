@@ -2,11 +2,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../../src/config/load.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 function withFile(text: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-cfg-'));
+  dirs.push(dir);
   const file = path.join(dir, 'config.yaml');
   fs.writeFileSync(file, text);
   return file;
