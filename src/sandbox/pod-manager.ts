@@ -9,11 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../config/types.js';
 import { errorMessage, FailedPreconditionError, InvalidArgumentError, wrapError } from '../errors.js';
-import type { NetworkManager, PodNetworkRequest } from '../network/network-manager.js';
 import { Conmon, readExitFile } from '../oci/conmon.js';
 import { resolveBinary } from '../oci/command.js';
 import { RuntimeDriver, type ProbeResult } from '../oci/runtime.js';
@@ -29,17 +27,14 @@ import { mountPodTmpfs, podMountHints, unmountPodMounts } from './pod-mounts.js'
 import { PodFilestores, runscOverlayConfig } from './pod-mounts-filestores.js';
 import { changeState, nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import { SandboxStore } from './sandbox-store.js';
+import {
+  destroyInfra, podNetworkRequest, removePodCgroups, removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork, type PodTeardown,
+} from './pod-destroy.js';
 import { relayBinaryFor } from './port-forward-relay.js';
 import type { ContainerEventSink } from './container-events.js';
 
-/** The part of the NetworkManager pods use (a seam for unit tests). */
-export type PodNetwork = Pick<NetworkManager, 'createNetns' | 'removeNetns' | 'setUp' | 'tearDown' | 'listPinned' | 'listAttached'>;
-
-/** What the container layer does for a pod being stopped or removed (wired by the daemon). */
-export interface PodContainersHook {
-  stopAll(podId: string, timeoutMs: number): Promise<void>;
-  removeAll(podId: string): Promise<void>;
-}
+export type { PodContainersHook, PodNetwork } from './pod-destroy.js';
+export { CONTAINERS_STOP_GRACE_MS, INFRA_STOP_GRACE_MS } from './pod-destroy.js';
 
 export interface PodManagerOptions {
   config: SandlotConfig;
@@ -65,13 +60,6 @@ export interface PodFilter {
   state?: 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
   labelSelector?: Record<string, string>;
 }
-
-/** Grace the infra gets between SIGTERM and SIGKILL. */
-export const INFRA_STOP_GRACE_MS = 10_000;
-/** How long to wait for the infra to be gone after SIGKILL. */
-const INFRA_KILL_WAIT_MS = 30_000;
-/** Grace given to the pod's app containers by StopPodSandbox. */
-export const CONTAINERS_STOP_GRACE_MS = 10_000;
 
 export class PodManager {
   private readonly config: SandlotConfig;
@@ -108,6 +96,21 @@ export class PodManager {
           new RuntimeDriver({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
         ]),
       );
+  }
+
+  /** What stop and remove touch, with the hooks as the daemon wired them. */
+  private teardown(): PodTeardown {
+    return {
+      store: this.store,
+      names: this.names,
+      network: this.network,
+      cgroups: this.cgroups,
+      filestores: this.filestores,
+      runtimes: this.runtimes,
+      log: this.log,
+      containers: this.containers,
+      events: this.events,
+    };
   }
 
   private get conmon(): Conmon {
@@ -253,7 +256,7 @@ export class PodManager {
         cleanup.add('removing netns', () => this.network.removeNetns(id));
         rec.netnsPath = await this.network.createNetns(id);
         await this.store.save(rec);
-        const req = this.networkRequest(rec);
+        const req = podNetworkRequest(rec);
         cleanup.add('tearing down the pod network', () => this.network.tearDown(req));
         rec.networkUp = true;
         await this.store.save(rec);
@@ -263,7 +266,7 @@ export class PodManager {
         await writeHosts(paths, config.hostname, [net.ip, ...net.additionalIps].filter(Boolean));
       }
 
-      cleanup.add('removing the pod cgroup', () => this.removeCgroups(rec));
+      cleanup.add('removing the pod cgroup', () => removePodCgroups(this.store, this.cgroups, rec));
       await this.cgroups.create(podCgroup, podResources(config.resources, config.overhead));
 
       const catatonit = resolveBinary(this.config.catatonit_path);
@@ -288,7 +291,7 @@ export class PodManager {
       await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
 
       await driver.ensureRoot();
-      cleanup.add('deleting the infra container', () => this.destroyInfra(rec, driver));
+      cleanup.add('deleting the infra container', () => destroyInfra(rec, driver, this.log));
       const created = await this.conmon.create({
         id,
         name: `${config.metadata.namespace}_${config.metadata.name}_infra`,
@@ -341,24 +344,6 @@ export class PodManager {
     }
   }
 
-  private networkRequest(rec: SandboxRecord): PodNetworkRequest {
-    const m = rec.config.metadata;
-    return {
-      podId: rec.id,
-      name: m.name,
-      namespace: m.namespace,
-      uid: m.uid,
-      netnsPath: rec.netnsPath ?? '',
-      portMappings: rec.config.portMappings,
-    };
-  }
-
-  private async removeCgroups(rec: SandboxRecord): Promise<void> {
-    // The kubelet's pod cgroup may be shared by an earlier attempt of the same pod.
-    const shared = !rec.ownsPodCgroup && this.store.list().some((o) => o.id !== rec.id && o.podCgroup === rec.podCgroup);
-    await this.cgroups.remove(shared ? rec.infraCgroup : rec.podCgroup);
-  }
-
   // ── Stop / Remove ───────────────────────────────────────────────────────────────
 
   /** Idempotent; an unknown ID succeeds (the CRI requires it). */
@@ -367,70 +352,8 @@ export class PodManager {
     if (!found) return;
     await this.locks.runExclusive(found.id, async () => {
       const rec = this.store.find(found.id);
-      if (rec) await this.stopLocked(rec);
+      if (rec) await stopPodLocked(this.teardown(), rec);
     });
-  }
-
-  private async stopLocked(rec: SandboxRecord): Promise<void> {
-    const log = this.log.child({ podSandboxId: rec.id });
-    const errors: Error[] = [];
-    const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
-      try {
-        await fn();
-      } catch (e) {
-        errors.push(wrapError(what, e));
-      }
-    };
-    if (this.containers) await step('stopping the pod containers', () => this.containers!.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
-    const driver = this.runtimes.get(rec.runtimeHandler);
-    if (driver) await step('stopping the infra container', () => this.stopInfra(rec, driver));
-    if (rec.networkUp) {
-      await step('tearing down the pod network', async () => {
-        await this.network.tearDown(this.networkRequest(rec));
-        rec.networkUp = false;
-      });
-    }
-    if (rec.netnsPath !== undefined && !rec.networkUp) await step('removing the netns', () => this.network.removeNetns(rec.id));
-    const stoppedNow = rec.state !== 'stopped';
-    if (stoppedNow) changeState(rec, 'stopped');
-    await step('saving metadata', () => this.store.save(rec));
-    if (stoppedNow) this.events?.publish('CONTAINER_STOPPED_EVENT', rec.id, rec.id);
-    if (errors.length > 0) {
-      throw new AggregateError(errors, `stopping sandbox "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
-    }
-    log.info('pod sandbox stopped');
-  }
-
-  /** SIGTERM, a grace, SIGKILL; done when the runtime no longer sees it running. */
-  private async stopInfra(rec: SandboxRecord, driver: RuntimeDriver): Promise<void> {
-    if (!(await this.infraAlive(rec, driver))) return;
-    await driver.kill(rec.id, 'SIGTERM').catch((e: unknown) => this.log.debug({ err: e, podSandboxId: rec.id }, 'SIGTERM to the infra'));
-    if (await this.waitInfraGone(rec, driver, INFRA_STOP_GRACE_MS)) return;
-    await driver.kill(rec.id, 'SIGKILL', { all: true }).catch(() => driver.kill(rec.id, 'SIGKILL'));
-    if (!(await this.waitInfraGone(rec, driver, INFRA_KILL_WAIT_MS))) {
-      throw new FailedPreconditionError(`sandbox "${rec.id}": the infra process survived SIGKILL for ${INFRA_KILL_WAIT_MS} ms`);
-    }
-  }
-
-  private async infraAlive(rec: SandboxRecord, driver: RuntimeDriver): Promise<boolean> {
-    const st = await driver.state(rec.id);
-    return st !== undefined && st.status !== 'stopped';
-  }
-
-  private async waitInfraGone(rec: SandboxRecord, driver: RuntimeDriver, timeoutMs: number): Promise<boolean> {
-    const end = Date.now() + timeoutMs;
-    for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
-      if (!(await this.infraAlive(rec, driver))) return true;
-      if (Date.now() > end) return false;
-      await sleep(delay);
-    }
-  }
-
-  /** Kill and delete the infra container; wait for its conmon to go. */
-  private async destroyInfra(rec: SandboxRecord, driver: RuntimeDriver): Promise<void> {
-    await this.stopInfra(rec, driver).catch(() => undefined);
-    await driver.delete(rec.id, { force: true });
-    if (rec.conmonPid > 0) await waitPidGone(rec.conmonPid, 10_000);
   }
 
   /** S7: idempotent, thorough, every step tried; failures joined. */
@@ -439,40 +362,8 @@ export class PodManager {
     if (!found) return;
     await this.locks.runExclusive(found.id, async () => {
       const rec = this.store.find(found.id);
-      if (rec) await this.removeLocked(rec);
+      if (rec) await removePodLocked(this.teardown(), rec);
     });
-  }
-
-  private async removeLocked(rec: SandboxRecord): Promise<void> {
-    const errors: Error[] = [];
-    const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
-      try {
-        await fn();
-      } catch (e) {
-        errors.push(wrapError(what, e));
-      }
-    };
-    if (rec.state !== 'stopped') {
-      await step('stopping', () => this.stopLocked(rec));
-      rec = this.store.find(rec.id) ?? rec;
-    }
-    if (this.containers) await step('removing the pod containers', () => this.containers!.removeAll(rec.id));
-    const driver = this.runtimes.get(rec.runtimeHandler);
-    if (driver) await step('deleting the infra container', () => this.destroyInfra(rec, driver));
-    if (rec.networkUp) await step('tearing down the pod network', () => this.network.tearDown(this.networkRequest(rec)));
-    if (rec.netnsPath !== undefined) await step('removing the netns', () => this.network.removeNetns(rec.id));
-    await step('removing the pod cgroup', () => this.removeCgroups(rec));
-    await step('unmounting the pod volumes', () => unmountPodMounts(rec.paths.dir));
-    if (driver?.isRunsc) await step('removing shared filestores', () => this.filestores.removeForPod(rec.id, rec.mountHints ?? []));
-    await step('removing pod files', () => removePodFiles(rec.paths));
-    if (errors.length > 0) {
-      // The metadata stays, so a retry of RemovePodSandbox can finish the job.
-      throw new AggregateError(errors, `removing sandbox "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
-    }
-    await this.store.delete(rec.id);
-    this.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.id);
-    this.names.release(nameKey(rec.config.metadata), rec.id);
-    this.log.info({ podSandboxId: rec.id }, 'pod sandbox removed');
   }
 
   // ── Status / List ───────────────────────────────────────────────────────────────
@@ -602,21 +493,6 @@ export class PodManager {
 
   private async removeHalfMade(rec: SandboxRecord): Promise<void> {
     changeState(rec, 'stopped');
-    await this.locks.runExclusive(rec.id, () => this.removeLocked(rec));
+    await this.locks.runExclusive(rec.id, () => removePodLocked(this.teardown(), rec));
   }
 }
-
-async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (let delay = 10; Date.now() < end; delay = Math.min(delay * 2, 200)) {
-    try {
-      process.kill(pid, 0);
-      const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-      if (/^\d+ \(.*\) Z/.test(stat)) return; // a zombie: gone for our purposes
-    } catch {
-      return;
-    }
-    await sleep(delay);
-  }
-}
-
