@@ -27,6 +27,7 @@ import { mountPodTmpfs, podMountHints, unmountPodMounts } from './pod-mounts.js'
 import { PodFilestores, runscOverlayConfig } from './pod-mounts-filestores.js';
 import { changeState, nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import { SandboxStore } from './sandbox-store.js';
+import { recoverPods } from './pod-recovery.js';
 import {
   destroyInfra, podNetworkRequest, removePodCgroups, removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork, type PodTeardown,
 } from './pod-destroy.js';
@@ -429,70 +430,10 @@ export class PodManager {
   // ── Recovery ────────────────────────────────────────────────────────────────────
 
   /**
-   * Reconciles metadata with the runtimes and the network at start: a pod whose infra
-   * died while the daemon was down becomes NOTREADY; a half-made pod (creating/created)
-   * is undone completely; netns and CNI attachments without metadata are released.
+   * Reconciles metadata with the runtimes and the network at start: half-made pods are
+   * undone, pods whose infra died are NOTREADY, leftovers without metadata are released.
    */
   async recover(): Promise<void> {
-    const { records, failures } = await this.store.loadAll();
-    for (const f of failures) {
-      this.log.warn({ podSandboxId: f.id, reason: f.reason }, 'sandbox metadata not loadable; left on disk for inspection');
-    }
-    for (const rec of records) {
-      const log = this.log.child({ podSandboxId: rec.id });
-      const driver = this.runtimes.get(rec.runtimeHandler);
-      try {
-        if (rec.state === 'creating' || rec.state === 'created') {
-          log.warn({ state: rec.state }, 'undoing a pod sandbox left half-made by a crash');
-          await this.removeHalfMade(rec);
-          continue;
-        }
-        this.names.restore(nameKey(rec.config.metadata), rec.id, rec.configHash);
-        if (rec.state === 'running') {
-          const st = driver ? await driver.state(rec.id) : undefined;
-          if (st?.status !== 'running') {
-            changeState(rec, 'stopped');
-            rec.reason = driver ? `the infra container was ${st?.status ?? 'gone'} at restart` : `runtime handler "${rec.runtimeHandler}" is no longer configured`;
-            await this.store.save(rec);
-            log.warn({ reason: rec.reason }, 'pod sandbox not ready after restart');
-          }
-        }
-      } catch (e) {
-        log.error({ err: e }, 'recovering pod sandbox');
-      }
-    }
-    const known = new Set(this.store.list().map((r) => r.id));
-    const orphans = new Set([...(await this.network.listAttached()), ...(await this.network.listPinned())].filter((id) => !known.has(id)));
-    for (const id of orphans) {
-      try {
-        const netnsPath = path.join(this.config.state_dir, 'netns', id);
-        await this.network.tearDown({ podId: id, name: '', namespace: '', uid: '', netnsPath, portMappings: [] });
-        await this.network.removeNetns(id);
-        this.log.warn({ podSandboxId: id }, 'released the network of a pod without metadata');
-      } catch (e) {
-        this.log.error({ err: e, podSandboxId: id }, 'releasing the network of a pod without metadata');
-      }
-    }
-    // S15: self filestores of pods no longer known, in the sources of the pods' hints.
-    await this.filestores
-      .cleanupLeftovers(known, this.store.list().flatMap((r) => (r.mountHints ?? []).map((h) => h.source)))
-      .catch((e: unknown) => this.log.error({ err: e }, 'removing leftover filestores'));
-    // Pod state dirs without metadata (a crash before the first metadata write cannot
-    // leave one, but a crash inside remove can).
-    const podsDir = path.join(this.config.state_dir, 'pods');
-    for (const id of await fs.readdir(podsDir).catch(() => [] as string[])) {
-      if (known.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue;
-      const orphan = podPaths(this.config.state_dir, id, false);
-      await unmountPodMounts(orphan.dir)
-        .then(() => removePodFiles(orphan))
-        .catch((e: unknown) =>
-        this.log.error({ err: e, podSandboxId: id }, 'removing files of a pod without metadata'),
-      );
-    }
-  }
-
-  private async removeHalfMade(rec: SandboxRecord): Promise<void> {
-    changeState(rec, 'stopped');
-    await this.locks.runExclusive(rec.id, () => removePodLocked(this.teardown(), rec));
+    await recoverPods({ ...this.teardown(), locks: this.locks, stateDir: this.config.state_dir });
   }
 }
