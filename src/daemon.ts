@@ -69,7 +69,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   fs.mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
 
   const metrics = new Metrics({ version });
-  const tracing = startTracing(config.otlp_endpoint, version);
+  const tracing = await startTracing(config.otlp_endpoint, version);
   const closers: Array<() => Promise<void>> = [];
 
   // --- components -----------------------------------------------------------------

@@ -1,21 +1,25 @@
-// OpenTelemetry tracing of CRI calls. Off unless an OTLP endpoint is configured.
-// grpc-js is loaded as an ES module here, which the automatic gRPC instrumentation
-// cannot patch without a loader hook; the CRI decorator (src/cri/instrument.ts) opens
-// one server span per call itself, with the same rpc.* attributes.
+// OpenTelemetry tracing of CRI calls. Off unless an OTLP endpoint is configured; the SDK
+// and its exporter are only loaded then (they cost tens of MiB of RSS for nothing
+// otherwise). grpc-js is loaded as an ES module here, which the automatic gRPC
+// instrumentation cannot patch without a loader hook; the CRI decorator
+// (src/cri/instrument.ts) opens one server span per call itself, with the same rpc.*
+// attributes.
 import { trace, type Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
-import { NodeSDK } from '@opentelemetry/sdk-node';
 
 export interface Tracing {
   tracer: Tracer;
   shutdown(): Promise<void>;
 }
 
-export function startTracing(endpoint: string, version: string): Tracing {
+export async function startTracing(endpoint: string, version: string): Promise<Tracing> {
   if (endpoint === '') {
     // The API's no-op tracer: spans cost nothing and go nowhere.
     return { tracer: trace.getTracer('sandlot', version), shutdown: async () => {} };
   }
+  const [{ NodeSDK }, { OTLPTraceExporter }] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/exporter-trace-otlp-grpc'),
+  ]);
   const sdk = new NodeSDK({
     serviceName: 'sandlot',
     traceExporter: new OTLPTraceExporter({ url: endpoint }),
