@@ -6,33 +6,25 @@
 // Concurrency (STYLE.md §7): one async mutex per sandbox; the store and the name index
 // are only touched between awaits, never locked across a call to an external program.
 import { createHash, randomBytes } from 'node:crypto';
-import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../config/types.js';
-import { errorMessage, FailedPreconditionError, InvalidArgumentError, wrapError } from '../errors.js';
+import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 import { Conmon, readExitFile } from '../oci/conmon.js';
 import { resolveBinary } from '../oci/command.js';
 import { RuntimeDriver, type ProbeResult } from '../oci/runtime.js';
-import { INFRA_OOM_SCORE_ADJ, sandboxSpec, validateSysctls } from '../oci/spec-sandbox.js';
-import { Cleanup } from '../util/cleanup.js';
+import { validateSysctls } from '../oci/spec-sandbox.js';
 import { KeyedMutex } from '../util/mutex.js';
-import { CgroupManager, podResources } from './cgroups.js';
-import { CAP_SYS_RESOURCE_BIT, hasCapability } from './oom-score.js';
+import { CgroupManager } from './cgroups.js';
+import type { ContainerEventSink } from './container-events.js';
 import { NameIndex } from './name-index.js';
-import { mountPodShm, podPaths, removePodFiles, writeHosts, writePodFiles } from './pod-files.js';
-import { mountHintAnnotations } from './mount-hints.js';
-import { mountPodTmpfs, podMountHints, unmountPodMounts } from './pod-mounts.js';
+import { removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork, type PodTeardown } from './pod-destroy.js';
 import { PodFilestores, runscOverlayConfig } from './pod-mounts-filestores.js';
+import { recoverPods } from './pod-recovery.js';
+import { runPodLocked, type PodSetup } from './pod-run.js';
 import { changeState, nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import { SandboxStore } from './sandbox-store.js';
-import { recoverPods } from './pod-recovery.js';
-import {
-  destroyInfra, podNetworkRequest, removePodCgroups, removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork, type PodTeardown,
-} from './pod-destroy.js';
-import { relayBinaryFor } from './port-forward-relay.js';
-import type { ContainerEventSink } from './container-events.js';
 
 export type { PodContainersHook, PodNetwork } from './pod-destroy.js';
 export { CONTAINERS_STOP_GRACE_MS, INFRA_STOP_GRACE_MS } from './pod-destroy.js';
@@ -97,6 +89,19 @@ export class PodManager {
           new RuntimeDriver({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
         ]),
       );
+  }
+
+  /** What RunPodSandbox touches. */
+  private setup(): PodSetup {
+    return {
+      config: this.config,
+      store: this.store,
+      network: this.network,
+      cgroups: this.cgroups,
+      conmon: () => this.conmon,
+      log: this.log,
+      events: this.events,
+    };
   }
 
   /** What stop and remove touch, with the hooks as the daemon wired them. */
@@ -196,7 +201,7 @@ export class PodManager {
       return r.pending;
     }
     if (r.kind === 'existing') return r.id;
-    const pending = this.locks.runExclusive(id, () => this.runLocked(id, config, configHash, driver));
+    const pending = this.locks.runExclusive(id, () => runPodLocked(this.setup(), id, config, configHash, driver));
     this.names.setPending(key, id, pending);
     try {
       const result = await pending;
@@ -205,143 +210,6 @@ export class PodManager {
     } catch (e) {
       this.names.release(key, id);
       throw e;
-    }
-  }
-
-  private async runLocked(id: string, config: RunPodInput, configHash: string, driver: RuntimeDriver): Promise<string> {
-    const started = Date.now();
-    const log = this.log.child({ podSandboxId: id });
-    const hostNetwork = config.namespaces.network === 'NODE';
-    const paths = podPaths(this.config.state_dir, id, config.namespaces.ipc === 'NODE');
-    const ownsPodCgroup = config.cgroupParent === '';
-    const podCgroup = ownsPodCgroup
-      ? path.join(this.config.cgroup_root, this.config.default_cgroup_parent, `pod-${id}`)
-      : path.join(this.config.cgroup_root, config.cgroupParent);
-    const rec: SandboxRecord = {
-      version: 1,
-      id,
-      state: 'creating',
-      createdAt: (BigInt(Date.now()) * 1_000_000n).toString(),
-      config,
-      configHash,
-      runtimeHandler: driver.name,
-      podCgroup,
-      infraCgroup: path.join(podCgroup, `sandlot-${id}`),
-      ownsPodCgroup,
-      netnsPath: undefined,
-      networkUp: false,
-      ip: '',
-      additionalIps: [],
-      pid: 0,
-      conmonPid: 0,
-      paths,
-    };
-    const cleanup = new Cleanup();
-    try {
-      // First write before any side effect: a crash from here on leaves a `creating`
-      // record that recovery undoes (S5).
-      await this.store.save(rec);
-      cleanup.add('removing metadata', () => this.store.delete(id));
-      cleanup.add('removing pod files', () => removePodFiles(paths));
-      await writePodFiles(paths, config.hostname, config.dns);
-      await mountPodShm(paths);
-      // S14: the pod's mount hints; runc pods get their shared tmpfs volumes here.
-      rec.mountHints = await podMountHints(config.annotations, config.metadata.uid);
-      await this.store.save(rec);
-      if (!driver.isRunsc) {
-        cleanup.add('unmounting the pod volumes', () => unmountPodMounts(paths.dir));
-        await mountPodTmpfs(paths.dir, rec.mountHints);
-      }
-
-      if (!hostNetwork) {
-        cleanup.add('removing netns', () => this.network.removeNetns(id));
-        rec.netnsPath = await this.network.createNetns(id);
-        await this.store.save(rec);
-        const req = podNetworkRequest(rec);
-        cleanup.add('tearing down the pod network', () => this.network.tearDown(req));
-        rec.networkUp = true;
-        await this.store.save(rec);
-        const net = await this.network.setUp(req);
-        rec.ip = net.ip;
-        rec.additionalIps = net.additionalIps;
-        await writeHosts(paths, config.hostname, [net.ip, ...net.additionalIps].filter(Boolean));
-      }
-
-      cleanup.add('removing the pod cgroup', () => removePodCgroups(this.store, this.cgroups, rec));
-      await this.cgroups.create(podCgroup, podResources(config.resources, config.overhead));
-
-      const catatonit = resolveBinary(this.config.catatonit_path);
-      if (catatonit === undefined) throw new FailedPreconditionError(`catatonit binary "${this.config.catatonit_path}" not found`);
-      const spec = sandboxSpec({
-        id,
-        hostname: config.hostname,
-        rootfs: paths.rootfs,
-        catatonitPath: catatonit,
-        namespaces: config.namespaces,
-        ...(rec.netnsPath !== undefined ? { netnsPath: rec.netnsPath } : {}),
-        sysctls: config.sysctls,
-        cgroupsPath: rec.infraCgroup,
-        podCgroup,
-        // S14: runsc sets the pod's shared volumes up from the sandbox spec's hints.
-        annotations: driver.isRunsc ? { ...config.annotations, ...mountHintAnnotations(rec.mountHints) } : config.annotations,
-        oomScoreAdj: this.infraOomScoreAdj(),
-        runsc: driver.isRunsc,
-        // The port-forward relay's busybox, for handlers that relay (port-forward-relay.ts).
-        ...(relayBinaryFor(driver) !== undefined ? { relayBinaryPath: relayBinaryFor(driver)! } : {}),
-      });
-      await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
-
-      await driver.ensureRoot();
-      cleanup.add('deleting the infra container', () => destroyInfra(rec, driver, this.log));
-      const created = await this.conmon.create({
-        id,
-        name: `${config.metadata.namespace}_${config.metadata.name}_infra`,
-        runtime: driver,
-        bundle: paths.bundle,
-        containerPidFile: paths.infraPidFile,
-        conmonPidFile: paths.conmonPidFile,
-        exitDir: paths.exitDir,
-        logPath: paths.infraLog,
-        socketDir: paths.socketDir,
-        persistDir: paths.persistDir,
-        conmonLogFile: paths.conmonLog,
-      });
-      rec.pid = created.pid;
-      rec.conmonPid = created.conmonPid;
-      changeState(rec, 'created');
-      await this.store.save(rec);
-      this.events?.publish('CONTAINER_CREATED_EVENT', id, id);
-      await driver.start(id);
-      changeState(rec, 'running');
-      await this.store.save(rec);
-      this.events?.publish('CONTAINER_STARTED_EVENT', id, id);
-      cleanup.release();
-      log.info({ durationMs: Date.now() - started, handler: driver.name, pid: rec.pid, ip: rec.ip }, 'pod sandbox running');
-      return id;
-    } catch (e) {
-      const err = wrapError(`running pod sandbox "${nameKey(config.metadata)}"`, e);
-      try {
-        await cleanup.run();
-      } catch (undoErr) {
-        log.error({ err: undoErr }, 'undoing a failed RunPodSandbox');
-        err.message += `; ${errorMessage(undoErr)}`;
-      }
-      throw err;
-    }
-  }
-
-  /**
-   * The infra's oom_score_adj: INFRA_OOM_SCORE_ADJ, but never below our own score
-   * without CAP_SYS_RESOURCE (the runtime's write would fail with EACCES: measured here).
-   */
-  private infraOomScoreAdj(): number {
-    try {
-      const status = fsSync.readFileSync('/proc/self/status', 'utf8');
-      if (hasCapability(status, CAP_SYS_RESOURCE_BIT)) return INFRA_OOM_SCORE_ADJ;
-      const own = Number(fsSync.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
-      return Math.max(INFRA_OOM_SCORE_ADJ, Number.isInteger(own) ? own : 0);
-    } catch {
-      return INFRA_OOM_SCORE_ADJ;
     }
   }
 
