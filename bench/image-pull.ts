@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     process.stdout.write(`pushed ${ref}: ${(compressed / MIB).toFixed(1)} MiB compressed in ${layerCount} layers\n`);
 
     // sandlot: a real daemon; PullImage returns once every layer is verified and unpacked.
-    daemon = await startDaemon({ config: { log_level: 'info' } });
+    daemon = await startDaemon({ built: true, config: { log_level: 'info' } });
     const pid = daemon.pid!;
     const idleKiB = vmHwmKiB(pid);
     const started = process.hrtime.bigint();

@@ -157,7 +157,7 @@ async function main(): Promise<void> {
   let rawDriver: RuntimeDriver | undefined;
   try {
     await writeBusyboxLayout(path.join(dir, 'layout'), IMAGE);
-    d = await startDaemon({ config: { preload_images: [path.join(dir, 'layout')], log_level: 'info' } });
+    d = await startDaemon({ built: true, config: { preload_images: [path.join(dir, 'layout')], log_level: 'info' } });
     const logDir = path.join(dir, 'logs');
     // One warm-up pod: the first create pays for caches (binaries, layer snapshot pages).
     await sandlotPod(d, {}, 'warmup', logDir);

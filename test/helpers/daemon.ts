@@ -12,6 +12,7 @@ import { testCgroupRoot } from './cgroup.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(REPO_ROOT, 'src/cli/bin.ts');
+const BUILT_BIN = path.join(REPO_ROOT, 'dist/src/cli/bin.js');
 const START_TIMEOUT_MS = 30_000;
 
 export interface StartDaemonOptions {
@@ -21,6 +22,8 @@ export interface StartDaemonOptions {
   args?: string[];
   /** Reuse these directories (restart tests). */
   dir?: string;
+  /** Run the built daemon (dist/, as `make build` leaves it) instead of the sources under tsx; benchmarks measure that one. */
+  built?: boolean;
 }
 
 let counter = 0;
@@ -44,6 +47,7 @@ export class TestDaemon {
     readonly configPath: string,
     readonly config: Record<string, unknown>,
     private readonly args: string[],
+    private readonly built = false,
   ) {
     this.client = new CriClient(this.socket);
   }
@@ -70,7 +74,8 @@ export class TestDaemon {
 
   async start(): Promise<void> {
     this.stderr = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'daemon', '--config', this.configPath, ...this.args], {
+    const entry = this.built && fs.existsSync(BUILT_BIN) ? [BUILT_BIN] : ['--import', 'tsx', BIN];
+    const child = spawn(process.execPath, [...entry, 'daemon', '--config', this.configPath, ...this.args], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -229,7 +234,7 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<TestDa
   };
   const configPath = path.join(dir, 'config.yaml');
   fs.writeFileSync(configPath, YAML.stringify(config));
-  const d = new TestDaemon(dir, configPath, config, opts.args ?? []);
+  const d = new TestDaemon(dir, configPath, config, opts.args ?? [], opts.built ?? false);
   try {
     await d.start();
   } catch (e) {
