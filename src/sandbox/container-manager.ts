@@ -26,7 +26,7 @@ import { Cleanup } from '../util/cleanup.js';
 import { KeyedMutex } from '../util/mutex.js';
 import { CgroupManager } from './cgroups.js';
 import {
-  changeState, containerNameKey, exitReason, normalizeStopSignal, nsString, requireState, type ContainerPaths, type ContainerRecord,
+  changeState, containerNameKey, normalizeStopSignal, nsString, requireState, type ContainerPaths, type ContainerRecord,
 } from './container.js';
 import { filterContainers, type ContainerFilter } from './container-filter.js';
 import { PodOomScores } from './container-oom.js';
@@ -35,8 +35,9 @@ import { containerFilestorePlan, PodFilestores } from './pod-mounts-filestores.j
 import type { FilestorePlan } from './filestore-plan.js';
 import { daemonOomFloor, lastCap, podFacts, readPid } from './container-spec-input.js';
 import {
-  ExitWatcher, OomKillReader, processAlive, readExit, readTerminationMessage, removeExitFile, waitExit, waitPidGone,
+  ExitWatcher, OomKillReader, processAlive, removeExitFile, waitExit, waitPidGone,
 } from './container-exits.js';
+import { noteExitLocked, refreshLocked, UNKNOWN_EXIT_CODE, type ContainerExitBooks } from './container-exit-record.js';
 import { ConmonMonitor, type ContainerMonitor } from './container-monitor.js';
 import { RunscMonitor } from './container-monitor-runsc.js';
 import { RunscShim } from '../oci/runsc-subcontainer.js';
@@ -79,8 +80,7 @@ export interface CreateContainerInput {
 const KILL_WAIT_MS = 30_000;
 /** How long conmon may take to go after its container was deleted. */
 const CONMON_EXIT_WAIT_MS = 10_000;
-/** Exit code reported when the monitor left none (containerd's unknown exit code). */
-export const UNKNOWN_EXIT_CODE = 255;
+export { UNKNOWN_EXIT_CODE } from './container-exit-record.js';
 
 export class ContainerManager {
   private readonly config: SandlotConfig;
@@ -138,6 +138,18 @@ export class ContainerManager {
     return {
       stopAll: (podId, timeoutMs) => this.stopAll(podId, timeoutMs),
       removeAll: (podId) => this.removeAll(podId),
+    };
+  }
+
+  /** What recording an exit touches, with the event sink as the daemon wired it. */
+  private books(): ContainerExitBooks {
+    return {
+      store: this.store,
+      exitDir: this.exitDir,
+      monitor: (handler) => this.monitor(handler),
+      oomKills: this.oomKills,
+      podScores: this.podScores,
+      events: this.events,
     };
   }
 
@@ -345,7 +357,7 @@ export class ContainerManager {
     const id = this.store.resolve(idOrPrefix).id;
     await this.locks.runExclusive(id, async () => {
       const rec = this.store.resolve(id);
-      await this.refreshLocked(rec);
+      await refreshLocked(this.books(), rec);
       requireState(rec, 'start', 'created');
       const monitor = this.monitor(rec.runtimeHandler);
       // Taken before the call: a quick container may exit (exit file mtime) before start returns.
@@ -391,7 +403,7 @@ export class ContainerManager {
   }
 
   private async stopLocked(rec: ContainerRecord, timeoutMs: number): Promise<void> {
-    await this.refreshLocked(rec);
+    await refreshLocked(this.books(), rec);
     if (rec.state === 'stopped') return;
     requireState(rec, 'stop', 'created', 'running');
     const monitor = this.monitor(rec.runtimeHandler);
@@ -403,7 +415,7 @@ export class ContainerManager {
         log.debug({ err: e, signal: rec.stopSignal }, 'sending the stop signal');
       }
       if (await waitExit(this.exitDir, rec.id, rec.conmonPid, timeoutMs)) {
-        await this.noteExitLocked(rec);
+        await noteExitLocked(this.books(), rec);
         log.info({ exitCode: rec.exitCode }, 'container stopped');
         return;
       }
@@ -415,39 +427,8 @@ export class ContainerManager {
     if (!(await waitExit(this.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
       throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
     }
-    await this.noteExitLocked(rec);
+    await noteExitLocked(this.books(), rec);
     log.info({ exitCode: rec.exitCode }, 'container stopped');
-  }
-
-  /** Records the exit: code and finish time from the exit file, OOM kills, termination message. */
-  private async noteExitLocked(rec: ContainerRecord): Promise<void> {
-    if (rec.state === 'stopped') return;
-    const exit = await readExit(this.exitDir, rec.id).catch(() => undefined);
-    rec.exitCode = exit?.exitCode ?? UNKNOWN_EXIT_CODE;
-    let monitor: ContainerMonitor | undefined;
-    try {
-      monitor = this.monitor(rec.runtimeHandler);
-    } catch {
-      monitor = undefined; // a handler no longer configured: the cgroup decides
-    }
-    const oomKilled = monitor?.oomKilled
-      ? await monitor.oomKilled(rec.id, rec.exitCode, { container: rec.cgroupPath, pod: path.posix.dirname(rec.cgroupPath) }).catch(() => false)
-      : (await this.oomKills.kills(rec.cgroupPath)) > 0;
-    rec.finishedAt = nsString(exit?.finishedAtMs ?? Date.now());
-    if (BigInt(rec.finishedAt) < BigInt(rec.startedAt)) rec.finishedAt = rec.startedAt; // clock granularity
-    rec.reason = exitReason(rec.exitCode, oomKilled);
-    rec.message = exit ? await readTerminationMessage(rec.terminationMessagePath) : 'the container monitor ended without an exit file';
-    changeState(rec, 'stopped');
-    await this.store.save(rec);
-    this.events?.publish('CONTAINER_STOPPED_EVENT', rec.id, rec.podId); // stop, exit watcher, refresh, recovery
-  }
-
-  /** Notices an exit the watcher may have missed (cheap: one stat). */
-  private async refreshLocked(rec: ContainerRecord): Promise<void> {
-    if ((rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) {
-      await this.noteExitLocked(rec);
-      await this.adjustPodOom(rec.podId);
-    }
   }
 
   /** Refreshes every running container whose exit file exists (before Status/List answer). */
@@ -461,7 +442,7 @@ export class ContainerManager {
     try {
       await this.locks.runExclusive(id, async () => {
         const rec = this.store.find(id);
-        if (rec) await this.refreshLocked(rec);
+        if (rec) await refreshLocked(this.books(), rec);
       });
     } catch (e) {
       this.log.warn({ err: e, containerId: id }, 'recording a container exit');
@@ -595,7 +576,7 @@ export class ContainerManager {
     const oci = buildResources(resources); // validates before anything changes
     await this.locks.runExclusive(id, async () => {
       const rec = this.store.resolve(id);
-      await this.refreshLocked(rec);
+      await refreshLocked(this.books(), rec);
       requireState(rec, 'update', 'created', 'running');
       await this.monitor(rec.runtimeHandler).update(id, oci);
       // The score is fixed at create (the runtime cannot change it later): keep the old one.
@@ -610,7 +591,7 @@ export class ContainerManager {
     const id = this.store.resolve(idOrPrefix).id;
     await this.locks.runExclusive(id, async () => {
       const rec = this.store.resolve(id);
-      await this.refreshLocked(rec);
+      await refreshLocked(this.books(), rec);
       requireState(rec, 'reopen the log of', 'running');
       await reopenConmonLog(rec.paths.ctlFifo);
     });
@@ -655,7 +636,7 @@ export class ContainerManager {
         if (rec.state === 'stopped') continue;
         await this.locks.runExclusive(rec.id, async () => {
           if (fsSync.existsSync(rec.paths.exitFile)) {
-            await this.noteExitLocked(rec);
+            await noteExitLocked(this.books(), rec);
             log.info({ exitCode: rec.exitCode }, 'container exited while the daemon was down');
             return;
           }
@@ -668,7 +649,7 @@ export class ContainerManager {
           }
           if (st === undefined || st.status === 'stopped') {
             // The monitor died too (no exit file): the exit code is lost.
-            await this.noteExitLocked(rec);
+            await noteExitLocked(this.books(), rec);
             log.warn({ runtimeState: st?.status ?? 'gone' }, 'container found stopped without an exit file at restart');
           }
         });
