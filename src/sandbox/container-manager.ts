@@ -14,8 +14,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../config/types.js';
-import { DeadlineExceededError, errorMessage, wrapError } from '../errors.js';
-import type { ImageService } from '../image/image-service.js';
+import { errorMessage, wrapError } from '../errors.js';
 import { Conmon, conmonFiles, reopenConmonLog } from '../oci/conmon.js';
 import type { RuntimeDriver } from '../oci/runtime.js';
 import {
@@ -31,12 +30,13 @@ import {
 import { filterContainers, type ContainerFilter } from './container-filter.js';
 import { PodOomScores } from './container-oom.js';
 import { bindPodTmpfs, runscTmpfsHintMounts } from './pod-mounts.js';
-import { containerFilestorePlan, PodFilestores } from './pod-mounts-filestores.js';
-import type { FilestorePlan } from './filestore-plan.js';
-import { daemonOomFloor, lastCap, podFacts, readPid } from './container-spec-input.js';
+import { PodFilestores } from './pod-mounts-filestores.js';
+import { daemonOomFloor, lastCap, podFacts } from './container-spec-input.js';
+import { ExitWatcher, OomKillReader, removeExitFile } from './container-exits.js';
 import {
-  ExitWatcher, OomKillReader, processAlive, removeExitFile, waitExit, waitPidGone,
-} from './container-exits.js';
+  destroyProcess, filestorePlanFor, removeContainerLocked, removeRuntimeFiles, stopContainerLocked,
+  type ContainerImages, type ContainerPods, type ContainerTeardown,
+} from './container-destroy.js';
 import { noteExitLocked, refreshLocked, UNKNOWN_EXIT_CODE, type ContainerExitBooks } from './container-exit-record.js';
 import { ConmonMonitor, type ContainerMonitor } from './container-monitor.js';
 import { RunscMonitor } from './container-monitor-runsc.js';
@@ -44,14 +44,9 @@ import { RunscShim } from '../oci/runsc-subcontainer.js';
 import { NameIndex } from './name-index.js';
 import { ContainerStore } from './container-store.js';
 import { OomScoreApplier } from './oom-score.js';
-import type { PodContainersHook, PodManager } from './pod-manager.js';
+import type { PodContainersHook } from './pod-manager.js';
 import { stableJson, type SandboxRecord } from './sandbox.js';
 import type { ContainerEventSink } from './container-events.js';
-
-/** The parts of the image service containers use. */
-export type ContainerImages = Pick<ImageService, 'resolve' | 'prepareRootfs' | 'removeRootfs'>;
-/** The parts of the pod manager containers use. */
-export type ContainerPods = Pick<PodManager, 'get' | 'withSandbox' | 'driver' | 'requireRunning'>;
 
 export interface ContainerManagerOptions {
   config: SandlotConfig;
@@ -76,10 +71,7 @@ export interface CreateContainerInput {
   config: CriContainerConfig & { metadata: { name: string; attempt?: number }; image: { image: string } };
 }
 
-/** How long SIGKILL may take before StopContainer gives up. */
-const KILL_WAIT_MS = 30_000;
-/** How long conmon may take to go after its container was deleted. */
-const CONMON_EXIT_WAIT_MS = 10_000;
+export type { ContainerImages, ContainerPods } from './container-destroy.js';
 export { UNKNOWN_EXIT_CODE } from './container-exit-record.js';
 
 export class ContainerManager {
@@ -150,6 +142,20 @@ export class ContainerManager {
       oomKills: this.oomKills,
       podScores: this.podScores,
       events: this.events,
+    };
+  }
+
+  /** What stop and remove touch. */
+  private teardown(): ContainerTeardown {
+    return {
+      ...this.books(),
+      names: this.names,
+      log: this.log,
+      images: this.images,
+      pods: this.pods,
+      cgroups: this.cgroups,
+      filestores: this.filestores,
+      socketDir: this.socketDir,
     };
   }
 
@@ -282,7 +288,7 @@ export class ContainerManager {
       // record that recovery undoes (S5).
       await this.store.save(rec);
       cleanup.add('removing metadata', () => this.store.delete(id));
-      cleanup.add('removing runtime files', () => this.removeRuntimeFiles(rec));
+      cleanup.add('removing runtime files', () => removeRuntimeFiles(this.teardown(), rec));
       await fs.mkdir(paths.bundle, { recursive: true, mode: 0o700 });
 
       cleanup.add('removing the rootfs', () => this.images.removeRootfs(id));
@@ -306,7 +312,7 @@ export class ContainerManager {
       if (driver.isRunsc) spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);
       if (driver.isRunsc) {
         // S15: the self filestores of this container (none with a runsc that lacks `self`).
-        const plan = this.filestorePlan(rec, pod, driver, rootfs.path, spec.root.readonly === true);
+        const plan = filestorePlanFor(rec, pod, driver, rootfs.path, spec.root.readonly === true);
         cleanup.add('removing filestores', () => this.filestores.removeForContainer(pod.id, plan));
         await this.filestores.create(pod.id, plan);
       }
@@ -321,7 +327,7 @@ export class ContainerManager {
       // S12: under runsc the container runs inside the sandbox; its cgroup stays empty but
       // exists in every hierarchy, so cAdvisor and the kubelet find the container.
       if (driver.isRunsc) await this.cgroups.create(rec.cgroupPath, {});
-      cleanup.add('deleting the container', () => this.destroyProcess(rec, monitor));
+      cleanup.add('deleting the container', () => destroyProcess(rec, monitor));
       const created = await monitor.create({
         id,
         name: `${pod.config.metadata.namespace}_${pod.config.metadata.name}_${metadata.name}_${metadata.attempt}`,
@@ -398,37 +404,8 @@ export class ContainerManager {
     if (!found) return;
     await this.locks.runExclusive(found.id, async () => {
       const rec = this.store.find(found.id);
-      if (rec) await this.stopLocked(rec, timeoutMs);
+      if (rec) await stopContainerLocked(this.teardown(), rec, timeoutMs);
     });
-  }
-
-  private async stopLocked(rec: ContainerRecord, timeoutMs: number): Promise<void> {
-    await refreshLocked(this.books(), rec);
-    if (rec.state === 'stopped') return;
-    requireState(rec, 'stop', 'created', 'running');
-    const monitor = this.monitor(rec.runtimeHandler);
-    const log = this.log.child({ containerId: rec.id, podSandboxId: rec.podId });
-    if (rec.state === 'running' && timeoutMs > 0) {
-      try {
-        await monitor.kill(rec.id, rec.stopSignal);
-      } catch (e) {
-        log.debug({ err: e, signal: rec.stopSignal }, 'sending the stop signal');
-      }
-      if (await waitExit(this.exitDir, rec.id, rec.conmonPid, timeoutMs)) {
-        await noteExitLocked(this.books(), rec);
-        log.info({ exitCode: rec.exitCode }, 'container stopped');
-        return;
-      }
-      log.info({ timeoutMs, signal: rec.stopSignal }, 'container ignored its stop signal; sending SIGKILL');
-    }
-    await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch(() => monitor.kill(rec.id, 'SIGKILL')).catch((e: unknown) => {
-      log.debug({ err: e }, 'sending SIGKILL');
-    });
-    if (!(await waitExit(this.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
-      throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
-    }
-    await noteExitLocked(this.books(), rec);
-    log.info({ exitCode: rec.exitCode }, 'container stopped');
   }
 
   /** Refreshes every running container whose exit file exists (before Status/List answer). */
@@ -457,73 +434,9 @@ export class ContainerManager {
     if (!found) return;
     await this.locks.runExclusive(found.id, async () => {
       const rec = this.store.find(found.id);
-      if (rec) await this.removeLocked(rec);
+      if (rec) await removeContainerLocked(this.teardown(), rec);
     });
     await this.adjustPodOom(found.podId); // S10: after every removal
-  }
-
-  private async removeLocked(rec: ContainerRecord): Promise<void> {
-    const errors: Error[] = [];
-    const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
-      try {
-        await fn();
-      } catch (e) {
-        errors.push(wrapError(what, e));
-      }
-    };
-    let monitor: ContainerMonitor | undefined;
-    await step('finding the container monitor', async () => {
-      monitor = this.monitor(rec.runtimeHandler);
-    });
-    // The CRI: a running container is removed by force.
-    if (monitor && (rec.state === 'running' || rec.state === 'created')) await step('stopping', () => this.stopLocked(rec, 0));
-    if (monitor) await step('deleting the container', () => this.destroyProcess(rec, monitor!));
-    else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
-    if (rec.rootfsPrepared) await step('removing the rootfs', () => this.images.removeRootfs(rec.id));
-    await step('removing the container cgroup', () => this.cgroups.remove(rec.cgroupPath));
-    if (rec.runtimeType === 'runsc') await step('removing filestores', () => this.removeFilestores(rec));
-    await step('removing runtime files', () => this.removeRuntimeFiles(rec));
-    if (errors.length > 0) {
-      // The metadata stays, so a retry of RemoveContainer can finish the job.
-      throw new AggregateError(errors, `removing container "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
-    }
-    await this.store.delete(rec.id);
-    this.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.podId);
-    this.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);
-    this.log.info({ containerId: rec.id, podSandboxId: rec.podId }, 'container removed');
-  }
-
-  /** Kill, delete from the runtime, and wait for the monitor to go. */
-  private async destroyProcess(rec: ContainerRecord, monitor: ContainerMonitor): Promise<void> {
-    await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch(() => undefined);
-    await monitor.delete(rec.id);
-    const conmonPid = rec.conmonPid > 0 ? rec.conmonPid : await readPid(rec.paths.conmonPidFile);
-    if (conmonPid > 0 && !(await waitPidGone(conmonPid, CONMON_EXIT_WAIT_MS))) {
-      throw new DeadlineExceededError(`the monitor of container "${rec.id}" (pid ${conmonPid}) did not exit within ${CONMON_EXIT_WAIT_MS} ms`);
-    }
-  }
-
-  private async removeRuntimeFiles(rec: ContainerRecord): Promise<void> {
-    await removeExitFile(this.exitDir, rec.id);
-    await fs.rm(path.join(this.socketDir, rec.id), { force: true });
-    await fs.rm(rec.paths.dir, { recursive: true, force: true });
-  }
-
-  private filestorePlan(rec: ContainerRecord, pod: SandboxRecord, driver: RuntimeDriver, rootfs: string, readonlyRootfs: boolean): FilestorePlan {
-    return containerFilestorePlan({ podId: pod.id, overlay: driver.config.overlay, hints: pod.mountHints ?? [], rootfs, readonlyRootfs, mounts: rec.mounts });
-  }
-
-  /** S15: the container's own self filestores (the plan again, from its record). */
-  private async removeFilestores(rec: ContainerRecord): Promise<void> {
-    let pod: SandboxRecord;
-    try {
-      pod = this.pods.get(rec.podId);
-    } catch {
-      return; // the pod is gone, and its filestores with it
-    }
-    const spec = JSON.parse(await fs.readFile(rec.paths.spec, 'utf8').catch(() => '{}')) as { root?: { path?: string; readonly?: boolean } };
-    if (spec.root?.path === undefined) return; // never got as far as a spec
-    await this.filestores.removeForContainer(pod.id, this.filestorePlan(rec, pod, this.pods.driver(rec.runtimeHandler), spec.root.path, spec.root.readonly === true));
   }
 
   // ── Pod hooks ──────────────────────────────────────────────────────────────────
@@ -628,7 +541,7 @@ export class ContainerManager {
             changeState(rec, 'stopped');
             rec.reason = 'Error';
             rec.exitCode = UNKNOWN_EXIT_CODE;
-            await this.removeLocked(rec);
+            await removeContainerLocked(this.teardown(), rec);
           });
           continue;
         }
