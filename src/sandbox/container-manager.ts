@@ -32,17 +32,18 @@ import { PodOomScores } from './container-oom.js';
 import { bindPodTmpfs, runscTmpfsHintMounts } from './pod-mounts.js';
 import { PodFilestores } from './pod-mounts-filestores.js';
 import { daemonOomFloor, lastCap, podFacts } from './container-spec-input.js';
-import { ExitWatcher, OomKillReader, removeExitFile } from './container-exits.js';
+import { ExitWatcher, OomKillReader } from './container-exits.js';
 import {
   destroyProcess, filestorePlanFor, removeContainerLocked, removeRuntimeFiles, stopContainerLocked,
   type ContainerImages, type ContainerPods, type ContainerTeardown,
 } from './container-destroy.js';
-import { noteExitLocked, refreshLocked, UNKNOWN_EXIT_CODE, type ContainerExitBooks } from './container-exit-record.js';
+import { refreshLocked, type ContainerExitBooks } from './container-exit-record.js';
 import { ConmonMonitor, type ContainerMonitor } from './container-monitor.js';
 import { RunscMonitor } from './container-monitor-runsc.js';
 import { RunscShim } from '../oci/runsc-subcontainer.js';
 import { NameIndex } from './name-index.js';
 import { ContainerStore } from './container-store.js';
+import { recoverContainers } from './container-recovery.js';
 import { OomScoreApplier } from './oom-score.js';
 import type { PodContainersHook } from './pod-manager.js';
 import { stableJson, type SandboxRecord } from './sandbox.js';
@@ -519,64 +520,12 @@ export class ContainerManager {
   // ── Recovery ───────────────────────────────────────────────────────────────────
 
   /**
-   * Reconciles metadata with the monitors' exit files and the runtimes at start, then
-   * watches for exits: a running container stays RUNNING; one that exited while the
-   * daemon was down is EXITED with its true exit code and finish time; a half-created
-   * one is undone; runtime files without metadata are removed. Call once, after the
-   * PodManager's own recovery.
+   * Reconciles metadata with the monitors' exit files and the runtimes at start
+   * (container-recovery.ts), then watches for exits. Call once, after the PodManager's
+   * own recovery.
    */
   async recover(): Promise<void> {
-    await fs.mkdir(this.exitDir, { recursive: true, mode: 0o700 });
-    await fs.mkdir(this.socketDir, { recursive: true, mode: 0o700 });
-    const { records, failures } = await this.store.loadAll();
-    for (const f of failures) {
-      this.log.warn({ containerId: f.id, reason: f.reason }, 'container metadata not loadable; left on disk for inspection');
-    }
-    for (const rec of records) {
-      const log = this.log.child({ containerId: rec.id, podSandboxId: rec.podId });
-      try {
-        if (rec.state === 'creating') {
-          log.warn('undoing a container left half-created by a crash');
-          await this.locks.runExclusive(rec.id, async () => {
-            changeState(rec, 'stopped');
-            rec.reason = 'Error';
-            rec.exitCode = UNKNOWN_EXIT_CODE;
-            await removeContainerLocked(this.teardown(), rec);
-          });
-          continue;
-        }
-        this.names.restore(containerNameKey(rec.podId, rec.metadata), rec.id, rec.configHash);
-        if (rec.state === 'stopped') continue;
-        await this.locks.runExclusive(rec.id, async () => {
-          if (fsSync.existsSync(rec.paths.exitFile)) {
-            await noteExitLocked(this.books(), rec);
-            log.info({ exitCode: rec.exitCode }, 'container exited while the daemon was down');
-            return;
-          }
-          let st: Awaited<ReturnType<ContainerMonitor['state']>>;
-          try {
-            st = await this.monitor(rec.runtimeHandler).state(rec.id);
-          } catch (e) {
-            log.warn({ err: e }, 'asking the runtime about a container at restart');
-            return;
-          }
-          if (st === undefined || st.status === 'stopped') {
-            // The monitor died too (no exit file): the exit code is lost.
-            await noteExitLocked(this.books(), rec);
-            log.warn({ runtimeState: st?.status ?? 'gone' }, 'container found stopped without an exit file at restart');
-          }
-        });
-      } catch (e) {
-        log.error({ err: e }, 'recovering container');
-      }
-    }
-    const known = new Set(this.store.list().map((r) => r.id));
-    for (const id of await fs.readdir(path.join(this.config.state_dir, 'containers')).catch(() => [] as string[])) {
-      if (known.has(id) || failures.some((f) => f.id === id) || !/^[0-9a-f]{64}$/.test(id)) continue;
-      await fs.rm(path.join(this.config.state_dir, 'containers', id), { recursive: true, force: true }).catch(() => undefined);
-      await removeExitFile(this.exitDir, id).catch(() => undefined);
-      await fs.rm(path.join(this.socketDir, id), { force: true }).catch(() => undefined);
-    }
+    await recoverContainers({ ...this.teardown(), locks: this.locks, stateDir: this.config.state_dir });
     this.watcher = new ExitWatcher({ exitDir: this.exitDir, log: this.log, onExit: (id) => void this.onExitFile(id) });
     this.watcher.start();
   }
