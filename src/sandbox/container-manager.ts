@@ -3,51 +3,48 @@
 // detection and recovery at start. Each container is a subcontainer of its pod: its
 // spec joins the pod's namespaces and nests its cgroup under the pod cgroup (S12); it
 // runs under a monitor (conmon for runc-like handlers) that keeps its CRI log, writes its
-// exit file and outlives the daemon.
+// exit file and outlives the daemon. This class holds the locking and name reservation;
+// the steps live beside it: container-create.ts, container-destroy.ts (stop, remove),
+// container-exit-record.ts and container-recovery.ts.
 //
 // Concurrency (STYLE.md §7): one async mutex per container; CreateContainer also holds
 // its pod's mutex (so a pod cannot be stopped half-way through a create in it). No lock
 // spans the whole store.
 import { createHash, randomBytes } from 'node:crypto';
 import fsSync from 'node:fs';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../config/types.js';
 import { errorMessage, wrapError } from '../errors.js';
 import { Conmon, conmonFiles, reopenConmonLog } from '../oci/conmon.js';
 import type { RuntimeDriver } from '../oci/runtime.js';
-import {
-  buildContainerSpec, buildResources, NODE_SPEC_LOOKUPS, terminationMessageHostPath,
-  type CriContainerConfig, type CriContainerResources, type SpecLookups,
-} from '../oci/spec-container.js';
-import { Cleanup } from '../util/cleanup.js';
+import { RunscShim } from '../oci/runsc-subcontainer.js';
+import { buildResources, NODE_SPEC_LOOKUPS, type CriContainerResources, type SpecLookups } from '../oci/spec-container.js';
 import { KeyedMutex } from '../util/mutex.js';
 import { CgroupManager } from './cgroups.js';
+import { changeState, containerNameKey, nsString, requireState, type ContainerPaths, type ContainerRecord } from './container.js';
+import { createContainerLocked, type ContainerSetup, type CreateContainerInput } from './container-create.js';
 import {
-  changeState, containerNameKey, normalizeStopSignal, nsString, requireState, type ContainerPaths, type ContainerRecord,
-} from './container.js';
-import { filterContainers, type ContainerFilter } from './container-filter.js';
-import { PodOomScores } from './container-oom.js';
-import { bindPodTmpfs, runscTmpfsHintMounts } from './pod-mounts.js';
-import { PodFilestores } from './pod-mounts-filestores.js';
-import { daemonOomFloor, lastCap, podFacts } from './container-spec-input.js';
-import { ExitWatcher, OomKillReader } from './container-exits.js';
-import {
-  destroyProcess, filestorePlanFor, removeContainerLocked, removeRuntimeFiles, stopContainerLocked,
-  type ContainerImages, type ContainerPods, type ContainerTeardown,
+  removeContainerLocked, stopContainerLocked, type ContainerImages, type ContainerPods, type ContainerTeardown,
 } from './container-destroy.js';
+import type { ContainerEventSink } from './container-events.js';
 import { refreshLocked, type ContainerExitBooks } from './container-exit-record.js';
+import { ExitWatcher, OomKillReader } from './container-exits.js';
+import { filterContainers, type ContainerFilter } from './container-filter.js';
 import { ConmonMonitor, type ContainerMonitor } from './container-monitor.js';
 import { RunscMonitor } from './container-monitor-runsc.js';
-import { RunscShim } from '../oci/runsc-subcontainer.js';
-import { NameIndex } from './name-index.js';
-import { ContainerStore } from './container-store.js';
+import { PodOomScores } from './container-oom.js';
 import { recoverContainers } from './container-recovery.js';
+import { ContainerStore } from './container-store.js';
+import { NameIndex } from './name-index.js';
 import { OomScoreApplier } from './oom-score.js';
 import type { PodContainersHook } from './pod-manager.js';
-import { stableJson, type SandboxRecord } from './sandbox.js';
-import type { ContainerEventSink } from './container-events.js';
+import { PodFilestores } from './pod-mounts-filestores.js';
+import { stableJson } from './sandbox.js';
+
+export type { ContainerImages, ContainerPods } from './container-destroy.js';
+export type { CreateContainerInput } from './container-create.js';
+export { UNKNOWN_EXIT_CODE } from './container-exit-record.js';
 
 export interface ContainerManagerOptions {
   config: SandlotConfig;
@@ -65,15 +62,6 @@ export interface ContainerManagerOptions {
   monitorFor?: (driver: RuntimeDriver) => ContainerMonitor | undefined;
   filestores?: PodFilestores;
 }
-
-/** The validated CreateContainer request. */
-export interface CreateContainerInput {
-  podId: string;
-  config: CriContainerConfig & { metadata: { name: string; attempt?: number }; image: { image: string } };
-}
-
-export type { ContainerImages, ContainerPods } from './container-destroy.js';
-export { UNKNOWN_EXIT_CODE } from './container-exit-record.js';
 
 export class ContainerManager {
   private readonly config: SandlotConfig;
@@ -144,6 +132,11 @@ export class ContainerManager {
       podScores: this.podScores,
       events: this.events,
     };
+  }
+
+  /** What CreateContainer touches. */
+  private setup(): ContainerSetup {
+    return { ...this.teardown(), lookups: this.lookups, paths: (id) => this.paths(id) };
   }
 
   /** What stop and remove touch. */
@@ -217,7 +210,7 @@ export class ContainerManager {
     }
     if (r.kind === 'existing') return r.id;
     const pending = this.pods.withSandbox(pod.id, (p) =>
-      this.locks.runExclusive(id, () => this.createLocked(id, p, input, metadata, configHash)),
+      this.locks.runExclusive(id, () => createContainerLocked(this.setup(), id, p, input, metadata, configHash)),
     );
     this.names.setPending(key, id, pending);
     try {
@@ -227,134 +220,6 @@ export class ContainerManager {
     } catch (e) {
       this.names.release(key, id);
       throw e;
-    }
-  }
-
-  private async createLocked(
-    id: string,
-    pod: SandboxRecord,
-    input: CreateContainerInput,
-    metadata: { name: string; attempt: number },
-    configHash: string,
-  ): Promise<string> {
-    const started = Date.now();
-    const log = this.log.child({ podSandboxId: pod.id, containerId: id });
-    const config = input.config;
-    // The pod may have been stopped while this create waited for its lock.
-    this.pods.requireRunning(pod.id, 'create a container in');
-    const driver = this.pods.driver(pod.runtimeHandler);
-    const monitor = this.monitor(pod.runtimeHandler);
-    const image = this.images.resolve(config.image.image);
-    const paths = this.paths(id);
-    const logPath = pod.config.logDirectory !== '' && (config.log_path ?? '') !== '' ? path.join(pod.config.logDirectory, config.log_path!) : '';
-    const rec: ContainerRecord = {
-      version: 1,
-      id,
-      podId: pod.id,
-      state: 'creating',
-      metadata,
-      configHash,
-      createdAt: nsString(Date.now()),
-      startedAt: '0',
-      finishedAt: '0',
-      exitCode: 0,
-      reason: '',
-      message: '',
-      image: config.image.image,
-      imageId: image.id,
-      labels: { ...(config.labels ?? {}) },
-      annotations: { ...(config.annotations ?? {}) },
-      logPath,
-      monitorLogPath: logPath !== '' ? logPath : path.join(paths.dir, 'container.log'),
-      mounts: [...(config.mounts ?? [])],
-      resources: { ...(config.linux?.resources ?? {}) },
-      oomScoreAdj: undefined,
-      user: { uid: 0, gid: 0, supplementalGroups: [] },
-      stopSignal: normalizeStopSignal(image.config.StopSignal),
-      runtimeHandler: driver.name,
-      runtimeType: driver.isRunsc ? 'runsc' : 'oci',
-      cgroupPath: path.posix.join(pod.podCgroup, id),
-      terminationMessagePath: terminationMessageHostPath(config),
-      tty: config.tty === true,
-      stdin: config.stdin === true,
-      stdinOnce: config.stdin_once === true,
-      pid: 0,
-      conmonPid: 0,
-      paths,
-      rootfsPrepared: false,
-    };
-    const cleanup = new Cleanup();
-    try {
-      // First write before any side effect: a crash from here on leaves a `creating`
-      // record that recovery undoes (S5).
-      await this.store.save(rec);
-      cleanup.add('removing metadata', () => this.store.delete(id));
-      cleanup.add('removing runtime files', () => removeRuntimeFiles(this.teardown(), rec));
-      await fs.mkdir(paths.bundle, { recursive: true, mode: 0o700 });
-
-      cleanup.add('removing the rootfs', () => this.images.removeRootfs(id));
-      rec.rootfsPrepared = true;
-      await this.store.save(rec);
-      const rootfs = await this.images.prepareRootfs(image.id, id);
-
-      const spec = await buildContainerSpec({
-        containerId: id,
-        // S14 (runc): sources of pod-shared tmpfs hints are bound from the pod's tmpfs.
-        config: driver.isRunsc ? config : { ...config, mounts: bindPodTmpfs(config.mounts ?? [], pod.paths.dir, pod.mountHints ?? []) },
-        image: image.config,
-        imageName: config.image.image,
-        pod: podFacts(pod, driver),
-        rootfs: rootfs.path,
-        minOomScoreAdj: daemonOomFloor(),
-        lastCap: lastCap(),
-        lookups: this.lookups,
-      });
-      // S14 (runsc): mounts of pod-shared tmpfs volumes are tmpfs in the sandbox.
-      if (driver.isRunsc) spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);
-      if (driver.isRunsc) {
-        // S15: the self filestores of this container (none with a runsc that lacks `self`).
-        const plan = filestorePlanFor(rec, pod, driver, rootfs.path, spec.root.readonly === true);
-        cleanup.add('removing filestores', () => this.filestores.removeForContainer(pod.id, plan));
-        await this.filestores.create(pod.id, plan);
-      }
-      const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
-      // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
-      rec.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
-      rec.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };
-      rec.cgroupPath = spec.linux.cgroupsPath ?? rec.cgroupPath;
-      await fs.writeFile(paths.spec, JSON.stringify(spec, null, 1));
-
-      cleanup.add('removing the container cgroup', () => this.cgroups.remove(rec.cgroupPath));
-      // S12: under runsc the container runs inside the sandbox; its cgroup stays empty but
-      // exists in every hierarchy, so cAdvisor and the kubelet find the container.
-      if (driver.isRunsc) await this.cgroups.create(rec.cgroupPath, {});
-      cleanup.add('deleting the container', () => destroyProcess(rec, monitor));
-      const created = await monitor.create({
-        id,
-        name: `${pod.config.metadata.namespace}_${pod.config.metadata.name}_${metadata.name}_${metadata.attempt}`,
-        paths,
-        logPath: rec.monitorLogPath,
-        terminal: rec.tty,
-        stdin: rec.stdin,
-        stdinOnce: rec.stdinOnce,
-      });
-      rec.pid = created.pid;
-      rec.conmonPid = created.conmonPid;
-      changeState(rec, 'created');
-      await this.store.save(rec);
-      this.events?.publish('CONTAINER_CREATED_EVENT', id, pod.id);
-      cleanup.release();
-      log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');
-      return id;
-    } catch (e) {
-      const err = wrapError(`creating container "${metadata.name}" in sandbox "${pod.id}"`, e);
-      try {
-        await cleanup.run();
-      } catch (undoErr) {
-        log.error({ err: undoErr }, 'undoing a failed CreateContainer');
-        err.message += `; ${errorMessage(undoErr)}`;
-      }
-      throw err;
     }
   }
 

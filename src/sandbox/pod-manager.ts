@@ -1,7 +1,9 @@
 // Pod sandboxes (S1–S9): RunPodSandbox, StopPodSandbox, RemovePodSandbox, status, list,
 // and recovery at start. The infra container is `catatonit -P` run by the pod's runtime
 // handler under conmon; the pod network is a pinned netns with CNI; the pod cgroup is
-// made on cgroupfs under config.cgroup_root.
+// made on cgroupfs under config.cgroup_root. This class holds the probes, locking and
+// name reservation; the steps live beside it: pod-run.ts, pod-destroy.ts (stop, remove)
+// and pod-recovery.ts.
 //
 // Concurrency (STYLE.md §7): one async mutex per sandbox; the store and the name index
 // are only touched between awaits, never locked across a call to an external program.
