@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { DeadlineExceededError, wrapError } from '../errors.js';
+import { DeadlineExceededError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import type { RuntimeDriver } from '../oci/runtime.js';
 import type { CgroupManager } from './cgroups.js';
@@ -15,6 +15,7 @@ import { processAlive, removeExitFile, waitExit, waitPidGone } from './container
 import type { ContainerMonitor } from './container-monitor.js';
 import { readPid } from './container-spec-input.js';
 import type { FilestorePlan } from './filestore-plan.js';
+import { DestroySteps } from './destroy-steps.js';
 import type { NameIndex } from './name-index.js';
 import type { PodManager } from './pod-manager.js';
 import { containerFilestorePlan, type PodFilestores } from './pod-mounts-filestores.js';
@@ -73,30 +74,21 @@ export async function stopContainerLocked(t: ContainerTeardown, rec: ContainerRe
 
 /** S7, with the container's mutex held: thorough, every step tried, failures joined. */
 export async function removeContainerLocked(t: ContainerTeardown, rec: ContainerRecord): Promise<void> {
-  const errors: Error[] = [];
-  const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      errors.push(wrapError(what, e));
-    }
-  };
+  const steps = new DestroySteps();
   let monitor: ContainerMonitor | undefined;
-  await step('finding the container monitor', async () => {
+  await steps.run('finding the container monitor', async () => {
     monitor = t.monitor(rec.runtimeHandler);
   });
   // The CRI: a running container is removed by force.
-  if (monitor && (rec.state === 'running' || rec.state === 'created')) await step('stopping', () => stopContainerLocked(t, rec, 0));
-  if (monitor) await step('deleting the container', () => destroyProcess(rec, monitor!));
-  else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
-  if (rec.rootfsPrepared) await step('removing the rootfs', () => t.images.removeRootfs(rec.id));
-  await step('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
-  if (rec.runtimeType === 'runsc') await step('removing filestores', () => removeFilestores(t, rec));
-  await step('removing runtime files', () => removeRuntimeFiles(t, rec));
-  if (errors.length > 0) {
-    // The metadata stays, so a retry of RemoveContainer can finish the job.
-    throw new AggregateError(errors, `removing container "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
-  }
+  if (monitor && (rec.state === 'running' || rec.state === 'created')) await steps.run('stopping', () => stopContainerLocked(t, rec, 0));
+  if (monitor) await steps.run('deleting the container', () => destroyProcess(rec, monitor!));
+  else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) steps.errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
+  if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
+  await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
+  if (rec.runtimeType === 'runsc') await steps.run('removing filestores', () => removeFilestores(t, rec));
+  await steps.run('removing runtime files', () => removeRuntimeFiles(t, rec));
+  // On a failure the metadata stays, so a retry of RemoveContainer can finish the job.
+  steps.throwIfFailed(`removing container "${rec.id}"`);
   await t.store.delete(rec.id);
   t.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.podId);
   t.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);

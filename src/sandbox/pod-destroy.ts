@@ -4,11 +4,12 @@
 import fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { FailedPreconditionError, wrapError } from '../errors.js';
+import { FailedPreconditionError } from '../errors.js';
 import type { NetworkManager, PodNetworkRequest } from '../network/network-manager.js';
 import type { RuntimeDriver } from '../oci/runtime.js';
 import type { CgroupManager } from './cgroups.js';
 import type { ContainerEventSink } from './container-events.js';
+import { DestroySteps } from './destroy-steps.js';
 import type { NameIndex } from './name-index.js';
 import { removePodFiles } from './pod-files.js';
 import { unmountPodMounts } from './pod-mounts.js';
@@ -68,63 +69,45 @@ export async function removePodCgroups(store: SandboxStore, cgroups: CgroupManag
 /** StopPodSandbox with the pod's mutex held: every step tried, failures joined. */
 export async function stopPodLocked(t: PodTeardown, rec: SandboxRecord): Promise<void> {
   const log = t.log.child({ podSandboxId: rec.id });
-  const errors: Error[] = [];
-  const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      errors.push(wrapError(what, e));
-    }
-  };
+  const steps = new DestroySteps();
   const containers = t.containers;
-  if (containers) await step('stopping the pod containers', () => containers.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
+  if (containers) await steps.run('stopping the pod containers', () => containers.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
   const driver = t.runtimes.get(rec.runtimeHandler);
-  if (driver) await step('stopping the infra container', () => stopInfra(rec, driver, t.log));
+  if (driver) await steps.run('stopping the infra container', () => stopInfra(rec, driver, t.log));
   if (rec.networkUp) {
-    await step('tearing down the pod network', async () => {
+    await steps.run('tearing down the pod network', async () => {
       await t.network.tearDown(podNetworkRequest(rec));
       rec.networkUp = false;
     });
   }
-  if (rec.netnsPath !== undefined && !rec.networkUp) await step('removing the netns', () => t.network.removeNetns(rec.id));
+  if (rec.netnsPath !== undefined && !rec.networkUp) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
   const stoppedNow = rec.state !== 'stopped';
   if (stoppedNow) changeState(rec, 'stopped');
-  await step('saving metadata', () => t.store.save(rec));
+  await steps.run('saving metadata', () => t.store.save(rec));
   if (stoppedNow) t.events?.publish('CONTAINER_STOPPED_EVENT', rec.id, rec.id);
-  if (errors.length > 0) {
-    throw new AggregateError(errors, `stopping sandbox "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
-  }
+  steps.throwIfFailed(`stopping sandbox "${rec.id}"`);
   log.info('pod sandbox stopped');
 }
 
 /** S7, with the pod's mutex held: idempotent, thorough, every step tried; failures joined. */
 export async function removePodLocked(t: PodTeardown, rec: SandboxRecord): Promise<void> {
-  const errors: Error[] = [];
-  const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      errors.push(wrapError(what, e));
-    }
-  };
+  const steps = new DestroySteps();
   if (rec.state !== 'stopped') {
-    await step('stopping', () => stopPodLocked(t, rec));
+    await steps.run('stopping', () => stopPodLocked(t, rec));
     rec = t.store.find(rec.id) ?? rec;
   }
   const containers = t.containers;
-  if (containers) await step('removing the pod containers', () => containers.removeAll(rec.id));
+  if (containers) await steps.run('removing the pod containers', () => containers.removeAll(rec.id));
   const driver = t.runtimes.get(rec.runtimeHandler);
-  if (driver) await step('deleting the infra container', () => destroyInfra(rec, driver, t.log));
-  if (rec.networkUp) await step('tearing down the pod network', () => t.network.tearDown(podNetworkRequest(rec)));
-  if (rec.netnsPath !== undefined) await step('removing the netns', () => t.network.removeNetns(rec.id));
-  await step('removing the pod cgroup', () => removePodCgroups(t.store, t.cgroups, rec));
-  await step('unmounting the pod volumes', () => unmountPodMounts(rec.paths.dir));
-  if (driver?.isRunsc) await step('removing shared filestores', () => t.filestores.removeForPod(rec.id, rec.mountHints ?? []));
-  await step('removing pod files', () => removePodFiles(rec.paths));
-  if (errors.length > 0) {
-    // The metadata stays, so a retry of RemovePodSandbox can finish the job.
-    throw new AggregateError(errors, `removing sandbox "${rec.id}": ${errors.map((e) => e.message).join('; ')}`);
-  }
+  if (driver) await steps.run('deleting the infra container', () => destroyInfra(rec, driver, t.log));
+  if (rec.networkUp) await steps.run('tearing down the pod network', () => t.network.tearDown(podNetworkRequest(rec)));
+  if (rec.netnsPath !== undefined) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
+  await steps.run('removing the pod cgroup', () => removePodCgroups(t.store, t.cgroups, rec));
+  await steps.run('unmounting the pod volumes', () => unmountPodMounts(rec.paths.dir));
+  if (driver?.isRunsc) await steps.run('removing shared filestores', () => t.filestores.removeForPod(rec.id, rec.mountHints ?? []));
+  await steps.run('removing pod files', () => removePodFiles(rec.paths));
+  // On a failure the metadata stays, so a retry of RemovePodSandbox can finish the job.
+  steps.throwIfFailed(`removing sandbox "${rec.id}"`);
   await t.store.delete(rec.id);
   t.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.id);
   t.names.release(nameKey(rec.config.metadata), rec.id);

@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DestroySteps } from '../../../src/sandbox/destroy-steps.js';
+
+test('S7: every destroy step runs after a failure, and the failures are joined, each named by its step', async () => {
+  const steps = new DestroySteps();
+  const ran: string[] = [];
+  await steps.run('killing', async () => {
+    ran.push('killing');
+    throw new Error('ESRCH');
+  });
+  await steps.run('removing files', async () => void ran.push('removing files'));
+  await steps.run('removing the cgroup', async () => {
+    ran.push('removing the cgroup');
+    throw new Error('EBUSY');
+  });
+  assert.deepEqual(ran, ['killing', 'removing files', 'removing the cgroup']);
+  assert.throws(
+    () => steps.throwIfFailed('removing container "abc"'),
+    (e: unknown) =>
+      e instanceof AggregateError &&
+      e.errors.length === 2 &&
+      /^removing container "abc": killing: .*ESRCH.*; removing the cgroup: .*EBUSY/.test(e.message),
+  );
+});
+
+test('a destroy path whose steps all succeeded does not throw', async () => {
+  const steps = new DestroySteps();
+  await steps.run('removing files', async () => undefined);
+  assert.doesNotThrow(() => steps.throwIfFailed('removing sandbox "abc"'));
+});
