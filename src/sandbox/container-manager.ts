@@ -203,24 +203,17 @@ export class ContainerManager {
     const key = containerNameKey(pod.id, metadata);
     const configHash = createHash('sha256').update(stableJson({ pod: pod.id, config: input.config })).digest('hex');
     const id = randomBytes(32).toString('hex');
-    const r = this.names.reserve(key, id, configHash, (holder) => this.store.find(holder)?.state === 'created');
-    if (r.kind === 'wait') {
-      this.log.info({ podSandboxId: pod.id, container: key }, 'waiting for the create in progress of the same container');
-      return r.pending;
-    }
-    if (r.kind === 'existing') return r.id;
-    const pending = this.pods.withSandbox(pod.id, (p) =>
-      this.locks.runExclusive(id, () => createContainerLocked(this.setup(), id, p, input, metadata, configHash)),
+    return this.names.runReserved(
+      key,
+      id,
+      configHash,
+      (holder) => this.store.find(holder)?.state === 'created',
+      () =>
+        this.pods.withSandbox(pod.id, (p) =>
+          this.locks.runExclusive(id, () => createContainerLocked(this.setup(), id, p, input, metadata, configHash)),
+        ),
+      () => this.log.info({ podSandboxId: pod.id, container: key }, 'waiting for the create in progress of the same container'),
     );
-    this.names.setPending(key, id, pending);
-    try {
-      const result = await pending;
-      this.names.setPending(key, id, undefined);
-      return result;
-    } catch (e) {
-      this.names.release(key, id);
-      throw e;
-    }
   }
 
   // ── StartContainer ─────────────────────────────────────────────────────────────

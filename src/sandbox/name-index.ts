@@ -49,6 +49,37 @@ export class NameIndex {
     throw new AlreadyExistsError(`${this.opts.what} "${key}" is reserved by ${this.opts.holder} "${h.id}"`);
   }
 
+  /**
+   * Runs `create` under `key` reserved for `id`, keeping its promise as the pending run;
+   * or answers a retry of the same request with the run in progress (`onWait` is told)
+   * or the finished object. A failed run releases the name.
+   */
+  async runReserved(
+    key: string,
+    id: string,
+    configHash: string,
+    reusable: (holderId: string) => boolean,
+    create: () => Promise<string>,
+    onWait?: () => void,
+  ): Promise<string> {
+    const r = this.reserve(key, id, configHash, reusable);
+    if (r.kind === 'wait') {
+      onWait?.();
+      return r.pending;
+    }
+    if (r.kind === 'existing') return r.id;
+    const pending = create();
+    this.setPending(key, id, pending);
+    try {
+      const result = await pending;
+      this.setPending(key, id, undefined);
+      return result;
+    } catch (e) {
+      this.release(key, id);
+      throw e;
+    }
+  }
+
   setPending(key: string, id: string, pending: Promise<string> | undefined): void {
     const h = this.holders.get(key);
     if (h?.id === id) h.pending = pending;

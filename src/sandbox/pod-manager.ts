@@ -197,22 +197,14 @@ export class PodManager {
     const configHash = createHash('sha256').update(stableJson(config)).digest('hex');
     const key = nameKey(config.metadata);
     const id = randomBytes(32).toString('hex');
-    const r = this.names.reserve(key, id, configHash, (holder) => this.store.find(holder)?.state === 'running');
-    if (r.kind === 'wait') {
-      this.log.info({ podSandboxId: this.names.holder(key), pod: key }, 'waiting for the run in progress of the same pod');
-      return r.pending;
-    }
-    if (r.kind === 'existing') return r.id;
-    const pending = this.locks.runExclusive(id, () => runPodLocked(this.setup(), id, config, configHash, driver));
-    this.names.setPending(key, id, pending);
-    try {
-      const result = await pending;
-      this.names.setPending(key, id, undefined);
-      return result;
-    } catch (e) {
-      this.names.release(key, id);
-      throw e;
-    }
+    return this.names.runReserved(
+      key,
+      id,
+      configHash,
+      (holder) => this.store.find(holder)?.state === 'running',
+      () => this.locks.runExclusive(id, () => runPodLocked(this.setup(), id, config, configHash, driver)),
+      () => this.log.info({ podSandboxId: this.names.holder(key), pod: key }, 'waiting for the run in progress of the same pod'),
+    );
   }
 
   // ── Stop / Remove ───────────────────────────────────────────────────────────────
