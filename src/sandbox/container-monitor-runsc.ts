@@ -12,7 +12,7 @@ import type { RunscShim } from '../oci/runsc-subcontainer.js';
 import type { LinuxResources } from '../oci/spec-common.js';
 import type { ContainerPaths } from './container.js';
 import { OomKillReader } from './container-exits.js';
-import type { ContainerMonitor, MonitorCreated, MonitorCreateRequest } from './container-monitor.js';
+import { conmonOptions, type ContainerMonitor, type MonitorCreated, type MonitorCreateRequest } from './container-monitor.js';
 
 export interface RunscMonitorOptions {
   conmon: Conmon;
@@ -48,23 +48,7 @@ export class RunscMonitor implements ContainerMonitor {
     const stateDir = this.shimDir(req.id);
     await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
     try {
-      return await conmon.create({
-        id: req.id,
-        name: req.name,
-        runtime: driver,
-        bundle: req.paths.bundle,
-        containerPidFile: req.paths.pidFile,
-        conmonPidFile: req.paths.conmonPidFile,
-        exitDir: req.paths.exitDir,
-        logPath: req.logPath,
-        socketDir: req.paths.socketDir,
-        persistDir: req.paths.persistDir,
-        conmonLogFile: req.paths.conmonLog,
-        terminal: req.terminal,
-        stdin: req.stdin,
-        stdinOnce: req.stdinOnce,
-        ...shim.conmonRuntime(stateDir),
-      });
+      return await conmon.create({ ...conmonOptions(req, driver), ...shim.conmonRuntime(stateDir) });
     } catch (e) {
       // A proxy the shim forked before create failed would wait on its fifo forever.
       await shim.cancelStart({ id: req.id, stateDir }).catch(() => undefined);

@@ -6,7 +6,7 @@
 // implementation (the runsc subcontainer shim that conmon runs as its runtime) plugged
 // in through ContainerManagerOptions.monitorFor. Every monitor keeps the same contract:
 // the exit code lands in `paths.exitFile`, the log in `logPath`.
-import type { Conmon } from '../oci/conmon.js';
+import type { Conmon, ConmonCreateOptions } from '../oci/conmon.js';
 import type { OciState, RuntimeDriver } from '../oci/runtime.js';
 import type { LinuxResources } from '../oci/spec-common.js';
 import type { ContainerPaths } from './container.js';
@@ -49,6 +49,26 @@ export interface ContainerMonitor {
   oomKilled?(id: string, exitCode: number, cgroups: { container: string; pod: string }): Promise<boolean>;
 }
 
+/** What conmon is told for a container, whatever runs under it. */
+export function conmonOptions(req: MonitorCreateRequest, driver: RuntimeDriver): ConmonCreateOptions {
+  return {
+    id: req.id,
+    name: req.name,
+    runtime: driver,
+    bundle: req.paths.bundle,
+    containerPidFile: req.paths.pidFile,
+    conmonPidFile: req.paths.conmonPidFile,
+    exitDir: req.paths.exitDir,
+    logPath: req.logPath,
+    socketDir: req.paths.socketDir,
+    persistDir: req.paths.persistDir,
+    conmonLogFile: req.paths.conmonLog,
+    terminal: req.terminal,
+    stdin: req.stdin,
+    stdinOnce: req.stdinOnce,
+  };
+}
+
 /** conmon over a runc-compatible CLI: create under conmon, the rest through the driver. */
 export class ConmonMonitor implements ContainerMonitor {
   constructor(private readonly options: { conmon: Conmon; driver: RuntimeDriver }) {}
@@ -56,22 +76,7 @@ export class ConmonMonitor implements ContainerMonitor {
   async create(req: MonitorCreateRequest): Promise<MonitorCreated> {
     const { driver, conmon } = this.options;
     await driver.ensureRoot();
-    return conmon.create({
-      id: req.id,
-      name: req.name,
-      runtime: driver,
-      bundle: req.paths.bundle,
-      containerPidFile: req.paths.pidFile,
-      conmonPidFile: req.paths.conmonPidFile,
-      exitDir: req.paths.exitDir,
-      logPath: req.logPath,
-      socketDir: req.paths.socketDir,
-      persistDir: req.paths.persistDir,
-      conmonLogFile: req.paths.conmonLog,
-      terminal: req.terminal,
-      stdin: req.stdin,
-      stdinOnce: req.stdinOnce,
-    });
+    return conmon.create(conmonOptions(req, driver));
   }
 
   start(id: string): Promise<void> {
