@@ -87,7 +87,11 @@ export class MetadataStore<R extends MetadataRecord> {
         await fs.rm(dir, { recursive: true, force: true });
         return;
       }
-      for (const f of [META_FILE, LOCK_FILE]) await fs.rm(path.join(dir, f), { force: true });
+      // Its own files only: meta.json, the lock, and temp files a crash left mid-save.
+      const entries = await fs.readdir(dir).catch(() => [] as string[]);
+      for (const f of entries) {
+        if (f === META_FILE || f === LOCK_FILE || f.startsWith(`${META_FILE}.tmp`)) await fs.rm(path.join(dir, f), { force: true });
+      }
       await fs.rmdir(dir).catch((e: unknown) => {
         if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'ENOTEMPTY') throw e;
       });

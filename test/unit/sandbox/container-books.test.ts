@@ -151,3 +151,18 @@ test('reopening the log of a container whose conmon is gone fails fast (no reade
   execFileSync('mkfifo', [path.join(dir, 'ctl')]);
   await assert.rejects(reopenConmonLog(path.join(dir, 'ctl')), (e: unknown) => e instanceof FailedPreconditionError && /ENXIO/.test(e.message));
 });
+
+test('store: delete removes a temp file a crash left mid-save, and leaves others\' files', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-cstore-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const store = new ContainerStore({ rootDir: dir });
+  await store.save(record(ID));
+  const cdir = path.dirname(store.metaPath(ID));
+  fs.writeFileSync(path.join(cdir, 'meta.json.tmp-123-abcd'), '{');
+  await store.delete(ID);
+  assert.equal(fs.existsSync(cdir), false, 'nothing of the store is left, so the directory goes');
+  await store.save(record(ID));
+  fs.mkdirSync(path.join(cdir, 'rootfs'));
+  await store.delete(ID);
+  assert.deepEqual(fs.readdirSync(cdir), ['rootfs'], 'the image service\'s rootfs stays for it to remove');
+});
