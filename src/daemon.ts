@@ -60,21 +60,63 @@ function merge(...sets: HandlerSet[]): HandlerSet {
   return out;
 }
 
+/** What a start step left running, and how to undo it (at shutdown, or when a later step fails). */
+interface Closer {
+  what: string;
+  close: () => Promise<void>;
+}
+
+/** Undoes the steps in reverse order; one undo failing does not stop the others. */
+async function closeAll(closers: Closer[], log: Logger): Promise<void> {
+  for (const c of [...closers].reverse()) {
+    try {
+      await c.close();
+    } catch (e) {
+      log.warn({ err: e, component: c.what }, 'closing a component');
+    }
+  }
+  closers.length = 0;
+}
+
+/**
+ * Starts every component and serves CRI. When a step fails (a port taken, a bad cgroup
+ * root…), everything the earlier steps started is undone (image-store lock, netns
+ * mount, listeners, socket) before the error is thrown, so the process can exit and the
+ * next start is not blocked by this one.
+ */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
-  const { config, log } = opts;
-  const version = packageVersion();
   // Refuse before touching any state when another daemon serves this socket.
-  await claimSocketPath(config.socket_path);
-  fs.mkdirSync(config.root_dir, { recursive: true, mode: 0o700 });
-  fs.mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
+  await claimSocketPath(opts.config.socket_path);
+  const closers: Closer[] = [];
+  try {
+    return await startSteps(opts, closers);
+  } catch (e) {
+    opts.log.error({ err: e }, 'starting sandlot failed: undoing the steps already taken');
+    await closeAll(closers, opts.log);
+    throw e;
+  }
+}
+
+async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemon> {
+  const { log } = opts;
+  const version = packageVersion();
+  fs.mkdirSync(opts.config.root_dir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(opts.config.state_dir, { recursive: true, mode: 0o700 });
+  // Real paths from here on: a symlink in them would make runc refuse every pod's
+  // rootfs and the mount table (which holds real paths) miss every pod mount (issue 11).
+  const config: SandlotConfig = {
+    ...opts.config,
+    root_dir: fs.realpathSync(opts.config.root_dir),
+    state_dir: fs.realpathSync(opts.config.state_dir),
+  };
 
   const metrics = new Metrics({ version });
   const tracing = await startTracing(config.otlp_endpoint, version);
-  const closers: Array<() => Promise<void>> = [];
+  closers.push({ what: 'tracing', close: () => tracing.shutdown() });
 
   // --- components -----------------------------------------------------------------
   const images = await ImageService.open({ config, log: log.child({ component: 'images' }) });
-  closers.push(() => images.close());
+  closers.push({ what: 'images', close: () => images.close() });
   for (const archive of config.preload_images) {
     try {
       const recs = await images.importArchive(archive, { pinned: true });
@@ -84,7 +126,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
   }
   const network = await NetworkManager.create({ config, log: log.child({ component: 'network' }) });
-  closers.push(() => network.close());
+  closers.push({ what: 'network', close: () => network.close() });
   const networkStatus = (): Promise<Readiness> => network.status();
   const pods = new PodManager({ config, log: log.child({ component: 'sandbox' }), network });
   const containers = new ContainerManager({ config, log: log.child({ component: 'containers' }), images, pods });
@@ -105,7 +147,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
   await pods.start(); // probes every handler, then recovers what a previous run left
   await containers.recover(); // then the containers: exits while down, half-created ones
-  closers.push(async () => containers.close());
+  closers.push({ what: 'containers', close: async () => containers.close() });
   const stats = new StatsCollector({
     log: log.child({ component: 'stats' }),
     pods,
@@ -130,7 +172,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     backend: streamingBackend,
     log: log.child({ component: 'streaming' }),
   });
-  closers.push(() => streaming.close());
+  closers.push({ what: 'streaming', close: () => streaming.close() });
   log.info({ url: streaming.baseUrl }, 'streaming server listening');
   const runtimeHandlers = (): HandlerReadiness[] =>
     pods.runtimeHandlers().map((h) => ({ name: h.name, ready: h.ready, reason: h.ready ? '' : `${h.reason}: ${h.message}` }));
@@ -172,31 +214,27 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     metrics,
     tracer: tracing.tracer,
   });
-  let metricsServer: http.Server | undefined;
+  // A failed start gives in-flight calls no grace; a SIGTERM gives them SHUTDOWN_GRACE_MS.
+  let graceMs = 0;
+  closers.push({ what: 'cri-server', close: () => server.shutdown(graceMs) });
+  // Closed before the server: open GetContainerEvents streams would hold the grace otherwise.
+  closers.push({ what: 'events', close: async () => events.close() });
   if (config.metrics_address !== '') {
+    let metricsServer: http.Server;
     try {
       metricsServer = await serveMetrics(metrics.registry, config.metrics_address);
     } catch (e) {
-      await server.shutdown(0);
       throw wrapError(`serving metrics on "${config.metrics_address}"`, e);
     }
+    closers.push({ what: 'metrics', close: () => new Promise((r) => metricsServer.close(() => r())) });
     log.info({ address: boundAddress(metricsServer) }, 'serving metrics');
   }
   log.info({ socket: config.socket_path, version }, 'sandlot is serving CRI');
 
   return {
     async shutdown() {
-      events.close(); // open GetContainerEvents streams would hold the grace otherwise
-      await server.shutdown(SHUTDOWN_GRACE_MS);
-      if (metricsServer) await new Promise((r) => metricsServer!.close(r));
-      for (const close of closers.reverse()) {
-        try {
-          await close();
-        } catch (e) {
-          log.warn({ err: e }, 'closing a component');
-        }
-      }
-      await tracing.shutdown();
+      graceMs = SHUTDOWN_GRACE_MS;
+      await closeAll(closers, log);
       log.info('sandlot stopped');
     },
   };
