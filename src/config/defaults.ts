@@ -18,6 +18,7 @@ export function defaultConfig(): SandlotConfig {
       runsc: { type: 'runsc', path: 'runsc', args: [], network: 'auto', overlay: '', port_forward_relay: false },
     },
     conmon_path: 'conmon',
+    conmon_cgroup: '',
     catatonit_path: 'catatonit',
     cni_conf_dir: '/etc/cni/net.d',
     cni_bin_dirs: ['/usr/lib/cni', '/opt/cni/bin'],
@@ -29,5 +30,7 @@ export function defaultConfig(): SandlotConfig {
     cgroup_root: '/',
     default_cgroup_parent: '/sandlot',
     preload_images: [],
+    max_layer_unpacked_bytes: 8 * 1024 ** 3,
+    max_image_unpacked_bytes: 16 * 1024 ** 3,
   };
 }

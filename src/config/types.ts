@@ -37,6 +37,12 @@ export interface SandlotConfig {
   default_runtime: string;
   runtimes: Record<string, RuntimeHandlerConfig>;
   conmon_path: string;
+  /**
+   * The cgroup (below cgroup_root) each conmon is moved into once it has started, as
+   * CRI-O's conmon_cgroup: conmons then outlive the daemon's own cgroup (a DaemonSet
+   * pod's) and do not count against it. "" leaves them in the daemon's cgroup.
+   */
+  conmon_cgroup: string;
   catatonit_path: string;
   cni_conf_dir: string;
   cni_bin_dirs: string[];
@@ -55,4 +61,8 @@ export interface SandlotConfig {
   default_cgroup_parent: string;
   /** Image archives or OCI layout directories imported at start (pinned), e.g. the built-in busybox. */
   preload_images: string[];
+  /** Most bytes one image layer may unpack to (its uncompressed tar); a bigger layer fails the pull. */
+  max_layer_unpacked_bytes: number;
+  /** Most bytes all layers of one image may unpack to together. */
+  max_image_unpacked_bytes: number;
 }

@@ -70,10 +70,14 @@ export async function readExitFile(exitDir: string, id: string): Promise<number 
 export class Conmon {
   private readonly binary: string;
 
-  constructor(options: { path: string }) {
+  private readonly place: ((pid: number) => Promise<void>) | undefined;
+
+  /** `place` moves a started conmon into its cgroup (config conmon_cgroup). */
+  constructor(options: { path: string; place?: (pid: number) => Promise<void> }) {
     const bin = resolveBinary(options.path);
     if (bin === undefined) throw new InternalError(`conmon binary "${options.path}" not found`);
     this.binary = bin;
+    this.place = options.place;
   }
 
   get path(): string {
@@ -148,6 +152,13 @@ export class Conmon {
           throw new InternalError(`${ctx}: ${said.trim()}`);
         }
         const conmonPid = Number((await fs.readFile(o.conmonPidFile, 'utf8')).trim());
+        if (this.place) {
+          try {
+            await this.place(conmonPid);
+          } catch (e) {
+            throw new InternalError(`${ctx}: moving conmon ${conmonPid} into conmon_cgroup: ${errorMessage(e)}`, { cause: e });
+          }
+        }
         return { pid, conmonPid };
       } catch (e) {
         if (e instanceof SyncPipeClosed) {

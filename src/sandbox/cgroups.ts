@@ -193,6 +193,21 @@ export class CgroupManager {
     }
   }
 
+  /** Creates `cgPath` in every hierarchy and moves process `pid` into it there. */
+  async placeProcess(cgPath: string, pid: number): Promise<void> {
+    await this.create(cgPath, {});
+    for (const dir of this.dirs(cgPath)) {
+      const file = path.join(dir, 'cgroup.procs');
+      try {
+        await fs.writeFile(file, String(pid));
+      } catch (e) {
+        // ESRCH: the process is already gone; nothing to move.
+        if (errnoCode(e) === 'ESRCH') return;
+        throw new InternalError(`writing ${pid} to "${file}": ${errnoCode(e) ?? errorMessage(e)}`, { cause: e });
+      }
+    }
+  }
+
   async exists(cgPath: string): Promise<boolean> {
     try {
       await fs.access(this.primaryDir(cgPath));
@@ -206,6 +221,19 @@ export class CgroupManager {
   async remove(cgPath: string): Promise<void> {
     await this.treeLock.runExclusive(() => removeTree(this.layout, this.self, cgPath));
   }
+}
+
+/**
+ * The Conmon option that moves each started conmon into config.conmon_cgroup (below
+ * cgroup_root); none when it is "".
+ */
+export function conmonPlacement(
+  config: { cgroup_root: string; conmon_cgroup: string },
+  cgroups: CgroupManager,
+): { place?: (pid: number) => Promise<void> } {
+  if (config.conmon_cgroup === '') return {};
+  const cgPath = path.join(config.cgroup_root, config.conmon_cgroup);
+  return { place: (pid) => cgroups.placeProcess(cgPath, pid) };
 }
 
 /** For tests and recovery: removes a cgroup path everywhere without a manager. */

@@ -21,7 +21,7 @@ import type { RuntimeDriver } from '../oci/runtime.js';
 import { RunscShim } from '../oci/runsc-subcontainer.js';
 import { buildResources, NODE_SPEC_LOOKUPS, type CriContainerResources, type SpecLookups } from '../oci/spec-container.js';
 import { KeyedMutex } from '../util/mutex.js';
-import { CgroupManager } from './cgroups.js';
+import { CgroupManager, conmonPlacement } from './cgroups.js';
 import { changeState, containerNameKey, nsString, requireState, type ContainerPaths, type ContainerRecord } from './container.js';
 import { createContainerLocked, type ContainerSetup, type CreateContainerInput } from './container-create.js';
 import {
@@ -154,7 +154,7 @@ export class ContainerManager {
   }
 
   private get conmon(): Conmon {
-    this.conmonInstance ??= this.conmonOption ?? new Conmon({ path: this.config.conmon_path });
+    this.conmonInstance ??= this.conmonOption ?? new Conmon({ path: this.config.conmon_path, ...conmonPlacement(this.config, this.cgroups) });
     return this.conmonInstance;
   }
 

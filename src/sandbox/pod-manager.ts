@@ -18,7 +18,7 @@ import { resolveBinary } from '../oci/command.js';
 import { RuntimeDriver, type ProbeResult } from '../oci/runtime.js';
 import { validateSysctls } from '../oci/spec-sandbox.js';
 import { KeyedMutex } from '../util/mutex.js';
-import { CgroupManager } from './cgroups.js';
+import { CgroupManager, conmonPlacement } from './cgroups.js';
 import type { ContainerEventSink } from './container-events.js';
 import { NameIndex } from './name-index.js';
 import { removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork, type PodTeardown } from './pod-destroy.js';
@@ -122,7 +122,7 @@ export class PodManager {
   }
 
   private get conmon(): Conmon {
-    this.conmonInstance ??= this.conmonOption ?? new Conmon({ path: this.config.conmon_path });
+    this.conmonInstance ??= this.conmonOption ?? new Conmon({ path: this.config.conmon_path, ...conmonPlacement(this.config, this.cgroups) });
     return this.conmonInstance;
   }
 
