@@ -246,7 +246,13 @@ function buildNamespaces(input: ContainerSpecInput, modes: ContainerModes): Linu
   if (modes.ipc !== 'NODE') ns.push(join('ipc', paths.ipc, 'IPC'));
   switch (modes.pid) {
     case 'POD':
-      ns.push(join('pid', paths.pid, 'PID'));
+      // runsc matches a subcontainer's PID namespace path against those of the sandbox's
+      // *app* containers only (the root's has no path), so the first app container
+      // became init of a new namespace the next ones joined: once it stopped, every
+      // start failed "creating process: out of memory" (the kernel's answer for a PID
+      // namespace whose init is gone). No PID namespace entry = the sandbox kernel's
+      // root namespace, where the infra process is PID 1 (measured: issue 10 item 8).
+      if (input.pod.runtimeType !== 'runsc') ns.push(join('pid', paths.pid, 'PID'));
       break;
     case 'CONTAINER':
       ns.push({ type: 'pid' });
