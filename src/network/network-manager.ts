@@ -111,6 +111,9 @@ export class NetworkManager {
   static async create(opts: NetworkManagerOptions): Promise<NetworkManager> {
     const m = new NetworkManager(opts);
     m.netns.init();
+    // Before any call: temp files of saves a crash interrupted (issue 11 item 3).
+    const swept = m.cache.removeTemps();
+    if (swept > 0) m.log.warn({ count: swept }, 'removed CNI result temp files left by a crash');
     return m;
   }
 

@@ -66,6 +66,26 @@ export class ResultCache {
     }
   }
 
+  /**
+   * Removes the temp files of saves a crash interrupted (`<id>.json.tmp-*`); only at
+   * start, before any save. Returns how many went.
+   */
+  removeTemps(): number {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return 0;
+      throw new InternalError(`listing CNI results in "${this.dir}": ${errorMessage(e)}`, { cause: e });
+    }
+    let removed = 0;
+    for (const n of names.filter((x) => /\.json\.tmp(-|$)/.test(x))) {
+      fs.rmSync(path.join(this.dir, n), { force: true });
+      removed++;
+    }
+    return removed;
+  }
+
   /** Pod IDs with a cached attachment (recovery: a pod with one still holds an IP). */
   list(): string[] {
     try {

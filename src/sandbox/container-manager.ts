@@ -34,7 +34,7 @@ import { filterContainers, type ContainerFilter } from './container-filter.js';
 import { ConmonMonitor, type ContainerMonitor } from './container-monitor.js';
 import { RunscMonitor } from './container-monitor-runsc.js';
 import { PodOomScores } from './container-oom.js';
-import { recoverContainers } from './container-recovery.js';
+import { markStartedLocked, recoverContainers } from './container-recovery.js';
 import { ContainerStore } from './container-store.js';
 import { NameIndex } from './name-index.js';
 import { OomScoreApplier } from './oom-score.js';
@@ -223,6 +223,8 @@ export class ContainerManager {
     await this.locks.runExclusive(id, async () => {
       const rec = this.store.resolve(id);
       await refreshLocked(this.books(), rec);
+      // A retried start of a running container (e.g. after a crash mid-start) succeeds.
+      if (rec.state === 'running') return;
       requireState(rec, 'start', 'created');
       const monitor = this.monitor(rec.runtimeHandler);
       // Taken before the call: a quick container may exit (exit file mtime) before start returns.
@@ -230,6 +232,14 @@ export class ContainerManager {
       try {
         await monitor.start(id);
       } catch (e) {
+        // The runtime's word first: one that runs was started (a start the daemon lost).
+        const st = await monitor.state(id).catch(() => undefined);
+        if (st?.status === 'running' || st?.status === 'paused') {
+          await markStartedLocked({ store: this.store }, rec, st.pid);
+          this.events?.publish('CONTAINER_STARTED_EVENT', id, rec.podId);
+          this.log.warn({ containerId: id, err: e }, 'start failed but the runtime runs the container; recorded as running');
+          return;
+        }
         // As containerd: a container whose start failed is exited (StartError), not left created.
         await monitor.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
         changeState(rec, 'stopped');
