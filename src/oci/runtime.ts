@@ -97,6 +97,10 @@ export class RuntimeDriver {
     if (this.isRunsc) {
       args.push(`--network=${this.runscNetwork()}`);
       if (this.config.overlay !== '') args.push(`--overlay2=${this.config.overlay}`);
+      // Without it runsc ignores linux.seccomp of every spec (RuntimeDefault and Localhost
+      // profiles then block nothing: `Seccomp: 0`); with it the sentry applies the filter
+      // to the container's processes inside the sandbox.
+      args.push('--oci-seccomp');
     }
     return [...args, ...this.config.args];
   }
