@@ -34,6 +34,7 @@ import { StatsCollector } from './sandbox/stats-collector.js';
 import { podMetricsSnapshot } from './sandbox/stats-metrics.js';
 import { PodMetrics } from './observe/pod-metrics.js';
 import { StreamingServer } from './streaming/server.js';
+import { exposureWarnings, loadStreamingTls } from './config/streaming-tls.js';
 import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
 import { packageVersion } from './util/package-info.js';
@@ -109,6 +110,8 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
     root_dir: fs.realpathSync(opts.config.root_dir),
     state_dir: fs.realpathSync(opts.config.state_dir),
   };
+  for (const w of exposureWarnings(config)) log.warn({ key: w.key, address: w.address }, w.msg);
+  const streamingTls = loadStreamingTls(config); // read first: a bad file fails before anything starts
 
   const metrics = new Metrics({ version });
   const tracing = await startTracing(config.otlp_endpoint, version);
@@ -171,6 +174,7 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
     address: config.streaming_address,
     backend: streamingBackend,
     log: log.child({ component: 'streaming' }),
+    ...(streamingTls ? { tls: streamingTls } : {}),
   });
   closers.push({ what: 'streaming', close: () => streaming.close() });
   log.info({ url: streaming.baseUrl }, 'streaming server listening');

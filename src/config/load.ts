@@ -7,6 +7,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { errnoCode, errorMessage } from '../errors.js';
 import { DEFAULT_CONFIG_FILE, defaultConfig } from './defaults.js';
+import { validateStreamingTls } from './streaming-tls.js';
 import {
   LOG_LEVELS,
   RUNSC_NETWORKS,
@@ -236,6 +237,7 @@ export function validateConfig(raw: Record<string, unknown>): SandlotConfig {
     registry_mirrors: mirrors,
     insecure_registries: strList('insecure_registries', raw.insecure_registries ?? []),
     streaming_address: parseHostPort('streaming_address', raw.streaming_address, false),
+    ...validateStreamingTls(raw),
     cgroup_root: absPath('cgroup_root', raw.cgroup_root),
     default_cgroup_parent: absPath('default_cgroup_parent', raw.default_cgroup_parent),
     preload_images: strList('preload_images', raw.preload_images ?? []).map((p, i) => absPath(`preload_images[${i}]`, p)),

@@ -55,6 +55,12 @@ export interface SandlotConfig {
   insecure_registries: string[];
   /** host:port of the exec/attach/port-forward server; port 0 picks a free one. */
   streaming_address: string;
+  /** PEM certificate for TLS on the streaming server; "" serves plain HTTP (loopback is the default guard). */
+  streaming_tls_cert_file: string;
+  /** PEM private key of streaming_tls_cert_file; set both or neither. */
+  streaming_tls_key_file: string;
+  /** PEM CA bundle: set, every streaming client must present a certificate it signed (the kubelet's proxy can). */
+  streaming_tls_client_ca_file: string;
   /** Every pod cgroup path is placed under this one. */
   cgroup_root: string;
   /** Parent for pods whose request names no cgroup_parent. */

@@ -9,10 +9,12 @@
 //
 // A token that is unknown, used or expired gets 404 before anything runs.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { StreamingTlsMaterial } from '../config/streaming-tls.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { StreamingBackend } from './backend.js';
 import { PORTFORWARD_PROTOCOL_V1, serveSpdyPortForward } from './portforward-spdy.js';
@@ -42,6 +44,8 @@ export interface StreamingServerOptions {
   now?: () => number;
   /** How long a client may take to open its SPDY streams (kubelet: 30 s). */
   streamCreationTimeoutMs?: number;
+  /** Serve HTTPS; with clientCa, a client without a certificate it signed fails the handshake. */
+  tls?: StreamingTlsMaterial;
 }
 
 const PATH_RE = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]{1,128})\/?$/;
@@ -63,11 +67,11 @@ export class StreamingServer {
   private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   private readonly upgraded = new Set<Duplex>();
   private readonly running = new Set<Promise<void>>();
-  /** Base URL clients are sent to, e.g. http://127.0.0.1:40123 */
+  /** Base URL clients are sent to, e.g. http://127.0.0.1:40123 (https:// with TLS). */
   readonly baseUrl: string;
 
   private constructor(
-    private readonly server: http.Server,
+    private readonly server: http.Server | https.Server,
     private readonly opts: StreamingServerOptions,
   ) {
     this.tokens = new TokenStore({
@@ -76,14 +80,34 @@ export class StreamingServer {
     });
     const addr = server.address() as AddressInfo;
     const host = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-    this.baseUrl = `http://${host}:${addr.port}`;
-    server.on('request', (req, res) => this.onRequest(req, res));
-    server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.baseUrl = `${opts.tls ? 'https' : 'http'}://${host}:${addr.port}`;
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => this.onRequest(req, res));
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    if (opts.tls?.clientCa) {
+      server.on('tlsClientError', (err: Error) => opts.log.info({ err }, 'streaming client refused at the TLS handshake'));
+    }
   }
 
   static async start(opts: StreamingServerOptions): Promise<StreamingServer> {
     const { host, port } = parseListenAddress(opts.address);
-    const server = http.createServer();
+    const tls = opts.tls;
+    let server: http.Server | https.Server;
+    try {
+      server = tls
+        ? https.createServer({
+            cert: tls.cert,
+            key: tls.key,
+            minVersion: 'TLSv1.2',
+            ...(tls.clientCa ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
+          })
+        : http.createServer();
+    } catch (e) {
+      // Unparsable PEM or a key that does not match the certificate.
+      throw new InvalidArgumentError(
+        `starting streaming server: the TLS files (streaming_tls_cert_file, streaming_tls_key_file, streaming_tls_client_ca_file) are not usable: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -94,7 +118,7 @@ export class StreamingServer {
       throw new InvalidArgumentError(`starting streaming server on "${opts.address}": ${(e as Error).message}`, { cause: e });
     });
     const s = new StreamingServer(server, opts);
-    opts.log.info({ url: s.baseUrl }, 'streaming server listening');
+    opts.log.info({ url: s.baseUrl, tls: tls !== undefined, clientCertificates: tls?.clientCa !== undefined }, 'streaming server listening');
     return s;
   }
 
