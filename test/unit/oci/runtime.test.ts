@@ -31,11 +31,11 @@ test('every call carries --root <state>/runtimes/<handler> and the handler\'s ex
   ]);
 });
 
-test('runsc: --network=host unless the config asks for the netstack; --overlay2 when set', () => {
+test('runsc: --network=host unless the config asks for the netstack; --overlay2 when set; --oci-seccomp always', () => {
   const noop: CommandRunner = async () => ({ stdout: '', stderr: '' });
-  assert.deepEqual(driver({ type: 'runsc' }, noop).globalArgs(), ['--root', '/run/sandlot-test/runtimes/runsc', '--network=host']);
+  assert.deepEqual(driver({ type: 'runsc' }, noop).globalArgs(), ['--root', '/run/sandlot-test/runtimes/runsc', '--network=host', '--oci-seccomp']);
   assert.deepEqual(driver({ type: 'runsc', network: 'sandbox', overlay: 'root:memory' }, noop).globalArgs(), [
-    '--root', '/run/sandlot-test/runtimes/runsc', '--network=sandbox', '--overlay2=root:memory',
+    '--root', '/run/sandlot-test/runtimes/runsc', '--network=sandbox', '--overlay2=root:memory', '--oci-seccomp',
   ]);
 });
 
