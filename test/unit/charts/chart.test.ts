@@ -1,50 +1,225 @@
-// The Helm chart cannot be rendered here (no helm in Debian's archive), so this checks
-// what can go wrong without it: the files parse, and the daemon configuration the
-// ConfigMap carries is one the daemon accepts.
+// The Helm chart, rendered by the real helm v3.18.0 (`make test-deps`): lint --strict is
+// clean; default and non-default values render objects that are valid against the
+// Kubernetes schemas (kubernetes-models, offline); every host path the daemon works in
+// is mounted; the ConfigMap's config is one `sandlot config check` accepts; values.schema
+// rejects typos and keys the chart owns.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { validateConfig } from '../../../src/config/load.js';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { REPO_ROOT } from '../../helpers/daemon.js';
+import { CHART, helm, render, renderRaw, validateObject, type K8sObject } from './helm.js';
 
-const CHART = path.join(REPO_ROOT, 'charts/sandlot');
+const execFileAsync = promisify(execFile);
+const values = (): Record<string, any> => YAML.parse(fs.readFileSync(path.join(CHART, 'values.yaml'), 'utf8'));
+const schema = (): Record<string, any> => JSON.parse(fs.readFileSync(path.join(CHART, 'values.schema.json'), 'utf8'));
+/** The daemon keys the chart writes itself (from hostPaths, metrics, conmonCgroup). */
+const CHART_OWNED = ['socket_path', 'root_dir', 'state_dir', 'cni_conf_dir', 'cni_bin_dirs', 'metrics_address', 'conmon_cgroup'];
 
-test('Chart.yaml and values.yaml parse and name the chart', () => {
+const byKind = (objs: K8sObject[], kind: string): K8sObject[] => objs.filter((o) => o.kind === kind);
+const one = (objs: K8sObject[], kind: string): any => {
+  const found = byKind(objs, kind);
+  assert.equal(found.length, 1, `one ${kind}`);
+  return found[0];
+};
+const renderedConfig = (objs: K8sObject[]): Record<string, unknown> =>
+  YAML.parse((one(objs, 'ConfigMap').data as Record<string, string>)['config.yaml']!) ?? {};
+
+async function configCheck(config: Record<string, unknown>): Promise<{ code: number; out: string }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-chart-cfg-'));
+  try {
+    const file = path.join(dir, 'config.yaml');
+    fs.writeFileSync(file, YAML.stringify(config));
+    const r = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'config', 'check', file], { cwd: REPO_ROOT });
+    return { code: 0, out: r.stdout };
+  } catch (e) {
+    const err = e as { code?: number; stderr?: string };
+    return { code: err.code ?? 1, out: err.stderr ?? '' };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Every container mount path is unique and each volume it names exists. */
+function checkMounts(ds: any): Map<string, any> {
+  const spec = ds.spec.template.spec;
+  const volumes = new Map<string, any>(spec.volumes.map((v: any) => [v.name, v]));
+  const mounts = new Map<string, any>();
+  for (const m of spec.containers[0].volumeMounts) {
+    assert.ok(!mounts.has(m.mountPath), `mountPath ${m.mountPath} appears once`);
+    assert.ok(volumes.has(m.name), `volume ${m.name} exists`);
+    mounts.set(m.mountPath, { ...m, volume: volumes.get(m.name) });
+  }
+  return mounts;
+}
+
+test('Chart.yaml and values.yaml parse and name the chart; kubeVersion is set', () => {
   const chart = YAML.parse(fs.readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8'));
   assert.equal(chart.name, 'sandlot');
   assert.equal(chart.apiVersion, 'v2');
-  const values = YAML.parse(fs.readFileSync(path.join(CHART, 'values.yaml'), 'utf8'));
-  assert.ok(Array.isArray(values.runtimeClasses) && values.runtimeClasses.length > 0);
+  assert.match(chart.kubeVersion, /^>=1\.\d+/);
+  assert.ok(Array.isArray(values().runtimeClasses) && values().runtimeClasses.length > 0);
 });
 
-test('the configuration the chart renders into its ConfigMap is valid for the daemon', () => {
-  const values = YAML.parse(fs.readFileSync(path.join(CHART, 'values.yaml'), 'utf8'));
-  const hp = values.hostPaths;
-  const rendered = {
-    socket_path: `${hp.socketDir}/sandlot.sock`,
-    root_dir: hp.rootDir,
-    state_dir: hp.stateDir,
-    cni_conf_dir: hp.cniConfDir,
-    cni_bin_dirs: [hp.cniBinDir],
-    ...values.config,
-  };
-  const cfg = validateConfig({ ...defaultConfig(), ...rendered });
-  assert.equal(cfg.socket_path, '/run/sandlot/sandlot.sock');
-  for (const rc of values.runtimeClasses) assert.ok(rc.handler in cfg.runtimes, `RuntimeClass handler ${rc.handler} is configured`);
+test('helm is v3.18.0 and `helm lint --strict` is clean, with default and non-default values', async () => {
+  const v = await helm(['version', '--short']);
+  assert.match(v.stdout, /^v3\.18\.0/);
+  const lint = await helm(['lint', '--strict', CHART]);
+  assert.equal(lint.code, 0, lint.stdout + lint.stderr);
+  const lint2 = await helm(['lint', '--strict', CHART, '--set', 'metrics.enabled=false', '--set', 'config=null']);
+  assert.equal(lint2.code, 0, lint2.stdout + lint2.stderr);
+});
+
+test('the default render: ConfigMap, DaemonSet and one RuntimeClass per handler, all valid Kubernetes objects', async () => {
+  const objs = await render();
+  assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+    'ConfigMap/rel-sandlot', 'DaemonSet/rel-sandlot', 'RuntimeClass/runc', 'RuntimeClass/runsc',
+  ]);
+  for (const o of objs) validateObject(o);
+  const ds = one(objs, 'DaemonSet');
+  const c = ds.spec.template.spec.containers[0];
+  assert.ok(c.startupProbe && c.livenessProbe && c.readinessProbe, 'startup, liveness and readiness probes');
+  assert.equal(c.livenessProbe.httpGet.host, '127.0.0.1');
+  assert.equal(c.livenessProbe.httpGet.path, '/metrics');
+  assert.ok(c.resources.requests.cpu && c.resources.requests.memory, 'resource requests');
+  assert.equal(c.resources.limits, undefined, 'no limits on the node runtime');
+});
+
+test('every host path the daemon works in is mounted at the same path; the image\'s /usr/lib/cni is not hidden', async () => {
+  const objs = await render();
+  const mounts = checkMounts(one(objs, 'DaemonSet'));
+  const cfg = renderedConfig(objs);
+  const hp = values().hostPaths;
+  for (const dir of [path.dirname(String(cfg.socket_path)), cfg.root_dir, cfg.state_dir, hp.kubeletDir, cfg.cni_conf_dir, hp.podLogs, hp.cgroup]) {
+    const m = mounts.get(String(dir));
+    assert.ok(m, `${dir} is mounted`);
+    assert.equal(m.volume.hostPath.path, dir, `${dir} comes from the same host path`);
+  }
+  for (const dir of [cfg.socket_path, cfg.root_dir, cfg.state_dir, hp.kubeletDir].map((d, i) => (i === 0 ? path.dirname(String(d)) : String(d)))) {
+    assert.equal(mounts.get(dir).mountPropagation, 'Bidirectional', `${dir} propagates mounts both ways`);
+  }
+  assert.deepEqual(cfg.cni_bin_dirs, ['/usr/lib/cni', '/opt/cni/bin'], 'the image\'s plugins first, then the host\'s');
+  assert.ok(!mounts.has('/usr/lib/cni'), '/usr/lib/cni stays the image\'s');
+  assert.equal(mounts.get('/opt/cni/bin').readOnly, true);
+});
+
+test('the configuration the chart renders into its ConfigMap is valid for the daemon (sandlot config check), once per key', async () => {
+  for (const v of [{}, { config: null }, { metrics: { enabled: false } }, { config: { log_level: 'debug', cgroup_root: '/kubepods' } }]) {
+    const objs = await render(v);
+    const text = (one(objs, 'ConfigMap').data as Record<string, string>)['config.yaml']!;
+    // YAML.parse with uniqueKeys (the default) throws on a duplicate key.
+    const cfg = YAML.parse(text, { uniqueKeys: true }) as Record<string, unknown>;
+    const r = await configCheck(cfg);
+    assert.equal(r.code, 0, `${JSON.stringify(v)}: ${r.out}`);
+    const full = validateConfig({ ...defaultConfig(), ...cfg });
+    assert.equal(full.socket_path, '/run/sandlot/sandlot.sock');
+    assert.equal(full.conmon_cgroup, '/sandlot-conmon', 'conmons leave the DaemonSet pod\'s cgroup');
+    for (const rc of values().runtimeClasses) assert.ok(rc.handler in full.runtimes, `RuntimeClass handler ${rc.handler} is configured`);
+  }
+});
+
+test('non-default values: metrics port and address applied, stateDir mounted, overhead and scheduling passed on, Service and ServiceMonitor', async () => {
+  const objs = await render({
+    hostPaths: { stateDir: '/run/sandlot-state', cniBinDirs: ['/opt/cni/bin', '/usr/libexec/cni'] },
+    metrics: { bindAddress: '0.0.0.0', port: 9555, service: true, serviceMonitor: { enabled: true, labels: { release: 'prom' } } },
+    runtimeClasses: [
+      {
+        name: 'gvisor',
+        handler: 'runsc',
+        overhead: { podFixed: { cpu: '250m', memory: '64Mi' } },
+        scheduling: { nodeSelector: { 'sandlot.dev/runtime': 'true' }, tolerations: [{ key: 'sandbox', operator: 'Exists', effect: 'NoSchedule' }] },
+      },
+    ],
+  });
+  for (const o of objs) if (o.kind !== 'ServiceMonitor') validateObject(o);
+  const cfg = renderedConfig(objs);
+  assert.equal(cfg.metrics_address, '0.0.0.0:9555');
+  assert.equal(cfg.state_dir, '/run/sandlot-state');
+  assert.equal((await configCheck(cfg)).code, 0);
+  const ds = one(objs, 'DaemonSet');
+  const mounts = checkMounts(ds);
+  assert.equal(mounts.get('/run/sandlot-state')?.mountPropagation, 'Bidirectional');
+  assert.ok(mounts.has('/usr/libexec/cni'));
+  const c = ds.spec.template.spec.containers[0];
+  assert.equal(c.ports[0].containerPort, 9555);
+  assert.equal(c.livenessProbe.httpGet.port, 9555);
+  const rc = one(objs, 'RuntimeClass');
+  assert.deepEqual(rc.overhead, { podFixed: { cpu: '250m', memory: '64Mi' } });
+  assert.deepEqual(rc.scheduling.nodeSelector, { 'sandlot.dev/runtime': 'true' });
+  assert.equal(rc.scheduling.tolerations[0].key, 'sandbox');
+  assert.equal(one(objs, 'Service').spec.ports[0].port, 9555);
+  const sm = one(objs, 'ServiceMonitor');
+  assert.equal(sm.apiVersion, 'monitoring.coreos.com/v1');
+  assert.equal(sm.metadata.labels.release, 'prom');
+  assert.equal(sm.spec.endpoints[0].port, 'metrics');
+  for (const [k, v] of Object.entries(sm.spec.selector.matchLabels as Record<string, string>)) {
+    assert.equal(one(objs, 'Service').metadata.labels[k], v, `the ServiceMonitor selects the Service by ${k}`);
+  }
+});
+
+test('metrics off: no port, exec probes, metrics_address ""', async () => {
+  const objs = await render({ metrics: { enabled: false, service: true } });
+  for (const o of objs) validateObject(o);
+  assert.equal(renderedConfig(objs).metrics_address, '');
+  assert.equal(byKind(objs, 'Service').length, 0);
+  const c = one(objs, 'DaemonSet').spec.template.spec.containers[0];
+  assert.equal(c.ports, undefined);
+  assert.ok(c.livenessProbe.exec);
+});
+
+test('values.schema.json rejects typos, keys the chart owns, the image\'s CNI dir and bad ports', async () => {
+  const bad: Array<[Record<string, unknown>, RegExp]> = [
+    [{ config: { root_dir: '/x' } }, /root_dir/],
+    [{ config: { metrics_address: '0.0.0.0:1' } }, /metrics_address/],
+    [{ config: { log_levl: 'info' } }, /log_levl/],
+    [{ metrics: { prot: 1 } }, /prot/],
+    [{ metrics: { port: 70000 } }, /port/],
+    [{ hostPaths: { cniBinDirs: ['/usr/lib/cni'] } }, /cniBinDirs/],
+    [{ hostPaths: { rootDir: 'var/lib/sandlot' } }, /rootDir/],
+    [{ conmonCgroup: 'conmon' }, /conmonCgroup/],
+    [{ runtimeClasses: [{ name: 'x', handler: 'runsc', overhed: {} }] }, /overhed/],
+    [{ image: { pullPolicy: 'Sometimes' } }, /pullPolicy/],
+  ];
+  for (const [v, re] of bad) {
+    const r = await renderRaw(v);
+    assert.notEqual(r.code, 0, `${JSON.stringify(v)} is rejected`);
+    assert.match(r.stderr, /don't meet the specifications of the schema/, JSON.stringify(v));
+    assert.match(r.stderr, re, JSON.stringify(v));
+  }
+});
+
+test('the schema\'s config keys are daemon keys, none of them one the chart owns', () => {
+  const keys = Object.keys(schema().properties.config.properties);
+  const daemonKeys = Object.keys(defaultConfig());
+  for (const k of keys) assert.ok(daemonKeys.includes(k), `config.${k} is a daemon key`);
+  for (const k of CHART_OWNED) {
+    assert.ok(daemonKeys.includes(k), `${k} is a daemon key`);
+    assert.ok(!keys.includes(k), `config.${k} is set by the chart, not by values`);
+  }
+});
+
+test('the offline validator does reject an invalid object (a string port, a missing image)', async () => {
+  const ds = one(await render(), 'DaemonSet');
+  const c = ds.spec.template.spec.containers[0];
+  assert.throws(() => validateObject({ ...ds, spec: { ...ds.spec, template: { ...ds.spec.template, spec: { ...ds.spec.template.spec, containers: [{ ...c, ports: [{ containerPort: 'x' }] }] } } } }), /containerPort/);
+  assert.throws(() => validateObject({ ...ds, spec: { ...ds.spec, template: { ...ds.spec.template, spec: { ...ds.spec.template.spec, containers: [{ name: 'x', image: 7 }] } } } }), /image/);
 });
 
 test('every template names only values that values.yaml defines', () => {
-  const values = YAML.parse(fs.readFileSync(path.join(CHART, 'values.yaml'), 'utf8'));
+  const v = values();
   const dir = path.join(CHART, 'templates');
   for (const f of fs.readdirSync(dir)) {
     const text = fs.readFileSync(path.join(dir, f), 'utf8');
     for (const m of text.matchAll(/\.Values\.([A-Za-z0-9_.]+)/g)) {
-      let v: unknown = values;
-      for (const part of m[1]!.split('.')) v = (v as Record<string, unknown> | undefined)?.[part];
-      assert.notEqual(v, undefined, `${f}: .Values.${m[1]} is defined`);
+      let cur: unknown = v;
+      for (const part of m[1]!.split('.')) cur = (cur as Record<string, unknown> | undefined)?.[part];
+      assert.notEqual(cur, undefined, `${f}: .Values.${m[1]} is defined`);
     }
   }
 });
