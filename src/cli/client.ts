@@ -2,6 +2,8 @@
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadCriClientConstructors } from '../cri/proto.js';
 
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 export type CriMessage = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface CallOptions {
@@ -16,8 +18,10 @@ export class CriClient {
   constructor(readonly socketPath: string) {
     const ctors = loadCriClientConstructors();
     const target = `unix://${socketPath}`;
-    this.runtime = new ctors.RuntimeService(target, credentials.createInsecure());
-    this.image = new ctors.ImageService(target, credentials.createInsecure());
+    // As the kubelet: messages up to 16 MiB each way (grpc-js takes only 4 MiB in by default).
+    const limits = { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES };
+    this.runtime = new ctors.RuntimeService(target, credentials.createInsecure(), limits);
+    this.image = new ctors.ImageService(target, credentials.createInsecure(), limits);
   }
 
   private unary(client: Client, method: string, req: CriMessage, opts: CallOptions): Promise<CriMessage> {

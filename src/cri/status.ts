@@ -25,10 +25,27 @@ export interface GrpcStatus {
   unexpected: boolean;
 }
 
+/**
+ * The most characters of a status message sent. The message travels as the
+ * `grpc-message` trailer, percent-encoded; Node's HTTP/2 layer cannot send a header
+ * block over 64 KiB and then leaves the call unanswered and the connection stuck, so a
+ * message that echoes a huge request value (a 1 MiB pod_cidr) is cut.
+ */
+export const MAX_STATUS_DETAILS = 4096;
+
+export function boundDetails(details: string): string {
+  if (details.length <= MAX_STATUS_DETAILS) return details;
+  const suffix = ` … [message cut, ${details.length} characters in all]`;
+  let head = details.slice(0, MAX_STATUS_DETAILS - suffix.length);
+  // Do not split a surrogate pair.
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1);
+  return head + suffix;
+}
+
 export function toGrpcStatus(e: unknown): GrpcStatus {
-  if (e instanceof SandlotError) return { code: CODES[e.code], details: e.message, unexpected: false };
+  if (e instanceof SandlotError) return { code: CODES[e.code], details: boundDetails(e.message), unexpected: false };
   const message = e instanceof Error ? e.message : String(e);
-  return { code: Status.INTERNAL, details: message, unexpected: true };
+  return { code: Status.INTERNAL, details: boundDetails(message), unexpected: true };
 }
 
 export function statusName(code: Status): string {
