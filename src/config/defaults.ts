@@ -33,5 +33,7 @@ export function defaultConfig(): SandlotConfig {
     cgroup_root: '/',
     default_cgroup_parent: '/sandlot',
     preload_images: [],
+    max_layer_unpacked_bytes: 8 * 1024 ** 3,
+    max_image_unpacked_bytes: 16 * 1024 ** 3,
   };
 }

@@ -241,6 +241,7 @@ export function validateConfig(raw: Record<string, unknown>): SandlotConfig {
     cgroup_root: absPath('cgroup_root', raw.cgroup_root),
     default_cgroup_parent: absPath('default_cgroup_parent', raw.default_cgroup_parent),
     preload_images: strList('preload_images', raw.preload_images ?? []).map((p, i) => absPath(`preload_images[${i}]`, p)),
+    ...unpackLimits(raw),
   };
 }
 
@@ -251,6 +252,20 @@ function conmonCgroup(v: unknown): string {
   const p = absPath('conmon_cgroup', s);
   if (p === '/') throw new ConfigError('conmon_cgroup', v, 'a cgroup below cgroup_root such as "/sandlot-conmon", or "" to keep conmon in the daemon\'s cgroup');
   return p;
+}
+
+/** The unpack limits: positive byte counts, the per-layer one no larger than the per-image one. */
+function unpackLimits(raw: Record<string, unknown>): Pick<SandlotConfig, 'max_layer_unpacked_bytes' | 'max_image_unpacked_bytes'> {
+  const bytes = (key: string, v: unknown): number => {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new ConfigError(key, v, 'a positive whole number of bytes is required');
+    return v;
+  };
+  const layer = bytes('max_layer_unpacked_bytes', raw.max_layer_unpacked_bytes);
+  const image = bytes('max_image_unpacked_bytes', raw.max_image_unpacked_bytes);
+  if (layer > image) {
+    throw new ConfigError('max_layer_unpacked_bytes', layer, `must not exceed max_image_unpacked_bytes (${image})`);
+  }
+  return { max_layer_unpacked_bytes: layer, max_image_unpacked_bytes: image };
 }
 
 function assertLoopbackOrAny(key: string, hostPort: string): void {

@@ -67,4 +67,8 @@ export interface SandlotConfig {
   default_cgroup_parent: string;
   /** Image archives or OCI layout directories imported at start (pinned), e.g. the built-in busybox. */
   preload_images: string[];
+  /** Most bytes one image layer may unpack to (its uncompressed tar); a bigger layer fails the pull. */
+  max_layer_unpacked_bytes: number;
+  /** Most bytes all layers of one image may unpack to together. */
+  max_image_unpacked_bytes: number;
 }

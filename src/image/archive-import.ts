@@ -9,8 +9,8 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { InvalidArgumentError, NotFoundError, errnoCode } from '../errors.js';
-import { sha256Digest } from './digest.js';
+import { InvalidArgumentError, NotFoundError, SandlotError, errnoCode, errorMessage } from '../errors.js';
+import { checkDigest, sha256Digest } from './digest.js';
 import { FileSource } from './image-source.js';
 import { MEDIA_TYPE } from './manifest.js';
 import { parseReference, type ImageReference } from './reference.js';
@@ -59,10 +59,13 @@ async function planOciLayout(dir: string, what: string): Promise<Omit<ImportPlan
     throw new InvalidArgumentError(`${what}: reading index.json: ${(e as Error).message}`);
   }
   const roots: ImportRoot[] = [];
-  for (const m of index.manifests ?? []) {
-    if (typeof m.digest !== 'string' || typeof m.size !== 'number') {
-      throw new InvalidArgumentError(`${what}: index.json entry without digest or size`);
+  if (!Array.isArray(index?.manifests)) throw new InvalidArgumentError(`${what}: index.json has no manifests list`);
+  for (const [i, m] of index.manifests.entries()) {
+    if (typeof m?.digest !== 'string' || typeof m.size !== 'number' || !Number.isSafeInteger(m.size) || m.size < 0) {
+      throw new InvalidArgumentError(`${what}: index.json manifests[${i}] has no valid digest and size`);
     }
+    // Checked before it names a file: `sha256:../../../etc/passwd` must not be read.
+    checkDigest(m.digest, `${what}: index.json manifests[${i}]`);
     const name = nameFromAnnotation(m.annotations?.[CONTAINERD_NAME_ANNOTATION]) ?? nameFromAnnotation(m.annotations?.[REF_NAME_ANNOTATION]);
     roots.push({ digest: m.digest, size: m.size, names: name ? [name] : [] });
   }
@@ -141,11 +144,45 @@ async function planDockerArchive(dir: string, what: string): Promise<Omit<Import
   return { source, roots };
 }
 
+/** What a file that is not a tar archive is instead, from its first bytes. */
+async function sniff(file: string): Promise<string> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    const { bytesRead } = await fh.read(head, 0, 8, 0);
+    if (bytesRead === 0) return 'an empty file';
+    if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip-compressed data (decompress it first)';
+    if (head.readUInt32LE(0) === 0xfd2fb528) return 'zstd-compressed data (decompress it first)';
+    if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2-compressed data (decompress it first)';
+    if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz-compressed data (decompress it first)';
+    return 'not a tar archive';
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Extracts regular files and directories of a tarball into `dest`, refusing escapes. */
 async function extractArchive(file: string, dest: string, what: string): Promise<void> {
+  try {
+    await extractArchiveEntries(file, dest, what);
+  } catch (e) {
+    if (e instanceof SandlotError || errnoCode(e) !== undefined) throw e;
+    // tar-stream's own errors ("Invalid tar header", "Unexpected end of data"): the
+    // file is the client's mistake, not ours.
+    const kind = await sniff(file);
+    const is = kind === 'not a tar archive' ? `not a tar archive (${errorMessage(e)})` : `not a tar archive but ${kind}`;
+    throw new InvalidArgumentError(`${what}: file "${file}" is ${is}`);
+  }
+}
+
+async function extractArchiveEntries(file: string, dest: string, what: string): Promise<void> {
   const extract = tar.extract();
   const feeding = pipeline(fs.createReadStream(file), extract);
   feeding.catch(() => undefined);
+  // A tarball cut short inside an entry can fail that entry before its write starts
+  // (see unpack.ts); writes race this so they never wait forever.
+  const feedFailed = feeding.then(() => new Promise<never>(() => undefined));
+  feedFailed.catch(() => undefined);
   for await (const entry of extract) {
     const h = entry.header;
     const parts = entryComponents(h.name, what);
@@ -155,7 +192,13 @@ async function extractArchive(file: string, dest: string, what: string): Promise
         await fsp.mkdir(target, { recursive: true });
       } else {
         await fsp.mkdir(path.dirname(target), { recursive: true });
-        await pipeline(entry, fs.createWriteStream(target, { flags: 'wx' }));
+        const out = fs.createWriteStream(target, { flags: 'wx' });
+        try {
+          await Promise.race([pipeline(entry, out), feedFailed]);
+        } catch (e) {
+          out.destroy();
+          throw e;
+        }
         continue;
       }
     }

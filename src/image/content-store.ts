@@ -29,15 +29,32 @@ export class VerifyingStream extends Transform {
   private readonly hash = crypto.createHash('sha256');
   bytes = 0;
 
+  /**
+   * `check`, when given, sees each chunk's size and the running total before the
+   * default limit check; an error it returns (or throws) fails the stream.
+   */
   constructor(
     private readonly limit: number,
     private readonly what: string,
+    private readonly check?: (chunkBytes: number, total: number) => Error | undefined,
   ) {
     super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
+    if (this.check) {
+      let err: Error | undefined;
+      try {
+        err = this.check(chunk.length, this.bytes);
+      } catch (e) {
+        err = e as Error;
+      }
+      if (err) {
+        cb(err);
+        return;
+      }
+    }
     if (this.bytes > this.limit) {
       cb(new FailedPreconditionError(`${this.what}: more data than the ${this.limit} bytes the descriptor declares`));
       return;

@@ -23,7 +23,7 @@ import type { ImageRuntimeConfig, Platform } from './manifest.js';
 import { Puller, type PullProgress } from './puller.js';
 import { credentialsFromAuthConfig, type CriAuthConfig } from './registry-auth.js';
 import { RegistryClient } from './registry-client.js';
-import { formatReference, parseReference, repoName, tagReference } from './reference.js';
+import { formatReference, isDigest, isHexId, parseReference, repoName, tagReference } from './reference.js';
 import { RootfsManager, type RootfsMounter, type RootfsPaths } from './rootfs.js';
 import { SnapshotStore } from './snapshot-store.js';
 import type { UnpackNative } from './unpack.js';
@@ -57,6 +57,23 @@ export interface FsUsage {
 }
 
 const FS_USAGE_CACHE_MS = 5_000;
+
+/** What a remove did: tags taken off, and the image ID deleted (if it was). */
+export interface RemoveResult {
+  untagged: string[];
+  deleted: string | undefined;
+}
+
+/** The normalized `name:tag` when `refOrId` is a tag reference (not an ID or digest). */
+function tagOf(refOrId: string): string | undefined {
+  if (isDigest(refOrId) || isHexId(refOrId)) return undefined;
+  try {
+    const ref = parseReference(refOrId);
+    return ref.digest === undefined ? tagReference(ref) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A tiny FIFO mutex: index mutations and GC run one at a time. */
 class Mutex {
@@ -145,6 +162,10 @@ export class ImageService {
       log: this.opts.log,
       ...(this.opts.platform ? { platform: this.opts.platform } : {}),
       lease: (k) => set.add(k),
+      limits: {
+        layerMaxBytes: this.opts.config.max_layer_unpacked_bytes,
+        imageMaxBytes: this.opts.config.max_image_unpacked_bytes,
+      },
     });
   }
 
@@ -172,7 +193,9 @@ export class ImageService {
       const stored = await this.mutex.run(() => this.store.put(rec));
       this.opts.log.info({ image: key, imageId: rec.id, durationMs: Date.now() - started }, 'image pulled');
       return stored;
-    }).catch((e: unknown) => {
+    }).catch(async (e: unknown) => {
+      // The lease is gone: blobs verified for an image that was never stored go too.
+      await this.gc().catch((ge: unknown) => this.opts.log.warn({ err: ge }, 'garbage collection after a failed pull'));
       throw wrapError(`pulling image "${key}"`, e);
     });
     this.pulls.set(key, p);
@@ -221,6 +244,9 @@ export class ImageService {
       }
       return out;
     } catch (e) {
+      await plan.cleanup();
+      // Leases are released: blobs of images that were not stored are collected.
+      await this.gc().catch((ge: unknown) => this.opts.log.warn({ err: ge }, 'garbage collection after a failed import'));
       throw wrapError(what, e);
     } finally {
       await plan.cleanup();
@@ -241,14 +267,39 @@ export class ImageService {
     return this.store.list();
   }
 
-  /** Removes the image record; missing images are not an error. Then collects garbage. */
-  async remove(refOrId: string): Promise<void> {
-    const rec = this.store.find(refOrId);
-    if (!rec) return;
-    await this.mutex.run(async () => {
+  /**
+   * Removes what `refOrId` names; a missing image is not an error (CRI).
+   * - A tag of an image that has other tags: only that tag goes.
+   * - Otherwise (an ID, a digest reference, an image's last tag) the image goes,
+   *   unless it is pinned (preloaded) or a container uses it (FAILED_PRECONDITION
+   *   naming the container); then unreferenced blobs and snapshots are collected.
+   * Which containers use an image is what the service itself records when it
+   * prepares their rootfs (the rootfs references, kept until the rootfs is removed).
+   */
+  async remove(refOrId: string): Promise<RemoveResult> {
+    const what = `removing image "${refOrId}"`;
+    return this.mutex.run(async () => {
+      const rec = this.store.find(refOrId);
+      if (!rec) return { untagged: [], deleted: undefined };
+      const tag = tagOf(refOrId);
+      if (tag !== undefined && rec.repoTags.includes(tag) && rec.repoTags.length > 1) {
+        await this.store.untag(rec.id, tag);
+        this.opts.log.info({ image: tag, imageId: rec.id }, 'image untagged');
+        return { untagged: [tag], deleted: undefined };
+      }
+      if (rec.pinned) {
+        throw new FailedPreconditionError(`${what}: image ${rec.id} (${rec.repoTags.join(', ') || 'untagged'}) is pinned; pinned images are not removed`);
+      }
+      const users = [...this.store.rootfsRefs()].filter(([, ref]) => ref.imageId === rec.id).map(([id]) => id);
+      if (users.length > 0) {
+        throw new FailedPreconditionError(
+          `${what}: image ${rec.id} is in use by container${users.length > 1 ? 's' : ''} ${users.map((u) => `"${u}"`).join(', ')}; remove ${users.length > 1 ? 'them' : 'it'} first`,
+        );
+      }
       await this.store.delete(rec.id);
       this.opts.log.info({ image: refOrId, imageId: rec.id }, 'image removed');
       await this.gcLocked();
+      return { untagged: [...rec.repoTags], deleted: rec.id };
     });
   }
 

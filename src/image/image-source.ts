@@ -6,7 +6,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { NotFoundError, errnoCode } from '../errors.js';
-import { digestHex } from './digest.js';
+import { checkDigest, digestHex } from './digest.js';
 import { MANIFEST_SIZE_MAX_BYTES } from './manifest.js';
 import type { RegistryCredentials } from './registry-auth.js';
 import type { RegistryClient } from './registry-client.js';
@@ -58,7 +58,8 @@ export class FileSource implements ImageSource {
   ) {}
 
   static ociLayout(dir: string): FileSource {
-    return new FileSource(`OCI layout "${dir}"`, (d) => path.join(dir, 'blobs', 'sha256', digestHex(d)));
+    const describe = `OCI layout "${dir}"`;
+    return new FileSource(describe, (d) => path.join(dir, 'blobs', 'sha256', digestHex(checkDigest(d, describe))));
   }
 
   async fetchManifest(digest: string): Promise<FetchedDocument> {

@@ -154,6 +154,15 @@ export class ImageStore {
     return merged;
   }
 
+  /** Takes `tag` (normalized) off image `id`; false when it did not carry it. */
+  async untag(id: string, tag: string): Promise<boolean> {
+    const rec = this.images.get(id);
+    if (!rec || !rec.repoTags.includes(tag)) return false;
+    rec.repoTags = rec.repoTags.filter((t) => t !== tag);
+    await this.persist();
+    return true;
+  }
+
   async delete(id: string): Promise<boolean> {
     const had = this.images.delete(id);
     if (had) await this.persist();

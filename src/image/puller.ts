@@ -5,7 +5,7 @@
 // each straight into the content store, then unpack into its chain-ID snapshot.
 // The result is an ImageRecord the caller stores.
 import type { Logger } from 'pino';
-import { FailedPreconditionError } from '../errors.js';
+import { FailedPreconditionError, ResourceExhaustedError } from '../errors.js';
 import type { ContentStore } from './content-store.js';
 import { chainIds, sha256Digest } from './digest.js';
 import { decompressor } from './decompress.js';
@@ -41,6 +41,8 @@ export interface PullerOptions {
   platform?: Platform;
   /** Marks digests/chain IDs in use so GC keeps them until the record is stored. */
   lease: (key: string) => void;
+  /** Unpack bounds (config max_layer_unpacked_bytes / max_image_unpacked_bytes); unbounded when absent. */
+  limits?: { layerMaxBytes: number; imageMaxBytes: number };
 }
 
 export interface PullRequest {
@@ -104,6 +106,17 @@ export class Puller {
       this.opts.lease(l.chainId);
     }
 
+    // One budget for the whole image, shared by its concurrent layer unpacks.
+    const imageMax = this.opts.limits?.imageMaxBytes ?? Number.MAX_SAFE_INTEGER;
+    let imageBytes = 0;
+    const charge = (n: number, layer: string): void => {
+      imageBytes += n;
+      if (imageBytes > imageMax) {
+        throw new ResourceExhaustedError(
+          `unpacking layer ${layer}: image ${manifest.config.digest} unpacks to more than ${imageMax} bytes (config max_image_unpacked_bytes)`,
+        );
+      }
+    };
     await forEachLimited(layers, LAYER_CONCURRENCY, async (l) => {
       await this.ingest(source, l, req);
       req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'unpacking' });
@@ -119,6 +132,7 @@ export class Puller {
           return raw.pipe(dec);
         },
         what,
+        { layerMaxBytes: this.opts.limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER, charge: (n) => charge(n, l.digest) },
       );
       req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'done' });
     });

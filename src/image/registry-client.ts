@@ -8,6 +8,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import {
   InternalError,
+  InvalidArgumentError,
   NotFoundError,
   PermissionDeniedError,
   SandlotError,
@@ -16,6 +17,7 @@ import {
   errnoCode,
   errorMessage,
 } from '../errors.js';
+import { checkDigest } from './digest.js';
 import { MANIFEST_ACCEPT, MANIFEST_SIZE_MAX_BYTES } from './manifest.js';
 import { basicAuthHeader, parseWwwAuthenticate, type RegistryCredentials } from './registry-auth.js';
 import { formatReference, registryHost, repoName, type ImageReference } from './reference.js';
@@ -120,6 +122,9 @@ export class RegistryClient {
     signal?: AbortSignal,
   ): Promise<FetchedManifest> {
     const what = `fetching manifest "${repoName(ref)}${tagOrDigest.includes(':') ? '@' : ':'}${tagOrDigest}"`;
+    // A digest names a URL path: check it (tags were checked by parseReference).
+    if (tagOrDigest.includes(':')) checkDigest(tagOrDigest, what);
+    else if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tagOrDigest)) throw new InvalidArgumentError(`${what}: invalid tag`);
     return this.withEndpoints(ref, what, async (ep) => {
       const res = await this.request(ep, ref, `/manifests/${tagOrDigest}`, MANIFEST_ACCEPT, creds, signal);
       const len = Number(res.headers.get('content-length') ?? '0');
@@ -150,6 +155,7 @@ export class RegistryClient {
     signal?: AbortSignal,
   ): Promise<Readable> {
     const what = `fetching blob ${digest} of "${repoName(ref)}"`;
+    checkDigest(digest, what);
     return this.withEndpoints(ref, what, async (ep) => {
       const ac = new AbortController();
       const onAbort = (): void => ac.abort(signal?.reason);

@@ -7,7 +7,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { FailedPreconditionError, errnoCode } from '../errors.js';
+import { FailedPreconditionError, ResourceExhaustedError, errnoCode } from '../errors.js';
 import { fsyncPath } from '../util/atomic-file.js';
 import { VerifyingStream } from './content-store.js';
 import { digestHex } from './digest.js';
@@ -20,6 +20,14 @@ export interface SnapshotStoreOptions {
   dir: string;
   log: Logger;
   native?: UnpackNative;
+}
+
+/** Bounds on what one unpack may write, checked as the uncompressed tar streams in. */
+export interface UnpackLimits {
+  /** Most uncompressed tar bytes of this layer (config max_layer_unpacked_bytes). */
+  layerMaxBytes: number;
+  /** Called with each chunk's size; throws when the image as a whole goes over its limit. */
+  charge?: (bytes: number) => void;
 }
 
 export class SnapshotStore {
@@ -57,12 +65,12 @@ export class SnapshotStore {
    * Unpacks the uncompressed layer tar from `open()` as `chainId`, checking that it
    * hashes to `diffId`. A no-op when the snapshot exists.
    */
-  async unpack(chainId: string, diffId: string, open: () => Readable, what: string): Promise<void> {
+  async unpack(chainId: string, diffId: string, open: () => Readable, what: string, limits?: UnpackLimits): Promise<void> {
     const running = this.inflight.get(chainId);
     if (running) return running;
     const p = (async () => {
       if (await this.has(chainId)) return;
-      await this.unpackNew(chainId, diffId, open(), what);
+      await this.unpackNew(chainId, diffId, open(), what, limits);
     })();
     this.inflight.set(chainId, p);
     try {
@@ -72,12 +80,19 @@ export class SnapshotStore {
     }
   }
 
-  private async unpackNew(chainId: string, diffId: string, src: Readable, what: string): Promise<void> {
+  private async unpackNew(chainId: string, diffId: string, src: Readable, what: string, limits?: UnpackLimits): Promise<void> {
     const tmp = path.join(this.opts.dir, `${TMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
     const root = path.join(tmp, 'fs');
     await fsp.mkdir(root, { recursive: true, mode: 0o755 });
     try {
-      const verify = new VerifyingStream(Number.MAX_SAFE_INTEGER, what);
+      const max = limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER;
+      // Counted while streaming, so a small gzip that expands without bound stops at
+      // the limit instead of filling the disk; the temp dir then goes (nothing stays).
+      const verify = new VerifyingStream(max, what, (chunkBytes, total) => {
+        if (total > max) return new ResourceExhaustedError(`${what}: unpacks to more than ${max} bytes (config max_layer_unpacked_bytes)`);
+        limits?.charge?.(chunkBytes);
+        return undefined;
+      });
       src.on('error', (e) => verify.destroy(e));
       src.pipe(verify);
       await unpackLayer(verify, { root, what, log: this.opts.log, ...(this.opts.native ? { native: this.opts.native } : {}) });

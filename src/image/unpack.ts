@@ -6,7 +6,9 @@
 // Safety: every entry must stay inside the layer dir. Absolute names, `..`
 // components, parents that are symlinks and hardlinks to outside fail the unpack
 // with an error naming the entry; the caller unpacks into a temp dir and throws it
-// away, so a failed layer leaves nothing behind.
+// away, so a failed layer leaves nothing behind. Layer xattrs (SCHILY.xattr.*) pass
+// xattrVerdict: trusted.* (overlayfs control: redirect, metacopy, opaque) is refused,
+// a malformed security.capability is refused, other security.* labels are dropped.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -14,7 +16,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Logger } from 'pino';
-import { InvalidArgumentError, errnoCode } from '../errors.js';
+import { InvalidArgumentError, SandlotError, errnoCode, errorMessage } from '../errors.js';
 import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, mknod } from '../../native/index.js';
 
 const WHITEOUT_PREFIX = '.wh.';
@@ -57,6 +59,44 @@ interface TarHeader {
   devmajor?: number;
   devminor?: number;
   pax?: Record<string, string> | null;
+}
+
+const VFS_CAP_REVISION_MASK = 0xff000000;
+const VFS_CAP_FLAGS_EFFECTIVE = 0x000001;
+/** Linux VFS_CAP_REVISION_{1,2,3} and the xattr size each has. */
+const VFS_CAP_SIZES = new Map<number, number>([
+  [0x01000000, 12],
+  [0x02000000, 20],
+  [0x03000000, 24],
+]);
+
+export type XattrVerdict = 'set' | { drop: boolean; why: string };
+
+/**
+ * What unpack does with a layer xattr: user.* and POSIX ACLs are set; a
+ * security.capability in valid vfs_cap_data form is set; other security.* labels
+ * (selinux, ima, evm) are dropped, the host labels at run time; trusted.* is refused,
+ * since trusted.overlay.* steers overlayfs (redirect, metacopy, opaque) and only the
+ * whiteout conversion here may set those; any other namespace is refused.
+ */
+export function xattrVerdict(attr: string, value: Buffer): XattrVerdict {
+  if (attr.startsWith('user.') && attr.length > 'user.'.length) return 'set';
+  if (attr === 'system.posix_acl_access' || attr === 'system.posix_acl_default') return 'set';
+  if (attr === 'security.capability') {
+    if (value.length < 4) return { drop: false, why: `invalid file capability: ${value.length} bytes` };
+    const magic = value.readUInt32LE(0);
+    const revision = (magic & VFS_CAP_REVISION_MASK) >>> 0;
+    const size = VFS_CAP_SIZES.get(revision);
+    if (size === undefined) return { drop: false, why: `invalid file capability: unknown revision 0x${revision.toString(16)}` };
+    if ((magic & ~VFS_CAP_REVISION_MASK & ~VFS_CAP_FLAGS_EFFECTIVE) !== 0) {
+      return { drop: false, why: `invalid file capability: unknown flags in 0x${magic.toString(16)}` };
+    }
+    if (value.length !== size) return { drop: false, why: `invalid file capability: ${value.length} bytes, revision 0x${revision.toString(16)} has ${size}` };
+    return 'set';
+  }
+  if (attr.startsWith('security.')) return { drop: true, why: 'security labels other than file capabilities are not taken from images' };
+  if (attr.startsWith('trusted.')) return { drop: false, why: 'trusted.* attributes (overlayfs control among them) are not allowed in image layers' };
+  return { drop: false, why: 'only user.*, POSIX ACL and security.capability xattrs are allowed in image layers' };
 }
 
 /**
@@ -122,6 +162,11 @@ export async function unpackLayer(tarStream: Readable, opts: UnpackOptions): Pro
     throw e;
   });
   feeding.catch(() => undefined);
+  // A tar cut short inside an entry ("Unexpected end of data") may fail the entry's
+  // body before its write starts, and node's pipeline never sees a streamx stream
+  // that is already closed: file writes race this, which only ever rejects.
+  const feedFailed = feeding.then(() => new Promise<never>(() => undefined));
+  feedFailed.catch(() => undefined);
 
   try {
     for await (const entry of extract) {
@@ -136,6 +181,11 @@ export async function unpackLayer(tarStream: Readable, opts: UnpackOptions): Pro
     await feeding;
   } catch (e) {
     tarStream.destroy();
+    // tar-stream's and zlib's own errors ("Invalid tar header", "unexpected end of
+    // file") mean the layer is not what it claims: the image's fault, not ours.
+    if (!(e instanceof SandlotError) && (e as { syscall?: unknown }).syscall === undefined) {
+      throw new InvalidArgumentError(`${opts.what}: not a valid tar stream: ${errorMessage(e)}`, { cause: e });
+    }
     throw e;
   }
 
@@ -179,7 +229,13 @@ export async function unpackLayer(tarStream: Readable, opts: UnpackOptions): Pro
       case null:
       case undefined: {
         await clearTarget(target, false);
-        await pipeline(body, fs.createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+        const out = fs.createWriteStream(target, { flags: 'wx', mode: 0o600 });
+        try {
+          await Promise.race([pipeline(body, out), feedFailed]);
+        } catch (e) {
+          out.destroy();
+          throw e;
+        }
         break;
       }
       case 'directory': {
@@ -242,12 +298,24 @@ export async function unpackLayer(tarStream: Readable, opts: UnpackOptions): Pro
     for (const [key, value] of Object.entries(h.pax ?? {})) {
       if (!key.startsWith(PAX_XATTR_PREFIX)) continue;
       const attr = key.slice(PAX_XATTR_PREFIX.length);
+      const data = Buffer.from(value, 'utf8');
+      const verdict = xattrVerdict(attr, data);
+      if (verdict !== 'set') {
+        if (verdict.drop) {
+          opts.log.warn({ layer: opts.what, entry: h.name, xattr: attr }, `dropping layer xattr: ${verdict.why}`);
+          continue;
+        }
+        throw fail(h.name, `xattr ${JSON.stringify(attr)}: ${verdict.why}`);
+      }
       try {
-        native.lsetxattr(p, attr, Buffer.from(value, 'utf8'));
+        native.lsetxattr(p, attr, data);
       } catch (e) {
         // "where the filesystem allows": user.* is refused on symlinks and devices,
         // and some filesystems have no xattrs at all.
         const code = errnoCode(e);
+        if (code === 'EINVAL' || code === 'ERANGE' || code === 'E2BIG') {
+          throw fail(h.name, `xattr ${JSON.stringify(attr)}: the kernel refuses its value (${code})`);
+        }
         if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw e;
         opts.log.debug({ path: p, xattr: attr, err: e }, 'skipping layer xattr the filesystem refuses');
       }

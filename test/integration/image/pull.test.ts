@@ -80,12 +80,19 @@ test('a single-layer busybox image pulls, unpacks byte for byte, mounts, and is 
   assert.deepEqual(fs.readFileSync(path.join(rootfs.path, 'bin/busybox')), fs.readFileSync('/bin/busybox'));
   assert.ok(!fs.existsSync(path.join(fsDir, 'etc/written')), 'writes land in the upper dir, not the layer');
 
-  // The image record goes; its layer stays while the container's rootfs needs it.
-  await svc.remove(`${reg.host}/library/bb:v1`);
-  assert.equal(svc.status(rec.id), undefined);
-  assert.ok(fs.existsSync(fsDir));
+  // An image a container uses is not removed (FAILED_PRECONDITION naming it); once
+  // the container's rootfs is gone, it is, and its layers are collected.
+  await assert.rejects(svc.remove(`${reg.host}/library/bb:v1`), (e: unknown) => {
+    assert.ok(e instanceof FailedPreconditionError, String(e));
+    assert.match(e.message, /in use by container "ctr-1"/);
+    return true;
+  });
+  assert.equal(svc.status(rec.id)?.id, rec.id);
   await svc.removeRootfs('ctr-1');
   await svc.removeRootfs('ctr-1'); // idempotent
+  assert.ok(fs.existsSync(fsDir), 'the image still holds its layer');
+  assert.deepEqual(await svc.remove(`${reg.host}/library/bb:v1`), { untagged: [`${reg.host}/library/bb:v1`], deleted: rec.id });
+  assert.equal(svc.status(rec.id), undefined);
   assert.ok(!fs.existsSync(path.join(root, 'containers/ctr-1')));
   assert.deepEqual(storeEntries(root), { blobs: [], snapshots: [] });
   await svc.remove(rec.id); // removing a missing image is not an error
