@@ -17,6 +17,8 @@ export interface NetnsOps {
   createPinned(file: string): void;
   unmountAll(file: string): number;
   readInNetns<T>(nsPath: string, fn: () => T): T;
+  /** Writes /proc/sys/<name with "/"> as seen from inside the netns at `nsPath`. */
+  writeSysctl(nsPath: string, name: string, value: string): void;
 }
 
 export const NATIVE_NETNS_OPS: NetnsOps = {
@@ -24,7 +26,19 @@ export const NATIVE_NETNS_OPS: NetnsOps = {
   createPinned: createPinnedNetns,
   unmountAll: (file) => unmountAll(file),
   readInNetns: withNetnsSync,
+  // /proc/sys/net/* belongs to the netns of the thread that opens it: the synchronous
+  // write runs on this thread between its setns there and back.
+  writeSysctl: (nsPath, name, value) => withNetnsSync(nsPath, () => fs.writeFileSync(path.join('/proc/sys', ...name.split('.')), value)),
 };
+
+/**
+ * Set in every pod netns, as Docker and containerd 2 (enable_unprivileged_ports) do:
+ * any process of the pod may bind ports below 1024. runsc needs it most: with
+ * --network=host its sentry binds on the host kernel without CAP_NET_BIND_SERVICE, so a
+ * root web server on port 80 got EACCES while runc's had the capability. A pod sysctl
+ * of the same name is applied later by the runtime and wins (runc).
+ */
+export const POD_NETNS_SYSCTLS: Readonly<Record<string, string>> = { 'net.ipv4.ip_unprivileged_port_start': '0' };
 
 /** Same charset as CNI container IDs (libcni), which also makes it a safe file name. */
 const POD_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -113,6 +127,7 @@ export class NetnsStore {
       // A file left without a mount by a crash half-way is reused.
       fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_RDONLY, 0o444));
       this.ops.createPinned(file);
+      for (const [name, value] of Object.entries(POD_NETNS_SYSCTLS)) this.ops.writeSysctl(file, name, value);
     } catch (e) {
       this.removeQuietly(file);
       throw new InternalError(`creating netns for pod "${podId}": ${errorMessage(e)}`, { cause: e });
