@@ -169,11 +169,24 @@ export const imagesVerb: Verb = {
   },
 };
 
-async function removeOne(c: CriClient, ref: string): Promise<string | undefined> {
-  const st = await c.imageCall('ImageStatus', { image: { image: ref } }, { timeoutMs: LIST_TIMEOUT_MS });
-  if (!st.image) return `image "${ref}" not found`;
-  await c.imageCall('RemoveImage', { image: { image: String(st.image.id) } }, { timeoutMs: LIST_TIMEOUT_MS });
-  return undefined;
+/**
+ * Removes what `ref` names (the daemon untags when the image keeps other tags) and
+ * says what really went: `Untagged: <tag>` for each tag taken off, and
+ * `Deleted: <id>` only when the image itself is gone.
+ */
+async function removeOne(c: CriClient, ref: string): Promise<{ problem?: string; lines: string[] }> {
+  const before = await c.imageCall('ImageStatus', { image: { image: ref } }, { timeoutMs: LIST_TIMEOUT_MS });
+  if (!before.image) return { problem: `image "${ref}" not found`, lines: [] };
+  const id = String(before.image.id);
+  const tagsBefore = ((before.image.repo_tags as unknown[] | undefined) ?? []).map(String);
+  // The reference itself, not the ID: removing by ID would take every tag with it.
+  await c.imageCall('RemoveImage', { image: { image: ref } }, { timeoutMs: LIST_TIMEOUT_MS });
+  const after = await c.imageCall('ImageStatus', { image: { image: id } }, { timeoutMs: LIST_TIMEOUT_MS });
+  if (after.image) {
+    const tagsAfter = new Set(((after.image.repo_tags as unknown[] | undefined) ?? []).map(String));
+    return { lines: tagsBefore.filter((t) => !tagsAfter.has(t)).map((t) => `Untagged: ${t}`) };
+  }
+  return { lines: [...tagsBefore.map((t) => `Untagged: ${t}`), `Deleted: ${id}`] };
 }
 
 export const rmiVerb: Verb = {
@@ -190,17 +203,17 @@ export const rmiVerb: Verb = {
     await withClient(values, async (c) => {
       for (const ref of positionals) {
         let problem: string | undefined;
+        let lines: string[] = [];
         try {
-          problem = await removeOne(c, ref);
+          ({ problem, lines } = await removeOne(c, ref));
         } catch (e) {
           const details = (e as { details?: unknown }).details;
           problem = typeof details === 'string' && details ? details : String(e);
         }
+        for (const l of lines) process.stdout.write(`${l}\n`);
         if (problem) {
           process.stderr.write(`sandlot rmi: ${problem}\n`);
           code = EXIT_FAILURE;
-        } else {
-          process.stdout.write(`Deleted: ${ref}\n`);
         }
       }
     });

@@ -195,11 +195,28 @@ test('rmi removes by tag or ID, reports missing ones, and still removes the rest
   for (const n of ['one', 'two']) assert.equal((await cli(['pull', `${reg.host}/cli/${n}:v1`])).code, 0);
   const r = await cli(['rmi', `${reg.host}/cli/one:v1`, 'example.org/never/pulled:v1', two.config.digest]);
   assert.equal(r.code, 1);
-  assert.equal(r.stdout, `Deleted: ${reg.host}/cli/one:v1\nDeleted: ${two.config.digest}\n`);
+  assert.equal(
+    r.stdout,
+    `Untagged: ${reg.host}/cli/one:v1\nDeleted: ${one.config.digest}\nUntagged: ${reg.host}/cli/two:v1\nDeleted: ${two.config.digest}\n`,
+  );
   assert.match(r.stderr, /image "example\.org\/never\/pulled:v1" not found/);
   const ids = await imageIds();
   assert.ok(!ids.includes(one.config.digest) && !ids.includes(two.config.digest));
   assert.equal((await cli(['rmi'])).code, 2);
+});
+
+test('rmi of one of two tags of an image untags it and says so; the last tag deletes the image', async () => {
+  const img = buildImage([await buildLayer([{ type: 'file', name: 'shared', data: 'tags' }])]);
+  await pushImage(reg, 'cli/shared', 'a', img);
+  await pushImage(reg, 'cli/shared', 'b', img);
+  for (const tag of ['a', 'b']) assert.equal((await cli(['pull', `${reg.host}/cli/shared:${tag}`])).code, 0);
+  const first = await cli(['rmi', `${reg.host}/cli/shared:a`]);
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal(first.stdout, `Untagged: ${reg.host}/cli/shared:a\n`);
+  assert.ok((await imageIds()).includes(img.config.digest), 'the image stays under its other tag');
+  const last = await cli(['rmi', `${reg.host}/cli/shared:b`]);
+  assert.equal(last.stdout, `Untagged: ${reg.host}/cli/shared:b\nDeleted: ${img.config.digest}\n`);
+  assert.ok(!(await imageIds()).includes(img.config.digest));
 });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
