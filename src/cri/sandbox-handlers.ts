@@ -3,9 +3,10 @@
 // (fields named in every error); src/sandbox trusts what it gets.
 import path from 'node:path';
 import net from 'node:net';
+import os from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
 import type { PortMapping } from '../network/network-manager.js';
-import type { IpcMode, NetworkMode, PidMode } from '../oci/spec-sandbox.js';
+import { podHostname, type IpcMode, type NetworkMode, type PidMode } from '../oci/spec-sandbox.js';
 import type { PodFilter, PodManager } from '../sandbox/pod-manager.js';
 import { parseMountHints } from '../sandbox/mount-hints.js';
 import { criState, type RunPodInput, type SandboxRecord } from '../sandbox/sandbox.js';
@@ -98,10 +99,7 @@ export function parseRunPodSandbox(req: CriRequest): RunPodInput {
       if (/[\s\0]/.test(s) || s === '') throw new InvalidArgumentError(`config.dns_config.${f}[${i}] ${JSON.stringify(s)} is empty or holds whitespace`);
     });
   }
-  const hostname = String(c.hostname ?? '') || name;
-  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(hostname)) {
-    throw new InvalidArgumentError(`config.hostname "${hostname}" is no valid host name`);
-  }
+  const hostname = podHostname(String(c.hostname ?? ''), os.hostname());
   const cgroupParent = String(linux.cgroup_parent ?? '');
   if (cgroupParent !== '' && (!path.isAbsolute(cgroupParent) || cgroupParent.split('/').includes('..') || path.normalize(cgroupParent) === '/')) {
     throw new InvalidArgumentError(`config.linux.cgroup_parent "${cgroupParent}" must be an absolute cgroup path below the root, without ".."`);

@@ -53,6 +53,26 @@ export interface SandboxSpecInput {
   relayBinaryPath?: string;
 }
 
+/** The kernel's limit for a host name (HOST_NAME_MAX: sethostname(2) refuses more). */
+export const HOST_NAME_MAX = 64;
+
+/**
+ * The pod's host name, containerd's rule: the one the config gives, or the node's when
+ * it gives none (the pod's metadata name may be 253 bytes, which no kernel takes).
+ * A given one over HOST_NAME_MAX bytes, or no valid host name, is INVALID_ARGUMENT.
+ */
+export function podHostname(given: string, nodeHostname: string): string {
+  const hostname = given === '' ? nodeHostname : given;
+  const field = given === '' ? 'the node\'s host name' : 'config.hostname';
+  if (Buffer.byteLength(hostname) > HOST_NAME_MAX) {
+    throw new InvalidArgumentError(`${field} ${JSON.stringify(hostname)} is longer than ${HOST_NAME_MAX} bytes`);
+  }
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(hostname)) {
+    throw new InvalidArgumentError(`${field} ${JSON.stringify(hostname)} is no valid host name`);
+  }
+  return hostname;
+}
+
 /**
  * Sysctls a pod may set: only namespaced ones, and only in a namespace the pod owns
  * (net.* needs the pod's own network, the IPC ones its own IPC namespace).
@@ -97,7 +117,11 @@ export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
   };
   if (input.runsc) annotations[ANNOTATION_CGROUP_PARENT] = input.podCgroup;
   const mounts: OciMount[] = [
-    ...standardMounts({ mqueue: ns.ipc === 'POD', sysWritable: false, cgroup: false }),
+    // sysfs read-write here, though catatonit (uid 65535, no capability) cannot write
+    // it: the first sysfs mount in a network namespace makes its superblock, and a
+    // read-only one would leave every later /sys of the pod read-only, a privileged
+    // container's too (measured under runc). App containers' ro is per mount.
+    ...standardMounts({ mqueue: ns.ipc === 'POD', sysWritable: true, cgroup: false }),
     { destination: INFRA_BINARY, type: 'bind', source: input.catatonitPath, options: ['rbind', 'ro', 'nosuid', 'nodev'] },
   ];
   if (input.relayBinaryPath !== undefined) {
