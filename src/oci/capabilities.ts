@@ -2,7 +2,13 @@
 // default set, then "ALL" (add or drop), then each named add and drop. The CRI passes
 // names as the kubelet got them from the pod spec ("NET_ADMIN"); "CAP_NET_ADMIN",
 // lower case and "all" are accepted too.
-import { InvalidArgumentError } from '../errors.js';
+//
+// "All" is never every capability the kernel knows: the daemon can hand out only what
+// its own bounding set holds (measured: this root lacks CAP_SYS_RESOURCE, and runc then
+// fails "unable to apply caps: operation not permitted"), and the Debian runsc refuses
+// the ones it does not know (CAP_PERFMON, CAP_BPF, CAP_CHECKPOINT_RESTORE: "unknown
+// capability"). Each handler's probe finds its set once at start (runtime.ts).
+import { FailedPreconditionError, InvalidArgumentError } from '../errors.js';
 
 /** Every capability the kernel knows, in number order (CAP_CHOWN = 0 … CAP_CHECKPOINT_RESTORE = 40). */
 export const ALL_CAPABILITIES: readonly string[] = [
@@ -61,10 +67,37 @@ export function normalizeCapability(name: string, field: string): string {
 
 const isAll = (name: string): boolean => name.trim().toUpperCase() === 'ALL';
 
+/** The names of the bits set in a hex capability mask (/proc/<pid>/status CapBnd), in number order. */
+export function capabilitiesOfMask(hex: string): string[] {
+  const mask = BigInt(`0x${hex.trim() || '0'}`);
+  return ALL_CAPABILITIES.filter((_, bit) => (mask >> BigInt(bit)) & 1n);
+}
+
+/** The bounding set in a /proc/<pid>/status text; undefined when it has no CapBnd line. */
+export function boundingSetOfStatus(status: string): string[] | undefined {
+  const m = /^CapBnd:\s*([0-9a-f]+)\s*$/im.exec(status);
+  return m ? capabilitiesOfMask(m[1]!) : undefined;
+}
+
+/** The capability a runtime refused as unknown, from its error text or log (runsc: `invalid capability "CAP_BPF"`). */
+export function unknownCapabilityIn(message: string): string | undefined {
+  // `unknown capability` from the sentry (app containers), `invalid capability` from
+  // the sandbox process applying the root container's set.
+  const m = /(?:unknown|invalid) capability:? *"?(CAP_[A-Z_]+)"?/i.exec(message);
+  return m ? m[1]!.toUpperCase() : undefined;
+}
+
 export interface ComputeCapabilitiesOptions {
-  /** Privileged containers get every capability the kernel knows, whatever add/drop say. */
+  /** Privileged containers get every available capability, whatever add/drop say. */
   privileged?: boolean;
   lastCap?: number;
+  /**
+   * What "all" means for this container's handler: the daemon's bounding set, less what
+   * the runtime refuses (the handler probe's finding). Default: what the kernel knows.
+   */
+  available?: readonly string[];
+  /** The handler's name, for the error when a named capability is not available. */
+  handler?: string;
 }
 
 /**
@@ -73,8 +106,21 @@ export interface ComputeCapabilitiesOptions {
  * (which the kernel requires to be inheritable too).
  */
 export function computeCapabilities(cri: CriCapability | null | undefined, opts: ComputeCapabilitiesOptions = {}): ProcessCapabilities {
-  const known = knownCapabilities(opts.lastCap);
-  const set = new Set<string>(opts.privileged ? known : DEFAULT_CAPABILITIES);
+  const kernel = knownCapabilities(opts.lastCap);
+  const known = opts.available ? kernel.filter((c) => opts.available!.includes(c)) : kernel;
+  // A capability asked for by name that the handler cannot give fails here, naming it,
+  // rather than as the runtime's "operation not permitted" at create.
+  const require = (name: string, field: string): string => {
+    const full = normalizeCapability(name, field);
+    if (!known.includes(full)) {
+      const who = opts.handler !== undefined ? `runtime handler "${opts.handler}"` : 'this node';
+      throw new FailedPreconditionError(
+        `${field}: capability ${JSON.stringify(name)} is not available on ${who} (the daemon's bounding set, less what the runtime refuses, lacks ${full})`,
+      );
+    }
+    return full;
+  };
+  const set = new Set<string>(opts.privileged ? known : DEFAULT_CAPABILITIES.filter((c) => known.includes(c)));
   const ambient = new Set<string>();
   if (!opts.privileged && cri) {
     const add = cri.add_capabilities ?? [];
@@ -82,11 +128,11 @@ export function computeCapabilities(cri: CriCapability | null | undefined, opts:
     // ALL first, so that e.g. add [ALL] + drop [CHOWN] is everything but CHOWN.
     if (add.some(isAll)) for (const c of known) set.add(c);
     if (drop.some(isAll)) set.clear();
-    for (const c of add) if (!isAll(c)) set.add(normalizeCapability(c, 'linux.security_context.capabilities.add_capabilities'));
+    for (const c of add) if (!isAll(c)) set.add(require(c, 'linux.security_context.capabilities.add_capabilities'));
     for (const c of drop) if (!isAll(c)) set.delete(normalizeCapability(c, 'linux.security_context.capabilities.drop_capabilities'));
   }
   for (const c of cri?.add_ambient_capabilities ?? []) {
-    const name = normalizeCapability(c, 'linux.security_context.capabilities.add_ambient_capabilities');
+    const name = require(c, 'linux.security_context.capabilities.add_ambient_capabilities');
     // An ambient capability must be permitted too; the kernel ignores it otherwise.
     set.add(name);
     ambient.add(name);

@@ -182,6 +182,10 @@ export interface ContainerSpecInput {
   pidsLimit?: number;
   /** /proc/sys/kernel/cap_last_cap (default: 40). */
   lastCap?: number;
+  /** What "all capabilities" means on the container's handler (its probe's finding); default: all the kernel knows. */
+  availableCapabilities?: readonly string[];
+  /** The runtime handler's name, for errors. */
+  handler?: string;
   /** A new cgroup namespace for the container (default true). */
   cgroupNamespace?: boolean;
   /** When the host enforces AppArmor (default false: profiles other than unconfined are refused). */

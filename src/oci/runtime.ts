@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { RuntimeHandlerConfig } from '../config/types.js';
 import { errorMessage, FailedPreconditionError, UnimplementedError, wrapError } from '../errors.js';
+import { boundingSetOfStatus, unknownCapabilityIn } from './capabilities.js';
 import { CommandError, resolveBinary, runCommand, type CommandRunner } from './command.js';
 
 /** The OCI runtime state (`<runtime> state <id>`), S16. */
@@ -40,6 +41,8 @@ export interface ProbeOptions {
   /** cgroupsPath of the trivial probe container (must lie under cgroup_root). */
   cgroupsPath: string;
   catatonitPath: string;
+  /** The daemon's capability bounding set (default: CapBnd of /proc/self/status). */
+  boundingSet?: string[];
 }
 
 export interface RuntimeDriverOptions {
@@ -64,6 +67,11 @@ export class RuntimeDriver {
   private readonly log: Logger;
   private readonly run: CommandRunner;
   private binary: string | undefined;
+  /**
+   * What "all capabilities" means for this handler (privileged, add ALL): the daemon's
+   * bounding set less what the runtime refused in the probe. Undefined before a probe.
+   */
+  capabilities: string[] | undefined;
 
   constructor(options: RuntimeDriverOptions) {
     this.name = options.name;
@@ -138,26 +146,48 @@ export class RuntimeDriver {
     }
     const id = RuntimeDriver.probeId(this.name);
     const bundle = path.join(options.workDir, id);
+    const debugDir = path.join(options.workDir, `${id}.debug`);
+    // The probe container asks for every capability the daemon holds: a runtime that
+    // refuses one as unknown (the Debian runsc: CAP_PERFMON, CAP_BPF,
+    // CAP_CHECKPOINT_RESTORE) is asked again without it, so the probe finds the set
+    // "all" means for this handler. A runtime that takes them all costs one create.
+    let caps = options.boundingSet ?? boundingSetOfStatus(await fs.readFile('/proc/self/status', 'utf8').catch(() => '')) ?? [];
     try {
       await this.ensureRoot();
-      await writeProbeBundle(bundle, options);
-      // A leftover from a crashed probe would make create fail.
-      await this.delete(id, { force: true }).catch(() => undefined);
-      try {
-        await this.cli('creating the probe container', ['create', '--bundle', bundle, id], CREATE_TIMEOUT_MS, {
-          outputFile: path.join(options.workDir, `${id}.out`),
-        });
-      } finally {
-        await this.delete(id, { force: true }).catch((e: unknown) =>
-          this.log.warn({ err: e, handler: this.name }, 'deleting the probe container'),
-        );
+      for (;;) {
+        await fs.rm(bundle, { recursive: true, force: true });
+        await fs.rm(debugDir, { recursive: true, force: true });
+        await writeProbeBundle(bundle, options, caps);
+        // A leftover from a crashed probe would make create fail.
+        await this.delete(id, { force: true }).catch(() => undefined);
+        // runsc says which capability it refused only in its debug log (the root
+        // container's sandbox fails "invalid capability" before it reports back).
+        const debug = this.isRunsc ? ['--debug', `--debug-log=${debugDir}/`] : [];
+        let refused: string | undefined;
+        try {
+          await this.cli('creating the probe container', [...debug, 'create', '--bundle', bundle, id], CREATE_TIMEOUT_MS, {
+            outputFile: path.join(options.workDir, `${id}.out`),
+          });
+        } catch (e) {
+          refused = unknownCapabilityIn(`${errorMessage(e)}\n${await readDir(debugDir)}`);
+          if (refused === undefined || !caps.includes(refused)) throw e;
+        } finally {
+          await this.delete(id, { force: true }).catch((e: unknown) =>
+            this.log.warn({ err: e, handler: this.name }, 'deleting the probe container'),
+          );
+        }
+        if (refused === undefined) break;
+        this.log.info({ handler: this.name, capability: refused }, 'the runtime refuses a capability: privileged containers go without it');
+        caps = caps.filter((c) => c !== refused);
       }
+      this.capabilities = caps;
       return { ready: true, reason: '', message: '' };
     } catch (e) {
       const said = e instanceof Error && e.cause instanceof CommandError ? e.cause.message : errorMessage(e);
       return { ready: false, reason: 'RuntimeProbeFailed', message: `probing runtime handler "${this.name}": ${said}` };
     } finally {
       await fs.rm(bundle, { recursive: true, force: true });
+      await fs.rm(debugDir, { recursive: true, force: true });
     }
   }
 
@@ -231,13 +261,16 @@ export class RuntimeDriver {
 }
 
 /** A rootfs with catatonit alone, paused: the smallest container that proves create works. */
-async function writeProbeBundle(bundle: string, options: ProbeOptions): Promise<void> {
+async function writeProbeBundle(bundle: string, options: ProbeOptions, caps: string[]): Promise<void> {
   const rootfs = path.join(bundle, 'rootfs');
   for (const d of ['proc', 'dev', 'sys']) await fs.mkdir(path.join(rootfs, d), { recursive: true });
   await fs.writeFile(path.join(rootfs, 'catatonit'), '');
   const spec = {
     ociVersion: '1.0.2',
-    process: { terminal: false, user: { uid: 0, gid: 0 }, args: ['/catatonit', '-P'], cwd: '/', env: ['PATH=/'], noNewPrivileges: true },
+    process: {
+      terminal: false, user: { uid: 0, gid: 0 }, args: ['/catatonit', '-P'], cwd: '/', env: ['PATH=/'], noNewPrivileges: true,
+      capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
+    },
     root: { path: 'rootfs', readonly: true },
     hostname: 'probe',
     mounts: [
@@ -252,4 +285,11 @@ async function writeProbeBundle(bundle: string, options: ProbeOptions): Promise<
     },
   };
   await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+}
+
+/** The text of every file in a directory (runsc's debug logs); empty when it is missing. */
+async function readDir(dir: string): Promise<string> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const texts = await Promise.all(names.map((n) => fs.readFile(path.join(dir, n), 'utf8').catch(() => '')));
+  return texts.join('\n');
 }

@@ -72,7 +72,12 @@ export async function buildContainerSpec(input: ContainerSpecInput): Promise<Oci
   }
   const modes = containerNamespaceModes(sc?.namespace_options ?? undefined, pod.namespaces);
 
-  const caps = computeCapabilities(sc?.capabilities, { privileged, lastCap: input.lastCap ?? DEFAULT_LAST_CAP });
+  const caps = computeCapabilities(sc?.capabilities, {
+    privileged,
+    lastCap: input.lastCap ?? DEFAULT_LAST_CAP,
+    ...(input.availableCapabilities !== undefined ? { available: input.availableCapabilities } : {}),
+    ...(input.handler !== undefined ? { handler: input.handler } : {}),
+  });
   const env = buildEnv(input.image.Env ?? [], config.envs ?? [], pod.hostname, config.tty === true);
   const user = resolveUser(userSpec(sc, input.image.User ?? ''), await input.lookups.accountFiles(input.rootfs), {
     supplementalGroups: (sc?.supplemental_groups ?? []).map((g) => toInt(g, 'linux.security_context.supplemental_groups')),

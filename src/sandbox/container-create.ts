@@ -104,6 +104,9 @@ export async function createContainerLocked(
       rootfs: rootfs.path,
       minOomScoreAdj: daemonOomFloor(),
       lastCap: lastCap(),
+      // Privileged / add ALL: what the daemon holds and the handler's runtime takes.
+      ...(driver.capabilities !== undefined ? { availableCapabilities: driver.capabilities } : {}),
+      handler: driver.name,
       lookups: c.lookups,
     });
     // S14 (runsc): mounts of pod-shared tmpfs volumes are tmpfs in the sandbox.
