@@ -151,5 +151,9 @@ export function resolveUser(spec: string, files: AccountFiles, opts: ResolveUser
     }
     push(g);
   }
-  return { uid, gid, additionalGids: gids, username };
+  // The primary group first, then the others in ascending order: the kernel keeps a
+  // process's groups sorted (runc), gVisor keeps them as given; sorted here, both list
+  // them alike and the spec does not depend on the order of /etc/group.
+  const additionalGids = [gid, ...gids.slice(1).sort((a, b) => a - b)];
+  return { uid, gid, additionalGids, username };
 }

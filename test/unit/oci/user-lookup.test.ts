@@ -44,9 +44,9 @@ test('parseGroup reads members, trimming spaces', () => {
 test('user forms resolve as containerd resolves them', () => {
   const cases: Array<{ spec: string; files?: AccountFiles; uid: number; gid: number; gids: number[] }> = [
     // name → passwd uid and gid, plus memberships (the group named like the user is not "supplementary")
-    { spec: 'app', uid: 1000, gid: 1001, gids: [1001, 33, 29] },
+    { spec: 'app', uid: 1000, gid: 1001, gids: [1001, 29, 33] },
     // uid with a passwd entry → that entry's gid and name (so memberships count)
-    { spec: '1000', uid: 1000, gid: 1001, gids: [1001, 33, 29] },
+    { spec: '1000', uid: 1000, gid: 1001, gids: [1001, 29, 33] },
     // uid unknown to passwd → gid 0, no memberships
     { spec: '4242', uid: 4242, gid: 0, gids: [0] },
     // uid:gid → both numbers, memberships of the named user still apply
@@ -84,8 +84,10 @@ test('empty parts and out-of-range ids are INVALID_ARGUMENT', () => {
   assert.throws(() => resolveUser('0:99999999999', FILES), /out of range/);
 });
 
-test('supplemental groups are appended without duplicates; Strict ignores /etc/group membership', () => {
-  assert.deepEqual(resolveUser('app', FILES, { supplementalGroups: [29, 5000, 1001, 5000] }).additionalGids, [1001, 33, 29, 5000]);
+test('supplemental groups are added without duplicates, primary first, the rest in ascending order; Strict ignores /etc/group membership', () => {
+  assert.deepEqual(resolveUser('app', FILES, { supplementalGroups: [29, 5000, 1001, 5000] }).additionalGids, [1001, 29, 33, 5000]);
+  // the order of /etc/group and of the request does not matter
+  assert.deepEqual(resolveUser('app', FILES, { supplementalGroups: [5000, 7, 3] }).additionalGids, [1001, 3, 7, 29, 33, 5000]);
   assert.deepEqual(resolveUser('app', FILES, { supplementalGroups: [5000], strict: true }).additionalGids, [1001, 5000]);
   assert.throws(() => resolveUser('app', FILES, { supplementalGroups: [-1] }), /supplemental group -1 is out of range/);
 });
