@@ -225,6 +225,18 @@ test('mounts: slave and shared propagation need a host mount that propagates (as
   await rejects(m('/data', 'PROPAGATION_HOST_TO_CONTAINER'), /needs a shared or slave mount, but "\/data" is on "\/data", a private mount/);
 });
 
+test('mounts under runsc: HOST_TO_CONTAINER keeps rslave (root too); BIDIRECTIONAL is unimplemented (mounts in the sandbox never reach the host)', async () => {
+  const runsc = { pod: pod({ runtimeType: 'runsc' }) };
+  const s = await buildContainerSpec(input({ mounts: [{ container_path: '/logs', host_path: '/var/log/pods/x', propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] }, runsc));
+  assert.equal(s.linux.rootfsPropagation, 'rslave');
+  assert.deepEqual(s.mounts.find((x) => x.destination === '/logs')?.options, ['rbind', 'rslave', 'rw']);
+  await rejects(
+    buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/host/run', propagation: 'PROPAGATION_BIDIRECTIONAL' }] }, runsc)),
+    /^mounts\[0\]\.propagation: PROPAGATION_BIDIRECTIONAL is not supported under runsc/,
+    UnimplementedError,
+  );
+});
+
 test('mounts: recursive read-only adds rro and needs readonly + private propagation; image volumes are unimplemented', async () => {
   const s = await buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', readonly: true, recursive_read_only: true }] }));
   assert.deepEqual(mount(s, '/a')?.options, ['rbind', 'rprivate', 'ro', 'rro']);
