@@ -194,6 +194,15 @@ test('values.schema.json rejects typos, keys the chart owns, the image\'s CNI di
   }
 });
 
+test('sandlot config check refuses a bad file with exit 2 naming the key and value', async () => {
+  const r = await configCheck({ root_dri: '/x' });
+  assert.equal(r.code, 2);
+  assert.match(r.out, /root_dri = "\/x": unknown key/);
+  const r2 = await configCheck({ conmon_cgroup: 'relative' });
+  assert.equal(r2.code, 2);
+  assert.match(r2.out, /conmon_cgroup = "relative"/);
+});
+
 test('the schema\'s config keys are daemon keys, none of them one the chart owns', () => {
   const keys = Object.keys(schema().properties.config.properties);
   const daemonKeys = Object.keys(defaultConfig());
