@@ -184,7 +184,8 @@ export async function unpackLayer(tarStream: Readable, opts: UnpackOptions): Pro
     // tar-stream's and zlib's own errors ("Invalid tar header", "unexpected end of
     // file") mean the layer is not what it claims: the image's fault, not ours.
     if (!(e instanceof SandlotError) && (e as { syscall?: unknown }).syscall === undefined) {
-      throw new InvalidArgumentError(`${opts.what}: not a valid tar stream: ${errorMessage(e)}`, { cause: e });
+      const zlib = errnoCode(e)?.startsWith('Z_') === true;
+      throw new InvalidArgumentError(`${opts.what}: ${zlib ? 'not valid compressed data' : 'not a valid tar stream'}: ${errorMessage(e)}`, { cause: e });
     }
     throw e;
   }

@@ -188,6 +188,27 @@ test('a docker-archive whose layer is not a tar fails INVALID_ARGUMENT and leave
   assertNothingLeft(svc, root);
 });
 
+test('a pulled gzip layer that is not gzip, or gzip of no tar, is INVALID_ARGUMENT naming the layer; nothing left', async (t) => {
+  const { svc, root } = await openService(t);
+  const notGzip = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(600, 0x5a)]);
+  const gzipOfText = zlib.gzipSync(Buffer.from('plain text, no tar\n'.repeat(64)));
+  for (const [name, data, why] of [
+    // zlib may hand the tar parser garbage before it notices: either one may speak.
+    ['notgzip', notGzip, /not valid compressed data|not a valid tar stream/],
+    ['gzipoftext', gzipOfText, /not a valid tar stream/],
+  ] as const) {
+    const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(data), size: data.length, data, diffId: sha256(data) };
+    await pushImage(reg, `hostile/${name}`, 'v1', buildImage([layer]));
+    await assert.rejects(svc.pull(`${reg.host}/hostile/${name}:v1`), (e: unknown) => {
+      assert.ok(e instanceof InvalidArgumentError, `${name}: ${String(e)}`);
+      assert.match(e.message, new RegExp(`unpacking layer ${layer.digest}: `));
+      assert.match(e.message, why);
+      return true;
+    });
+    assertNothingLeft(svc, root);
+  }
+});
+
 test('rmi of a tag sharing its image with pinned busybox untags only; pinned and in-use images are refused', async (t) => {
   const work = tempDir(t, 'sandlot-rmi-');
   await writeBusyboxLayout(path.join(work, 'busybox'));
