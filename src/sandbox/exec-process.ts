@@ -11,6 +11,9 @@
 // exec is its subreaper, so while runc exec lives that PID is the process (or its
 // zombie): kill it. A runsc process has no host PID; runsc writes the sandbox-internal
 // PID to --internal-pid-file and `runsc kill --pid <pid> <id> KILL` ends it.
+// A kill takes the whole tree the command started (a `sh -c` child would live on), and
+// then lets the runtime's exec reap the process and exit by itself: SIGKILLing the exec
+// at once left the process a zombie in the container.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fsSync from 'node:fs';
@@ -144,15 +147,12 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
       if (done) return;
       const pid = await readPid(files.pid);
       if (pid > 0 && !done) {
-        if (o.driver.isRunsc) {
-          await runKill(bin, [...o.driver.globalArgs(), 'kill', '--pid', String(pid), o.containerId, 'KILL']);
-        } else {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
+        // The whole tree the command started: a child of a killed `sh -c` would live on.
+        if (o.driver.isRunsc) await killRunscTree(bin, o.driver.globalArgs(), o.containerId, pid);
+        else killHostTree(pid);
+        // The runtime's exec reaps the process and then exits: killing it now would
+        // leave the process a zombie in the container (measured under runc).
+        await Promise.race([exited, new Promise((r) => setTimeout(r, REAP_WAIT_MS).unref())]);
       }
       // Before the process started (no pid yet) or as a last resort: the runtime's exec.
       if (!done) child.kill('SIGKILL');
@@ -169,6 +169,98 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
     exited,
     cleanup: () => fs.rm(dir, { recursive: true, force: true }),
   };
+}
+
+/** How long the runtime's exec gets to reap the killed process and exit by itself. */
+const REAP_WAIT_MS = 10_000;
+/** Rounds of stopping newly found descendants before the tree is taken as complete. */
+const TREE_ROUNDS = 10;
+
+/** Host PID → parent PID of every live (non-zombie) process (from /proc/<pid>/stat). */
+function hostParents(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const name of fsSync.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = fsSync.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z') continue;
+    out.set(Number(name), Number(fields[1]));
+  }
+  return out;
+}
+
+/** `root` and its descendants among `parents` (pure). */
+export function treeOf(root: number, parents: Map<number, number>): number[] {
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of parents) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    if (out.includes(pid)) continue;
+    out.push(pid);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * SIGKILLs a runc exec's process and everything it started. The tree is stopped first
+ * (a stopped process cannot fork, and a child keeps its parent while we look), then
+ * killed at once, so no descendant escapes by being re-parented to the container's init.
+ */
+function killHostTree(root: number): void {
+  const stopped = new Set<number>();
+  for (let round = 0; round < TREE_ROUNDS; round++) {
+    const tree = treeOf(root, hostParents()).filter((pid) => !stopped.has(pid));
+    if (tree.length === 0) break;
+    for (const pid of tree) {
+      signal(pid, 'SIGSTOP');
+      stopped.add(pid);
+    }
+  }
+  stopped.add(root);
+  for (const pid of stopped) signal(pid, 'SIGKILL');
+}
+
+/**
+ * The runsc counterpart: the tree from `runsc ps` (sandbox-internal PIDs), each killed
+ * with `runsc kill --pid`, the descendants before the process itself.
+ */
+async function killRunscTree(bin: string, globalArgs: string[], containerId: string, root: number): Promise<void> {
+  // The table has the parents (`--format json` lists bare PIDs): UID PID PPID C STIME TIME CMD.
+  const listing = await runOutput(bin, [...globalArgs, 'ps', containerId]);
+  const parents = new Map<number, number>();
+  for (const line of listing.split('\n').slice(1)) {
+    const [, pid, ppid] = line.trim().split(/\s+/);
+    if (pid !== undefined && ppid !== undefined && /^\d+$/.test(pid) && /^\d+$/.test(ppid)) parents.set(Number(pid), Number(ppid));
+  }
+  const tree = treeOf(root, parents);
+  for (const pid of tree.reverse()) await runKill(bin, [...globalArgs, 'kill', '--pid', String(pid), containerId, 'KILL']);
+}
+
+function runOutput(bin: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.once('error', () => resolve(''));
+    c.once('close', () => resolve(out));
+  });
 }
 
 async function readPid(file: string): Promise<number> {
