@@ -198,7 +198,50 @@ const CTL_REOPEN_LOG = '2 0 0\n';
  * calls ReopenContainerLog). The fifo is opened non-blocking: without a reader (conmon
  * gone) open fails with ENXIO instead of hanging.
  */
-export async function reopenConmonLog(ctlFifo: string): Promise<void> {
+export async function reopenConmonLog(ctlFifo: string, reopened?: ReopenWait): Promise<void> {
+  await sendReopen(ctlFifo);
+  if (reopened) await waitReopened(reopened);
+}
+
+/** What a ReopenContainerLog waits for: conmon's new file at `logPath`. */
+export interface ReopenWait {
+  containerId: string;
+  logPath: string;
+  /** How long conmon gets to reopen (default REOPEN_TIMEOUT_MS). */
+  timeoutMs?: number;
+}
+
+/** conmon reopens within milliseconds; on a loaded node give it seconds. */
+export const REOPEN_TIMEOUT_MS = 10_000;
+const REOPEN_POLL_MS = 10;
+
+/**
+ * Returns once the log file exists again (conmon handles its fifo asynchronously: the
+ * write alone returned before the new file was there, 6 ms under runsc). If conmon never
+ * reopens, fails naming the container and the path.
+ */
+async function waitReopened(w: ReopenWait): Promise<void> {
+  const timeoutMs = w.timeoutMs ?? REOPEN_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await fs.stat(w.logPath);
+      return;
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') {
+        throw new InternalError(`reopening the log of container "${w.containerId}": checking "${w.logPath}": ${errorMessage(e)}`, { cause: e });
+      }
+    }
+    if (Date.now() >= deadline) {
+      throw new InternalError(
+        `reopening the log of container "${w.containerId}": conmon did not create "${w.logPath}" within ${timeoutMs / 1000} s`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, REOPEN_POLL_MS));
+  }
+}
+
+async function sendReopen(ctlFifo: string): Promise<void> {
   let handle: FileHandle;
   try {
     handle = await fs.open(ctlFifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);

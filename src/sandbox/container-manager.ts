@@ -375,7 +375,7 @@ export class ContainerManager {
       const rec = this.store.resolve(id);
       await refreshLocked(this.books(), rec);
       requireState(rec, 'reopen the log of', 'running');
-      await reopenConmonLog(rec.paths.ctlFifo);
+      await reopenConmonLog(rec.paths.ctlFifo, { containerId: rec.id, logPath: rec.monitorLogPath });
     });
   }
 
