@@ -151,7 +151,14 @@ export class RuntimeDriver {
     // refuses one as unknown (the Debian runsc: CAP_PERFMON, CAP_BPF,
     // CAP_CHECKPOINT_RESTORE) is asked again without it, so the probe finds the set
     // "all" means for this handler. A runtime that takes them all costs one create.
-    let caps = options.boundingSet ?? boundingSetOfStatus(await fs.readFile('/proc/self/status', 'utf8').catch(() => '')) ?? [];
+    const bounding = options.boundingSet ?? boundingSetOfStatus(await fs.readFile('/proc/self/status', 'utf8').catch(() => '')) ?? [];
+    // Measured: each refused capability costs runsc a failed create (~0.3 s idle, 1 s and
+    // more on a busy machine). What the last probe found for this very binary and
+    // bounding set is tried first, so a restarted daemon's probe is one create again.
+    const cacheFile = path.join(this.root, 'probed-capabilities.json');
+    const key = JSON.stringify({ bin, ...(await fs.stat(bin).then((st) => ({ size: st.size, mtimeMs: st.mtimeMs })).catch(() => ({}))), bounding });
+    const cached = await fs.readFile(cacheFile, 'utf8').then((t) => JSON.parse(t) as { key?: string; capabilities?: string[] }).catch(() => undefined);
+    let caps = cached?.key === key && Array.isArray(cached.capabilities) ? bounding.filter((c) => cached.capabilities!.includes(c)) : bounding;
     try {
       await this.ensureRoot();
       for (;;) {
@@ -181,6 +188,9 @@ export class RuntimeDriver {
         caps = caps.filter((c) => c !== refused);
       }
       this.capabilities = caps;
+      await fs.writeFile(cacheFile, JSON.stringify({ key, capabilities: caps })).catch((e: unknown) =>
+        this.log.warn({ err: e, handler: this.name }, 'saving the probed capabilities'),
+      );
       return { ready: true, reason: '', message: '' };
     } catch (e) {
       const said = e instanceof Error && e.cause instanceof CommandError ? e.cause.message : errorMessage(e);

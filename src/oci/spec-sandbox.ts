@@ -152,6 +152,9 @@ export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
       readonlyPaths: [...DEFAULT_READONLY_PATHS],
     },
   };
-  if (ns.network === 'POD') spec.hostname = input.hostname;
+  // runc refuses a hostname without a UTS namespace of the pod's own; gVisor always has
+  // one (the sentry's) and, told none, calls itself "?" (measured): a host-network runsc
+  // pod gets the node's name (podHostname) explicitly.
+  if (ns.network === 'POD' || input.runsc) spec.hostname = input.hostname;
   return spec;
 }
