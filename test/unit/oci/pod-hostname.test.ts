@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../../src/errors.js';
-import { HOST_NAME_MAX, podHostname } from '../../../src/oci/spec-sandbox.js';
+import { HOST_NAME_MAX, podHostname, sandboxSpec, type SandboxSpecInput } from '../../../src/oci/spec-sandbox.js';
 
 test('a given hostname is kept; an empty one is the node\'s (never the pod name, which may be 253 bytes)', () => {
   assert.equal(podHostname('web-0', 'node-a'), 'web-0');
@@ -25,4 +25,23 @@ test('no valid host name is INVALID_ARGUMENT', () => {
   for (const bad of ['-a', 'a-', 'a b', 'a_b', 'a/b']) {
     assert.throws(() => podHostname(bad, 'node'), (e: Error) => e instanceof InvalidArgumentError && /config\.hostname .* is no valid host name/.test(e.message), bad);
   }
+});
+
+function infra(over: Partial<SandboxSpecInput>): { hostname?: string; mounts: Array<{ destination: string; options?: string[] }> } {
+  return sandboxSpec({
+    id: 'a'.repeat(64), hostname: 'node-a', rootfs: '/r', catatonitPath: '/usr/bin/catatonit',
+    namespaces: { network: 'POD', pid: 'POD', ipc: 'POD' }, netnsPath: '/run/netns/x', sysctls: {},
+    cgroupsPath: '/sandlot/p/x', podCgroup: '/sandlot/p', annotations: {}, oomScoreAdj: -998, runsc: false, ...over,
+  }) as never;
+}
+
+test('a host-network pod: runc shares the node\'s UTS namespace (no hostname), runsc is told the name (gVisor says "?" otherwise)', () => {
+  const host = { namespaces: { network: 'NODE', pid: 'POD', ipc: 'POD' } } as const;
+  assert.equal(infra({ ...host }).hostname, undefined);
+  assert.equal(infra({ ...host, runsc: true }).hostname, 'node-a');
+  assert.equal(infra({}).hostname, 'node-a');
+});
+
+test('the infra mounts sysfs read-write: the first sysfs of a netns decides its superblock, a privileged container\'s /sys too', () => {
+  assert.ok(infra({}).mounts.find((m) => m.destination === '/sys')?.options?.includes('rw'));
 });
