@@ -74,6 +74,9 @@ test('helm is v3.18.0 and `helm lint --strict` is clean, with default and non-de
   assert.equal(lint.code, 0, lint.stdout + lint.stderr);
   const lint2 = await helm(['lint', '--strict', CHART, '--set', 'metrics.enabled=false', '--set', 'config=null']);
   assert.equal(lint2.code, 0, lint2.stdout + lint2.stderr);
+  const old = await renderRaw({}, ['--kube-version', '1.25.0']);
+  assert.notEqual(old.code, 0);
+  assert.match(old.stderr, /requires kubeVersion/);
 });
 
 test('the default render: ConfigMap, DaemonSet and one RuntimeClass per handler, all valid Kubernetes objects', async () => {
