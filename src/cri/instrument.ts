@@ -12,7 +12,7 @@ import {
 } from '@grpc/grpc-js';
 import { context, propagation, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { UnimplementedError } from '../errors.js';
+import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import type { CallContext, CriRequest, HandlerSet, StreamHandler, UnaryHandler } from './handler-types.js';
 import { statusName, toGrpcStatus } from './status.js';
@@ -134,11 +134,53 @@ class CallScope {
   }
 }
 
+/** Marks a request body that did not decode; the handler wrapper answers INVALID_ARGUMENT for it. */
+const MALFORMED = Symbol('malformed request');
+
+interface MalformedRequest {
+  [MALFORMED]: string;
+}
+
+function malformedReason(req: unknown): string | undefined {
+  return typeof req === 'object' && req !== null && MALFORMED in req ? (req as MalformedRequest)[MALFORMED] : undefined;
+}
+
+/**
+ * The definition with a request decoder that never throws: grpc-js answers INTERNAL
+ * for a body its decoder rejects, yet a malformed body is the client's mistake. The
+ * failure is carried to the handler wrapper, which answers INVALID_ARGUMENT naming the
+ * message type.
+ */
+export function tolerantDefinition(definition: ServiceDefinition): ServiceDefinition {
+  const out: Record<string, ServiceDefinition[string]> = {};
+  for (const [name, def] of Object.entries(definition)) {
+    const decode = def.requestDeserialize;
+    out[name] = {
+      ...def,
+      requestDeserialize: (buf: Buffer) => {
+        try {
+          return decode(buf);
+        } catch (e: unknown) {
+          const reason = e instanceof Error ? e.message : String(e);
+          return { [MALFORMED]: reason } satisfies MalformedRequest;
+        }
+      },
+    };
+  }
+  return out;
+}
+
+function malformedError(service: string, method: string, reason: string): InvalidArgumentError {
+  return new InvalidArgumentError(`the request body of ${shortName(service)}/${method} is not a valid protobuf ${method}Request: ${reason}`);
+}
+
 function wrapUnary(opts: InstrumentOptions, service: string, method: string, handler: UnaryHandler) {
   return (call: ServerUnaryCall<CriRequest, unknown>, callback: sendUnaryData<unknown>): void => {
-    const scope = new CallScope(opts, service, method, call.request, call.metadata);
+    const bad = malformedReason(call.request);
+    const request: CriRequest = bad === undefined ? call.request : {};
+    const scope = new CallScope(opts, service, method, request, call.metadata);
     call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
-    handler(call.request, scope.ctx).then(
+    (bad === undefined ? handler(request, scope.ctx) : Promise.reject(malformedError(service, method, bad))).then(
       (res) => {
         scope.finish(undefined);
         callback(null, res);
@@ -153,11 +195,14 @@ function wrapUnary(opts: InstrumentOptions, service: string, method: string, han
 
 function wrapStream(opts: InstrumentOptions, service: string, method: string, handler: StreamHandler) {
   return (call: ServerWritableStream<CriRequest, unknown>): void => {
-    const scope = new CallScope(opts, service, method, call.request, call.metadata);
+    const bad = malformedReason(call.request);
+    const request: CriRequest = bad === undefined ? call.request : {};
+    const scope = new CallScope(opts, service, method, request, call.metadata);
     call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
     void (async () => {
       try {
-        for await (const msg of handler(call.request, scope.ctx)) {
+        if (bad !== undefined) throw malformedError(service, method, bad);
+        for await (const msg of handler(request, scope.ctx)) {
           if (scope.controller.signal.aborted) break;
           if (!call.write(msg)) await new Promise((r) => call.once('drain', r));
         }

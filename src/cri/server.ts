@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { errnoCode, FailedPreconditionError } from '../errors.js';
 import { AuthorityFront } from './authority-front.js';
 import type { HandlerSet } from './handler-types.js';
-import { implementService, InflightCalls, type InstrumentOptions } from './instrument.js';
+import { implementService, InflightCalls, tolerantDefinition, type InstrumentOptions } from './instrument.js';
 import { loadCriServices } from './proto.js';
 import type { ExtraService } from './sandlot-images.js';
 
@@ -87,15 +87,15 @@ export class CriServer {
     const services = loadCriServices();
     const instrument = { ...opts, inflight: this.inflight };
     this.grpc.addService(
-      services.RuntimeService,
+      tolerantDefinition(services.RuntimeService),
       implementService(instrument, 'RuntimeService', services.RuntimeService, opts.runtimeHandlers),
     );
     this.grpc.addService(
-      services.ImageService,
+      tolerantDefinition(services.ImageService),
       implementService(instrument, 'ImageService', services.ImageService, opts.imageHandlers),
     );
     for (const extra of opts.extraServices ?? []) {
-      this.grpc.addService(extra.definition, implementService(instrument, extra.name, extra.definition, extra.handlers));
+      this.grpc.addService(tolerantDefinition(extra.definition), implementService(instrument, extra.name, extra.definition, extra.handlers));
     }
     this.injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
     this.listener = net.createServer((sock) => this.accept(sock));
