@@ -56,6 +56,10 @@ export async function stopContainerLocked(t: ContainerTeardown, rec: ContainerRe
       log.debug({ err: e, signal: rec.stopSignal }, 'sending the stop signal');
     }
     if (await waitExit(t.exitDir, rec.id, rec.conmonPid, timeoutMs)) {
+      // In a pod-wide PID namespace the init's children outlive it (reparented to the
+      // infra): a stopped container leaves none running, as containerd's shim kills
+      // them all when the init exits (S9: `all` is allowed on a stopped container).
+      await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch((e: unknown) => log.debug({ err: e }, 'killing what the container left'));
       await noteExitLocked(t, rec);
       log.info({ exitCode: rec.exitCode }, 'container stopped');
       return;

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { test } from 'node:test';
 import { makeContainerEnv, waitFor } from '../container/container-env.js';
 
-const SLEEPER = ['/bin/sh', '-c', 'trap "exit 0" TERM; echo up; sleep 3600 & wait'];
+const SLEEPER = ['/bin/sh', '-c', 'trap "exit 0" TERM; echo up; sleep 3601 & wait'];
 
 for (const handler of ['runc', 'runsc']) for (const pid of ['POD', 'CONTAINER']) {
   test(`${handler}, pid ${pid}: after a container of the pod is stopped, new containers (a new name, the same name at attempt 1) start and run`, { timeout: 300_000 }, async (t) => {
@@ -31,8 +31,13 @@ for (const handler of ['runc', 'runsc']) for (const pid of ['POD', 'CONTAINER'])
     const again = await env.createContainer(pod, 'app', { metadata: { name: 'app', attempt: 1 }, log_path: 'app-1.log', command: ['/bin/sh', '-c', 'echo second; cat /proc/1/cmdline; echo; sleep 3600'] });
     await env.d.runtime('StartContainer', { container_id: again }, 120_000);
     await logged(again, 'second');
-    // A pod-wide PID namespace is the infra's: its PID 1 is catatonit on both handlers.
-    if (pid === 'POD') await logged(again, 'catatonit');
+    // A pod-wide PID namespace is the infra's: its PID 1 is catatonit on both handlers,
+    // and the stopped container left none of its processes (its background sleep) there.
+    if (pid === 'POD') {
+      await logged(again, 'catatonit');
+      const r = (await env.d.runtime('ExecSync', { container_id: again, cmd: ['ps', '-o', 'args'], timeout: 30 }, 60_000)) as { stdout: Buffer };
+      assert.doesNotMatch(Buffer.from(r.stdout).toString(), /^sleep 3601$/m);
+    }
     assert.equal((await env.status(again)).state, 'CONTAINER_RUNNING');
 
     // Another container after a second stop, once the first is removed as well.
