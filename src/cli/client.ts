@@ -2,7 +2,7 @@
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadCriClientConstructors } from '../cri/proto.js';
 
-const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+const MAX_ANSWER_BYTES = 40 * 1024 * 1024;
 
 export type CriMessage = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -18,8 +18,9 @@ export class CriClient {
   constructor(readonly socketPath: string) {
     const ctors = loadCriClientConstructors();
     const target = `unix://${socketPath}`;
-    // As the kubelet: messages up to 16 MiB each way (grpc-js takes only 4 MiB in by default).
-    const limits = { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES };
+    // Answers larger than grpc-js's default 4 MiB: an ExecSync answer holds up to 16 MiB
+    // of each stream. Requests are not capped here; the daemon takes up to 16 MiB.
+    const limits = { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES };
     this.runtime = new ctors.RuntimeService(target, credentials.createInsecure(), limits);
     this.image = new ctors.ImageService(target, credentials.createInsecure(), limits);
   }

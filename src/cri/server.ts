@@ -18,7 +18,11 @@ export const SOCKET_MODE = 0o660;
 const PROBE_TIMEOUT_MS = 2000;
 /** How long finished connections get to flush and close after a shutdown's GOAWAY. */
 const SOCKET_LINGER_MS = 2000;
-/** The kubelet sends and accepts CRI messages up to 16 MiB; so does sandlot (grpc-js defaults to 4 MiB in). */
+/**
+ * The kubelet sends CRI messages up to 16 MiB; sandlot takes them (grpc-js defaults to
+ * 4 MiB in). What goes out is not capped: an ExecSync answer holds up to 16 MiB of each
+ * stream (EXEC_SYNC_OUTPUT_LIMIT_BYTES) plus framing.
+ */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 export interface CriServerOptions extends InstrumentOptions {
@@ -72,7 +76,6 @@ export async function claimSocketPath(socketPath: string): Promise<void> {
 export class CriServer {
   private readonly grpc = new Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   });
   private readonly injector: ConnectionInjector;
   private readonly listener: net.Server;
