@@ -105,8 +105,11 @@ export async function mountPodShm(p: PodPaths): Promise<void> {
 
 /** True when `dir` is a mount point (listed in /proc/self/mountinfo). */
 export async function isMountPoint(dir: string): Promise<boolean> {
+  // mountinfo holds real paths: a symlink on the way would hide the mount (issue 11).
+  const real = await fs.realpath(dir).catch(() => undefined);
+  if (real === undefined) return false;
   const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  return info.split('\n').some((l) => l.split(' ')[4] === dir);
+  return info.split('\n').some((l) => l.split(' ')[4] === real);
 }
 
 /** Unmounts the pod shm (every stacked mount) and removes the pod dir. Idempotent. */
