@@ -13,7 +13,8 @@ import { testCgroupRoot } from './cgroup.js';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(REPO_ROOT, 'src/cli/bin.ts');
 const BUILT_BIN = path.join(REPO_ROOT, 'dist/src/cli/bin.js');
-const START_TIMEOUT_MS = 30_000;
+// Start-up probes every handler (runsc takes seconds); on a busy machine that is tens of seconds.
+const START_TIMEOUT_MS = 120_000;
 
 export interface StartDaemonOptions {
   /** Merged over the harness defaults and written as the daemon's YAML config. */

@@ -1,0 +1,147 @@
+// Reads under load and memory over pod cycles (issue 11, item 9): a real daemon runs
+// `--cycles` pod lifecycles (RunPodSandbox, CreateContainer, StartContainer,
+// StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox), `--parallel` at a
+// time, while `--readers` clients loop over ListPodSandbox, ListContainers,
+// PodSandboxStatus, ContainerStatus and ListContainerStats. Prints the daemon's RSS
+// before, after the cycles and after an idle wait, its V8 heap as /metrics shows it,
+// and p50/p99/max of each read while pods start. Asserts nothing.
+//   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { writeBusyboxLayout } from '../src/image/oci-layout-writer.js';
+import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+
+const BUSYBOX = 'docker.io/library/busybox:latest';
+const { values } = parseArgs({
+  options: {
+    cycles: { type: 'string', default: '40' },
+    readers: { type: 'string', default: '20' },
+    parallel: { type: 'string', default: '2' },
+    handler: { type: 'string', default: 'runc' },
+    idle: { type: 'string', default: '10' },
+  },
+});
+const CYCLES = Number(values.cycles);
+const READERS = Number(values.readers);
+const PARALLEL = Number(values.parallel);
+const HANDLER = String(values.handler);
+const IDLE_S = Number(values.idle);
+
+function rssMiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function heapMiB(d: TestDaemon): Promise<string> {
+  const text = await (await fetch(`http://${d.metricsAddress}/metrics`)).text();
+  const pick = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+    return m ? (Number(m[1]) / 1024 / 1024).toFixed(1) : '?';
+  };
+  const series = text.split('\n').filter((l) => /^sandlot_(container|pod)_/.test(l)).length;
+  return `heap used ${pick('sandlot_nodejs_heap_size_used_bytes')} MiB, external ${pick('sandlot_nodejs_external_memory_bytes')} MiB, per-pod/container series ${series}`;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  const layoutRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-layout-'));
+  const layout = path.join(layoutRoot, 'busybox');
+  await writeBusyboxLayout(layout, BUSYBOX);
+  const d = await startDaemon({ config: { preload_images: [layout], log_level: 'info' } });
+  const logDir = path.join(d.dir, 'pod-logs');
+  try {
+    const pid = d.pid!;
+    await sleep(1000); // let start-up settle before the first figure
+    const before = rssMiB(pid);
+    console.log(`daemon RSS before: ${before.toFixed(1)} MiB; ${await heapMiB(d)}`);
+
+    const lat = new Map<string, number[]>();
+    const known: { pods: string[]; ctrs: string[] } = { pods: [], ctrs: [] };
+    let cycling = true;
+    const timed = async (name: string, fn: () => Promise<unknown>) => {
+      const t0 = process.hrtime.bigint();
+      await fn().catch(() => undefined); // a read of a pod removed meanwhile answers NOT_FOUND: still a read
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      (lat.get(name) ?? lat.set(name, []).get(name)!).push(ms);
+    };
+    const reader = async (n: number) => {
+      let i = n;
+      while (cycling) {
+        i += 1;
+        const pod = known.pods[i % Math.max(1, known.pods.length)];
+        const ctr = known.ctrs[i % Math.max(1, known.ctrs.length)];
+        switch (i % 5) {
+          case 0: await timed('ListPodSandbox', () => d.runtime('ListPodSandbox', {}, 60_000)); break;
+          case 1: await timed('ListContainers', () => d.runtime('ListContainers', {}, 60_000)); break;
+          case 2: if (pod) await timed('PodSandboxStatus', () => d.runtime('PodSandboxStatus', { pod_sandbox_id: pod }, 60_000)); break;
+          case 3: if (ctr) await timed('ContainerStatus', () => d.runtime('ContainerStatus', { container_id: ctr }, 60_000)); break;
+          default: await timed('ListContainerStats', () => d.runtime('ListContainerStats', {}, 60_000));
+        }
+      }
+    };
+    let next = 0;
+    let failed = 0;
+    const cycler = async () => {
+      while (next < CYCLES) {
+        const n = next++;
+        const name = `load-${n}`;
+        const podConfig = {
+          metadata: { name, uid: `uid-${name}`, namespace: 'sandlot-bench', attempt: 0 },
+          hostname: name,
+          log_directory: path.join(logDir, name),
+          labels: { app: name },
+          linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+        };
+        try {
+          const pod = String((await d.runtime('RunPodSandbox', { config: podConfig, runtime_handler: HANDLER }, 120_000)).pod_sandbox_id);
+          known.pods.push(pod);
+          const ctr = String(
+            (
+              await d.runtime('CreateContainer', {
+                pod_sandbox_id: pod,
+                config: { metadata: { name: 'c', attempt: 0 }, image: { image: BUSYBOX }, command: ['/bin/sh', '-c', 'sleep 3600'], log_path: 'c.log' },
+                sandbox_config: podConfig,
+              }, 120_000)
+            ).container_id,
+          );
+          known.ctrs.push(ctr);
+          await d.runtime('StartContainer', { container_id: ctr }, 120_000);
+          await d.runtime('StopContainer', { container_id: ctr, timeout: 0 }, 120_000);
+          await d.runtime('RemoveContainer', { container_id: ctr }, 120_000);
+          await d.runtime('StopPodSandbox', { pod_sandbox_id: pod }, 120_000);
+          await d.runtime('RemovePodSandbox', { pod_sandbox_id: pod }, 120_000);
+        } catch (e) {
+          failed += 1;
+          console.log(`cycle ${n} failed: ${(e as { details?: string }).details ?? String(e)}`);
+        }
+      }
+    };
+    const started = Date.now();
+    const readers = Array.from({ length: READERS }, (_, i) => reader(i));
+    await Promise.all(Array.from({ length: PARALLEL }, cycler));
+    cycling = false;
+    await Promise.all(readers);
+    const wall = (Date.now() - started) / 1000;
+    const after = rssMiB(pid);
+    console.log(`${CYCLES} ${HANDLER} pod cycles (${failed} failed), ${PARALLEL} at a time, ${READERS} readers, in ${wall.toFixed(1)} s`);
+    console.log(`daemon RSS after the cycles: ${after.toFixed(1)} MiB; ${await heapMiB(d)}`);
+    for (const [name, xs] of [...lat.entries()].sort()) {
+      xs.sort((a, b) => a - b);
+      console.log(`  ${name.padEnd(20)} n=${String(xs.length).padStart(5)}  p50 ${quantile(xs, 0.5).toFixed(1)} ms  p99 ${quantile(xs, 0.99).toFixed(1)} ms  max ${xs[xs.length - 1]!.toFixed(1)} ms`);
+    }
+    await sleep(IDLE_S * 1000);
+    console.log(`daemon RSS after ${IDLE_S} s idle: ${rssMiB(pid).toFixed(1)} MiB; ${await heapMiB(d)}`);
+  } finally {
+    await d.cleanup();
+    fs.rmSync(layoutRoot, { recursive: true, force: true });
+  }
+}
+
+await main();
