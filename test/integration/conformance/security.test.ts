@@ -192,7 +192,7 @@ for (const handler of HANDLERS) {
     assert.deepEqual(spec.process.user.additionalGids, [APP_USER.gid, ...want.filter((g) => g !== APP_USER.gid)]);
   });
 
-  test(`${handler}: exec with tty gives the process a terminal (tty names it, [ -t 0 ] holds)`, { timeout: 300_000 }, async (t) => {
+  test(`${handler}: exec with tty gives the process a terminal ${runsc ? '([ -t 0 ] holds; tty cannot name it: gVisor passes a host pty, measured)' : '(tty names it, [ -t 0 ] holds)'}`, { timeout: 300_000 }, async (t) => {
     const env = await conformanceEnv(t);
     const pod = await env.runPod('tty', {}, handler);
     const id = await sleeper(env, pod, 'tty');
