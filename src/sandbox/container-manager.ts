@@ -280,6 +280,9 @@ export class ContainerManager {
   /** Refreshes every running container whose exit file exists (before Status/List answer). */
   async refresh(): Promise<void> {
     for (const rec of this.store.list()) {
+      // A read never waits for a container's lock (a graceful stop holds it for its whole
+      // timeout): the holder records the exit itself, or the next read does.
+      if (this.locks.busy(rec.id)) continue;
       if ((rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) await this.onExitFile(rec.id);
     }
   }
@@ -328,9 +331,13 @@ export class ContainerManager {
   // ── Status / List / Update / Reopen ────────────────────────────────────────────
 
   async status(idOrPrefix: string): Promise<ContainerRecord> {
-    const id = this.store.resolve(idOrPrefix).id;
-    await this.onExitFile(id);
-    return this.store.resolve(id);
+    const rec = this.store.resolve(idOrPrefix);
+    // Answered from memory: the lock (held by a create, a start or a graceful stop for
+    // its whole timeout) is taken only for an exit to record, and not waited for.
+    if (!this.locks.busy(rec.id) && (rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) {
+      await this.onExitFile(rec.id);
+    }
+    return this.store.resolve(rec.id);
   }
 
   /** The pod's containers as the store holds them now (no refresh: for event snapshots). */

@@ -239,6 +239,9 @@ export class PodManager {
   async refresh(): Promise<void> {
     for (const rec of this.store.list()) {
       if (rec.state !== 'running') continue;
+      // A read never waits for a pod's lock (held across a create or a stop): the holder
+      // records the exit itself, or the next read does.
+      if (this.locks.busy(rec.id)) continue;
       const code = await readExitFile(rec.paths.exitDir, rec.id).catch(() => undefined);
       if (code === undefined) continue;
       await this.locks.runExclusive(rec.id, async () => {

@@ -45,6 +45,11 @@ export class KeyedMutex {
     }
   }
 
+  /** True while someone holds or waits for the key's lock. */
+  busy(key: string): boolean {
+    return (this.locks.get(key)?.pending ?? 0) > 0;
+  }
+
   /** Keys currently held or awaited (for tests and diagnostics). */
   get size(): number {
     return this.locks.size;
