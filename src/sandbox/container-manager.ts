@@ -223,8 +223,8 @@ export class ContainerManager {
     await this.locks.runExclusive(id, async () => {
       const rec = this.store.resolve(id);
       await refreshLocked(this.books(), rec);
-      // A retried start of a running container (e.g. after a crash mid-start) succeeds.
-      if (rec.state === 'running') return;
+      // The retried start of one whose start a crash lost succeeds; otherwise S4 holds.
+      if (rec.state === 'running' && rec.startRecovered === true) return;
       requireState(rec, 'start', 'created');
       const monitor = this.monitor(rec.runtimeHandler);
       // Taken before the call: a quick container may exit (exit file mtime) before start returns.

@@ -106,6 +106,7 @@ export async function markStartedLocked(
   const createdMs = Number(BigInt(rec.createdAt) / 1_000_000n);
   changeState(rec, 'running');
   rec.startedAt = nsString(Math.max(started, createdMs));
+  rec.startRecovered = true;
   await r.store.save(rec);
 }
 

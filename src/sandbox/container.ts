@@ -49,6 +49,11 @@ export interface ContainerRecord {
   /** Unix ns as decimal strings (int64 on the wire); "0" = not yet. */
   createdAt: string;
   startedAt: string;
+  /**
+   * True when the start was taken from the runtime's word (a crash lost the start's
+   * answer, issue 11): the kubelet's retry of that start succeeds instead of failing S4.
+   */
+  startRecovered?: boolean;
   finishedAt: string;
   exitCode: number;
   reason: string;
