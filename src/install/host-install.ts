@@ -62,10 +62,15 @@ function productionModules(from: string): string[] {
     .filter((m, i, all) => !all.slice(0, i).some((a) => m.startsWith(a + path.sep)));
 }
 
+/** A bundle already laid down (it carries its own node), as in the installer image. */
+export function isBundle(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'node')) && fs.existsSync(path.join(dir, 'dist/src/install/host-install.js'));
+}
+
 /** cp(1) is much faster than fs.cpSync on many small files; symlinks are followed. */
 function copyInto(from: string, rels: string[], to: string): void {
   for (const dir of new Set(rels.map((r) => path.dirname(r)))) fs.mkdirSync(path.join(to, dir), { recursive: true });
-  for (const r of rels) execFileSync('cp', ['-RL', '--preserve=mode,timestamps', path.join(from, r), path.join(to, path.dirname(r)) + '/']);
+  for (const r of rels) execFileSync('cp', ['-RLp', path.join(from, r), path.join(to, path.dirname(r)) + '/']);
 }
 
 /** The systemd unit for a bundle at BUNDLE_DIR/current. */
@@ -142,9 +147,13 @@ export function install(o: InstallOptions): InstallResult {
   const staging = path.join(releases, `.${version}.staging-${process.pid}`);
   fs.rmSync(staging, { recursive: true, force: true });
   try {
-    copyInto(from, [...BUNDLE_ENTRIES, ...productionModules(from)], staging);
-    fs.copyFileSync(o.node ?? process.execPath, path.join(staging, 'node'));
-    fs.chmodSync(path.join(staging, 'node'), 0o755);
+    // From a bundle (the installer image's own): all of it; from a checkout: what runs.
+    const entries = isBundle(from) ? fs.readdirSync(from) : [...BUNDLE_ENTRIES, ...productionModules(from)];
+    copyInto(from, entries, staging);
+    if (!isBundle(from)) {
+      fs.copyFileSync(o.node ?? process.execPath, path.join(staging, 'node'));
+      fs.chmodSync(path.join(staging, 'node'), 0o755);
+    }
     const old = fs.existsSync(release) ? `${release}.old-${process.pid}` : undefined;
     if (old) fs.renameSync(release, old);
     fs.renameSync(staging, release);
@@ -220,7 +229,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const live = root === '/' && fs.existsSync('/run/systemd/system');
   if (verb === 'install') {
-    const r = install({ root, start: flag('--start') && live });
+    const fromIdx = rest.indexOf('--from');
+    const from = fromIdx >= 0 ? rest[fromIdx + 1] : undefined;
+    const r = install({ root, start: flag('--start') && live, ...(from ? { from } : {}) });
     process.stdout.write(`sandlot ${r.version}: ${r.action} in ${r.release}${r.configWritten ? `; wrote ${CONFIG_FILE}` : `; kept ${CONFIG_FILE}`}\n`);
     if (!live || !flag('--start')) process.stdout.write(`start it with: systemctl daemon-reload && systemctl enable --now ${UNIT_NAME}\n`);
     return 0;
@@ -230,16 +241,20 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`removed: ${removed.join(', ') || 'nothing'}\n`);
     return 0;
   }
-  process.stderr.write('usage: host-install install|uninstall [--root DIR] [--start] [--purge]\n');
+  process.stderr.write('usage: host-install install|uninstall [--root DIR] [--from BUNDLE] [--start] [--purge]\n');
   return 2;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+// Real paths: the bundle is run through its `current` symlink.
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname)) {
+  // exitCode, not exit(): stdout on a pipe (conmon's) is written asynchronously.
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => {
+      process.exitCode = code;
+    },
     (e: unknown) => {
       process.stderr.write(`sandlot-install: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exit(1);
+      process.exitCode = 1;
     },
   );
 }
