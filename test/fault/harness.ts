@@ -11,6 +11,7 @@ import path from 'node:path';
 import { buildImage, buildLayer } from '../helpers/image-build.js';
 import { pushImage, startRegistry } from '../helpers/registry.js';
 import { alive, makeContainerEnv, podConfig, containerConfig, type ContainerEnv } from '../integration/container/container-env.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 export interface CrashFigures {
   points: number;
@@ -38,17 +39,6 @@ const CALL_MS = 120_000;
  */
 const STOP_CODES = [137, 143];
 
-/** mulberry32: a fixed seed gives the same delays on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Host {
   after(fn: () => void | Promise<void>): void;
@@ -56,7 +46,7 @@ interface Host {
 
 export async function runCrashHarness(t: Host, opts: { seed: number; points: number; log?: (s: string) => void }): Promise<CrashFigures> {
   const log = opts.log ?? (() => undefined);
-  const rand = rng(opts.seed);
+  const rand = seededRandom(opts.seed);
   const fig: CrashFigures = { points: 0, midCall: 0, killedWorkloads: 0, lostExitCodes: 0, retryFailures: 0, wrongStates: 0, leaks: {}, problems: [] };
   const reg = await startRegistry();
   t.after(() => reg.stop());

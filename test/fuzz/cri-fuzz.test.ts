@@ -18,6 +18,7 @@ import { test } from 'node:test';
 import protobuf from 'protobufjs';
 import { protoPath } from '../../src/cri/proto.js';
 import { BUSYBOX, makeContainerEnv, waitFor } from '../integration/container/container-env.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const SEED = Number(process.env.SANDLOT_FUZZ_SEED ?? 1207);
 const COUNT = Number(process.env.SANDLOT_FUZZ_COUNT ?? 2400);
@@ -25,17 +26,6 @@ const CALL_TIMEOUT_MS = 20_000;
 const STREAM_OPEN_MS = 1_500;
 const CONCURRENCY = 8;
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Rpc {
   service: 'RuntimeService' | 'ImageService';
@@ -57,7 +47,7 @@ class Fuzzer {
     private readonly ids: () => string[],
     private readonly dir: string,
   ) {
-    this.rnd = prng(seed);
+    this.rnd = seededRandom(seed);
   }
 
   int(n: number): number {
