@@ -39,7 +39,6 @@ const CALL_MS = 120_000;
  */
 const STOP_CODES = [137, 143];
 
-
 interface Host {
   after(fn: () => void | Promise<void>): void;
 }

@@ -26,7 +26,6 @@ const CALL_TIMEOUT_MS = 20_000;
 const STREAM_OPEN_MS = 1_500;
 const CONCURRENCY = 8;
 
-
 interface Rpc {
   service: 'RuntimeService' | 'ImageService';
   method: string;
