@@ -5,7 +5,13 @@
 // PodSandboxStatus, ContainerStatus and ListContainerStats. Prints the daemon's RSS
 // before, after the cycles and after an idle wait, its V8 heap as /metrics shows it,
 // and p50/p99/max of each read while pods start. Asserts nothing.
-//   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc]
+// "heap used" is what /metrics shows: it counts garbage V8 has not collected yet, and an
+// idle daemon allocates too little to trigger a collection, so it stays high after load.
+// With --live-heap it also prints "live heap", the total of a heap snapshot (V8 takes
+// it after a full GC): the figure that shows retention. Taking a snapshot costs the
+// daemon tens of MiB of RSS it keeps, so RSS figures after one are not comparable with
+// a run without it. The daemon runs from dist/ (`make bench` builds it).
+//   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc] [--live-heap]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +28,7 @@ const { values } = parseArgs({
     parallel: { type: 'string', default: '2' },
     handler: { type: 'string', default: 'runc' },
     idle: { type: 'string', default: '10' },
+    'live-heap': { type: 'boolean', default: false },
   },
 });
 const CYCLES = Number(values.cycles);
@@ -29,6 +36,7 @@ const READERS = Number(values.readers);
 const PARALLEL = Number(values.parallel);
 const HANDLER = String(values.handler);
 const IDLE_S = Number(values.idle);
+const LIVE_HEAP = values['live-heap'] === true;
 
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -50,17 +58,45 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+// The daemon writes a heap snapshot on SIGUSR2 into SNAPSHOT_DIR (NODE_OPTIONS, set
+// before it starts; this process read its own NODE_OPTIONS at start-up and ignores it).
+const SNAPSHOT_DIR = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-heap-'));
+if (LIVE_HEAP) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}`.trim();
+
+async function liveHeapMiB(d: TestDaemon): Promise<string> {
+  if (!LIVE_HEAP) return '';
+  const old = new Set(fs.readdirSync(SNAPSHOT_DIR));
+  process.kill(d.pid!, 'SIGUSR2');
+  const deadline = Date.now() + 300_000;
+  let file: string | undefined;
+  while (!file) {
+    if (Date.now() > deadline) return '; live heap ? (no snapshot)';
+    await sleep(200);
+    file = fs.readdirSync(SNAPSHOT_DIR).find((f) => !old.has(f) && f.endsWith('.heapsnapshot'));
+  }
+  // V8 writes the snapshot on the daemon's main thread: once /metrics answers, it is complete.
+  await fetch(`http://${d.metricsAddress}/metrics`).then((r) => r.text());
+  const full = path.join(SNAPSHOT_DIR, file);
+  const snap = JSON.parse(fs.readFileSync(full, 'utf8')) as { snapshot: { meta: { node_fields: string[] } }; nodes: number[] };
+  fs.rmSync(full, { force: true });
+  const width = snap.snapshot.meta.node_fields.length;
+  const at = snap.snapshot.meta.node_fields.indexOf('self_size');
+  let total = 0;
+  for (let i = at; i < snap.nodes.length; i += width) total += snap.nodes[i]!;
+  return `; live heap ${(total / 1024 / 1024).toFixed(1)} MiB`;
+}
+
 async function main(): Promise<void> {
   const layoutRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-layout-'));
   const layout = path.join(layoutRoot, 'busybox');
   await writeBusyboxLayout(layout, BUSYBOX);
-  const d = await startDaemon({ config: { preload_images: [layout], log_level: 'info' } });
+  const d = await startDaemon({ built: true, config: { preload_images: [layout], log_level: 'info' } });
   const logDir = path.join(d.dir, 'pod-logs');
   try {
     const pid = d.pid!;
     await sleep(1000); // let start-up settle before the first figure
     const before = rssMiB(pid);
-    console.log(`daemon RSS before: ${before.toFixed(1)} MiB; ${await heapMiB(d)}`);
+    console.log(`daemon RSS before: ${before.toFixed(1)} MiB; ${await heapMiB(d)}${await liveHeapMiB(d)}`);
 
     const lat = new Map<string, number[]>();
     const known: { pods: string[]; ctrs: string[] } = { pods: [], ctrs: [] };
@@ -137,10 +173,11 @@ async function main(): Promise<void> {
       console.log(`  ${name.padEnd(20)} n=${String(xs.length).padStart(5)}  p50 ${quantile(xs, 0.5).toFixed(1)} ms  p99 ${quantile(xs, 0.99).toFixed(1)} ms  max ${xs[xs.length - 1]!.toFixed(1)} ms`);
     }
     await sleep(IDLE_S * 1000);
-    console.log(`daemon RSS after ${IDLE_S} s idle: ${rssMiB(pid).toFixed(1)} MiB; ${await heapMiB(d)}`);
+    console.log(`daemon RSS after ${IDLE_S} s idle: ${rssMiB(pid).toFixed(1)} MiB; ${await heapMiB(d)}${await liveHeapMiB(d)}`);
   } finally {
     await d.cleanup();
     fs.rmSync(layoutRoot, { recursive: true, force: true });
+    fs.rmSync(SNAPSHOT_DIR, { recursive: true, force: true });
   }
 }
 
