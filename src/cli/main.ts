@@ -1,6 +1,6 @@
 // The `sandlot` command: the daemon, and client verbs for people and tests.
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/config-error.js';
 import { errorMessage } from '../errors.js';
 import { splitAtCommand } from './arg-split.js';
 import { VERBS } from './registry.js';

@@ -7,6 +7,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { errnoCode, errorMessage } from '../errors.js';
 import { DEFAULT_CONFIG_FILE, defaultConfig } from './defaults.js';
+import { ConfigError } from './config-error.js';
 import { validateStreamingTls } from './streaming-tls.js';
 import {
   LOG_LEVELS,
@@ -15,17 +16,6 @@ import {
   type RuntimeHandlerConfig,
   type SandlotConfig,
 } from './types.js';
-
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly key: string,
-    readonly value: unknown,
-    readonly allowed: string,
-  ) {
-    super(`invalid configuration: ${key} = ${JSON.stringify(value)}: ${allowed}`);
-  }
-}
 
 /** Flags the daemon takes, each also read from env SANDLOT_<UPPER_SNAKE>. */
 export const CONFIG_FLAGS = {

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { ConfigError } from './load.js';
+import { ConfigError } from './config-error.js';
 import type { SandlotConfig } from './types.js';
 
 export type StreamingTlsKeys = Pick<SandlotConfig, 'streaming_tls_cert_file' | 'streaming_tls_key_file' | 'streaming_tls_client_ca_file'>;

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { ConfigError, loadConfig } from '../../../src/config/load.js';
+import { ConfigError } from '../../../src/config/config-error.js';
+import { loadConfig } from '../../../src/config/load.js';
 import { exposureWarnings, isLoopbackAddress, loadStreamingTls } from '../../../src/config/streaming-tls.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-tls-cfg-'));

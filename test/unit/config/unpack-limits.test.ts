@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../../../src/config/load.js';
+import { ConfigError } from '../../../src/config/config-error.js';
+import { loadConfig } from '../../../src/config/load.js';
 
 function withFile(t: { after: (fn: () => void) => void }, yaml: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-limits-'));
