@@ -16,7 +16,7 @@ import type { CriMessage } from '../../../src/cli/client.js';
 import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
 import { runRemoteCommand } from '../../../src/cli/ws-channel-client.js';
 import { REPO_ROOT, startDaemon, type TestDaemon } from '../../helpers/daemon.js';
-import { startServer, waitFor } from '../streaming/harness.js';
+import { startServer } from '../streaming/harness.js';
 
 const BIN = path.join(REPO_ROOT, 'src/cli/bin.ts');
 const TSX = import.meta.resolve('tsx');
@@ -405,13 +405,20 @@ test('the CLI WebSocket client with a terminal: the initial size and a resize re
       return () => undefined;
     },
   });
-  await waitFor('the first stty size', () => text.includes('30 100'));
+  // Sizes travel on their own channel and are applied asynchronously — the initial one too
+  // (kubectl sends it the same way), so the first `stty size` may run before it lands: ask
+  // again until each size shows.
+  const askUntil = async (what: string, seen: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 20_000;
+    while (!seen()) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; the process printed ${JSON.stringify(text)}`);
+      stdin.write('again\n');
+      await sleep(100);
+    }
+  };
+  await askUntil('the first stty size', () => text.includes('30 100'));
   resize!({ width: 132, height: 50 });
-  // The resize travels on its own channel, applied asynchronously: ask again until it shows.
-  for (let i = 0; i < 100 && !/50 132/.test(text); i++) {
-    stdin.write('again\n');
-    await sleep(100);
-  }
+  await askUntil('the resized stty size', () => /50 132/.test(text));
   stdin.end();
   assert.deepEqual(await done, { exitCode: 0 });
   assert.match(text, /30 100[\s\S]*50 132/);
