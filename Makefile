@@ -42,6 +42,7 @@ node-deps:
 	@if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
 
 build: deps
+	rm -rf dist
 	npx tsc -p tsconfig.json
 	@if [ ! -f $(BUSYBOX_LAYOUT)/index.json ] || [ /bin/busybox -nt $(BUSYBOX_LAYOUT)/index.json ]; then \
 		node dist/src/image/oci-layout-writer.js --busybox $(abspath $(BUSYBOX_LAYOUT)); fi

@@ -15,7 +15,7 @@ import { defaultConfig } from '../src/config/defaults.js';
 import { makeBusyboxRootfs, writeBusyboxLayout } from '../src/image/oci-layout-writer.js';
 import { resolveBinary } from '../src/oci/command.js';
 import { RuntimeDriver } from '../src/oci/runtime.js';
-import { removeCgroupTree } from '../src/sandbox/cgroups.js';
+import { removeCgroupTree } from '../src/sandbox/resources/cgroups.js';
 import { testCgroupRoot } from '../test/helpers/cgroup.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 

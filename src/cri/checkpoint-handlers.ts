@@ -1,9 +1,9 @@
 // CheckpointContainer: validated here (container_id, an absolute `location` without
 // "..", a non-negative timeout in seconds); the work and its refusals (NOT_FOUND, S4
-// state, UNIMPLEMENTED without a working CRIU) are src/sandbox/checkpoint.ts's.
+// state, UNIMPLEMENTED without a working CRIU) are src/sandbox/container/checkpoint.ts's.
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-import { CHECKPOINT_DEFAULT_TIMEOUT_MS, type ContainerCheckpointer } from '../sandbox/checkpoint.js';
+import { CHECKPOINT_DEFAULT_TIMEOUT_MS, type ContainerCheckpointer } from '../sandbox/container/checkpoint.js';
 import type { CriRequest, HandlerSet } from './handler-types.js';
 
 export function parseCheckpointContainer(req: CriRequest): { id: string; location: string; timeoutMs: number } {

@@ -5,9 +5,9 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { buildResources, type CriContainerConfig, type CriContainerResources } from '../oci/spec-container.js';
-import { criContainerState, type ContainerRecord, type CriContainerState } from '../sandbox/container.js';
-import type { ContainerFilter } from '../sandbox/container-filter.js';
-import type { ContainerManager, CreateContainerInput } from '../sandbox/container-manager.js';
+import { criContainerState, type ContainerRecord, type CriContainerState } from '../sandbox/container/container.js';
+import type { ContainerFilter } from '../sandbox/container/container-filter.js';
+import type { ContainerManager, CreateContainerInput } from '../sandbox/container/container-manager.js';
 import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
 
 const CRI_STATES: readonly CriContainerState[] = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'];

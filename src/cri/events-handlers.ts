@@ -1,9 +1,9 @@
 // GetContainerEvents: the server stream of the kubelet's evented PLEG. One subscription
 // to the container event bus per call, open until the client cancels (or the daemon
-// stops, or the subscriber falls too far behind: see src/sandbox/container-events.ts).
+// stops, or the subscriber falls too far behind: see src/sandbox/container/container-events.ts).
 // Each event carries its pod's PodSandboxStatus and the ContainerStatus of every
 // container of the pod, in the same shapes PodSandboxStatus/ContainerStatus answer.
-import type { ContainerEvent, ContainerEventBus } from '../sandbox/container-events.js';
+import type { ContainerEvent, ContainerEventBus } from '../sandbox/container/container-events.js';
 import { containerStatusOf } from './container-handlers.js';
 import type { CriResponse, HandlerSet } from './handler-types.js';
 import { podSandboxStatus } from './sandbox-handlers.js';

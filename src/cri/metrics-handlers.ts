@@ -1,9 +1,9 @@
 // ListMetricDescriptors, ListPodSandboxMetrics, StreamPodSandboxMetrics: cAdvisor-named
-// series of every pod and its containers (src/sandbox/metrics.ts), read fresh from the
+// series of every pod and its containers (src/sandbox/stats/pod-sandbox-metrics.ts), read fresh from the
 // StatsCollector on each call, in the proto's shape (int64 as decimal strings, the
 // value in a UInt64Value, metric_type as upstream's MetricType enum name).
-import { METRIC_DESCRIPTORS, podSandboxMetrics, type MetricSample, type PodMetricsSet } from '../sandbox/metrics.js';
-import type { StatsCollector } from '../sandbox/stats-collector.js';
+import { METRIC_DESCRIPTORS, podSandboxMetrics, type MetricSample, type PodMetricsSet } from '../sandbox/stats/pod-sandbox-metrics.js';
+import type { StatsCollector } from '../sandbox/stats/stats-collector.js';
 import type { CriResponse, HandlerSet } from './handler-types.js';
 
 function metricOf(m: MetricSample): CriResponse {

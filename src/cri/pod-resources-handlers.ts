@@ -2,8 +2,8 @@
 // Requests are validated here: negative CPU/memory figures and malformed cpusets are
 // INVALID_ARGUMENT naming the field; the sandbox layer trusts what it gets.
 import { InvalidArgumentError } from '../errors.js';
-import type { PodCriResources, PodResourcesUpdate, PodResourcesUpdater } from '../sandbox/pod-resources.js';
-import type { SandboxRecord } from '../sandbox/sandbox.js';
+import type { PodCriResources, PodResourcesUpdate, PodResourcesUpdater } from '../sandbox/resources/pod-resources.js';
+import type { SandboxRecord } from '../sandbox/pod/sandbox.js';
 import type { CriRequest, HandlerSet, UnaryHandler } from './handler-types.js';
 
 const INT_FIELDS = ['cpu_period', 'cpu_quota', 'cpu_shares', 'memory_limit_in_bytes'] as const;

@@ -7,9 +7,9 @@ import os from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
 import type { PortMapping } from '../network/network-manager.js';
 import { podHostname, type IpcMode, type NetworkMode, type PidMode } from '../oci/spec-sandbox.js';
-import type { PodFilter, PodManager } from '../sandbox/pod-manager.js';
-import { parseMountHints } from '../sandbox/mount-hints.js';
-import { criState, type RunPodInput, type SandboxRecord } from '../sandbox/sandbox.js';
+import type { PodFilter, PodManager } from '../sandbox/pod/pod-manager.js';
+import { parseMountHints } from '../sandbox/storage/mount-hints.js';
+import { criState, type RunPodInput, type SandboxRecord } from '../sandbox/pod/sandbox.js';
 import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
 
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;

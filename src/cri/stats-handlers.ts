@@ -5,7 +5,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type {
   ContainerStatsSnapshot, CpuFigures, LayerFigures, MemoryFigures, PodStatsSnapshot, StatsCollector,
-} from '../sandbox/stats-collector.js';
+} from '../sandbox/stats/stats-collector.js';
 import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
 
 function requireId(field: string, v: unknown): string {

@@ -30,7 +30,7 @@ export function portForwardHandlers(deps: StreamingHandlerDeps): HandlerSet {
   };
 }
 
-/** What Exec, ExecSync and Attach need from the container layer (src/sandbox/exec-service.ts). */
+/** What Exec, ExecSync and Attach need from the container layer (src/sandbox/io/exec-service.ts). */
 export interface ExecHandlerDeps {
   server: Pick<StreamingServer, 'getExecUrl' | 'getAttachUrl'>;
   containers: {

@@ -24,7 +24,7 @@ export interface PodNamespaces {
 export const INFRA_BINARY = '/catatonit';
 /**
  * Where the host's static busybox appears in the infra container when the handler
- * relays port-forwards through a process in the sandbox (src/sandbox/port-forward-relay.ts).
+ * relays port-forwards through a process in the sandbox (src/sandbox/io/port-forward-relay.ts).
  * Under /dev because that is a tmpfs: the rootfs is read-only and has no mount point
  * for it, a tmpfs takes a new one under runc and runsc alike.
  */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { removeCgroupTree } from '../../../src/sandbox/cgroups.js';
+import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
 import { makeContainerEnv } from './container-env.js';
 

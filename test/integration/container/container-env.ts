@@ -10,7 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
-import { removeCgroupTree } from '../../../src/sandbox/cgroups.js';
+import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 import { startDaemon, type TestDaemon } from '../../helpers/daemon.js';
 
 export const execFileAsync = promisify(execFile);

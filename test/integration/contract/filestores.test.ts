@@ -10,8 +10,8 @@ import path from 'node:path';
 import { pino } from 'pino';
 import YAML from 'yaml';
 import { FailedPreconditionError } from '../../../src/errors.js';
-import { containerFilestorePlan, PodFilestores, runscOverlayConfig } from '../../../src/sandbox/pod-mounts-filestores.js';
-import { parseMountHints } from '../../../src/sandbox/mount-hints.js';
+import { containerFilestorePlan, PodFilestores, runscOverlayConfig } from '../../../src/sandbox/storage/pod-mounts-filestores.js';
+import { parseMountHints } from '../../../src/sandbox/storage/mount-hints.js';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { makeContainerEnv } from '../container/container-env.js';
 

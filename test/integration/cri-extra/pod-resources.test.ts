@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { detectCgroupLayout } from '../../../src/sandbox/cgroups.js';
+import { detectCgroupLayout } from '../../../src/sandbox/resources/cgroups.js';
 import { failure, makeContainerEnv } from '../container/container-env.js';
 
 type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

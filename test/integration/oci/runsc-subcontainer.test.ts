@@ -17,7 +17,7 @@ import { RunscShim } from '../../../src/oci/runsc-subcontainer.js';
 import { RuntimeDriver } from '../../../src/oci/runtime.js';
 import { ANNOTATION_CGROUP_PARENT, ANNOTATION_CONTAINER_TYPE, ANNOTATION_SANDBOX_ID } from '../../../src/oci/spec-common.js';
 import { makeBusyboxRootfs } from '../../../src/image/oci-layout-writer.js';
-import { CgroupManager, removeCgroupTree } from '../../../src/sandbox/cgroups.js';
+import { CgroupManager, removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
 
 const log = pino({ level: 'silent' });

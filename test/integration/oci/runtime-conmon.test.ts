@@ -12,7 +12,7 @@ import { defaultConfig } from '../../../src/config/defaults.js';
 import { Conmon, readExitFile } from '../../../src/oci/conmon.js';
 import { RuntimeDriver } from '../../../src/oci/runtime.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
-import { removeCgroupTree } from '../../../src/sandbox/cgroups.js';
+import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 
 const log = pino({ level: 'silent' });
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { buildContainerSpec, NODE_SPEC_LOOKUPS, type CriContainerConfig } from '../../../src/oci/spec-container.js';
-import { removeCgroupTree } from '../../../src/sandbox/cgroups.js';
+import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
 
 const execFileAsync = promisify(execFile);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
-import { CgroupStatsReader, detectCgroupLayout, parseProcCgroup } from '../../../src/sandbox/cgroup-stats.js';
+import { CgroupStatsReader, detectCgroupLayout, parseProcCgroup } from '../../../src/sandbox/stats/cgroup-stats.js';
 
 const ALLOC_BYTES = 64 * 1024 * 1024;
 const WAIT_MS = 30_000;

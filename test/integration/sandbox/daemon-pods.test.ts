@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { startDaemon, type TestDaemon } from '../../helpers/daemon.js';
-import { removeCgroupTree } from '../../../src/sandbox/cgroups.js';
+import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 import { alive, execFileAsync, ipamLeases, podConfig } from './pod-env.js';
 
 /** Removes every pod the daemon knows (even after a failure), then the daemon's dirs. */

@@ -16,8 +16,8 @@ import type { SandlotConfig } from '../../../src/config/types.js';
 import type { CallContext, CriRequest, CriResponse, HandlerSet } from '../../../src/cri/handler-types.js';
 import { sandboxHandlers } from '../../../src/cri/sandbox-handlers.js';
 import { NetworkManager } from '../../../src/network/network-manager.js';
-import { removeCgroupTree } from '../../../src/sandbox/cgroups.js';
-import { PodManager } from '../../../src/sandbox/pod-manager.js';
+import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
+import { PodManager } from '../../../src/sandbox/pod/pod-manager.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
 
 export const execFileAsync = promisify(execFile);

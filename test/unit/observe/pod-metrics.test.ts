@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
-import { PodMetrics } from '../../../src/observe/pod-metrics.js';
+import { PodMetrics } from '../../../src/observe/pod-series.js';
 
 const A = { pod: 'web', namespace: 'default', container: 'app', handler: 'runsc' };
 const B = { pod: 'web', namespace: 'default', container: 'sidecar', handler: 'runsc' };

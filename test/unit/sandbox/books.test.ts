@@ -6,11 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, InternalError } from '../../../src/errors.js';
-import { detectCgroupLayout, ownCgroupPath, podResources, sharesToWeight } from '../../../src/sandbox/cgroups.js';
-import { NameIndex } from '../../../src/sandbox/name-index.js';
-import { hostsText, resolvConfText } from '../../../src/sandbox/pod-files.js';
-import { changeState, criState, requireState, stableJson, type SandboxRecord } from '../../../src/sandbox/sandbox.js';
-import { SandboxStore } from '../../../src/sandbox/sandbox-store.js';
+import { detectCgroupLayout, ownCgroupPath, podResources, sharesToWeight } from '../../../src/sandbox/resources/cgroups.js';
+import { NameIndex } from '../../../src/sandbox/store/name-index.js';
+import { hostsText, resolvConfText } from '../../../src/sandbox/pod/pod-files.js';
+import { changeState, criState, requireState, stableJson, type SandboxRecord } from '../../../src/sandbox/pod/sandbox.js';
+import { SandboxStore } from '../../../src/sandbox/store/sandbox-store.js';
 
 function record(id: string, state: SandboxRecord['state'] = 'creating'): SandboxRecord {
   return { version: 1, id, state, createdAt: '1', config: {} as SandboxRecord['config'], configHash: 'h', runtimeHandler: 'runc', podCgroup: '/p', infraCgroup: '/p/i', ownsPodCgroup: true, netnsPath: undefined, networkUp: false, ip: '', additionalIps: [], pid: 0, conmonPid: 0, paths: {} as SandboxRecord['paths'] };

@@ -11,7 +11,7 @@ import {
   parseSingleValue,
   type CgroupFs,
   type CgroupLayout,
-} from '../../../src/sandbox/cgroup-stats.js';
+} from '../../../src/sandbox/stats/cgroup-stats.js';
 import { NotFoundError } from '../../../src/errors.js';
 
 // This machine's mountinfo: v1 hierarchies plus an empty cgroup2 at /sys/fs/cgroup/unified.

@@ -13,9 +13,9 @@ import { Conmon, conmonFiles, reopenConmonLog, type ConmonCreateOptions } from '
 import type { RuntimeDriver } from '../../../src/oci/runtime.js';
 import {
   changeState, containerNameKey, criContainerState, exitReason, normalizeStopSignal, requireState, type ContainerRecord,
-} from '../../../src/sandbox/container.js';
-import { NameIndex } from '../../../src/sandbox/name-index.js';
-import { ContainerStore } from '../../../src/sandbox/container-store.js';
+} from '../../../src/sandbox/container/container.js';
+import { NameIndex } from '../../../src/sandbox/store/name-index.js';
+import { ContainerStore } from '../../../src/sandbox/store/container-store.js';
 
 const ID = 'ab'.repeat(32);
 

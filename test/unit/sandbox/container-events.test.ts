@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { ResourceExhaustedError, UnavailableError } from '../../../src/errors.js';
-import { ContainerEventBus, type PodSnapshot } from '../../../src/sandbox/container-events.js';
-import type { ContainerRecord } from '../../../src/sandbox/container.js';
-import type { SandboxRecord } from '../../../src/sandbox/sandbox.js';
+import { ContainerEventBus, type PodSnapshot } from '../../../src/sandbox/container/container-events.js';
+import type { ContainerRecord } from '../../../src/sandbox/container/container.js';
+import type { SandboxRecord } from '../../../src/sandbox/pod/sandbox.js';
 
 const log = pino({ level: 'silent' });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CpuRateSampler, proportionalCpuUsageNs } from '../../../src/sandbox/cpu-share.js';
+import { CpuRateSampler, proportionalCpuUsageNs } from '../../../src/sandbox/stats/cpu-share.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 
 test('S13: no containers listed → 0', () => {

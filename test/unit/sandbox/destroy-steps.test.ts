@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DestroySteps } from '../../../src/sandbox/destroy-steps.js';
+import { DestroySteps } from '../../../src/sandbox/store/destroy-steps.js';
 
 test('S7: every destroy step runs after a failure, and the failures are joined, each named by its step', async () => {
   const steps = new DestroySteps();

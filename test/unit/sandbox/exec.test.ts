@@ -10,10 +10,10 @@ import { getWindowSize, openPty, parseRights, pipe, recvFds, sendFds, setWindowS
 import { execSyncTimeoutMs } from '../../../src/cri/streaming-handlers.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 import { RELAY_BINARY, sandboxSpec, type SandboxSpecInput } from '../../../src/oci/spec-sandbox.js';
-import { parseAttachPacket, resizeMessage } from '../../../src/sandbox/attach-session.js';
-import { execArgs, execProcessSpec } from '../../../src/sandbox/exec-process.js';
-import { BoundedCollector } from '../../../src/sandbox/exec-sync.js';
-import { usesPortForwardRelay } from '../../../src/sandbox/port-forward-relay.js';
+import { parseAttachPacket, resizeMessage } from '../../../src/sandbox/io/attach-session.js';
+import { execArgs, execProcessSpec } from '../../../src/sandbox/io/exec-process.js';
+import { BoundedCollector } from '../../../src/sandbox/io/exec-sync.js';
+import { usesPortForwardRelay } from '../../../src/sandbox/io/port-forward-relay.js';
 
 const BASE = {
   terminal: false,

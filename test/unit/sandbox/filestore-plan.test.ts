@@ -13,7 +13,7 @@ import {
   type FilestoreFs,
   type FilestorePlanInput,
   type PlanMount,
-} from '../../../src/sandbox/filestore-plan.js';
+} from '../../../src/sandbox/storage/filestore-plan.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../../../src/errors.js';
 
 const SILENT: Logger = pino<never>({ level: 'silent' });

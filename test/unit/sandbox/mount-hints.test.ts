@@ -16,7 +16,7 @@ import {
   tmpfsMountPoints,
   type EmptyDirFs,
   type MountHint,
-} from '../../../src/sandbox/mount-hints.js';
+} from '../../../src/sandbox/storage/mount-hints.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 
 const P = 'dev.gvisor.spec.mount.';

@@ -9,7 +9,7 @@ import {
   type OomScoreFs,
   type OomScoreMember,
   type SandboxOomScoreInput,
-} from '../../../src/sandbox/oom-score.js';
+} from '../../../src/sandbox/resources/oom-score.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 
 const INFRA: OomScoreMember = { id: 'pod', type: 'sandbox', oomScoreAdj: -998 };

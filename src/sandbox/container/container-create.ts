@@ -1,0 +1,159 @@
+// CreateContainer's steps, in order, each registering its undo: metadata first (S5),
+// the bundle dir, the rootfs from the image, the OCI spec (S1: a subcontainer of its
+// pod; S14 mount hints; S10 score), S15 filestores and S12 cgroup under runsc, then the
+// container under its monitor. A failure undoes them all and names what it was doing.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { errorMessage, wrapError } from '../../errors.js';
+import { buildContainerSpec, terminationMessageHostPath, type CriContainerConfig, type SpecLookups } from '../../oci/spec-container.js';
+import { Cleanup } from '../../util/cleanup.js';
+import { changeState, normalizeStopSignal, nsString, type ContainerPaths, type ContainerRecord } from './container.js';
+import { destroyProcess, filestorePlanFor, removeRuntimeFiles, type ContainerTeardown } from './container-destroy.js';
+import { daemonOomFloor, lastCap, podFacts } from './container-spec-input.js';
+import { bindPodTmpfs, runscTmpfsHintMounts } from '../storage/pod-mounts.js';
+import type { SandboxRecord } from '../pod/sandbox.js';
+
+/** The validated CreateContainer request. */
+export interface CreateContainerInput {
+  podId: string;
+  config: CriContainerConfig & { metadata: { name: string; attempt?: number }; image: { image: string } };
+}
+
+/** What CreateContainer touches: the teardown's parts (to undo), spec lookups and paths. */
+export interface ContainerSetup extends ContainerTeardown {
+  lookups: SpecLookups;
+  paths: (id: string) => ContainerPaths;
+}
+
+/** CreateContainer with the pod's and the new container's mutexes held; a failure undoes every step. */
+export async function createContainerLocked(
+  c: ContainerSetup,
+  id: string,
+  pod: SandboxRecord,
+  input: CreateContainerInput,
+  metadata: { name: string; attempt: number },
+  configHash: string,
+): Promise<string> {
+  const started = Date.now();
+  const log = c.log.child({ podSandboxId: pod.id, containerId: id });
+  const config = input.config;
+  // The pod may have been stopped while this create waited for its lock.
+  c.pods.requireRunning(pod.id, 'create a container in');
+  const driver = c.pods.driver(pod.runtimeHandler);
+  const monitor = c.monitor(pod.runtimeHandler);
+  const image = c.images.resolve(config.image.image);
+  const paths = c.paths(id);
+  const logPath = pod.config.logDirectory !== '' && (config.log_path ?? '') !== '' ? path.join(pod.config.logDirectory, config.log_path!) : '';
+  const rec: ContainerRecord = {
+    version: 1,
+    id,
+    podId: pod.id,
+    state: 'creating',
+    metadata,
+    configHash,
+    createdAt: nsString(Date.now()),
+    startedAt: '0',
+    finishedAt: '0',
+    exitCode: 0,
+    reason: '',
+    message: '',
+    image: config.image.image,
+    imageId: image.id,
+    labels: { ...(config.labels ?? {}) },
+    annotations: { ...(config.annotations ?? {}) },
+    logPath,
+    monitorLogPath: logPath !== '' ? logPath : path.join(paths.dir, 'container.log'),
+    mounts: [...(config.mounts ?? [])],
+    resources: { ...(config.linux?.resources ?? {}) },
+    oomScoreAdj: undefined,
+    user: { uid: 0, gid: 0, supplementalGroups: [] },
+    stopSignal: normalizeStopSignal(image.config.StopSignal),
+    runtimeHandler: driver.name,
+    runtimeType: driver.isRunsc ? 'runsc' : 'oci',
+    cgroupPath: path.posix.join(pod.podCgroup, id),
+    terminationMessagePath: terminationMessageHostPath(config),
+    tty: config.tty === true,
+    stdin: config.stdin === true,
+    stdinOnce: config.stdin_once === true,
+    pid: 0,
+    conmonPid: 0,
+    paths,
+    rootfsPrepared: false,
+  };
+  const cleanup = new Cleanup();
+  try {
+    // First write before any side effect: a crash from here on leaves a `creating`
+    // record that recovery undoes (S5).
+    await c.store.save(rec);
+    cleanup.add('removing metadata', () => c.store.delete(id));
+    cleanup.add('removing runtime files', () => removeRuntimeFiles(c, rec));
+    await fs.mkdir(paths.bundle, { recursive: true, mode: 0o700 });
+
+    cleanup.add('removing the rootfs', () => c.images.removeRootfs(id));
+    rec.rootfsPrepared = true;
+    await c.store.save(rec);
+    const rootfs = await c.images.prepareRootfs(image.id, id);
+
+    const spec = await buildContainerSpec({
+      containerId: id,
+      // S14 (runc): sources of pod-shared tmpfs hints are bound from the pod's tmpfs.
+      config: driver.isRunsc ? config : { ...config, mounts: bindPodTmpfs(config.mounts ?? [], pod.paths.dir, pod.mountHints ?? []) },
+      image: image.config,
+      imageName: config.image.image,
+      pod: podFacts(pod, driver),
+      rootfs: rootfs.path,
+      minOomScoreAdj: daemonOomFloor(),
+      lastCap: lastCap(),
+      // Privileged / add ALL: what the daemon holds and the handler's runtime takes.
+      ...(driver.capabilities !== undefined ? { availableCapabilities: driver.capabilities } : {}),
+      handler: driver.name,
+      lookups: c.lookups,
+    });
+    // S14 (runsc): mounts of pod-shared tmpfs volumes are tmpfs in the sandbox.
+    if (driver.isRunsc) spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);
+    if (driver.isRunsc) {
+      // S15: the self filestores of this container (none with a runsc that lacks `self`).
+      const plan = filestorePlanFor(rec, pod, driver, rootfs.path, spec.root.readonly === true);
+      cleanup.add('removing filestores', () => c.filestores.removeForContainer(pod.id, plan));
+      await c.filestores.create(pod.id, plan);
+    }
+    const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
+    // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
+    rec.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
+    rec.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };
+    rec.cgroupPath = spec.linux.cgroupsPath ?? rec.cgroupPath;
+    await fs.writeFile(paths.spec, JSON.stringify(spec, null, 1));
+
+    cleanup.add('removing the container cgroup', () => c.cgroups.remove(rec.cgroupPath));
+    // S12: under runsc the container runs inside the sandbox; its cgroup stays empty but
+    // exists in every hierarchy, so cAdvisor and the kubelet find the container.
+    if (driver.isRunsc) await c.cgroups.create(rec.cgroupPath, {});
+    cleanup.add('deleting the container', () => destroyProcess(rec, monitor));
+    const created = await monitor.create({
+      id,
+      name: `${pod.config.metadata.namespace}_${pod.config.metadata.name}_${metadata.name}_${metadata.attempt}`,
+      paths,
+      logPath: rec.monitorLogPath,
+      terminal: rec.tty,
+      stdin: rec.stdin,
+      stdinOnce: rec.stdinOnce,
+    });
+    rec.pid = created.pid;
+    rec.conmonPid = created.conmonPid;
+    changeState(rec, 'created');
+    await c.store.save(rec);
+    c.events?.publish('CONTAINER_CREATED_EVENT', id, pod.id);
+    cleanup.release();
+    log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');
+    return id;
+  } catch (e) {
+    const err = wrapError(`creating container "${metadata.name}" in sandbox "${pod.id}"`, e);
+    try {
+      await cleanup.run();
+    } catch (undoErr) {
+      log.error({ err: undoErr }, 'undoing a failed CreateContainer');
+      err.message += `; ${errorMessage(undoErr)}`;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,133 @@
+// Stopping and removing app containers (S7): StopContainer and RemoveContainer once the
+// caller holds the container's mutex, and the process kill/delete and runtime files
+// that a failed CreateContainer undoes with. Remove tries every step and joins the
+// failures; the metadata stays until all of them succeed.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { DeadlineExceededError } from '../../errors.js';
+import type { ImageService } from '../../image/image-service.js';
+import type { RuntimeDriver } from '../../oci/runtime.js';
+import type { CgroupManager } from '../resources/cgroups.js';
+import { containerNameKey, requireState, type ContainerRecord } from './container.js';
+import { noteExitLocked, refreshLocked, type ContainerExitBooks } from './exit-books.js';
+import { processAlive, removeExitFile, waitExit, waitPidGone } from './container-exits.js';
+import type { ContainerMonitor } from './container-monitor.js';
+import { readPid } from './container-spec-input.js';
+import type { FilestorePlan } from '../storage/filestore-plan.js';
+import { DestroySteps } from '../store/destroy-steps.js';
+import type { NameIndex } from '../store/name-index.js';
+import type { PodManager } from '../pod/pod-manager.js';
+import { containerFilestorePlan, type PodFilestores } from '../storage/pod-mounts-filestores.js';
+import type { SandboxRecord } from '../pod/sandbox.js';
+
+/** The parts of the image service containers use. */
+export type ContainerImages = Pick<ImageService, 'resolve' | 'prepareRootfs' | 'removeRootfs'>;
+/** The parts of the pod manager containers use. */
+export type ContainerPods = Pick<PodManager, 'get' | 'withSandbox' | 'driver' | 'requireRunning'>;
+
+/** How long SIGKILL may take before StopContainer gives up. */
+const KILL_WAIT_MS = 30_000;
+/** How long conmon may take to go after its container was deleted. */
+const CONMON_EXIT_WAIT_MS = 10_000;
+
+/** What stopping and removing a container touches (the event sink as wired at the call). */
+export interface ContainerTeardown extends ContainerExitBooks {
+  names: NameIndex;
+  log: Logger;
+  images: ContainerImages;
+  pods: ContainerPods;
+  cgroups: CgroupManager;
+  filestores: PodFilestores;
+  socketDir: string;
+}
+
+/** StopContainer with the container's mutex held; `timeoutMs` 0 → SIGKILL at once. */
+export async function stopContainerLocked(t: ContainerTeardown, rec: ContainerRecord, timeoutMs: number): Promise<void> {
+  await refreshLocked(t, rec);
+  if (rec.state === 'stopped') return;
+  requireState(rec, 'stop', 'created', 'running');
+  const monitor = t.monitor(rec.runtimeHandler);
+  const log = t.log.child({ containerId: rec.id, podSandboxId: rec.podId });
+  if (rec.state === 'running' && timeoutMs > 0) {
+    try {
+      await monitor.kill(rec.id, rec.stopSignal);
+    } catch (e) {
+      log.debug({ err: e, signal: rec.stopSignal }, 'sending the stop signal');
+    }
+    if (await waitExit(t.exitDir, rec.id, rec.conmonPid, timeoutMs)) {
+      // In a pod-wide PID namespace the init's children outlive it (reparented to the
+      // infra): a stopped container leaves none running, as containerd's shim kills
+      // them all when the init exits (S9: `all` is allowed on a stopped container).
+      await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch((e: unknown) => log.debug({ err: e }, 'killing what the container left'));
+      await noteExitLocked(t, rec);
+      log.info({ exitCode: rec.exitCode }, 'container stopped');
+      return;
+    }
+    log.info({ timeoutMs, signal: rec.stopSignal }, 'container ignored its stop signal; sending SIGKILL');
+  }
+  await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch(() => monitor.kill(rec.id, 'SIGKILL')).catch((e: unknown) => {
+    log.debug({ err: e }, 'sending SIGKILL');
+  });
+  if (!(await waitExit(t.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
+    throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
+  }
+  await noteExitLocked(t, rec);
+  log.info({ exitCode: rec.exitCode }, 'container stopped');
+}
+
+/** S7, with the container's mutex held: thorough, every step tried, failures joined. */
+export async function removeContainerLocked(t: ContainerTeardown, rec: ContainerRecord): Promise<void> {
+  const steps = new DestroySteps();
+  let monitor: ContainerMonitor | undefined;
+  await steps.run('finding the container monitor', async () => {
+    monitor = t.monitor(rec.runtimeHandler);
+  });
+  // The CRI: a running container is removed by force.
+  if (monitor && (rec.state === 'running' || rec.state === 'created')) await steps.run('stopping', () => stopContainerLocked(t, rec, 0));
+  if (monitor) await steps.run('deleting the container', () => destroyProcess(rec, monitor!));
+  else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) steps.errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
+  if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
+  await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
+  if (rec.runtimeType === 'runsc') await steps.run('removing filestores', () => removeFilestores(t, rec));
+  await steps.run('removing runtime files', () => removeRuntimeFiles(t, rec));
+  // On a failure the metadata stays, so a retry of RemoveContainer can finish the job.
+  steps.throwIfFailed(`removing container "${rec.id}"`);
+  await t.store.delete(rec.id);
+  t.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.podId);
+  t.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);
+  t.log.info({ containerId: rec.id, podSandboxId: rec.podId }, 'container removed');
+}
+
+/** Kill, delete from the runtime, and wait for the monitor to go. */
+export async function destroyProcess(rec: ContainerRecord, monitor: ContainerMonitor): Promise<void> {
+  await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch(() => undefined);
+  await monitor.delete(rec.id);
+  const conmonPid = rec.conmonPid > 0 ? rec.conmonPid : await readPid(rec.paths.conmonPidFile);
+  if (conmonPid > 0 && !(await waitPidGone(conmonPid, CONMON_EXIT_WAIT_MS))) {
+    throw new DeadlineExceededError(`the monitor of container "${rec.id}" (pid ${conmonPid}) did not exit within ${CONMON_EXIT_WAIT_MS} ms`);
+  }
+}
+
+export async function removeRuntimeFiles(t: Pick<ContainerTeardown, 'exitDir' | 'socketDir'>, rec: ContainerRecord): Promise<void> {
+  await removeExitFile(t.exitDir, rec.id);
+  await fs.rm(path.join(t.socketDir, rec.id), { force: true });
+  await fs.rm(rec.paths.dir, { recursive: true, force: true });
+}
+
+export function filestorePlanFor(rec: ContainerRecord, pod: SandboxRecord, driver: RuntimeDriver, rootfs: string, readonlyRootfs: boolean): FilestorePlan {
+  return containerFilestorePlan({ podId: pod.id, overlay: driver.config.overlay, hints: pod.mountHints ?? [], rootfs, readonlyRootfs, mounts: rec.mounts });
+}
+
+/** S15: the container's own self filestores (the plan again, from its record). */
+async function removeFilestores(t: ContainerTeardown, rec: ContainerRecord): Promise<void> {
+  let pod: SandboxRecord;
+  try {
+    pod = t.pods.get(rec.podId);
+  } catch {
+    return; // the pod is gone, and its filestores with it
+  }
+  const spec = JSON.parse(await fs.readFile(rec.paths.spec, 'utf8').catch(() => '{}')) as { root?: { path?: string; readonly?: boolean } };
+  if (spec.root?.path === undefined) return; // never got as far as a spec
+  await t.filestores.removeForContainer(pod.id, filestorePlanFor(rec, pod, t.pods.driver(rec.runtimeHandler), spec.root.path, spec.root.readonly === true));
+}

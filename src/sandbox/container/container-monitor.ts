@@ -1,0 +1,101 @@
+// The seam between the container lifecycle and whatever runs and watches one container
+// process. For runc-like handlers (type `oci`) conmon is enough: it runs `<runtime>
+// create`, keeps stdio in the CRI log, writes the exit file and outlives the daemon.
+// runsc subcontainers are different (no host PID, stdio and exit status belong to
+// `runsc start` / `runsc wait`, ARCHITECTURE.md), so their monitor is a separate
+// implementation (the runsc subcontainer shim that conmon runs as its runtime) plugged
+// in through ContainerManagerOptions.monitorFor. Every monitor keeps the same contract:
+// the exit code lands in `paths.exitFile`, the log in `logPath`.
+import type { Conmon, ConmonCreateOptions } from '../../oci/conmon.js';
+import type { OciState, RuntimeDriver } from '../../oci/runtime.js';
+import type { LinuxResources } from '../../oci/spec-common.js';
+import type { ContainerPaths } from './container.js';
+
+export interface MonitorCreateRequest {
+  id: string;
+  /** For the monitor's own logs. */
+  name: string;
+  paths: ContainerPaths;
+  /** The CRI log file the monitor writes (CRI format). */
+  logPath: string;
+  terminal: boolean;
+  stdin: boolean;
+  stdinOnce: boolean;
+}
+
+export interface MonitorCreated {
+  /** The container's init PID on the host (0 where it has none, e.g. runsc subcontainers). */
+  pid: number;
+  /** The monitor process (S11 gives it the container's oom_score_adj). */
+  conmonPid: number;
+}
+
+export interface ContainerMonitor {
+  /** Creates the container process (not started); resolves when create is complete. */
+  create(req: MonitorCreateRequest): Promise<MonitorCreated>;
+  start(id: string): Promise<void>;
+  /** S9: `all` signals every process of the container (allowed on a stopped one). */
+  kill(id: string, signal: string, options?: { all?: boolean }): Promise<void>;
+  /** Forced and idempotent: an unknown container is not an error. */
+  delete(id: string): Promise<void>;
+  /** The runtime's view; undefined when it does not know the container. */
+  state(id: string): Promise<OciState | undefined>;
+  update(id: string, resources: LinuxResources): Promise<void>;
+  /**
+   * Whether the container ended by an OOM kill, when the monitor knows better than the
+   * container's cgroup (runsc: the sandbox, not the subcontainer, hits the limit and
+   * runsc reports 137). Absent → the cgroup's OOM kill count decides.
+   */
+  oomKilled?(id: string, exitCode: number, cgroups: { container: string; pod: string }): Promise<boolean>;
+}
+
+/** What conmon is told for a container, whatever runs under it. */
+export function conmonOptions(req: MonitorCreateRequest, driver: RuntimeDriver): ConmonCreateOptions {
+  return {
+    id: req.id,
+    name: req.name,
+    runtime: driver,
+    bundle: req.paths.bundle,
+    containerPidFile: req.paths.pidFile,
+    conmonPidFile: req.paths.conmonPidFile,
+    exitDir: req.paths.exitDir,
+    logPath: req.logPath,
+    socketDir: req.paths.socketDir,
+    persistDir: req.paths.persistDir,
+    conmonLogFile: req.paths.conmonLog,
+    terminal: req.terminal,
+    stdin: req.stdin,
+    stdinOnce: req.stdinOnce,
+  };
+}
+
+/** conmon over a runc-compatible CLI: create under conmon, the rest through the driver. */
+export class ConmonMonitor implements ContainerMonitor {
+  constructor(private readonly options: { conmon: Conmon; driver: RuntimeDriver }) {}
+
+  async create(req: MonitorCreateRequest): Promise<MonitorCreated> {
+    const { driver, conmon } = this.options;
+    await driver.ensureRoot();
+    return conmon.create(conmonOptions(req, driver));
+  }
+
+  start(id: string): Promise<void> {
+    return this.options.driver.start(id);
+  }
+
+  kill(id: string, signal: string, options: { all?: boolean } = {}): Promise<void> {
+    return this.options.driver.kill(id, signal, options);
+  }
+
+  delete(id: string): Promise<void> {
+    return this.options.driver.delete(id, { force: true });
+  }
+
+  state(id: string): Promise<OciState | undefined> {
+    return this.options.driver.state(id);
+  }
+
+  update(id: string, resources: LinuxResources): Promise<void> {
+    return this.options.driver.update(id, resources as Record<string, unknown>);
+  }
+}

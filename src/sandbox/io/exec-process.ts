@@ -1,0 +1,282 @@
+// One `<runtime> exec` of a command in a container (S18): the process JSON, the runtime
+// invocation, and how to kill what it started.
+//
+// The process is the container's own (env, user, capabilities, rlimits, apparmor …)
+// with the args replaced, as containerd does for exec; with a TTY it gets
+// `terminal: true` and TERM=xterm when the image set no TERM. It goes to the runtime as
+// `--process <file>`, which works the same for runc and runsc.
+//
+// Killing (measured): SIGKILL to `runc exec` or `runsc exec` leaves the exec'd process
+// running in the container. runc writes the process's host PID to --pid-file, and runc
+// exec is its subreaper, so while runc exec lives that PID is the process (or its
+// zombie): kill it. A runsc process has no host PID; runsc writes the sandbox-internal
+// PID to --internal-pid-file and `runsc kill --pid <pid> <id> KILL` ends it.
+// A kill takes the whole tree the command started (a `sh -c` child would live on), and
+// then lets the runtime's exec reap the process and exit by itself: SIGKILLing the exec
+// at once left the process a zombie in the container.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pipe } from '../../../native/index.js';
+import { errnoCode, errorMessage, InternalError } from '../../errors.js';
+import type { RuntimeDriver } from '../../oci/runtime.js';
+
+/** The subset of an OCI process the exec copies from the container. */
+export interface OciProcess {
+  terminal?: boolean;
+  args: string[];
+  env?: string[];
+  cwd: string;
+  [key: string]: unknown;
+}
+
+/** The exec's process: the container's, with `cmd` as args and the TTY flag (pure). */
+export function execProcessSpec(base: OciProcess, cmd: string[], tty: boolean, consoleSize?: { width: number; height: number }): OciProcess {
+  const p: OciProcess = { ...structuredClone(base), args: [...cmd], terminal: tty };
+  delete p.consoleSize;
+  if (tty && consoleSize) p.consoleSize = { height: consoleSize.height, width: consoleSize.width };
+  const env = [...(p.env ?? [])];
+  if (tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+  p.env = env;
+  return p;
+}
+
+/** The runtime arguments of an exec (after the driver's global args; pure). */
+export function execArgs(containerId: string, files: { process: string; pid: string }, isRunsc: boolean): string[] {
+  // runsc's --pid-file names the `runsc exec` process itself; the process lives in the
+  // sandbox and is found by its internal PID.
+  const pidFlag = isRunsc ? '--internal-pid-file' : '--pid-file';
+  return ['exec', '--process', files.process, pidFlag, files.pid, containerId];
+}
+
+/**
+ * A stdio slot of the exec: 'pipe' (a real pipe, see native/pipe.ts: never a
+ * socketpair, which gVisor breaks for the runtime), 'ignore', or an fd of ours.
+ */
+export type ExecStdio = 'pipe' | 'ignore' | number;
+
+export interface ExecLaunch {
+  /** The `<runtime> exec` child; its exit status is the process's. */
+  child: ChildProcess;
+  /** Our ends of the 'pipe' slots. */
+  stdin: net.Socket | undefined;
+  stdout: net.Socket | undefined;
+  stderr: net.Socket | undefined;
+  /** Resolves once every output pipe has closed (the process and its heirs let go). */
+  outputClosed: Promise<void>;
+  /** Kills the exec'd process (and the runtime's exec), best effort and idempotent. */
+  kill(): Promise<void>;
+  /** Resolves with the exit code once the runtime's exec has exited (128+N for a signal). */
+  exited: Promise<number>;
+  /** Removes the exec's scratch files. */
+  cleanup(): Promise<void>;
+}
+
+export interface LaunchOptions {
+  driver: RuntimeDriver;
+  containerId: string;
+  /** The container's OCI bundle config.json (the base process). */
+  specPath: string;
+  /** Scratch directory for the process file and the pid file (removed at cleanup). */
+  scratchDir: string;
+  cmd: string[];
+  tty: boolean;
+  stdio: [ExecStdio, ExecStdio, ExecStdio];
+  /** Give the child its own session (a TTY exec: the pty must not be ours). */
+  detached?: boolean;
+  /** The terminal's initial size (TTY only). */
+  consoleSize?: { width: number; height: number };
+}
+
+export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
+  let spec: { process?: OciProcess };
+  try {
+    spec = JSON.parse(await fs.readFile(o.specPath, 'utf8')) as { process?: OciProcess };
+  } catch (e) {
+    throw new InternalError(`reading the spec of container "${o.containerId}" at "${o.specPath}": ${errorMessage(e)}`, { cause: e });
+  }
+  if (!spec.process) throw new InternalError(`the spec of container "${o.containerId}" has no process`);
+  const bin = o.driver.binaryPath(); // FailedPrecondition before anything is made
+  const dir = path.join(o.scratchDir, randomBytes(8).toString('hex'));
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const files = { process: path.join(dir, 'process.json'), pid: path.join(dir, 'exec.pid') };
+  try {
+    await fs.writeFile(files.process, JSON.stringify(execProcessSpec(spec.process, o.cmd, o.tty, o.consoleSize)), { mode: 0o600 });
+  } catch (e) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw new InternalError(`writing the exec process of container "${o.containerId}": ${errorMessage(e)}`, { cause: e });
+  }
+  const pipes = o.stdio.map((slot) => (slot === 'pipe' ? pipe() : undefined));
+  const childFds = o.stdio.map((slot, i) => (slot === 'pipe' ? pipes[i]![i === 0 ? 0 : 1] : slot));
+  let child: ChildProcess;
+  try {
+    child = spawn(bin, [...o.driver.globalArgs(), ...execArgs(o.containerId, files, o.driver.isRunsc)], {
+      stdio: childFds,
+      detached: o.detached ?? false,
+    });
+  } finally {
+    // The child has its copies; ours would keep EOF from coming.
+    pipes.forEach((p, i) => {
+      if (p) fsSync.closeSync(p[i === 0 ? 0 : 1]);
+    });
+  }
+  const ours = pipes.map((p, i) =>
+    p === undefined ? undefined : i === 0 ? new net.Socket({ fd: p[1], readable: false, writable: true }) : new net.Socket({ fd: p[0], readable: true, writable: false }),
+  );
+  const outputClosed = Promise.all(
+    ours.slice(1).map((sock) => (sock === undefined ? undefined : new Promise<void>((resolve) => sock.once('close', () => resolve())))),
+  ).then(() => undefined);
+  let done = false;
+  const exited = new Promise<number>((resolve) => {
+    child.once('error', () => {
+      done = true;
+      resolve(127);
+    });
+    child.once('exit', (code, sig) => {
+      done = true;
+      resolve(code ?? 128 + (sig ? (os.constants.signals[sig] ?? 9) : 0));
+    });
+  });
+  let killing: Promise<void> | undefined;
+  const kill = (): Promise<void> => {
+    killing ??= (async () => {
+      if (done) return;
+      const pid = await readPid(files.pid);
+      if (pid > 0 && !done) {
+        // The whole tree the command started: a child of a killed `sh -c` would live on.
+        if (o.driver.isRunsc) await killRunscTree(bin, o.driver.globalArgs(), o.containerId, pid);
+        else killHostTree(pid);
+        // The runtime's exec reaps the process and then exits: killing it now would
+        // leave the process a zombie in the container (measured under runc).
+        await Promise.race([exited, new Promise((r) => setTimeout(r, REAP_WAIT_MS).unref())]);
+      }
+      // Before the process started (no pid yet) or as a last resort: the runtime's exec.
+      if (!done) child.kill('SIGKILL');
+    })();
+    return killing;
+  };
+  return {
+    child,
+    stdin: ours[0],
+    stdout: ours[1],
+    stderr: ours[2],
+    outputClosed,
+    kill,
+    exited,
+    cleanup: () => fs.rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** How long the runtime's exec gets to reap the killed process and exit by itself. */
+const REAP_WAIT_MS = 10_000;
+/** Rounds of stopping newly found descendants before the tree is taken as complete. */
+const TREE_ROUNDS = 10;
+
+/** Host PID → parent PID of every live (non-zombie) process (from /proc/<pid>/stat). */
+function hostParents(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const name of fsSync.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = fsSync.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z') continue;
+    out.set(Number(name), Number(fields[1]));
+  }
+  return out;
+}
+
+/** `root` and its descendants among `parents` (pure). */
+export function treeOf(root: number, parents: Map<number, number>): number[] {
+  const children = new Map<number, number[]>();
+  for (const [pid, ppid] of parents) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop()!;
+    if (out.includes(pid)) continue;
+    out.push(pid);
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * SIGKILLs a runc exec's process and everything it started. The tree is stopped first
+ * (a stopped process cannot fork, and a child keeps its parent while we look), then
+ * killed at once, so no descendant escapes by being re-parented to the container's init.
+ */
+function killHostTree(root: number): void {
+  const stopped = new Set<number>();
+  for (let round = 0; round < TREE_ROUNDS; round++) {
+    const tree = treeOf(root, hostParents()).filter((pid) => !stopped.has(pid));
+    if (tree.length === 0) break;
+    for (const pid of tree) {
+      signal(pid, 'SIGSTOP');
+      stopped.add(pid);
+    }
+  }
+  stopped.add(root);
+  for (const pid of stopped) signal(pid, 'SIGKILL');
+}
+
+/**
+ * The runsc counterpart: the tree from `runsc ps` (sandbox-internal PIDs), each killed
+ * with `runsc kill --pid`, the descendants before the process itself.
+ */
+async function killRunscTree(bin: string, globalArgs: string[], containerId: string, root: number): Promise<void> {
+  // The table has the parents (`--format json` lists bare PIDs): UID PID PPID C STIME TIME CMD.
+  const listing = await runOutput(bin, [...globalArgs, 'ps', containerId]);
+  const parents = new Map<number, number>();
+  for (const line of listing.split('\n').slice(1)) {
+    const [, pid, ppid] = line.trim().split(/\s+/);
+    if (pid !== undefined && ppid !== undefined && /^\d+$/.test(pid) && /^\d+$/.test(ppid)) parents.set(Number(pid), Number(ppid));
+  }
+  const tree = treeOf(root, parents);
+  for (const pid of tree.reverse()) await runKill(bin, [...globalArgs, 'kill', '--pid', String(pid), containerId, 'KILL']);
+}
+
+function runOutput(bin: string, args: string[]): Promise<string> {
+  return new Promise((resolve) => {
+    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.once('error', () => resolve(''));
+    c.once('close', () => resolve(out));
+  });
+}
+
+async function readPid(file: string): Promise<number> {
+  try {
+    const n = Number((await fs.readFile(file, 'utf8')).trim());
+    return Number.isInteger(n) ? n : 0;
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return 0;
+    throw e;
+  }
+}
+
+function runKill(bin: string, args: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const c = spawn(bin, args, { stdio: 'ignore' });
+    c.once('error', () => resolve());
+    c.once('exit', () => resolve());
+  });
+}

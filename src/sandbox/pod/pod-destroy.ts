@@ -1,0 +1,161 @@
+// Stopping and removing pod sandboxes (S7): StopPodSandbox and RemovePodSandbox once the
+// caller holds the pod's mutex, and the infra container's kill and delete that a failed
+// RunPodSandbox undoes with. Every step is tried; the failures are joined.
+import fs from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { FailedPreconditionError } from '../../errors.js';
+import type { NetworkManager, PodNetworkRequest } from '../../network/network-manager.js';
+import type { RuntimeDriver } from '../../oci/runtime.js';
+import type { CgroupManager } from '../resources/cgroups.js';
+import type { ContainerEventSink } from '../container/container-events.js';
+import { DestroySteps } from '../store/destroy-steps.js';
+import type { NameIndex } from '../store/name-index.js';
+import { removePodFiles } from './pod-files.js';
+import { unmountPodMounts } from '../storage/pod-mounts.js';
+import type { PodFilestores } from '../storage/pod-mounts-filestores.js';
+import { changeState, nameKey, type SandboxRecord } from './sandbox.js';
+import type { SandboxStore } from '../store/sandbox-store.js';
+
+/** The part of the NetworkManager pods use (a seam for unit tests). */
+export type PodNetwork = Pick<NetworkManager, 'createNetns' | 'removeNetns' | 'setUp' | 'tearDown' | 'listPinned' | 'listAttached'>;
+
+/** What the container layer does for a pod being stopped or removed (wired by the daemon). */
+export interface PodContainersHook {
+  stopAll(podId: string, timeoutMs: number): Promise<void>;
+  removeAll(podId: string): Promise<void>;
+}
+
+/** Grace the infra gets between SIGTERM and SIGKILL. */
+export const INFRA_STOP_GRACE_MS = 10_000;
+/** How long to wait for the infra to be gone after SIGKILL. */
+const INFRA_KILL_WAIT_MS = 30_000;
+/** Grace given to the pod's app containers by StopPodSandbox. */
+export const CONTAINERS_STOP_GRACE_MS = 10_000;
+/** How long the infra's conmon may take to go after the infra was deleted. */
+const INFRA_CONMON_EXIT_WAIT_MS = 10_000;
+
+/** What stopping and removing a pod touches (the hooks as wired at the time of the call). */
+export interface PodTeardown {
+  store: SandboxStore;
+  names: NameIndex;
+  network: PodNetwork;
+  cgroups: CgroupManager;
+  filestores: PodFilestores;
+  runtimes: ReadonlyMap<string, RuntimeDriver>;
+  log: Logger;
+  containers: PodContainersHook | undefined;
+  events: ContainerEventSink | undefined;
+}
+
+export function podNetworkRequest(rec: SandboxRecord): PodNetworkRequest {
+  const m = rec.config.metadata;
+  return {
+    podId: rec.id,
+    name: m.name,
+    namespace: m.namespace,
+    uid: m.uid,
+    netnsPath: rec.netnsPath ?? '',
+    portMappings: rec.config.portMappings,
+  };
+}
+
+export async function removePodCgroups(store: SandboxStore, cgroups: CgroupManager, rec: SandboxRecord): Promise<void> {
+  // The kubelet's pod cgroup may be shared by an earlier attempt of the same pod.
+  const shared = !rec.ownsPodCgroup && store.list().some((o) => o.id !== rec.id && o.podCgroup === rec.podCgroup);
+  await cgroups.remove(shared ? rec.infraCgroup : rec.podCgroup);
+}
+
+/** StopPodSandbox with the pod's mutex held: every step tried, failures joined. */
+export async function stopPodLocked(t: PodTeardown, rec: SandboxRecord): Promise<void> {
+  const log = t.log.child({ podSandboxId: rec.id });
+  const steps = new DestroySteps();
+  const containers = t.containers;
+  if (containers) await steps.run('stopping the pod containers', () => containers.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
+  const driver = t.runtimes.get(rec.runtimeHandler);
+  if (driver) await steps.run('stopping the infra container', () => stopInfra(rec, driver, t.log));
+  if (rec.networkUp) {
+    await steps.run('tearing down the pod network', async () => {
+      await t.network.tearDown(podNetworkRequest(rec));
+      rec.networkUp = false;
+    });
+  }
+  if (rec.netnsPath !== undefined && !rec.networkUp) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
+  const stoppedNow = rec.state !== 'stopped';
+  if (stoppedNow) changeState(rec, 'stopped');
+  await steps.run('saving metadata', () => t.store.save(rec));
+  if (stoppedNow) t.events?.publish('CONTAINER_STOPPED_EVENT', rec.id, rec.id);
+  steps.throwIfFailed(`stopping sandbox "${rec.id}"`);
+  log.info('pod sandbox stopped');
+}
+
+/** S7, with the pod's mutex held: idempotent, thorough, every step tried; failures joined. */
+export async function removePodLocked(t: PodTeardown, rec: SandboxRecord): Promise<void> {
+  const steps = new DestroySteps();
+  if (rec.state !== 'stopped') {
+    await steps.run('stopping', () => stopPodLocked(t, rec));
+    rec = t.store.find(rec.id) ?? rec;
+  }
+  const containers = t.containers;
+  if (containers) await steps.run('removing the pod containers', () => containers.removeAll(rec.id));
+  const driver = t.runtimes.get(rec.runtimeHandler);
+  if (driver) await steps.run('deleting the infra container', () => destroyInfra(rec, driver, t.log));
+  if (rec.networkUp) await steps.run('tearing down the pod network', () => t.network.tearDown(podNetworkRequest(rec)));
+  if (rec.netnsPath !== undefined) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
+  await steps.run('removing the pod cgroup', () => removePodCgroups(t.store, t.cgroups, rec));
+  await steps.run('unmounting the pod volumes', () => unmountPodMounts(rec.paths.dir));
+  if (driver?.isRunsc) await steps.run('removing shared filestores', () => t.filestores.removeForPod(rec.id, rec.mountHints ?? []));
+  await steps.run('removing pod files', () => removePodFiles(rec.paths));
+  // On a failure the metadata stays, so a retry of RemovePodSandbox can finish the job.
+  steps.throwIfFailed(`removing sandbox "${rec.id}"`);
+  await t.store.delete(rec.id);
+  t.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.id);
+  t.names.release(nameKey(rec.config.metadata), rec.id);
+  t.log.info({ podSandboxId: rec.id }, 'pod sandbox removed');
+}
+
+/** Kill and delete the infra container; wait for its conmon to go. */
+export async function destroyInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger): Promise<void> {
+  await stopInfra(rec, driver, log).catch(() => undefined);
+  await driver.delete(rec.id, { force: true });
+  if (rec.conmonPid > 0) await waitPidGone(rec.conmonPid, INFRA_CONMON_EXIT_WAIT_MS);
+}
+
+/** SIGTERM, a grace, SIGKILL; done when the runtime no longer sees it running. */
+async function stopInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger): Promise<void> {
+  if (!(await infraAlive(rec, driver))) return;
+  await driver.kill(rec.id, 'SIGTERM').catch((e: unknown) => log.debug({ err: e, podSandboxId: rec.id }, 'SIGTERM to the infra'));
+  if (await waitInfraGone(rec, driver, INFRA_STOP_GRACE_MS)) return;
+  await driver.kill(rec.id, 'SIGKILL', { all: true }).catch(() => driver.kill(rec.id, 'SIGKILL'));
+  if (!(await waitInfraGone(rec, driver, INFRA_KILL_WAIT_MS))) {
+    throw new FailedPreconditionError(`sandbox "${rec.id}": the infra process survived SIGKILL for ${INFRA_KILL_WAIT_MS} ms`);
+  }
+}
+
+async function infraAlive(rec: SandboxRecord, driver: RuntimeDriver): Promise<boolean> {
+  const st = await driver.state(rec.id);
+  return st !== undefined && st.status !== 'stopped';
+}
+
+async function waitInfraGone(rec: SandboxRecord, driver: RuntimeDriver, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    if (!(await infraAlive(rec, driver))) return true;
+    if (Date.now() > end) return false;
+    await sleep(delay);
+  }
+}
+
+async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (let delay = 10; Date.now() < end; delay = Math.min(delay * 2, 200)) {
+    try {
+      process.kill(pid, 0);
+      const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+      if (/^\d+ \(.*\) Z/.test(stat)) return; // a zombie: gone for our purposes
+    } catch {
+      return;
+    }
+    await sleep(delay);
+  }
+}

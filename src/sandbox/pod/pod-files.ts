@@ -1,0 +1,131 @@
+// The files a pod owns under <state_dir>/pods/<id>/: the infra container's tiny rootfs,
+// the pod's resolv.conf, hosts and hostname (bind-mounted into its app containers), and
+// the pod /dev/shm, a tmpfs mounted once for the pod so all its containers share it.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { errnoCode, errorMessage, InternalError } from '../../errors.js';
+import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, umount2 } from '../../../native/index.js';
+import { INFRA_BINARY } from '../../oci/spec-sandbox.js';
+
+export const POD_SHM_SIZE_BYTES = 64 * 1024 * 1024;
+const HOST_RESOLV_CONF = '/etc/resolv.conf';
+
+export interface DnsConfig {
+  servers: string[];
+  searches: string[];
+  options: string[];
+}
+
+export interface PodPaths {
+  /** <state_dir>/pods/<id> */
+  dir: string;
+  bundle: string;
+  rootfs: string;
+  resolvConf: string;
+  hosts: string;
+  hostname: string;
+  /** The pod's /dev/shm: a tmpfs under dir, or the host's /dev/shm for host-IPC pods. */
+  shm: string;
+  /** conmon's files for the infra container. */
+  exitDir: string;
+  infraLog: string;
+  conmonLog: string;
+  conmonPidFile: string;
+  infraPidFile: string;
+  persistDir: string;
+  socketDir: string;
+}
+
+export function podPaths(stateDir: string, id: string, hostIpc: boolean): PodPaths {
+  const dir = path.join(stateDir, 'pods', id);
+  return {
+    dir,
+    bundle: path.join(dir, 'bundle'),
+    rootfs: path.join(dir, 'rootfs'),
+    resolvConf: path.join(dir, 'resolv.conf'),
+    hosts: path.join(dir, 'hosts'),
+    hostname: path.join(dir, 'hostname'),
+    shm: hostIpc ? '/dev/shm' : path.join(dir, 'shm'),
+    exitDir: path.join(dir, 'exits'),
+    infraLog: path.join(dir, 'infra.log'),
+    conmonLog: path.join(dir, 'conmon.log'),
+    conmonPidFile: path.join(dir, 'conmon.pid'),
+    infraPidFile: path.join(dir, 'infra.pid'),
+    persistDir: path.join(dir, 'persist'),
+    socketDir: path.join(dir, 'sockets'),
+  };
+}
+
+/** resolv.conf text from the pod's DNS config, or undefined to copy the host's. */
+export function resolvConfText(dns: DnsConfig | undefined): string | undefined {
+  if (!dns || (dns.servers.length === 0 && dns.searches.length === 0 && dns.options.length === 0)) return undefined;
+  const lines: string[] = [];
+  if (dns.searches.length > 0) lines.push(`search ${dns.searches.join(' ')}`);
+  for (const s of dns.servers) lines.push(`nameserver ${s}`);
+  if (dns.options.length > 0) lines.push(`options ${dns.options.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function hostsText(hostname: string, ips: string[]): string {
+  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
+  for (const ip of ips) lines.push(`${ip}\t${hostname}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Makes the pod dir, the rootfs skeleton and the DNS/hostname files. */
+export async function writePodFiles(p: PodPaths, hostname: string, dns: DnsConfig | undefined): Promise<void> {
+  await fs.mkdir(p.dir, { recursive: true, mode: 0o711 });
+  for (const d of ['proc', 'dev', 'sys']) await fs.mkdir(path.join(p.rootfs, d), { recursive: true, mode: 0o755 });
+  // The mount point of the bind-mounted catatonit (the rootfs itself is read-only).
+  await fs.writeFile(path.join(p.rootfs, INFRA_BINARY), '', { mode: 0o755 });
+  await fs.mkdir(p.bundle, { recursive: true });
+  const resolv = resolvConfText(dns);
+  if (resolv !== undefined) await fs.writeFile(p.resolvConf, resolv, { mode: 0o644 });
+  else await fs.copyFile(HOST_RESOLV_CONF, p.resolvConf).catch(() => fs.writeFile(p.resolvConf, '', { mode: 0o644 }));
+  await fs.writeFile(p.hostname, `${hostname}\n`, { mode: 0o644 });
+  await fs.writeFile(p.hosts, hostsText(hostname, []), { mode: 0o644 });
+}
+
+export async function writeHosts(p: PodPaths, hostname: string, ips: string[]): Promise<void> {
+  const tmp = `${p.hosts}.tmp`;
+  await fs.writeFile(tmp, hostsText(hostname, ips), { mode: 0o644 });
+  await fs.rename(tmp, p.hosts);
+}
+
+/** Mounts the pod's /dev/shm tmpfs (64 MiB) unless the pod uses the host's. */
+export async function mountPodShm(p: PodPaths): Promise<void> {
+  if (p.shm === '/dev/shm') return;
+  await fs.mkdir(p.shm, { recursive: true, mode: 0o1777 });
+  try {
+    mount('shm', p.shm, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,size=${POD_SHM_SIZE_BYTES}`);
+  } catch (e) {
+    throw new InternalError(`mounting the pod /dev/shm at "${p.shm}": ${errorMessage(e)}`, { cause: e });
+  }
+}
+
+/** True when `dir` is a mount point (listed in /proc/self/mountinfo). */
+export async function isMountPoint(dir: string): Promise<boolean> {
+  // mountinfo holds real paths: a symlink on the way would hide the mount (issue 11).
+  const real = await fs.realpath(dir).catch(() => undefined);
+  if (real === undefined) return false;
+  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').some((l) => l.split(' ')[4] === real);
+}
+
+/** Unmounts the pod shm (every stacked mount) and removes the pod dir. Idempotent. */
+export async function removePodFiles(p: PodPaths): Promise<void> {
+  if (p.shm !== '/dev/shm') {
+    for (let i = 0; i < 8 && (await isMountPoint(p.shm)); i++) {
+      try {
+        umount2(p.shm, MNT_DETACH);
+      } catch (e) {
+        throw new InternalError(`unmounting the pod /dev/shm at "${p.shm}": ${errorMessage(e)}`, { cause: e });
+      }
+    }
+  }
+  try {
+    await fs.rm(p.dir, { recursive: true, force: true });
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') throw new InternalError(`removing "${p.dir}": ${errorMessage(e)}`, { cause: e });
+  }
+}

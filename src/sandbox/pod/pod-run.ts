@@ -1,0 +1,175 @@
+// RunPodSandbox's steps, in order, each registering its undo: metadata first (S5), pod
+// files and /dev/shm, the pod's mount hints (S14), the netns and CNI, the pod cgroup
+// (S12), the infra spec, then the infra container under conmon. A failure undoes them
+// all and names what it was doing.
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { SandlotConfig } from '../../config/types.js';
+import { errorMessage, FailedPreconditionError, wrapError } from '../../errors.js';
+import type { Conmon } from '../../oci/conmon.js';
+import { resolveBinary } from '../../oci/command.js';
+import type { RuntimeDriver } from '../../oci/runtime.js';
+import { INFRA_OOM_SCORE_ADJ, sandboxSpec } from '../../oci/spec-sandbox.js';
+import { Cleanup } from '../../util/cleanup.js';
+import { type CgroupManager, podResources } from '../resources/cgroups.js';
+import type { ContainerEventSink } from '../container/container-events.js';
+import { mountHintAnnotations } from '../storage/mount-hints.js';
+import { CAP_SYS_RESOURCE_BIT, hasCapability } from '../resources/oom-score.js';
+import { destroyInfra, podNetworkRequest, removePodCgroups, type PodNetwork } from './pod-destroy.js';
+import { mountPodShm, podPaths, removePodFiles, writeHosts, writePodFiles } from './pod-files.js';
+import { mountPodTmpfs, podMountHints, unmountPodMounts } from '../storage/pod-mounts.js';
+import { relayBinaryFor } from '../io/port-forward-relay.js';
+import { changeState, nameKey, type RunPodInput, type SandboxRecord } from './sandbox.js';
+import type { SandboxStore } from '../store/sandbox-store.js';
+
+/** What RunPodSandbox touches. */
+export interface PodSetup {
+  config: SandlotConfig;
+  store: SandboxStore;
+  network: PodNetwork;
+  cgroups: CgroupManager;
+  /** Made when first needed: a missing conmon binary fails the run at that step. */
+  conmon: () => Conmon;
+  log: Logger;
+  events: ContainerEventSink | undefined;
+}
+
+/** RunPodSandbox with the new pod's mutex held; every side effect is undone on failure. */
+export async function runPodLocked(s: PodSetup, id: string, config: RunPodInput, configHash: string, driver: RuntimeDriver): Promise<string> {
+  const started = Date.now();
+  const log = s.log.child({ podSandboxId: id });
+  const hostNetwork = config.namespaces.network === 'NODE';
+  const paths = podPaths(s.config.state_dir, id, config.namespaces.ipc === 'NODE');
+  const ownsPodCgroup = config.cgroupParent === '';
+  const podCgroup = ownsPodCgroup
+    ? path.join(s.config.cgroup_root, s.config.default_cgroup_parent, `pod-${id}`)
+    : path.join(s.config.cgroup_root, config.cgroupParent);
+  const rec: SandboxRecord = {
+    version: 1,
+    id,
+    state: 'creating',
+    createdAt: (BigInt(Date.now()) * 1_000_000n).toString(),
+    config,
+    configHash,
+    runtimeHandler: driver.name,
+    podCgroup,
+    infraCgroup: path.join(podCgroup, `sandlot-${id}`),
+    ownsPodCgroup,
+    netnsPath: undefined,
+    networkUp: false,
+    ip: '',
+    additionalIps: [],
+    pid: 0,
+    conmonPid: 0,
+    paths,
+  };
+  const cleanup = new Cleanup();
+  try {
+    // First write before any side effect: a crash from here on leaves a `creating`
+    // record that recovery undoes (S5).
+    await s.store.save(rec);
+    cleanup.add('removing metadata', () => s.store.delete(id));
+    cleanup.add('removing pod files', () => removePodFiles(paths));
+    await writePodFiles(paths, config.hostname, config.dns);
+    await mountPodShm(paths);
+    // S14: the pod's mount hints; runc pods get their shared tmpfs volumes here.
+    rec.mountHints = await podMountHints(config.annotations, config.metadata.uid);
+    await s.store.save(rec);
+    if (!driver.isRunsc) {
+      cleanup.add('unmounting the pod volumes', () => unmountPodMounts(paths.dir));
+      await mountPodTmpfs(paths.dir, rec.mountHints);
+    }
+
+    if (!hostNetwork) {
+      cleanup.add('removing netns', () => s.network.removeNetns(id));
+      rec.netnsPath = await s.network.createNetns(id);
+      await s.store.save(rec);
+      const req = podNetworkRequest(rec);
+      cleanup.add('tearing down the pod network', () => s.network.tearDown(req));
+      rec.networkUp = true;
+      await s.store.save(rec);
+      const net = await s.network.setUp(req);
+      rec.ip = net.ip;
+      rec.additionalIps = net.additionalIps;
+      await writeHosts(paths, config.hostname, [net.ip, ...net.additionalIps].filter(Boolean));
+    }
+
+    cleanup.add('removing the pod cgroup', () => removePodCgroups(s.store, s.cgroups, rec));
+    await s.cgroups.create(podCgroup, podResources(config.resources, config.overhead));
+
+    const catatonit = resolveBinary(s.config.catatonit_path);
+    if (catatonit === undefined) throw new FailedPreconditionError(`catatonit binary "${s.config.catatonit_path}" not found`);
+    const spec = sandboxSpec({
+      id,
+      hostname: config.hostname,
+      rootfs: paths.rootfs,
+      catatonitPath: catatonit,
+      namespaces: config.namespaces,
+      ...(rec.netnsPath !== undefined ? { netnsPath: rec.netnsPath } : {}),
+      sysctls: config.sysctls,
+      cgroupsPath: rec.infraCgroup,
+      podCgroup,
+      // S14: runsc sets the pod's shared volumes up from the sandbox spec's hints.
+      annotations: driver.isRunsc ? { ...config.annotations, ...mountHintAnnotations(rec.mountHints) } : config.annotations,
+      oomScoreAdj: infraOomScoreAdj(),
+      runsc: driver.isRunsc,
+      // The port-forward relay's busybox, for handlers that relay (port-forward-relay.ts).
+      ...(relayBinaryFor(driver) !== undefined ? { relayBinaryPath: relayBinaryFor(driver)! } : {}),
+    });
+    await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
+
+    await driver.ensureRoot();
+    cleanup.add('deleting the infra container', () => destroyInfra(rec, driver, s.log));
+    const created = await s.conmon().create({
+      id,
+      name: `${config.metadata.namespace}_${config.metadata.name}_infra`,
+      runtime: driver,
+      bundle: paths.bundle,
+      containerPidFile: paths.infraPidFile,
+      conmonPidFile: paths.conmonPidFile,
+      exitDir: paths.exitDir,
+      logPath: paths.infraLog,
+      socketDir: paths.socketDir,
+      persistDir: paths.persistDir,
+      conmonLogFile: paths.conmonLog,
+    });
+    rec.pid = created.pid;
+    rec.conmonPid = created.conmonPid;
+    changeState(rec, 'created');
+    await s.store.save(rec);
+    s.events?.publish('CONTAINER_CREATED_EVENT', id, id);
+    await driver.start(id);
+    changeState(rec, 'running');
+    await s.store.save(rec);
+    s.events?.publish('CONTAINER_STARTED_EVENT', id, id);
+    cleanup.release();
+    log.info({ durationMs: Date.now() - started, handler: driver.name, pid: rec.pid, ip: rec.ip }, 'pod sandbox running');
+    return id;
+  } catch (e) {
+    const err = wrapError(`running pod sandbox "${nameKey(config.metadata)}"`, e);
+    try {
+      await cleanup.run();
+    } catch (undoErr) {
+      log.error({ err: undoErr }, 'undoing a failed RunPodSandbox');
+      err.message += `; ${errorMessage(undoErr)}`;
+    }
+    throw err;
+  }
+}
+
+/**
+ * The infra's oom_score_adj: INFRA_OOM_SCORE_ADJ, but never below our own score
+ * without CAP_SYS_RESOURCE (the runtime's write would fail with EACCES: measured here).
+ */
+function infraOomScoreAdj(): number {
+  try {
+    const status = fsSync.readFileSync('/proc/self/status', 'utf8');
+    if (hasCapability(status, CAP_SYS_RESOURCE_BIT)) return INFRA_OOM_SCORE_ADJ;
+    const own = Number(fsSync.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
+    return Math.max(INFRA_OOM_SCORE_ADJ, Number.isInteger(own) ? own : 0);
+  } catch {
+    return INFRA_OOM_SCORE_ADJ;
+  }
+}

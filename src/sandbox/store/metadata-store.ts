@@ -1,0 +1,163 @@
+// Metadata on disk (S3) and in memory, for sandboxes and containers alike. One
+// directory per object under <dir>/<id>/ with meta.json ("version": 1), rewritten after
+// every state change as tmp + fsync + rename under an exclusive flock of <id>/.lock, so
+// a second daemon on the same root (or a reader) never sees half a file. In memory: a
+// map with id-prefix lookup (S3: an exact ID or a unique prefix).
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { errnoCode, errorMessage, InternalError, InvalidArgumentError, NotFoundError } from '../../errors.js';
+import { flock, funlock } from '../../../native/index.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
+
+export const METADATA_VERSION = 1;
+const META_FILE = 'meta.json';
+const LOCK_FILE = '.lock';
+
+export interface MetadataRecord {
+  id: string;
+  version: 1;
+}
+
+export interface LoadFailure {
+  id: string;
+  reason: string;
+}
+
+export interface MetadataStoreOptions {
+  dir: string;
+  /** "sandbox" or "container", for messages. */
+  kind: string;
+  plural: string;
+  idPattern: RegExp;
+  /**
+   * True when the object's directory is the store's alone (removed whole); false when
+   * others keep files beside meta.json (only the store's own files go).
+   */
+  ownsDirectory: boolean;
+}
+
+export class MetadataStore<R extends MetadataRecord> {
+  readonly dir: string;
+  protected readonly records = new Map<string, R>();
+
+  constructor(private readonly opts: MetadataStoreOptions) {
+    this.dir = opts.dir;
+  }
+
+  metaPath(id: string): string {
+    return path.join(this.dir, id, META_FILE);
+  }
+
+  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const dir = path.join(this.dir, id);
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const handle = await fs.open(path.join(dir, LOCK_FILE), 'a');
+    try {
+      await flock(handle.fd, 'exclusive');
+      try {
+        return await fn();
+      } finally {
+        funlock(handle.fd);
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Writes the record atomically and keeps a copy in memory. */
+  async save(rec: R): Promise<void> {
+    const file = this.metaPath(rec.id);
+    try {
+      await this.withLock(rec.id, () =>
+        writeFileAtomic(file, JSON.stringify({ ...rec, version: METADATA_VERSION }, null, 1), { mode: 0o600 }),
+      );
+    } catch (e) {
+      throw new InternalError(`saving metadata of ${this.opts.kind} "${rec.id}" to "${file}": ${errorMessage(e)}`, { cause: e });
+    }
+    this.records.set(rec.id, structuredClone(rec));
+  }
+
+  /** Removes the metadata (and the directory when the store owns it). Idempotent. */
+  async delete(id: string): Promise<void> {
+    this.records.delete(id);
+    const dir = path.join(this.dir, id);
+    try {
+      if (this.opts.ownsDirectory) {
+        await fs.rm(dir, { recursive: true, force: true });
+        return;
+      }
+      // Its own files only: meta.json, the lock, and temp files a crash left mid-save.
+      const entries = await fs.readdir(dir).catch(() => [] as string[]);
+      for (const f of entries) {
+        if (f === META_FILE || f === LOCK_FILE || f.startsWith(`${META_FILE}.tmp`)) await fs.rm(path.join(dir, f), { force: true });
+      }
+      await fs.rmdir(dir).catch((e: unknown) => {
+        if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'ENOTEMPTY') throw e;
+      });
+    } catch (e) {
+      throw new InternalError(`removing metadata of ${this.opts.kind} "${id}": ${errorMessage(e)}`, { cause: e });
+    }
+  }
+
+  /** Reads every meta.json; what cannot be loaded is reported, never deleted. */
+  async loadAll(): Promise<{ records: R[]; failures: LoadFailure[] }> {
+    const records: R[] = [];
+    const failures: LoadFailure[] = [];
+    for (const id of this.diskIds()) {
+      try {
+        await fs.access(this.metaPath(id));
+      } catch {
+        failures.push({ id, reason: 'no meta.json (a crash before the first write)' });
+        continue;
+      }
+      try {
+        const rec = await this.withLock(id, async () => JSON.parse(await fs.readFile(this.metaPath(id), 'utf8')) as R);
+        if (rec.version !== METADATA_VERSION) throw new Error(`unknown metadata version ${JSON.stringify(rec.version)}`);
+        if (rec.id !== id) throw new Error(`metadata names ${this.opts.kind} "${rec.id}"`);
+        records.push(rec);
+        this.records.set(id, structuredClone(rec));
+      } catch (e) {
+        failures.push({ id, reason: errorMessage(e) });
+      }
+    }
+    return { records, failures };
+  }
+
+  /** Exact ID or unique prefix; NotFound otherwise (ambiguous → InvalidArgument). */
+  resolve(idOrPrefix: string): R {
+    const rec = this.find(idOrPrefix);
+    if (!rec) throw new NotFoundError(`${this.opts.kind} "${idOrPrefix}" not found`);
+    return rec;
+  }
+
+  find(idOrPrefix: string): R | undefined {
+    if (idOrPrefix === '') return undefined;
+    const exact = this.records.get(idOrPrefix);
+    if (exact) return structuredClone(exact);
+    const matches = [...this.records.keys()].filter((k) => k.startsWith(idOrPrefix));
+    if (matches.length > 1) {
+      throw new InvalidArgumentError(
+        `${this.opts.kind} ID prefix "${idOrPrefix}" is ambiguous: ${matches.length} ${this.opts.plural} match`,
+      );
+    }
+    return matches.length === 1 ? structuredClone(this.records.get(matches[0]!)!) : undefined;
+  }
+
+  list(): R[] {
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+
+  has(id: string): boolean {
+    return this.records.has(id);
+  }
+
+  /** IDs with a directory on disk (for orphan checks and loading). */
+  diskIds(): string[] {
+    try {
+      return fsSync.readdirSync(this.dir).filter((d) => this.opts.idPattern.test(d));
+    } catch {
+      return [];
+    }
+  }
+}
