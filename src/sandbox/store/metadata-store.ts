@@ -78,9 +78,17 @@ export class MetadataStore<R extends MetadataRecord> {
     this.records.set(rec.id, structuredClone(rec));
   }
 
-  /** Removes the metadata (and the directory when the store owns it). Idempotent. */
+  /**
+   * Removes the metadata (and the directory when the store owns it). Idempotent. Disk
+   * first, then memory: a failed rm keeps the record listed, so it is neither hidden
+   * while its name stays taken nor lost to a retried remove.
+   */
   async delete(id: string): Promise<void> {
+    await this.deleteFiles(id);
     this.records.delete(id);
+  }
+
+  private async deleteFiles(id: string): Promise<void> {
     const dir = path.join(this.dir, id);
     try {
       if (this.opts.ownsDirectory) {
