@@ -51,7 +51,9 @@ export async function runCrashHarness(t: Host, opts: { seed: number; points: num
   t.after(() => reg.stop());
   const image = buildImage([await buildLayer([{ type: 'file', name: 'crash', data: 'x' }])]);
   await pushImage(reg, 'fault/small', 'v1', image);
-  const env = await makeContainerEnv(t, { config: { insecure_registries: [reg.host] } });
+  // The built daemon (as `make test` leaves dist/): every point restarts it, and tsx would
+  // transpile the sources at each start.
+  const env = await makeContainerEnv(t, { config: { insecure_registries: [reg.host] }, built: true });
   const { d } = env;
   const problem = (s: string) => {
     fig.problems.push(s);

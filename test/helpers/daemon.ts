@@ -29,6 +29,18 @@ export interface StartDaemonOptions {
 
 let counter = 0;
 
+/** dist/ exists and no source under src/ or native/ changed after it was built (else: tsx on the sources). */
+function builtIsFresh(): boolean {
+  if (!fs.existsSync(BUILT_BIN)) return false;
+  const builtAt = fs.statSync(BUILT_BIN).mtimeMs;
+  const newer = (dir: string): boolean =>
+    fs.readdirSync(dir, { withFileTypes: true }).some((e) => {
+      const p = path.join(dir, e.name);
+      return e.isDirectory() ? newer(p) : e.name.endsWith('.ts') && fs.statSync(p).mtimeMs > builtAt;
+    });
+  return !newer(path.join(REPO_ROOT, 'src')) && !newer(path.join(REPO_ROOT, 'native'));
+}
+
 /** A /24 and a bridge name no other daemon of this run (or a dev daemon) uses. */
 function uniqueNetwork(): { subnet: string; bridge: string } {
   counter += 1;
@@ -75,7 +87,7 @@ export class TestDaemon {
 
   async start(): Promise<void> {
     this.stderr = '';
-    const entry = this.built && fs.existsSync(BUILT_BIN) ? [BUILT_BIN] : ['--import', 'tsx', BIN];
+    const entry = this.built && builtIsFresh() ? [BUILT_BIN] : ['--import', 'tsx', BIN];
     const child = spawn(process.execPath, [...entry, 'daemon', '--config', this.configPath, ...this.args], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],

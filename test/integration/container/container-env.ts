@@ -64,9 +64,9 @@ async function busyboxLayout(): Promise<string> {
   return layoutDir;
 }
 
-export async function makeContainerEnv(t: AfterHost, opts: { dir?: string; config?: Record<string, unknown> } = {}): Promise<ContainerEnv> {
+export async function makeContainerEnv(t: AfterHost, opts: { dir?: string; config?: Record<string, unknown>; built?: boolean } = {}): Promise<ContainerEnv> {
   const layout = await busyboxLayout();
-  const d = await startDaemon({ config: { preload_images: [layout], ...opts.config }, ...(opts.dir ? { dir: opts.dir } : {}) });
+  const d = await startDaemon({ config: { preload_images: [layout], ...opts.config }, ...(opts.dir ? { dir: opts.dir } : {}), built: opts.built ?? false });
   const logDir = path.join(d.dir, 'pod-logs');
   const env: ContainerEnv = {
     d,
