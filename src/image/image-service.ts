@@ -21,9 +21,9 @@ import { RegistrySource } from './image-source.js';
 import { ImageStore, type ImageRecord } from './image-store.js';
 import type { ImageRuntimeConfig, Platform } from './manifest.js';
 import { Puller, type PullProgress } from './puller.js';
-import { credentialsFromAuthConfig, type CriAuthConfig } from './registry-auth.js';
+import { credentialIdentity, credentialsFromAuthConfig, type CriAuthConfig, type RegistryCredentials } from './registry-auth.js';
 import { RegistryClient } from './registry-client.js';
-import { formatReference, isDigest, isHexId, parseReference, repoName, tagReference } from './reference.js';
+import { formatReference, isDigest, isHexId, parseReference, repoName, tagReference, type ImageReference } from './reference.js';
 import { RootfsManager, type RootfsMounter, type RootfsPaths } from './rootfs.js';
 import { SnapshotStore } from './snapshot-store.js';
 import type { UnpackNative } from './unpack.js';
@@ -75,6 +75,13 @@ function tagOf(refOrId: string): string | undefined {
   }
 }
 
+/** One pull in progress and the callers waiting for it (see ImageService.pull). */
+interface SharedPull {
+  result: Promise<ImageRecord>;
+  abort: AbortController;
+  waiters: Set<PullOptions>;
+}
+
 /** A tiny FIFO mutex: index mutations and GC run one at a time. */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
@@ -92,7 +99,7 @@ class Mutex {
 }
 
 export class ImageService {
-  private readonly pulls = new Map<string, Promise<ImageRecord>>();
+  private readonly pulls = new Map<string, SharedPull>();
   private readonly leases = new Map<number, Set<string>>();
   private nextLease = 1;
   private readonly mutex = new Mutex();
@@ -171,15 +178,36 @@ export class ImageService {
 
   /**
    * Pulls `rawRef` (normalized first) and returns the stored record. Concurrent pulls
-   * of the same reference share one pull.
+   * of the same reference with the same credentials share one pull (as CRI-O keys its
+   * in-progress pulls by image + credentials): a caller never rides on a fetch that
+   * someone else's credentials authorized, nor fails because of someone else's bad
+   * ones. Each waiter keeps its own signal and progress: a cancel detaches only that
+   * waiter, and the shared pull is aborted once every waiter has gone.
    */
   async pull(rawRef: string, auth?: CriAuthConfig | null, options: PullOptions = {}): Promise<ImageRecord> {
     const ref = parseReference(rawRef);
     const key = formatReference(ref);
-    const running = this.pulls.get(key);
-    if (running) return running;
     const creds = credentialsFromAuthConfig(auth);
-    const p = this.withLease(async (puller) => {
+    if (options.signal?.aborted) throw wrapError(`pulling image "${key}"`, options.signal.reason);
+    const shareKey = `${key}|${credentialIdentity(creds)}`;
+    let shared = this.pulls.get(shareKey);
+    if (!shared) {
+      shared = this.startSharedPull(ref, key, creds);
+      this.pulls.set(shareKey, shared);
+      const mine = shared;
+      const forget = (): void => {
+        if (this.pulls.get(shareKey) === mine) this.pulls.delete(shareKey);
+      };
+      shared.result.then(forget, forget);
+    }
+    return this.waitForSharedPull(shareKey, shared, key, options);
+  }
+
+  /** The pull itself, under its own abort controller (no waiter's signal). */
+  private startSharedPull(ref: ImageReference, key: string, creds: RegistryCredentials | undefined): SharedPull {
+    const abort = new AbortController();
+    const waiters = new Set<PullOptions>();
+    const result = this.withLease(async (puller) => {
       const started = Date.now();
       const rec = await puller.pull({
         source: new RegistrySource(this.registry, ref, creds),
@@ -187,8 +215,10 @@ export class ImageService {
         repoTags: tagReference(ref) ? [tagReference(ref)!] : [],
         repoName: repoName(ref),
         pinned: false,
-        signal: options.signal,
-        onProgress: options.onProgress,
+        signal: abort.signal,
+        onProgress: (p) => {
+          for (const w of waiters) w.onProgress?.(p);
+        },
       });
       const stored = await this.mutex.run(() => this.store.put(rec));
       this.opts.log.info({ image: key, imageId: rec.id, durationMs: Date.now() - started }, 'image pulled');
@@ -198,12 +228,40 @@ export class ImageService {
       await this.gc().catch((ge: unknown) => this.opts.log.warn({ err: ge }, 'garbage collection after a failed pull'));
       throw wrapError(`pulling image "${key}"`, e);
     });
-    this.pulls.set(key, p);
-    try {
-      return await p;
-    } finally {
-      this.pulls.delete(key);
-    }
+    // Nobody may be waiting when it fails (all cancelled): the rejection is handled.
+    result.catch(() => undefined);
+    return { result, abort, waiters };
+  }
+
+  /** Joins `shared` until it settles or this waiter's signal fires, whichever is first. */
+  private waitForSharedPull(shareKey: string, shared: SharedPull, key: string, options: PullOptions): Promise<ImageRecord> {
+    const waiter: PullOptions = { ...options };
+    shared.waiters.add(waiter);
+    const { signal } = options;
+    return new Promise<ImageRecord>((resolve, reject) => {
+      const onAbort = (): void => {
+        shared.waiters.delete(waiter);
+        if (shared.waiters.size === 0) {
+          // The last waiter left: stop the fetch, and let a new pull start afresh.
+          if (this.pulls.get(shareKey) === shared) this.pulls.delete(shareKey);
+          shared.abort.abort(signal?.reason);
+        }
+        reject(wrapError(`pulling image "${key}"`, signal?.reason));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      shared.result.then(
+        (rec) => {
+          signal?.removeEventListener('abort', onAbort);
+          shared.waiters.delete(waiter);
+          resolve(rec);
+        },
+        (e: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          shared.waiters.delete(waiter);
+          reject(e);
+        },
+      );
+    });
   }
 
   private async withLease<T>(fn: (puller: Puller) => Promise<T>): Promise<T> {

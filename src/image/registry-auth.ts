@@ -1,5 +1,6 @@
 // Registry credentials and WWW-Authenticate challenges (RFC 7235; the distribution
 // token spec: https://distribution.github.io/distribution/spec/auth/token/).
+import crypto from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
 
 /** The CRI AuthConfig fields (snake_case as on the wire). */
@@ -40,6 +41,17 @@ export function credentialsFromAuthConfig(auth: CriAuthConfig | undefined | null
   if (auth.identity_token) c.identityToken = auth.identity_token;
   if (auth.registry_token) c.registryToken = auth.registry_token;
   return Object.keys(c).length === 0 ? undefined : c;
+}
+
+/**
+ * Who a set of credentials stands for, as a key: equal credentials (however the CRI
+ * AuthConfig spelled them) give equal keys, anonymous gives 'anonymous'. A hash, so
+ * that secrets do not sit in map keys or show in a heap dump's strings.
+ */
+export function credentialIdentity(creds: RegistryCredentials | undefined): string {
+  if (!creds) return 'anonymous';
+  const canonical = JSON.stringify([creds.username ?? null, creds.password ?? null, creds.identityToken ?? null, creds.registryToken ?? null]);
+  return crypto.createHash('sha256').update(canonical).digest('hex');
 }
 
 export function basicAuthHeader(creds: RegistryCredentials): string | undefined {

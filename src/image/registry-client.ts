@@ -2,7 +2,8 @@
 // HTTPS or, for insecure registries (loopback hosts always, as in containerd, plus
 // config `insecure_registries`), plain HTTP. Mirrors from `registry_mirrors` are
 // tried first, then the upstream host. Auth: anonymous, Basic, and the Bearer token
-// flow (401 challenge → token endpoint with scope), cached per endpoint and scope.
+// flow (401 challenge → token endpoint with scope), cached per endpoint, scope and
+// credentials.
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
@@ -19,7 +20,7 @@ import {
 } from '../errors.js';
 import { checkDigest } from './digest.js';
 import { MANIFEST_ACCEPT, MANIFEST_SIZE_MAX_BYTES } from './manifest.js';
-import { basicAuthHeader, parseWwwAuthenticate, type RegistryCredentials } from './registry-auth.js';
+import { basicAuthHeader, credentialIdentity, parseWwwAuthenticate, type RegistryCredentials } from './registry-auth.js';
 import { formatReference, registryHost, repoName, type ImageReference } from './reference.js';
 
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -244,7 +245,9 @@ export class RegistryClient {
   ): Promise<Response> {
     const url = `${ep.base}/v2/${ref.path}${suffix}`;
     const scope = `repository:${ref.path}:pull`;
-    const cacheKey = `${ep.base}|${scope}`;
+    // Cached per credentials too: a token or Basic header earned by one caller's
+    // credentials is never sent on behalf of another (anonymous or wrong) caller.
+    const cacheKey = `${ep.base}|${scope}|${credentialIdentity(creds)}`;
     let auth: string | undefined = creds?.registryToken ? `Bearer ${creds.registryToken}` : this.cachedToken(cacheKey);
     for (let round = 0; round < 2; round++) {
       const res = await this.fetchWithTimeout(url, { headers: { accept, ...(auth ? { authorization: auth } : {}) } }, signal, headersOnly);
