@@ -131,8 +131,11 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   const network = await NetworkManager.create({ config, log: log.child({ component: 'network' }) });
   closers.push({ what: 'network', close: () => network.close() });
   const networkStatus = (): Promise<Readiness> => network.status();
-  const pods = new PodManager({ config, log: log.child({ component: 'sandbox' }), network });
-  const containers = new ContainerManager({ config, log: log.child({ component: 'containers' }), images, pods });
+  // One manager, so one tree lock: a runsc container's cgroup create cannot race a pod
+  // removal pruning the parents they share (S12).
+  const cgroups = new CgroupManager();
+  const pods = new PodManager({ config, log: log.child({ component: 'sandbox' }), network, cgroups });
+  const containers = new ContainerManager({ config, log: log.child({ component: 'containers' }), images, pods, cgroups });
   pods.containers = containers.podHook();
   const events = new ContainerEventBus({
     log: log.child({ component: 'events' }),
@@ -198,7 +201,7 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
     eventsHandlers(events),
     metricsHandlers(stats),
     podResourcesHandlers({
-      updater: new PodResourcesUpdater({ pods, cgroups: new CgroupManager(), log: log.child({ component: 'sandbox' }) }),
+      updater: new PodResourcesUpdater({ pods, cgroups, log: log.child({ component: 'sandbox' }) }),
       podSandboxStatus: sandboxSet.unary!.PodSandboxStatus!,
       pod: (id) => pods.get(id),
     }),

@@ -52,7 +52,8 @@ export interface ContainerManagerOptions {
   images: ContainerImages;
   pods: ContainerPods;
   conmon?: Conmon;
-  cgroups?: CgroupManager;
+  /** The daemon's one manager: its tree lock orders every create and prune (S12). */
+  cgroups: CgroupManager;
   oomScores?: OomScoreApplier;
   specLookups?: SpecLookups;
   /**
@@ -93,7 +94,7 @@ export class ContainerManager {
     this.images = options.images;
     this.pods = options.pods;
     this.store = new ContainerStore({ rootDir: options.config.root_dir });
-    this.cgroups = options.cgroups ?? new CgroupManager();
+    this.cgroups = options.cgroups;
     this.oom = options.oomScores ?? new OomScoreApplier({ logger: options.log });
     this.lookups = options.specLookups ?? NODE_SPEC_LOOKUPS;
     this.monitorFor = options.monitorFor;

@@ -35,7 +35,8 @@ export interface PodManagerOptions {
   config: SandlotConfig;
   log: Logger;
   network: PodNetwork;
-  cgroups?: CgroupManager;
+  /** The daemon's one manager: its tree lock orders every create and prune (S12). */
+  cgroups: CgroupManager;
   conmon?: Conmon;
   /** Drivers by handler name; made from config.runtimes when absent. */
   runtimes?: Map<string, RuntimeDriver>;
@@ -77,7 +78,7 @@ export class PodManager {
     this.config = options.config;
     this.log = options.log;
     this.network = options.network;
-    this.cgroups = options.cgroups ?? new CgroupManager();
+    this.cgroups = options.cgroups;
     this.conmonOption = options.conmon;
     this.containers = options.containers;
     this.store = new SandboxStore({ rootDir: options.config.root_dir });

@@ -16,7 +16,7 @@ import type { SandlotConfig } from '../../../src/config/types.js';
 import type { CallContext, CriRequest, CriResponse, HandlerSet } from '../../../src/cri/handler-types.js';
 import { sandboxHandlers } from '../../../src/cri/sandbox-handlers.js';
 import { NetworkManager } from '../../../src/network/network-manager.js';
-import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
+import { CgroupManager, removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 import { PodManager } from '../../../src/sandbox/pod/pod-manager.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
 
@@ -64,7 +64,7 @@ export async function makePodEnv(t: AfterHost, overrides: Record<string, unknown
   const env = {} as PodEnv;
   const build = async (): Promise<void> => {
     env.network = await NetworkManager.create({ config, log });
-    env.pods = new PodManager({ config, log, network: env.network });
+    env.pods = new PodManager({ config, log, network: env.network, cgroups: new CgroupManager() });
     await env.pods.start();
     env.handlers = sandboxHandlers(env.pods);
   };
