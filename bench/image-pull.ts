@@ -116,10 +116,10 @@ async function main(): Promise<void> {
       ['umoci unpack', fmtMs(unpack.wallMs), fmtKiB(unpack.peakRssKiB)],
       ['skopeo + umoci', fmtMs(other.wallMs), `${fmtKiB(other.peakRssKiB)} (max of the two)`],
     ];
-    const w0 = Math.max(...rows.map((r) => r[0]!.length), 'what'.length);
-    const w1 = Math.max(...rows.map((r) => r[1]!.length), 'wall'.length);
+    const w0 = Math.max(...rows.map((r) => r[0].length), 'what'.length);
+    const w1 = Math.max(...rows.map((r) => r[1].length), 'wall'.length);
     process.stdout.write(`\n${'what'.padEnd(w0)}  ${'wall'.padStart(w1)}  peak RSS\n`);
-    for (const r of rows) process.stdout.write(`${r[0]!.padEnd(w0)}  ${r[1]!.padStart(w1)}  ${r[2]}\n`);
+    for (const r of rows) process.stdout.write(`${r[0].padEnd(w0)}  ${r[1].padStart(w1)}  ${r[2]}\n`);
     process.stdout.write(
       `\nratio sandlot / (skopeo + umoci): wall ${(sandlot.wallMs / other.wallMs).toFixed(2)}x, peak RSS ${(sandlot.peakRssKiB / other.peakRssKiB).toFixed(2)}x` +
         ` (RSS source: ${fs.existsSync(GNU_TIME) ? 'GNU time -v' : '/proc polling'})\n`,

@@ -14,7 +14,8 @@ import { pino } from 'pino';
 import { defaultConfig } from '../src/config/defaults.js';
 import { makeBusyboxRootfs, writeBusyboxLayout } from '../src/image/oci-layout-writer.js';
 import { resolveBinary } from '../src/oci/command.js';
-import { RuntimeDriver } from '../src/oci/runtime.js';
+import type { RuntimeDriver } from '../src/oci/runtime.js';
+import { createRuntime } from '../src/oci/runtimes.js';
 import { removeCgroupTree } from '../src/sandbox/resources/cgroups.js';
 import { testCgroupRoot } from '../test/helpers/cgroup.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
@@ -33,7 +34,7 @@ type Timings = Record<string, number[]>;
 function percentile(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
   if (s.length === 0) return NaN;
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 }
 
 async function timed<T>(t: Timings, step: string, fn: () => Promise<T>): Promise<T> {
@@ -172,7 +173,7 @@ async function main(): Promise<void> {
     if (catatonit === undefined) throw new Error('catatonit not found');
     const appRootfs = path.join(dir, 'app-rootfs');
     await makeBusyboxRootfs(appRootfs);
-    const driver = new RuntimeDriver({ name: 'runc', config: defaultConfig().runtimes.runc!, stateDir: path.join(dir, 'raw-state'), log });
+    const driver = createRuntime({ name: 'runc', config: defaultConfig().runtimes.runc, stateDir: path.join(dir, 'raw-state'), log });
     rawDriver = driver;
     await driver.ensureRoot();
     const raw: RawEnv = { driver, dir: path.join(dir, 'raw'), appRootfs, catatonit, cgroupParent };
@@ -190,7 +191,7 @@ async function main(): Promise<void> {
     report(`sandlot through the socket, ${n} at once (wall ${parWallMs.toFixed(0)} ms)`, par, STEPS);
     report('raw floor (runc create/start/kill/delete, two containers), one after the other', rawSeq, RAW_STEPS);
     report(`raw floor, ${n} at once (wall ${rawParWallMs.toFixed(0)} ms)`, rawPar, RAW_STEPS);
-    const ratio = percentile(seq.total!, 50) / percentile(rawSeq.total!, 50);
+    const ratio = percentile(seq.total, 50) / percentile(rawSeq.total, 50);
     console.log(`\noverhead over the floor (median total per pod, one after the other): ${ratio.toFixed(2)}x`);
     console.log(`overhead over the floor (wall time, ${n} at once): ${(parWallMs / rawParWallMs).toFixed(2)}x`);
   } finally {

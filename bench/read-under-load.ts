@@ -55,7 +55,7 @@ async function heapMiB(d: TestDaemon): Promise<string> {
 
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 // The daemon writes a heap snapshot on SIGUSR2 into SNAPSHOT_DIR (NODE_OPTIONS, set
@@ -82,7 +82,7 @@ async function liveHeapMiB(d: TestDaemon): Promise<string> {
   const width = snap.snapshot.meta.node_fields.length;
   const at = snap.snapshot.meta.node_fields.indexOf('self_size');
   let total = 0;
-  for (let i = at; i < snap.nodes.length; i += width) total += snap.nodes[i]!;
+  for (let i = at; i < snap.nodes.length; i += width) total += snap.nodes[i];
   return `; live heap ${(total / 1024 / 1024).toFixed(1)} MiB`;
 }
 
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     console.log(`daemon RSS after the cycles: ${after.toFixed(1)} MiB; ${await heapMiB(d)}`);
     for (const [name, xs] of [...lat.entries()].sort()) {
       xs.sort((a, b) => a - b);
-      console.log(`  ${name.padEnd(20)} n=${String(xs.length).padStart(5)}  p50 ${quantile(xs, 0.5).toFixed(1)} ms  p99 ${quantile(xs, 0.99).toFixed(1)} ms  max ${xs[xs.length - 1]!.toFixed(1)} ms`);
+      console.log(`  ${name.padEnd(20)} n=${String(xs.length).padStart(5)}  p50 ${quantile(xs, 0.5).toFixed(1)} ms  p99 ${quantile(xs, 0.99).toFixed(1)} ms  max ${xs[xs.length - 1].toFixed(1)} ms`);
     }
     await sleep(IDLE_S * 1000);
     console.log(`daemon RSS after ${IDLE_S} s idle: ${rssMiB(pid).toFixed(1)} MiB; ${await heapMiB(d)}${await liveHeapMiB(d)}`);

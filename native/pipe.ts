@@ -12,5 +12,5 @@ const pipe2Fn = libc.func('int pipe2(_Out_ int *fds, int flags)');
 export function pipe(): [number, number] {
   const fds = new Int32Array(2);
   check('pipe2', pipe2Fn(fds, O_CLOEXEC) as number);
-  return [fds[0]!, fds[1]!];
+  return [fds[0], fds[1]];
 }

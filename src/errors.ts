@@ -84,7 +84,7 @@ export function errorMessage(e: unknown): string {
 /** Node system errors carry a string `code` such as ENOENT. */
 export function errnoCode(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e) {
-    const code = (e as { code: unknown }).code;
+    const code = e.code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

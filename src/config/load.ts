@@ -98,7 +98,7 @@ function mergeFile(into: Record<string, unknown>, doc: Record<string, unknown>):
     }
     if (key === 'runtimes' && value && typeof value === 'object' && !Array.isArray(value)) {
       // Handlers named in the file replace or add to the built-in ones.
-      into.runtimes = { ...(into.runtimes as object), ...(value as object) };
+      into.runtimes = { ...(into.runtimes as object), ...value };
     } else {
       into[key] = value;
     }

@@ -56,7 +56,7 @@ class Fuzzer {
     return this.rnd() < p;
   }
   pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)]!;
+    return xs[this.int(xs.length)];
   }
 
   string(field: string): string {
@@ -273,7 +273,7 @@ test('fuzz: seeded hostile requests over every CRI RPC answer a client status, n
     while (sent < COUNT) {
       const i = sent++;
       // Round robin over the RPCs, so each gets its share; the body is the PRNG's.
-      const rpc = rpcs[i % rpcs.length]!;
+      const rpc = rpcs[i % rpcs.length];
       const body = fz.body(rpc.type);
       if (process.env.SANDLOT_FUZZ_TRACE) console.error(`#${i} ${rpc.method} ${body.length}`);
       const o = await call(client, rpc, body);

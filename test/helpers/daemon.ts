@@ -93,8 +93,8 @@ export class TestDaemon {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     this.child = child;
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => {
       this.stderr += d;
       const m = /"address":"([^"]+)","msg":"serving metrics"/.exec(d);
       if (m) this.metricsAddress = m[1]!;

@@ -187,7 +187,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
-    if (token) await new Promise((r) => token!.server.close(r));
+    if (token) await new Promise((r) => token.server.close(r));
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 20_000;

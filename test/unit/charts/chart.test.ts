@@ -29,7 +29,7 @@ const one = (objs: K8sObject[], kind: string): any => {
   return found[0];
 };
 const renderedConfig = (objs: K8sObject[]): Record<string, unknown> =>
-  YAML.parse((one(objs, 'ConfigMap').data as Record<string, string>)['config.yaml']!) ?? {};
+  YAML.parse((one(objs, 'ConfigMap').data as Record<string, string>)['config.yaml']) ?? {};
 
 async function configCheck(config: Record<string, unknown>): Promise<{ code: number; out: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-chart-cfg-'));
@@ -115,7 +115,7 @@ test('every host path the daemon works in is mounted at the same path; the image
 test('the configuration the chart renders into its ConfigMap is valid for the daemon (sandlot config check), once per key', async () => {
   for (const v of [{}, { config: null }, { metrics: { enabled: false } }, { config: { log_level: 'debug', cgroup_root: '/kubepods' } }]) {
     const objs = await render(v);
-    const text = (one(objs, 'ConfigMap').data as Record<string, string>)['config.yaml']!;
+    const text = (one(objs, 'ConfigMap').data as Record<string, string>)['config.yaml'];
     // YAML.parse with uniqueKeys (the default) throws on a duplicate key.
     const cfg = YAML.parse(text, { uniqueKeys: true }) as Record<string, unknown>;
     const r = await configCheck(cfg);
@@ -230,7 +230,7 @@ test('every template names only values that values.yaml defines', () => {
     const text = fs.readFileSync(path.join(dir, f), 'utf8');
     for (const m of text.matchAll(/\.Values\.([A-Za-z0-9_.]+)/g)) {
       let cur: unknown = v;
-      for (const part of m[1]!.split('.')) cur = (cur as Record<string, unknown> | undefined)?.[part];
+      for (const part of m[1].split('.')) cur = (cur as Record<string, unknown> | undefined)?.[part];
       assert.notEqual(cur, undefined, `${f}: .Values.${m[1]} is defined`);
     }
   }

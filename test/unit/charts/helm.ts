@@ -59,10 +59,10 @@ export async function renderRaw(values: Record<string, unknown>, extra: string[]
 }
 
 const MODELS: Record<string, new (o: never) => { validate(): void }> = {
-  'v1/ConfigMap': ConfigMap as never,
-  'v1/Service': Service as never,
-  'apps/v1/DaemonSet': DaemonSet as never,
-  'node.k8s.io/v1/RuntimeClass': RuntimeClass as never,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'apps/v1/DaemonSet': DaemonSet,
+  'node.k8s.io/v1/RuntimeClass': RuntimeClass,
 };
 
 /** Validates a built-in object against its OpenAPI schema; throws naming the object. */

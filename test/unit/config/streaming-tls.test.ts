@@ -83,11 +83,11 @@ test('loopback detection: localhost, 127/8, ::1 are loopback; wildcards and othe
 test('streaming_address and metrics_address beyond loopback each get a warning saying what guards them', () => {
   const open = exposureWarnings(load('streaming_address: 0.0.0.0:0\nmetrics_address: 0.0.0.0:9436\n'));
   assert.deepEqual(open.map((w) => w.key), ['streaming_address', 'metrics_address']);
-  assert.match(open[0]!.msg, /no client certificate is required/);
-  assert.match(open[1]!.msg, /without authentication/);
+  assert.match(open[0].msg, /no client certificate is required/);
+  assert.match(open[1].msg, /without authentication/);
   const guarded = exposureWarnings(
     load(`streaming_address: 0.0.0.0:0\nmetrics_address: ""\nstreaming_tls_cert_file: ${cert}\nstreaming_tls_key_file: ${key}\nstreaming_tls_client_ca_file: ${ca}\n`),
   );
   assert.deepEqual(guarded.map((w) => w.key), ['streaming_address']);
-  assert.match(guarded[0]!.msg, /must present a certificate signed by streaming_tls_client_ca_file/);
+  assert.match(guarded[0].msg, /must present a certificate signed by streaming_tls_client_ca_file/);
 });

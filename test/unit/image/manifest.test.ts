@@ -57,7 +57,7 @@ test('chain IDs follow the OCI definition', () => {
 test('WWW-Authenticate challenges and CRI auth configs parse', () => {
   const [c] = parseWwwAuthenticate('Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull"');
   assert.deepEqual(c, { scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry', scope: 'repository:a/b:pull' } });
-  assert.equal(parseWwwAuthenticate('Basic realm="x"')[0]!.scheme, 'basic');
+  assert.equal(parseWwwAuthenticate('Basic realm="x"')[0].scheme, 'basic');
   assert.deepEqual(credentialsFromAuthConfig({ auth: Buffer.from('u:p:q').toString('base64') }), { username: 'u', password: 'p:q' });
   assert.equal(credentialsFromAuthConfig({}), undefined);
   assert.throws(() => credentialsFromAuthConfig({ auth: Buffer.from('nocolon').toString('base64') }), InvalidArgumentError);

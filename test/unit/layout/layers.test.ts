@@ -13,7 +13,7 @@ function layerOf(rel: string): string {
   if (rel.startsWith('native/')) return 'native';
   const m = /^src\/([^/]+)/.exec(rel);
   if (!m) return 'other';
-  const top = m[1]!;
+  const top = m[1];
   if (top === 'daemon.ts') return 'cli';
   if (['errors.ts', 'util', 'config', 'observe', 'types'].includes(top)) return 'leaf';
   return top;
@@ -49,10 +49,10 @@ function imports(rel: string): string[] {
   const text = fs.readFileSync(path.join(ROOT, rel), 'utf8');
   const out: string[] = [];
   for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"](\.[^'"]+)['"]/g)) {
-    out.push(path.normalize(path.join(path.dirname(rel), m[1]!.replace(/\.js$/, '.ts'))));
+    out.push(path.normalize(path.join(path.dirname(rel), m[1].replace(/\.js$/, '.ts'))));
   }
   for (const m of text.matchAll(/import\(\s*['"](\.[^'"]+)['"]\s*\)/g)) {
-    out.push(path.normalize(path.join(path.dirname(rel), m[1]!.replace(/\.js$/, '.ts'))));
+    out.push(path.normalize(path.join(path.dirname(rel), m[1].replace(/\.js$/, '.ts'))));
   }
   return out;
 }

@@ -56,7 +56,7 @@ test('bad configs name the file and the field', () => {
 test('the embedded default has a gateway bridge, host-local under the state dir and no default route', () => {
   const l = fallback();
   assert.equal(l.source, EMBEDDED_SOURCE);
-  const bridge = l.plugins[0]!;
+  const bridge = l.plugins[0];
   assert.equal(bridge.type, 'bridge');
   assert.equal(bridge.bridge, 'sltest0');
   assert.equal(bridge.isGateway, true);
@@ -77,7 +77,7 @@ test('selection: no files → embedded default; the first valid file wins; all i
   const sel = selectNetworkConfig('/d', fakeReader({ '/d/20-good.conflist': good, '/d/10-bad.conflist': '{' }), fallback);
   assert.equal(sel.list.name, 'good');
   assert.equal(sel.skipped.length, 1);
-  assert.match(sel.skipped[0]!, /10-bad.conflist/);
+  assert.match(sel.skipped[0], /10-bad.conflist/);
   assert.throws(
     () => selectNetworkConfig('/d', fakeReader({ '/d/10-bad.conflist': '{' }), fallback),
     (e: unknown) => e instanceof FailedPreconditionError && /no usable file/.test(e.message),

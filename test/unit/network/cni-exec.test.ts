@@ -31,7 +31,7 @@ test('a real plugin process gets the CNI env and its config on stdin, and its st
     args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', 'ns1'], ['K8S_POD_NAME', 'web'], ['K8S_POD_INFRA_CONTAINER_ID', 'abc'], ['K8S_POD_UID', 'u-1']],
     portMappings: [],
   });
-  assert.equal(r.ips[0]!.address, '10.9.0.2/24');
+  assert.equal(r.ips[0].address, '10.9.0.2/24');
   assert.deepEqual(fs.readFileSync(`${seen}.env`, 'utf8').trim().split('\n'), [
     'CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=abc;K8S_POD_UID=u-1',
     'CNI_COMMAND=ADD',

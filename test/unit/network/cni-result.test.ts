@@ -20,7 +20,7 @@ const BRIDGE_RESULT_100 = {
 test('a 1.0.0 result: the IPv4 address is primary, IPv6 additional, prefixes stripped', () => {
   const r = parseCniResult(JSON.stringify(BRIDGE_RESULT_100), 'x');
   assert.equal(r.cniVersion, '1.0.0');
-  assert.equal(r.interfaces[2]!.sandbox, '/run/sandlot/netns/abc');
+  assert.equal(r.interfaces[2].sandbox, '/run/sandlot/netns/abc');
   assert.deepEqual(podIps(r), { ip: '10.88.0.5', additionalIps: ['fd00::5'] });
   assert.deepEqual(r.raw, BRIDGE_RESULT_100);
 });

@@ -21,7 +21,7 @@ class FakeExecutor implements PluginExecutor {
   async run(binary: string, env: Record<string, string>, stdin: string): Promise<PluginRun> {
     const conf = JSON.parse(stdin) as Record<string, unknown>;
     this.calls.push({ binary, env, conf });
-    return { code: 0, stdout: '', stderr: '', timedOut: false, ...this.answer(path.basename(binary), env.CNI_COMMAND!, conf) };
+    return { code: 0, stdout: '', stderr: '', timedOut: false, ...this.answer(path.basename(binary), env.CNI_COMMAND, conf) };
   }
 }
 
@@ -54,7 +54,7 @@ const result = (ip: string) => JSON.stringify({ cniVersion: '1.0.0', interfaces:
 
 test('plugin config gets name, cniVersion, prevResult, and runtimeConfig only for declared capabilities', () => {
   const prev = { cniVersion: '1.0.0', ips: [] };
-  const pm = buildPluginConfig(LIST, LIST.plugins[1]!, prev, RT);
+  const pm = buildPluginConfig(LIST, LIST.plugins[1], prev, RT);
   assert.deepEqual(pm, {
     type: 'portmap',
     capabilities: { portMappings: true },
@@ -63,7 +63,7 @@ test('plugin config gets name, cniVersion, prevResult, and runtimeConfig only fo
     prevResult: prev,
     runtimeConfig: { portMappings: RT.portMappings },
   });
-  const br = buildPluginConfig(LIST, LIST.plugins[0]!, undefined, RT);
+  const br = buildPluginConfig(LIST, LIST.plugins[0], undefined, RT);
   assert.equal('runtimeConfig' in br, false);
   assert.equal('prevResult' in br, false);
   assert.equal(formatCniArgs(RT.args), 'IgnoreUnknown=1;K8S_POD_NAME=p');
@@ -75,11 +75,11 @@ test('ADD runs the plugins in order, chaining each result as the next prevResult
   const runner = new CniRunner({ binDirs: ['/nonexistent', dir], exec });
   const r = await runner.add(LIST, RT);
   assert.deepEqual(exec.calls.map((c) => path.basename(c.binary)), ['bridge', 'portmap', 'tuning']);
-  assert.equal(exec.calls[0]!.conf.prevResult, undefined);
-  assert.deepEqual(exec.calls[1]!.conf.prevResult, JSON.parse(result('10.0.0.2/24')));
-  assert.deepEqual(exec.calls[2]!.conf.prevResult, JSON.parse(result('10.0.0.3/24')));
-  assert.equal(r.ips[0]!.address, '10.0.0.4/24');
-  assert.deepEqual(exec.calls[0]!.env, {
+  assert.equal(exec.calls[0].conf.prevResult, undefined);
+  assert.deepEqual(exec.calls[1].conf.prevResult, JSON.parse(result('10.0.0.2/24')));
+  assert.deepEqual(exec.calls[2].conf.prevResult, JSON.parse(result('10.0.0.3/24')));
+  assert.equal(r.ips[0].address, '10.0.0.4/24');
+  assert.deepEqual(exec.calls[0].env, {
     CNI_COMMAND: 'ADD',
     CNI_CONTAINERID: 'c1',
     CNI_NETNS: '/ns/c1',
@@ -133,7 +133,7 @@ test('DEL runs every plugin in reverse even when one fails, then reports all fai
     return true;
   });
   assert.deepEqual(exec.calls.map((c) => [path.basename(c.binary), c.env.CNI_COMMAND]), [['tuning', 'DEL'], ['portmap', 'DEL'], ['bridge', 'DEL']]);
-  assert.deepEqual(exec.calls[2]!.conf.prevResult, prev, 'bridge (holding the IPAM lease) still ran, with the cached result');
+  assert.deepEqual(exec.calls[2].conf.prevResult, prev, 'bridge (holding the IPAM lease) still ran, with the cached result');
 });
 
 test('CHECK passes the cached result to every plugin; disableCheck and pre-0.4.0 versions skip it', async (t) => {

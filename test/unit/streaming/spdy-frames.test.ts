@@ -62,7 +62,7 @@ test('a large data frame arriving in many chunks is reassembled', () => {
   const out: SpdyFrame[] = [];
   for (let off = 0; off < wire.length; off += 65536) out.push(...p.push(wire.subarray(off, off + 65536)));
   assert.equal(out.length, 1);
-  assert.ok(out[0]!.type === 'DATA' && out[0]!.data.equals(data));
+  assert.ok(out[0].type === 'DATA' && out[0].data.equals(data));
 });
 
 test('a control frame of another SPDY version is a protocol error; unknown types are ignored', () => {
@@ -122,7 +122,7 @@ test('our compressor and decompressor stay in step over many blocks, and the dic
       assert.equal(b.subarray(-4).toString('hex'), '0000ffff', 'each block ends in a sync flush');
       assert.deepEqual(await d.decompress(b), sets[i]);
     }
-    assert.ok(blocks[19]!.length < blocks[0]!.length, 'later blocks reuse the shared window');
+    assert.ok(blocks[19].length < blocks[0].length, 'later blocks reuse the shared window');
   } finally {
     c.close();
     d.close();
