@@ -3,6 +3,7 @@
 // `make run` imports). Entries are written in sorted order with fixed owners and
 // mtimes, so the same tree always gives the same digests.
 //   node --import tsx src/image/oci-layout-writer.ts --busybox OUT_DIR [NAME]
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -11,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import tar from 'tar-stream';
-import { InvalidArgumentError } from '../errors.js';
+import { errorMessage, InvalidArgumentError } from '../errors.js';
 import { CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION } from './archive-import.js';
 import { sha256Digest } from './digest.js';
 import { MEDIA_TYPE, hostPlatform, type ImageRuntimeConfig } from './manifest.js';
@@ -115,15 +116,30 @@ export async function writeOciLayout(opts: WriteLayoutOptions): Promise<{ manife
   return { manifestDigest: manifest.digest, configDigest: config.digest };
 }
 
-/** A minimal busybox rootfs (the static binary, applet symlinks for sh and friends). */
+/**
+ * The applets `busybox` was built with (`busybox --list`), so the built-in image has
+ * every one as a command (`uname`, `sed`, `awk` …), as Docker's busybox image does.
+ */
+export function busyboxApplets(busybox = BUSYBOX_BINARY): string[] {
+  let out: string;
+  try {
+    out = execFileSync(busybox, ['--list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new InvalidArgumentError(`listing the applets of "${busybox}" (busybox --list): ${errorMessage(e)}`, { cause: e });
+  }
+  // Names only: nothing that could leave bin/ (`[` and `[[` are applets too).
+  const applets = out.split('\n').filter((a) => a !== '' && a !== 'busybox' && !a.includes('/') && a !== '.' && a !== '..');
+  if (!applets.includes('sh')) throw new InvalidArgumentError(`listing the applets of "${busybox}": no "sh" among ${applets.length} applets; is it busybox?`);
+  return applets;
+}
+
+/** A minimal busybox rootfs: the static binary and a bin/ symlink for each of its applets. */
 export async function makeBusyboxRootfs(dir: string, busybox = BUSYBOX_BINARY): Promise<void> {
   for (const d of ['bin', 'etc', 'tmp', 'root', 'proc', 'sys', 'dev']) await fsp.mkdir(path.join(dir, d), { recursive: true, mode: 0o755 });
   await fsp.chmod(path.join(dir, 'tmp'), 0o1777);
   await fsp.copyFile(busybox, path.join(dir, 'bin', 'busybox'));
   await fsp.chmod(path.join(dir, 'bin', 'busybox'), 0o755);
-  for (const applet of ['sh', 'ls', 'cat', 'echo', 'sleep', 'env', 'id', 'ps', 'top', 'wget', 'nc', 'ip', 'hostname', 'mount', 'true', 'false', 'date', 'touch', 'mkdir', 'rm']) {
-    await fsp.symlink('busybox', path.join(dir, 'bin', applet));
-  }
+  for (const applet of busyboxApplets(busybox)) await fsp.symlink('busybox', path.join(dir, 'bin', applet));
   await fsp.writeFile(path.join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
   await fsp.writeFile(path.join(dir, 'etc', 'group'), 'root:x:0:\nnobody:x:65534:\n');
 }
