@@ -1,22 +1,22 @@
-// A driver for one configured runtime handler (`runtimes.<name>`): a runc-compatible CLI
-// (runc, crun, youki: type `oci`) or gVisor's runsc (type `runsc`). Every call passes
-// `--root <state_dir>/runtimes/<handler>` so two daemons never share runtime state, and
-// the handler's extra args from the config.
+// The OCI runtime of one configured handler (`runtimes.<name>`), behind one interface:
+// the container operations every handler type has (create/start/kill/delete/state/
+// exec/update/checkpoint/stats) and `features`, what this handler type can do. The
+// sandbox layer asks the features instead of asking which runtime it has (STYLE.md 14;
+// CRI-O's RuntimeImpl): everything that differs between runc-compatible CLIs and gVisor
+// lives in src/oci/.
 //
-// Measured on these machines (ARCHITECTURE.md):
-// - crun 1.8.1 fails every create with "cgroups in hybrid mode not supported", so the
-//   probe creates and deletes a trivial container instead of trusting `--version`.
-// - runsc (Debian, 2022) refuses its own netstack here ("cannot run with network enabled
-//   in root network namespace") but runs with --network=host inside the pod netns; and
-//   every runsc invocation must repeat the same global flags (`start` re-reads them: a
-//   `start` without --network=host tries the netstack again).
-import fs from 'node:fs/promises';
-import path from 'node:path';
+//   RuntimeDriver (this file: the interface, the features per type)
+//     └─ CliRuntime (runtime-cli.ts: one CLI call per operation, the probe)
+//          ├─ RuncRuntime (runtime-runc.ts): type `oci`: runc, crun, youki
+//          └─ RunscRuntime (runtime-runsc.ts): type `runsc`: gVisor
+//   createRuntime (runtimes.ts) picks the implementation from the handler's type.
+//
+// Every call passes `--root <state_dir>/runtimes/<handler>` so two daemons never share
+// runtime state, and the handler's extra args from the config.
 import type { Logger } from 'pino';
-import type { RuntimeHandlerConfig } from '../config/types.js';
-import { errorMessage, FailedPreconditionError, UnimplementedError, wrapError } from '../errors.js';
-import { boundingSetOfStatus, unknownCapabilityIn } from './capabilities.js';
-import { CommandError, resolveBinary, runCommand, type CommandRunner } from './command.js';
+import type { RuntimeHandlerConfig, RuntimeType } from '../config/types.js';
+import type { CommandRunner } from './command.js';
+import type { ExecLaunch, ExecOptions, ExecRuntime } from './exec.js';
 
 /** The OCI runtime state (`<runtime> state <id>`), S16. */
 export interface OciState {
@@ -54,252 +54,151 @@ export interface RuntimeDriverOptions {
   run?: CommandRunner;
 }
 
-const STATE_TIMEOUT_MS = 30_000;
-const CREATE_TIMEOUT_MS = 120_000;
+/** Per-container figures a runtime reports itself (where the container's cgroup cannot). */
+export interface RuntimeStats {
+  /** Cumulative CPU ns, already the container's share (S13). */
+  cpuUsageNs: bigint;
+  /** The sandbox's memory usage (shared by all its containers). */
+  memoryUsageBytes: number | undefined;
+  /** The sandbox's task count. */
+  pids: number | undefined;
+}
 
-/** Messages runtimes print for an unknown container ID. */
-const NOT_EXIST_RE = /does not exist|not exist|no such file|not found/i;
+export interface CheckpointRequest {
+  /** Where the runtime writes the checkpoint images. */
+  imagePath: string;
+  /** Its work directory (logs). */
+  workPath: string;
+  timeoutMs: number;
+}
 
-export class RuntimeDriver {
+/** What a handler type can do; the sandbox layer decides by these, never by the type. */
+export interface RuntimeFeatures {
+  /** `update` changes a running container's resources (runsc has no update command). */
+  readonly updateResources: boolean;
+  /** S7/S8: checkpoint of one container (runsc checkpoints whole sandboxes only). */
+  readonly containerCheckpoint: boolean;
+  /**
+   * What runs and watches an app container: `conmon` over `<runtime> create` (a host
+   * process), or `runsc-shim`: conmon over the runsc subcontainer shim (no host PID;
+   * stdio and exit status belong to `runsc start` / `runsc wait`).
+   */
+  readonly subcontainerMonitor: 'conmon' | 'runsc-shim';
+  /**
+   * S14: where pod-shared tmpfs volumes are made: `host` (the daemon mounts them in the
+   * pod's dir and binds them into each container) or `sandbox` (the runtime makes them
+   * from the mount-hint annotations; the container spec gets tmpfs mounts).
+   */
+  readonly podSharedTmpfs: 'host' | 'sandbox';
+  /** S15: container and pod filestores (runsc's overlay backing files) exist. */
+  readonly filestores: boolean;
+  /**
+   * S12: the runtime puts no process into an app container's cgroup (it runs inside the
+   * sandbox), so the daemon creates it, empty, for cAdvisor and the kubelet to find.
+   */
+  readonly emptyContainerCgroup: boolean;
+  /** S13: per-container cpu/memory from the container's cgroup, or from the runtime (`stats`). */
+  readonly containerStats: 'cgroup' | 'runtime';
+  /** An OOM kill is the sandbox's (the pod cgroup counts it), not one container's. */
+  readonly sandboxOomKills: boolean;
+  /** Mount propagation `rshared`/bidirectional in container specs (the Debian runsc refuses it). */
+  readonly bidirectionalPropagation: boolean;
+  /** App containers join the infra's PID namespace by path (runsc: the sandbox is one). */
+  readonly joinsPodPidNamespace: boolean;
+  /** The sandbox spec's hostname is set even without a pod UTS namespace (runsc: the sentry's). */
+  readonly sandboxHostnameAlways: boolean;
+  /** The sandbox spec carries the pod cgroup as an annotation (runsc: S12 for subcontainers). */
+  readonly cgroupParentAnnotation: boolean;
+}
+
+const OCI_FEATURES: RuntimeFeatures = {
+  updateResources: true,
+  containerCheckpoint: true,
+  subcontainerMonitor: 'conmon',
+  podSharedTmpfs: 'host',
+  filestores: false,
+  emptyContainerCgroup: false,
+  containerStats: 'cgroup',
+  sandboxOomKills: false,
+  bidirectionalPropagation: true,
+  joinsPodPidNamespace: true,
+  sandboxHostnameAlways: false,
+  cgroupParentAnnotation: false,
+};
+
+const RUNSC_FEATURES: RuntimeFeatures = {
+  updateResources: false,
+  containerCheckpoint: false,
+  subcontainerMonitor: 'runsc-shim',
+  podSharedTmpfs: 'sandbox',
+  filestores: true,
+  emptyContainerCgroup: true,
+  containerStats: 'runtime',
+  sandboxOomKills: true,
+  bidirectionalPropagation: false,
+  joinsPodPidNamespace: false,
+  sandboxHostnameAlways: true,
+  cgroupParentAnnotation: true,
+};
+
+/**
+ * The features of a handler type. Records carry the type their container was made
+ * with, so what a stored container needs (its filestores, its stats source) is known
+ * even when its handler is no longer configured.
+ */
+export function runtimeFeatures(type: RuntimeType): RuntimeFeatures {
+  return type === 'runsc' ? RUNSC_FEATURES : OCI_FEATURES;
+}
+
+/** How a pod's port-forward reaches the pod: a dial in its netns, or the relay (port-forward-relay.ts). */
+export type PortForwardPath = 'netns-dial' | 'relay';
+
+/** The ID of a handler's probe container (its cgroup goes with the caller's cgroup manager). */
+export function probeContainerId(name: string): string {
+  return `sandlot-probe-${process.pid}-${name}`;
+}
+
+/** One configured handler's runtime. */
+export interface RuntimeDriver extends ExecRuntime {
   readonly name: string;
+  readonly type: RuntimeType;
   readonly config: RuntimeHandlerConfig;
+  /** The runtime's state root (`--root`). */
   readonly root: string;
-  private readonly log: Logger;
-  private readonly run: CommandRunner;
-  private binary: string | undefined;
+  readonly features: RuntimeFeatures;
+  /** The handler's port-forward path (from its type and its config). */
+  readonly portForward: PortForwardPath;
   /**
    * What "all capabilities" means for this handler (privileged, add ALL): the daemon's
    * bounding set less what the runtime refused in the probe. Undefined before a probe.
    */
   capabilities: string[] | undefined;
 
-  constructor(options: RuntimeDriverOptions) {
-    this.name = options.name;
-    this.config = options.config;
-    this.root = path.join(options.stateDir, 'runtimes', options.name);
-    this.log = options.log;
-    this.run = options.run ?? runCommand;
-  }
-
-  get isRunsc(): boolean {
-    return this.config.type === 'runsc';
-  }
-
-  /** The absolute path of the binary; throws FailedPrecondition when it is missing. */
-  binaryPath(): string {
-    this.binary ??= resolveBinary(this.config.path);
-    if (this.binary === undefined) {
-      throw new FailedPreconditionError(`runtime handler "${this.name}": binary "${this.config.path}" not found`);
-    }
-    return this.binary;
-  }
-
-  /** The runsc network mode: `auto` means host here, where the netstack fails (see top). */
-  runscNetwork(): 'sandbox' | 'host' {
-    return this.config.network === 'sandbox' ? 'sandbox' : 'host';
-  }
-
   /** Global flags placed before every subcommand (also handed to conmon as --runtime-arg). */
-  globalArgs(): string[] {
-    const args = ['--root', this.root];
-    if (this.isRunsc) {
-      args.push(`--network=${this.runscNetwork()}`);
-      if (this.config.overlay !== '') args.push(`--overlay2=${this.config.overlay}`);
-      // Without it runsc ignores linux.seccomp of every spec (RuntimeDefault and Localhost
-      // profiles then block nothing: `Seccomp: 0`); with it the sentry applies the filter
-      // to the container's processes inside the sandbox.
-      args.push('--oci-seccomp');
-    }
-    return [...args, ...this.config.args];
-  }
-
-  async ensureRoot(): Promise<void> {
-    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
-  }
-
-  private async cli(action: string, sub: string[], timeoutMs = STATE_TIMEOUT_MS, extra: { input?: string; outputFile?: string } = {}): Promise<string> {
-    const bin = this.binaryPath();
-    try {
-      const opts = { timeoutMs, ...extra };
-      const { stdout } = await this.run(bin, [...this.globalArgs(), ...sub], opts);
-      return stdout;
-    } catch (e) {
-      throw wrapError(`${action} with ${this.name}`, e);
-    }
-  }
-
-  /**
-   * Is the handler usable? The binary must exist, answer --version, and create and
-   * delete a trivial container (catches crun's hybrid-cgroup refusal, a broken runsc).
-   */
-  async probe(options: ProbeOptions): Promise<ProbeResult> {
-    let bin: string;
-    try {
-      bin = this.binaryPath();
-    } catch (e) {
-      return { ready: false, reason: 'RuntimeBinaryNotFound', message: errorMessage(e) };
-    }
-    try {
-      await this.run(bin, ['--version'], { timeoutMs: STATE_TIMEOUT_MS });
-    } catch (e) {
-      return { ready: false, reason: 'RuntimeVersionFailed', message: `running "${bin} --version": ${errorMessage(e)}` };
-    }
-    const id = RuntimeDriver.probeId(this.name);
-    const bundle = path.join(options.workDir, id);
-    const debugDir = path.join(options.workDir, `${id}.debug`);
-    // The probe container asks for every capability the daemon holds: a runtime that
-    // refuses one as unknown (the Debian runsc: CAP_PERFMON, CAP_BPF,
-    // CAP_CHECKPOINT_RESTORE) is asked again without it, so the probe finds the set
-    // "all" means for this handler. A runtime that takes them all costs one create.
-    const bounding = options.boundingSet ?? boundingSetOfStatus(await fs.readFile('/proc/self/status', 'utf8').catch(() => '')) ?? [];
-    // Measured: each refused capability costs runsc a failed create (~0.3 s idle, 1 s and
-    // more on a busy machine). What the last probe found for this very binary and
-    // bounding set is tried first, so a restarted daemon's probe is one create again.
-    const cacheFile = path.join(this.root, 'probed-capabilities.json');
-    const key = JSON.stringify({ bin, ...(await fs.stat(bin).then((st) => ({ size: st.size, mtimeMs: st.mtimeMs })).catch(() => ({}))), bounding });
-    const cached = await fs.readFile(cacheFile, 'utf8').then((t) => JSON.parse(t) as { key?: string; capabilities?: string[] }).catch(() => undefined);
-    let caps = cached?.key === key && Array.isArray(cached.capabilities) ? bounding.filter((c) => cached.capabilities!.includes(c)) : bounding;
-    try {
-      await this.ensureRoot();
-      for (;;) {
-        await fs.rm(bundle, { recursive: true, force: true });
-        await fs.rm(debugDir, { recursive: true, force: true });
-        await writeProbeBundle(bundle, options, caps);
-        // A leftover from a crashed probe would make create fail.
-        await this.delete(id, { force: true }).catch(() => undefined);
-        // runsc says which capability it refused only in its debug log (the root
-        // container's sandbox fails "invalid capability" before it reports back).
-        const debug = this.isRunsc ? ['--debug', `--debug-log=${debugDir}/`] : [];
-        let refused: string | undefined;
-        try {
-          await this.cli('creating the probe container', [...debug, 'create', '--bundle', bundle, id], CREATE_TIMEOUT_MS, {
-            outputFile: path.join(options.workDir, `${id}.out`),
-          });
-        } catch (e) {
-          refused = unknownCapabilityIn(`${errorMessage(e)}\n${await readDir(debugDir)}`);
-          if (refused === undefined || !caps.includes(refused)) throw e;
-        } finally {
-          await this.delete(id, { force: true }).catch((e: unknown) =>
-            this.log.warn({ err: e, handler: this.name }, 'deleting the probe container'),
-          );
-        }
-        if (refused === undefined) break;
-        this.log.info({ handler: this.name, capability: refused }, 'the runtime refuses a capability: privileged containers go without it');
-        caps = caps.filter((c) => c !== refused);
-      }
-      this.capabilities = caps;
-      await fs.writeFile(cacheFile, JSON.stringify({ key, capabilities: caps })).catch((e: unknown) =>
-        this.log.warn({ err: e, handler: this.name }, 'saving the probed capabilities'),
-      );
-      return { ready: true, reason: '', message: '' };
-    } catch (e) {
-      const said = e instanceof Error && e.cause instanceof CommandError ? e.cause.message : errorMessage(e);
-      return { ready: false, reason: 'RuntimeProbeFailed', message: `probing runtime handler "${this.name}": ${said}` };
-    } finally {
-      await fs.rm(bundle, { recursive: true, force: true });
-      await fs.rm(debugDir, { recursive: true, force: true });
-    }
-  }
-
-  /** The probe's cgroup goes with the caller's cgroup manager; the id lets it find it. */
-  static probeId(name: string): string {
-    return `sandlot-probe-${process.pid}-${name}`;
-  }
-
-  /** Without conmon: the container's stdio is /dev/null-like (a scratch output file). */
-  async create(id: string, bundle: string, pidFile: string): Promise<void> {
-    await this.cli(`creating container "${id}"`, ['create', '--bundle', bundle, '--pid-file', pidFile, id], CREATE_TIMEOUT_MS, {
-      outputFile: `${pidFile}.out`,
-    });
-  }
-
-  async start(id: string): Promise<void> {
-    await this.cli(`starting container "${id}"`, ['start', id], CREATE_TIMEOUT_MS);
-  }
-
+  globalArgs(): string[];
+  ensureRoot(): Promise<void>;
+  /** Is the handler usable? (binary, --version, a trivial container created and deleted) */
+  probe(options: ProbeOptions): Promise<ProbeResult>;
+  /** Without conmon: the container's stdio is a scratch output file. */
+  create(id: string, bundle: string, pidFile: string): Promise<void>;
+  start(id: string): Promise<void>;
   /** S9: `all` signals every process of the container (allowed on a stopped one). */
-  async kill(id: string, signal: string, options: { all?: boolean } = {}): Promise<void> {
-    const flags = options.all ? ['--all'] : [];
-    await this.cli(`signalling container "${id}" with ${signal}`, ['kill', ...flags, id, signal]);
-  }
-
+  kill(id: string, signal: string, options?: { all?: boolean }): Promise<void>;
   /** Idempotent: an unknown container is not an error. */
-  async delete(id: string, options: { force?: boolean } = {}): Promise<void> {
-    try {
-      await this.cli(`deleting container "${id}"`, ['delete', ...(options.force ? ['--force'] : []), id]);
-    } catch (e) {
-      if (NOT_EXIST_RE.test(errorMessage(e))) return;
-      throw e;
-    }
-  }
-
+  delete(id: string, options?: { force?: boolean }): Promise<void>;
   /** S16: the runtime's view; undefined when it does not know the container. */
-  async state(id: string): Promise<OciState | undefined> {
-    let out: string;
-    try {
-      out = await this.cli(`reading the state of container "${id}"`, ['state', id]);
-    } catch (e) {
-      if (NOT_EXIST_RE.test(errorMessage(e))) return undefined;
-      throw e;
-    }
-    return JSON.parse(out) as OciState;
-  }
-
+  state(id: string): Promise<OciState | undefined>;
   /** IDs of every container in this handler's root. */
-  async list(): Promise<string[]> {
-    const out = await this.cli('listing containers', ['list', '--format', 'json']);
-    const parsed = JSON.parse(out.trim() || 'null') as Array<{ id: string }> | null;
-    return (parsed ?? []).map((c) => c.id);
-  }
-
-  /** Updates the cgroup resources of a running container (OCI LinuxResources JSON). */
-  async update(id: string, resources: Record<string, unknown>): Promise<void> {
-    if (this.isRunsc) {
-      throw new UnimplementedError(`updating resources of container "${id}": runsc has no update command`);
-    }
-    await this.cli(`updating container "${id}"`, ['update', '--resources', '-', id], STATE_TIMEOUT_MS, {
-      input: JSON.stringify(resources),
-    });
-  }
-
-  /** Runs a process (OCI process JSON in `processFile`) in a running container, detached. */
-  async exec(id: string, processFile: string, pidFile: string): Promise<void> {
-    await this.cli(`executing in container "${id}"`, ['exec', '--detach', '--process', processFile, '--pid-file', pidFile, id], CREATE_TIMEOUT_MS, {
-      outputFile: `${pidFile}.out`,
-    });
-  }
-}
-
-/** A rootfs with catatonit alone, paused: the smallest container that proves create works. */
-async function writeProbeBundle(bundle: string, options: ProbeOptions, caps: string[]): Promise<void> {
-  const rootfs = path.join(bundle, 'rootfs');
-  for (const d of ['proc', 'dev', 'sys']) await fs.mkdir(path.join(rootfs, d), { recursive: true });
-  await fs.writeFile(path.join(rootfs, 'catatonit'), '');
-  const spec = {
-    ociVersion: '1.0.2',
-    process: {
-      terminal: false, user: { uid: 0, gid: 0 }, args: ['/catatonit', '-P'], cwd: '/', env: ['PATH=/'], noNewPrivileges: true,
-      capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
-    },
-    root: { path: 'rootfs', readonly: true },
-    hostname: 'probe',
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/catatonit', type: 'bind', source: options.catatonitPath, options: ['rbind', 'ro'] },
-    ],
-    linux: {
-      cgroupsPath: options.cgroupsPath,
-      namespaces: ['pid', 'ipc', 'uts', 'mount', 'network'].map((type) => ({ type })),
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
-    },
-  };
-  await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
-}
-
-/** The text of every file in a directory (runsc's debug logs); empty when it is missing. */
-async function readDir(dir: string): Promise<string> {
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
-  const texts = await Promise.all(names.map((n) => fs.readFile(path.join(dir, n), 'utf8').catch(() => '')));
-  return texts.join('\n');
+  list(): Promise<string[]>;
+  /** Updates the cgroup resources of a running container; UNIMPLEMENTED without `features.updateResources`. */
+  update(id: string, resources: Record<string, unknown>): Promise<void>;
+  /** S18: runs a command in a running container, its stdio as asked. */
+  exec(options: ExecOptions): Promise<ExecLaunch>;
+  /** Checkpoints a container, leaving it running; UNIMPLEMENTED without `features.containerCheckpoint`. */
+  checkpoint(id: string, request: CheckpointRequest): Promise<void>;
+  /**
+   * S13: the runtime's figures of a running container (`features.containerStats` is
+   * `runtime`); undefined when it has none (not running, or the cgroup is the source).
+   */
+  stats(id: string): Promise<RuntimeStats | undefined>;
 }

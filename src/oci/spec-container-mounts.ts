@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import type { ContainerSpecInput, CriDevice, MountPropagation, SpecLookups } from './container-config.js';
+import { runtimeFeatures } from './runtime.js';
 import { standardMounts, type LinuxDevice, type LinuxDeviceCgroup, type OciMount } from './spec-common.js';
 
 const PROPAGATION_OPTION: Record<MountPropagation, string> = {
@@ -54,7 +55,7 @@ export async function buildMounts(
     // container (through the gofer), but a mount made inside the sandbox lives in the
     // sentry's own mount table and never reaches the host; runsc refuses "rshared" both
     // as a mount option and as rootfsPropagation. So BIDIRECTIONAL cannot be had there.
-    if (prop === 'rshared' && pod.runtimeType === 'runsc') {
+    if (prop === 'rshared' && !runtimeFeatures(pod.runtimeType).bidirectionalPropagation) {
       throw new UnimplementedError(
         `${field}.propagation: PROPAGATION_BIDIRECTIONAL is not supported under runsc (mounts made in a gVisor sandbox never reach the host); PROPAGATION_HOST_TO_CONTAINER is`,
       );

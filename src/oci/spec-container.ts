@@ -24,6 +24,7 @@ import { buildDevices, buildMounts } from './spec-container-mounts.js';
 import { buildResources, oomScore, toInt } from './spec-container-resources.js';
 import { apparmorProfile, buildSeccomp, nonEmptyOr } from './spec-container-security.js';
 import { validateSysctls, type PodNamespaces } from './spec-sandbox.js';
+import { runtimeFeatures } from './runtime.js';
 import { resolveUser } from './user-lookup.js';
 
 export type {
@@ -257,7 +258,7 @@ function buildNamespaces(input: ContainerSpecInput, modes: ContainerModes): Linu
       // start failed "creating process: out of memory" (the kernel's answer for a PID
       // namespace whose init is gone). No PID namespace entry = the sandbox kernel's
       // root namespace, where the infra process is PID 1 (measured: issue 10 item 8).
-      if (input.pod.runtimeType !== 'runsc') ns.push(join('pid', paths.pid, 'PID'));
+      if (runtimeFeatures(input.pod.runtimeType).joinsPodPidNamespace) ns.push(join('pid', paths.pid, 'PID'));
       break;
     case 'CONTAINER':
       ns.push({ type: 'pid' });
@@ -286,7 +287,8 @@ function buildAnnotations(input: ContainerSpecInput): Record<string, string> {
   for (const [k, v] of Object.entries(config.annotations ?? {})) {
     if (!k.startsWith('io.kubernetes.cri.') && !k.startsWith('dev.gvisor.')) out[k] = v;
   }
-  if (pod.runtimeType === 'runsc') Object.assign(out, pod.mountHintAnnotations ?? {});
+  // S14: the runtime that makes pod-shared tmpfs volumes reads them from every spec.
+  if (runtimeFeatures(pod.runtimeType).podSharedTmpfs === 'sandbox') Object.assign(out, pod.mountHintAnnotations ?? {});
   out[ANNOTATION_CONTAINER_TYPE] = 'container';
   out[ANNOTATION_SANDBOX_ID] = pod.id;
   out[ANNOTATION_CONTAINER_NAME] = config.metadata?.name ?? '';

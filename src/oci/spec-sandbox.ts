@@ -1,7 +1,9 @@
 // The OCI spec (config.json) of a pod's infra container (S1: the root container): a
 // paused `catatonit -P` bind-mounted read-only from the host onto a tiny read-only
 // rootfs, owning the pod's namespaces. Pure: every path and decision comes in typed.
+import type { RuntimeType } from '../config/types.js';
 import { InvalidArgumentError } from '../errors.js';
+import { runtimeFeatures } from './runtime.js';
 import {
   ANNOTATION_CGROUP_PARENT, ANNOTATION_CONTAINER_TYPE, ANNOTATION_SANDBOX_ID, DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS, OCI_VERSION, standardMounts, type OciMount,
@@ -47,8 +49,11 @@ export interface SandboxSpecInput {
   /** The pod cgroup (S12, for runsc's annotation). */
   podCgroup: string;
   annotations: Record<string, string>;
+  /** S14: `mountHintAnnotations(hints)` of the pod, for a runtime that makes the pod's shared tmpfs volumes. */
+  mountHintAnnotations?: Record<string, string>;
   oomScoreAdj: number;
-  runsc: boolean;
+  /** The handler's type (its features decide the runtime-specific parts). */
+  runtimeType: RuntimeType;
   /** Host path of a static busybox to bind read-only at RELAY_BINARY (port-forward relay). */
   relayBinaryPath?: string;
 }
@@ -101,6 +106,7 @@ export function validateSysctls(sysctls: Record<string, string>, ns: PodNamespac
 
 export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
   const { namespaces: ns } = input;
+  const features = runtimeFeatures(input.runtimeType);
   const namespaces: Array<{ type: string; path?: string }> = [{ type: 'mount' }];
   if (ns.pid !== 'NODE') namespaces.push({ type: 'pid' });
   if (ns.ipc === 'POD') namespaces.push({ type: 'ipc' });
@@ -112,10 +118,11 @@ export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
   }
   const annotations: Record<string, string> = {
     ...input.annotations,
+    ...(features.podSharedTmpfs === 'sandbox' ? (input.mountHintAnnotations ?? {}) : {}),
     [ANNOTATION_CONTAINER_TYPE]: 'sandbox',
     [ANNOTATION_SANDBOX_ID]: input.id,
   };
-  if (input.runsc) annotations[ANNOTATION_CGROUP_PARENT] = input.podCgroup;
+  if (features.cgroupParentAnnotation) annotations[ANNOTATION_CGROUP_PARENT] = input.podCgroup;
   const mounts: OciMount[] = [
     // sysfs read-write here, though catatonit (uid 65535, no capability) cannot write
     // it: the first sysfs mount in a network namespace makes its superblock, and a
@@ -155,6 +162,6 @@ export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
   // runc refuses a hostname without a UTS namespace of the pod's own; gVisor always has
   // one (the sentry's) and, told none, calls itself "?" (measured): a host-network runsc
   // pod gets the node's name (podHostname) explicitly.
-  if (ns.network === 'POD' || input.runsc) spec.hostname = input.hostname;
+  if (ns.network === 'POD' || features.sandboxHostnameAlways) spec.hostname = input.hostname;
   return spec;
 }

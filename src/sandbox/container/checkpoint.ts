@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { errorMessage, UnimplementedError, wrapError } from '../../errors.js';
 import { resolveBinary, runCommand, type CommandRunner } from '../../oci/command.js';
-import type { RuntimeDriver } from '../../oci/runtime.js';
+import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
 import { requireState, type ContainerRecord } from './container.js';
 
 /** How long `criu check` may take at start. */
@@ -75,7 +75,7 @@ export class ContainerCheckpointer {
     const rec = await this.opts.containers.status(idOrPrefix);
     requireState(rec, 'checkpoint', 'created', 'running');
     const action = `checkpointing container "${rec.id}"`;
-    if (rec.runtimeType === 'runsc') {
+    if (!runtimeFeatures(rec.runtimeType).containerCheckpoint) {
       throw new UnimplementedError(`${action}: checkpoints of runsc containers are not supported (runsc checkpoints whole sandboxes)`);
     }
     if (!this.opts.probe.ok) {
@@ -89,7 +89,7 @@ export class ContainerCheckpointer {
     try {
       const images = path.join(work, 'checkpoint');
       await fs.mkdir(images, { mode: 0o700 });
-      await this.run(driver.binaryPath(), [...driver.globalArgs(), 'checkpoint', '--image-path', images, '--work-path', work, '--leave-running', rec.id], { timeoutMs });
+      await driver.checkpoint(rec.id, { imagePath: images, workPath: work, timeoutMs });
       await fs.copyFile(rec.paths.spec, path.join(work, 'config.json'));
       await fs.writeFile(path.join(work, 'sandlot-checkpoint.json'), JSON.stringify({ version: 1, container: rec }, null, 1));
       await fs.mkdir(path.dirname(location), { recursive: true });

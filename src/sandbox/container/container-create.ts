@@ -69,7 +69,7 @@ export async function createContainerLocked(
     user: { uid: 0, gid: 0, supplementalGroups: [] },
     stopSignal: normalizeStopSignal(image.config.StopSignal),
     runtimeHandler: driver.name,
-    runtimeType: driver.isRunsc ? 'runsc' : 'oci',
+    runtimeType: driver.type,
     cgroupPath: path.posix.join(pod.podCgroup, id),
     terminationMessagePath: terminationMessageHostPath(config),
     tty: config.tty === true,
@@ -97,7 +97,7 @@ export async function createContainerLocked(
     const spec = await buildContainerSpec({
       containerId: id,
       // S14 (runc): sources of pod-shared tmpfs hints are bound from the pod's tmpfs.
-      config: driver.isRunsc ? config : { ...config, mounts: bindPodTmpfs(config.mounts ?? [], pod.paths.dir, pod.mountHints ?? []) },
+      config: driver.features.podSharedTmpfs === 'host' ? { ...config, mounts: bindPodTmpfs(config.mounts ?? [], pod.paths.dir, pod.mountHints ?? []) } : config,
       image: image.config,
       imageName: config.image.image,
       pod: podFacts(pod, driver),
@@ -110,8 +110,8 @@ export async function createContainerLocked(
       lookups: c.lookups,
     });
     // S14 (runsc): mounts of pod-shared tmpfs volumes are tmpfs in the sandbox.
-    if (driver.isRunsc) spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);
-    if (driver.isRunsc) {
+    if (driver.features.podSharedTmpfs === 'sandbox') spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);
+    if (driver.features.filestores) {
       // S15: the self filestores of this container (none with a runsc that lacks `self`).
       const plan = filestorePlanFor(rec, pod, driver, rootfs.path, spec.root.readonly === true);
       cleanup.add('removing filestores', () => c.filestores.removeForContainer(pod.id, plan));
@@ -127,7 +127,7 @@ export async function createContainerLocked(
     cleanup.add('removing the container cgroup', () => c.cgroups.remove(rec.cgroupPath));
     // S12: under runsc the container runs inside the sandbox; its cgroup stays empty but
     // exists in every hierarchy, so cAdvisor and the kubelet find the container.
-    if (driver.isRunsc) await c.cgroups.create(rec.cgroupPath, {});
+    if (driver.features.emptyContainerCgroup) await c.cgroups.create(rec.cgroupPath, {});
     cleanup.add('deleting the container', () => destroyProcess(rec, monitor));
     const created = await monitor.create({
       id,

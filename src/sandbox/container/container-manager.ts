@@ -165,7 +165,7 @@ export class ContainerManager {
     const driver = this.pods.driver(handler);
     let m = this.monitorFor?.(driver);
     if (m === undefined) {
-      m = driver.isRunsc
+      m = driver.features.subcontainerMonitor === 'runsc-shim'
         ? new RunscMonitor({ conmon: this.conmon, driver, shim: new RunscShim({ runtime: driver }), pathsOf: (id) => this.paths(id) })
         : new ConmonMonitor({ conmon: this.conmon, driver });
     }

@@ -17,7 +17,7 @@ export function podFacts(pod: SandboxRecord, driver: RuntimeDriver): PodFacts {
     name: m.name,
     namespace: m.namespace,
     uid: m.uid,
-    runtimeType: driver.isRunsc ? 'runsc' : 'oci',
+    runtimeType: driver.type,
     namespaces: pod.config.namespaces,
     namespacePaths: infraNamespacePaths(pod.pid, pod.netnsPath),
     cgroupParent: pod.podCgroup,
@@ -27,8 +27,8 @@ export function podFacts(pod: SandboxRecord, driver: RuntimeDriver): PodFacts {
     resolvConfPath: pod.paths.resolvConf,
     shmPath: pod.paths.shm,
     sysctls: pod.config.sysctls,
-    // S14: runsc gets the pod's hints on every container spec too.
-    ...(driver.isRunsc ? { mountHintAnnotations: mountHintAnnotations(pod.mountHints ?? []) } : {}),
+    // S14: a runtime that makes the pod's shared tmpfs volumes gets the hints on every spec (spec-container.ts).
+    mountHintAnnotations: mountHintAnnotations(pod.mountHints ?? []),
   };
 }
 

@@ -21,7 +21,8 @@ import tty from 'node:tty';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openPty, setWindowSize, type WindowSize } from '../../../native/index.js';
 import type { ExecResult, ExecStreams, TerminalSize } from '../../streaming/backend.js';
-import { launchExec, type ExecLaunch, type LaunchOptions } from './exec-process.js';
+import type { ExecLaunch, ExecOptions } from '../../oci/exec.js';
+import type { RuntimeDriver } from '../../oci/runtime.js';
 
 /** How long a TTY exec waits for the client's first size, so the process starts with it. */
 export const FIRST_RESIZE_WAIT_MS = 250;
@@ -30,7 +31,8 @@ export const TTY_DRAIN_AFTER_EXIT_MS = 5_000;
 /** ^D: what a shell at a terminal reads as the end of its input. */
 const VEOF = Buffer.from([4]);
 
-export type ExecSessionOptions = Omit<LaunchOptions, 'tty' | 'stdio' | 'detached'>;
+/** The exec to run: the runtime of the container's handler and what to run where. */
+export type ExecSessionOptions = Omit<ExecOptions, 'tty' | 'stdio' | 'detached'> & { driver: RuntimeDriver };
 
 export async function runExecSession(o: ExecSessionOptions, io: ExecStreams, signal: AbortSignal): Promise<ExecResult> {
   return io.tty ? execTty(o, io, signal) : execPipes(o, io, signal);
@@ -46,7 +48,7 @@ function onAbort(signal: AbortSignal, launch: ExecLaunch): () => void {
 }
 
 async function execPipes(o: ExecSessionOptions, io: ExecStreams, signal: AbortSignal): Promise<ExecResult> {
-  const launch = await launchExec({ ...o, tty: false, stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const launch = await o.driver.exec({ ...o, tty: false, stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const { stdin, stdout, stderr } = launch;
   const unAbort = onAbort(signal, launch);
   try {
@@ -106,7 +108,7 @@ async function execTty(o: ExecSessionOptions, io: ExecStreams, signal: AbortSign
   try {
     if (first) setWindowSize(pty.master, toWindow(first));
     try {
-      launch = await launchExec({
+      launch = await o.driver.exec({
         ...o,
         tty: true,
         stdio: [pty.slave, pty.slave, pty.slave],

@@ -5,7 +5,8 @@
 // error here: the caller gets the runtime's exit code and message, as from containerd.
 import type { Logger } from 'pino';
 import { DeadlineExceededError } from '../../errors.js';
-import { launchExec, type LaunchOptions } from './exec-process.js';
+import type { ExecOptions } from '../../oci/exec.js';
+import type { RuntimeDriver } from '../../oci/runtime.js';
 
 /** 16 MiB per stream, as the CRI's kubelet-side limit suggests. */
 export const EXEC_SYNC_OUTPUT_LIMIT_BYTES = 16 * 1024 * 1024;
@@ -43,7 +44,9 @@ export class BoundedCollector {
   }
 }
 
-export interface ExecSyncOptions extends Omit<LaunchOptions, 'tty' | 'stdio' | 'detached'> {
+export interface ExecSyncOptions extends Omit<ExecOptions, 'tty' | 'stdio' | 'detached'> {
+  /** The runtime of the container's handler. */
+  driver: RuntimeDriver;
   /** 0 = no timeout. */
   timeoutMs: number;
   /** The caller went away (the RPC was cancelled): the process is killed. */
@@ -54,7 +57,7 @@ export interface ExecSyncOptions extends Omit<LaunchOptions, 'tty' | 'stdio' | '
 
 export async function execSync(o: ExecSyncOptions): Promise<ExecSyncResult> {
   const limit = o.limitBytes ?? EXEC_SYNC_OUTPUT_LIMIT_BYTES;
-  const launch = await launchExec({ ...o, tty: false, stdio: ['ignore', 'pipe', 'pipe'] });
+  const launch = await o.driver.exec({ ...o, tty: false, stdio: ['ignore', 'pipe', 'pipe'] });
   const onCancel = (): void => {
     void launch.kill();
   };

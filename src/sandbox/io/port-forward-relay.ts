@@ -15,20 +15,19 @@ import { UnavailableError } from '../../errors.js';
 import { resolveBinary } from '../../oci/command.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { RELAY_BINARY } from '../../oci/spec-sandbox.js';
-import { launchExec } from './exec-process.js';
 
 /** The host binary bound into the infra container (Debian busybox-static). */
 export const RELAY_HOST_BINARY = 'busybox';
 /** How much of the relay's stderr a failure message quotes. */
 const STDERR_LIMIT_BYTES = 4096;
 
-/** Does this handler's pods port-forward through the relay? */
-export function usesPortForwardRelay(driver: Pick<RuntimeDriver, 'config' | 'isRunsc' | 'runscNetwork'>): boolean {
-  return driver.config.port_forward_relay === true || (driver.isRunsc && driver.runscNetwork() === 'sandbox');
+/** Does this handler's pods port-forward through the relay? (the runtime says: RuntimeDriver.portForward) */
+export function usesPortForwardRelay(driver: Pick<RuntimeDriver, 'portForward'>): boolean {
+  return driver.portForward === 'relay';
 }
 
 /** The host path to bind into a relaying handler's infra containers; undefined when not relaying or not installed. */
-export function relayBinaryFor(driver: Pick<RuntimeDriver, 'config' | 'isRunsc' | 'runscNetwork'>): string | undefined {
+export function relayBinaryFor(driver: Pick<RuntimeDriver, 'portForward'>): string | undefined {
   return usesPortForwardRelay(driver) ? resolveBinary(RELAY_HOST_BINARY) : undefined;
 }
 
@@ -44,8 +43,7 @@ export interface RelayOptions {
 export async function relayPortForward(o: RelayOptions, port: number, conn: Duplex, signal: AbortSignal): Promise<void> {
   const ctx = `dialling port ${port} in pod "${o.podSandboxId}" through the relay`;
   o.log.debug({ podSandboxId: o.podSandboxId, port }, 'port-forward through the relay');
-  const launch = await launchExec({
-    driver: o.driver,
+  const launch = await o.driver.exec({
     containerId: o.podSandboxId,
     specPath: path.join(o.infraBundle, 'config.json'),
     scratchDir: o.scratchDir,

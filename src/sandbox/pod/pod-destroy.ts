@@ -104,7 +104,7 @@ export async function removePodLocked(t: PodTeardown, rec: SandboxRecord): Promi
   if (rec.netnsPath !== undefined) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
   await steps.run('removing the pod cgroup', () => removePodCgroups(t.store, t.cgroups, rec));
   await steps.run('unmounting the pod volumes', () => unmountPodMounts(rec.paths.dir));
-  if (driver?.isRunsc) await steps.run('removing shared filestores', () => t.filestores.removeForPod(rec.id, rec.mountHints ?? []));
+  if (driver?.features.filestores) await steps.run('removing shared filestores', () => t.filestores.removeForPod(rec.id, rec.mountHints ?? []));
   await steps.run('removing pod files', () => removePodFiles(rec.paths));
   // On a failure the metadata stays, so a retry of RemovePodSandbox can finish the job.
   steps.throwIfFailed(`removing sandbox "${rec.id}"`);

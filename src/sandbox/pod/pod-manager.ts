@@ -15,7 +15,8 @@ import type { SandlotConfig } from '../../config/types.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
 import { Conmon, readExitFile } from '../../oci/conmon.js';
 import { resolveBinary } from '../../oci/command.js';
-import { RuntimeDriver, type ProbeResult } from '../../oci/runtime.js';
+import { probeContainerId, type ProbeResult, type RuntimeDriver } from '../../oci/runtime.js';
+import { createRuntime } from '../../oci/runtimes.js';
 import { validateSysctls } from '../../oci/spec-sandbox.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
@@ -89,7 +90,7 @@ export class PodManager {
         Object.entries(options.config.runtimes).map(([name, rc]) => [
           name,
           // S15: the handler's overlay setting as this runsc spells --overlay2 (a bad one stops the start).
-          new RuntimeDriver({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
+          createRuntime({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
         ]),
       );
   }
@@ -144,7 +145,7 @@ export class PodManager {
       if (catatonit === undefined) {
         result = { ready: false, reason: 'CatatonitNotFound', message: `catatonit binary "${this.config.catatonit_path}" not found` };
       } else {
-        const cgroupsPath = path.join(this.config.cgroup_root, this.config.default_cgroup_parent, RuntimeDriver.probeId(name));
+        const cgroupsPath = path.join(this.config.cgroup_root, this.config.default_cgroup_parent, probeContainerId(name));
         try {
           result = await driver.probe({ workDir, cgroupsPath, catatonitPath: catatonit });
         } finally {

@@ -77,7 +77,7 @@ export async function runPodLocked(s: PodSetup, id: string, config: RunPodInput,
     // S14: the pod's mount hints; runc pods get their shared tmpfs volumes here.
     rec.mountHints = await podMountHints(config.annotations, config.metadata.uid);
     await s.store.save(rec);
-    if (!driver.isRunsc) {
+    if (driver.features.podSharedTmpfs === 'host') {
       cleanup.add('unmounting the pod volumes', () => unmountPodMounts(paths.dir));
       await mountPodTmpfs(paths.dir, rec.mountHints);
     }
@@ -112,9 +112,10 @@ export async function runPodLocked(s: PodSetup, id: string, config: RunPodInput,
       cgroupsPath: rec.infraCgroup,
       podCgroup,
       // S14: runsc sets the pod's shared volumes up from the sandbox spec's hints.
-      annotations: driver.isRunsc ? { ...config.annotations, ...mountHintAnnotations(rec.mountHints) } : config.annotations,
+      annotations: config.annotations,
+      mountHintAnnotations: mountHintAnnotations(rec.mountHints),
       oomScoreAdj: infraOomScoreAdj(),
-      runsc: driver.isRunsc,
+      runtimeType: driver.type,
       // The port-forward relay's busybox, for handlers that relay (port-forward-relay.ts).
       ...(relayBinaryFor(driver) !== undefined ? { relayBinaryPath: relayBinaryFor(driver)! } : {}),
     });

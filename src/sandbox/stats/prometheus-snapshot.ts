@@ -4,6 +4,7 @@
 // on an entry with container ""), and the sandbox process's oom_score_adj (S10).
 import fs from 'node:fs/promises';
 import type { PodMetricsSnapshot } from '../../observe/pod-series.js';
+import { runtimeFeatures } from '../../oci/runtime.js';
 import type { PodStatsSnapshot } from './stats-collector.js';
 
 const NS_PER_SECOND = 1e9;
@@ -38,8 +39,8 @@ export async function podMetricsSnapshot(
         oomKills: c.oomKills,
       });
     }
-    const runsc = p.containers.some((c) => c.record.runtimeType === 'runsc');
-    if (runsc && p.oomKills !== undefined) out.containers.push({ pod: m.name, namespace: m.namespace, container: '', handler, oomKills: p.oomKills });
+    const sandboxOoms = p.containers.some((c) => runtimeFeatures(c.record.runtimeType).sandboxOomKills);
+    if (sandboxOoms && p.oomKills !== undefined) out.containers.push({ pod: m.name, namespace: m.namespace, container: '', handler, oomKills: p.oomKills });
     if (p.record.state === 'running') {
       out.pods.push({ pod: m.name, namespace: m.namespace, handler, oomScoreAdj: await oomScoreAdj(p.record.pid) });
     }

@@ -13,14 +13,13 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { InterfaceCounters } from '../../network/netns-store.js';
-import type { RuntimeDriver } from '../../oci/runtime.js';
+import { runtimeFeatures, type RuntimeDriver, type RuntimeStats } from '../../oci/runtime.js';
 import type { ContainerFilter } from '../container/container-filter.js';
 import type { ContainerRecord } from '../container/container.js';
 import { CgroupStatsReader, type CgroupStats, type MemoryStats } from './cgroup-stats.js';
 import { CpuRateSampler } from './cpu-share.js';
 import type { PodFilter } from '../pod/pod-manager.js';
 import type { SandboxRecord } from '../pod/sandbox.js';
-import { runscEventsStats, type RunscStats } from './stats-runsc.js';
 import { WritableLayerUsage } from './stats-writable-layer.js';
 
 export interface CpuFigures {
@@ -81,7 +80,7 @@ export interface StatsCollectorOptions {
   /** Counters of the interfaces in a pod netns (NetworkManager.podNetworkCounters). */
   networkCounters: (netnsPath: string) => Promise<InterfaceCounters[]>;
   cgroups: CgroupStatsReader;
-  runscStats?: (driver: RuntimeDriver, id: string) => Promise<RunscStats | undefined>;
+  runscStats?: (driver: RuntimeDriver, id: string) => Promise<RuntimeStats | undefined>;
   layers?: WritableLayerUsage;
   now?: () => bigint;
 }
@@ -96,7 +95,7 @@ export class StatsCollector {
   private readonly upperDir: (id: string) => string;
   private readonly networkCounters: (netnsPath: string) => Promise<InterfaceCounters[]>;
   private readonly cgroups: CgroupStatsReader;
-  private readonly runscStats: (driver: RuntimeDriver, id: string) => Promise<RunscStats | undefined>;
+  private readonly runscStats: (driver: RuntimeDriver, id: string) => Promise<RuntimeStats | undefined>;
   private readonly layers: WritableLayerUsage;
   private readonly now: () => bigint;
   // One sampler per kind: a pod and a container never share a key.
@@ -110,7 +109,7 @@ export class StatsCollector {
     this.upperDir = options.upperDir;
     this.networkCounters = options.networkCounters;
     this.cgroups = options.cgroups;
-    this.runscStats = options.runscStats ?? ((driver, id) => runscEventsStats(driver, id));
+    this.runscStats = options.runscStats ?? (async (driver, id) => await driver.stats(id));
     this.layers = options.layers ?? new WritableLayerUsage({ log: options.log });
     this.now = options.now ?? (() => BigInt(Date.now()) * 1_000_000n);
   }
@@ -155,7 +154,7 @@ export class StatsCollector {
     const writableLayer = await this.layer(rec);
     const out: ContainerStatsSnapshot = { record: rec, cpu: undefined, memory: undefined, writableLayer, oomKills: undefined };
     if (rec.state !== 'running') return out;
-    if (rec.runtimeType === 'runsc') {
+    if (runtimeFeatures(rec.runtimeType).containerStats === 'runtime') {
       let driver: RuntimeDriver;
       try {
         driver = this.pods.driver(rec.runtimeHandler);
@@ -168,7 +167,7 @@ export class StatsCollector {
         return undefined;
       });
       if (rs === undefined) return out;
-      // S13 is applied by runsc already (stats-runsc.ts): used as reported.
+      // S13 is applied by runsc already (src/oci/runsc-stats.ts): used as reported.
       out.cpu = this.cpuFigures(rates ? this.containerRates : undefined, rec.id, ts, rs.cpuUsageNs);
       if (rs.memoryUsageBytes !== undefined) {
         // The sandbox kernel reports no page cache split, so usage is the working set.

@@ -12,6 +12,7 @@
 // leftovers of pods it no longer knows at recovery.
 import fs from 'node:fs';
 import type { Logger } from 'pino';
+import { runtimeFeatures } from '../../oci/runtime.js';
 import type { CriMount } from '../../oci/spec-container.js';
 import { hintForMountSource, shouldShareMount, type MountHint } from './mount-hints.js';
 import type { RuntimeHandlerConfig } from '../../config/types.js';
@@ -24,7 +25,8 @@ export const INSTALLED_RUNSC_OVERLAY: RunscOverlayFeatures = { self: false, dirE
 
 /** A runsc handler's config with `overlay` in the spelling its runsc takes ("" stays: runsc's default). */
 export function runscOverlayConfig(rc: RuntimeHandlerConfig, features: RunscOverlayFeatures = INSTALLED_RUNSC_OVERLAY): RuntimeHandlerConfig {
-  if (rc.type !== 'runsc' || rc.overlay === '') return rc;
+  // Only a runtime with filestores (S15) has an overlay setting to spell.
+  if (!runtimeFeatures(rc.type).filestores || rc.overlay === '') return rc;
   return { ...rc, overlay: formatOverlayFlag(parseOverlaySetting(rc.overlay), features) };
 }
 

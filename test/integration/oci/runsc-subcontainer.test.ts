@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { Conmon, readExitFile } from '../../../src/oci/conmon.js';
 import { RunscShim } from '../../../src/oci/runsc-subcontainer.js';
-import { RuntimeDriver } from '../../../src/oci/runtime.js';
+import { createRuntime } from '../../../src/oci/runtimes.js';
 import { ANNOTATION_CGROUP_PARENT, ANNOTATION_CONTAINER_TYPE, ANNOTATION_SANDBOX_ID } from '../../../src/oci/spec-common.js';
 import { makeBusyboxRootfs } from '../../../src/image/oci-layout-writer.js';
 import { CgroupManager, removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
@@ -25,7 +25,7 @@ const TEST_TIMEOUT_MS = 120_000;
 const SRC_OCI = fileURLToPath(new URL('../../../src/oci/', import.meta.url));
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-runsc-sub-'));
-const runtime = new RuntimeDriver({ name: 'runsc', config: defaultConfig().runtimes.runsc!, stateDir: dir, log });
+const runtime = createRuntime({ name: 'runsc', config: defaultConfig().runtimes.runsc!, stateDir: dir, log });
 const conmon = new Conmon({ path: 'conmon' });
 const shim = new RunscShim({ runtime });
 const cgroups = new CgroupManager();
@@ -251,10 +251,10 @@ test('runsc: conmon and the proxy outlive the daemon that created and started th
   const script = `
     import { pino } from 'pino';
     import { Conmon } from ${JSON.stringify(path.join(SRC_OCI, 'conmon.ts'))};
-    import { RuntimeDriver } from ${JSON.stringify(path.join(SRC_OCI, 'runtime.ts'))};
+    import { createRuntime } from ${JSON.stringify(path.join(SRC_OCI, 'runtimes.ts'))};
     import { RunscShim } from ${JSON.stringify(path.join(SRC_OCI, 'runsc-subcontainer.ts'))};
     const a = JSON.parse(process.argv[1]);
-    const runtime = new RuntimeDriver({ name: 'runsc', config: a.config, stateDir: a.dir, log: pino({ level: 'silent' }) });
+    const runtime = createRuntime({ name: 'runsc', config: a.config, stateDir: a.dir, log: pino({ level: 'silent' }) });
     const shim = new RunscShim({ runtime });
     const created = await new Conmon({ path: 'conmon' }).create({ ...a.options, runtime, ...shim.conmonRuntime(a.stateDir) });
     await shim.triggerStart({ id: a.options.id, stateDir: a.stateDir, proxyPid: created.pid });

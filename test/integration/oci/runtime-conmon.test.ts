@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { Conmon, readExitFile } from '../../../src/oci/conmon.js';
-import { RuntimeDriver } from '../../../src/oci/runtime.js';
+import { probeContainerId } from '../../../src/oci/runtime.js';
+import { createRuntime } from '../../../src/oci/runtimes.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
 import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 
@@ -70,7 +71,7 @@ for (const handler of ['runc', 'runsc']) {
     const dir = tmpDir(t, undo);
     const id = `oci-test-${process.pid}-${handler}`;
     const cgroupsPath = path.join(testCgroupRoot(), `sandlot-oci-test-${process.pid}-${handler}`);
-    const runtime = new RuntimeDriver({ name: handler, config: defaultConfig().runtimes[handler]!, stateDir: dir, log });
+    const runtime = createRuntime({ name: handler, config: defaultConfig().runtimes[handler]!, stateDir: dir, log });
     await runtime.ensureRoot();
     undo.push(() => removeCgroupTree(cgroupsPath), () => runtime.delete(id, { force: true }));
     const bundle = writeBundle(dir, cgroupsPath);
@@ -111,7 +112,7 @@ for (const handler of ['runc', 'runsc']) {
 test('runc: a create failure comes back through the sync pipe with the runtime message', { timeout: 60_000 }, async (t) => {
   const undo: Array<() => Promise<unknown>> = [];
   const dir = tmpDir(t, undo);
-  const runtime = new RuntimeDriver({ name: 'runc', config: defaultConfig().runtimes.runc!, stateDir: dir, log });
+  const runtime = createRuntime({ name: 'runc', config: defaultConfig().runtimes.runc!, stateDir: dir, log });
   await runtime.ensureRoot();
   const bundle = path.join(dir, 'bundle');
   fs.mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
@@ -153,9 +154,9 @@ test('probe: runc and runsc are ready, crun fails here with its hybrid-cgroup me
   const results: Record<string, { ready: boolean; reason: string; message: string }> = {};
   const configs = { ...defaultConfig().runtimes, nope: { ...defaultConfig().runtimes.runc!, path: 'sandlot-no-such-runtime' } };
   for (const [name, config] of Object.entries(configs)) {
-    const driver = new RuntimeDriver({ name, config, stateDir: dir, log });
+    const driver = createRuntime({ name, config, stateDir: dir, log });
     const cgroupsPath = path.join(cgroupRoot, `sandlot-probe-test-${process.pid}-${name}`);
-    undo.push(() => removeCgroupTree(cgroupsPath), () => driver.delete(RuntimeDriver.probeId(name), { force: true }));
+    undo.push(() => removeCgroupTree(cgroupsPath), () => driver.delete(probeContainerId(name), { force: true }));
     results[name] = await driver.probe({ workDir: path.join(dir, 'probe'), cgroupsPath, catatonitPath: '/usr/bin/catatonit' });
   }
   assert.deepEqual(results.runc, { ready: true, reason: '', message: '' });

@@ -31,14 +31,14 @@ function infra(over: Partial<SandboxSpecInput>): { hostname?: string; mounts: Ar
   return sandboxSpec({
     id: 'a'.repeat(64), hostname: 'node-a', rootfs: '/r', catatonitPath: '/usr/bin/catatonit',
     namespaces: { network: 'POD', pid: 'POD', ipc: 'POD' }, netnsPath: '/run/netns/x', sysctls: {},
-    cgroupsPath: '/sandlot/p/x', podCgroup: '/sandlot/p', annotations: {}, oomScoreAdj: -998, runsc: false, ...over,
+    cgroupsPath: '/sandlot/p/x', podCgroup: '/sandlot/p', annotations: {}, oomScoreAdj: -998, runtimeType: 'oci', ...over,
   }) as never;
 }
 
 test('a host-network pod: runc shares the node\'s UTS namespace (no hostname), runsc is told the name (gVisor says "?" otherwise)', () => {
   const host = { namespaces: { network: 'NODE', pid: 'POD', ipc: 'POD' } } as const;
   assert.equal(infra({ ...host }).hostname, undefined);
-  assert.equal(infra({ ...host, runsc: true }).hostname, 'node-a');
+  assert.equal(infra({ ...host, runtimeType: 'runsc' }).hostname, 'node-a');
   assert.equal(infra({}).hostname, 'node-a');
 });
 

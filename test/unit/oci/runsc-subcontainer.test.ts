@@ -16,7 +16,8 @@ import { defaultConfig } from '../../../src/config/defaults.js';
 import {
   defaultShimPath, parseStartStatus, parseWaitOutput, procProxyProbe, requireSubcontainerAnnotations, RunscShim,
 } from '../../../src/oci/runsc-subcontainer.js';
-import { RuntimeDriver } from '../../../src/oci/runtime.js';
+import type { RuntimeDriver } from '../../../src/oci/runtime.js';
+import { createRuntime } from '../../../src/oci/runtimes.js';
 
 const execFileAsync = promisify(execFile);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-shim-unit-'));
@@ -75,7 +76,7 @@ function setup(): { fake: string; runtime: RuntimeDriver; shim: RunscShim; base:
   const bin = path.join(base, 'runsc');
   fs.writeFileSync(bin, FAKE_RUNSC, { mode: 0o755 });
   const config = { ...defaultConfig().runtimes.runsc!, path: bin, args: ['--fake-dir', fake, 'it\'s a "global"'] };
-  const runtime = new RuntimeDriver({ name: 'runsc', config, stateDir: base, log: pino({ level: 'silent' }) });
+  const runtime = createRuntime({ name: 'runsc', config, stateDir: base, log: pino({ level: 'silent' }) });
   return { fake, runtime, shim: new RunscShim({ runtime }), base };
 }
 

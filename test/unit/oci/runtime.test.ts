@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { RuntimeHandlerConfig } from '../../../src/config/types.js';
 import { CommandError, type CommandRunner } from '../../../src/oci/command.js';
-import { RuntimeDriver } from '../../../src/oci/runtime.js';
+import type { RuntimeDriver } from '../../../src/oci/runtime.js';
+import { createRuntime } from '../../../src/oci/runtimes.js';
+import { usesPortForwardRelay } from '../../../src/sandbox/io/port-forward-relay.js';
 
 const log = pino({ level: 'silent' });
 
 function driver(config: Partial<RuntimeHandlerConfig>, run: CommandRunner): RuntimeDriver {
-  return new RuntimeDriver({
+  return createRuntime({
     name: config.type === 'runsc' ? 'runsc' : 'runc',
     config: { type: 'oci', path: '/bin/true', args: [], network: 'auto', overlay: '', port_forward_relay: false, ...config },
     stateDir: '/run/sandlot-test',
@@ -65,4 +67,22 @@ test('the probe reports a missing binary without running anything', async () => 
   assert.equal(r.ready, false);
   assert.equal(r.reason, 'RuntimeBinaryNotFound');
   assert.match(r.message, /binary "sandlot-no-such-binary" not found/);
+});
+
+test('runc gets --pid-file, runsc --internal-pid-file (its process has no host PID)', () => {
+  const noop: CommandRunner = async () => ({ stdout: '', stderr: '' });
+  const files = { process: '/s/process.json', pid: '/s/exec.pid' };
+  assert.deepEqual(driver({}, noop).execArgs('c1', files), ['exec', '--process', '/s/process.json', '--pid-file', '/s/exec.pid', 'c1']);
+  assert.deepEqual(driver({ type: 'runsc' }, noop).execArgs('c1', files), ['exec', '--process', '/s/process.json', '--internal-pid-file', '/s/exec.pid', 'c1']);
+});
+
+test('the relay is used when the handler asks for it or runsc runs its own netstack', () => {
+  const noop: CommandRunner = async () => ({ stdout: '', stderr: '' });
+  const d = (type: 'oci' | 'runsc', network: 'auto' | 'host' | 'sandbox', relay: boolean) =>
+    usesPortForwardRelay(driver({ type, network, port_forward_relay: relay }, noop));
+  assert.equal(d('oci', 'auto', false), false);
+  assert.equal(d('oci', 'auto', true), true);
+  assert.equal(d('runsc', 'auto', false), false);
+  assert.equal(d('runsc', 'sandbox', false), true);
+  assert.equal(d('runsc', 'host', true), true);
 });

@@ -18,7 +18,7 @@ function input(over: Partial<SandboxSpecInput> = {}): SandboxSpecInput {
     podCgroup: '/sandlot/pod-x',
     annotations: { 'team.example/owner': 'a' },
     oomScoreAdj: -998,
-    runsc: false,
+    runtimeType: 'oci',
     ...over,
   };
 }
@@ -71,7 +71,7 @@ test('annotations: the pod\'s own plus the CRI sandbox ones; runsc also gets the
     'io.kubernetes.cri.container-type': 'sandbox',
     'io.kubernetes.cri.sandbox-id': ID,
   });
-  const runsc = sandboxSpec(input({ runsc: true })) as unknown as Spec;
+  const runsc = sandboxSpec(input({ runtimeType: 'runsc' })) as unknown as Spec;
   assert.equal(runsc.annotations['dev.gvisor.spec.cgroup-parent'], '/sandlot/pod-x');
 });
 

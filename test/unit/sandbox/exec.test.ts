@@ -11,9 +11,8 @@ import { execSyncTimeoutMs } from '../../../src/cri/streaming-handlers.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 import { RELAY_BINARY, sandboxSpec, type SandboxSpecInput } from '../../../src/oci/spec-sandbox.js';
 import { parseAttachPacket, resizeMessage } from '../../../src/sandbox/io/attach-session.js';
-import { execArgs, execProcessSpec } from '../../../src/sandbox/io/exec-process.js';
+import { execProcessSpec } from '../../../src/oci/exec.js';
 import { BoundedCollector } from '../../../src/sandbox/io/exec-sync.js';
-import { usesPortForwardRelay } from '../../../src/sandbox/io/port-forward-relay.js';
 
 const BASE = {
   terminal: false,
@@ -47,12 +46,6 @@ test('a TTY exec gets terminal: true, TERM=xterm unless set, and the first size'
   assert.equal(own.consoleSize, undefined);
 });
 
-test('runc gets --pid-file, runsc --internal-pid-file (its process has no host PID)', () => {
-  const files = { process: '/s/process.json', pid: '/s/exec.pid' };
-  assert.deepEqual(execArgs('c1', files, false), ['exec', '--process', '/s/process.json', '--pid-file', '/s/exec.pid', 'c1']);
-  assert.deepEqual(execArgs('c1', files, true), ['exec', '--process', '/s/process.json', '--internal-pid-file', '/s/exec.pid', 'c1']);
-});
-
 test('ExecSync output is kept up to the limit and the rest counted as dropped', () => {
   const c = new BoundedCollector(10);
   c.push(Buffer.from('12345'));
@@ -80,19 +73,6 @@ test('conmon attach packets: first byte names the pipe; resize is "1 <h> <w>\\n"
   assert.deepEqual(parseAttachPacket(Buffer.from([3])), { pipe: 3, data: Buffer.alloc(0) });
   assert.equal(parseAttachPacket(Buffer.alloc(0)), undefined);
   assert.equal(resizeMessage(80, 24), '1 24 80\n');
-});
-
-test('the relay is used when the handler asks for it or runsc runs its own netstack', () => {
-  const d = (type: 'oci' | 'runsc', network: 'auto' | 'host' | 'sandbox', relay: boolean) => ({
-    config: { type, path: type, args: [], network, overlay: '', port_forward_relay: relay },
-    isRunsc: type === 'runsc',
-    runscNetwork: () => (network === 'sandbox' ? ('sandbox' as const) : ('host' as const)),
-  });
-  assert.equal(usesPortForwardRelay(d('oci', 'auto', false)), false);
-  assert.equal(usesPortForwardRelay(d('oci', 'auto', true)), true);
-  assert.equal(usesPortForwardRelay(d('runsc', 'auto', false)), false);
-  assert.equal(usesPortForwardRelay(d('runsc', 'sandbox', false)), true);
-  assert.equal(usesPortForwardRelay(d('runsc', 'host', true)), true);
 });
 
 test('parseRights reads every SCM_RIGHTS fd and ignores other cmsgs', () => {
@@ -186,7 +166,7 @@ test('the infra of a relaying handler gets the host busybox bound read-only; oth
     podCgroup: '/sandlot/pod-x',
     annotations: {},
     oomScoreAdj: -998,
-    runsc: true,
+    runtimeType: 'runsc',
   };
   type Mount = { destination: string; source: string; type: string; options: string[] };
   const mounts = (i: SandboxSpecInput): Mount[] => (sandboxSpec(i) as unknown as { mounts: Mount[] }).mounts;

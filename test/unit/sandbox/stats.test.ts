@@ -13,7 +13,7 @@ import type { ContainerRecord } from '../../../src/sandbox/container/container.j
 import type { SandboxRecord } from '../../../src/sandbox/pod/sandbox.js';
 import { StatsCollector } from '../../../src/sandbox/stats/stats-collector.js';
 import { podMetricsSnapshot } from '../../../src/sandbox/stats/prometheus-snapshot.js';
-import { parseRunscStats, runscEventsStats } from '../../../src/sandbox/stats/stats-runsc.js';
+import { parseRunscStats, runscEventsStats } from '../../../src/oci/runsc-stats.js';
 import { walkUsage, WritableLayerUsage } from '../../../src/sandbox/stats/stats-writable-layer.js';
 import { containerStatsOf, parseContainerStatsFilter, parsePodStatsFilter, podStatsOf } from '../../../src/cri/stats-handlers.js';
 import { InvalidArgumentError } from '../../../src/errors.js';

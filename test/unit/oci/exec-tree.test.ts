@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { treeOf } from '../../../src/sandbox/io/exec-process.js';
+import { treeOf } from '../../../src/oci/exec.js';
 
 test('S18 the tree an ExecSync timeout kills: the process and all its descendants, nothing else', () => {
   // 1 init; 10 the exec'd sh; 11, 12 its children; 13 a grandchild; 20 unrelated.

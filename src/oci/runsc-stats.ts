@@ -12,21 +12,17 @@
 //   survivors absorb its past CPU time (their totals jump), as the seed's populateStats.
 // - memory.usage.usage and pids.current are the whole sandbox's, the same for every
 //   container.
-import { InternalError, errorMessage } from '../../errors.js';
-import { runCommand, type CommandRunner } from '../../oci/command.js';
-import type { RuntimeDriver } from '../../oci/runtime.js';
+//
+// RunscRuntime.stats (runtime-runsc.ts) is its one caller in the daemon.
+import { InternalError, errorMessage } from '../errors.js';
+import { runCommand, type CommandRunner } from './command.js';
+import type { RuntimeStats } from './runtime.js';
 
 /** How long one `runsc events --stats` may take. */
 export const RUNSC_EVENTS_TIMEOUT_MS = 10_000;
 
-export interface RunscStats {
-  /** Cumulative CPU ns, already the container's share (S13). */
-  cpuUsageNs: bigint;
-  /** The sandbox's memory usage (shared by all its containers). */
-  memoryUsageBytes: number | undefined;
-  /** The sandbox's task count. */
-  pids: number | undefined;
-}
+/** runsc's figures: cpu is already the container's share (S13); memory and pids the sandbox's. */
+export type RunscStats = RuntimeStats;
 
 /** Parses one `runsc events --stats` line. */
 export function parseRunscStats(text: string, id: string): RunscStats {
@@ -51,7 +47,7 @@ export function parseRunscStats(text: string, id: string): RunscStats {
 }
 
 /** The stats runsc reports for a running container; undefined when it reports none (stopped or gone). */
-export async function runscEventsStats(driver: RuntimeDriver, id: string, run: CommandRunner = runCommand): Promise<RunscStats | undefined> {
+export async function runscEventsStats(driver: { binaryPath(): string; globalArgs(): string[] }, id: string, run: CommandRunner = runCommand): Promise<RunscStats | undefined> {
   let stdout: string;
   try {
     ({ stdout } = await run(driver.binaryPath(), [...driver.globalArgs(), 'events', '--stats', id], { timeoutMs: RUNSC_EVENTS_TIMEOUT_MS }));

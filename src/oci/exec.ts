@@ -1,5 +1,8 @@
 // One `<runtime> exec` of a command in a container (S18): the process JSON, the runtime
-// invocation, and how to kill what it started.
+// invocation, and how to kill what it started. What differs per handler type (the pid
+// file flag, how a process tree is killed) the runtime answers (`ExecRuntime`, which
+// every RuntimeDriver is); the sandbox layer's sessions (src/sandbox/io/) reach this
+// through `RuntimeDriver.exec`.
 //
 // The process is the container's own (env, user, capabilities, rlimits, apparmor …)
 // with the args replaced, as containerd does for exec; with a TTY it gets
@@ -21,9 +24,8 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { pipe } from '../../../native/index.js';
-import { errnoCode, errorMessage, InternalError } from '../../errors.js';
-import type { RuntimeDriver } from '../../oci/runtime.js';
+import { pipe } from '../../native/index.js';
+import { errnoCode, errorMessage, InternalError } from '../errors.js';
 
 /** The subset of an OCI process the exec copies from the container. */
 export interface OciProcess {
@@ -45,12 +47,21 @@ export function execProcessSpec(base: OciProcess, cmd: string[], tty: boolean, c
   return p;
 }
 
-/** The runtime arguments of an exec (after the driver's global args; pure). */
-export function execArgs(containerId: string, files: { process: string; pid: string }, isRunsc: boolean): string[] {
-  // runsc's --pid-file names the `runsc exec` process itself; the process lives in the
-  // sandbox and is found by its internal PID.
-  const pidFlag = isRunsc ? '--internal-pid-file' : '--pid-file';
-  return ['exec', '--process', files.process, pidFlag, files.pid, containerId];
+/** The scratch files of one exec: the process JSON and the file the runtime writes the PID to. */
+export interface ExecFiles {
+  process: string;
+  pid: string;
+}
+
+/** What an exec needs of the runtime it runs through (RuntimeDriver has it all). */
+export interface ExecRuntime {
+  /** The binary; throws FailedPrecondition when it is missing. */
+  binaryPath(): string;
+  globalArgs(): string[];
+  /** The arguments of `<runtime> exec` after the global args (pure). */
+  execArgs(containerId: string, files: ExecFiles): string[];
+  /** SIGKILLs the exec'd process (`pid` as the runtime wrote it) and everything it started. */
+  killExecTree(containerId: string, pid: number): Promise<void>;
 }
 
 /**
@@ -76,8 +87,8 @@ export interface ExecLaunch {
   cleanup(): Promise<void>;
 }
 
-export interface LaunchOptions {
-  driver: RuntimeDriver;
+/** One exec as the sandbox layer asks for it (`RuntimeDriver.exec`). */
+export interface ExecOptions {
   containerId: string;
   /** The container's OCI bundle config.json (the base process). */
   specPath: string;
@@ -92,41 +103,16 @@ export interface LaunchOptions {
   consoleSize?: { width: number; height: number };
 }
 
+export interface LaunchOptions extends ExecOptions {
+  runtime: ExecRuntime;
+}
+
 export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
-  let spec: { process?: OciProcess };
-  try {
-    spec = JSON.parse(await fs.readFile(o.specPath, 'utf8')) as { process?: OciProcess };
-  } catch (e) {
-    throw new InternalError(`reading the spec of container "${o.containerId}" at "${o.specPath}": ${errorMessage(e)}`, { cause: e });
-  }
-  if (!spec.process) throw new InternalError(`the spec of container "${o.containerId}" has no process`);
-  const bin = o.driver.binaryPath(); // FailedPrecondition before anything is made
+  const base = await readBaseProcess(o.containerId, o.specPath);
+  const bin = o.runtime.binaryPath(); // FailedPrecondition before anything is made
   const dir = path.join(o.scratchDir, randomBytes(8).toString('hex'));
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const files = { process: path.join(dir, 'process.json'), pid: path.join(dir, 'exec.pid') };
-  try {
-    await fs.writeFile(files.process, JSON.stringify(execProcessSpec(spec.process, o.cmd, o.tty, o.consoleSize)), { mode: 0o600 });
-  } catch (e) {
-    await fs.rm(dir, { recursive: true, force: true });
-    throw new InternalError(`writing the exec process of container "${o.containerId}": ${errorMessage(e)}`, { cause: e });
-  }
-  const pipes = o.stdio.map((slot) => (slot === 'pipe' ? pipe() : undefined));
-  const childFds = o.stdio.map((slot, i) => (slot === 'pipe' ? pipes[i]![i === 0 ? 0 : 1] : slot));
-  let child: ChildProcess;
-  try {
-    child = spawn(bin, [...o.driver.globalArgs(), ...execArgs(o.containerId, files, o.driver.isRunsc)], {
-      stdio: childFds,
-      detached: o.detached ?? false,
-    });
-  } finally {
-    // The child has its copies; ours would keep EOF from coming.
-    pipes.forEach((p, i) => {
-      if (p) fsSync.closeSync(p[i === 0 ? 0 : 1]);
-    });
-  }
-  const ours = pipes.map((p, i) =>
-    p === undefined ? undefined : i === 0 ? new net.Socket({ fd: p[1], readable: false, writable: true }) : new net.Socket({ fd: p[0], readable: true, writable: false }),
-  );
+  const files = await writeExecFiles(dir, o, base);
+  const { child, ours } = spawnExec(bin, [...o.runtime.globalArgs(), ...o.runtime.execArgs(o.containerId, files)], o);
   const outputClosed = Promise.all(
     ours.slice(1).map((sock) => (sock === undefined ? undefined : new Promise<void>((resolve) => sock.once('close', () => resolve())))),
   ).then(() => undefined);
@@ -148,8 +134,7 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
       const pid = await readPid(files.pid);
       if (pid > 0 && !done) {
         // The whole tree the command started: a child of a killed `sh -c` would live on.
-        if (o.driver.isRunsc) await killRunscTree(bin, o.driver.globalArgs(), o.containerId, pid);
-        else killHostTree(pid);
+        await o.runtime.killExecTree(o.containerId, pid);
         // The runtime's exec reaps the process and then exits: killing it now would
         // leave the process a zombie in the container (measured under runc).
         await Promise.race([exited, new Promise((r) => setTimeout(r, REAP_WAIT_MS).unref())]);
@@ -169,6 +154,50 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
     exited,
     cleanup: () => fs.rm(dir, { recursive: true, force: true }),
   };
+}
+
+/** The container's own process (its bundle's config.json), the base of every exec. */
+async function readBaseProcess(containerId: string, specPath: string): Promise<OciProcess> {
+  let spec: { process?: OciProcess };
+  try {
+    spec = JSON.parse(await fs.readFile(specPath, 'utf8')) as { process?: OciProcess };
+  } catch (e) {
+    throw new InternalError(`reading the spec of container "${containerId}" at "${specPath}": ${errorMessage(e)}`, { cause: e });
+  }
+  if (!spec.process) throw new InternalError(`the spec of container "${containerId}" has no process`);
+  return spec.process;
+}
+
+/** Makes the exec's scratch dir with its process file; nothing is left on a failure. */
+async function writeExecFiles(dir: string, o: ExecOptions, base: OciProcess): Promise<ExecFiles> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const files = { process: path.join(dir, 'process.json'), pid: path.join(dir, 'exec.pid') };
+  try {
+    await fs.writeFile(files.process, JSON.stringify(execProcessSpec(base, o.cmd, o.tty, o.consoleSize)), { mode: 0o600 });
+  } catch (e) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw new InternalError(`writing the exec process of container "${o.containerId}": ${errorMessage(e)}`, { cause: e });
+  }
+  return files;
+}
+
+/** Spawns the runtime's exec with real pipes for the 'pipe' slots; returns our ends. */
+function spawnExec(bin: string, args: string[], o: ExecOptions): { child: ChildProcess; ours: Array<net.Socket | undefined> } {
+  const pipes = o.stdio.map((slot) => (slot === 'pipe' ? pipe() : undefined));
+  const childFds = o.stdio.map((slot, i) => (slot === 'pipe' ? pipes[i]![i === 0 ? 0 : 1] : slot));
+  let child: ChildProcess;
+  try {
+    child = spawn(bin, args, { stdio: childFds, detached: o.detached ?? false });
+  } finally {
+    // The child has its copies; ours would keep EOF from coming.
+    pipes.forEach((p, i) => {
+      if (p) fsSync.closeSync(p[i === 0 ? 0 : 1]);
+    });
+  }
+  const ours = pipes.map((p, i) =>
+    p === undefined ? undefined : i === 0 ? new net.Socket({ fd: p[1], readable: false, writable: true }) : new net.Socket({ fd: p[0], readable: true, writable: false }),
+  );
+  return { child, ours };
 }
 
 /** How long the runtime's exec gets to reap the killed process and exit by itself. */
@@ -223,7 +252,7 @@ function signal(pid: number, sig: NodeJS.Signals): void {
  * (a stopped process cannot fork, and a child keeps its parent while we look), then
  * killed at once, so no descendant escapes by being re-parented to the container's init.
  */
-function killHostTree(root: number): void {
+export function killHostTree(root: number): void {
   const stopped = new Set<number>();
   for (let round = 0; round < TREE_ROUNDS; round++) {
     const tree = treeOf(root, hostParents()).filter((pid) => !stopped.has(pid));
@@ -237,32 +266,6 @@ function killHostTree(root: number): void {
   for (const pid of stopped) signal(pid, 'SIGKILL');
 }
 
-/**
- * The runsc counterpart: the tree from `runsc ps` (sandbox-internal PIDs), each killed
- * with `runsc kill --pid`, the descendants before the process itself.
- */
-async function killRunscTree(bin: string, globalArgs: string[], containerId: string, root: number): Promise<void> {
-  // The table has the parents (`--format json` lists bare PIDs): UID PID PPID C STIME TIME CMD.
-  const listing = await runOutput(bin, [...globalArgs, 'ps', containerId]);
-  const parents = new Map<number, number>();
-  for (const line of listing.split('\n').slice(1)) {
-    const [, pid, ppid] = line.trim().split(/\s+/);
-    if (pid !== undefined && ppid !== undefined && /^\d+$/.test(pid) && /^\d+$/.test(ppid)) parents.set(Number(pid), Number(ppid));
-  }
-  const tree = treeOf(root, parents);
-  for (const pid of tree.reverse()) await runKill(bin, [...globalArgs, 'kill', '--pid', String(pid), containerId, 'KILL']);
-}
-
-function runOutput(bin: string, args: string[]): Promise<string> {
-  return new Promise((resolve) => {
-    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.once('error', () => resolve(''));
-    c.once('close', () => resolve(out));
-  });
-}
-
 async function readPid(file: string): Promise<number> {
   try {
     const n = Number((await fs.readFile(file, 'utf8')).trim());
@@ -271,12 +274,4 @@ async function readPid(file: string): Promise<number> {
     if (errnoCode(e) === 'ENOENT') return 0;
     throw e;
   }
-}
-
-function runKill(bin: string, args: string[]): Promise<void> {
-  return new Promise((resolve) => {
-    const c = spawn(bin, args, { stdio: 'ignore' });
-    c.once('error', () => resolve());
-    c.once('exit', () => resolve());
-  });
 }
