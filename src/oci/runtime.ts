@@ -14,7 +14,7 @@
 // Every call passes `--root <state_dir>/runtimes/<handler>` so two daemons never share
 // runtime state, and the handler's extra args from the config.
 import type { Logger } from 'pino';
-import type { RuntimeHandlerConfig, RuntimeType } from '../config/types.js';
+import { RUNTIME_TYPES, type RuntimeHandlerConfig, type RuntimeType } from '../config/types.js';
 import type { CommandRunner } from './command.js';
 import type { ExecLaunch, ExecOptions, ExecRuntime } from './exec.js';
 
@@ -148,6 +148,11 @@ const RUNSC_FEATURES: RuntimeFeatures = {
  */
 export function runtimeFeatures(type: RuntimeType): RuntimeFeatures {
   return type === 'runsc' ? RUNSC_FEATURES : OCI_FEATURES;
+}
+
+/** The handler type a stored record names; anything else (an older or damaged record) is `oci`. */
+export function runtimeTypeOf(value: unknown): RuntimeType {
+  return RUNTIME_TYPES.find((t) => t === value) ?? 'oci';
 }
 
 /** How a pod's port-forward reaches the pod: a dial in its netns, or the relay (port-forward-relay.ts). */

@@ -88,48 +88,15 @@ async function resize(ctlFifo: string, width: number, height: number): Promise<v
 /** Resolves when the container's output ends or `signal` aborts (detach). */
 export async function runAttachSession(target: AttachTarget, io: ExecStreams, signal: AbortSignal): Promise<void> {
   const fd = connect(target);
-  let closed = false;
-  const pendingIn: Buffer[] = [];
-  let stdinEnded = false;
-  let stdinShut = false;
-  const flushInput = (): void => {
-    while (!closed && pendingIn.length > 0) {
-      const chunk = pendingIn[0]!;
-      const part = chunk.subarray(0, ATTACH_PACKET_BYTES);
-      let sent: boolean;
-      try {
-        sent = sendPacket(fd, part);
-      } catch {
-        pendingIn.length = 0; // conmon went away: the output side notices and ends
-        return;
-      }
-      if (!sent) return; // full: retried at the next poll
-      if (part.length === chunk.length) pendingIn.shift();
-      else pendingIn[0] = chunk.subarray(part.length);
-    }
-    if (!closed && stdinEnded && !stdinShut && pendingIn.length === 0) {
-      stdinShut = true;
-      try {
-        shutdownWrite(fd);
-      } catch {
-        // gone already
-      }
-    }
-  };
-  const onData = (d: Buffer): void => {
-    pendingIn.push(d);
-    flushInput();
-  };
-  const onEnd = (): void => {
-    stdinEnded = true;
-    flushInput();
-  };
+  const input = new AttachInput(fd);
+  const onData = (d: Buffer): void => input.push(d);
+  const onEnd = (): void => input.end();
   io.stdin?.on('data', onData);
   io.stdin?.once('end', onEnd);
   void (async () => {
     if (!io.resize) return;
     for await (const s of io.resize) {
-      if (closed) return;
+      if (input.closed) return;
       await resize(target.ctlFifo, s.width, s.height).catch(() => undefined);
     }
   })();
@@ -137,41 +104,87 @@ export async function runAttachSession(target: AttachTarget, io: ExecStreams, si
   let interval = POLL_MIN_MS;
   try {
     while (!signal.aborted) {
-      flushInput();
-      let got = 0;
-      let eof = false;
-      for (let i = 0; i < PACKETS_PER_POLL; i++) {
-        let n: number | undefined;
-        try {
-          n = recvPacket(fd, buf);
-        } catch {
-          eof = true; // ECONNRESET: conmon exited
-          break;
-        }
-        if (n === undefined) break;
-        if (n === 0) {
-          eof = true;
-          break;
-        }
-        got++;
-        const p = parseAttachPacket(Buffer.from(buf.subarray(0, n)));
-        if (!p || p.data.length === 0) continue;
-        const out = p.pipe === ATTACH_PIPE_STDERR ? (io.stderr ?? io.stdout) : io.stdout;
-        if (out && !out.write(p.data)) {
-          await new Promise<void>((resolve) => {
-            out.once('drain', resolve);
-            signal.addEventListener('abort', () => resolve(), { once: true });
-          });
-        }
-      }
+      input.flush();
+      const { got, eof } = await readPackets(fd, buf, io, signal);
       if (eof) return;
       interval = got > 0 ? POLL_MIN_MS : Math.min(POLL_MAX_MS, interval * 2);
       await sleep(interval, undefined, { signal }).catch(() => undefined);
     }
   } finally {
-    closed = true;
+    input.closed = true;
     io.stdin?.off('data', onData);
     io.stdin?.off('end', onEnd);
     closeSocket(fd);
   }
+}
+
+/** The client's stdin on its way to conmon: queued while the socket is full; its end a SHUT_WR. */
+class AttachInput {
+  closed = false;
+  private readonly pending: Buffer[] = [];
+  private ended = false;
+  private shut = false;
+
+  constructor(private readonly fd: number) {}
+
+  push(d: Buffer): void {
+    this.pending.push(d);
+    this.flush();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.flush();
+  }
+
+  flush(): void {
+    while (!this.closed && this.pending.length > 0) {
+      const chunk = this.pending[0]!;
+      const part = chunk.subarray(0, ATTACH_PACKET_BYTES);
+      let sent: boolean;
+      try {
+        sent = sendPacket(this.fd, part);
+      } catch {
+        this.pending.length = 0; // conmon went away: the output side notices and ends
+        return;
+      }
+      if (!sent) return; // full: retried at the next poll
+      if (part.length === chunk.length) this.pending.shift();
+      else this.pending[0] = chunk.subarray(part.length);
+    }
+    if (!this.closed && this.ended && !this.shut && this.pending.length === 0) {
+      this.shut = true;
+      try {
+        shutdownWrite(this.fd);
+      } catch {
+        // gone already
+      }
+    }
+  }
+}
+
+/** One poll's worth of conmon's packets, written to the client; `eof` once conmon closed. */
+async function readPackets(fd: number, buf: Buffer, io: ExecStreams, signal: AbortSignal): Promise<{ got: number; eof: boolean }> {
+  let got = 0;
+  for (let i = 0; i < PACKETS_PER_POLL; i++) {
+    let n: number | undefined;
+    try {
+      n = recvPacket(fd, buf);
+    } catch {
+      return { got, eof: true }; // ECONNRESET: conmon exited
+    }
+    if (n === undefined) break;
+    if (n === 0) return { got, eof: true };
+    got++;
+    const p = parseAttachPacket(Buffer.from(buf.subarray(0, n)));
+    if (!p || p.data.length === 0) continue;
+    const out = p.pipe === ATTACH_PIPE_STDERR ? (io.stderr ?? io.stdout) : io.stdout;
+    if (out && !out.write(p.data)) {
+      await new Promise<void>((resolve) => {
+        out.once('drain', resolve);
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+  }
+  return { got, eof: false };
 }

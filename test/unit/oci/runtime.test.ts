@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import type { RuntimeHandlerConfig } from '../../../src/config/types.js';
 import { CommandError, type CommandRunner } from '../../../src/oci/command.js';
-import type { RuntimeDriver } from '../../../src/oci/runtime.js';
+import { runtimeFeatures, runtimeTypeOf, type RuntimeDriver } from '../../../src/oci/runtime.js';
 import { createRuntime } from '../../../src/oci/runtimes.js';
 import { usesPortForwardRelay } from '../../../src/sandbox/io/port-forward-relay.js';
 
@@ -85,4 +85,71 @@ test('the relay is used when the handler asks for it or runsc runs its own netst
   assert.equal(d('runsc', 'auto', false), false);
   assert.equal(d('runsc', 'sandbox', false), true);
   assert.equal(d('runsc', 'host', true), true);
+});
+
+test('each handler type answers what it can do; a stored record\'s type gives the same answers', () => {
+  const noop: CommandRunner = async () => ({ stdout: '', stderr: '' });
+  const runc = driver({}, noop);
+  const runsc = driver({ type: 'runsc' }, noop);
+  assert.equal(runc.type, 'oci');
+  assert.equal(runsc.type, 'runsc');
+  assert.deepEqual(runc.features, runtimeFeatures('oci'));
+  assert.deepEqual(runsc.features, runtimeFeatures('runsc'));
+  // S1/S12/S14/S15 under runsc: the subcontainer shim, empty container cgroups, tmpfs
+  // volumes made by the sandbox from the hints, filestores; runc has none of them.
+  assert.equal(runc.features.subcontainerMonitor, 'conmon');
+  assert.equal(runsc.features.subcontainerMonitor, 'runsc-shim');
+  assert.equal(runc.features.podSharedTmpfs, 'host');
+  assert.equal(runsc.features.podSharedTmpfs, 'sandbox');
+  assert.deepEqual([runc.features.filestores, runsc.features.filestores], [false, true]);
+  assert.deepEqual([runc.features.emptyContainerCgroup, runsc.features.emptyContainerCgroup], [false, true]);
+  // S13: runsc reports the container's share itself; runc's figures are its cgroup's.
+  assert.deepEqual([runc.features.containerStats, runsc.features.containerStats], ['cgroup', 'runtime']);
+  assert.deepEqual([runc.features.updateResources, runsc.features.updateResources], [true, false]);
+  assert.deepEqual([runc.features.containerCheckpoint, runsc.features.containerCheckpoint], [true, false]);
+  assert.deepEqual([runc.features.bidirectionalPropagation, runsc.features.bidirectionalPropagation], [true, false]);
+  assert.deepEqual([runc.features.sandboxOomKills, runsc.features.sandboxOomKills], [false, true]);
+});
+
+test('a stored record\'s runtime type: oci or runsc, anything else is oci', () => {
+  assert.equal(runtimeTypeOf('runsc'), 'runsc');
+  assert.equal(runtimeTypeOf('oci'), 'oci');
+  for (const v of [undefined, null, 'crun', 3, {}]) assert.equal(runtimeTypeOf(v), 'oci');
+});
+
+test('runc checkpoint leaves the container running; runsc answers UNIMPLEMENTED without running anything', async () => {
+  const calls: string[][] = [];
+  const record: CommandRunner = async (_file, args) => {
+    calls.push(args);
+    return { stdout: '', stderr: '' };
+  };
+  await driver({}, record).checkpoint('abc', { imagePath: '/w/checkpoint', workPath: '/w', timeoutMs: 1000 });
+  assert.deepEqual(calls, [['--root', '/run/sandlot-test/runtimes/runc', 'checkpoint', '--image-path', '/w/checkpoint', '--work-path', '/w', '--leave-running', 'abc']]);
+  await assert.rejects(driver({ type: 'runsc' }, record).checkpoint('abc', { imagePath: '/x', workPath: '/x', timeoutMs: 1000 }), {
+    name: 'UnimplementedError',
+    message: /runsc checkpoints whole sandboxes/,
+  });
+  assert.equal(calls.length, 1);
+});
+
+test('stats: runsc reads `events --stats <id>`; runc has none of its own (the cgroup is the source)', async () => {
+  const calls: string[][] = [];
+  const events: CommandRunner = async (_file, args) => {
+    calls.push(args);
+    return { stdout: '{"type":"stats","id":"c1","data":{"cpu":{"usage":{"total":42}},"memory":{"usage":{"usage":4096}},"pids":{"current":2}}}\n', stderr: '' };
+  };
+  assert.deepEqual(await driver({ type: 'runsc' }, events).stats('c1'), { cpuUsageNs: 42n, memoryUsageBytes: 4096, pids: 2 });
+  assert.deepEqual(calls, [['--root', '/run/sandlot-test/runtimes/runsc', '--network=host', '--oci-seccomp', 'events', '--stats', 'c1']]);
+  assert.equal(await driver({}, events).stats('c1'), undefined);
+  assert.equal(calls.length, 1, 'runc runs nothing for stats');
+});
+
+test('runc update sends the resources on stdin', async () => {
+  const seen: Array<{ args: string[]; input: string | undefined }> = [];
+  const d = driver({}, async (_file, args, options) => {
+    seen.push({ args, input: options?.input });
+    return { stdout: '', stderr: '' };
+  });
+  await d.update('abc', { cpu: { shares: 512 } });
+  assert.deepEqual(seen, [{ args: ['--root', '/run/sandlot-test/runtimes/runc', 'update', '--resources', '-', 'abc'], input: '{"cpu":{"shares":512}}' }]);
 });
