@@ -4,6 +4,7 @@
 // manifest that lies about a size fails); layers download concurrently (bounded),
 // each straight into the content store, then unpack into its chain-ID snapshot.
 // The result is an ImageRecord the caller stores.
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { FailedPreconditionError, ResourceExhaustedError } from '../errors.js';
 import type { ContentStore } from './content-store.js';
@@ -63,6 +64,28 @@ export class Puller {
   constructor(private readonly opts: PullerOptions) {}
 
   async pull(req: PullRequest): Promise<ImageRecord> {
+    const { root, manifest, manifestDigest, manifestBlobs } = await this.resolveManifest(req);
+    const { config, layers } = await this.readConfig(req, manifest);
+    await this.fetchAndUnpackLayers(req, manifest.config.digest, layers);
+    return {
+      id: manifest.config.digest,
+      repoTags: req.repoTags,
+      repoDigests: req.repoName ? [`${req.repoName}@${root}`] : [],
+      manifestDigest,
+      manifestBlobs,
+      configDigest: manifest.config.digest,
+      size: manifest.config.size + layers.reduce((n, l) => n + l.size, 0),
+      layers,
+      config,
+      pinned: req.pinned,
+      createdAt: new Date().toISOString(),
+    };
+  }
+
+  /** The root document and, when it is an index, the host platform's manifest; both stored. */
+  private async resolveManifest(
+    req: PullRequest,
+  ): Promise<{ root: string; manifest: ImageManifest; manifestDigest: string; manifestBlobs: string[] }> {
     const { source } = req;
     const rootDesc = req.root.startsWith('sha256:') ? { digest: req.root, size: req.rootSize } : undefined;
     const root = await this.fetchDocument(source, req.root, rootDesc, req.signal);
@@ -83,13 +106,17 @@ export class Puller {
       manifest = parsed;
     }
     await this.store(root.digest, root.bytes);
+    return { root: root.digest, manifest, manifestDigest, manifestBlobs };
+  }
 
+  /** Fetches and parses the config; the layer records (diff and chain IDs) it gives, leased. */
+  private async readConfig(req: PullRequest, manifest: ImageManifest): Promise<{ config: ImageRecord['config']; layers: LayerRecord[] }> {
     if (manifest.config.size > CONFIG_SIZE_MAX_BYTES) {
       throw new FailedPreconditionError(`config ${manifest.config.digest}: ${manifest.config.size} bytes, more than ${CONFIG_SIZE_MAX_BYTES}`);
     }
     this.opts.lease(manifest.config.digest);
     // Progress is per layer: the config blob is small and not shown.
-    await this.ingest(source, manifest.config, { ...req, onProgress: undefined });
+    await this.ingest(req.source, manifest.config, { ...req, onProgress: undefined });
     const configBytes = await this.opts.content.readBytes(manifest.config.digest, CONFIG_SIZE_MAX_BYTES);
     const config = parseImageConfig(configBytes, manifest, `config ${manifest.config.digest}`);
     const chains = chainIds(config.rootfs.diff_ids);
@@ -105,7 +132,11 @@ export class Puller {
       this.opts.lease(l.digest);
       this.opts.lease(l.chainId);
     }
+    return { config, layers };
+  }
 
+  /** Downloads and unpacks the layers, LAYER_CONCURRENCY at once, under one image budget. */
+  private async fetchAndUnpackLayers(req: PullRequest, configDigest: string, layers: LayerRecord[]): Promise<void> {
     // One budget for the whole image, shared by its concurrent layer unpacks.
     const imageMax = this.opts.limits?.imageMaxBytes ?? Number.MAX_SAFE_INTEGER;
     let imageBytes = 0;
@@ -113,43 +144,28 @@ export class Puller {
       imageBytes += n;
       if (imageBytes > imageMax) {
         throw new ResourceExhaustedError(
-          `unpacking layer ${layer}: image ${manifest.config.digest} unpacks to more than ${imageMax} bytes (config max_image_unpacked_bytes)`,
+          `unpacking layer ${layer}: image ${configDigest} unpacks to more than ${imageMax} bytes (config max_image_unpacked_bytes)`,
         );
       }
     };
     await forEachLimited(layers, LAYER_CONCURRENCY, async (l) => {
-      await this.ingest(source, l, req);
+      await this.ingest(req.source, l, req);
       req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'unpacking' });
-      const what = `unpacking layer ${l.digest}`;
-      await this.opts.snapshots.unpack(
-        l.chainId,
-        l.diffId,
-        () => {
-          const raw = this.opts.content.openRead(l.digest);
-          const dec = decompressor(layerCompression(l.mediaType));
-          raw.on('error', (e) => dec.destroy(e));
-          dec.on('error', () => raw.destroy());
-          return raw.pipe(dec);
-        },
-        what,
-        { layerMaxBytes: this.opts.limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER, charge: (n) => charge(n, l.digest) },
-      );
+      await this.opts.snapshots.unpack(l.chainId, l.diffId, () => this.openLayer(l), `unpacking layer ${l.digest}`, {
+        layerMaxBytes: this.opts.limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER,
+        charge: (n) => charge(n, l.digest),
+      });
       req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'done' });
     });
+  }
 
-    return {
-      id: manifest.config.digest,
-      repoTags: req.repoTags,
-      repoDigests: req.repoName ? [`${req.repoName}@${root.digest}`] : [],
-      manifestDigest,
-      manifestBlobs,
-      configDigest: manifest.config.digest,
-      size: manifest.config.size + layers.reduce((n, l) => n + l.size, 0),
-      layers,
-      config,
-      pinned: req.pinned,
-      createdAt: new Date().toISOString(),
-    };
+  /** The stored layer blob, decompressed. */
+  private openLayer(l: LayerRecord): Readable {
+    const raw = this.opts.content.openRead(l.digest);
+    const dec = decompressor(layerCompression(l.mediaType));
+    raw.on('error', (e) => dec.destroy(e));
+    dec.on('error', () => raw.destroy());
+    return raw.pipe(dec);
   }
 
   /** Fetches a manifest/index; checks digest (and size when a descriptor named it). */

@@ -121,208 +121,245 @@ async function lstatOrUndefined(p: string): Promise<fs.Stats | undefined> {
 }
 
 export async function unpackLayer(tarStream: Readable, opts: UnpackOptions): Promise<UnpackStats> {
-  const native = opts.native ?? NATIVE_UNPACK;
-  const root = opts.root;
-  const dirTimes: { p: string; mtime: Date }[] = [];
-  let entries = 0;
+  return new LayerUnpacker(opts).run(tarStream);
+}
 
-  const fail = (name: string, why: string): InvalidArgumentError =>
-    new InvalidArgumentError(`${opts.what}: entry ${JSON.stringify(name)}: ${why}`);
+/** One unpack: the layer dir, the directory mtimes to set last, the entry count. */
+class LayerUnpacker {
+  private readonly native: UnpackNative;
+  private readonly root: string;
+  private readonly dirTimes: { p: string; mtime: Date }[] = [];
+  private entries = 0;
+  /** Rejects when feeding the tar fails; never resolves (see run). */
+  private feedFailed: Promise<never> = new Promise<never>(() => undefined);
+
+  constructor(private readonly opts: UnpackOptions) {
+    this.native = opts.native ?? NATIVE_UNPACK;
+    this.root = opts.root;
+  }
+
+  async run(tarStream: Readable): Promise<UnpackStats> {
+    const extract = tar.extract();
+    const feeding = pipeline(tarStream, extract).catch((e: unknown) => {
+      extract.destroy(e as Error);
+      throw e;
+    });
+    feeding.catch(() => undefined);
+    // A tar cut short inside an entry ("Unexpected end of data") may fail the entry's
+    // body before its write starts, and node's pipeline never sees a streamx stream
+    // that is already closed: file writes race this, which only ever rejects.
+    this.feedFailed = feeding.then(() => new Promise<never>(() => undefined));
+    this.feedFailed.catch(() => undefined);
+
+    try {
+      for await (const entry of extract) {
+        const h = entry.header as unknown as TarHeader;
+        this.entries++;
+        try {
+          await this.applyEntry(h, entry as unknown as Readable);
+        } finally {
+          entry.resume();
+        }
+      }
+      await feeding;
+    } catch (e) {
+      tarStream.destroy();
+      throw this.layerError(e);
+    }
+
+    // Directory mtimes last: creating their children changed them.
+    for (const d of this.dirTimes.reverse()) await fsp.lutimes(d.p, d.mtime, d.mtime);
+    return { entries: this.entries };
+  }
+
+  /**
+   * tar-stream's and zlib's own errors ("Invalid tar header", "unexpected end of
+   * file") mean the layer is not what it claims: the image's fault, not ours.
+   */
+  private layerError(e: unknown): unknown {
+    if (!(e instanceof SandlotError) && (e as { syscall?: unknown }).syscall === undefined) {
+      const zlib = errnoCode(e)?.startsWith('Z_') === true;
+      return new InvalidArgumentError(`${this.opts.what}: ${zlib ? 'not valid compressed data' : 'not a valid tar stream'}: ${errorMessage(e)}`, { cause: e });
+    }
+    return e;
+  }
+
+  private fail(name: string, why: string): InvalidArgumentError {
+    return new InvalidArgumentError(`${this.opts.what}: entry ${JSON.stringify(name)}: ${why}`);
+  }
+
+  private async applyEntry(h: TarHeader, body: Readable): Promise<void> {
+    const name = h.name;
+    const parts = entryComponents(name, this.opts.what);
+    if (h.type === 'pax-global-header') return;
+    if (parts.length === 0) {
+      if (h.type !== 'directory') throw this.fail(name, 'the layer root must be a directory');
+      await this.applyMetadata(this.root, h, true);
+      return;
+    }
+    const base = parts[parts.length - 1]!;
+    const parentParts = parts.slice(0, -1);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      await this.applyWhiteout(base, parentParts, name);
+      return;
+    }
+    const dir = await this.ensureParents(parentParts, name);
+    const target = path.join(dir, base);
+    if (h.type === 'link') {
+      await this.linkHard(h, target); // the inode already carries the source's metadata
+      return;
+    }
+    await this.createNode(h, target, body);
+    await this.applyMetadata(target, h, h.type === 'directory');
+  }
+
+  /** `.wh..wh..opq` → opaque parent; `.wh..wh.*` → ignored; `.wh.<name>` → a 0/0 char device. */
+  private async applyWhiteout(base: string, parentParts: string[], name: string): Promise<void> {
+    if (base === WHITEOUT_OPAQUE) {
+      const dir = await this.ensureParents(parentParts, name);
+      this.native.lsetxattr(dir, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
+      return;
+    }
+    if (base.startsWith(WHITEOUT_META_PREFIX)) return;
+    const hidden = base.slice(WHITEOUT_PREFIX.length);
+    if (hidden === '' || hidden === '.' || hidden === '..') throw this.fail(name, 'whiteout of an invalid name');
+    const dir = await this.ensureParents(parentParts, name);
+    const target = path.join(dir, hidden);
+    await this.clearTarget(target, false);
+    this.native.mknod(target, S_IFCHR, 0, 0, 0);
+  }
+
+  /** Makes the file, directory, symlink or device an entry describes at `target`. */
+  private async createNode(h: TarHeader, target: string, body: Readable): Promise<void> {
+    switch (h.type) {
+      case 'file':
+      case 'contiguous-file':
+      case null:
+      case undefined: {
+        await this.clearTarget(target, false);
+        const out = fs.createWriteStream(target, { flags: 'wx', mode: 0o600 });
+        try {
+          await Promise.race([pipeline(body, out), this.feedFailed]);
+        } catch (e) {
+          out.destroy();
+          throw e;
+        }
+        return;
+      }
+      case 'directory': {
+        const existed = await this.clearTarget(target, true);
+        if (!existed) await fsp.mkdir(target, { mode: 0o700 });
+        return;
+      }
+      case 'symlink': {
+        // The target string is stored as is; it is resolved inside the container's
+        // root at run time, never followed here.
+        if (!h.linkname) throw this.fail(h.name, 'symlink without a target');
+        await this.clearTarget(target, false);
+        await fsp.symlink(h.linkname, target);
+        return;
+      }
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        await this.clearTarget(target, false);
+        const type = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        this.native.mknod(target, type, 0o600, h.devmajor ?? 0, h.devminor ?? 0);
+        return;
+      }
+      default:
+        throw this.fail(h.name, `unsupported tar entry type ${JSON.stringify(h.type)}`);
+    }
+  }
+
+  /** A hardlink to an earlier non-directory entry of this layer, never to outside. */
+  private async linkHard(h: TarHeader, target: string): Promise<void> {
+    const name = h.name;
+    const linkParts = entryComponents(h.linkname ?? '', this.opts.what, `entry ${JSON.stringify(name)}: hardlink target`);
+    if (linkParts.length === 0) throw this.fail(name, 'hardlink to the layer root');
+    const srcDir = await this.ensureExistingParents(linkParts.slice(0, -1), name);
+    const src = path.join(srcDir, linkParts[linkParts.length - 1]!);
+    const st = await lstatOrUndefined(src);
+    if (st === undefined) throw this.fail(name, `hardlink target ${JSON.stringify(h.linkname)} is not in this layer`);
+    if (st.isDirectory()) throw this.fail(name, `hardlink target ${JSON.stringify(h.linkname)} is a directory`);
+    if (src === target) return;
+    await this.clearTarget(target, false);
+    await fsp.link(src, target);
+  }
 
   // Creates missing parents (0755, as containerd does) and refuses to pass through
   // anything that is not a real directory: a symlinked parent could point anywhere.
-  const ensureParents = async (parts: string[], name: string): Promise<string> => {
-    let cur = root;
+  private async ensureParents(parts: string[], name: string): Promise<string> {
+    let cur = this.root;
     for (const part of parts) {
       cur = path.join(cur, part);
       const st = await lstatOrUndefined(cur);
       if (st === undefined) {
         await fsp.mkdir(cur, { mode: IMPLICIT_DIR_MODE });
       } else if (st.isSymbolicLink()) {
-        throw fail(name, `parent ${JSON.stringify(path.relative(root, cur))} is a symlink; refusing to follow it out of the layer`);
+        throw this.fail(name, `parent ${JSON.stringify(path.relative(this.root, cur))} is a symlink; refusing to follow it out of the layer`);
       } else if (!st.isDirectory()) {
-        throw fail(name, `parent ${JSON.stringify(path.relative(root, cur))} is not a directory`);
+        throw this.fail(name, `parent ${JSON.stringify(path.relative(this.root, cur))} is not a directory`);
       }
     }
     return cur;
-  };
+  }
+
+  private async ensureExistingParents(parts: string[], name: string): Promise<string> {
+    let cur = this.root;
+    for (const part of parts) {
+      cur = path.join(cur, part);
+      const st = await lstatOrUndefined(cur);
+      if (st === undefined) throw this.fail(name, `hardlink target parent ${JSON.stringify(path.relative(this.root, cur))} is not in this layer`);
+      if (!st.isDirectory()) {
+        throw this.fail(name, `hardlink target parent ${JSON.stringify(path.relative(this.root, cur))} is a symlink or not a directory`);
+      }
+    }
+    return cur;
+  }
 
   // Removes what is at `target` unless both it and the new entry are directories.
-  const clearTarget = async (target: string, newIsDir: boolean): Promise<boolean> => {
+  private async clearTarget(target: string, newIsDir: boolean): Promise<boolean> {
     const st = await lstatOrUndefined(target);
     if (st === undefined) return false;
     if (st.isDirectory() && newIsDir) return true;
     await fsp.rm(target, { recursive: true, force: true });
     return false;
-  };
-
-  const extract = tar.extract();
-  const feeding = pipeline(tarStream, extract).catch((e: unknown) => {
-    extract.destroy(e as Error);
-    throw e;
-  });
-  feeding.catch(() => undefined);
-  // A tar cut short inside an entry ("Unexpected end of data") may fail the entry's
-  // body before its write starts, and node's pipeline never sees a streamx stream
-  // that is already closed: file writes race this, which only ever rejects.
-  const feedFailed = feeding.then(() => new Promise<never>(() => undefined));
-  feedFailed.catch(() => undefined);
-
-  try {
-    for await (const entry of extract) {
-      const h = entry.header as unknown as TarHeader;
-      entries++;
-      try {
-        await applyEntry(h, entry as unknown as Readable);
-      } finally {
-        entry.resume();
-      }
-    }
-    await feeding;
-  } catch (e) {
-    tarStream.destroy();
-    // tar-stream's and zlib's own errors ("Invalid tar header", "unexpected end of
-    // file") mean the layer is not what it claims: the image's fault, not ours.
-    if (!(e instanceof SandlotError) && (e as { syscall?: unknown }).syscall === undefined) {
-      const zlib = errnoCode(e)?.startsWith('Z_') === true;
-      throw new InvalidArgumentError(`${opts.what}: ${zlib ? 'not valid compressed data' : 'not a valid tar stream'}: ${errorMessage(e)}`, { cause: e });
-    }
-    throw e;
   }
 
-  // Directory mtimes last: creating their children changed them.
-  for (const d of dirTimes.reverse()) await fsp.lutimes(d.p, d.mtime, d.mtime);
-  return { entries };
-
-  async function applyEntry(h: TarHeader, body: Readable): Promise<void> {
-    const name = h.name;
-    const parts = entryComponents(name, opts.what);
-    if (h.type === 'pax-global-header') return;
-    if (parts.length === 0) {
-      if (h.type !== 'directory') throw fail(name, 'the layer root must be a directory');
-      await applyMetadata(root, h, true);
-      return;
-    }
-    const base = parts[parts.length - 1]!;
-    const parentParts = parts.slice(0, -1);
-
-    if (base === WHITEOUT_OPAQUE) {
-      const dir = await ensureParents(parentParts, name);
-      native.lsetxattr(dir, OVERLAY_OPAQUE_XATTR, Buffer.from('y'));
-      return;
-    }
-    if (base.startsWith(WHITEOUT_META_PREFIX)) return;
-    if (base.startsWith(WHITEOUT_PREFIX)) {
-      const hidden = base.slice(WHITEOUT_PREFIX.length);
-      if (hidden === '' || hidden === '.' || hidden === '..') throw fail(name, 'whiteout of an invalid name');
-      const dir = await ensureParents(parentParts, name);
-      const target = path.join(dir, hidden);
-      await clearTarget(target, false);
-      native.mknod(target, S_IFCHR, 0, 0, 0);
-      return;
-    }
-
-    const dir = await ensureParents(parentParts, name);
-    const target = path.join(dir, base);
-    switch (h.type) {
-      case 'file':
-      case 'contiguous-file':
-      case null:
-      case undefined: {
-        await clearTarget(target, false);
-        const out = fs.createWriteStream(target, { flags: 'wx', mode: 0o600 });
-        try {
-          await Promise.race([pipeline(body, out), feedFailed]);
-        } catch (e) {
-          out.destroy();
-          throw e;
-        }
-        break;
-      }
-      case 'directory': {
-        const existed = await clearTarget(target, true);
-        if (!existed) await fsp.mkdir(target, { mode: 0o700 });
-        break;
-      }
-      case 'symlink': {
-        // The target string is stored as is; it is resolved inside the container's
-        // root at run time, never followed here.
-        if (!h.linkname) throw fail(name, 'symlink without a target');
-        await clearTarget(target, false);
-        await fsp.symlink(h.linkname, target);
-        break;
-      }
-      case 'link': {
-        const linkParts = entryComponents(h.linkname ?? '', opts.what, `entry ${JSON.stringify(name)}: hardlink target`);
-        if (linkParts.length === 0) throw fail(name, 'hardlink to the layer root');
-        const srcDir = await ensureExistingParents(linkParts.slice(0, -1), name);
-        const src = path.join(srcDir, linkParts[linkParts.length - 1]!);
-        const st = await lstatOrUndefined(src);
-        if (st === undefined) throw fail(name, `hardlink target ${JSON.stringify(h.linkname)} is not in this layer`);
-        if (st.isDirectory()) throw fail(name, `hardlink target ${JSON.stringify(h.linkname)} is a directory`);
-        if (src === target) return;
-        await clearTarget(target, false);
-        await fsp.link(src, target);
-        return; // the inode already carries the source's metadata
-      }
-      case 'character-device':
-      case 'block-device':
-      case 'fifo': {
-        await clearTarget(target, false);
-        const type = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
-        native.mknod(target, type, 0o600, h.devmajor ?? 0, h.devminor ?? 0);
-        break;
-      }
-      default:
-        throw fail(name, `unsupported tar entry type ${JSON.stringify(h.type)}`);
-    }
-    await applyMetadata(target, h, h.type === 'directory');
-  }
-
-  async function ensureExistingParents(parts: string[], name: string): Promise<string> {
-    let cur = root;
-    for (const part of parts) {
-      cur = path.join(cur, part);
-      const st = await lstatOrUndefined(cur);
-      if (st === undefined) throw fail(name, `hardlink target parent ${JSON.stringify(path.relative(root, cur))} is not in this layer`);
-      if (!st.isDirectory()) {
-        throw fail(name, `hardlink target parent ${JSON.stringify(path.relative(root, cur))} is a symlink or not a directory`);
-      }
-    }
-    return cur;
-  }
-
-  async function applyMetadata(p: string, h: TarHeader, isDir: boolean): Promise<void> {
+  private async applyMetadata(p: string, h: TarHeader, isDir: boolean): Promise<void> {
     await fsp.lchown(p, h.uid ?? 0, h.gid ?? 0);
     // chmod after chown: chown clears set-id bits. Symlink modes mean nothing on Linux.
     if (h.type !== 'symlink') await fsp.chmod(p, (h.mode ?? (isDir ? 0o755 : 0o644)) & 0o7777);
     for (const [key, value] of Object.entries(h.pax ?? {})) {
-      if (!key.startsWith(PAX_XATTR_PREFIX)) continue;
-      const attr = key.slice(PAX_XATTR_PREFIX.length);
-      const data = Buffer.from(value, 'utf8');
-      const verdict = xattrVerdict(attr, data);
-      if (verdict !== 'set') {
-        if (verdict.drop) {
-          opts.log.warn({ layer: opts.what, entry: h.name, xattr: attr }, `dropping layer xattr: ${verdict.why}`);
-          continue;
-        }
-        throw fail(h.name, `xattr ${JSON.stringify(attr)}: ${verdict.why}`);
-      }
-      try {
-        native.lsetxattr(p, attr, data);
-      } catch (e) {
-        // "where the filesystem allows": user.* is refused on symlinks and devices,
-        // and some filesystems have no xattrs at all.
-        const code = errnoCode(e);
-        if (code === 'EINVAL' || code === 'ERANGE' || code === 'E2BIG') {
-          throw fail(h.name, `xattr ${JSON.stringify(attr)}: the kernel refuses its value (${code})`);
-        }
-        if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw e;
-        opts.log.debug({ path: p, xattr: attr, err: e }, 'skipping layer xattr the filesystem refuses');
-      }
+      if (key.startsWith(PAX_XATTR_PREFIX)) this.applyXattr(p, h, key.slice(PAX_XATTR_PREFIX.length), Buffer.from(value, 'utf8'));
     }
     const mtime = h.mtime ?? new Date(0);
-    if (isDir) dirTimes.push({ p, mtime });
+    if (isDir) this.dirTimes.push({ p, mtime });
     else await fsp.lutimes(p, mtime, mtime);
+  }
+
+  /** One SCHILY.xattr.* of an entry, as xattrVerdict says. */
+  private applyXattr(p: string, h: TarHeader, attr: string, data: Buffer): void {
+    const verdict = xattrVerdict(attr, data);
+    if (verdict !== 'set') {
+      if (verdict.drop) {
+        this.opts.log.warn({ layer: this.opts.what, entry: h.name, xattr: attr }, `dropping layer xattr: ${verdict.why}`);
+        return;
+      }
+      throw this.fail(h.name, `xattr ${JSON.stringify(attr)}: ${verdict.why}`);
+    }
+    try {
+      this.native.lsetxattr(p, attr, data);
+    } catch (e) {
+      // "where the filesystem allows": user.* is refused on symlinks and devices,
+      // and some filesystems have no xattrs at all.
+      const code = errnoCode(e);
+      if (code === 'EINVAL' || code === 'ERANGE' || code === 'E2BIG') {
+        throw this.fail(h.name, `xattr ${JSON.stringify(attr)}: the kernel refuses its value (${code})`);
+      }
+      if (code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EPERM') throw e;
+      this.opts.log.debug({ path: p, xattr: attr, err: e }, 'skipping layer xattr the filesystem refuses');
+    }
   }
 }
