@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { DeadlineExceededError } from '../../errors.js';
 import type { ImageService } from '../../image/image-service.js';
-import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
+import type { RuntimeDriver } from '../../oci/runtime.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, requireState, type ContainerRecord } from './container.js';
 import { noteExitLocked, refreshLocked, type ContainerExitBooks } from './exit-books.js';
@@ -88,8 +88,9 @@ export async function removeContainerLocked(t: ContainerTeardown, rec: Container
   if (monitor) await steps.run('deleting the container', () => destroyProcess(rec, monitor!));
   else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) steps.errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
   if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
-  await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
-  if (runtimeFeatures(rec.runtimeType).filestores) await steps.run('removing filestores', () => removeFilestores(t, rec));
+  // "" only for an unknown container whose spec named none.
+  if (rec.cgroupPath !== '') await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
+  if (rec.runtimeType === 'runsc') await steps.run('removing filestores', () => removeFilestores(t, rec));
   await steps.run('removing runtime files', () => removeRuntimeFiles(t, rec));
   // On a failure the metadata stays, so a retry of RemoveContainer can finish the job.
   steps.throwIfFailed(`removing container "${rec.id}"`);

@@ -52,8 +52,7 @@ export interface ContainerManagerOptions {
   images: ContainerImages;
   pods: ContainerPods;
   conmon?: Conmon;
-  /** The daemon's one manager: its tree lock orders every create and prune (S12). */
-  cgroups: CgroupManager;
+  cgroups?: CgroupManager;
   oomScores?: OomScoreApplier;
   specLookups?: SpecLookups;
   /**
@@ -94,7 +93,7 @@ export class ContainerManager {
     this.images = options.images;
     this.pods = options.pods;
     this.store = new ContainerStore({ rootDir: options.config.root_dir });
-    this.cgroups = options.cgroups;
+    this.cgroups = options.cgroups ?? new CgroupManager();
     this.oom = options.oomScores ?? new OomScoreApplier({ logger: options.log });
     this.lookups = options.specLookups ?? NODE_SPEC_LOOKUPS;
     this.monitorFor = options.monitorFor;
@@ -165,7 +164,7 @@ export class ContainerManager {
     const driver = this.pods.driver(handler);
     let m = this.monitorFor?.(driver);
     if (m === undefined) {
-      m = driver.features.subcontainerMonitor === 'runsc-shim'
+      m = driver.isRunsc
         ? new RunscMonitor({ conmon: this.conmon, driver, shim: new RunscShim({ runtime: driver }), pathsOf: (id) => this.paths(id) })
         : new ConmonMonitor({ conmon: this.conmon, driver });
     }
@@ -315,7 +314,13 @@ export class ContainerManager {
   // ── Pod hooks ──────────────────────────────────────────────────────────────────
 
   async stopAll(podId: string, timeoutMs: number): Promise<void> {
-    const results = await Promise.allSettled(this.store.ofPod(podId).map((c) => this.stop(c.id, timeoutMs)));
+    // An unknown container (its record did not load) is refused a stop; the pod's remove removes it.
+    const results = await Promise.allSettled(
+      this.store
+        .ofPod(podId)
+        .filter((c) => c.state !== 'unknown')
+        .map((c) => this.stop(c.id, timeoutMs)),
+    );
     const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
     if (errors.length > 0) throw new AggregateError(errors, errors.map(errorMessage).join('; '));
   }
@@ -401,7 +406,13 @@ export class ContainerManager {
    * own recovery.
    */
   async recover(): Promise<void> {
-    await recoverContainers({ ...this.teardown(), locks: this.locks, stateDir: this.config.state_dir });
+    await recoverContainers({
+      ...this.teardown(),
+      locks: this.locks,
+      stateDir: this.config.state_dir,
+      paths: (id) => this.paths(id),
+      handlers: Object.keys(this.config.runtimes),
+    });
     this.watcher = new ExitWatcher({ exitDir: this.exitDir, log: this.log, onExit: (id) => void this.onExitFile(id) });
     this.watcher.start();
   }

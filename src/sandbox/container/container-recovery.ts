@@ -1,11 +1,15 @@
 // Container recovery at start: the books reconciled with the monitors' exit files and
 // the runtimes after a daemon restart (or crash). Metadata that does not load stays on
-// disk for inspection (STYLE.md §6); only runtime files without any metadata go.
+// disk for inspection (STYLE.md §6), and its container is kept as `unknown` (listed as
+// CONTAINER_UNKNOWN, untouched; only RemoveContainer acts on it, as containerd keeps a
+// container it cannot load); only runtime files without any metadata go.
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyedMutex } from '../../util/mutex.js';
-import { changeState, containerNameKey, nsString } from './container.js';
+import { ANNOTATION_CONTAINER_NAME, ANNOTATION_IMAGE_NAME, ANNOTATION_SANDBOX_ID } from '../../oci/spec-common.js';
+import type { LoadFailure } from '../store/metadata-store.js';
+import { changeState, containerNameKey, nsString, unknownContainerRecord, type ContainerPaths } from './container.js';
 import { removeContainerLocked, type ContainerTeardown } from './container-destroy.js';
 import { noteExitLocked, UNKNOWN_EXIT_CODE } from './exit-books.js';
 import { removeExitFile } from './container-exits.js';
@@ -13,11 +17,16 @@ import type { ContainerMonitor } from './container-monitor.js';
 import type { ContainerRecord } from './container.js';
 import { sweepExecScratch } from '../io/exec-scratch-sweep.js';
 import { processStartTimeMs } from './process-start-time.js';
+import { readPid } from './container-spec-input.js';
 
 /** What recovery touches: the teardown's parts, the containers' mutexes and the state dir. */
 export interface ContainerRecovery extends ContainerTeardown {
   locks: KeyedMutex;
   stateDir: string;
+  /** Where a container's runtime files are (for one whose record does not load). */
+  paths: (id: string) => ContainerPaths;
+  /** The configured runtime handlers, to ask which one knows such a container. */
+  handlers: string[];
 }
 
 /**
@@ -34,6 +43,10 @@ export async function recoverContainers(r: ContainerRecovery): Promise<void> {
   const failures: typeof loaded.failures = [];
   for (const f of loaded.failures) {
     if (await removeIfNeverWritten(r, f.id)) continue;
+    if (f.kind === 'unreadable') {
+      await keepUnreadable(r, f).catch((e: unknown) => r.log.error({ err: e, containerId: f.id }, 'keeping an unreadable container'));
+      continue;
+    }
     r.log.warn({ containerId: f.id, reason: f.reason }, 'container metadata not loadable; left on disk for inspection');
     failures.push(f);
   }
@@ -108,6 +121,53 @@ export async function markStartedLocked(
   rec.startedAt = nsString(Math.max(started, createdMs));
   rec.startRecovered = true;
   await r.store.save(rec);
+}
+
+/**
+ * Keeps a container whose meta.json does not load as `unknown` (in memory; the file
+ * stays as it is), reading only what the listing and RemoveContainer need: its OCI
+ * spec's annotations and cgroup, and which runtime knows it (its pid).
+ */
+async function keepUnreadable(r: ContainerRecovery, f: LoadFailure): Promise<void> {
+  const paths = r.paths(f.id);
+  const spec = JSON.parse(await fs.readFile(paths.spec, 'utf8').catch(() => '{}')) as {
+    annotations?: Record<string, string>;
+    linux?: { cgroupsPath?: string };
+  };
+  const a = spec.annotations ?? {};
+  const partial = (f.parsed ?? {}) as { runtimeHandler?: unknown; cgroupPath?: unknown };
+  let runtimeHandler = typeof partial.runtimeHandler === 'string' && r.handlers.includes(partial.runtimeHandler) ? partial.runtimeHandler : '';
+  let pid = 0;
+  for (const h of r.handlers) {
+    const st = await Promise.resolve()
+      .then(() => r.monitor(h).state(f.id))
+      .catch(() => undefined);
+    if (st === undefined) continue;
+    runtimeHandler = h;
+    if (st.status !== 'stopped') pid = st.pid;
+    break;
+  }
+  const rec = unknownContainerRecord(
+    f.id,
+    f.reason,
+    {
+      podId: a[ANNOTATION_SANDBOX_ID] ?? '',
+      name: a[ANNOTATION_CONTAINER_NAME] ?? '',
+      image: a[ANNOTATION_IMAGE_NAME] ?? '',
+      // No handler knows it: removal still asks the first one (deleting what is not there succeeds).
+      runtimeHandler: runtimeHandler !== '' ? runtimeHandler : (r.handlers[0] ?? ''),
+      cgroupPath: spec.linux?.cgroupsPath ?? (typeof partial.cgroupPath === 'string' ? partial.cgroupPath : ''),
+      pid,
+      conmonPid: await readPid(paths.conmonPidFile),
+      paths,
+    },
+    f.parsed,
+  );
+  r.store.remember(rec);
+  r.log.error(
+    { containerId: f.id, podSandboxId: rec.podId, reason: f.reason, handler: runtimeHandler, pid },
+    'container metadata not loadable: kept as UNKNOWN, untouched; only RemoveContainer acts on it',
+  );
 }
 
 /**

@@ -1,16 +1,15 @@
-// An app container's books: its persisted record and the S4 state machine.
-//
-//   creating ──► created ──► running
-//      │            │           │
-//      └────────────┴───────────┴──► stopped
+// An app container's books: its persisted record, on the S4 state machine of
+// store/lifecycle.ts (shared with pod sandboxes).
 //
 // CRI view (derived, never stored twice): created = CONTAINER_CREATED, running =
 // CONTAINER_RUNNING, stopped = CONTAINER_EXITED, creating = CONTAINER_UNKNOWN (only
-// inside CreateContainer, or in metadata a crash left, which recovery cleans up).
-import { FailedPreconditionError, InternalError } from '../../errors.js';
+// inside CreateContainer, or in metadata a crash left, which recovery cleans up), and
+// unknown = CONTAINER_UNKNOWN (a meta.json that did not load at start: kept in memory,
+// never saved over, refusing all but RemoveContainer).
+import { changeLifecycle, requireLifecycle } from '../store/lifecycle.js';
 import type { CriContainerResources, CriMount } from '../../oci/spec-container.js';
 
-export type ContainerState = 'creating' | 'created' | 'running' | 'stopped';
+export type ContainerState = 'creating' | 'created' | 'running' | 'stopped' | 'unknown';
 export type CriContainerState = 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
 
 export interface ContainerMetadata {
@@ -86,29 +85,81 @@ export interface ContainerRecord {
   paths: ContainerPaths;
   /** The rootfs was mounted (so removal must unmount it). */
   rootfsPrepared: boolean;
+  /** State `unknown` only (never saved): why meta.json did not load at start. */
+  unreadable?: string;
 }
-
-const TRANSITIONS: Record<ContainerState, readonly ContainerState[]> = {
-  creating: ['created', 'stopped'],
-  created: ['running', 'stopped'],
-  running: ['stopped'],
-  stopped: [],
-};
 
 /** The seed's changeStatus: one switch; an illegal transition is a bug. */
 export function changeState(rec: ContainerRecord, to: ContainerState): void {
-  if (rec.state === to) return;
-  if (!TRANSITIONS[rec.state].includes(to)) {
-    throw new InternalError(`changing container "${rec.id}" from state ${rec.state} to ${to}: illegal transition`);
-  }
-  rec.state = to;
+  changeLifecycle('container', rec, to);
 }
 
-/** S4 guard: `cannot <action> container "<id>" in state <state>`. */
-export function requireState(rec: Pick<ContainerRecord, 'id' | 'state'>, action: string, ...allowed: ContainerState[]): void {
-  if (!allowed.includes(rec.state)) {
-    throw new FailedPreconditionError(`cannot ${action} container "${rec.id}" in state ${rec.state}`);
-  }
+/** S4 guard: `cannot <action> container "<id>" in state <state>` (an unknown one says why). */
+export function requireState(rec: Pick<ContainerRecord, 'id' | 'state' | 'unreadable'>, action: string, ...allowed: ContainerState[]): void {
+  requireLifecycle('container', rec, action, allowed, 'RemoveContainer');
+}
+
+/** What of an unreadable container recovery could find on the host (its OCI spec, its runtime). */
+export interface UnknownContainerFound {
+  podId: string;
+  name: string;
+  image: string;
+  runtimeHandler: string;
+  cgroupPath: string;
+  pid: number;
+  conmonPid: number;
+  paths: ContainerPaths;
+}
+
+/**
+ * The record an unreadable meta.json is kept as (state `unknown`, in memory only): what
+ * could be read of it (`partial`, a parsed record of another version) or of the host,
+ * the rest empty. Enough for the listing and for RemoveContainer to take it away.
+ */
+export function unknownContainerRecord(id: string, reason: string, found: UnknownContainerFound, partial: unknown): ContainerRecord {
+  const p = (partial ?? {}) as Partial<Record<keyof ContainerRecord, unknown>>;
+  const str = (v: unknown, dflt: string): string => (typeof v === 'string' ? v : dflt);
+  const strings = (v: unknown): Record<string, string> =>
+    v !== null && typeof v === 'object' && Object.values(v).every((x) => typeof x === 'string') ? { ...(v as Record<string, string>) } : {};
+  const m = (p.metadata ?? {}) as Partial<ContainerMetadata>;
+  return {
+    version: 1,
+    id,
+    podId: found.podId !== '' ? found.podId : str(p.podId, ''),
+    state: 'unknown',
+    unreadable: reason,
+    metadata: { name: found.name !== '' ? found.name : str(m.name, ''), attempt: typeof m.attempt === 'number' ? m.attempt : 0 },
+    configHash: '',
+    createdAt: /^\d+$/.test(str(p.createdAt, '')) ? str(p.createdAt, '0') : '0',
+    startedAt: '0',
+    finishedAt: '0',
+    exitCode: 0,
+    reason: 'RecordUnreadable',
+    message: reason,
+    image: found.image !== '' ? found.image : str(p.image, ''),
+    imageId: str(p.imageId, ''),
+    labels: strings(p.labels),
+    annotations: strings(p.annotations),
+    logPath: '',
+    monitorLogPath: '',
+    mounts: [],
+    resources: {},
+    oomScoreAdj: undefined,
+    user: { uid: 0, gid: 0, supplementalGroups: [] },
+    stopSignal: 'SIGKILL',
+    runtimeHandler: found.runtimeHandler,
+    runtimeType: p.runtimeType === 'runsc' ? 'runsc' : 'oci',
+    cgroupPath: found.cgroupPath,
+    terminationMessagePath: undefined,
+    tty: false,
+    stdin: false,
+    stdinOnce: false,
+    pid: found.pid,
+    conmonPid: found.conmonPid,
+    paths: found.paths,
+    // Unknown: removal tries it (removing a rootfs that is not there succeeds).
+    rootfsPrepared: true,
+  };
 }
 
 export function criContainerState(state: ContainerState): CriContainerState {

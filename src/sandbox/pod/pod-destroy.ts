@@ -81,9 +81,11 @@ export async function stopPodLocked(t: PodTeardown, rec: SandboxRecord): Promise
     });
   }
   if (rec.netnsPath !== undefined && !rec.networkUp) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
-  const stoppedNow = rec.state !== 'stopped';
+  // An unknown pod (its meta.json did not load) stays unknown and is never saved over.
+  const stoppedNow = rec.state !== 'stopped' && rec.state !== 'unknown';
   if (stoppedNow) changeState(rec, 'stopped');
-  await steps.run('saving metadata', () => t.store.save(rec));
+  if (rec.state === 'unknown') t.store.remember(rec);
+  else await steps.run('saving metadata', () => t.store.save(rec));
   if (stoppedNow) t.events?.publish('CONTAINER_STOPPED_EVENT', rec.id, rec.id);
   steps.throwIfFailed(`stopping sandbox "${rec.id}"`);
   log.info('pod sandbox stopped');
@@ -104,7 +106,7 @@ export async function removePodLocked(t: PodTeardown, rec: SandboxRecord): Promi
   if (rec.netnsPath !== undefined) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
   await steps.run('removing the pod cgroup', () => removePodCgroups(t.store, t.cgroups, rec));
   await steps.run('unmounting the pod volumes', () => unmountPodMounts(rec.paths.dir));
-  if (driver?.features.filestores) await steps.run('removing shared filestores', () => t.filestores.removeForPod(rec.id, rec.mountHints ?? []));
+  if (driver?.isRunsc) await steps.run('removing shared filestores', () => t.filestores.removeForPod(rec.id, rec.mountHints ?? []));
   await steps.run('removing pod files', () => removePodFiles(rec.paths));
   // On a failure the metadata stays, so a retry of RemovePodSandbox can finish the job.
   steps.throwIfFailed(`removing sandbox "${rec.id}"`);

@@ -15,8 +15,7 @@ import type { SandlotConfig } from '../../config/types.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
 import { Conmon, readExitFile } from '../../oci/conmon.js';
 import { resolveBinary } from '../../oci/command.js';
-import { probeContainerId, type ProbeResult, type RuntimeDriver } from '../../oci/runtime.js';
-import { createRuntime } from '../../oci/runtimes.js';
+import { RuntimeDriver, type ProbeResult } from '../../oci/runtime.js';
 import { validateSysctls } from '../../oci/spec-sandbox.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
@@ -36,8 +35,7 @@ export interface PodManagerOptions {
   config: SandlotConfig;
   log: Logger;
   network: PodNetwork;
-  /** The daemon's one manager: its tree lock orders every create and prune (S12). */
-  cgroups: CgroupManager;
+  cgroups?: CgroupManager;
   conmon?: Conmon;
   /** Drivers by handler name; made from config.runtimes when absent. */
   runtimes?: Map<string, RuntimeDriver>;
@@ -79,7 +77,7 @@ export class PodManager {
     this.config = options.config;
     this.log = options.log;
     this.network = options.network;
-    this.cgroups = options.cgroups;
+    this.cgroups = options.cgroups ?? new CgroupManager();
     this.conmonOption = options.conmon;
     this.containers = options.containers;
     this.store = new SandboxStore({ rootDir: options.config.root_dir });
@@ -90,7 +88,7 @@ export class PodManager {
         Object.entries(options.config.runtimes).map(([name, rc]) => [
           name,
           // S15: the handler's overlay setting as this runsc spells --overlay2 (a bad one stops the start).
-          createRuntime({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
+          new RuntimeDriver({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
         ]),
       );
   }
@@ -145,7 +143,7 @@ export class PodManager {
       if (catatonit === undefined) {
         result = { ready: false, reason: 'CatatonitNotFound', message: `catatonit binary "${this.config.catatonit_path}" not found` };
       } else {
-        const cgroupsPath = path.join(this.config.cgroup_root, this.config.default_cgroup_parent, probeContainerId(name));
+        const cgroupsPath = path.join(this.config.cgroup_root, this.config.default_cgroup_parent, RuntimeDriver.probeId(name));
         try {
           result = await driver.probe({ workDir, cgroupsPath, catatonitPath: catatonit });
         } finally {
@@ -259,9 +257,11 @@ export class PodManager {
     }
   }
 
-  /** The record (exact ID or unique prefix); NotFound otherwise. */
+  /** The record (exact ID or unique prefix); NotFound otherwise; FailedPrecondition for an unreadable one. */
   get(idOrPrefix: string): SandboxRecord {
-    return this.store.resolve(idOrPrefix);
+    const rec = this.store.resolve(idOrPrefix);
+    if (rec.state === 'unknown') requireState(rec, 'read the status of');
+    return rec;
   }
 
   /** Runs `fn` holding the sandbox's mutex (for the container layer: creating in a pod). */
@@ -301,6 +301,11 @@ export class PodManager {
    * undone, pods whose infra died are NOTREADY, leftovers without metadata are released.
    */
   async recover(): Promise<void> {
-    await recoverPods({ ...this.teardown(), locks: this.locks, stateDir: this.config.state_dir });
+    await recoverPods({
+      ...this.teardown(),
+      locks: this.locks,
+      stateDir: this.config.state_dir,
+      defaultCgroupParent: path.join(this.config.cgroup_root, this.config.default_cgroup_parent),
+    });
   }
 }

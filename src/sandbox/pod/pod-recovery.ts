@@ -1,18 +1,23 @@
 // Pod recovery at start: the sandbox books reconciled with what the runtimes and the
 // network hold after a daemon restart (or crash). Nothing known is deleted silently;
-// what has no metadata is released (STYLE.md §6).
+// what has no metadata is released (STYLE.md §6). A pod whose meta.json does not load
+// is known too: kept as `unknown`, listed, untouched, until StopPodSandbox and
+// RemovePodSandbox take it away (as containerd keeps a sandbox it cannot load).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { KeyedMutex } from '../../util/mutex.js';
+import type { LoadFailure } from '../store/metadata-store.js';
 import { podPaths, removePodFiles } from './pod-files.js';
 import { unmountPodMounts } from '../storage/pod-mounts.js';
 import { removePodLocked, type PodTeardown } from './pod-destroy.js';
-import { changeState, nameKey, type SandboxRecord } from './sandbox.js';
+import { changeState, nameKey, unknownSandboxRecord, type SandboxRecord } from './sandbox.js';
 
 /** What recovery touches: the teardown's parts, the pods' mutexes and the state dir. */
 export interface PodRecovery extends PodTeardown {
   locks: KeyedMutex;
   stateDir: string;
+  /** The cgroup pods get their own cgroup under (cgroup_root + default_cgroup_parent). */
+  defaultCgroupParent: string;
 }
 
 /**
@@ -23,7 +28,11 @@ export interface PodRecovery extends PodTeardown {
 export async function recoverPods(r: PodRecovery): Promise<void> {
   const { records, failures } = await r.store.loadAll();
   for (const f of failures) {
-    r.log.warn({ podSandboxId: f.id, reason: f.reason }, 'sandbox metadata not loadable; left on disk for inspection');
+    if (f.kind === 'missing') {
+      r.log.warn({ podSandboxId: f.id, reason: f.reason }, 'sandbox metadata missing; left on disk for inspection');
+      continue;
+    }
+    await keepUnreadable(r, f).catch((e: unknown) => r.log.error({ err: e, podSandboxId: f.id }, 'keeping an unreadable sandbox'));
   }
   for (const rec of records) {
     const log = r.log.child({ podSandboxId: rec.id });
@@ -74,6 +83,58 @@ export async function recoverPods(r: PodRecovery): Promise<void> {
       .then(() => removePodFiles(orphan))
       .catch((e: unknown) => r.log.error({ err: e, podSandboxId: id }, 'removing files of a pod without metadata'));
   }
+}
+
+/**
+ * Keeps a pod whose meta.json does not load as `unknown` (in memory; the file stays as
+ * it is): only reads what stop and remove will need, from the runtimes (which one
+ * knows the infra, its pid and cgroup), the network (netns, attachment) and the paths.
+ */
+async function keepUnreadable(r: PodRecovery, f: LoadFailure): Promise<void> {
+  const paths = podPaths(r.stateDir, f.id, false);
+  let runtimeHandler = '';
+  let pid = 0;
+  for (const [name, driver] of r.runtimes) {
+    const st = await driver.state(f.id).catch(() => undefined);
+    if (st === undefined) continue;
+    runtimeHandler = name;
+    if (st.status !== 'stopped') pid = st.pid;
+    break;
+  }
+  const base = `sandlot-${f.id}`;
+  const infraCgroup = (pid > 0 ? await cgroupNamed(pid, base) : undefined) ?? path.join(r.defaultCgroupParent, `pod-${f.id}`, base);
+  const conmonPid = Number((await fs.readFile(paths.conmonPidFile, 'utf8').catch(() => '')).trim());
+  const pinned = (await r.network.listPinned()).includes(f.id);
+  const attached = (await r.network.listAttached()).includes(f.id);
+  const rec = unknownSandboxRecord(
+    f.id,
+    f.reason,
+    {
+      runtimeHandler,
+      pid,
+      conmonPid: Number.isInteger(conmonPid) && conmonPid > 0 ? conmonPid : 0,
+      infraCgroup,
+      netnsPath: pinned || attached ? path.join(r.stateDir, 'netns', f.id) : undefined,
+      networkUp: attached,
+      paths,
+    },
+    f.parsed,
+  );
+  r.store.remember(rec);
+  r.log.error(
+    { podSandboxId: f.id, reason: f.reason, handler: runtimeHandler, pid },
+    'sandbox metadata not loadable: kept as UNKNOWN, untouched; only StopPodSandbox and RemovePodSandbox act on it',
+  );
+}
+
+/** The cgroup path of `pid` whose last part is `base` (any hierarchy), if there is one. */
+async function cgroupNamed(pid: number, base: string): Promise<string | undefined> {
+  const text = await fs.readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const cg = line.split(':').slice(2).join(':');
+    if (path.basename(cg) === base) return cg;
+  }
+  return undefined;
 }
 
 async function removeHalfMade(r: PodRecovery, rec: SandboxRecord): Promise<void> {

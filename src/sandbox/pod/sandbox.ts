@@ -1,20 +1,20 @@
-// A pod sandbox's books: its persisted record and the S4 state machine.
-//
-//   creating ──► created ──► running
-//      │            │           │
-//      └────────────┴───────────┴──► stopped
+// A pod sandbox's books: its persisted record, on the S4 state machine of
+// store/lifecycle.ts (shared with containers).
 //
 // CRI view: running = SANDBOX_READY, anything else = SANDBOX_NOTREADY. `creating` and
 // `created` exist only inside RunPodSandbox (and in metadata left by a crash, which
-// recovery cleans up); StopPodSandbox takes every state to `stopped`.
-import { FailedPreconditionError, InternalError } from '../../errors.js';
+// recovery cleans up); StopPodSandbox takes every state to `stopped`, except `unknown`
+// (a meta.json that did not load at start): that one stays, refusing all but stop and
+// remove, and is never saved over.
+import path from 'node:path';
+import { changeLifecycle, requireLifecycle } from '../store/lifecycle.js';
 import type { PodNamespaces } from '../../oci/spec-sandbox.js';
 import type { PortMapping } from '../../network/network-manager.js';
 import type { CriResources } from '../resources/cgroups.js';
 import type { MountHint } from '../storage/mount-hints.js';
 import type { DnsConfig, PodPaths } from './pod-files.js';
 
-export type SandboxState = 'creating' | 'created' | 'running' | 'stopped';
+export type SandboxState = 'creating' | 'created' | 'running' | 'stopped' | 'unknown';
 
 export interface PodMetadata {
   name: string;
@@ -73,29 +73,81 @@ export interface SandboxRecord {
   reason?: string;
   /** S14: the pod's mount hints, explicit and derived (absent in records of older versions). */
   mountHints?: MountHint[];
+  /** State `unknown` only (never saved): why meta.json did not load at start. */
+  unreadable?: string;
 }
-
-const TRANSITIONS: Record<SandboxState, readonly SandboxState[]> = {
-  creating: ['created', 'stopped'],
-  created: ['running', 'stopped'],
-  running: ['stopped'],
-  stopped: [],
-};
 
 /** One switch for every state change; an illegal one is a bug (InternalError). */
 export function changeState(rec: SandboxRecord, to: SandboxState): void {
-  if (rec.state === to) return;
-  if (!TRANSITIONS[rec.state].includes(to)) {
-    throw new InternalError(`changing sandbox "${rec.id}" from state ${rec.state} to ${to}: illegal transition`);
-  }
-  rec.state = to;
+  changeLifecycle('sandbox', rec, to);
 }
 
-/** S4 guard: `cannot <action> sandbox "<id>" in state <state>`. */
-export function requireState(rec: SandboxRecord, action: string, ...allowed: SandboxState[]): void {
-  if (!allowed.includes(rec.state)) {
-    throw new FailedPreconditionError(`cannot ${action} sandbox "${rec.id}" in state ${rec.state}`);
-  }
+/** S4 guard: `cannot <action> sandbox "<id>" in state <state>` (an unknown one says why). */
+export function requireState(rec: Pick<SandboxRecord, 'id' | 'state' | 'unreadable'>, action: string, ...allowed: SandboxState[]): void {
+  requireLifecycle('sandbox', rec, action, allowed, 'StopPodSandbox and RemovePodSandbox');
+}
+
+/** The annotation an unknown pod is listed with: why its record did not load. */
+export const UNREADABLE_ANNOTATION = 'io.sandlot.record-unreadable';
+
+/**
+ * The record an unreadable meta.json is kept as (state `unknown`, in memory only): what
+ * could be read of it (`partial`, a parsed record of another version) and of the host
+ * (`found`: the runtime that knows the infra, its pid and cgroup, the pod's netns), the
+ * rest empty. Enough for the listing and for stop and remove to find what to take away.
+ */
+export function unknownSandboxRecord(
+  id: string,
+  reason: string,
+  found: { runtimeHandler: string; pid: number; conmonPid: number; infraCgroup: string; netnsPath: string | undefined; networkUp: boolean; paths: PodPaths },
+  partial: unknown,
+): SandboxRecord {
+  const p = (partial ?? {}) as { createdAt?: unknown; config?: { metadata?: unknown; labels?: unknown; annotations?: unknown } };
+  const m = (p.config?.metadata ?? {}) as Partial<PodMetadata>;
+  const strings = (v: unknown): Record<string, string> =>
+    v !== null && typeof v === 'object' && Object.values(v).every((x) => typeof x === 'string') ? { ...(v as Record<string, string>) } : {};
+  const metadata: PodMetadata = {
+    name: typeof m.name === 'string' ? m.name : '',
+    uid: typeof m.uid === 'string' ? m.uid : '',
+    namespace: typeof m.namespace === 'string' ? m.namespace : '',
+    attempt: typeof m.attempt === 'number' ? m.attempt : 0,
+  };
+  return {
+    version: 1,
+    id,
+    state: 'unknown',
+    unreadable: reason,
+    createdAt: typeof p.createdAt === 'string' && /^\d+$/.test(p.createdAt) ? p.createdAt : '0',
+    config: {
+      metadata,
+      hostname: '',
+      logDirectory: '',
+      dns: undefined,
+      portMappings: [],
+      labels: strings(p.config?.labels),
+      annotations: { ...strings(p.config?.annotations), [UNREADABLE_ANNOTATION]: reason },
+      cgroupParent: '',
+      namespaces: { network: found.netnsPath === undefined ? 'NODE' : 'POD', pid: 'POD', ipc: 'POD' },
+      sysctls: {},
+      resources: undefined,
+      overhead: undefined,
+      runtimeHandler: found.runtimeHandler,
+    },
+    configHash: '',
+    runtimeHandler: found.runtimeHandler,
+    podCgroup: path.dirname(found.infraCgroup),
+    infraCgroup: found.infraCgroup,
+    // Only the infra cgroup is known to be the pod's: its parent goes only when left empty.
+    ownsPodCgroup: false,
+    netnsPath: found.netnsPath,
+    networkUp: found.networkUp,
+    ip: '',
+    additionalIps: [],
+    pid: found.pid,
+    conmonPid: found.conmonPid,
+    paths: found.paths,
+    mountHints: [],
+  };
 }
 
 export function criState(state: SandboxState): 'SANDBOX_READY' | 'SANDBOX_NOTREADY' {

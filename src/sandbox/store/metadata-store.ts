@@ -2,7 +2,9 @@
 // directory per object under <dir>/<id>/ with meta.json ("version": 1), rewritten after
 // every state change as tmp + fsync + rename under an exclusive flock of <id>/.lock, so
 // a second daemon on the same root (or a reader) never sees half a file. In memory: a
-// map with id-prefix lookup (S3: an exact ID or a unique prefix).
+// map with id-prefix lookup (S3: an exact ID or a unique prefix). A meta.json that does
+// not load is reported by loadAll(), never deleted nor written over; its owner may keep a
+// stand-in in memory (remember()) until the object is removed.
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -22,6 +24,10 @@ export interface MetadataRecord {
 export interface LoadFailure {
   id: string;
   reason: string;
+  /** "missing": no meta.json (a crash before the first write); "unreadable": one that does not load. */
+  kind: 'missing' | 'unreadable';
+  /** The parsed JSON when it parsed (a version another sandlot wrote), for what can be shown of it. */
+  parsed?: unknown;
 }
 
 export interface MetadataStoreOptions {
@@ -68,6 +74,10 @@ export class MetadataStore<R extends MetadataRecord> {
   /** Writes the record atomically and keeps a copy in memory. */
   async save(rec: R): Promise<void> {
     const file = this.metaPath(rec.id);
+    if ((rec as { state?: unknown }).state === 'unknown') {
+      // An unreadable meta.json is kept as it is (for inspection) until the object is removed.
+      throw new InternalError(`saving metadata of ${this.opts.kind} "${rec.id}": its record is unreadable and is never written over`);
+    }
     try {
       await this.withLock(rec.id, () =>
         writeFileAtomic(file, JSON.stringify({ ...rec, version: METADATA_VERSION }, null, 1), { mode: 0o600 }),
@@ -75,6 +85,14 @@ export class MetadataStore<R extends MetadataRecord> {
     } catch (e) {
       throw new InternalError(`saving metadata of ${this.opts.kind} "${rec.id}" to "${file}": ${errorMessage(e)}`, { cause: e });
     }
+    this.records.set(rec.id, structuredClone(rec));
+  }
+
+  /**
+   * Keeps `rec` in memory only: the stand-in of a meta.json that did not load (state
+   * unknown), listed and found like the others until it is removed.
+   */
+  remember(rec: R): void {
     this.records.set(rec.id, structuredClone(rec));
   }
 
@@ -116,17 +134,19 @@ export class MetadataStore<R extends MetadataRecord> {
       try {
         await fs.access(this.metaPath(id));
       } catch {
-        failures.push({ id, reason: 'no meta.json (a crash before the first write)' });
+        failures.push({ id, reason: 'no meta.json (a crash before the first write)', kind: 'missing' });
         continue;
       }
+      let parsed: unknown;
       try {
         const rec = await this.withLock(id, async () => JSON.parse(await fs.readFile(this.metaPath(id), 'utf8')) as R);
+        parsed = rec;
         if (rec.version !== METADATA_VERSION) throw new Error(`unknown metadata version ${JSON.stringify(rec.version)}`);
         if (rec.id !== id) throw new Error(`metadata names ${this.opts.kind} "${rec.id}"`);
         records.push(rec);
         this.records.set(id, structuredClone(rec));
       } catch (e) {
-        failures.push({ id, reason: errorMessage(e) });
+        failures.push({ id, reason: `${this.metaPath(id)}: ${errorMessage(e)}`, kind: 'unreadable', ...(parsed !== undefined ? { parsed } : {}) });
       }
     }
     return { records, failures };
