@@ -5,10 +5,8 @@
 // merge patch removes the label. What needs a real cluster: RBAC (the chart's
 // ClusterRole allows get and patch on nodes) and the in-cluster service-account config.
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { fakeApiServer, kubeConfig, type Seen } from './fake-api-server.js';
 import { clientNodeApi, FIELD_MANAGER, labelNode, RUNTIME_LABEL, unlabelNode, type NodeApi } from '../../../src/install/node-labeller.js';
 
 class FakeNodeApi implements NodeApi {
@@ -48,56 +46,6 @@ test('bad node names and versions are INVALID_ARGUMENT naming the value, before 
   await assert.rejects(unlabelNode(api, ''), (e: any) => e.code === 'INVALID_ARGUMENT');
   assert.deepEqual(api.patches, []);
 });
-
-interface Seen {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-/** A tiny API server: GET and PATCH (merge patch) of /api/v1/nodes/<name>. */
-async function fakeApiServer(t: { after(fn: () => unknown): void }, node: V1Node): Promise<{ url: string; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
-    req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
-      const name = /^\/api\/v1\/nodes\/([^/?]+)/.exec(req.url!)?.[1];
-      res.setHeader('content-type', 'application/json');
-      if (name !== node.metadata!.name) {
-        res.statusCode = 404;
-        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 }));
-        return;
-      }
-      if (req.method === 'PATCH') {
-        const patch = JSON.parse(body) as { metadata?: { labels?: Record<string, string | null> } };
-        const labels = { ...(node.metadata!.labels ?? {}) };
-        for (const [k, v] of Object.entries(patch.metadata?.labels ?? {})) {
-          if (v === null) delete labels[k];
-          else labels[k] = v;
-        }
-        node.metadata!.labels = labels;
-      }
-      res.end(JSON.stringify(node));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
-
-function kubeConfig(server: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-    users: [{ name: 'installer', token: 'sa-token' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'installer' }],
-    currentContext: 'fake',
-  });
-  return kc;
-}
 
 test('clientNodeApi sends GET /api/v1/nodes/<name> and a merge PATCH of metadata.labels (client-node against a local API server)', async (t) => {
   const api = await fakeApiServer(t, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { 'kubernetes.io/os': 'linux' } } });
