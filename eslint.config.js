@@ -1,0 +1,37 @@
+// Lint gate of `make lint` (run by `make test`): typescript-eslint's recommended-type-checked
+// set, with type information from tsconfig.test.json (src/, native/, test/, e2e/, bench/).
+// Formatting is prettier's job (.prettierrc.yaml): no stylistic rule is enabled here.
+// STYLE.md 16: fix the finding, don't disable the rule.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  {
+    // Build output, dependencies, generated CRI types, Go sources of the test helpers.
+    ignores: ['dist/**', 'build/**', 'node_modules/**', 'src/cri/generated/**', 'src/types/generated/**', 'src/types/cri/**', 'test/helpers/*go*/**'],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
+    },
+    linterOptions: { reportUnusedDisableDirectives: 'error' },
+    rules: {
+      // A promise nobody awaits loses its rejection (an unhandled rejection ends the daemon).
+      // node:test's test()/describe() are the exception: the runner awaits what they return.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite'] }] },
+      ],
+      // An async callback where a void one is expected (an event listener, forEach): its
+      // rejection goes nowhere.
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
+  {
+    // This file and any other plain JavaScript: not in tsconfig, so no type information.
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);
