@@ -40,12 +40,14 @@ export function check(call: string, ret: number, detail?: string): number {
   return ret;
 }
 
-/** Runs a koffi `.async` call as a promise. Keep these short: the pool has 4 threads. */
 /** A bound libc function (koffi does not export its own name for this type). */
 export type LibcFunction = ReturnType<typeof libc.func>;
 
+/** Runs a koffi `.async` call as a promise. Keep these short: the pool has 4 threads. */
 export function callAsync<T>(fn: LibcFunction, ...args: unknown[]): Promise<T> {
   return new Promise((resolve, reject) => {
-    fn.async(...args, (err: unknown, res: T) => (err ? reject(err) : resolve(res)));
+    fn.async(...args, (err: unknown, res: T) =>
+      err ? reject(err instanceof Error ? err : new Error('koffi async call failed', { cause: err })) : resolve(res),
+    );
   });
 }

@@ -51,9 +51,10 @@ interface Scratch {
 }
 
 function allocScratch(dataBytes: number): Scratch {
-  const data = koffi.alloc('uint8_t', dataBytes);
-  const control = koffi.alloc('uint8_t', CONTROL_BYTES);
-  const iov = koffi.alloc(Iovec, 1);
+  // koffi types its pointers as any; they are opaque here.
+  const data: unknown = koffi.alloc('uint8_t', dataBytes);
+  const control: unknown = koffi.alloc('uint8_t', CONTROL_BYTES);
+  const iov: unknown = koffi.alloc(Iovec, 1);
   koffi.encode(iov, Iovec, { iov_base: data, iov_len: dataBytes });
   return { data, control, iov };
 }

@@ -25,8 +25,16 @@ export interface CrashFigures {
   problems: string[];
 }
 
-const OPS = ['RunPodSandbox', 'CreateContainer', 'StartContainer', 'ExecSync', 'StopContainer', 'RemoveContainer', 'StopPodSandbox', 'RemovePodSandbox', 'PullImage'] as const;
-type Op = (typeof OPS)[number];
+type Op =
+  | 'RunPodSandbox'
+  | 'CreateContainer'
+  | 'StartContainer'
+  | 'ExecSync'
+  | 'StopContainer'
+  | 'RemoveContainer'
+  | 'StopPodSandbox'
+  | 'RemovePodSandbox'
+  | 'PullImage';
 /** The spread of kill delays per call, ms (about each call's duration here). */
 const SPREAD: Record<Op, number> = {
   RunPodSandbox: 1500, CreateContainer: 700, StartContainer: 500, ExecSync: 400, StopContainer: 1200,

@@ -33,9 +33,12 @@ interface Rpc {
   stream: boolean;
 }
 
+/** The code of a call that got no answer at all, not even its deadline: a hang. */
+const NO_ANSWER = -1;
+
 interface Outcome {
   rpc: string;
-  code: number;
+  code: Status | typeof NO_ANSWER;
   details: string;
 }
 
@@ -209,7 +212,7 @@ function call(client: Client, rpc: Rpc, body: Buffer): Promise<Outcome> {
   const deadline = new Date(Date.now() + (rpc.stream ? STREAM_OPEN_MS : CALL_TIMEOUT_MS));
   return new Promise((resolveCall) => {
     // A guard past the deadline: a call that the client's own deadline did not end is a hang.
-    const guard = setTimeout(() => resolveCall({ rpc: name, code: -1, details: 'no answer, not even the deadline' }), CALL_TIMEOUT_MS + 10_000);
+    const guard = setTimeout(() => resolveCall({ rpc: name, code: NO_ANSWER, details: 'no answer, not even the deadline' }), CALL_TIMEOUT_MS + 10_000);
     const resolve = (o: Outcome) => {
       clearTimeout(guard);
       resolveCall(o);
@@ -230,10 +233,10 @@ function call(client: Client, rpc: Rpc, body: Buffer): Promise<Outcome> {
       s.cancel();
     };
     s.on('data', () => finish({ rpc: name, code: Status.OK, details: '' }));
-    const streamStatus = (code: number, details: string) =>
+    const streamStatus = (code: Status, details: string) =>
       finish(code === Status.DEADLINE_EXCEEDED ? { rpc: name, code: Status.OK, details: 'stream open' } : { rpc: name, code, details });
     s.on('error', (e: ServiceError) => streamStatus(e.code, e.details));
-    s.on('status', (st: { code: number; details: string }) => streamStatus(st.code, st.details));
+    s.on('status', (st: { code: Status; details: string }) => streamStatus(st.code, st.details));
     // An accepted stream with nothing to say yet is an answer too.
     s.on('metadata', () => setImmediate(() => finish({ rpc: name, code: Status.OK, details: 'stream open' })));
   });
@@ -281,7 +284,7 @@ test('fuzz: seeded hostile requests over every CRI RPC answer a client status, n
       const name = Status[o.code] ?? String(o.code);
       byCode.set(name, (byCode.get(name) ?? 0) + 1);
       if (process.env.SANDLOT_FUZZ_TRACE) console.error(`#${i} ${rpc.method} -> ${o.code} ${o.details.slice(0, 200)}`);
-      if (o.code === Status.INTERNAL || o.code === Status.UNKNOWN || o.code === Status.DEADLINE_EXCEEDED || o.code === -1) {
+      if (o.code === Status.INTERNAL || o.code === Status.UNKNOWN || o.code === Status.DEADLINE_EXCEEDED || o.code === NO_ANSWER) {
         bad.push({ ...o, details: `${o.details.slice(0, 300)} [request #${i}, ${body.length} bytes]` });
       }
       if (i % 400 === 399) {

@@ -158,7 +158,7 @@ export class TestDaemon {
     if (running()) {
       try {
         const list = await this.runtime('ListPodSandbox', {}, 30_000);
-        for (const p of list.items ?? []) {
+        for (const p of (list.items ?? []) as { id: string }[]) {
           await this.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }, 120_000).catch(() => undefined);
         }
       } catch {
@@ -171,7 +171,8 @@ export class TestDaemon {
     fs.rmSync(this.dir, { recursive: true, force: true });
     const bridge = String(this.config.cni_default_bridge);
     if (fs.existsSync(`/sys/class/net/${bridge}`)) spawnSync('ip', ['link', 'delete', 'dev', bridge], { stdio: 'ignore' });
-    removeEmptyCgroups(String(this.config.cgroup_root), String(this.config.default_cgroup_parent ?? '/sandlot'));
+    const parent = this.config.default_cgroup_parent;
+    removeEmptyCgroups(String(this.config.cgroup_root), typeof parent === 'string' ? parent : '/sandlot');
   }
 }
 

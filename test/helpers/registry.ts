@@ -205,10 +205,10 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     }
   }
   const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
-  const pushAuth = async (repo: string): Promise<string | undefined> => {
-    if (opts.auth === 'htpasswd') return basic;
-    if (token) return `Bearer ${token.sign(username, `repository:${repo}:pull,push`)}`;
-    return undefined;
+  const pushAuth = (repo: string): Promise<string | undefined> => {
+    if (opts.auth === 'htpasswd') return Promise.resolve(basic);
+    if (token) return Promise.resolve(`Bearer ${token.sign(username, `repository:${repo}:pull,push`)}`);
+    return Promise.resolve(undefined);
   };
   return { host, url: `${opts.tls ? 'https' : 'http'}://${host}`, certFile, pushAuth, tokenRequests: token?.requests ?? [], stop };
 }
