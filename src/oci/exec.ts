@@ -53,8 +53,19 @@ export interface ExecFiles {
   pid: string;
 }
 
+/**
+ * The pid file of an exec whose PID is a host PID (runc). A runtime whose exec'd process
+ * lives in a sandbox (runsc) writes a sandbox PID, under another name
+ * (EXEC_SANDBOX_PID_FILE), so nothing on the host takes it for a host PID (the start-time
+ * sweep kills what a crash orphaned: src/sandbox/io/exec-scratch-sweep.ts).
+ */
+export const EXEC_HOST_PID_FILE = 'exec.pid';
+export const EXEC_SANDBOX_PID_FILE = 'exec.sandbox-pid';
+
 /** What an exec needs of the runtime it runs through (RuntimeDriver has it all). */
 export interface ExecRuntime {
+  /** Is the PID the runtime writes for an exec a host PID? */
+  readonly execPidOnHost: boolean;
   /** The binary; throws FailedPrecondition when it is missing. */
   binaryPath(): string;
   globalArgs(): string[];
@@ -169,9 +180,9 @@ async function readBaseProcess(containerId: string, specPath: string): Promise<O
 }
 
 /** Makes the exec's scratch dir with its process file; nothing is left on a failure. */
-async function writeExecFiles(dir: string, o: ExecOptions, base: OciProcess): Promise<ExecFiles> {
+async function writeExecFiles(dir: string, o: LaunchOptions, base: OciProcess): Promise<ExecFiles> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const files = { process: path.join(dir, 'process.json'), pid: path.join(dir, 'exec.pid') };
+  const files = { process: path.join(dir, 'process.json'), pid: path.join(dir, o.runtime.execPidOnHost ? EXEC_HOST_PID_FILE : EXEC_SANDBOX_PID_FILE) };
   try {
     await fs.writeFile(files.process, JSON.stringify(execProcessSpec(base, o.cmd, o.tty, o.consoleSize)), { mode: 0o600 });
   } catch (e) {

@@ -38,6 +38,7 @@ export abstract class CliRuntime implements RuntimeDriver {
   abstract readonly type: RuntimeType;
   abstract readonly features: RuntimeFeatures;
   abstract readonly portForward: PortForwardPath;
+  abstract readonly execPidOnHost: boolean;
   readonly name: string;
   readonly config: RuntimeHandlerConfig;
   readonly root: string;

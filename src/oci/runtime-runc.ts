@@ -10,6 +10,7 @@ import { runtimeFeatures, type CheckpointRequest, type PortForwardPath, type Run
 export class RuncRuntime extends CliRuntime {
   readonly type: RuntimeType = 'oci';
   readonly features: RuntimeFeatures = runtimeFeatures('oci');
+  readonly execPidOnHost = true;
 
   get portForward(): PortForwardPath {
     return this.config.port_forward_relay ? 'relay' : 'netns-dial';

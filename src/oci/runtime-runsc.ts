@@ -21,6 +21,8 @@ import { runscEventsStats } from './runsc-stats.js';
 export class RunscRuntime extends CliRuntime {
   readonly type: RuntimeType = 'runsc';
   readonly features: RuntimeFeatures = runtimeFeatures('runsc');
+  /** The process lives in the sandbox: its PID is the sandbox kernel's. */
+  readonly execPidOnHost = false;
 
   /**
    * With its own netstack (network `sandbox`) the pod's TCP/IP stack is inside the

@@ -3,8 +3,9 @@
 // create`, keeps stdio in the CRI log, writes the exit file and outlives the daemon.
 // runsc subcontainers are different (no host PID, stdio and exit status belong to
 // `runsc start` / `runsc wait`, ARCHITECTURE.md), so their monitor is a separate
-// implementation (the runsc subcontainer shim that conmon runs as its runtime) plugged
-// in through ContainerManagerOptions.monitorFor. Every monitor keeps the same contract:
+// implementation (the runsc subcontainer shim that conmon runs as its runtime), chosen
+// by the runtime's `features.subcontainerMonitor` (or ContainerManagerOptions.monitorFor
+// in tests). Every monitor keeps the same contract:
 // the exit code lands in `paths.exitFile`, the log in `logPath`.
 import type { Conmon, ConmonCreateOptions } from '../../oci/conmon.js';
 import type { OciState, RuntimeDriver } from '../../oci/runtime.js';

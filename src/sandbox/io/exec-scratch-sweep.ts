@@ -2,9 +2,13 @@
 // daemon restart (its caller's stream is gone), so every dir left there belongs to a
 // call that never completed (issue 11 item 3). The exec'd process a crash orphaned is
 // killed when its PID provably is that process: it started after the dir was made.
+// Only a host PID is taken (EXEC_HOST_PID_FILE): a sandbox's exec (runsc) writes its
+// sandbox-internal PID under another name, which the sweep leaves alone (only the
+// runtime could reach that process; it ends with its sandbox).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { EXEC_HOST_PID_FILE } from '../../oci/exec.js';
 import { processStartTimeMs } from '../container/process-start-time.js';
 
 /** Removes every exec scratch dir under `scratchDir`; returns how many went. */
@@ -31,7 +35,7 @@ export async function sweepExecScratch(scratchDir: string, log: Logger): Promise
 }
 
 async function killOrphanedExec(dir: string, log: Logger): Promise<void> {
-  const pidFile = path.join(dir, 'exec.pid');
+  const pidFile = path.join(dir, EXEC_HOST_PID_FILE);
   let pid: number;
   let madeMs: number;
   try {

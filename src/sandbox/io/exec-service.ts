@@ -1,6 +1,7 @@
 // Exec, ExecSync and Attach on the containers of the container layer (S18): finds the
 // container, guards its state (S4), and runs the session through the handler's runtime
-// (`runc exec` / `runsc exec` with the handler's global flags) or its conmon. This is
+// (RuntimeDriver.exec: src/oci/exec.ts runs `runc exec` / `runsc exec`) or, for attach,
+// its conmon. This is
 // what the streaming backend delegates to (`SandlotStreamingBackend.containers`).
 import path from 'node:path';
 import type { Logger } from 'pino';
