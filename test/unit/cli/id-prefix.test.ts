@@ -18,13 +18,14 @@ test('an ambiguous prefix and a missing one are told apart', () => {
 
 test('resolveId uses the daemon filter first and the full list only on a miss', async () => {
   const calls: (string | undefined)[] = [];
-  const list = async (f?: string): Promise<string[]> => {
+  const answer = (f?: string): string[] => {
     calls.push(f);
     if (f === undefined) return IDS;
     // As the daemon: an ambiguous prefix matches nothing.
     const m = IDS.filter((id) => id.startsWith(f));
     return m.length === 1 ? m : IDS.includes(f) ? [f] : [];
   };
+  const list = (f?: string): Promise<string[]> => Promise.resolve(answer(f));
   assert.equal(await resolveId('pod', 'abd', list), 'abd456');
   assert.deepEqual(calls, ['abd']);
   await assert.rejects(resolveId('pod', 'ab', list), /ambiguous/);

@@ -11,8 +11,9 @@ test('a run plan: pod name from the image, kubelet log layout, args over the ima
   assert.equal(p.uid, '01234567-89ab-cdef-0123-456789abcdef');
   assert.equal(p.logDirectory, `/var/log/sandlot-pods/default_busybox-012345_${p.uid}`);
   assert.equal(p.logPath, 'busybox/0.log');
-  assert.equal(p.podRequest.config.log_directory, p.logDirectory);
-  assert.equal(p.podRequest.config.labels[RUN_LABEL], 'true');
+  const podConfig = p.podRequest.config as { log_directory: string; labels: Record<string, string> };
+  assert.equal(podConfig.log_directory, p.logDirectory);
+  assert.equal(podConfig.labels[RUN_LABEL], 'true');
   assert.equal(p.podRequest.runtime_handler, '');
   assert.deepEqual(p.containerConfig.image, { image: 'sha256:abc', user_specified_image: 'busybox' });
   assert.deepEqual(p.containerConfig.args, ['echo', 'hello']);

@@ -18,10 +18,10 @@ interface Call {
 class FakeExecutor implements PluginExecutor {
   calls: Call[] = [];
   constructor(private readonly answer: (type: string, cmd: string, conf: Record<string, unknown>) => Partial<PluginRun>) {}
-  async run(binary: string, env: Record<string, string>, stdin: string): Promise<PluginRun> {
+  run(binary: string, env: Record<string, string>, stdin: string): Promise<PluginRun> {
     const conf = JSON.parse(stdin) as Record<string, unknown>;
     this.calls.push({ binary, env, conf });
-    return { code: 0, stdout: '', stderr: '', timedOut: false, ...this.answer(path.basename(binary), env.CNI_COMMAND, conf) };
+    return Promise.resolve({ code: 0, stdout: '', stderr: '', timedOut: false, ...this.answer(path.basename(binary), env.CNI_COMMAND, conf) });
   }
 }
 

@@ -54,9 +54,13 @@ test('the shared/exclusive lock lets shared holders overlap and makes exclusive 
   const events: string[] = [];
   let releaseA!: () => void;
   const a = lock.shared(() => new Promise<void>((r) => { events.push('a+'); releaseA = () => { events.push('a-'); r(); }; }));
-  const b = lock.shared(async () => { events.push('b'); });
-  const x = lock.exclusive(async () => { events.push('x'); });
-  const c = lock.shared(async () => { events.push('c'); });
+  const record = (e: string) => () => {
+    events.push(e);
+    return Promise.resolve();
+  };
+  const b = lock.shared(record('b'));
+  const x = lock.exclusive(record('x'));
+  const c = lock.shared(record('c'));
   await b;
   assert.deepEqual(events, ['a+', 'b']);
   releaseA();

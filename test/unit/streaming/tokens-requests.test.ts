@@ -44,7 +44,7 @@ test('bad requests name the field and value', () => {
 test('exit statuses are k8s Status JSON for v4 and bare messages before', () => {
   assert.equal(encodeStatus(successStatus(), true)!.toString(), '{"metadata":{},"status":"Success"}');
   assert.equal(encodeStatus(successStatus(), false), undefined);
-  const failure = JSON.parse(encodeStatus(exitCodeStatus(137), true)!.toString());
+  const failure = JSON.parse(encodeStatus(exitCodeStatus(137), true)!.toString()) as { reason: string; details: { causes: unknown[] } };
   assert.deepEqual(failure.details.causes, [{ reason: 'ExitCode', message: '137' }]);
   assert.equal(failure.reason, 'NonZeroExitCode');
   assert.match(encodeStatus(exitCodeStatus(1), false)!.toString(), /non-zero exit code/);
