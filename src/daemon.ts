@@ -101,15 +101,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemon> {
   const { log } = opts;
   const version = packageVersion();
-  fs.mkdirSync(opts.config.root_dir, { recursive: true, mode: 0o700 });
-  fs.mkdirSync(opts.config.state_dir, { recursive: true, mode: 0o700 });
-  // Real paths from here on: a symlink in them would make runc refuse every pod's
-  // rootfs and the mount table (which holds real paths) miss every pod mount (issue 11).
-  const config: SandlotConfig = {
-    ...opts.config,
-    root_dir: fs.realpathSync(opts.config.root_dir),
-    state_dir: fs.realpathSync(opts.config.state_dir),
-  };
+  const config = resolveDirs(opts.config);
   for (const w of exposureWarnings(config)) log.warn({ key: w.key, address: w.address }, w.msg);
   const streamingTls = loadStreamingTls(config); // read first: a bad file fails before anything starts
 
@@ -117,7 +109,51 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   const tracing = await startTracing(config.otlp_endpoint, version);
   closers.push({ what: 'tracing', close: () => tracing.shutdown() });
 
-  // --- components -----------------------------------------------------------------
+  const images = await openImages(config, log, closers);
+  const network = await NetworkManager.create({ config, log: log.child({ component: 'network' }) });
+  closers.push({ what: 'network', close: () => network.close() });
+  const sandbox = await startSandbox(config, log, images, network, metrics, closers);
+  const streaming = await startStreaming(config, log, sandbox, streamingTls, closers);
+  const runtimeSet = await runtimeHandlerSet({ config, configFile: opts.configFile, version, log, network, sandbox, ...streaming });
+  const imageSet = merge(imageHandlers(images));
+
+  const server = await CriServer.listen({
+    socketPath: config.socket_path,
+    runtimeHandlers: runtimeSet,
+    imageHandlers: imageSet,
+    extraServices: [sandlotImagesService(images)],
+    log,
+    metrics,
+    tracer: tracing.tracer,
+  });
+  // A failed start gives in-flight calls no grace; a SIGTERM gives them SHUTDOWN_GRACE_MS.
+  let graceMs = 0;
+  closers.push({ what: 'cri-server', close: () => server.shutdown(graceMs) });
+  // Closed before the server: open GetContainerEvents streams would hold the grace otherwise.
+  closers.push({ what: 'events', close: async () => sandbox.events.close() });
+  if (config.metrics_address !== '') await startMetricsServer(config.metrics_address, metrics, log, closers);
+  log.info({ socket: config.socket_path, version }, 'sandlot is serving CRI');
+
+  return {
+    async shutdown() {
+      graceMs = SHUTDOWN_GRACE_MS;
+      await closeAll(closers, log);
+      log.info('sandlot stopped');
+    },
+  };
+}
+
+/** The config with root_dir and state_dir made and resolved to real paths. */
+function resolveDirs(given: SandlotConfig): SandlotConfig {
+  fs.mkdirSync(given.root_dir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(given.state_dir, { recursive: true, mode: 0o700 });
+  // Real paths from here on: a symlink in them would make runc refuse every pod's
+  // rootfs and the mount table (which holds real paths) miss every pod mount (issue 11).
+  return { ...given, root_dir: fs.realpathSync(given.root_dir), state_dir: fs.realpathSync(given.state_dir) };
+}
+
+/** The image store, with config.preload_images imported (pinned); a bad archive is only logged. */
+async function openImages(config: SandlotConfig, log: Logger, closers: Closer[]): Promise<ImageService> {
   const images = await ImageService.open({ config, log: log.child({ component: 'images' }) });
   closers.push({ what: 'images', close: () => images.close() });
   for (const archive of config.preload_images) {
@@ -128,9 +164,26 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
       log.warn({ err: e, archive }, 'preloading images failed; the daemon serves without them');
     }
   }
-  const network = await NetworkManager.create({ config, log: log.child({ component: 'network' }) });
-  closers.push({ what: 'network', close: () => network.close() });
-  const networkStatus = (): Promise<Readiness> => network.status();
+  return images;
+}
+
+/** The pod and container layer, wired together and recovered. */
+interface SandboxParts {
+  cgroups: CgroupManager;
+  pods: PodManager;
+  containers: ContainerManager;
+  events: ContainerEventBus;
+  stats: StatsCollector;
+}
+
+async function startSandbox(
+  config: SandlotConfig,
+  log: Logger,
+  images: ImageService,
+  network: NetworkManager,
+  metrics: Metrics,
+  closers: Closer[],
+): Promise<SandboxParts> {
   // One manager, so one tree lock: a runsc container's cgroup create cannot race a pod
   // removal pruning the parents they share (S12).
   const cgroups = new CgroupManager();
@@ -167,9 +220,22 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
     refresh: async () => podMetricsSnapshot(await stats.listPods({}, { rates: false })),
     onRefreshError: (e) => log.warn({ err: e }, 'refreshing pod metrics'),
   });
-  const criu = await probeCriu();
-  if (!criu.ok) log.info({ output: probeSummary(criu) }, 'criu check failed: CheckpointContainer answers UNIMPLEMENTED');
-  const sandboxSet = sandboxHandlers(pods);
+  return { cgroups, pods, containers, events, stats };
+}
+
+interface StreamingParts {
+  streaming: StreamingServer;
+  containerExec: ContainerExec;
+}
+
+/** The exec/attach/port-forward server and what it runs in containers. */
+async function startStreaming(
+  config: SandlotConfig,
+  log: Logger,
+  { pods, containers }: SandboxParts,
+  tls: ReturnType<typeof loadStreamingTls>,
+  closers: Closer[],
+): Promise<StreamingParts> {
   const streamingBackend = new SandlotStreamingBackend({ pods, stateDir: config.state_dir, log: log.child({ component: 'streaming' }) });
   const containerExec = new ContainerExec({ containers, pods, log: log.child({ component: 'exec' }), stateDir: config.state_dir });
   streamingBackend.containers = containerExec;
@@ -177,18 +243,30 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
     address: config.streaming_address,
     backend: streamingBackend,
     log: log.child({ component: 'streaming' }),
-    ...(streamingTls ? { tls: streamingTls } : {}),
+    ...(tls ? { tls } : {}),
   });
   closers.push({ what: 'streaming', close: () => streaming.close() });
   log.info({ url: streaming.baseUrl }, 'streaming server listening');
+  return { streaming, containerExec };
+}
+
+/** Every RuntimeService handler, over the started components. */
+async function runtimeHandlerSet(
+  parts: { config: SandlotConfig; configFile: string | undefined; version: string; log: Logger; network: NetworkManager; sandbox: SandboxParts } & StreamingParts,
+): Promise<HandlerSet> {
+  const { config, log, network, streaming, containerExec } = parts;
+  const { cgroups, pods, containers, events, stats } = parts.sandbox;
+  const criu = await probeCriu();
+  if (!criu.ok) log.info({ output: probeSummary(criu) }, 'criu check failed: CheckpointContainer answers UNIMPLEMENTED');
+  const sandboxSet = sandboxHandlers(pods);
   const runtimeHandlers = (): HandlerReadiness[] =>
     pods.runtimeHandlers().map((h) => ({ name: h.name, ready: h.ready, reason: h.ready ? '' : `${h.reason}: ${h.message}` }));
-  const runtimeSet = merge(
+  return merge(
     runtimeInfoHandlers({
-      version,
+      version: parts.version,
       config,
-      configFile: opts.configFile,
-      networkStatus,
+      configFile: parts.configFile,
+      networkStatus: (): Promise<Readiness> => network.status(),
       runtimeHandlers,
       setPodCidr: (cidr) => {
         network.setPodCidr(cidr);
@@ -209,40 +287,15 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
     portForwardHandlers({ server: streaming, requirePodRunning: (id, action) => pods.requireRunning(id, action) }),
     execHandlers({ server: streaming, containers: containerExec }),
   );
-  const imageSet = merge(imageHandlers(images));
-  // ---------------------------------------------------------------------------------
+}
 
-  const server = await CriServer.listen({
-    socketPath: config.socket_path,
-    runtimeHandlers: runtimeSet,
-    imageHandlers: imageSet,
-    extraServices: [sandlotImagesService(images)],
-    log,
-    metrics,
-    tracer: tracing.tracer,
-  });
-  // A failed start gives in-flight calls no grace; a SIGTERM gives them SHUTDOWN_GRACE_MS.
-  let graceMs = 0;
-  closers.push({ what: 'cri-server', close: () => server.shutdown(graceMs) });
-  // Closed before the server: open GetContainerEvents streams would hold the grace otherwise.
-  closers.push({ what: 'events', close: async () => events.close() });
-  if (config.metrics_address !== '') {
-    let metricsServer: http.Server;
-    try {
-      metricsServer = await serveMetrics(metrics.registry, config.metrics_address);
-    } catch (e) {
-      throw wrapError(`serving metrics on "${config.metrics_address}"`, e);
-    }
-    closers.push({ what: 'metrics', close: () => new Promise((r) => metricsServer.close(() => r())) });
-    log.info({ address: boundAddress(metricsServer) }, 'serving metrics');
+async function startMetricsServer(address: string, metrics: Metrics, log: Logger, closers: Closer[]): Promise<void> {
+  let metricsServer: http.Server;
+  try {
+    metricsServer = await serveMetrics(metrics.registry, address);
+  } catch (e) {
+    throw wrapError(`serving metrics on "${address}"`, e);
   }
-  log.info({ socket: config.socket_path, version }, 'sandlot is serving CRI');
-
-  return {
-    async shutdown() {
-      graceMs = SHUTDOWN_GRACE_MS;
-      await closeAll(closers, log);
-      log.info('sandlot stopped');
-    },
-  };
+  closers.push({ what: 'metrics', close: () => new Promise((r) => metricsServer.close(() => r())) });
+  log.info({ address: boundAddress(metricsServer) }, 'serving metrics');
 }
