@@ -10,6 +10,7 @@ import { imageHandlers } from './cri/image-handlers.js';
 import { sandboxHandlers } from './cri/sandbox-handlers.js';
 import { containerHandlers } from './cri/container-handlers.js';
 import { execHandlers, portForwardHandlers } from './cri/streaming-handlers.js';
+import { execSyncHandlers } from './cri/exec-sync-handlers.js';
 import { statsHandlers } from './cri/stats-handlers.js';
 import { eventsHandlers } from './cri/events-handlers.js';
 import { metricsHandlers } from './cri/metrics-handlers.js';
@@ -286,6 +287,7 @@ async function runtimeHandlerSet(
     checkpointHandlers(new ContainerCheckpointer({ containers, driver: (h) => pods.driver(h), probe: criu, log: log.child({ component: 'checkpoint' }) })),
     portForwardHandlers({ server: streaming, requirePodRunning: (id, action) => pods.requireRunning(id, action) }),
     execHandlers({ server: streaming, containers: containerExec }),
+    execSyncHandlers({ containers: containerExec }),
   );
 }
 

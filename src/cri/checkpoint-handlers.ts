@@ -4,9 +4,10 @@
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { CHECKPOINT_DEFAULT_TIMEOUT_MS, type ContainerCheckpointer } from '../sandbox/container/checkpoint.js';
-import type { CriRequest, HandlerSet } from './handler-types.js';
+import type { CheckpointContainerRequest } from '../types/cri/runtime/v1/CheckpointContainerRequest.js';
+import type { HandlerSet } from './handler-types.js';
 
-export function parseCheckpointContainer(req: CriRequest): { id: string; location: string; timeoutMs: number } {
+export function parseCheckpointContainer(req: CheckpointContainerRequest): { id: string; location: string; timeoutMs: number } {
   const id = req.container_id;
   if (typeof id !== 'string' || id === '') throw new InvalidArgumentError('container_id is required');
   if (id.includes('/') || id.includes('..') || id.includes('\0')) throw new InvalidArgumentError(`container_id "${id}" must not contain "/", ".." or NUL`);

@@ -4,19 +4,41 @@
 // container layer trusts what it gets.
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
-import { buildResources, type CriContainerConfig, type CriContainerResources } from '../oci/spec-container.js';
+import { buildResources, type CriContainerConfig, type CriContainerResources, type CriMount } from '../oci/spec-container.js';
 import { criContainerState, type ContainerRecord, type CriContainerState } from '../sandbox/container/container.js';
 import type { ContainerFilter } from '../sandbox/container/container-filter.js';
 import type { ContainerManager, CreateContainerInput } from '../sandbox/container/container-manager.js';
-import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
+import type { Container } from '../types/cri/runtime/v1/Container.js';
+import type { ContainerFilter as ContainerFilterMessage } from '../types/cri/runtime/v1/ContainerFilter.js';
+import type { ContainerMetadata } from '../types/cri/runtime/v1/ContainerMetadata.js';
+import type { ContainerStatus } from '../types/cri/runtime/v1/ContainerStatus.js';
+import type { ContainerStatusResponse } from '../types/cri/runtime/v1/ContainerStatusResponse.js';
+import type { CreateContainerRequest } from '../types/cri/runtime/v1/CreateContainerRequest.js';
+import type { IDMapping } from '../types/cri/runtime/v1/IDMapping.js';
+import type { Mount } from '../types/cri/runtime/v1/Mount.js';
+import type { Signal__Output } from '../types/cri/runtime/v1/Signal.js';
+import type { HandlerSet } from './handler-types.js';
 
 const CRI_STATES: readonly CriContainerState[] = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'];
 /** The CRI Signal enum names sandlot reports as stop_signal. */
-const SIGNAL_NAMES = new Set([
+const SIGNAL_NAMES = new Set<string>([
   'SIGABRT', 'SIGALRM', 'SIGBUS', 'SIGCHLD', 'SIGCLD', 'SIGCONT', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINT', 'SIGIO', 'SIGIOT',
   'SIGKILL', 'SIGPIPE', 'SIGPOLL', 'SIGPROF', 'SIGPWR', 'SIGQUIT', 'SIGSEGV', 'SIGSTKFLT', 'SIGSTOP', 'SIGSYS', 'SIGTERM',
   'SIGTRAP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGWINCH', 'SIGXCPU', 'SIGXFSZ',
 ]);
+
+function isSignalName(v: string): v is Signal__Output {
+  return SIGNAL_NAMES.has(v);
+}
+
+function isCriState(v: unknown): v is CriContainerState {
+  return (CRI_STATES as readonly unknown[]).includes(v);
+}
+
+/** The mounts as created; ID mappings absent in the record are empty lists on the wire. */
+function mountOf(m: CriMount): Mount {
+  return { ...m, uidMappings: (m.uidMappings ?? []) as IDMapping[], gidMappings: (m.gidMappings ?? []) as IDMapping[] };
+}
 
 function requireString(field: string, v: unknown): string {
   if (typeof v !== 'string' || v === '') throw new InvalidArgumentError(`${field} is required`);
@@ -30,7 +52,7 @@ function checkComponent(field: string, value: string): void {
   }
 }
 
-function containerId(req: CriRequest): string {
+function containerId(req: { container_id?: string }): string {
   const id = requireString('container_id', req.container_id);
   checkComponent('container_id', id);
   return id;
@@ -51,7 +73,7 @@ function checkResources(field: string, r: CriContainerResources | null | undefin
   }
 }
 
-export function parseCreateContainer(req: CriRequest): CreateContainerInput {
+export function parseCreateContainer(req: CreateContainerRequest): CreateContainerInput {
   const podId = requireString('pod_sandbox_id', req.pod_sandbox_id);
   checkComponent('pod_sandbox_id', podId);
   const c = req.config as CriContainerConfig | undefined | null;
@@ -75,11 +97,11 @@ export function parseCreateContainer(req: CriRequest): CreateContainerInput {
   };
 }
 
-function metadataOf(r: ContainerRecord): CriResponse {
+function metadataOf(r: ContainerRecord): ContainerMetadata {
   return { name: r.metadata.name, attempt: r.metadata.attempt };
 }
 
-function containerOf(r: ContainerRecord): CriResponse {
+function containerOf(r: ContainerRecord): Container {
   return {
     id: r.id,
     pod_sandbox_id: r.podId,
@@ -94,7 +116,7 @@ function containerOf(r: ContainerRecord): CriResponse {
   };
 }
 
-export function containerStatusOf(r: ContainerRecord): CriResponse {
+export function containerStatusOf(r: ContainerRecord): ContainerStatus {
   const res = r.resources;
   return {
     id: r.id,
@@ -111,7 +133,7 @@ export function containerStatusOf(r: ContainerRecord): CriResponse {
     message: r.state === 'stopped' || r.state === 'unknown' ? r.message : '',
     labels: r.labels,
     annotations: r.annotations,
-    mounts: r.mounts,
+    mounts: r.mounts.map(mountOf),
     log_path: r.logPath,
     resources: {
       linux: {
@@ -128,19 +150,19 @@ export function containerStatusOf(r: ContainerRecord): CriResponse {
       },
     },
     user: { linux: { uid: String(r.user.uid), gid: String(r.user.gid), supplemental_groups: r.user.supplementalGroups.map(String) } },
-    stop_signal: SIGNAL_NAMES.has(r.stopSignal) ? r.stopSignal : 'RUNTIME_DEFAULT',
+    stop_signal: isSignalName(r.stopSignal) ? r.stopSignal : 'RUNTIME_DEFAULT',
   };
 }
 
-function parseFilter(f: CriRequest | null | undefined): ContainerFilter {
+function parseFilter(f: ContainerFilterMessage | null | undefined): ContainerFilter {
   if (!f) return {};
   const out: ContainerFilter = {};
   if (f.id) out.id = String(f.id);
   if (f.pod_sandbox_id) out.podId = String(f.pod_sandbox_id);
   if (f.state) {
     const s = f.state.state ?? 'CONTAINER_CREATED';
-    if (!CRI_STATES.includes(s)) throw new InvalidArgumentError(`filter.state.state ${JSON.stringify(s)} is unknown`);
-    out.state = s as CriContainerState;
+    if (!isCriState(s)) throw new InvalidArgumentError(`filter.state.state ${JSON.stringify(s)} is unknown`);
+    out.state = s;
   }
   if (f.label_selector) out.labelSelector = { ...(f.label_selector as Record<string, string>) };
   return out;
@@ -174,7 +196,7 @@ export function containerHandlers(containers: ContainerManager): HandlerSet {
       },
       async ContainerStatus(req) {
         const r = await containers.status(containerId(req));
-        const res: CriResponse = { status: containerStatusOf(r), info: {} };
+        const res: ContainerStatusResponse = { status: containerStatusOf(r), info: {} };
         if (req.verbose) {
           res.info = {
             info: JSON.stringify({

@@ -5,10 +5,11 @@
 // container of the pod, in the same shapes PodSandboxStatus/ContainerStatus answer.
 import type { ContainerEvent, ContainerEventBus } from '../sandbox/container/container-events.js';
 import { containerStatusOf } from './container-handlers.js';
-import type { CriResponse, HandlerSet } from './handler-types.js';
+import type { ContainerEventResponse } from '../types/cri/runtime/v1/ContainerEventResponse.js';
+import type { HandlerSet } from './handler-types.js';
 import { podSandboxStatus } from './sandbox-handlers.js';
 
-export function containerEventOf(e: ContainerEvent): CriResponse {
+export function containerEventOf(e: ContainerEvent): ContainerEventResponse {
   return {
     container_id: e.containerId,
     container_event_type: e.type,

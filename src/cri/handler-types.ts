@@ -2,7 +2,20 @@
 // with keepCase, int64 as strings, enums as names, defaults filled) and return the
 // response object, or throw a typed error from src/errors.ts. The instrumentation in
 // src/cri/instrument.ts turns thrown errors into gRPC statuses; handlers never do.
+//
+// The types come from api/cri.proto and api/sandlot.proto through proto-loader-gen-types
+// (src/types/cri/, committed; a leaf, so the layers below may use them too;
+// test/unit/cri/generated-types.test.ts fails when they are stale). A handler of method
+// M gets `M`Request__Output — the decoded shape, every field present — and returns
+// `M`Response in its permissive form (fields optional, int64 as string or number),
+// which is what grpc-js serializes. Validators (parse…) take the permissive request
+// form, so they also check what a test or a hand-built request leaves out.
+import type * as grpc from '@grpc/grpc-js';
+import type { MethodDefinition } from '@grpc/proto-loader';
 import type { Logger } from 'pino';
+import type { ImageServiceDefinition, ImageServiceHandlers } from '../types/cri/runtime/v1/ImageService.js';
+import type { RuntimeServiceDefinition, RuntimeServiceHandlers } from '../types/cri/runtime/v1/RuntimeService.js';
+import type { ImagesDefinition, ImagesHandlers } from '../types/cri/sandlot/v1/Images.js';
 
 export interface CallContext {
   /** Logger bound to the call (`rpc` field set). */
@@ -11,18 +24,53 @@ export interface CallContext {
   signal: AbortSignal;
 }
 
-// Requests are loosely typed at this layer on purpose: the validating code in each
-// handler turns them into typed inputs for the layers below.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type CriRequest = Record<string, any>;
-export type CriResponse = Record<string, unknown>;
+/** The generated handler interfaces without the `[name: string]` index signature they inherit. */
+type Known<T> = { [K in keyof T as string extends K ? never : K]: T[K] };
 
-export type UnaryHandler = (req: CriRequest, ctx: CallContext) => Promise<CriResponse>;
-/** Server-streaming RPCs (Stream*, GetContainerEvents): yield each response message. */
-export type StreamHandler = (req: CriRequest, ctx: CallContext) => AsyncIterable<CriResponse>;
+/** Every method sandlot serves: runtime.v1.RuntimeService, runtime.v1.ImageService, sandlot.v1.Images (no name is shared). */
+type Methods = Known<RuntimeServiceHandlers> & Known<ImageServiceHandlers> & Known<ImagesHandlers>;
 
-/** Handlers keyed by method name (`PullImage`, `RunPodSandbox` …). */
+export type CriMethod = keyof Methods;
+/** Methods with one answer; grpc-js gives their handlers (call, callback). */
+export type UnaryMethod = { [M in CriMethod]: Methods[M] extends grpc.handleUnaryCall<infer _Req, infer _Res> ? M : never }[CriMethod];
+/** Server-streaming methods (Stream*, GetContainerEvents, PullWithProgress). */
+export type StreamMethod = Exclude<CriMethod, UnaryMethod>;
+
+/** The decoded request of method M (defaults filled: every field present, messages may be null). */
+export type RequestOf<M extends CriMethod> = Parameters<Methods[M]>[0] extends { request: infer Req } ? Req : never;
+type Definitions = Known<RuntimeServiceDefinition> & Known<ImageServiceDefinition> & Known<ImagesDefinition>;
+/** The request of method M in its permissive form (what a client sends; fields optional). */
+export type RequestInputOf<M extends CriMethod> =
+  Definitions[M] extends MethodDefinition<infer Req, infer _Res, infer _ReqOut, infer _ResOut> ? Req : never;
+/** The response (or each streamed message) of method M, as handed to grpc-js. */
+export type ResponseOf<M extends CriMethod> = Methods[M] extends grpc.handleUnaryCall<infer _Req, infer Res>
+  ? Res
+  : Methods[M] extends grpc.handleServerStreamingCall<infer _Req, infer Res>
+    ? Res
+    : never;
+
+export type UnaryHandler<M extends UnaryMethod> = (req: RequestOf<M>, ctx: CallContext) => Promise<ResponseOf<M>>;
+/** Server-streaming RPCs: yield each response message. */
+export type StreamHandler<M extends StreamMethod> = (req: RequestOf<M>, ctx: CallContext) => AsyncIterable<ResponseOf<M>>;
+
+/** Handlers keyed by method name (`PullImage`, `RunPodSandbox` …), each typed by its RPC. */
 export interface HandlerSet {
-  unary?: Record<string, UnaryHandler>;
-  stream?: Record<string, StreamHandler>;
+  unary?: { [M in UnaryMethod]?: UnaryHandler<M> };
+  stream?: { [M in StreamMethod]?: StreamHandler<M> };
+}
+
+/**
+ * A handler looked up by a method name known only at run time (the service definition
+ * being served, a test's table). The request handed to it must be the decoded request of
+ * that method: the definition of the same name decodes it.
+ */
+export type AnyUnaryHandler = (req: object, ctx: CallContext) => Promise<unknown>;
+export type AnyStreamHandler = (req: object, ctx: CallContext) => AsyncIterable<unknown>;
+
+export function unaryHandlerOf(set: HandlerSet, method: string): AnyUnaryHandler | undefined {
+  return (set.unary as Record<string, AnyUnaryHandler | undefined> | undefined)?.[method];
+}
+
+export function streamHandlerOf(set: HandlerSet, method: string): AnyStreamHandler | undefined {
+  return (set.stream as Record<string, AnyStreamHandler | undefined> | undefined)?.[method];
 }

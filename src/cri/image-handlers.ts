@@ -5,13 +5,17 @@ import type { ImageService } from '../image/image-service.js';
 import type { ImageRecord } from '../image/image-store.js';
 import type { CriAuthConfig } from '../image/registry-auth.js';
 import { isDigest, isHexId, parseReference } from '../image/reference.js';
-import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
+import type { AuthConfig } from '../types/cri/runtime/v1/AuthConfig.js';
+import type { Image } from '../types/cri/runtime/v1/Image.js';
+import type { ImageFilter } from '../types/cri/runtime/v1/ImageFilter.js';
+import type { ImageSpec } from '../types/cri/runtime/v1/ImageSpec.js';
+import type { HandlerSet } from './handler-types.js';
 
 /** Images per StreamImages message. */
 export const STREAM_IMAGES_PAGE_SIZE = 100;
 
 /** The image field as a checked string: an ID or a parseable reference. */
-export function imageField(spec: CriRequest | null | undefined, field: string, required: boolean): string | undefined {
+export function imageField(spec: ImageSpec | null | undefined, field: string, required: boolean): string | undefined {
   const v: unknown = spec?.image;
   if (v === undefined || v === null || v === '') {
     if (required) throw new InvalidArgumentError(`${field} must not be empty`);
@@ -38,7 +42,7 @@ export function imageUser(user: string | undefined): { uid: { value: string } | 
   return { uid: null, username: u };
 }
 
-export function toCriImage(rec: ImageRecord): CriResponse {
+export function toCriImage(rec: ImageRecord): Image {
   return {
     id: rec.id,
     repo_tags: rec.repoTags,
@@ -50,12 +54,13 @@ export function toCriImage(rec: ImageRecord): CriResponse {
   };
 }
 
-export function authConfig(req: CriRequest): CriAuthConfig | undefined {
-  const a = req.auth as Record<string, unknown> | null | undefined;
+/** The `auth` field of PullImage and sandlot.v1.Images/PullWithProgress. */
+export function authConfig(req: { auth?: AuthConfig | null }): CriAuthConfig | undefined {
+  const a = req.auth;
   if (!a) return undefined;
   const out: CriAuthConfig = {};
   for (const k of ['username', 'password', 'auth', 'server_address', 'identity_token', 'registry_token'] as const) {
-    const v = a[k];
+    const v: unknown = a[k];
     if (v === undefined || v === null || v === '') continue;
     if (typeof v !== 'string') throw new InvalidArgumentError(`auth.${k} must be a string`);
     out[k] = v;
@@ -64,7 +69,7 @@ export function authConfig(req: CriRequest): CriAuthConfig | undefined {
 }
 
 export function imageHandlers(images: ImageService): HandlerSet {
-  const list = (req: CriRequest): ImageRecord[] => images.list(imageField(req.filter?.image, 'filter.image.image', false));
+  const list = (req: { filter?: ImageFilter | null }): ImageRecord[] => images.list(imageField(req.filter?.image, 'filter.image.image', false));
   return {
     unary: {
       async PullImage(req, ctx) {

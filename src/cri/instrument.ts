@@ -14,7 +14,7 @@ import { context, propagation, SpanKind, SpanStatusCode, type Tracer } from '@op
 import type { Logger } from 'pino';
 import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
-import type { CallContext, CriRequest, HandlerSet, StreamHandler, UnaryHandler } from './handler-types.js';
+import { streamHandlerOf, unaryHandlerOf, type AnyStreamHandler, type AnyUnaryHandler, type CallContext, type HandlerSet } from './handler-types.js';
 import { statusName, toGrpcStatus } from './status.js';
 
 export interface InstrumentOptions {
@@ -51,7 +51,14 @@ export class InflightCalls {
 /** Calls that only read; logged at debug. Everything else changes state: info. */
 const READ_ONLY = /^(Version|Status|RuntimeConfig|List|Stream|PodSandboxStatus|ContainerStatus|ImageStatus|ImageFsInfo|ContainerStats|PodSandboxStats|GetContainerEvents)/;
 
-function idFields(req: CriRequest): Record<string, string> {
+/** The fields a request of any method may carry that name what it is about. */
+interface IdentifyingFields {
+  pod_sandbox_id?: unknown;
+  container_id?: unknown;
+  image?: { image?: unknown } | null;
+}
+
+function idFields(req: IdentifyingFields): Record<string, string> {
   const out: Record<string, string> = {};
   const sandbox = req.pod_sandbox_id;
   if (typeof sandbox === 'string' && sandbox !== '') out.podSandboxId = sandbox;
@@ -87,7 +94,7 @@ class CallScope {
     private readonly opts: InstrumentOptions,
     readonly service: string,
     readonly method: string,
-    req: CriRequest,
+    req: IdentifyingFields,
     md: Metadata,
   ) {
     opts.inflight?.begin();
@@ -174,14 +181,14 @@ function malformedError(service: string, method: string, reason: string): Invali
   return new InvalidArgumentError(`the request body of ${shortName(service)}/${method} is not a valid protobuf ${method}Request: ${reason}`);
 }
 
-function wrapUnary(opts: InstrumentOptions, service: string, method: string, handler: UnaryHandler) {
-  return (call: ServerUnaryCall<CriRequest, unknown>, callback: sendUnaryData<unknown>): void => {
+function wrapUnary(opts: InstrumentOptions, service: string, method: string, handler: AnyUnaryHandler) {
+  return (call: ServerUnaryCall<object, unknown>, callback: sendUnaryData<unknown>): void => {
     const bad = malformedReason(call.request);
-    const request: CriRequest = bad === undefined ? call.request : {};
+    const request: object = bad === undefined ? call.request : {};
     const scope = new CallScope(opts, service, method, request, call.metadata);
     call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
     (bad === undefined ? handler(request, scope.ctx) : Promise.reject(malformedError(service, method, bad))).then(
-      (res) => {
+      (res: unknown) => {
         scope.finish(undefined);
         callback(null, res);
       },
@@ -193,10 +200,10 @@ function wrapUnary(opts: InstrumentOptions, service: string, method: string, han
   };
 }
 
-function wrapStream(opts: InstrumentOptions, service: string, method: string, handler: StreamHandler) {
-  return (call: ServerWritableStream<CriRequest, unknown>): void => {
+function wrapStream(opts: InstrumentOptions, service: string, method: string, handler: AnyStreamHandler) {
+  return (call: ServerWritableStream<object, unknown>): void => {
     const bad = malformedReason(call.request);
-    const request: CriRequest = bad === undefined ? call.request : {};
+    const request: object = bad === undefined ? call.request : {};
     const scope = new CallScope(opts, service, method, request, call.metadata);
     call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
     void (async () => {
@@ -234,16 +241,16 @@ export function implementService(
   for (const [name, def] of Object.entries(definition)) {
     const method = name;
     if (def.responseStream) {
-      const h: StreamHandler =
-        handlers.stream?.[method] ??
+      const h: AnyStreamHandler =
+        streamHandlerOf(handlers, method) ??
         // eslint-disable-next-line require-yield
         async function* () {
           throw new UnimplementedError(unimplementedMessage(serviceName, method));
         };
       impl[name] = wrapStream(opts, serviceName, method, h);
     } else {
-      const h: UnaryHandler =
-        handlers.unary?.[method] ??
+      const h: AnyUnaryHandler =
+        unaryHandlerOf(handlers, method) ??
         (async () => {
           throw new UnimplementedError(unimplementedMessage(serviceName, method));
         });

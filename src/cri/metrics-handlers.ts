@@ -4,13 +4,15 @@
 // value in a UInt64Value, metric_type as upstream's MetricType enum name).
 import { METRIC_DESCRIPTORS, podSandboxMetrics, type MetricSample, type PodMetricsSet } from '../sandbox/stats/pod-sandbox-metrics.js';
 import type { StatsCollector } from '../sandbox/stats/stats-collector.js';
-import type { CriResponse, HandlerSet } from './handler-types.js';
+import type { Metric } from '../types/cri/runtime/v1/Metric.js';
+import type { PodSandboxMetrics } from '../types/cri/runtime/v1/PodSandboxMetrics.js';
+import type { HandlerSet } from './handler-types.js';
 
-function metricOf(m: MetricSample): CriResponse {
+function metricOf(m: MetricSample): Metric {
   return { name: m.name, timestamp: m.timestampNs.toString(), metric_type: m.type, label_values: m.labelValues, value: { value: m.value.toString() } };
 }
 
-export function podSandboxMetricsOf(p: PodMetricsSet): CriResponse {
+export function podSandboxMetricsOf(p: PodMetricsSet): PodSandboxMetrics {
   return {
     pod_sandbox_id: p.podId,
     metrics: p.metrics.map(metricOf),
@@ -20,7 +22,7 @@ export function podSandboxMetricsOf(p: PodMetricsSet): CriResponse {
 
 export function metricsHandlers(stats: Pick<StatsCollector, 'listPods'>): HandlerSet {
   // Counters and gauges need no rate: no CPU sample is taken (the stats RPCs' nano-cores stay intact).
-  const collect = async (): Promise<CriResponse[]> => podSandboxMetrics(await stats.listPods({}, { rates: false })).map(podSandboxMetricsOf);
+  const collect = async (): Promise<PodSandboxMetrics[]> => podSandboxMetrics(await stats.listPods({}, { rates: false })).map(podSandboxMetricsOf);
   return {
     unary: {
       async ListMetricDescriptors() {

@@ -4,7 +4,9 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { PodCriResources, PodResourcesUpdate, PodResourcesUpdater } from '../sandbox/resources/pod-resources.js';
 import type { SandboxRecord } from '../sandbox/pod/sandbox.js';
-import type { CriRequest, HandlerSet, UnaryHandler } from './handler-types.js';
+import type { LinuxContainerResources } from '../types/cri/runtime/v1/LinuxContainerResources.js';
+import type { UpdatePodSandboxResourcesRequest } from '../types/cri/runtime/v1/UpdatePodSandboxResourcesRequest.js';
+import type { HandlerSet, UnaryHandler } from './handler-types.js';
 
 const INT_FIELDS = ['cpu_period', 'cpu_quota', 'cpu_shares', 'memory_limit_in_bytes'] as const;
 /** The kernel's cpuset list syntax: "0-3,5,7-8". */
@@ -16,7 +18,7 @@ function requireId(field: string, v: unknown): string {
   return v;
 }
 
-export function parsePodResources(field: string, r: CriRequest | null | undefined): PodCriResources | undefined {
+export function parsePodResources(field: string, r: LinuxContainerResources | null | undefined): PodCriResources | undefined {
   if (!r) return undefined;
   const out: PodCriResources = {};
   for (const k of INT_FIELDS) {
@@ -37,7 +39,7 @@ export function parsePodResources(field: string, r: CriRequest | null | undefine
   return out;
 }
 
-export function parseUpdatePodSandboxResources(req: CriRequest): { podId: string; update: PodResourcesUpdate } {
+export function parseUpdatePodSandboxResources(req: UpdatePodSandboxResourcesRequest): { podId: string; update: PodResourcesUpdate } {
   const podId = requireId('pod_sandbox_id', req.pod_sandbox_id);
   return { podId, update: { resources: parsePodResources('resources', req.resources), overhead: parsePodResources('overhead', req.overhead) } };
 }
@@ -45,7 +47,7 @@ export function parseUpdatePodSandboxResources(req: CriRequest): { podId: string
 export interface PodResourcesHandlersOptions {
   updater: PodResourcesUpdater;
   /** The PodSandboxStatus handler of sandbox-handlers.ts: its verbose info gains `podResources`. */
-  podSandboxStatus: UnaryHandler;
+  podSandboxStatus: UnaryHandler<'PodSandboxStatus'>;
   /** Resolves a pod for the status decoration (PodManager.get). */
   pod: (idOrPrefix: string) => SandboxRecord;
 }
@@ -60,7 +62,7 @@ export function podResourcesHandlers(opts: PodResourcesHandlersOptions): Handler
       },
       async PodSandboxStatus(req, ctx) {
         const res = await opts.podSandboxStatus(req, ctx);
-        const info = res.info as Record<string, string> | undefined;
+        const info = res.info;
         if (!req.verbose || info?.info === undefined) return res;
         const applied = await opts.updater.current(opts.pod(String(req.pod_sandbox_id)));
         const parsed = JSON.parse(info.info) as Record<string, unknown>;

@@ -10,7 +10,17 @@ import { podHostname, type IpcMode, type NetworkMode, type PidMode } from '../oc
 import type { PodFilter, PodManager } from '../sandbox/pod/pod-manager.js';
 import { parseMountHints } from '../sandbox/storage/mount-hints.js';
 import { criState, type RunPodInput, type SandboxRecord } from '../sandbox/pod/sandbox.js';
-import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
+import type { CriResources } from '../sandbox/resources/cgroups.js';
+import type { DNSConfig } from '../types/cri/runtime/v1/DNSConfig.js';
+import type { LinuxContainerResources } from '../types/cri/runtime/v1/LinuxContainerResources.js';
+import type { PodSandbox } from '../types/cri/runtime/v1/PodSandbox.js';
+import type { PodSandboxFilter } from '../types/cri/runtime/v1/PodSandboxFilter.js';
+import type { PodSandboxMetadata } from '../types/cri/runtime/v1/PodSandboxMetadata.js';
+import type { PodSandboxStatus } from '../types/cri/runtime/v1/PodSandboxStatus.js';
+import type { PodSandboxStatusResponse } from '../types/cri/runtime/v1/PodSandboxStatusResponse.js';
+import type { PortMapping as PortMappingMessage } from '../types/cri/runtime/v1/PortMapping.js';
+import type { RunPodSandboxRequest } from '../types/cri/runtime/v1/RunPodSandboxRequest.js';
+import type { HandlerSet } from './handler-types.js';
 
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
 
@@ -44,7 +54,55 @@ function int(field: string, v: unknown, min: number, max: number): number {
   return n;
 }
 
-export function parseRunPodSandbox(req: CriRequest): RunPodInput {
+function isProtocol(v: unknown): v is PortMapping['protocol'] {
+  return (PROTOCOLS as readonly unknown[]).includes(v);
+}
+
+function parsePortMappings(list: PortMappingMessage[]): PortMapping[] {
+  return list.map((p, i) => {
+    const f = `config.port_mappings[${i}]`;
+    const protocol = p.protocol ?? 'TCP';
+    if (!isProtocol(protocol)) {
+      throw new InvalidArgumentError(`${f}.protocol ${JSON.stringify(protocol)} is unknown; allowed: ${PROTOCOLS.join(', ')}`);
+    }
+    const hostIp = String(p.host_ip ?? '');
+    if (hostIp !== '' && net.isIP(hostIp) === 0) throw new InvalidArgumentError(`${f}.host_ip "${hostIp}" is no IP address`);
+    return {
+      protocol,
+      containerPort: int(`${f}.container_port`, p.container_port, 1, 65535),
+      hostPort: int(`${f}.host_port`, p.host_port, 0, 65535),
+      hostIp,
+    };
+  });
+}
+
+function parseDns(dnsRaw: DNSConfig | null | undefined): RunPodInput['dns'] {
+  const dns = dnsRaw
+    ? { servers: [...(dnsRaw.servers ?? [])], searches: [...(dnsRaw.searches ?? [])], options: [...(dnsRaw.options ?? [])] }
+    : undefined;
+  dns?.servers.forEach((s: string, i: number) => {
+    if (net.isIP(s) === 0) throw new InvalidArgumentError(`config.dns_config.servers[${i}] "${s}" is no IP address`);
+  });
+  for (const [list, f] of [[dns?.searches ?? [], 'searches'], [dns?.options ?? [], 'options']] as const) {
+    list.forEach((s: string, i: number) => {
+      if (/[\s\0]/.test(s) || s === '') throw new InvalidArgumentError(`config.dns_config.${f}[${i}] ${JSON.stringify(s)} is empty or holds whitespace`);
+    });
+  }
+  return dns;
+}
+
+/** int64 fields arrive as decimal strings (longs: String); only a hand-built request holds a Long or a number. */
+function podResourcesOf(r: LinuxContainerResources | null | undefined): CriResources | undefined {
+  if (!r) return undefined;
+  const out = { ...r } as CriResources;
+  for (const k of ['cpu_period', 'cpu_quota', 'cpu_shares', 'memory_limit_in_bytes'] as const) {
+    const v = r[k];
+    if (v !== undefined && v !== null) out[k] = typeof v === 'object' ? v.toString() : v;
+  }
+  return out;
+}
+
+export function parseRunPodSandbox(req: RunPodSandboxRequest): RunPodInput {
   const c = req.config;
   if (!c) throw new InvalidArgumentError('config is required');
   const m = c.metadata;
@@ -72,33 +130,8 @@ export function parseRunPodSandbox(req: CriRequest): RunPodInput {
     pid: mode<PidMode>(`${field}.pid`, nsOpts.pid, ['POD', 'CONTAINER', 'NODE'], 'CONTAINER'),
     ipc: mode<IpcMode>(`${field}.ipc`, nsOpts.ipc, ['POD', 'NODE'], 'POD'),
   };
-  const portMappings: PortMapping[] = (c.port_mappings ?? []).map((p: CriRequest, i: number) => {
-    const f = `config.port_mappings[${i}]`;
-    const protocol = p.protocol ?? 'TCP';
-    if (!PROTOCOLS.includes(protocol)) {
-      throw new InvalidArgumentError(`${f}.protocol ${JSON.stringify(protocol)} is unknown; allowed: ${PROTOCOLS.join(', ')}`);
-    }
-    const hostIp = String(p.host_ip ?? '');
-    if (hostIp !== '' && net.isIP(hostIp) === 0) throw new InvalidArgumentError(`${f}.host_ip "${hostIp}" is no IP address`);
-    return {
-      protocol,
-      containerPort: int(`${f}.container_port`, p.container_port, 1, 65535),
-      hostPort: int(`${f}.host_port`, p.host_port, 0, 65535),
-      hostIp,
-    };
-  });
-  const dnsRaw = c.dns_config;
-  const dns = dnsRaw
-    ? { servers: [...(dnsRaw.servers ?? [])], searches: [...(dnsRaw.searches ?? [])], options: [...(dnsRaw.options ?? [])] }
-    : undefined;
-  dns?.servers.forEach((s: string, i: number) => {
-    if (net.isIP(s) === 0) throw new InvalidArgumentError(`config.dns_config.servers[${i}] "${s}" is no IP address`);
-  });
-  for (const [list, f] of [[dns?.searches ?? [], 'searches'], [dns?.options ?? [], 'options']] as const) {
-    list.forEach((s: string, i: number) => {
-      if (/[\s\0]/.test(s) || s === '') throw new InvalidArgumentError(`config.dns_config.${f}[${i}] ${JSON.stringify(s)} is empty or holds whitespace`);
-    });
-  }
+  const portMappings = parsePortMappings(c.port_mappings ?? []);
+  const dns = parseDns(c.dns_config);
   const hostname = podHostname(String(c.hostname ?? ''), os.hostname());
   const cgroupParent = String(linux.cgroup_parent ?? '');
   if (cgroupParent !== '' && (!path.isAbsolute(cgroupParent) || cgroupParent.split('/').includes('..') || path.normalize(cgroupParent) === '/')) {
@@ -120,24 +153,24 @@ export function parseRunPodSandbox(req: CriRequest): RunPodInput {
     cgroupParent: cgroupParent === '' ? '' : path.normalize(cgroupParent),
     namespaces,
     sysctls: stringMap(linux.sysctls),
-    resources: linux.resources ?? undefined,
-    overhead: linux.overhead ?? undefined,
+    resources: podResourcesOf(linux.resources),
+    overhead: podResourcesOf(linux.overhead),
     runtimeHandler: handler,
   };
 }
 
-function podId(req: CriRequest): string {
+function podId(req: { pod_sandbox_id?: string }): string {
   const id = requireString('pod_sandbox_id', req.pod_sandbox_id);
   checkComponent('pod_sandbox_id', id);
   return id;
 }
 
-function metadataOf(r: SandboxRecord): CriResponse {
+function metadataOf(r: SandboxRecord): PodSandboxMetadata {
   const m = r.config.metadata;
   return { name: m.name, uid: m.uid, namespace: m.namespace, attempt: m.attempt };
 }
 
-function podSandbox(r: SandboxRecord): CriResponse {
+function podSandbox(r: SandboxRecord): PodSandbox {
   return {
     id: r.id,
     metadata: metadataOf(r),
@@ -149,7 +182,7 @@ function podSandbox(r: SandboxRecord): CriResponse {
   };
 }
 
-export function podSandboxStatus(r: SandboxRecord): CriResponse {
+export function podSandboxStatus(r: SandboxRecord): PodSandboxStatus {
   const ns = r.config.namespaces;
   return {
     id: r.id,
@@ -164,7 +197,7 @@ export function podSandboxStatus(r: SandboxRecord): CriResponse {
   };
 }
 
-function parseFilter(f: CriRequest | null | undefined): PodFilter {
+function parseFilter(f: PodSandboxFilter | null | undefined): PodFilter {
   if (!f) return {};
   const out: PodFilter = {};
   if (f.id) out.id = String(f.id);
@@ -198,7 +231,7 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
         const id = podId(req);
         await pods.refresh();
         const r = pods.get(id);
-        const res: CriResponse = { status: podSandboxStatus(r), info: {}, containers_statuses: [], timestamp: (BigInt(Date.now()) * 1_000_000n).toString() };
+        const res: PodSandboxStatusResponse = { status: podSandboxStatus(r), info: {}, containers_statuses: [], timestamp: (BigInt(Date.now()) * 1_000_000n).toString() };
         if (req.verbose) {
           res.info = {
             info: JSON.stringify({

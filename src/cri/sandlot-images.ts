@@ -10,7 +10,8 @@ import type { ImageService } from '../image/image-service.js';
 import type { PullProgress } from '../image/puller.js';
 import { isDigest, isHexId, parseReference } from '../image/reference.js';
 import { packageRoot } from '../util/package-info.js';
-import type { CriResponse, HandlerSet } from './handler-types.js';
+import type { PullEvent } from '../types/cri/sandlot/v1/PullEvent.js';
+import type { HandlerSet } from './handler-types.js';
 import { authConfig, imageField } from './image-handlers.js';
 import { PROTO_LOADER_OPTIONS } from './proto.js';
 
@@ -79,7 +80,7 @@ function sandlotImagesHandlers(images: ImageService): HandlerSet {
         const ref = imageField(req.image, 'image.image', true)!;
         if (isDigest(ref) || isHexId(ref)) throw new InvalidArgumentError(`image.image ${JSON.stringify(ref)}: an image ID cannot be pulled; give a reference`);
         const auth = authConfig(req);
-        const queue: CriResponse[] = [];
+        const queue: PullEvent[] = [];
         let outcome: { id: string } | { err: unknown } | undefined;
         let wake: (() => void) | undefined;
         const throttle = new ProgressThrottle();

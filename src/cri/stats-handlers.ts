@@ -6,7 +6,16 @@ import { InvalidArgumentError } from '../errors.js';
 import type {
   ContainerStatsSnapshot, CpuFigures, LayerFigures, MemoryFigures, PodStatsSnapshot, StatsCollector,
 } from '../sandbox/stats/stats-collector.js';
-import type { CriRequest, CriResponse, HandlerSet } from './handler-types.js';
+import type { ContainerStats } from '../types/cri/runtime/v1/ContainerStats.js';
+import type { ContainerStatsFilter } from '../types/cri/runtime/v1/ContainerStatsFilter.js';
+import type { CpuUsage } from '../types/cri/runtime/v1/CpuUsage.js';
+import type { FilesystemUsage } from '../types/cri/runtime/v1/FilesystemUsage.js';
+import type { MemoryUsage } from '../types/cri/runtime/v1/MemoryUsage.js';
+import type { NetworkInterfaceUsage } from '../types/cri/runtime/v1/NetworkInterfaceUsage.js';
+import type { PodSandboxStats } from '../types/cri/runtime/v1/PodSandboxStats.js';
+import type { PodSandboxStatsFilter } from '../types/cri/runtime/v1/PodSandboxStatsFilter.js';
+import type { UInt64Value } from '../types/cri/runtime/v1/UInt64Value.js';
+import type { HandlerSet } from './handler-types.js';
 
 function requireId(field: string, v: unknown): string {
   if (typeof v !== 'string' || v === '') throw new InvalidArgumentError(`${field} is required`);
@@ -21,7 +30,7 @@ function labels(field: string, v: unknown): Record<string, string> | undefined {
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-export function parseContainerStatsFilter(f: CriRequest | null | undefined): { id?: string; podId?: string; labelSelector?: Record<string, string> } {
+export function parseContainerStatsFilter(f: ContainerStatsFilter | null | undefined): { id?: string; podId?: string; labelSelector?: Record<string, string> } {
   if (!f) return {};
   const out: { id?: string; podId?: string; labelSelector?: Record<string, string> } = {};
   if (f.id) out.id = requireId('filter.id', f.id);
@@ -31,7 +40,7 @@ export function parseContainerStatsFilter(f: CriRequest | null | undefined): { i
   return out;
 }
 
-export function parsePodStatsFilter(f: CriRequest | null | undefined): { id?: string; labelSelector?: Record<string, string> } {
+export function parsePodStatsFilter(f: PodSandboxStatsFilter | null | undefined): { id?: string; labelSelector?: Record<string, string> } {
   if (!f) return {};
   const out: { id?: string; labelSelector?: Record<string, string> } = {};
   if (f.id) out.id = requireId('filter.id', f.id);
@@ -40,10 +49,10 @@ export function parsePodStatsFilter(f: CriRequest | null | undefined): { id?: st
   return out;
 }
 
-const u64 = (n: number | bigint): CriResponse => ({ value: String(n) });
+const u64 = (n: number | bigint): UInt64Value => ({ value: String(n) });
 type InterfaceCounters = NonNullable<PodStatsSnapshot['network']>['interfaces'][number];
 
-function cpuOf(c: CpuFigures | undefined): CriResponse | null {
+function cpuOf(c: CpuFigures | undefined): CpuUsage | null {
   if (!c) return null;
   return {
     timestamp: String(c.timestampNs),
@@ -53,7 +62,7 @@ function cpuOf(c: CpuFigures | undefined): CriResponse | null {
   };
 }
 
-function memoryOf(m: MemoryFigures | undefined): CriResponse | null {
+function memoryOf(m: MemoryFigures | undefined): MemoryUsage | null {
   if (!m) return null;
   return {
     timestamp: String(m.timestampNs),
@@ -66,16 +75,16 @@ function memoryOf(m: MemoryFigures | undefined): CriResponse | null {
   };
 }
 
-function layerOf(l: LayerFigures | undefined): CriResponse | null {
+function layerOf(l: LayerFigures | undefined): FilesystemUsage | null {
   if (!l) return null;
   return { timestamp: String(l.timestampNs), fs_id: { mountpoint: l.mountpoint }, used_bytes: u64(l.usedBytes), inodes_used: u64(l.inodesUsed) };
 }
 
-function ifaceOf(i: InterfaceCounters): CriResponse {
+function ifaceOf(i: InterfaceCounters): NetworkInterfaceUsage {
   return { name: i.name, rx_bytes: u64(i.rxBytes), rx_errors: u64(i.rxErrors), tx_bytes: u64(i.txBytes), tx_errors: u64(i.txErrors) };
 }
 
-export function containerStatsOf(s: ContainerStatsSnapshot): CriResponse {
+export function containerStatsOf(s: ContainerStatsSnapshot): ContainerStats {
   const r = s.record;
   return {
     attributes: { id: r.id, metadata: { name: r.metadata.name, attempt: r.metadata.attempt }, labels: r.labels, annotations: r.annotations },
@@ -85,7 +94,7 @@ export function containerStatsOf(s: ContainerStatsSnapshot): CriResponse {
   };
 }
 
-export function podStatsOf(s: PodStatsSnapshot): CriResponse {
+export function podStatsOf(s: PodStatsSnapshot): PodSandboxStats {
   const r = s.record;
   const m = r.config.metadata;
   return {

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { imageHandlers, imageUser } from '../../../src/cri/image-handlers.js';
 import type { CallContext } from '../../../src/cri/handler-types.js';
+import { decodedRequest } from '../../../src/cri/proto.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 import { ImageService } from '../../../src/image/image-service.js';
 import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
@@ -26,28 +27,28 @@ test('ImageStatus, ListImages, StreamImages, RemoveImage and ImageFsInfo speak C
   const h = imageHandlers(svc);
   const ctx: CallContext = { log, signal: new AbortController().signal };
 
-  const st = await h.unary!.ImageStatus!({ image: { image: 'busybox' }, verbose: true }, ctx);
+  const st = await h.unary!.ImageStatus!(decodedRequest('ImageStatus', { image: { image: 'busybox' }, verbose: true }), ctx);
   const img = st.image as Record<string, unknown>;
   assert.equal(img.id, rec!.id);
   assert.deepEqual(img.repo_tags, ['docker.io/library/busybox:latest']);
   assert.equal(img.size, String(rec!.size));
   assert.equal(JSON.parse((st.info as Record<string, string>).info!).imageSpec.config.Cmd[0], 'sh');
-  assert.deepEqual(await h.unary!.ImageStatus!({ image: { image: 'docker.io/library/nothere:1' } }, ctx), { image: null, info: {} });
+  assert.deepEqual(await h.unary!.ImageStatus!(decodedRequest('ImageStatus', { image: { image: 'docker.io/library/nothere:1' } }), ctx), { image: null, info: {} });
 
-  assert.equal(((await h.unary!.ListImages!({}, ctx)).images as unknown[]).length, 1);
-  assert.equal(((await h.unary!.ListImages!({ filter: { image: { image: 'nothere' } } }, ctx)).images as unknown[]).length, 0);
+  assert.equal(((await h.unary!.ListImages!(decodedRequest('ListImages', {}), ctx)).images as unknown[]).length, 1);
+  assert.equal(((await h.unary!.ListImages!(decodedRequest('ListImages', { filter: { image: { image: 'nothere' } } }), ctx)).images as unknown[]).length, 0);
   const pages = [];
-  for await (const page of h.stream!.StreamImages!({}, ctx)) pages.push(page);
+  for await (const page of h.stream!.StreamImages!(decodedRequest('StreamImages', {}), ctx)) pages.push(page);
   assert.equal((pages[0]!.images as unknown[]).length, 1);
 
-  const fsInfo = (await h.unary!.ImageFsInfo!({}, ctx)).image_filesystems as Record<string, any>[];
+  const fsInfo = (await h.unary!.ImageFsInfo!(decodedRequest('ImageFsInfo', {}), ctx)).image_filesystems as Record<string, any>[];
   assert.equal(fsInfo[0]!.fs_id.mountpoint, path.join(root, 'images'));
   assert.ok(Number(fsInfo[0]!.used_bytes.value) > 0);
 
-  await assert.rejects(h.unary!.PullImage!({ image: { image: '' } }, ctx), (e: unknown) => e instanceof InvalidArgumentError && /image\.image/.test((e as Error).message));
-  await assert.rejects(h.unary!.PullImage!({ image: { image: 'BAD::ref' } }, ctx), (e: unknown) => e instanceof InvalidArgumentError && /BAD::ref/.test((e as Error).message));
-  await h.unary!.RemoveImage!({ image: { image: rec!.id } }, ctx);
-  await h.unary!.RemoveImage!({ image: { image: rec!.id } }, ctx); // missing: not an error
+  await assert.rejects(h.unary!.PullImage!(decodedRequest('PullImage', { image: { image: '' } }), ctx), (e: unknown) => e instanceof InvalidArgumentError && /image\.image/.test((e as Error).message));
+  await assert.rejects(h.unary!.PullImage!(decodedRequest('PullImage', { image: { image: 'BAD::ref' } }), ctx), (e: unknown) => e instanceof InvalidArgumentError && /BAD::ref/.test((e as Error).message));
+  await h.unary!.RemoveImage!(decodedRequest('RemoveImage', { image: { image: rec!.id } }), ctx);
+  await h.unary!.RemoveImage!(decodedRequest('RemoveImage', { image: { image: rec!.id } }), ctx); // missing: not an error
   assert.equal(svc.list().length, 0);
 });
 

@@ -13,7 +13,7 @@ import { unmountAll } from '../../../native/index.js';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { validateConfig } from '../../../src/config/load.js';
 import type { SandlotConfig } from '../../../src/config/types.js';
-import type { CallContext, CriRequest, CriResponse, HandlerSet } from '../../../src/cri/handler-types.js';
+import { streamHandlerOf, unaryHandlerOf, type CallContext, type HandlerSet } from '../../../src/cri/handler-types.js';
 import { sandboxHandlers } from '../../../src/cri/sandbox-handlers.js';
 import { NetworkManager } from '../../../src/network/network-manager.js';
 import { CgroupManager, removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
@@ -30,7 +30,7 @@ export interface PodEnv {
   dir: string;
   bridge: string;
   subnetPrefix: string;
-  call(method: string, req: CriRequest): Promise<CriResponse>;
+  call(method: string, req: object): Promise<Record<string, unknown>>;
   /** A new manager over the same dirs (a daemon restart). */
   restart(): Promise<void>;
 }
@@ -75,12 +75,12 @@ export async function makePodEnv(t: AfterHost, overrides: Record<string, unknown
     dir,
     bridge,
     subnetPrefix,
-    async call(method: string, req: CriRequest) {
-      const unary = env.handlers.unary?.[method];
-      if (unary) return unary(req, ctx());
-      const stream = env.handlers.stream?.[method];
+    async call(method: string, req: object) {
+      const unary = unaryHandlerOf(env.handlers, method);
+      if (unary) return (await unary(req, ctx())) as Record<string, unknown>;
+      const stream = streamHandlerOf(env.handlers, method);
       if (!stream) throw new Error(`no handler ${method}`);
-      const out: CriResponse[] = [];
+      const out: unknown[] = [];
       for await (const m of stream(req, ctx())) out.push(m);
       return { messages: out };
     },

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { getWindowSize, openPty, parseRights, pipe, recvFds, sendFds, setWindowSize } from '../../../native/index.js';
-import { execSyncTimeoutMs } from '../../../src/cri/streaming-handlers.js';
+import { execSyncTimeoutMs } from '../../../src/cri/exec-sync-handlers.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 import { RELAY_BINARY, sandboxSpec, type SandboxSpecInput } from '../../../src/oci/spec-sandbox.js';
 import { parseAttachPacket, resizeMessage } from '../../../src/sandbox/io/attach-session.js';

@@ -1,0 +1,8 @@
+// Original file: api/cri.proto
+
+
+export interface ImageFsInfoRequest {
+}
+
+export interface ImageFsInfoRequest__Output {
+}

@@ -1,0 +1,8 @@
+// Original file: api/cri.proto
+
+
+export interface ListMetricDescriptorsRequest {
+}
+
+export interface ListMetricDescriptorsRequest__Output {
+}

@@ -1,0 +1,8 @@
+// Original file: api/cri.proto
+
+
+export interface ListPodSandboxMetricsRequest {
+}
+
+export interface ListPodSandboxMetricsRequest__Output {
+}

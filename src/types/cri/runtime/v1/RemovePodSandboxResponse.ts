@@ -1,0 +1,8 @@
+// Original file: api/cri.proto
+
+
+export interface RemovePodSandboxResponse {
+}
+
+export interface RemovePodSandboxResponse__Output {
+}

@@ -1,0 +1,8 @@
+// Original file: api/cri.proto
+
+
+export interface StopPodSandboxResponse {
+}
+
+export interface StopPodSandboxResponse__Output {
+}

@@ -1,0 +1,8 @@
+// Original file: api/cri.proto
+
+
+export interface UpdatePodSandboxResourcesResponse {
+}
+
+export interface UpdatePodSandboxResourcesResponse__Output {
+}
