@@ -100,7 +100,12 @@ const runPiped = (file: string, args: string[], options: RunOptions): Promise<Co
 
 /** Resolves a binary name on PATH (absolute paths are returned as they are, if executable). */
 export function resolveBinary(name: string, envPath = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'): string | undefined {
-  const candidates = name.includes('/') ? [name] : envPath.split(':').filter(Boolean).map((d) => path.join(d, name));
+  const candidates = name.includes('/')
+    ? [name]
+    : envPath
+        .split(':')
+        .filter(Boolean)
+        .map((d) => path.join(d, name));
   for (const c of candidates) {
     try {
       fs.accessSync(c, fs.constants.X_OK);

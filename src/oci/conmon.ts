@@ -86,17 +86,28 @@ export class Conmon {
 
   args(o: ConmonCreateOptions): string[] {
     const args = [
-      '--cid', o.id,
-      '--cuuid', o.id,
-      '--name', o.name,
-      '--runtime', o.runtimePath ?? o.runtime.binaryPath(),
-      '--bundle', o.bundle,
-      '--container-pidfile', o.containerPidFile,
-      '--conmon-pidfile', o.conmonPidFile,
-      '--exit-dir', o.exitDir,
-      '--log-path', `k8s-file:${o.logPath}`,
-      '--socket-dir-path', o.socketDir,
-      '--persist-dir', o.persistDir,
+      '--cid',
+      o.id,
+      '--cuuid',
+      o.id,
+      '--name',
+      o.name,
+      '--runtime',
+      o.runtimePath ?? o.runtime.binaryPath(),
+      '--bundle',
+      o.bundle,
+      '--container-pidfile',
+      o.containerPidFile,
+      '--conmon-pidfile',
+      o.conmonPidFile,
+      '--exit-dir',
+      o.exitDir,
+      '--log-path',
+      `k8s-file:${o.logPath}`,
+      '--socket-dir-path',
+      o.socketDir,
+      '--persist-dir',
+      o.persistDir,
     ];
     for (const a of o.runtimeArgs ?? o.runtime.globalArgs()) args.push('--runtime-arg', a);
     if (o.terminal) args.push('--terminal');
@@ -233,9 +244,7 @@ async function waitReopened(w: ReopenWait): Promise<void> {
       }
     }
     if (Date.now() >= deadline) {
-      throw new InternalError(
-        `reopening the log of container "${w.containerId}": conmon did not create "${w.logPath}" within ${timeoutMs / 1000} s`,
-      );
+      throw new InternalError(`reopening the log of container "${w.containerId}": conmon did not create "${w.logPath}" within ${timeoutMs / 1000} s`);
     }
     await new Promise((r) => setTimeout(r, REOPEN_POLL_MS));
   }

@@ -125,7 +125,7 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
   const files = await writeExecFiles(dir, o, base);
   const { child, ours } = spawnExec(bin, [...o.runtime.globalArgs(), ...o.runtime.execArgs(o.containerId, files)], o);
   const outputClosed = Promise.all(
-    ours.slice(1).map((sock) => (sock === undefined ? undefined : new Promise<void>((resolve) => sock.once('close', () => resolve())))),
+    ours.slice(1).map((sock) => (sock === undefined ? Promise.resolve() : new Promise<void>((resolve) => sock.once('close', () => resolve())))),
   ).then(() => undefined);
   let done = false;
   const exited = new Promise<number>((resolve) => {
@@ -206,7 +206,11 @@ function spawnExec(bin: string, args: string[], o: ExecOptions): { child: ChildP
     });
   }
   const ours = pipes.map((p, i) =>
-    p === undefined ? undefined : i === 0 ? new net.Socket({ fd: p[1], readable: false, writable: true }) : new net.Socket({ fd: p[0], readable: true, writable: false }),
+    p === undefined
+      ? undefined
+      : i === 0
+        ? new net.Socket({ fd: p[1], readable: false, writable: true })
+        : new net.Socket({ fd: p[0], readable: true, writable: false }),
   );
   return { child, ours };
 }

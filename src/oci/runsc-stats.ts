@@ -47,7 +47,11 @@ export function parseRunscStats(text: string, id: string): RunscStats {
 }
 
 /** The stats runsc reports for a running container; undefined when it reports none (stopped or gone). */
-export async function runscEventsStats(driver: { binaryPath(): string; globalArgs(): string[] }, id: string, run: CommandRunner = runCommand): Promise<RunscStats | undefined> {
+export async function runscEventsStats(
+  driver: { binaryPath(): string; globalArgs(): string[] },
+  id: string,
+  run: CommandRunner = runCommand,
+): Promise<RunscStats | undefined> {
   let stdout: string;
   try {
     ({ stdout } = await run(driver.binaryPath(), [...driver.globalArgs(), 'events', '--stats', id], { timeoutMs: RUNSC_EVENTS_TIMEOUT_MS }));

@@ -29,9 +29,7 @@ import fs from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  DeadlineExceededError, errnoCode, errorMessage, FailedPreconditionError, InternalError, wrapError,
-} from '../errors.js';
+import { DeadlineExceededError, errnoCode, errorMessage, FailedPreconditionError, InternalError, wrapError } from '../errors.js';
 import { packageRoot } from '../util/package-info.js';
 import { runCommand, type CommandRunner } from './command.js';
 import type { RuntimeDriver } from './runtime.js';
@@ -60,10 +58,7 @@ export function shimFiles(stateDir: string): { fifo: string; status: string; sta
   };
 }
 
-export type StartStatus =
-  | { kind: 'started' }
-  | { kind: 'killed'; signal: number }
-  | { kind: 'start-failed'; exitCode: number; message: string };
+export type StartStatus = { kind: 'started' } | { kind: 'killed'; signal: number } | { kind: 'start-failed'; exitCode: number; message: string };
 
 /** The proxy's `status` file: `started`, `killed <N>` or `start-failed <rc> <message>`. */
 export function parseStartStatus(text: string): StartStatus | undefined {
@@ -116,10 +111,7 @@ export const procProxyProbe: ProxyProbe = {
   async isProxyAlive(pid, stateDir) {
     if (!Number.isInteger(pid) || pid <= 0) return false;
     try {
-      const [stat, cmdline] = await Promise.all([
-        fs.readFile(`/proc/${pid}/stat`, 'utf8'),
-        fs.readFile(`/proc/${pid}/cmdline`, 'utf8'),
-      ]);
+      const [stat, cmdline] = await Promise.all([fs.readFile(`/proc/${pid}/stat`, 'utf8'), fs.readFile(`/proc/${pid}/cmdline`, 'utf8')]);
       if (/^\d+ \(.*\) [ZX]/s.test(stat)) return false;
       // A recycled PID is not our proxy: its argv names the shim and this state dir.
       const argv = cmdline.split('\0');

@@ -121,8 +121,18 @@ export abstract class CliRuntime implements RuntimeDriver {
     // more on a busy machine). What the last probe found for this very binary and
     // bounding set is tried first, so a restarted daemon's probe is one create again.
     const cacheFile = path.join(this.root, 'probed-capabilities.json');
-    const key = JSON.stringify({ bin, ...(await fs.stat(bin).then((st) => ({ size: st.size, mtimeMs: st.mtimeMs })).catch(() => ({}))), bounding });
-    const cached = await fs.readFile(cacheFile, 'utf8').then((t) => JSON.parse(t) as { key?: string; capabilities?: string[] }).catch(() => undefined);
+    const key = JSON.stringify({
+      bin,
+      ...(await fs
+        .stat(bin)
+        .then((st) => ({ size: st.size, mtimeMs: st.mtimeMs }))
+        .catch(() => ({}))),
+      bounding,
+    });
+    const cached = await fs
+      .readFile(cacheFile, 'utf8')
+      .then((t) => JSON.parse(t) as { key?: string; capabilities?: string[] })
+      .catch(() => undefined);
     let caps = cached?.key === key && Array.isArray(cached.capabilities) ? bounding.filter((c) => cached.capabilities!.includes(c)) : bounding;
     try {
       await this.ensureRoot();
@@ -144,18 +154,16 @@ export abstract class CliRuntime implements RuntimeDriver {
           refused = unknownCapabilityIn(`${errorMessage(e)}\n${await readDir(debugDir)}`);
           if (refused === undefined || !caps.includes(refused)) throw e;
         } finally {
-          await this.delete(id, { force: true }).catch((e: unknown) =>
-            this.log.warn({ err: e, handler: this.name }, 'deleting the probe container'),
-          );
+          await this.delete(id, { force: true }).catch((e: unknown) => this.log.warn({ err: e, handler: this.name }, 'deleting the probe container'));
         }
         if (refused === undefined) break;
         this.log.info({ handler: this.name, capability: refused }, 'the runtime refuses a capability: privileged containers go without it');
         caps = caps.filter((c) => c !== refused);
       }
       this.capabilities = caps;
-      await fs.writeFile(cacheFile, JSON.stringify({ key, capabilities: caps })).catch((e: unknown) =>
-        this.log.warn({ err: e, handler: this.name }, 'saving the probed capabilities'),
-      );
+      await fs
+        .writeFile(cacheFile, JSON.stringify({ key, capabilities: caps }))
+        .catch((e: unknown) => this.log.warn({ err: e, handler: this.name }, 'saving the probed capabilities'));
       return { ready: true, reason: '', message: '' };
     } catch (e) {
       const said = e instanceof Error && e.cause instanceof CommandError ? e.cause.message : errorMessage(e);
@@ -225,7 +233,12 @@ async function writeProbeBundle(bundle: string, options: ProbeOptions, caps: str
   const spec = {
     ociVersion: '1.0.2',
     process: {
-      terminal: false, user: { uid: 0, gid: 0 }, args: ['/catatonit', '-P'], cwd: '/', env: ['PATH=/'], noNewPrivileges: true,
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: ['/catatonit', '-P'],
+      cwd: '/',
+      env: ['PATH=/'],
+      noNewPrivileges: true,
       capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] },
     },
     root: { path: 'rootfs', readonly: true },

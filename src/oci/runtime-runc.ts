@@ -46,7 +46,11 @@ export class RuncRuntime extends CliRuntime {
   }
 
   async checkpoint(id: string, r: CheckpointRequest): Promise<void> {
-    await this.cli(`checkpointing container "${id}"`, ['checkpoint', '--image-path', r.imagePath, '--work-path', r.workPath, '--leave-running', id], r.timeoutMs);
+    await this.cli(
+      `checkpointing container "${id}"`,
+      ['checkpoint', '--image-path', r.imagePath, '--work-path', r.workPath, '--leave-running', id],
+      r.timeoutMs,
+    );
   }
 
   /** The container's cgroup is the source (features.containerStats). */

@@ -15,7 +15,7 @@ import type { RuntimeType } from '../config/types.js';
 import { UnimplementedError } from '../errors.js';
 import { treeOf, type ExecFiles } from './exec.js';
 import { CliRuntime } from './runtime-cli.js';
-import { runtimeFeatures, type CheckpointRequest, type PortForwardPath, type RuntimeFeatures, type RuntimeStats } from './runtime.js';
+import { runtimeFeatures, type PortForwardPath, type RuntimeFeatures, type RuntimeStats } from './runtime.js';
 import { runscEventsStats } from './runsc-stats.js';
 
 export class RunscRuntime extends CliRuntime {
@@ -75,7 +75,7 @@ export class RunscRuntime extends CliRuntime {
     return Promise.reject(new UnimplementedError(`updating resources of container "${id}": runsc has no update command`));
   }
 
-  checkpoint(id: string, _request: CheckpointRequest): Promise<void> {
+  checkpoint(id: string): Promise<void> {
     return Promise.reject(
       new UnimplementedError(`checkpointing container "${id}": checkpoints of runsc containers are not supported (runsc checkpoints whole sandboxes)`),
     );

@@ -76,7 +76,15 @@ async function listHostDevices(dir: string, out: LinuxDevice[]): Promise<void> {
     }
     if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
     const { major, minor } = devNumbers(st.rdev);
-    out.push({ path: p, type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid) });
+    out.push({
+      path: p,
+      type: st.isCharacterDevice() ? 'c' : 'b',
+      major,
+      minor,
+      fileMode: Number(st.mode & 0o7777n),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+    });
   }
 }
 
@@ -89,10 +97,7 @@ function unescapeMountinfo(s: string): string {
  * The mount holding `hostPath` (the last-mounted of the longest mount point that
  * contains it) and its propagation, from a /proc/self/mountinfo text.
  */
-export function mountPropagationOf(
-  mountinfo: string,
-  hostPath: string,
-): { mountPoint: string; propagation: 'shared' | 'slave' | 'private' } {
+export function mountPropagationOf(mountinfo: string, hostPath: string): { mountPoint: string; propagation: 'shared' | 'slave' | 'private' } {
   let best: { mountPoint: string; propagation: 'shared' | 'slave' | 'private' } = { mountPoint: '/', propagation: 'private' };
   let bestLen = -1;
   for (const line of mountinfo.split('\n')) {
@@ -116,10 +121,7 @@ export function mountPropagationOf(
 /** The real lookups. */
 export const NODE_SPEC_LOOKUPS: SpecLookups = {
   async accountFiles(rootfs) {
-    const [passwd, group] = await Promise.all([
-      resolveInRoot(rootfs, 'etc/passwd').then(readOptional),
-      resolveInRoot(rootfs, 'etc/group').then(readOptional),
-    ]);
+    const [passwd, group] = await Promise.all([resolveInRoot(rootfs, 'etc/passwd').then(readOptional), resolveInRoot(rootfs, 'etc/group').then(readOptional)]);
     return { passwd, group };
   },
   async exists(hostPath) {

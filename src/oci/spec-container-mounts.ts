@@ -24,10 +24,7 @@ export function cleanAbsolute(p: string, field: string): string {
 
 const depth = (p: string): number => p.split('/').filter(Boolean).length;
 
-export async function buildMounts(
-  input: ContainerSpecInput,
-  privileged: boolean,
-): Promise<{ mounts: OciMount[]; rootfsPropagation: string | undefined }> {
+export async function buildMounts(input: ContainerSpecInput, privileged: boolean): Promise<{ mounts: OciMount[]; rootfsPropagation: string | undefined }> {
   const { pod } = input;
   const sc = input.config.linux?.security_context ?? undefined;
   const readonlyRootfs = sc?.readonly_rootfs === true;
@@ -70,7 +67,9 @@ export async function buildMounts(
       const ok = prop === 'rshared' ? host.propagation === 'shared' : host.propagation !== 'private';
       if (!ok) {
         const need = prop === 'rshared' ? 'a shared mount' : 'a shared or slave mount';
-        throw new InvalidArgumentError(`${field}.propagation: ${propagation} needs ${need}, but "${source}" is on "${host.mountPoint}", a ${host.propagation} mount`);
+        throw new InvalidArgumentError(
+          `${field}.propagation: ${propagation} needs ${need}, but "${source}" is on "${host.mountPoint}", a ${host.propagation} mount`,
+        );
       }
     }
     const options = ['rbind', prop, m.readonly ? 'ro' : 'rw'];

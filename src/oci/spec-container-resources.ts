@@ -40,7 +40,10 @@ export function buildResources(r: CriContainerResources | undefined, pidsLimit?:
   if (period !== 0) cpu.period = period;
   if (quota !== 0) cpu.quota = quota;
   if (shares !== 0) cpu.shares = shares;
-  for (const [k, key] of [['cpuset_cpus', 'cpus'], ['cpuset_mems', 'mems']] as const) {
+  for (const [k, key] of [
+    ['cpuset_cpus', 'cpus'],
+    ['cpuset_mems', 'mems'],
+  ] as const) {
     const v = (r[k] ?? '').trim();
     if (v === '') continue;
     if (!CPUSET_RE.test(v)) throw new InvalidArgumentError(`${f}${k}: ${JSON.stringify(v)} is not a cpu list (e.g. "0-2,4")`);

@@ -12,13 +12,27 @@ import path from 'node:path';
 import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import { computeCapabilities, DEFAULT_LAST_CAP } from './capabilities.js';
 import type {
-  ContainerSpecInput, CriContainerConfig, CriContainerSecurityContext, CriNamespaceOption, ImageProcessConfig,
-  NamespaceMode, PodFacts,
+  ContainerSpecInput,
+  CriContainerConfig,
+  CriContainerSecurityContext,
+  CriNamespaceOption,
+  ImageProcessConfig,
+  NamespaceMode,
+  PodFacts,
 } from './container-config.js';
 import {
-  ANNOTATION_CONTAINER_NAME, ANNOTATION_CONTAINER_TYPE, ANNOTATION_IMAGE_NAME, ANNOTATION_SANDBOX_ID,
-  ANNOTATION_SANDBOX_NAME, ANNOTATION_SANDBOX_NAMESPACE, ANNOTATION_SANDBOX_UID, DEFAULT_MASKED_PATHS,
-  DEFAULT_READONLY_PATHS, OCI_VERSION, type LinuxNamespace, type OciSpec,
+  ANNOTATION_CONTAINER_NAME,
+  ANNOTATION_CONTAINER_TYPE,
+  ANNOTATION_IMAGE_NAME,
+  ANNOTATION_SANDBOX_ID,
+  ANNOTATION_SANDBOX_NAME,
+  ANNOTATION_SANDBOX_NAMESPACE,
+  ANNOTATION_SANDBOX_UID,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  OCI_VERSION,
+  type LinuxNamespace,
+  type OciSpec,
 } from './spec-common.js';
 import { buildDevices, buildMounts } from './spec-container-mounts.js';
 import { buildResources, oomScore, toInt } from './spec-container-resources.js';
@@ -28,9 +42,21 @@ import { runtimeFeatures } from './runtime.js';
 import { resolveUser } from './user-lookup.js';
 
 export type {
-  ContainerSpecInput, CriContainerConfig, CriContainerResources, CriContainerSecurityContext, CriDevice, CriMount,
-  CriNamespaceOption, CriSecurityProfile, DeviceInfo, ImageProcessConfig, Int64, MountPropagation, NamespaceMode,
-  PodFacts, SpecLookups,
+  ContainerSpecInput,
+  CriContainerConfig,
+  CriContainerResources,
+  CriContainerSecurityContext,
+  CriDevice,
+  CriMount,
+  CriNamespaceOption,
+  CriSecurityProfile,
+  DeviceInfo,
+  ImageProcessConfig,
+  Int64,
+  MountPropagation,
+  NamespaceMode,
+  PodFacts,
+  SpecLookups,
 } from './container-config.js';
 export { NODE_SPEC_LOOKUPS, resolveInRoot } from './spec-container-lookups.js';
 export { buildResources } from './spec-container-resources.js';
@@ -118,10 +144,12 @@ export async function buildContainerSpec(input: ContainerSpecInput): Promise<Oci
       sysctl: sysctls,
       resources,
       ...(devices.length > 0 ? { devices } : {}),
-      ...(privileged ? {} : {
-        maskedPaths: nonEmptyOr(sc?.masked_paths, DEFAULT_MASKED_PATHS, 'linux.security_context.masked_paths'),
-        readonlyPaths: nonEmptyOr(sc?.readonly_paths, DEFAULT_READONLY_PATHS, 'linux.security_context.readonly_paths'),
-      }),
+      ...(privileged
+        ? {}
+        : {
+            maskedPaths: nonEmptyOr(sc?.masked_paths, DEFAULT_MASKED_PATHS, 'linux.security_context.masked_paths'),
+            readonlyPaths: nonEmptyOr(sc?.readonly_paths, DEFAULT_READONLY_PATHS, 'linux.security_context.readonly_paths'),
+          }),
       ...(rootfsPropagation !== undefined ? { rootfsPropagation } : {}),
     },
   };

@@ -5,8 +5,14 @@ import type { RuntimeType } from '../config/types.js';
 import { InvalidArgumentError } from '../errors.js';
 import { runtimeFeatures } from './runtime.js';
 import {
-  ANNOTATION_CGROUP_PARENT, ANNOTATION_CONTAINER_TYPE, ANNOTATION_SANDBOX_ID, DEFAULT_MASKED_PATHS,
-  DEFAULT_READONLY_PATHS, OCI_VERSION, standardMounts, type OciMount,
+  ANNOTATION_CGROUP_PARENT,
+  ANNOTATION_CONTAINER_TYPE,
+  ANNOTATION_SANDBOX_ID,
+  DEFAULT_MASKED_PATHS,
+  DEFAULT_READONLY_PATHS,
+  OCI_VERSION,
+  standardMounts,
+  type OciMount,
 } from './spec-common.js';
 
 // Kept importable from here, where they were first defined.
@@ -68,7 +74,7 @@ export const HOST_NAME_MAX = 64;
  */
 export function podHostname(given: string, nodeHostname: string): string {
   const hostname = given === '' ? nodeHostname : given;
-  const field = given === '' ? 'the node\'s host name' : 'config.hostname';
+  const field = given === '' ? "the node's host name" : 'config.hostname';
   if (Buffer.byteLength(hostname) > HOST_NAME_MAX) {
     throw new InvalidArgumentError(`${field} ${JSON.stringify(hostname)} is longer than ${HOST_NAME_MAX} bytes`);
   }

@@ -52,7 +52,10 @@ export function parseGroup(text: string): GroupEntry[] {
     const f = line.split(':');
     const gid = parseId(f[2]);
     if (f[0] === undefined || f[0] === '' || gid === undefined) continue;
-    const members = (f[3] ?? '').split(',').map((m) => m.trim()).filter(Boolean);
+    const members = (f[3] ?? '')
+      .split(',')
+      .map((m) => m.trim())
+      .filter(Boolean);
     out.push({ name: f[0], gid, members });
   }
   return out;
@@ -112,7 +115,7 @@ export function resolveUser(spec: string, files: AccountFiles, opts: ResolveUser
   } else {
     const entry = passwd?.find((p) => p.name === userPart);
     if (entry === undefined) {
-      const where = passwd === undefined ? 'the image has no /etc/passwd' : 'no such user in the image\'s /etc/passwd';
+      const where = passwd === undefined ? 'the image has no /etc/passwd' : "no such user in the image's /etc/passwd";
       throw new InvalidArgumentError(`resolving ${field} ${JSON.stringify(spec)}: user "${userPart}" not found: ${where}`);
     }
     uid = entry.uid;
@@ -129,7 +132,7 @@ export function resolveUser(spec: string, files: AccountFiles, opts: ResolveUser
     } else {
       const entry = groups?.find((g) => g.name === groupPart);
       if (entry === undefined) {
-        const where = groups === undefined ? 'the image has no /etc/group' : 'no such group in the image\'s /etc/group';
+        const where = groups === undefined ? 'the image has no /etc/group' : "no such group in the image's /etc/group";
         throw new InvalidArgumentError(`resolving ${field} ${JSON.stringify(spec)}: group "${groupPart}" not found: ${where}`);
       }
       gid = entry.gid;

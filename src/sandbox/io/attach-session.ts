@@ -49,7 +49,7 @@ export function resizeMessage(width: number, height: number): string {
 /** Splits a conmon attach packet into its pipe and payload (pure). */
 export function parseAttachPacket(packet: Buffer): { pipe: number; data: Buffer } | undefined {
   if (packet.length === 0) return undefined;
-  return { pipe: packet[0]!, data: packet.subarray(1) };
+  return { pipe: packet[0], data: packet.subarray(1) };
 }
 
 function connect(target: AttachTarget): number {
@@ -139,7 +139,7 @@ class AttachInput {
 
   flush(): void {
     while (!this.closed && this.pending.length > 0) {
-      const chunk = this.pending[0]!;
+      const chunk = this.pending[0];
       const part = chunk.subarray(0, ATTACH_PACKET_BYTES);
       let sent: boolean;
       try {

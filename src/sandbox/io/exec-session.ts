@@ -162,7 +162,8 @@ async function execTty(o: ExecSessionOptions, io: ExecStreams, signal: AbortSign
       io.stdin?.off('end', onEnd);
     }
   } finally {
-    if (term) term.destroy(); // closes the master
+    if (term)
+      term.destroy(); // closes the master
     else fs.closeSync(pty.master);
     if (launch) {
       await launch.kill().catch(() => undefined);

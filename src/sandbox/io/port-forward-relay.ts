@@ -74,7 +74,7 @@ export async function relayPortForward(o: RelayOptions, port: number, conn: Dupl
     conn.end();
   } finally {
     signal.removeEventListener('abort', kill);
-    conn.unpipe(stdin!);
+    conn.unpipe(stdin);
     stdin!.destroy();
     await launch.kill().catch(() => undefined);
     await launch.cleanup().catch(() => undefined);

@@ -56,10 +56,7 @@ export class SandlotStreamingBackend implements StreamingBackend {
     const upstream = await dialPodPort(pod.netnsPath, port, signal);
     // Each direction ends on its own: a client half-close reaches the pod as FIN and
     // the pod closing ends the client's stream.
-    const done = Promise.allSettled([
-      pipeline(conn, upstream, { signal, end: true }),
-      pipeline(upstream, conn, { signal, end: true }),
-    ]);
+    const done = Promise.allSettled([pipeline(conn, upstream, { signal, end: true }), pipeline(upstream, conn, { signal, end: true })]);
     signal.addEventListener('abort', () => upstream.destroy(), { once: true });
     await done;
     upstream.destroy();

@@ -224,32 +224,45 @@ test('runsc: a subcontainer under conmon writes its output to the CRI log and it
   assert.equal(await shim.exitReason(sub.stateDir), undefined);
   await waitFor('conmon to exit', () => !alive(sub.conmonPid) || undefined);
   const lines = criLog(sub.logPath);
-  assert.deepEqual(lines.find((l) => l[2] === 'to-stdout'), ['stdout', 'F', 'to-stdout']);
-  assert.deepEqual(lines.find((l) => l[2] === 'to-stderr'), ['stderr', 'F', 'to-stderr']);
+  assert.deepEqual(
+    lines.find((l) => l[2] === 'to-stdout'),
+    ['stdout', 'F', 'to-stdout'],
+  );
+  assert.deepEqual(
+    lines.find((l) => l[2] === 'to-stderr'),
+    ['stderr', 'F', 'to-stderr'],
+  );
   assert.equal(await shim.exitStatusOf(sub.id), 3, 'runsc wait agrees');
   // A second start is refused: the proxy said it started already.
   await assert.rejects(shim.triggerStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid }), /already reported "started"/);
 });
 
-test('runsc: a sleeping subcontainer stopped with SIGTERM through runsc kill ends with its trap\'s code; an untrapped one with 143', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const trapped = await createSub(pod, ['sh', '-c', 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 1; done']);
-  const plain = await createSub(pod, ['sleep', '1000']);
-  for (const s of [trapped, plain]) await shim.triggerStart({ id: s.id, stateDir: s.stateDir, proxyPid: s.pid });
-  await waitFor('the trap to be set', () => criLog(trapped.logPath).some((l) => l[2] === 'ready') || undefined);
-  assert.equal((await runtime.state(plain.id))?.status, 'running');
-  assert.ok(alive(plain.pid) && alive(plain.conmonPid), 'proxy and conmon run while the container runs');
-  await runtime.kill(trapped.id, 'SIGTERM');
-  await runtime.kill(plain.id, 'SIGTERM');
-  assert.equal(await exitCode(trapped), 7);
-  assert.equal(await exitCode(plain), 143);
-  assert.ok(criLog(trapped.logPath).some((l) => l[2] === 'got-term'));
-  await waitFor('the proxies to exit', () => (!alive(trapped.pid) && !alive(plain.pid)) || undefined);
-});
+test(
+  "runsc: a sleeping subcontainer stopped with SIGTERM through runsc kill ends with its trap's code; an untrapped one with 143",
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    const trapped = await createSub(pod, ['sh', '-c', 'trap "echo got-term; exit 7" TERM; echo ready; while :; do sleep 1; done']);
+    const plain = await createSub(pod, ['sleep', '1000']);
+    for (const s of [trapped, plain]) await shim.triggerStart({ id: s.id, stateDir: s.stateDir, proxyPid: s.pid });
+    await waitFor('the trap to be set', () => criLog(trapped.logPath).some((l) => l[2] === 'ready') || undefined);
+    assert.equal((await runtime.state(plain.id))?.status, 'running');
+    assert.ok(alive(plain.pid) && alive(plain.conmonPid), 'proxy and conmon run while the container runs');
+    await runtime.kill(trapped.id, 'SIGTERM');
+    await runtime.kill(plain.id, 'SIGTERM');
+    assert.equal(await exitCode(trapped), 7);
+    assert.equal(await exitCode(plain), 143);
+    assert.ok(criLog(trapped.logPath).some((l) => l[2] === 'got-term'));
+    await waitFor('the proxies to exit', () => (!alive(trapped.pid) && !alive(plain.pid)) || undefined);
+  },
+);
 
-test('runsc: conmon and the proxy outlive the daemon that created and started the subcontainer; the exit file appears later', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const p = subPaths(pod, ['sh', '-c', 'trap "echo leaving; exit 5" USR1; echo waiting; while :; do sleep 1; done']);
-  // The "daemon": a separate Node process doing create + start, then SIGKILLed.
-  const script = `
+test(
+  'runsc: conmon and the proxy outlive the daemon that created and started the subcontainer; the exit file appears later',
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    const p = subPaths(pod, ['sh', '-c', 'trap "echo leaving; exit 5" USR1; echo waiting; while :; do sleep 1; done']);
+    // The "daemon": a separate Node process doing create + start, then SIGKILLed.
+    const script = `
     import { pino } from 'pino';
     import { Conmon } from ${JSON.stringify(path.join(SRC_OCI, 'conmon.ts'))};
     import { createRuntime } from ${JSON.stringify(path.join(SRC_OCI, 'runtimes.ts'))};
@@ -262,88 +275,106 @@ test('runsc: conmon and the proxy outlive the daemon that created and started th
     process.stdout.write(JSON.stringify(created) + '\\n');
     setInterval(() => undefined, 60_000);
   `;
-  const { runtime: _r, ...options } = p.conmonOptions;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, JSON.stringify({ config: runtime.config, dir, stateDir: p.stateDir, options })], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // `pino` and tsx resolve from the package root.
-    cwd: path.join(SRC_OCI, '..', '..'),
-  });
-  undo.push(async () => killPid(child.pid ?? 0));
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const line = await waitFor('the daemon to report the started container', () => {
-    if (child.exitCode !== null) throw new Error(`the daemon exited ${child.exitCode}: ${err}`);
-    return out.includes('\n') ? out.split('\n')[0] : undefined;
-  });
-  const created = JSON.parse(line!) as { pid: number; conmonPid: number };
-  child.kill('SIGKILL');
-  await exited;
-  // The daemon is gone; what is left is on disk: pid files and the shim's state.
-  assert.ok(alive(created.conmonPid), 'conmon survives the daemon');
-  assert.ok(alive(created.pid), 'the proxy survives the daemon');
-  assert.equal((await runtime.state(p.id))?.status, 'running');
-  await waitFor('the container to be ready', () => (fs.existsSync(p.conmonOptions.logPath) && criLog(p.conmonOptions.logPath).some((l) => l[2] === 'waiting')) || undefined);
-  // A new "daemon" knows only the ID and the files.
-  assert.equal(await readExitFile(p.conmonOptions.exitDir, p.id), undefined);
-  await runtime.kill(p.id, 'SIGUSR1');
-  assert.equal(await exitCode({ id: p.id, exitDir: p.conmonOptions.exitDir }), 5);
-  assert.ok(criLog(p.conmonOptions.logPath).some((l) => l[2] === 'leaving'));
-});
+    const { runtime: _r, ...options } = p.conmonOptions;
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script, JSON.stringify({ config: runtime.config, dir, stateDir: p.stateDir, options })],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // `pino` and tsx resolve from the package root.
+        cwd: path.join(SRC_OCI, '..', '..'),
+      },
+    );
+    undo.push(async () => killPid(child.pid ?? 0));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const line = await waitFor('the daemon to report the started container', () => {
+      if (child.exitCode !== null) throw new Error(`the daemon exited ${child.exitCode}: ${err}`);
+      return out.includes('\n') ? out.split('\n')[0] : undefined;
+    });
+    const created = JSON.parse(line!) as { pid: number; conmonPid: number };
+    child.kill('SIGKILL');
+    await exited;
+    // The daemon is gone; what is left is on disk: pid files and the shim's state.
+    assert.ok(alive(created.conmonPid), 'conmon survives the daemon');
+    assert.ok(alive(created.pid), 'the proxy survives the daemon');
+    assert.equal((await runtime.state(p.id))?.status, 'running');
+    await waitFor(
+      'the container to be ready',
+      () => (fs.existsSync(p.conmonOptions.logPath) && criLog(p.conmonOptions.logPath).some((l) => l[2] === 'waiting')) || undefined,
+    );
+    // A new "daemon" knows only the ID and the files.
+    assert.equal(await readExitFile(p.conmonOptions.exitDir, p.id), undefined);
+    await runtime.kill(p.id, 'SIGUSR1');
+    assert.equal(await exitCode({ id: p.id, exitDir: p.conmonOptions.exitDir }), 5);
+    assert.ok(criLog(p.conmonOptions.logPath).some((l) => l[2] === 'leaving'));
+  },
+);
 
-test('runsc: a created subcontainer that is never started is released by cancelStart; a second cancel finds nothing', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const sub = await createSub(pod, ['sh', '-c', 'echo never']);
-  // runsc itself cannot signal it (measured: "cannot signal container … in state created").
-  await assert.rejects(runtime.kill(sub.id, 'SIGKILL'), /state created/);
-  assert.equal(await shim.cancelStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid }), true);
-  assert.equal(await exitCode(sub), 137);
-  assert.deepEqual(await shim.startStatus(sub.stateDir), { kind: 'killed', signal: 9 });
-  await waitFor('conmon to exit', () => !alive(sub.conmonPid) || undefined);
-  assert.equal(await shim.cancelStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid }), false);
-  await assert.rejects(shim.triggerStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid }), /already reported "killed 9"/);
-  await runtime.delete(sub.id, { force: true });
-  assert.equal(await runtime.state(sub.id), undefined);
-  assert.equal(fs.readFileSync(sub.logPath, 'utf8'), '', 'nothing ran');
-});
+test(
+  'runsc: a created subcontainer that is never started is released by cancelStart; a second cancel finds nothing',
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    const sub = await createSub(pod, ['sh', '-c', 'echo never']);
+    // runsc itself cannot signal it (measured: "cannot signal container … in state created").
+    await assert.rejects(runtime.kill(sub.id, 'SIGKILL'), /state created/);
+    assert.equal(await shim.cancelStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid }), true);
+    assert.equal(await exitCode(sub), 137);
+    assert.deepEqual(await shim.startStatus(sub.stateDir), { kind: 'killed', signal: 9 });
+    await waitFor('conmon to exit', () => !alive(sub.conmonPid) || undefined);
+    assert.equal(await shim.cancelStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid }), false);
+    await assert.rejects(shim.triggerStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid }), /already reported "killed 9"/);
+    await runtime.delete(sub.id, { force: true });
+    assert.equal(await runtime.state(sub.id), undefined);
+    assert.equal(fs.readFileSync(sub.logPath, 'utf8'), '', 'nothing ran');
+  },
+);
 
-test('runsc: a start that fails comes back as an error with runsc\'s message and exit code 128', { timeout: TEST_TIMEOUT_MS }, async () => {
+test("runsc: a start that fails comes back as an error with runsc's message and exit code 128", { timeout: TEST_TIMEOUT_MS }, async () => {
   const sub = await createSub(pod, ['sh', '-c', 'echo never']);
   // The container vanishes between create and start.
   await runtime.delete(sub.id, { force: true });
-  await assert.rejects(
-    shim.triggerStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid }),
-    (e: Error) => /starting runsc subcontainer "rsub-\d+-\d+": runsc start exited with 128: .*does not exist/.test(e.message),
+  await assert.rejects(shim.triggerStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid }), (e: Error) =>
+    /starting runsc subcontainer "rsub-\d+-\d+": runsc start exited with 128: .*does not exist/.test(e.message),
   );
   assert.equal(await exitCode(sub), 128);
 });
 
-test('runsc: a tty subcontainer gets its pty through conmon\'s console socket at create', { timeout: TEST_TIMEOUT_MS }, async () => {
+test("runsc: a tty subcontainer gets its pty through conmon's console socket at create", { timeout: TEST_TIMEOUT_MS }, async () => {
   const sub = await createSub(pod, ['sh', '-c', 'test -t 0 && test -t 1 && echo is-a-tty; exit 4'], { terminal: true });
   await shim.triggerStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid });
   assert.equal(await exitCode(sub), 4);
   await waitFor('conmon to exit', () => !alive(sub.conmonPid) || undefined);
-  assert.ok(criLog(sub.logPath).some((l) => l[0] === 'stdout' && l[2].replace(/\r$/, '') === 'is-a-tty'), fs.readFileSync(sub.logPath, 'utf8'));
+  assert.ok(
+    criLog(sub.logPath).some((l) => l[0] === 'stdout' && l[2].replace(/\r$/, '') === 'is-a-tty'),
+    fs.readFileSync(sub.logPath, 'utf8'),
+  );
 });
 
-test('runsc: a subcontainer exceeding the pod cgroup memory limit ends with 137, the sandbox gone and the pod cgroup counting an OOM kill', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const limit = 96 * 1024 * 1024;
-  const small = await makePod(limit);
-  const sub = await createSub(small, ['sh', '-c', 'echo filling; dd if=/dev/zero of=/dev/shm/fill bs=1M count=400; echo survived']);
-  await shim.triggerStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid });
-  assert.equal(await exitCode(sub), 137);
-  // The host OOM killer takes the whole sandbox (the sentry holds every container's
-  // memory); runsc wait then fails, and the shim says why it chose 137.
-  assert.match((await shim.exitReason(sub.stateDir)) ?? '', /^sandbox-gone: runsc wait exited 128: .*(containerManager\.Wait.*EOF|connection refused)/);
-  assert.equal((await runtime.state(small.id))?.status, 'stopped');
-  assert.ok(!criLog(sub.logPath).some((l) => l[2] === 'survived'));
-  assert.ok((await podOomKills(small.cgroup)) >= 1, 'the pod cgroup counted the OOM kill');
-  // Measured: with the sandbox gone, `runsc delete --force` of the subcontainer fails
-  // ("connecting to control server … connection refused") but removes its state.
-  await assert.rejects(runtime.delete(sub.id, { force: true }), /connection refused/);
-  assert.equal(await runtime.state(sub.id), undefined);
-});
+test(
+  'runsc: a subcontainer exceeding the pod cgroup memory limit ends with 137, the sandbox gone and the pod cgroup counting an OOM kill',
+  { timeout: TEST_TIMEOUT_MS },
+  async () => {
+    const limit = 96 * 1024 * 1024;
+    const small = await makePod(limit);
+    const sub = await createSub(small, ['sh', '-c', 'echo filling; dd if=/dev/zero of=/dev/shm/fill bs=1M count=400; echo survived']);
+    await shim.triggerStart({ id: sub.id, stateDir: sub.stateDir, proxyPid: sub.pid });
+    assert.equal(await exitCode(sub), 137);
+    // The host OOM killer takes the whole sandbox (the sentry holds every container's
+    // memory); runsc wait then fails, and the shim says why it chose 137.
+    assert.match((await shim.exitReason(sub.stateDir)) ?? '', /^sandbox-gone: runsc wait exited 128: .*(containerManager\.Wait.*EOF|connection refused)/);
+    assert.equal((await runtime.state(small.id))?.status, 'stopped');
+    assert.ok(!criLog(sub.logPath).some((l) => l[2] === 'survived'));
+    assert.ok((await podOomKills(small.cgroup)) >= 1, 'the pod cgroup counted the OOM kill');
+    // Measured: with the sandbox gone, `runsc delete --force` of the subcontainer fails
+    // ("connecting to control server … connection refused") but removes its state.
+    await assert.rejects(runtime.delete(sub.id, { force: true }), /connection refused/);
+    assert.equal(await runtime.state(sub.id), undefined);
+  },
+);
 
 /** oom_kill from the pod cgroup: memory.oom_control (v1) or memory.events (v2). */
 async function podOomKills(cgroup: string): Promise<number> {

@@ -73,7 +73,10 @@ for (const handler of ['runc', 'runsc']) {
     const cgroupsPath = path.join(testCgroupRoot(), `sandlot-oci-test-${process.pid}-${handler}`);
     const runtime = createRuntime({ name: handler, config: defaultConfig().runtimes[handler]!, stateDir: dir, log });
     await runtime.ensureRoot();
-    undo.push(() => removeCgroupTree(cgroupsPath), () => runtime.delete(id, { force: true }));
+    undo.push(
+      () => removeCgroupTree(cgroupsPath),
+      () => runtime.delete(id, { force: true }),
+    );
     const bundle = writeBundle(dir, cgroupsPath);
     const conmon = new Conmon({ path: 'conmon' });
     const created = await conmon.create({
@@ -128,7 +131,10 @@ test('runc: a create failure comes back through the sync pipe with the runtime m
     }),
   );
   const id = `oci-fail-${process.pid}`;
-  undo.push(() => removeCgroupTree(cgroupsPath), () => runtime.delete(id, { force: true }));
+  undo.push(
+    () => removeCgroupTree(cgroupsPath),
+    () => runtime.delete(id, { force: true }),
+  );
   await assert.rejects(
     new Conmon({ path: 'conmon' }).create({
       id,
@@ -156,7 +162,10 @@ test('probe: runc and runsc are ready, crun fails here with its hybrid-cgroup me
   for (const [name, config] of Object.entries(configs)) {
     const driver = createRuntime({ name, config, stateDir: dir, log });
     const cgroupsPath = path.join(cgroupRoot, `sandlot-probe-test-${process.pid}-${name}`);
-    undo.push(() => removeCgroupTree(cgroupsPath), () => driver.delete(probeContainerId(name), { force: true }));
+    undo.push(
+      () => removeCgroupTree(cgroupsPath),
+      () => driver.delete(probeContainerId(name), { force: true }),
+    );
     results[name] = await driver.probe({ workDir: path.join(dir, 'probe'), cgroupsPath, catatonitPath: '/usr/bin/catatonit' });
   }
   assert.deepEqual(results.runc, { ready: true, reason: '', message: '' });

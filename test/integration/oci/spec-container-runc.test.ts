@@ -93,21 +93,25 @@ const SCRIPT = [
 ].join('; ');
 
 test('runc runs the spec and the container sees the user, groups, env, seccomp, capabilities and read-only mounts asked for', async (t) => {
-  const { code, out } = await runSpec(t, {
-    metadata: { name: 'app' },
-    command: ['sh', '-c', SCRIPT],
-    envs: [{ key: 'A', value: 'b' }],
-    linux: {
-      resources: { memory_limit_in_bytes: String(64 * 1024 * 1024) },
-      security_context: {
-        readonly_rootfs: true,
-        no_new_privs: true,
-        seccomp: { profile_type: 'RuntimeDefault' },
-        capabilities: { drop_capabilities: ['ALL'], add_capabilities: ['CHOWN', 'SYS_ADMIN'] },
-        supplemental_groups: ['3000'],
+  const { code, out } = await runSpec(
+    t,
+    {
+      metadata: { name: 'app' },
+      command: ['sh', '-c', SCRIPT],
+      envs: [{ key: 'A', value: 'b' }],
+      linux: {
+        resources: { memory_limit_in_bytes: String(64 * 1024 * 1024) },
+        security_context: {
+          readonly_rootfs: true,
+          no_new_privs: true,
+          seccomp: { profile_type: 'RuntimeDefault' },
+          capabilities: { drop_capabilities: ['ALL'], add_capabilities: ['CHOWN', 'SYS_ADMIN'] },
+          supplemental_groups: ['3000'],
+        },
       },
     },
-  }, 'app');
+    'app',
+  );
   assert.equal(code, 0, out);
   assert.match(out, /uid=1000\(app\) gid=1000\(app\) groups=1000\(app\),2000\(extra\),3000/);
   assert.match(out, /^\/data$/m);
@@ -124,11 +128,15 @@ test('runc runs the spec and the container sees the user, groups, env, seccomp, 
 });
 
 test('RuntimeDefault seccomp denies unshare without CAP_SYS_ADMIN; the root user of an image without a User', async (t) => {
-  const { code, out } = await runSpec(t, {
-    metadata: { name: 'app' },
-    command: ['sh', '-c', SCRIPT],
-    linux: { security_context: { seccomp: { profile_type: 'RuntimeDefault' } } },
-  }, '');
+  const { code, out } = await runSpec(
+    t,
+    {
+      metadata: { name: 'app' },
+      command: ['sh', '-c', SCRIPT],
+      linux: { security_context: { seccomp: { profile_type: 'RuntimeDefault' } } },
+    },
+    '',
+  );
   assert.equal(code, 0, out);
   assert.match(out, /uid=0\(root\) gid=0\(root\)/);
   assert.match(out, /unshare-denied/);

@@ -51,7 +51,7 @@ test('exec, ExecSync and attach in runsc containers through the daemon', { timeo
     assert.deepEqual(JSON.parse(r.errorStream).details.causes, [{ reason: 'ExitCode', message: '4' }]);
   });
 
-  await t.test('Exec with a TTY: the terminal has the client\'s size', async () => {
+  await t.test("Exec with a TTY: the terminal has the client's size", async () => {
     const { url } = await env.d.runtime('Exec', {
       container_id: id,
       cmd: ['/bin/sh', '-c', 's=; while [ -z "$s" ] || [ "$s" = "0 0" ]; do s=$(stty size 2>/dev/null); sleep 0.05; done; echo "size $s"'],

@@ -155,7 +155,11 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
       container_id: id,
       // The first size may land just after the process started (the exec waits only a
       // moment for it): wait for it, then print it.
-      cmd: ['/bin/sh', '-c', 's=; while [ -z "$s" ] || [ "$s" = "0 0" ]; do s=$(stty size 2>/dev/null); sleep 0.05; done; echo "size $s"; [ -t 0 ] && echo tty'],
+      cmd: [
+        '/bin/sh',
+        '-c',
+        's=; while [ -z "$s" ] || [ "$s" = "0 0" ]; do s=$(stty size 2>/dev/null); sleep 0.05; done; echo "size $s"; [ -t 0 ] && echo tty',
+      ],
       tty: true,
       stdin: true,
       stdout: true,
@@ -192,7 +196,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     });
     const r = await runGoClient({ url: url as string, 'vanish-after': 20 });
     assert.ok(r.stdoutLen >= 20);
-    await waitFor('the vanished client\'s process is gone', async () => !(await execSync(env, id, ['ps'])).stdout.includes('tick-vanish'), 60_000);
+    await waitFor("the vanished client's process is gone", async () => !(await execSync(env, id, ['ps'])).stdout.includes('tick-vanish'), 60_000);
   });
 
   await t.test('a client vanishing mid-exec with a TTY kills the exec process', async () => {
@@ -240,7 +244,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     assert.equal((await env.status(catId)).state, 'CONTAINER_RUNNING');
   });
 
-  await t.test('attach with stdin_once: the client\'s EOF closes the container\'s stdin and the attach ends with the container', async () => {
+  await t.test("attach with stdin_once: the client's EOF closes the container's stdin and the attach ends with the container", async () => {
     const once = await runningContainer(env, podId, 'once', { command: ['cat'], stdin: true, stdin_once: true });
     const { url } = await env.d.runtime('Attach', { container_id: once, stdin: true, stdout: true, stderr: true });
     const r = await runGoClient({ url: url as string, stdin: true, 'stdin-text': 'last words\n' });

@@ -89,7 +89,10 @@ test('port-forward through the in-sandbox relay under runc and runsc', { timeout
       r = await runGoClient({ mode: 'portforward', url: url as string, protocols: 'portforward.k8s.io', port: 9090, requests: 3, payload: 'hello %d' });
       return r.forwards!.every((f, i) => f.data === `hello ${i}`);
     });
-    assert.deepEqual(r!.forwards, [0, 1, 2].map((i) => ({ data: `hello ${i}`, error: '' })));
+    assert.deepEqual(
+      r!.forwards,
+      [0, 1, 2].map((i) => ({ data: `hello ${i}`, error: '' })),
+    );
   });
 
   await t.test('the relay of a stopped pod is FAILED_PRECONDITION', async () => {

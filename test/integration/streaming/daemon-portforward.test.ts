@@ -70,7 +70,10 @@ test('PortForward reaches a port inside the pod netns over SPDY, one the host lo
   const { url } = await d.runtime('PortForward', { pod_sandbox_id: id, port: [port] });
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/portforward\//);
   const r = await runGoClient({ mode: 'portforward', url, protocols: 'portforward.k8s.io', port, requests: 3, payload: 'hello %d' });
-  assert.deepEqual(r.forwards, [0, 1, 2].map((i) => ({ data: `hello ${i}`, error: '' })));
+  assert.deepEqual(
+    r.forwards,
+    [0, 1, 2].map((i) => ({ data: `hello ${i}`, error: '' })),
+  );
   // The token was single-use.
   const again = await runGoClient({ mode: 'portforward', url, protocols: 'portforward.k8s.io', port, payload: 'x' });
   assert.equal(again.httpStatus, 404);
@@ -80,7 +83,10 @@ test('PortForward of an unknown pod is NOT_FOUND and of a stopped pod FAILED_PRE
   const d = await startDaemon();
   t.after(() => d.cleanup());
   await assert.rejects(d.runtime('PortForward', { pod_sandbox_id: 'f'.repeat(64), port: [80] }), (e: { code: number }) => e.code === status.NOT_FOUND);
-  await assert.rejects(d.runtime('PortForward', { pod_sandbox_id: '', port: [80] }), (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /pod_sandbox_id/.test(e.details));
+  await assert.rejects(
+    d.runtime('PortForward', { pod_sandbox_id: '', port: [80] }),
+    (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /pod_sandbox_id/.test(e.details),
+  );
   const { id } = await runPod(d, 'pf-stopped');
   await d.runtime('StopPodSandbox', { pod_sandbox_id: id });
   await assert.rejects(

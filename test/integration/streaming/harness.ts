@@ -6,10 +6,7 @@ import { pino } from 'pino';
 import { StreamingServer, type StreamingServerOptions } from '../../../src/streaming/server.js';
 import { HostBackend } from './host-backend.js';
 
-export async function startServer(
-  t: TestContext,
-  extra: Partial<StreamingServerOptions> = {},
-): Promise<{ server: StreamingServer; backend: HostBackend }> {
+export async function startServer(t: TestContext, extra: Partial<StreamingServerOptions> = {}): Promise<{ server: StreamingServer; backend: HostBackend }> {
   const backend = new HostBackend();
   const server = await StreamingServer.start({
     address: '127.0.0.1:0',

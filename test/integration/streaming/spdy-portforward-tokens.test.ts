@@ -109,8 +109,7 @@ test('an expired token gets 404 and runs nothing', async (t) => {
 
 test('a plain GET without upgrade headers gets 400, a bad token 404', async (t) => {
   const { server } = await startServer(t);
-  const get = (url: string) =>
-    new Promise<number>((resolve, reject) => http.get(url, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject));
+  const get = (url: string) => new Promise<number>((resolve, reject) => http.get(url, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject));
   assert.equal(await get(server.getExecUrl(echo)), 400);
   assert.equal(await get(`${server.baseUrl}/exec/nope`), 404);
 });

@@ -95,9 +95,7 @@ test('v5.channel.k8s.io: the close signal on stdin is EOF for cat', async (t) =>
 test('a tty exec follows each resize on channel 4', async (t) => {
   const { server } = await startServer(t);
   // Prints the first size, then waits for it to change and prints the new one.
-  const script =
-    'while [ "$(stty size)" = "0 0" ]; do sleep 0.05; done; stty size; ' +
-    'while [ "$(stty size)" = "24 80" ]; do sleep 0.05; done; stty size';
+  const script = 'while [ "$(stty size)" = "0 0" ]; do sleep 0.05; done; stty size; ' + 'while [ "$(stty size)" = "24 80" ]; do sleep 0.05; done; stty size';
   const s = await connect(server.getExecUrl(exec(['sh', '-c', script], { tty: true, stderr: false })), ['v4.channel.k8s.io']);
   send(s, 4, JSON.stringify({ Width: 80, Height: 24 }));
   await waitFor('the first size', () => text(s, 1).includes('24 80'));

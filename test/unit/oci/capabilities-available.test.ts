@@ -4,7 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FailedPreconditionError } from '../../../src/errors.js';
 import {
-  ALL_CAPABILITIES, boundingSetOfStatus, capabilitiesOfMask, computeCapabilities, DEFAULT_CAPABILITIES, unknownCapabilityIn,
+  ALL_CAPABILITIES,
+  boundingSetOfStatus,
+  capabilitiesOfMask,
+  computeCapabilities,
+  DEFAULT_CAPABILITIES,
+  unknownCapabilityIn,
 } from '../../../src/oci/capabilities.js';
 
 // CapBnd of this machine's root (measured): every capability 0..40 but CAP_SYS_RESOURCE (24).
@@ -15,7 +20,10 @@ test('a CapBnd mask names its bits in number order', () => {
   const caps = capabilitiesOfMask(HERE);
   assert.equal(caps.length, 40);
   assert.ok(!caps.includes('CAP_SYS_RESOURCE'));
-  assert.deepEqual(caps, ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE'));
+  assert.deepEqual(
+    caps,
+    ALL_CAPABILITIES.filter((c) => c !== 'CAP_SYS_RESOURCE'),
+  );
   assert.deepEqual(capabilitiesOfMask('0'), []);
   assert.deepEqual(capabilitiesOfMask('3'), ['CAP_CHOWN', 'CAP_DAC_OVERRIDE']);
   // bits the table does not know (a newer kernel) are ignored
@@ -34,7 +42,7 @@ test('the capability runsc refuses is found in its error or debug log', () => {
   assert.equal(unknownCapabilityIn('cannot read client sync file: EOF'), undefined);
 });
 
-test('privileged and add ALL are the available set: the daemon\'s bounding set less what runsc refuses', () => {
+test("privileged and add ALL are the available set: the daemon's bounding set less what runsc refuses", () => {
   const daemon = capabilitiesOfMask(HERE);
   const runsc = daemon.filter((c) => !RUNSC_UNKNOWN.includes(c));
   for (const available of [daemon, runsc]) {
@@ -44,7 +52,10 @@ test('privileged and add ALL are the available set: the daemon\'s bounding set l
     const all = computeCapabilities({ add_capabilities: ['ALL'] }, { available });
     assert.deepEqual(all.bounding, available);
     const allButChown = computeCapabilities({ add_capabilities: ['ALL'], drop_capabilities: ['CHOWN'] }, { available });
-    assert.deepEqual(allButChown.bounding, available.filter((c) => c !== 'CAP_CHOWN'));
+    assert.deepEqual(
+      allButChown.bounding,
+      available.filter((c) => c !== 'CAP_CHOWN'),
+    );
   }
   // the default set is untouched when the daemon holds it all
   assert.deepEqual([...computeCapabilities(undefined, { available: daemon }).bounding].sort(), [...DEFAULT_CAPABILITIES].sort());
@@ -61,7 +72,8 @@ test('a named capability outside the available set is FAILED_PRECONDITION naming
   );
   assert.throws(
     () => computeCapabilities({ add_ambient_capabilities: ['BPF'] }, { available: available.filter((c) => !RUNSC_UNKNOWN.includes(c)), handler: 'runsc' }),
-    (e: Error) => e instanceof FailedPreconditionError && /add_ambient_capabilities: capability "BPF" is not available on runtime handler "runsc"/.test(e.message),
+    (e: Error) =>
+      e instanceof FailedPreconditionError && /add_ambient_capabilities: capability "BPF" is not available on runtime handler "runsc"/.test(e.message),
   );
   // dropping one the set lacks is fine
   assert.ok(!computeCapabilities({ drop_capabilities: ['SYS_RESOURCE'] }, { available }).bounding.includes('CAP_SYS_RESOURCE'));

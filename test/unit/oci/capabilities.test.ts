@@ -1,13 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../../src/errors.js';
-import {
-  ALL_CAPABILITIES, computeCapabilities, DEFAULT_CAPABILITIES, knownCapabilities, normalizeCapability,
-} from '../../../src/oci/capabilities.js';
+import { ALL_CAPABILITIES, computeCapabilities, DEFAULT_CAPABILITIES, knownCapabilities, normalizeCapability } from '../../../src/oci/capabilities.js';
 
 const sorted = (a: readonly string[]): string[] => [...a].sort();
 
-test('the default set is containerd\'s fourteen', () => {
+test("the default set is containerd's fourteen", () => {
   const c = computeCapabilities(undefined);
   assert.equal(c.bounding.length, 14);
   assert.deepEqual(sorted(c.bounding), sorted(DEFAULT_CAPABILITIES));

@@ -12,6 +12,9 @@ test('S18 the tree an ExecSync timeout kills: the process and all its descendant
     [13, 12],
     [20, 1],
   ]);
-  assert.deepEqual(treeOf(10, parents).sort((a, b) => a - b), [10, 11, 12, 13]);
+  assert.deepEqual(
+    treeOf(10, parents).sort((a, b) => a - b),
+    [10, 11, 12, 13],
+  );
   assert.deepEqual(treeOf(99, parents), [99], 'a PID not listed is still its own tree');
 });

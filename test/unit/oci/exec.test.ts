@@ -16,9 +16,10 @@ function fakeRuntime(execPidOnHost: boolean, script: (files: ExecFiles) => strin
     binaryPath: () => '/bin/sh',
     globalArgs: () => [],
     execArgs: (_id, files) => ['-c', script(files)],
-    killExecTree: async (_id, pid) => {
+    killExecTree: (_id, pid) => {
       killed.push(pid);
       killHostTree(pid);
+      return Promise.resolve();
     },
   };
 }
@@ -47,7 +48,15 @@ test('the exec gets its process file and a pid file named for the PID kind; outp
       seen = files;
       return `cat ${files.process}; exit 3`;
     });
-    const launch = await launchExec({ runtime: rt, containerId: 'c1', specPath: spec, scratchDir: path.join(dir, 'exec'), cmd: ['ls', '-l'], tty: false, stdio: ['ignore', 'pipe', 'pipe'] });
+    const launch = await launchExec({
+      runtime: rt,
+      containerId: 'c1',
+      specPath: spec,
+      scratchDir: path.join(dir, 'exec'),
+      cmd: ['ls', '-l'],
+      tty: false,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     launch.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const [code] = await Promise.all([launch.exited, launch.outputClosed]);
@@ -59,13 +68,21 @@ test('the exec gets its process file and a pid file named for the PID kind; outp
   }
 });
 
-test('kill hands the PID the runtime wrote to the runtime\'s tree kill; the exec then ends', async (t) => {
+test("kill hands the PID the runtime wrote to the runtime's tree kill; the exec then ends", async (t) => {
   const { dir, spec } = scratch(t);
   // The "runtime" writes its own PID as the process's, then runs the process in place.
   const rt = fakeRuntime(true, (files) => `echo $$ > ${files.pid}; exec sleep 60`);
-  const launch = await launchExec({ runtime: rt, containerId: 'c1', specPath: spec, scratchDir: path.join(dir, 'exec'), cmd: ['sleep'], tty: false, stdio: ['ignore', 'pipe', 'pipe'] });
+  const launch = await launchExec({
+    runtime: rt,
+    containerId: 'c1',
+    specPath: spec,
+    scratchDir: path.join(dir, 'exec'),
+    cmd: ['sleep'],
+    tty: false,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   t.after(() => launch.child.kill('SIGKILL'));
-  const pidFile = path.join(dir, 'exec', fs.readdirSync(path.join(dir, 'exec'))[0]!, EXEC_HOST_PID_FILE);
+  const pidFile = path.join(dir, 'exec', fs.readdirSync(path.join(dir, 'exec'))[0], EXEC_HOST_PID_FILE);
   await until('the pid file', () => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() !== '');
   await launch.kill();
   assert.deepEqual(rt.killed, [launch.child.pid]);
@@ -79,7 +96,15 @@ test('a spec without a process is an internal error naming the container; nothin
   fs.writeFileSync(spec, '{}');
   const rt = fakeRuntime(true, () => 'exit 0');
   await assert.rejects(
-    launchExec({ runtime: rt, containerId: 'c9', specPath: spec, scratchDir: path.join(dir, 'exec'), cmd: ['true'], tty: false, stdio: ['ignore', 'ignore', 'ignore'] }),
+    launchExec({
+      runtime: rt,
+      containerId: 'c9',
+      specPath: spec,
+      scratchDir: path.join(dir, 'exec'),
+      cmd: ['true'],
+      tty: false,
+      stdio: ['ignore', 'ignore', 'ignore'],
+    }),
     { name: 'InternalError', message: /the spec of container "c9" has no process/ },
   );
   assert.equal(fs.existsSync(path.join(dir, 'exec')), false);

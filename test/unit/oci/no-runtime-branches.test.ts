@@ -65,9 +65,9 @@ test('no file of src/sandbox/ or src/cri/ branches on the runtime type (the runt
 
 test('the check sees a branch where there is one (and not in comments)', () => {
   const hits = (text: string) => codeLines(text).filter(({ code }) => BRANCHES.some((re) => re.test(code))).length;
-  assert.equal(hits("if (driver.isRunsc) x();"), 1);
+  assert.equal(hits('if (driver.isRunsc) x();'), 1);
   assert.equal(hits("const r = rec.runtimeType === 'runsc';"), 1);
   assert.equal(hits("if (rc.type !== 'runsc') return rc;"), 1);
   assert.equal(hits("// under runsc, if (x === 'runsc') …\n/* isRunsc */ y();"), 0);
-  assert.equal(hits("if (driver.features.filestores) x();\nruntimeType: driver.type,"), 0);
+  assert.equal(hits('if (driver.features.filestores) x();\nruntimeType: driver.type,'), 0);
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { InvalidArgumentError } from '../../../src/errors.js';
 import { HOST_NAME_MAX, podHostname, sandboxSpec, type SandboxSpecInput } from '../../../src/oci/spec-sandbox.js';
 
-test('a given hostname is kept; an empty one is the node\'s (never the pod name, which may be 253 bytes)', () => {
+test("a given hostname is kept; an empty one is the node's (never the pod name, which may be 253 bytes)", () => {
   assert.equal(podHostname('web-0', 'node-a'), 'web-0');
   assert.equal(podHostname('', 'node-a'), 'node-a');
   assert.equal(podHostname('h'.repeat(HOST_NAME_MAX), 'node-a'), 'h'.repeat(64));
@@ -23,15 +23,29 @@ test('a hostname over 64 bytes is INVALID_ARGUMENT naming config.hostname and th
 
 test('no valid host name is INVALID_ARGUMENT', () => {
   for (const bad of ['-a', 'a-', 'a b', 'a_b', 'a/b']) {
-    assert.throws(() => podHostname(bad, 'node'), (e: Error) => e instanceof InvalidArgumentError && /config\.hostname .* is no valid host name/.test(e.message), bad);
+    assert.throws(
+      () => podHostname(bad, 'node'),
+      (e: Error) => e instanceof InvalidArgumentError && /config\.hostname .* is no valid host name/.test(e.message),
+      bad,
+    );
   }
 });
 
 function infra(over: Partial<SandboxSpecInput>): { hostname?: string; mounts: Array<{ destination: string; options?: string[] }> } {
   return sandboxSpec({
-    id: 'a'.repeat(64), hostname: 'node-a', rootfs: '/r', catatonitPath: '/usr/bin/catatonit',
-    namespaces: { network: 'POD', pid: 'POD', ipc: 'POD' }, netnsPath: '/run/netns/x', sysctls: {},
-    cgroupsPath: '/sandlot/p/x', podCgroup: '/sandlot/p', annotations: {}, oomScoreAdj: -998, runtimeType: 'oci', ...over,
+    id: 'a'.repeat(64),
+    hostname: 'node-a',
+    rootfs: '/r',
+    catatonitPath: '/usr/bin/catatonit',
+    namespaces: { network: 'POD', pid: 'POD', ipc: 'POD' },
+    netnsPath: '/run/netns/x',
+    sysctls: {},
+    cgroupsPath: '/sandlot/p/x',
+    podCgroup: '/sandlot/p',
+    annotations: {},
+    oomScoreAdj: -998,
+    runtimeType: 'oci',
+    ...over,
   }) as never;
 }
 
@@ -42,6 +56,10 @@ test('a host-network pod: runc shares the node\'s UTS namespace (no hostname), r
   assert.equal(infra({}).hostname, 'node-a');
 });
 
-test('the infra mounts sysfs read-write: the first sysfs of a netns decides its superblock, a privileged container\'s /sys too', () => {
-  assert.ok(infra({}).mounts.find((m) => m.destination === '/sys')?.options?.includes('rw'));
+test("the infra mounts sysfs read-write: the first sysfs of a netns decides its superblock, a privileged container's /sys too", () => {
+  assert.ok(
+    infra({})
+      .mounts.find((m) => m.destination === '/sys')
+      ?.options?.includes('rw'),
+  );
 });

@@ -14,7 +14,12 @@ import { pino } from 'pino';
 import { Conmon, readExitFile } from '../../../src/oci/conmon.js';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import {
-  defaultShimPath, parseStartStatus, parseWaitOutput, procProxyProbe, requireSubcontainerAnnotations, RunscShim,
+  defaultShimPath,
+  parseStartStatus,
+  parseWaitOutput,
+  procProxyProbe,
+  requireSubcontainerAnnotations,
+  RunscShim,
 } from '../../../src/oci/runsc-subcontainer.js';
 import type { RuntimeDriver } from '../../../src/oci/runtime.js';
 import { createRuntime } from '../../../src/oci/runtimes.js';
@@ -83,7 +88,10 @@ function setup(): { fake: string; runtime: RuntimeDriver; shim: RunscShim; base:
 /** Each recorded call as its argv. */
 function calls(fake: string): string[][] {
   const text = fs.existsSync(path.join(fake, 'calls')) ? fs.readFileSync(path.join(fake, 'calls'), 'utf8') : '';
-  return text.split('--\n').filter((c) => c !== '').map((c) => c.split('\n').slice(0, -1));
+  return text
+    .split('--\n')
+    .filter((c) => c !== '')
+    .map((c) => c.split('\n').slice(0, -1));
 }
 
 async function create(s: ReturnType<typeof setup>, opts: { terminal?: boolean } = {}) {
@@ -122,13 +130,17 @@ async function exitOf(id: string, exitDir: string): Promise<number> {
 test('parseStartStatus reads the three outcomes and rejects anything else', () => {
   assert.deepEqual(parseStartStatus('started\n'), { kind: 'started' });
   assert.deepEqual(parseStartStatus('killed 15\n'), { kind: 'killed', signal: 15 });
-  assert.deepEqual(parseStartStatus('start-failed 128 starting container: boom\n'), { kind: 'start-failed', exitCode: 128, message: 'starting container: boom' });
+  assert.deepEqual(parseStartStatus('start-failed 128 starting container: boom\n'), {
+    kind: 'start-failed',
+    exitCode: 128,
+    message: 'starting container: boom',
+  });
   assert.deepEqual(parseStartStatus('start-failed 1\n'), { kind: 'start-failed', exitCode: 1, message: '' });
   assert.equal(parseStartStatus('started-ish'), undefined);
   assert.equal(parseStartStatus(''), undefined);
 });
 
-test('parseWaitOutput takes exitStatus from runsc wait\'s JSON and names bad output', () => {
+test("parseWaitOutput takes exitStatus from runsc wait's JSON and names bad output", () => {
   assert.equal(parseWaitOutput('{"id":"sub1","exitStatus":3}\n'), 3);
   assert.equal(parseWaitOutput('{"id":"sub1","exitStatus":143}'), 143);
   assert.throws(() => parseWaitOutput('{"id":"sub1"}'), /parsing runsc wait output .*no integer exitStatus/);
@@ -140,16 +152,28 @@ test('requireSubcontainerAnnotations accepts the S1 annotations for this sandbox
   assert.doesNotThrow(() => requireSubcontainerAnnotations(ok, 'pod1'));
   assert.throws(() => requireSubcontainerAnnotations(ok, 'pod2'), /io\.kubernetes\.cri\.sandbox-id="pod1" must be "container" and "pod2"/);
   assert.throws(() => requireSubcontainerAnnotations({}, 'pod1'), /container-type=null/);
-  assert.throws(() => requireSubcontainerAnnotations({ annotations: { ...ok.annotations, 'io.kubernetes.cri.container-type': 'sandbox' } }, 'pod1'), /"sandbox"/);
+  assert.throws(
+    () => requireSubcontainerAnnotations({ annotations: { ...ok.annotations, 'io.kubernetes.cri.container-type': 'sandbox' } }, 'pod1'),
+    /"sandbox"/,
+  );
 });
 
-test('conmonRuntime runs the package\'s shim through sh with runsc\'s global args counted', () => {
+test("conmonRuntime runs the package's shim through sh with runsc's global args counted", () => {
   const s = setup();
   const r = s.shim.conmonRuntime('/run/x/shim');
   assert.equal(r.runtimePath, '/bin/sh');
   const globals = s.runtime.globalArgs();
-  assert.deepEqual(r.runtimeArgs, [defaultShimPath(), '--state-dir', '/run/x/shim', '--runsc', s.runtime.binaryPath(), '--argc', String(globals.length), ...globals]);
-  assert.ok(globals.includes('--network=host'), 'runsc\'s network flag is among them');
+  assert.deepEqual(r.runtimeArgs, [
+    defaultShimPath(),
+    '--state-dir',
+    '/run/x/shim',
+    '--runsc',
+    s.runtime.binaryPath(),
+    '--argc',
+    String(globals.length),
+    ...globals,
+  ]);
+  assert.ok(globals.includes('--network=host'), "runsc's network flag is among them");
   assert.ok(fs.existsSync(defaultShimPath()));
   assert.throws(() => s.shim.conmonRuntime('relative/dir'), /must be absolute/);
 });
@@ -178,7 +202,7 @@ test('shim: bad invocations exit 125 with a message', async () => {
   }
 });
 
-test('shim under conmon: create hides --pid-file from runsc, the proxy is the container, start output reaches the CRI log, wait\'s status the exit file', async () => {
+test("shim under conmon: create hides --pid-file from runsc, the proxy is the container, start output reaches the CRI log, wait's status the exit file", async () => {
   const s = setup();
   const c = await create(s);
   const createCall = calls(s.fake).find((a) => a.includes('create'))!;
@@ -192,10 +216,13 @@ test('shim under conmon: create hides --pid-file from runsc, the proxy is the co
   const log = fs.readFileSync(c.logPath, 'utf8');
   assert.match(log, / stdout F container-says-out\n/);
   assert.match(log, / stderr F container-says-err\n/);
-  assert.deepEqual(calls(s.fake).find((a) => a.includes('wait')), [...s.runtime.globalArgs(), 'wait', c.id]);
+  assert.deepEqual(
+    calls(s.fake).find((a) => a.includes('wait')),
+    [...s.runtime.globalArgs(), 'wait', c.id],
+  );
 });
 
-test('shim under conmon: a tty container\'s console socket goes to runsc create', async () => {
+test("shim under conmon: a tty container's console socket goes to runsc create", async () => {
   const s = setup();
   // The fake never connects to the socket, so conmon reports no pid; what matters is the argv.
   await create(s, { terminal: true }).catch(() => undefined);
@@ -208,7 +235,7 @@ test('shim under conmon: a tty container\'s console socket goes to runsc create'
   assert.ok(!createCall.includes('--pid-file'));
 });
 
-test('shim under conmon: a failing runsc start rejects triggerStart with runsc\'s message and exits 128', async () => {
+test("shim under conmon: a failing runsc start rejects triggerStart with runsc's message and exits 128", async () => {
   const s = setup();
   fs.writeFileSync(path.join(s.fake, 'start.fail'), '');
   const c = await create(s);
@@ -219,7 +246,7 @@ test('shim under conmon: a failing runsc start rejects triggerStart with runsc\'
   assert.equal(await exitOf(c.id, c.exitDir), 128);
 });
 
-test('shim under conmon: a failing runsc create fails conmon\'s create with the message', async () => {
+test("shim under conmon: a failing runsc create fails conmon's create with the message", async () => {
   const s = setup();
   fs.writeFileSync(path.join(s.fake, 'create.fail'), '');
   await assert.rejects(create(s), /creating container "ctr\d+" under conmon: .*bad bundle/);

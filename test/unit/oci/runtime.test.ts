@@ -19,11 +19,11 @@ function driver(config: Partial<RuntimeHandlerConfig>, run: CommandRunner): Runt
   });
 }
 
-test('every call carries --root <state>/runtimes/<handler> and the handler\'s extra args', async () => {
+test("every call carries --root <state>/runtimes/<handler> and the handler's extra args", async () => {
   const calls: string[][] = [];
-  const d = driver({ args: ['--debug'] }, async (_file, args) => {
+  const d = driver({ args: ['--debug'] }, (_file, args) => {
     calls.push(args);
-    return { stdout: '', stderr: '' };
+    return Promise.resolve({ stdout: '', stderr: '' });
   });
   await d.start('abc');
   await d.kill('abc', 'SIGKILL', { all: true });
@@ -34,34 +34,38 @@ test('every call carries --root <state>/runtimes/<handler> and the handler\'s ex
 });
 
 test('runsc: --network=host unless the config asks for the netstack; --overlay2 when set; --oci-seccomp always', () => {
-  const noop: CommandRunner = async () => ({ stdout: '', stderr: '' });
+  const noop: CommandRunner = () => Promise.resolve({ stdout: '', stderr: '' });
   assert.deepEqual(driver({ type: 'runsc' }, noop).globalArgs(), ['--root', '/run/sandlot-test/runtimes/runsc', '--network=host', '--oci-seccomp']);
   assert.deepEqual(driver({ type: 'runsc', network: 'sandbox', overlay: 'root:memory' }, noop).globalArgs(), [
-    '--root', '/run/sandlot-test/runtimes/runsc', '--network=sandbox', '--overlay2=root:memory', '--oci-seccomp',
+    '--root',
+    '/run/sandlot-test/runtimes/runsc',
+    '--network=sandbox',
+    '--overlay2=root:memory',
+    '--oci-seccomp',
   ]);
 });
 
-test('state of an unknown container is undefined; delete of one succeeds; other failures carry the runtime\'s words', async () => {
-  const missing: CommandRunner = async (file, args) => {
-    throw new CommandError(file, args, 1, 'container "abc" does not exist', '');
+test("state of an unknown container is undefined; delete of one succeeds; other failures carry the runtime's words", async () => {
+  const missing: CommandRunner = (file, args) => {
+    return Promise.reject(new CommandError(file, args, 1, 'container "abc" does not exist', ''));
   };
   const d = driver({}, missing);
   assert.equal(await d.state('abc'), undefined);
   await d.delete('abc', { force: true });
-  const broken = driver({}, async (file, args) => {
-    throw new CommandError(file, args, 1, 'permission denied', '');
+  const broken = driver({}, (file, args) => {
+    return Promise.reject(new CommandError(file, args, 1, 'permission denied', ''));
   });
   await assert.rejects(broken.start('abc'), /starting container "abc" with runc: true exited with 1: permission denied/);
 });
 
 test('runsc has no update: UNIMPLEMENTED with a message', async () => {
-  const d = driver({ type: 'runsc' }, async () => ({ stdout: '', stderr: '' }));
+  const d = driver({ type: 'runsc' }, () => Promise.resolve({ stdout: '', stderr: '' }));
   await assert.rejects(d.update('abc', {}), { name: 'UnimplementedError', message: /runsc has no update command/ });
 });
 
 test('the probe reports a missing binary without running anything', async () => {
-  const d = driver({ path: 'sandlot-no-such-binary' }, async () => {
-    throw new Error('must not run');
+  const d = driver({ path: 'sandlot-no-such-binary' }, () => {
+    return Promise.reject(new Error('must not run'));
   });
   const r = await d.probe({ workDir: '/nonexistent', cgroupsPath: '/x', catatonitPath: '/usr/bin/catatonit' });
   assert.equal(r.ready, false);
@@ -70,14 +74,14 @@ test('the probe reports a missing binary without running anything', async () => 
 });
 
 test('runc gets --pid-file, runsc --internal-pid-file (its process has no host PID)', () => {
-  const noop: CommandRunner = async () => ({ stdout: '', stderr: '' });
+  const noop: CommandRunner = () => Promise.resolve({ stdout: '', stderr: '' });
   const files = { process: '/s/process.json', pid: '/s/exec.pid' };
   assert.deepEqual(driver({}, noop).execArgs('c1', files), ['exec', '--process', '/s/process.json', '--pid-file', '/s/exec.pid', 'c1']);
   assert.deepEqual(driver({ type: 'runsc' }, noop).execArgs('c1', files), ['exec', '--process', '/s/process.json', '--internal-pid-file', '/s/exec.pid', 'c1']);
 });
 
 test('the relay is used when the handler asks for it or runsc runs its own netstack', () => {
-  const noop: CommandRunner = async () => ({ stdout: '', stderr: '' });
+  const noop: CommandRunner = () => Promise.resolve({ stdout: '', stderr: '' });
   const d = (type: 'oci' | 'runsc', network: 'auto' | 'host' | 'sandbox', relay: boolean) =>
     usesPortForwardRelay(driver({ type, network, port_forward_relay: relay }, noop));
   assert.equal(d('oci', 'auto', false), false);
@@ -87,8 +91,8 @@ test('the relay is used when the handler asks for it or runsc runs its own netst
   assert.equal(d('runsc', 'host', true), true);
 });
 
-test('each handler type answers what it can do; a stored record\'s type gives the same answers', () => {
-  const noop: CommandRunner = async () => ({ stdout: '', stderr: '' });
+test("each handler type answers what it can do; a stored record's type gives the same answers", () => {
+  const noop: CommandRunner = () => Promise.resolve({ stdout: '', stderr: '' });
   const runc = driver({}, noop);
   const runsc = driver({ type: 'runsc' }, noop);
   assert.equal(runc.type, 'oci');
@@ -111,7 +115,7 @@ test('each handler type answers what it can do; a stored record\'s type gives th
   assert.deepEqual([runc.features.sandboxOomKills, runsc.features.sandboxOomKills], [false, true]);
 });
 
-test('a stored record\'s runtime type: oci or runsc, anything else is oci', () => {
+test("a stored record's runtime type: oci or runsc, anything else is oci", () => {
   assert.equal(runtimeTypeOf('runsc'), 'runsc');
   assert.equal(runtimeTypeOf('oci'), 'oci');
   for (const v of [undefined, null, 'crun', 3, {}]) assert.equal(runtimeTypeOf(v), 'oci');
@@ -119,12 +123,14 @@ test('a stored record\'s runtime type: oci or runsc, anything else is oci', () =
 
 test('runc checkpoint leaves the container running; runsc answers UNIMPLEMENTED without running anything', async () => {
   const calls: string[][] = [];
-  const record: CommandRunner = async (_file, args) => {
+  const record: CommandRunner = (_file, args) => {
     calls.push(args);
-    return { stdout: '', stderr: '' };
+    return Promise.resolve({ stdout: '', stderr: '' });
   };
   await driver({}, record).checkpoint('abc', { imagePath: '/w/checkpoint', workPath: '/w', timeoutMs: 1000 });
-  assert.deepEqual(calls, [['--root', '/run/sandlot-test/runtimes/runc', 'checkpoint', '--image-path', '/w/checkpoint', '--work-path', '/w', '--leave-running', 'abc']]);
+  assert.deepEqual(calls, [
+    ['--root', '/run/sandlot-test/runtimes/runc', 'checkpoint', '--image-path', '/w/checkpoint', '--work-path', '/w', '--leave-running', 'abc'],
+  ]);
   await assert.rejects(driver({ type: 'runsc' }, record).checkpoint('abc', { imagePath: '/x', workPath: '/x', timeoutMs: 1000 }), {
     name: 'UnimplementedError',
     message: /runsc checkpoints whole sandboxes/,
@@ -134,9 +140,12 @@ test('runc checkpoint leaves the container running; runsc answers UNIMPLEMENTED 
 
 test('stats: runsc reads `events --stats <id>`; runc has none of its own (the cgroup is the source)', async () => {
   const calls: string[][] = [];
-  const events: CommandRunner = async (_file, args) => {
+  const events: CommandRunner = (_file, args) => {
     calls.push(args);
-    return { stdout: '{"type":"stats","id":"c1","data":{"cpu":{"usage":{"total":42}},"memory":{"usage":{"usage":4096}},"pids":{"current":2}}}\n', stderr: '' };
+    return Promise.resolve({
+      stdout: '{"type":"stats","id":"c1","data":{"cpu":{"usage":{"total":42}},"memory":{"usage":{"usage":4096}},"pids":{"current":2}}}\n',
+      stderr: '',
+    });
   };
   assert.deepEqual(await driver({ type: 'runsc' }, events).stats('c1'), { cpuUsageNs: 42n, memoryUsageBytes: 4096, pids: 2 });
   assert.deepEqual(calls, [['--root', '/run/sandlot-test/runtimes/runsc', '--network=host', '--oci-seccomp', 'events', '--stats', 'c1']]);
@@ -146,9 +155,9 @@ test('stats: runsc reads `events --stats <id>`; runc has none of its own (the cg
 
 test('runc update sends the resources on stdin', async () => {
   const seen: Array<{ args: string[]; input: string | undefined }> = [];
-  const d = driver({}, async (_file, args, options) => {
+  const d = driver({}, (_file, args, options) => {
     seen.push({ args, input: options?.input });
-    return { stdout: '', stderr: '' };
+    return Promise.resolve({ stdout: '', stderr: '' });
   });
   await d.update('abc', { cpu: { shares: 512 } });
   assert.deepEqual(seen, [{ args: ['--root', '/run/sandlot-test/runtimes/runc', 'update', '--resources', '-', 'abc'], input: '{"cpu":{"shares":512}}' }]);

@@ -53,7 +53,7 @@ test('exists, readFile and statDevice look at the host', async (t) => {
   assert.equal(await NODE_SPEC_LOOKUPS.statDevice(path.join(dir, 'nope')), undefined);
   const host = (await NODE_SPEC_LOOKUPS.hostDevices?.()) ?? [];
   assert.ok(host.some((d) => d.path === '/dev/null' && d.type === 'c' && d.major === 1 && d.minor === 3));
-  assert.ok(!host.some((d) => d.path.startsWith('/dev/pts/')), '/dev/pts is the container\'s own');
+  assert.ok(!host.some((d) => d.path.startsWith('/dev/pts/')), "/dev/pts is the container's own");
 });
 
 test('mount propagation of a host path: the covering mount (longest, then latest) and its shared/master tags', () => {

@@ -2,8 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError, UnimplementedError } from '../../../src/errors.js';
 import {
-  buildArgs, buildContainerSpec, containerCgroupPath, DEFAULT_PATH_ENV, infraNamespacePaths, terminationMessageHostPath,
-  type ContainerSpecInput, type CriContainerConfig, type DeviceInfo, type PodFacts, type SpecLookups,
+  buildArgs,
+  buildContainerSpec,
+  containerCgroupPath,
+  DEFAULT_PATH_ENV,
+  infraNamespacePaths,
+  terminationMessageHostPath,
+  type ContainerSpecInput,
+  type CriContainerConfig,
+  type DeviceInfo,
+  type PodFacts,
+  type SpecLookups,
 } from '../../../src/oci/spec-container.js';
 import type { OciSpec } from '../../../src/oci/spec-common.js';
 
@@ -89,7 +98,7 @@ async function rejects(p: Promise<unknown>, re: RegExp, type: Function = Invalid
   });
 }
 
-test('args: the kubelet\'s command/args over Entrypoint/Cmd matrix', () => {
+test("args: the kubelet's command/args over Entrypoint/Cmd matrix", () => {
   const img = { Entrypoint: ['/ep', 'e1'], Cmd: ['c1', 'c2'] };
   const rows: Array<[string[], string[], { Entrypoint?: string[] | null; Cmd?: string[] | null }, string[]]> = [
     [[], [], img, ['/ep', 'e1', 'c1', 'c2']],
@@ -106,14 +115,24 @@ test('args: the kubelet\'s command/args over Entrypoint/Cmd matrix', () => {
   for (const [command, args, image, want] of rows) {
     assert.deepEqual(buildArgs({ command, args }, image), want, JSON.stringify({ command, args, image }));
   }
-  assert.throws(() => buildArgs({ command: [], args: [] }, {}), (e: Error) => e instanceof InvalidArgumentError && /no command specified/.test(e.message));
+  assert.throws(
+    () => buildArgs({ command: [], args: [] }, {}),
+    (e: Error) => e instanceof InvalidArgumentError && /no command specified/.test(e.message),
+  );
   assert.throws(() => buildArgs({ command: [], args: [] }, { Entrypoint: [''] }), /no command specified/);
 });
 
 test('env: image env overlaid by the config (later wins, in place), HOSTNAME set, PATH defaulted', async () => {
-  const s = await buildContainerSpec(input({
-    envs: [{ key: 'LANG', value: 'en_US.UTF-8' }, { key: 'A', value: Buffer.from('1') }, { key: 'A', value: '2' }, { key: 'EMPTY', value: '' }],
-  }));
+  const s = await buildContainerSpec(
+    input({
+      envs: [
+        { key: 'LANG', value: 'en_US.UTF-8' },
+        { key: 'A', value: Buffer.from('1') },
+        { key: 'A', value: '2' },
+        { key: 'EMPTY', value: '' },
+      ],
+    }),
+  );
   assert.deepEqual(s.process.env, ['PATH=/usr/bin:/bin', 'HOSTNAME=web-0', 'LANG=en_US.UTF-8', 'A=2', 'EMPTY=']);
   const noPath = await buildContainerSpec(input({}, { image: { Cmd: ['x'] } }));
   assert.deepEqual(noPath.process.env, [DEFAULT_PATH_ENV, 'HOSTNAME=web-0']);
@@ -133,14 +152,14 @@ test('tty sets process.terminal and a TERM; stdin and stdin_once add nothing to 
   assert.ok(tty.process.env.includes('TERM=xterm'));
 });
 
-test('working dir: the config\'s, else the image\'s, else /; relative is refused', async () => {
+test("working dir: the config's, else the image's, else /; relative is refused", async () => {
   assert.equal((await buildContainerSpec(input({ working_dir: '/work' }))).process.cwd, '/work');
   assert.equal((await buildContainerSpec(input())).process.cwd, '/srv');
   assert.equal((await buildContainerSpec(input({}, { image: { Cmd: ['x'] } }))).process.cwd, '/');
   await rejects(buildContainerSpec(input({ working_dir: 'rel' })), /working_dir: "rel" is not an absolute path/);
 });
 
-test('user: run_as_user, run_as_username, run_as_group, else the image User, resolved in the image\'s files', async () => {
+test("user: run_as_user, run_as_username, run_as_group, else the image User, resolved in the image's files", async () => {
   const user = async (c: CriContainerConfig, imageUser?: string) => {
     const i = input(c);
     if (imageUser !== undefined) i.image = { ...i.image, User: imageUser };
@@ -158,14 +177,16 @@ test('user: run_as_user, run_as_username, run_as_group, else the image User, res
   // run_as_username wins over run_as_user (containerd's order)
   assert.deepEqual((await user(sc({ run_as_username: 'www', run_as_user: { value: '1000' } }))).uid, 33);
   assert.deepEqual(await user(sc({ run_as_user: { value: '1000' }, run_as_group: { value: '7' } })), { uid: 1000, gid: 7, additionalGids: [7, 2000] });
-  assert.deepEqual(
-    await user(sc({ run_as_user: { value: '1000' }, supplemental_groups: ['3000', '2000'] })),
-    { uid: 1000, gid: 1000, additionalGids: [1000, 2000, 3000] },
-  );
-  assert.deepEqual(
-    await user(sc({ run_as_user: { value: '1000' }, supplemental_groups: ['3000'], supplemental_groups_policy: 'Strict' })),
-    { uid: 1000, gid: 1000, additionalGids: [1000, 3000] },
-  );
+  assert.deepEqual(await user(sc({ run_as_user: { value: '1000' }, supplemental_groups: ['3000', '2000'] })), {
+    uid: 1000,
+    gid: 1000,
+    additionalGids: [1000, 2000, 3000],
+  });
+  assert.deepEqual(await user(sc({ run_as_user: { value: '1000' }, supplemental_groups: ['3000'], supplemental_groups_policy: 'Strict' })), {
+    uid: 1000,
+    gid: 1000,
+    additionalGids: [1000, 3000],
+  });
 });
 
 test('user: unknown names and a group without a user are INVALID_ARGUMENT naming them', async () => {
@@ -176,35 +197,36 @@ test('user: unknown names and a group without a user are INVALID_ARGUMENT naming
   i.image = { ...i.image, User: 'app:wheel' };
   await rejects(buildContainerSpec(i), /group "wheel" not found/);
   await rejects(buildContainerSpec(input(sc({ run_as_group: { value: '5' } }))), /run_as_group: group 5 is specified without a user/);
-  await rejects(
-    buildContainerSpec(input(sc({ run_as_username: 'app' }), { lookups: lookups({ passwd: undefined }) })),
-    /the image has no \/etc\/passwd/,
-  );
+  await rejects(buildContainerSpec(input(sc({ run_as_username: 'app' }), { lookups: lookups({ passwd: undefined }) })), /the image has no \/etc\/passwd/);
   await rejects(buildContainerSpec(input(sc({ run_as_user: { value: '-1' } }))), /run_as_user/);
 });
 
-test('the account files are read from the container\'s rootfs', async () => {
+test("the account files are read from the container's rootfs", async () => {
   const l = lookups();
   await buildContainerSpec(input({}, { lookups: l }));
   assert.deepEqual(l.rootfsAsked, ['/var/lib/sandlot/containers/c/rootfs']);
 });
 
 test('mounts: host binds with readonly and propagation; the rootfs follows slave/shared', async () => {
-  const s = await buildContainerSpec(input({
-    mounts: [
-      { container_path: '/data/', host_path: '/data', readonly: true },
-      { container_path: '/logs', host_path: '/var/log/pods/x', propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
-    ],
-  }));
+  const s = await buildContainerSpec(
+    input({
+      mounts: [
+        { container_path: '/data/', host_path: '/data', readonly: true },
+        { container_path: '/logs', host_path: '/var/log/pods/x', propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
+      ],
+    }),
+  );
   assert.deepEqual(mount(s, '/data'), { destination: '/data', type: 'bind', source: '/data', options: ['rbind', 'rprivate', 'ro'] });
   assert.deepEqual(mount(s, '/logs')?.options, ['rbind', 'rslave', 'rw']);
   assert.equal(s.linux.rootfsPropagation, 'rslave');
-  const shared = await buildContainerSpec(input({
-    mounts: [
-      { container_path: '/a', host_path: '/host/run', propagation: 'PROPAGATION_BIDIRECTIONAL' },
-      { container_path: '/b', host_path: '/data', propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
-    ],
-  }));
+  const shared = await buildContainerSpec(
+    input({
+      mounts: [
+        { container_path: '/a', host_path: '/host/run', propagation: 'PROPAGATION_BIDIRECTIONAL' },
+        { container_path: '/b', host_path: '/data', propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
+      ],
+    }),
+  );
   assert.deepEqual(mount(shared, '/a')?.options, ['rbind', 'rshared', 'rw']);
   assert.equal(shared.linux.rootfsPropagation, 'rshared');
   const priv = await buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data' }] }));
@@ -221,13 +243,18 @@ test('mounts: slave and shared propagation need a host mount that propagates (as
   await m('/host/run', 'PROPAGATION_HOST_TO_CONTAINER');
   await m('/var/log/pods/x', 'PROPAGATION_HOST_TO_CONTAINER');
   await m('/data', 'PROPAGATION_PRIVATE');
-  await rejects(m('/var/log/pods/x', 'PROPAGATION_BIDIRECTIONAL'), /mounts\[0\]\.propagation: PROPAGATION_BIDIRECTIONAL needs a shared mount, but "\/var\/log\/pods\/x" is on "\/var\/log\/pods\/x", a slave mount/);
+  await rejects(
+    m('/var/log/pods/x', 'PROPAGATION_BIDIRECTIONAL'),
+    /mounts\[0\]\.propagation: PROPAGATION_BIDIRECTIONAL needs a shared mount, but "\/var\/log\/pods\/x" is on "\/var\/log\/pods\/x", a slave mount/,
+  );
   await rejects(m('/data', 'PROPAGATION_HOST_TO_CONTAINER'), /needs a shared or slave mount, but "\/data" is on "\/data", a private mount/);
 });
 
 test('mounts under runsc: HOST_TO_CONTAINER keeps rslave (root too); BIDIRECTIONAL is unimplemented (mounts in the sandbox never reach the host)', async () => {
   const runsc = { pod: pod({ runtimeType: 'runsc' }) };
-  const s = await buildContainerSpec(input({ mounts: [{ container_path: '/logs', host_path: '/var/log/pods/x', propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] }, runsc));
+  const s = await buildContainerSpec(
+    input({ mounts: [{ container_path: '/logs', host_path: '/var/log/pods/x', propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] }, runsc),
+  );
   assert.equal(s.linux.rootfsPropagation, 'rslave');
   assert.deepEqual(s.mounts.find((x) => x.destination === '/logs')?.options, ['rbind', 'rslave', 'rw']);
   await rejects(
@@ -240,43 +267,70 @@ test('mounts under runsc: HOST_TO_CONTAINER keeps rslave (root too); BIDIRECTION
 test('mounts: recursive read-only adds rro and needs readonly + private propagation; image volumes are unimplemented', async () => {
   const s = await buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', readonly: true, recursive_read_only: true }] }));
   assert.deepEqual(mount(s, '/a')?.options, ['rbind', 'rprivate', 'ro', 'rro']);
-  await rejects(buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', recursive_read_only: true }] })), /mounts\[0\]\.recursive_read_only: needs readonly/);
   await rejects(
-    buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', readonly: true, recursive_read_only: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] })),
+    buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', recursive_read_only: true }] })),
+    /mounts\[0\]\.recursive_read_only: needs readonly/,
+  );
+  await rejects(
+    buildContainerSpec(
+      input({
+        mounts: [{ container_path: '/a', host_path: '/data', readonly: true, recursive_read_only: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }],
+      }),
+    ),
     /needs propagation PROPAGATION_PRIVATE/,
   );
   await rejects(buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '', image: { image: 'x' } }] })), /image volumes/, UnimplementedError);
 });
 
 test('mounts: nested mounts come after their parents', async () => {
-  const s = await buildContainerSpec(input({
-    mounts: [
-      { container_path: '/data/sub/deeper', host_path: '/data' },
-      { container_path: '/data', host_path: '/host/run' },
-      { container_path: '/data/sub', host_path: '/var/log/pods/x' },
-    ],
-  }));
+  const s = await buildContainerSpec(
+    input({
+      mounts: [
+        { container_path: '/data/sub/deeper', host_path: '/data' },
+        { container_path: '/data', host_path: '/host/run' },
+        { container_path: '/data/sub', host_path: '/var/log/pods/x' },
+      ],
+    }),
+  );
   const order = s.mounts.map((m) => m.destination).filter((d) => d.startsWith('/data'));
   assert.deepEqual(order, ['/data', '/data/sub', '/data/sub/deeper']);
 });
 
 test('mounts: a missing source, a relative or ".." path is INVALID_ARGUMENT naming the path', async () => {
-  await rejects(buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/nope/here' }] })), /mounts\[0\]\.host_path: mount source "\/nope\/here" does not exist/);
-  await rejects(buildContainerSpec(input({ mounts: [{ container_path: 'a', host_path: '/data' }] })), /mounts\[0\]\.container_path: "a" is not an absolute path/);
-  await rejects(buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data/../etc' }] })), /mounts\[0\]\.host_path: "\/data\/\.\.\/etc" holds "\.\."/);
+  await rejects(
+    buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/nope/here' }] })),
+    /mounts\[0\]\.host_path: mount source "\/nope\/here" does not exist/,
+  );
+  await rejects(
+    buildContainerSpec(input({ mounts: [{ container_path: 'a', host_path: '/data' }] })),
+    /mounts\[0\]\.container_path: "a" is not an absolute path/,
+  );
+  await rejects(
+    buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data/../etc' }] })),
+    /mounts\[0\]\.host_path: "\/data\/\.\.\/etc" holds "\.\."/,
+  );
   await rejects(buildContainerSpec(input({ mounts: [{ container_path: '/a/../../etc', host_path: '/data' }] })), /container_path/);
   await rejects(buildContainerSpec(input({ mounts: [{ container_path: '/', host_path: '/data' }] })), /may not cover the container's root/);
 });
 
 test('what sandlot cannot do yet is UNIMPLEMENTED, naming the field', async () => {
-  await rejects(buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', uidMappings: [{ host_id: 1, container_id: 0, length: 1 }] }] })), /mounts\[0\]: id-mapped/, UnimplementedError);
+  await rejects(
+    buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', uidMappings: [{ host_id: 1, container_id: 0, length: 1 }] }] })),
+    /mounts\[0\]: id-mapped/,
+    UnimplementedError,
+  );
   await rejects(buildContainerSpec(input(sc({ namespace_options: { userns_options: { mode: 'POD' } } }))), /userns_options\.mode: POD/, UnimplementedError);
   await rejects(buildContainerSpec(input({ CDI_devices: [{ name: 'vendor.com/gpu=0' }] })), /CDI_devices: .*"vendor\.com\/gpu=0"/, UnimplementedError);
 });
 
 test('pod files: hosts, hostname, resolv.conf and /dev/shm from the pod; read-only with a read-only rootfs', async () => {
   const s = await buildContainerSpec(input());
-  assert.deepEqual(mount(s, '/etc/hosts'), { destination: '/etc/hosts', type: 'bind', source: '/run/sandlot/pods/p/hosts', options: ['rbind', 'rprivate', 'rw'] });
+  assert.deepEqual(mount(s, '/etc/hosts'), {
+    destination: '/etc/hosts',
+    type: 'bind',
+    source: '/run/sandlot/pods/p/hosts',
+    options: ['rbind', 'rprivate', 'rw'],
+  });
   assert.equal(mount(s, '/etc/hostname')?.source, '/run/sandlot/pods/p/hostname');
   assert.equal(mount(s, '/etc/resolv.conf')?.source, '/run/sandlot/pods/p/resolv.conf');
   assert.equal(mount(s, '/dev/shm')?.source, '/run/sandlot/pods/p/shm');
@@ -290,14 +344,16 @@ test('pod files: hosts, hostname, resolv.conf and /dev/shm from the pod; read-on
 });
 
 test('default mounts are skipped where the config mounts the same path', async () => {
-  const s = await buildContainerSpec(input({
-    mounts: [
-      { container_path: '/etc/hosts', host_path: '/data' },
-      { container_path: '/etc/resolv.conf', host_path: '/data' },
-      { container_path: '/dev/shm', host_path: '/host/run' },
-      { container_path: '/etc/hostname', host_path: '/data' },
-    ],
-  }));
+  const s = await buildContainerSpec(
+    input({
+      mounts: [
+        { container_path: '/etc/hosts', host_path: '/data' },
+        { container_path: '/etc/resolv.conf', host_path: '/data' },
+        { container_path: '/dev/shm', host_path: '/host/run' },
+        { container_path: '/etc/hostname', host_path: '/data' },
+      ],
+    }),
+  );
   for (const d of ['/etc/hosts', '/etc/resolv.conf', '/dev/shm', '/etc/hostname']) {
     const all = s.mounts.filter((m) => m.destination === d);
     assert.equal(all.length, 1, d);
@@ -305,12 +361,22 @@ test('default mounts are skipped where the config mounts the same path', async (
   }
   // a /dev of the config's own replaces everything under /dev
   const dev = await buildContainerSpec(input({ mounts: [{ container_path: '/dev', host_path: '/host/run' }] }));
-  assert.deepEqual(dev.mounts.filter((m) => m.destination.startsWith('/dev')).map((m) => m.source), ['/host/run']);
+  assert.deepEqual(
+    dev.mounts.filter((m) => m.destination.startsWith('/dev')).map((m) => m.source),
+    ['/host/run'],
+  );
 });
 
 test('standard mounts: proc, dev, devpts, mqueue, sysfs and cgroup read-only; no /run tmpfs', async () => {
   const s = await buildContainerSpec(input());
-  for (const [dest, type] of [['/proc', 'proc'], ['/dev', 'tmpfs'], ['/dev/pts', 'devpts'], ['/dev/mqueue', 'mqueue'], ['/sys', 'sysfs'], ['/sys/fs/cgroup', 'cgroup']]) {
+  for (const [dest, type] of [
+    ['/proc', 'proc'],
+    ['/dev', 'tmpfs'],
+    ['/dev/pts', 'devpts'],
+    ['/dev/mqueue', 'mqueue'],
+    ['/sys', 'sysfs'],
+    ['/sys/fs/cgroup', 'cgroup'],
+  ]) {
     assert.equal(mount(s, dest!)?.type, type, dest);
   }
   assert.ok(mount(s, '/sys')?.options?.includes('ro'));
@@ -318,7 +384,7 @@ test('standard mounts: proc, dev, devpts, mqueue, sysfs and cgroup read-only; no
   assert.equal(mount(s, '/run'), undefined);
 });
 
-test('the termination message path is the kubelet\'s own mount, found through its annotation', async () => {
+test("the termination message path is the kubelet's own mount, found through its annotation", async () => {
   const config: CriContainerConfig = {
     annotations: { 'io.kubernetes.container.terminationMessagePath': '/dev/termination-log' },
     mounts: [{ container_path: '/dev/termination-log', host_path: '/var/log/pods/x' }],
@@ -331,10 +397,25 @@ test('the termination message path is the kubelet\'s own mount, found through it
 
 test('devices: linux.devices from the host node plus a cgroup rule; bad ones are INVALID_ARGUMENT', async () => {
   const fuse: DeviceInfo = { kind: 'c', major: 10, minor: 229, mode: 0o666, uid: 0, gid: 0 };
-  const l = lookups({ devices: { '/dev/fuse': fuse, '/dev/sda': { kind: 'b', major: 8, minor: 0, mode: 0o660, uid: 0, gid: 6 }, '/dev/input': { ...fuse, kind: 'dir' }, '/etc/passwd': { ...fuse, kind: 'other' } } });
-  const s = await buildContainerSpec(input({
-    devices: [{ container_path: '/dev/fuse', host_path: '/dev/fuse', permissions: 'rwm' }, { container_path: '/dev/xvda', host_path: '/dev/sda', permissions: 'r' }],
-  }, { lookups: l }));
+  const l = lookups({
+    devices: {
+      '/dev/fuse': fuse,
+      '/dev/sda': { kind: 'b', major: 8, minor: 0, mode: 0o660, uid: 0, gid: 6 },
+      '/dev/input': { ...fuse, kind: 'dir' },
+      '/etc/passwd': { ...fuse, kind: 'other' },
+    },
+  });
+  const s = await buildContainerSpec(
+    input(
+      {
+        devices: [
+          { container_path: '/dev/fuse', host_path: '/dev/fuse', permissions: 'rwm' },
+          { container_path: '/dev/xvda', host_path: '/dev/sda', permissions: 'r' },
+        ],
+      },
+      { lookups: l },
+    ),
+  );
   assert.deepEqual(s.linux.devices, [
     { path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o666, uid: 0, gid: 0 },
     { path: '/dev/xvda', type: 'b', major: 8, minor: 0, fileMode: 0o660, uid: 0, gid: 6 },
@@ -355,19 +436,24 @@ test('devices: linux.devices from the host node plus a cgroup rule; bad ones are
 });
 
 test('privileged: every capability, no seccomp, no masked or read-only paths, all devices, writable /sys', async () => {
-  const s = await buildContainerSpec(input(sc({ privileged: true, seccomp: { profile_type: 'RuntimeDefault' }, capabilities: { drop_capabilities: ['ALL'] } })));
+  const s = await buildContainerSpec(
+    input(sc({ privileged: true, seccomp: { profile_type: 'RuntimeDefault' }, capabilities: { drop_capabilities: ['ALL'] } })),
+  );
   assert.equal(s.process.capabilities?.bounding.length, 41);
   assert.equal(s.linux.seccomp, undefined);
   assert.equal(s.linux.maskedPaths, undefined);
   assert.equal(s.linux.readonlyPaths, undefined);
   assert.deepEqual(s.linux.resources?.devices, [{ allow: true, access: 'rwm' }]);
-  assert.deepEqual(s.linux.devices?.map((d) => d.path), ['/dev/sda']);
+  assert.deepEqual(
+    s.linux.devices?.map((d) => d.path),
+    ['/dev/sda'],
+  );
   assert.ok(mount(s, '/sys')?.options?.includes('rw'));
   assert.ok(mount(s, '/sys/fs/cgroup')?.options?.includes('rw'));
   await rejects(buildContainerSpec(input(sc({ privileged: true }), { pod: pod({ privileged: false }) })), /the pod is not privileged/);
 });
 
-test('capabilities: add/drop/ALL over containerd\'s defaults reach the spec', async () => {
+test("capabilities: add/drop/ALL over containerd's defaults reach the spec", async () => {
   const s = await buildContainerSpec(input(sc({ capabilities: { add_capabilities: ['NET_ADMIN'], drop_capabilities: ['MKNOD'] } })));
   assert.ok(s.process.capabilities?.bounding.includes('CAP_NET_ADMIN'));
   assert.ok(!s.process.capabilities?.effective.includes('CAP_MKNOD'));
@@ -376,7 +462,7 @@ test('capabilities: add/drop/ALL over containerd\'s defaults reach the spec', as
   await rejects(buildContainerSpec(input(sc({ capabilities: { add_capabilities: ['NOPE'] } }))), /add_capabilities: unknown capability "NOPE"/);
 });
 
-test('no_new_privs, masked and read-only paths (containerd\'s defaults when the CRI gives none)', async () => {
+test("no_new_privs, masked and read-only paths (containerd's defaults when the CRI gives none)", async () => {
   const d = await buildContainerSpec(input(sc({ no_new_privs: true })));
   assert.equal(d.process.noNewPrivileges, true);
   assert.ok(d.linux.maskedPaths?.includes('/proc/kcore'));
@@ -407,7 +493,10 @@ test('seccomp: RuntimeDefault, Unconfined, Localhost, the deprecated path form, 
     buildContainerSpec(input(sc({ seccomp: { profile_type: 'Localhost', localhost_ref: '/var/lib/kubelet/seccomp/missing.json' } }), { lookups: l })),
     /seccomp\.localhost_ref: seccomp profile "\/var\/lib\/kubelet\/seccomp\/missing\.json" does not exist/,
   );
-  await rejects(buildContainerSpec(input(sc({ seccomp: { profile_type: 'Localhost', localhost_ref: 'p.json' } }), { lookups: l })), /localhost_ref: "p\.json" is not an absolute path/);
+  await rejects(
+    buildContainerSpec(input(sc({ seccomp: { profile_type: 'Localhost', localhost_ref: 'p.json' } }), { lookups: l })),
+    /localhost_ref: "p\.json" is not an absolute path/,
+  );
   await rejects(buildContainerSpec(input(sc({ seccomp_profile_path: 'weird' }))), /unknown seccomp profile "weird"/);
 });
 
@@ -424,18 +513,31 @@ test('apparmor: nothing on a host without AppArmor, a named profile is refused t
 });
 
 test('resources map to linux.resources; 0 and "" mean unset', async () => {
-  const s = await buildContainerSpec(input(res({
-    cpu_period: '100000', cpu_quota: '50000', cpu_shares: '512', memory_limit_in_bytes: '67108864',
-    cpuset_cpus: '0-1', cpuset_mems: '0', hugepage_limits: [{ page_size: '2MB', limit: '4194304' }],
-    unified: { 'memory.high': '50000000' }, oom_score_adj: '500',
-  }), { pidsLimit: 100 }));
+  const s = await buildContainerSpec(
+    input(
+      res({
+        cpu_period: '100000',
+        cpu_quota: '50000',
+        cpu_shares: '512',
+        memory_limit_in_bytes: '67108864',
+        cpuset_cpus: '0-1',
+        cpuset_mems: '0',
+        hugepage_limits: [{ page_size: '2MB', limit: '4194304' }],
+        unified: { 'memory.high': '50000000' },
+        oom_score_adj: '500',
+      }),
+      { pidsLimit: 100 },
+    ),
+  );
   assert.deepEqual(s.linux.resources?.cpu, { period: 100000, quota: 50000, shares: 512, cpus: '0-1', mems: '0' });
   assert.deepEqual(s.linux.resources?.memory, { limit: 67108864 });
   assert.deepEqual(s.linux.resources?.hugepageLimits, [{ pageSize: '2MB', limit: 4194304 }]);
   assert.deepEqual(s.linux.resources?.unified, { 'memory.high': '50000000' });
   assert.deepEqual(s.linux.resources?.pids, { limit: 100 });
   assert.equal(s.process.oomScoreAdj, 500);
-  const empty = await buildContainerSpec(input(res({ cpu_period: '0', cpu_quota: '0', cpu_shares: '0', memory_limit_in_bytes: '0', cpuset_cpus: '', hugepage_limits: [], unified: {} })));
+  const empty = await buildContainerSpec(
+    input(res({ cpu_period: '0', cpu_quota: '0', cpu_shares: '0', memory_limit_in_bytes: '0', cpuset_cpus: '', hugepage_limits: [], unified: {} })),
+  );
   assert.deepEqual(empty.linux.resources, { devices: [{ allow: false, access: 'rwm' }] });
   const swap = await buildContainerSpec(input(res({ memory_limit_in_bytes: '100', memory_swap_limit_in_bytes: '-1' })));
   assert.deepEqual(swap.linux.resources?.memory, { limit: 100, swap: -1 });
@@ -459,7 +561,7 @@ test('negative or malformed resources are INVALID_ARGUMENT naming the field', as
   await rejects(buildContainerSpec(input({}, { pidsLimit: -5 })), /pids limit: -5/);
 });
 
-test('oom_score_adj is clamped to the daemon\'s minimum (restrict_oom_score_adj)', async () => {
+test("oom_score_adj is clamped to the daemon's minimum (restrict_oom_score_adj)", async () => {
   const s = await buildContainerSpec(input(res({ oom_score_adj: '-998' }), { minOomScoreAdj: -500 }));
   assert.equal(s.process.oomScoreAdj, -500);
   const above = await buildContainerSpec(input(res({ oom_score_adj: '300' }), { minOomScoreAdj: -500 }));
@@ -468,7 +570,7 @@ test('oom_score_adj is clamped to the daemon\'s minimum (restrict_oom_score_adj)
   assert.equal(free.process.oomScoreAdj, -998);
 });
 
-test('sysctls: the pod\'s namespaced ones apply to each container; a host namespace refuses them', async () => {
+test("sysctls: the pod's namespaced ones apply to each container; a host namespace refuses them", async () => {
   const s = await buildContainerSpec(input({}, { pod: pod({ sysctls: { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '100' } }) }));
   assert.deepEqual(s.linux.sysctl, { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '100' });
   await rejects(buildContainerSpec(input({}, { pod: pod({ sysctls: { 'kernel.panic': '1' } }) })), /not namespaced/);
@@ -478,7 +580,7 @@ test('sysctls: the pod\'s namespaced ones apply to each container; a host namesp
   );
 });
 
-test('S1 namespaces: join the pod\'s network, UTS and IPC by path; PID by pod mode; new mount and cgroup', async () => {
+test("S1 namespaces: join the pod's network, UTS and IPC by path; PID by pod mode; new mount and cgroup", async () => {
   const types = (s: OciSpec) => s.linux.namespaces;
   const podPid = await buildContainerSpec(input({}, { pod: pod({ namespaces: { network: 'POD', pid: 'POD', ipc: 'POD' } }) }));
   assert.deepEqual(types(podPid), [
@@ -490,14 +592,23 @@ test('S1 namespaces: join the pod\'s network, UTS and IPC by path; PID by pod mo
     { type: 'cgroup' },
   ]);
   const own = await buildContainerSpec(input());
-  assert.deepEqual(types(own).find((n) => n.type === 'pid'), { type: 'pid' });
+  assert.deepEqual(
+    types(own).find((n) => n.type === 'pid'),
+    { type: 'pid' },
+  );
   const host = await buildContainerSpec(input({}, { pod: pod({ namespaces: { network: 'NODE', pid: 'NODE', ipc: 'NODE' } }), cgroupNamespace: false }));
   assert.deepEqual(types(host), [{ type: 'mount' }]);
   // the container's own namespace_options win over the pod's
   const opt = await buildContainerSpec(input(sc({ namespace_options: { network: 'POD', pid: 'POD', ipc: 'POD' } })));
-  assert.deepEqual(types(opt).find((n) => n.type === 'pid'), { type: 'pid', path: '/proc/4321/ns/pid' });
+  assert.deepEqual(
+    types(opt).find((n) => n.type === 'pid'),
+    { type: 'pid', path: '/proc/4321/ns/pid' },
+  );
   const target = await buildContainerSpec(input(sc({ namespace_options: { pid: 'TARGET', target_id: 'x' } }), { targetPidNamespacePath: '/proc/99/ns/pid' }));
-  assert.deepEqual(types(target).find((n) => n.type === 'pid'), { type: 'pid', path: '/proc/99/ns/pid' });
+  assert.deepEqual(
+    types(target).find((n) => n.type === 'pid'),
+    { type: 'pid', path: '/proc/99/ns/pid' },
+  );
   await rejects(buildContainerSpec(input(sc({ namespace_options: { pid: 'TARGET', target_id: 'x' } }))), /target_id: container "x"/);
   await rejects(buildContainerSpec(input({}, { pod: pod({ namespacePaths: {} }) })), /the pod has no network namespace path/);
 });
@@ -508,8 +619,12 @@ test('S12: the container cgroup nests under the pod cgroup', async () => {
   assert.equal(containerCgroupPath('/kubepods/burstable/pod1/', 'abc'), '/kubepods/burstable/pod1/abc');
 });
 
-test('S1/S14 annotations: CRI container keys and, for runsc, the pod\'s mount hints; the config cannot steer the runtime', async () => {
-  const hints = { 'dev.gvisor.spec.mount.vol.source': '/var/lib/kubelet/pods/u/volumes/kubernetes.io~empty-dir/vol', 'dev.gvisor.spec.mount.vol.type': 'bind', 'dev.gvisor.spec.mount.vol.share': 'pod' };
+test("S1/S14 annotations: CRI container keys and, for runsc, the pod's mount hints; the config cannot steer the runtime", async () => {
+  const hints = {
+    'dev.gvisor.spec.mount.vol.source': '/var/lib/kubelet/pods/u/volumes/kubernetes.io~empty-dir/vol',
+    'dev.gvisor.spec.mount.vol.type': 'bind',
+    'dev.gvisor.spec.mount.vol.share': 'pod',
+  };
   const annotations = { 'team.example/owner': 'a', 'io.kubernetes.cri.container-type': 'sandbox', 'dev.gvisor.flag.debug': 'true' };
   const runsc = await buildContainerSpec(input({ annotations }, { pod: pod({ runtimeType: 'runsc', mountHintAnnotations: hints }) }));
   assert.deepEqual(runsc.annotations, {

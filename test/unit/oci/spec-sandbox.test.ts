@@ -41,12 +41,18 @@ test('S1: the infra is a paused catatonit on a read-only root, bind-mounted read
   const cat = s.mounts.find((m) => m.destination === '/catatonit');
   assert.equal(cat?.source, '/usr/bin/catatonit');
   assert.ok(cat?.options?.includes('ro'));
-  assert.deepEqual(['/proc', '/dev', '/sys'].every((d) => s.mounts.some((m) => m.destination === d)), true);
+  assert.deepEqual(
+    ['/proc', '/dev', '/sys'].every((d) => s.mounts.some((m) => m.destination === d)),
+    true,
+  );
 });
 
 test('a pod network joins the pinned netns and gets its own UTS namespace with the pod hostname', () => {
   const s = sandboxSpec(input()) as unknown as Spec;
-  assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'network'), { type: 'network', path: '/run/sandlot/netns/x' });
+  assert.deepEqual(
+    s.linux.namespaces.find((n) => n.type === 'network'),
+    { type: 'network', path: '/run/sandlot/netns/x' },
+  );
   assert.ok(s.linux.namespaces.some((n) => n.type === 'uts'));
   assert.equal(s.hostname, 'web-0');
   assert.deepEqual(s.linux.namespaces.map((n) => n.type).sort(), ['ipc', 'mount', 'network', 'pid', 'uts']);
@@ -54,7 +60,10 @@ test('a pod network joins the pinned netns and gets its own UTS namespace with t
 
 test('host network, host PID and host IPC leave those namespaces out', () => {
   const s = sandboxSpec(input({ namespaces: { network: 'NODE', pid: 'NODE', ipc: 'NODE' } })) as unknown as Spec;
-  assert.deepEqual(s.linux.namespaces.map((n) => n.type), ['mount']);
+  assert.deepEqual(
+    s.linux.namespaces.map((n) => n.type),
+    ['mount'],
+  );
   assert.equal(s.hostname, undefined);
   assert.ok(!s.mounts.some((m) => m.destination === '/dev/mqueue'));
 });
@@ -64,7 +73,7 @@ test('PID CONTAINER still gives the infra its own PID namespace', () => {
   assert.ok(s.linux.namespaces.some((n) => n.type === 'pid'));
 });
 
-test('annotations: the pod\'s own plus the CRI sandbox ones; runsc also gets the cgroup parent (S12)', () => {
+test("annotations: the pod's own plus the CRI sandbox ones; runsc also gets the cgroup parent (S12)", () => {
   const runc = sandboxSpec(input()) as unknown as Spec;
   assert.deepEqual(runc.annotations, {
     'team.example/owner': 'a',
@@ -82,9 +91,22 @@ test('a pod annotation cannot override the container type', () => {
 
 test('namespaced sysctls pass; others are INVALID_ARGUMENT naming the sysctl', () => {
   const pod = { network: 'POD', pid: 'POD', ipc: 'POD' } as const;
-  validateSysctls({ 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shmmax': '1', 'kernel.msgmax': '1', 'kernel.sem': '1 2 3 4', 'fs.mqueue.msg_max': '10', 'net/ipv4/ping_group_range': '0 0' }, pod);
+  validateSysctls(
+    {
+      'net.ipv4.ip_unprivileged_port_start': '0',
+      'kernel.shmmax': '1',
+      'kernel.msgmax': '1',
+      'kernel.sem': '1 2 3 4',
+      'fs.mqueue.msg_max': '10',
+      'net/ipv4/ping_group_range': '0 0',
+    },
+    pod,
+  );
   for (const key of ['kernel.panic', 'vm.swappiness', 'fs.file-max', 'kernel.hostname']) {
-    assert.throws(() => validateSysctls({ [key]: '1' }, pod), (e: Error) => e instanceof InvalidArgumentError && e.message.includes(`"${key}" is not namespaced`));
+    assert.throws(
+      () => validateSysctls({ [key]: '1' }, pod),
+      (e: Error) => e instanceof InvalidArgumentError && e.message.includes(`"${key}" is not namespaced`),
+    );
   }
   assert.throws(() => validateSysctls({ 'net.core.somaxconn': '1' }, { ...pod, network: 'NODE' }), /host network/);
   assert.throws(() => validateSysctls({ 'kernel.shmmax': '1' }, { ...pod, ipc: 'NODE' }), /host IPC/);

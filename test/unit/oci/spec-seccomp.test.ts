@@ -17,11 +17,40 @@ test('RuntimeDefault denies by default and allows the usual syscalls of a progra
   assert.deepEqual(p.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
   assert.ok(DEFAULT_ALLOWED_SYSCALLS.length > 300, `a real allow-list, got ${DEFAULT_ALLOWED_SYSCALLS.length}`);
   const a = allowed(p);
-  for (const s of ['read', 'write', 'openat', 'execve', 'mmap', 'futex', 'epoll_wait', 'socket', 'connect', 'exit_group', 'rt_sigaction', 'arch_prctl', 'chroot']) {
+  for (const s of [
+    'read',
+    'write',
+    'openat',
+    'execve',
+    'mmap',
+    'futex',
+    'epoll_wait',
+    'socket',
+    'connect',
+    'exit_group',
+    'rt_sigaction',
+    'arch_prctl',
+    'chroot',
+  ]) {
     assert.ok(a.has(s), s);
   }
   // The dangerous ones stay denied for a default container.
-  for (const s of ['mount', 'umount2', 'unshare', 'setns', 'reboot', 'init_module', 'kexec_load', 'bpf', 'open_by_handle_at', 'keyctl', 'add_key', 'swapon', 'pivot_root', 'userfaultfd']) {
+  for (const s of [
+    'mount',
+    'umount2',
+    'unshare',
+    'setns',
+    'reboot',
+    'init_module',
+    'kexec_load',
+    'bpf',
+    'open_by_handle_at',
+    'keyctl',
+    'add_key',
+    'swapon',
+    'pivot_root',
+    'userfaultfd',
+  ]) {
     assert.ok(!a.has(s), s);
   }
   assert.equal(new Set(DEFAULT_ALLOWED_SYSCALLS).size, DEFAULT_ALLOWED_SYSCALLS.length, 'no duplicates');
@@ -37,7 +66,7 @@ test('RuntimeDefault without CAP_SYS_ADMIN: clone only without namespace flags, 
   assert.deepEqual(personality, [0, 8, 0x20000, 0x20008, 0xffffffff]);
 });
 
-test('RuntimeDefault opens a capability\'s syscalls only when the bounding set has it', () => {
+test("RuntimeDefault opens a capability's syscalls only when the bounding set has it", () => {
   const admin = allowed(defaultSeccompProfile([...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN', 'CAP_SYS_PTRACE', 'CAP_SYS_TIME']));
   for (const s of ['mount', 'umount2', 'unshare', 'setns', 'clone', 'clone3', 'pidfd_getfd', 'settimeofday']) assert.ok(admin.has(s), s);
   const noChroot = allowed(defaultSeccompProfile(DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_SYS_CHROOT')));
@@ -77,14 +106,23 @@ test('a Localhost profile in Docker form: archMap, name, includes/excludes by ca
   });
   const p = parseSeccompProfile(text, DEFAULT_CAPABILITIES, 'x');
   assert.deepEqual(p.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
-  assert.deepEqual(p.syscalls?.map((s) => s.names[0]), ['read', 'chroot', 'arch_prctl', 'personality']);
+  assert.deepEqual(
+    p.syscalls?.map((s) => s.names[0]),
+    ['read', 'chroot', 'arch_prctl', 'personality'],
+  );
   const admin = parseSeccompProfile(text, ['CAP_SYS_ADMIN'], 'x');
-  assert.deepEqual(admin.syscalls?.map((s) => s.names[0]), ['read', 'mount', 'arch_prctl', 'personality']);
+  assert.deepEqual(
+    admin.syscalls?.map((s) => s.names[0]),
+    ['read', 'mount', 'arch_prctl', 'personality'],
+  );
 });
 
 test('a broken Localhost profile is INVALID_ARGUMENT naming the file', () => {
   const bad = (text: string, re: RegExp): void => {
-    assert.throws(() => parseSeccompProfile(text, [], '"/p.json"'), (e: Error) => e instanceof InvalidArgumentError && e.message.includes('"/p.json"') && re.test(e.message));
+    assert.throws(
+      () => parseSeccompProfile(text, [], '"/p.json"'),
+      (e: Error) => e instanceof InvalidArgumentError && e.message.includes('"/p.json"') && re.test(e.message),
+    );
   };
   bad('{', /invalid JSON/);
   bad('[]', /not a JSON object/);

@@ -15,29 +15,28 @@ const PASSWD = [
   '',
 ].join('\n');
 
-const GROUP = [
-  'root:x:0:',
-  'daemon:x:1:',
-  'www:x:33:app',
-  'app:x:1001:app',
-  'audio:x:29:app, www',
-  'video:x:44:www',
-  'staff:x:50:',
-  'nogroup:x:65534:',
-].join('\n');
+const GROUP = ['root:x:0:', 'daemon:x:1:', 'www:x:33:app', 'app:x:1001:app', 'audio:x:29:app, www', 'video:x:44:www', 'staff:x:50:', 'nogroup:x:65534:'].join(
+  '\n',
+);
 
 const FILES: AccountFiles = { passwd: PASSWD, group: GROUP };
 const NONE: AccountFiles = { passwd: undefined, group: undefined };
 
 test('parsePasswd reads entries and skips comments and malformed lines', () => {
   const p = parsePasswd(PASSWD);
-  assert.deepEqual(p.map((e) => e.name), ['root', 'daemon', 'www', 'app', 'nobody']);
+  assert.deepEqual(
+    p.map((e) => e.name),
+    ['root', 'daemon', 'www', 'app', 'nobody'],
+  );
   assert.deepEqual(p[3], { name: 'app', uid: 1000, gid: 1001, home: '/home/app', shell: '/bin/sh' });
 });
 
 test('parseGroup reads members, trimming spaces', () => {
   const g = parseGroup(GROUP);
-  assert.deepEqual(g.find((e) => e.name === 'audio'), { name: 'audio', gid: 29, members: ['app', 'www'] });
+  assert.deepEqual(
+    g.find((e) => e.name === 'audio'),
+    { name: 'audio', gid: 29, members: ['app', 'www'] },
+  );
   assert.deepEqual(g.find((e) => e.name === 'root')?.members, []);
 });
 
@@ -71,7 +70,10 @@ test('an unknown user or group name is INVALID_ARGUMENT naming it', () => {
     () => resolveUser('ghost', FILES, { field: 'linux.security_context.run_as_username' }),
     (e: Error) => e instanceof InvalidArgumentError && /run_as_username "ghost": user "ghost" not found/.test(e.message),
   );
-  assert.throws(() => resolveUser('app:ghosts', FILES), (e: Error) => e instanceof InvalidArgumentError && /group "ghosts" not found/.test(e.message));
+  assert.throws(
+    () => resolveUser('app:ghosts', FILES),
+    (e: Error) => e instanceof InvalidArgumentError && /group "ghosts" not found/.test(e.message),
+  );
   assert.throws(() => resolveUser('app', NONE), /user "app" not found: the image has no \/etc\/passwd/);
   assert.throws(() => resolveUser('0:wheel', { passwd: PASSWD, group: undefined }), /the image has no \/etc\/group/);
 });
