@@ -27,36 +27,41 @@ export interface ServeSpdyPortForwardOptions {
   pairCreationTimeoutMs?: number;
 }
 
+/** Why `portText` may not be forwarded, or undefined when it may. */
+function portRefusal(portText: string, request: PortForwardRequest): string | undefined {
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!isValidPort(port)) return `invalid port ${JSON.stringify(portText)}: want an integer in 1..65535`;
+  if (request.ports.length > 0 && !request.ports.includes(port)) return `port ${port} was not requested (requested: ${request.ports.join(', ')})`;
+  return undefined;
+}
+
+/** One forwarded connection: the data stream to the pod's port; a failure said on the error stream. */
+async function forwardPair(opts: ServeSpdyPortForwardOptions, signal: AbortSignal, data: SpdyStream, error: SpdyStream): Promise<void> {
+  const { request, log } = opts;
+  const podSandboxId = request.podSandboxId;
+  const portText = data.headers['port'] ?? '';
+  let failure = portRefusal(portText, request);
+  if (failure === undefined) {
+    try {
+      await opts.backend.portForward(podSandboxId, Number(portText), data, signal);
+    } catch (e: unknown) {
+      failure = errorMessage(e);
+    }
+  }
+  if (failure !== undefined && !signal.aborted) {
+    log.info({ podSandboxId, port: portText, err: failure }, 'port forward failed');
+    error.write(`error forwarding port ${portText} to pod ${podSandboxId}: ${failure}`);
+  }
+  if (!data.writableEnded) data.end();
+  if (!error.writableEnded) error.end();
+}
+
 /** Resolves when the session is over and every forward has finished. */
 export function serveSpdyPortForward(opts: ServeSpdyPortForwardOptions): Promise<void> {
-  const { session, request, log } = opts;
-  const podSandboxId = request.podSandboxId;
+  const { session, log } = opts;
   const controller = new AbortController();
   const pairs = new Map<string, Pair>();
   const running = new Set<Promise<void>>();
-
-  const forward = async (data: SpdyStream, error: SpdyStream): Promise<void> => {
-    const portText = data.headers['port'] ?? '';
-    const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-    let failure: string | undefined;
-    if (!isValidPort(port)) {
-      failure = `invalid port ${JSON.stringify(portText)}: want an integer in 1..65535`;
-    } else if (request.ports.length > 0 && !request.ports.includes(port)) {
-      failure = `port ${port} was not requested (requested: ${request.ports.join(', ')})`;
-    } else {
-      try {
-        await opts.backend.portForward(podSandboxId, port, data, controller.signal);
-      } catch (e: unknown) {
-        failure = errorMessage(e);
-      }
-    }
-    if (failure !== undefined && !controller.signal.aborted) {
-      log.info({ podSandboxId, port: portText, err: failure }, 'port forward failed');
-      error.write(`error forwarding port ${portText} to pod ${podSandboxId}: ${failure}`);
-    }
-    if (!data.writableEnded) data.end();
-    if (!error.writableEnded) error.end();
-  };
 
   session.on('stream', (stream) => {
     stream.on('error', (err) => log.debug({ err, streamId: stream.id }, 'spdy stream error'));
@@ -90,7 +95,7 @@ export function serveSpdyPortForward(opts: ServeSpdyPortForwardOptions): Promise
     if (pair.data && pair.error) {
       clearTimeout(pair.timer);
       pairs.delete(id);
-      const p = forward(pair.data, pair.error);
+      const p = forwardPair(opts, controller.signal, pair.data, pair.error);
       running.add(p);
       void p.finally(() => running.delete(p));
     }
