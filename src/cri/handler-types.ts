@@ -42,6 +42,9 @@ type Definitions = Known<RuntimeServiceDefinition> & Known<ImageServiceDefinitio
 /** The request of method M in its permissive form (what a client sends; fields optional). */
 export type RequestInputOf<M extends CriMethod> =
   Definitions[M] extends MethodDefinition<infer Req, infer _Res, infer _ReqOut, infer _ResOut> ? Req : never;
+/** The response of method M as a client decodes it (same loader options: every field present). */
+export type ResponseOutputOf<M extends CriMethod> =
+  Definitions[M] extends MethodDefinition<infer _Req, infer _Res, infer _ReqOut, infer ResOut> ? ResOut : never;
 /** The response (or each streamed message) of method M, as handed to grpc-js. */
 export type ResponseOf<M extends CriMethod> = Methods[M] extends grpc.handleUnaryCall<infer _Req, infer Res>
   ? Res

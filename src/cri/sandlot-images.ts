@@ -10,6 +10,7 @@ import type { ImageService } from '../image/image-service.js';
 import type { PullProgress } from '../image/puller.js';
 import { isDigest, isHexId, parseReference } from '../image/reference.js';
 import { packageRoot } from '../util/package-info.js';
+import type { ProtoGrpcType } from '../types/cri/sandlot.js';
 import type { PullEvent } from '../types/cri/sandlot/v1/PullEvent.js';
 import type { HandlerSet } from './handler-types.js';
 import { authConfig, imageField } from './image-handlers.js';
@@ -26,17 +27,14 @@ export interface ExtraService {
   handlers: HandlerSet;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function loadSandlotPackage(): any {
+function loadSandlotPackage(): ProtoGrpcType['sandlot']['v1'] {
   const api = path.join(packageRoot(), 'api');
   const def = loadSync(path.join(api, 'sandlot.proto'), { ...PROTO_LOADER_OPTIONS, includeDirs: [api] });
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  return (loadPackageDefinition(def) as any).sandlot.v1;
+  return (loadPackageDefinition(def) as unknown as ProtoGrpcType).sandlot.v1;
 }
 
-/** The client constructor of sandlot.v1.Images, for the CLI and tests. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function loadSandlotImagesClient(): any {
+/** The client constructor of sandlot.v1.Images (typed ImagesClient), for the CLI and tests. */
+export function loadSandlotImagesClient(): ProtoGrpcType['sandlot']['v1']['Images'] {
   return loadSandlotPackage().Images;
 }
 
@@ -113,5 +111,5 @@ function sandlotImagesHandlers(images: ImageService): HandlerSet {
 
 /** sandlot.v1.Images over `images`, for CriServerOptions.extraServices. */
 export function sandlotImagesService(images: ImageService): ExtraService {
-  return { name: 'sandlot.v1.Images', definition: loadSandlotPackage().Images.service as ServiceDefinition, handlers: sandlotImagesHandlers(images) };
+  return { name: 'sandlot.v1.Images', definition: loadSandlotPackage().Images.service, handlers: sandlotImagesHandlers(images) };
 }
