@@ -3,15 +3,16 @@
 // Formatting is prettier's job (.prettierrc.yaml): no stylistic rule is enabled here.
 // STYLE.md 16: fix the finding, don't disable the rule.
 import js from '@eslint/js';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
+export default defineConfig(
   {
     // Build output, dependencies, generated CRI types, Go sources of the test helpers.
     ignores: ['dist/**', 'build/**', 'node_modules/**', 'src/cri/generated/**', 'src/types/generated/**', 'src/types/cri/**', 'test/helpers/*go*/**'],
   },
   js.configs.recommended,
-  ...tseslint.configs.recommendedTypeChecked,
+  tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
       parserOptions: { project: './tsconfig.test.json', tsconfigRootDir: import.meta.dirname },
@@ -32,6 +33,6 @@ export default tseslint.config(
   {
     // This file and any other plain JavaScript: not in tsconfig, so no type information.
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
-    ...tseslint.configs.disableTypeChecked,
+    extends: [tseslint.configs.disableTypeChecked],
   },
 );
