@@ -4,8 +4,8 @@
 // container under its monitor. A failure undoes them all and names what it was doing.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { errorMessage, wrapError } from '../../errors.js';
 import { buildContainerSpec, terminationMessageHostPath, type CriContainerConfig, type SpecLookups } from '../../oci/spec-container.js';
+import type { RuntimeDriver } from '../../oci/runtime.js';
 import { Cleanup } from '../../util/cleanup.js';
 import { changeState, normalizeStopSignal, nsString, type ContainerPaths, type ContainerRecord } from './container.js';
 import { destroyProcess, filestorePlanFor, removeRuntimeFiles, type ContainerTeardown } from './container-destroy.js';
@@ -36,15 +36,49 @@ export async function createContainerLocked(
 ): Promise<string> {
   const started = Date.now();
   const log = c.log.child({ podSandboxId: pod.id, containerId: id });
-  const config = input.config;
   // The pod may have been stopped while this create waited for its lock.
   c.pods.requireRunning(pod.id, 'create a container in');
   const driver = c.pods.driver(pod.runtimeHandler);
-  const monitor = c.monitor(pod.runtimeHandler);
-  const image = c.images.resolve(config.image.image);
-  const paths = c.paths(id);
+  const image = c.images.resolve(input.config.image.image);
+  const rec = newContainerRecord(id, pod, input.config, metadata, configHash, driver, image, c.paths(id));
+  const cleanup = new Cleanup();
+  try {
+    // First write before any side effect: a crash from here on leaves a `creating`
+    // record that recovery undoes (S5).
+    await c.store.save(rec);
+    cleanup.add('removing metadata', () => c.store.delete(id));
+    cleanup.add('removing runtime files', () => removeRuntimeFiles(c, rec));
+    await fs.mkdir(rec.paths.bundle, { recursive: true, mode: 0o700 });
+
+    cleanup.add('removing the rootfs', () => c.images.removeRootfs(id));
+    rec.rootfsPrepared = true;
+    await c.store.save(rec);
+    const rootfs = await c.images.prepareRootfs(image.id, id);
+    await writeContainerSpec(c, rec, pod, input.config, driver, image, rootfs.path, cleanup);
+    await createUnderMonitor(c, rec, pod, driver, cleanup);
+    cleanup.release();
+    log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');
+    return id;
+  } catch (e) {
+    throw await cleanup.undoAfter(e, `creating container "${metadata.name}" in sandbox "${pod.id}"`, log);
+  }
+}
+
+type ResolvedImage = ReturnType<ContainerSetup['images']['resolve']>;
+
+/** The record of a container about to be made (state creating), from the request, its pod and image. */
+function newContainerRecord(
+  id: string,
+  pod: SandboxRecord,
+  config: CreateContainerInput['config'],
+  metadata: { name: string; attempt: number },
+  configHash: string,
+  driver: RuntimeDriver,
+  image: ResolvedImage,
+  paths: ContainerPaths,
+): ContainerRecord {
   const logPath = pod.config.logDirectory !== '' && (config.log_path ?? '') !== '' ? path.join(pod.config.logDirectory, config.log_path!) : '';
-  const rec: ContainerRecord = {
+  return {
     version: 1,
     id,
     podId: pod.id,
@@ -80,80 +114,71 @@ export async function createContainerLocked(
     paths,
     rootfsPrepared: false,
   };
-  const cleanup = new Cleanup();
-  try {
-    // First write before any side effect: a crash from here on leaves a `creating`
-    // record that recovery undoes (S5).
-    await c.store.save(rec);
-    cleanup.add('removing metadata', () => c.store.delete(id));
-    cleanup.add('removing runtime files', () => removeRuntimeFiles(c, rec));
-    await fs.mkdir(paths.bundle, { recursive: true, mode: 0o700 });
+}
 
-    cleanup.add('removing the rootfs', () => c.images.removeRootfs(id));
-    rec.rootfsPrepared = true;
-    await c.store.save(rec);
-    const rootfs = await c.images.prepareRootfs(image.id, id);
-
-    const spec = await buildContainerSpec({
-      containerId: id,
-      // S14 (runc): sources of pod-shared tmpfs hints are bound from the pod's tmpfs.
-      config: driver.features.podSharedTmpfs === 'host' ? { ...config, mounts: bindPodTmpfs(config.mounts ?? [], pod.paths.dir, pod.mountHints ?? []) } : config,
-      image: image.config,
-      imageName: config.image.image,
-      pod: podFacts(pod, driver),
-      rootfs: rootfs.path,
-      minOomScoreAdj: daemonOomFloor(),
-      lastCap: lastCap(),
-      // Privileged / add ALL: what the daemon holds and the handler's runtime takes.
-      ...(driver.capabilities !== undefined ? { availableCapabilities: driver.capabilities } : {}),
-      handler: driver.name,
-      lookups: c.lookups,
-    });
-    // S14 (runsc): mounts of pod-shared tmpfs volumes are tmpfs in the sandbox.
-    if (driver.features.podSharedTmpfs === 'sandbox') spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);
-    if (driver.features.filestores) {
-      // S15: the self filestores of this container (none with a runsc that lacks `self`).
-      const plan = filestorePlanFor(rec, pod, driver, rootfs.path, spec.root.readonly === true);
-      cleanup.add('removing filestores', () => c.filestores.removeForContainer(pod.id, plan));
-      await c.filestores.create(pod.id, plan);
-    }
-    const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
-    // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
-    rec.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
-    rec.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };
-    rec.cgroupPath = spec.linux.cgroupsPath ?? rec.cgroupPath;
-    await fs.writeFile(paths.spec, JSON.stringify(spec, null, 1));
-
-    cleanup.add('removing the container cgroup', () => c.cgroups.remove(rec.cgroupPath));
-    // S12: under runsc the container runs inside the sandbox; its cgroup stays empty but
-    // exists in every hierarchy, so cAdvisor and the kubelet find the container.
-    if (driver.features.emptyContainerCgroup) await c.cgroups.create(rec.cgroupPath, {});
-    cleanup.add('deleting the container', () => destroyProcess(rec, monitor));
-    const created = await monitor.create({
-      id,
-      name: `${pod.config.metadata.namespace}_${pod.config.metadata.name}_${metadata.name}_${metadata.attempt}`,
-      paths,
-      logPath: rec.monitorLogPath,
-      terminal: rec.tty,
-      stdin: rec.stdin,
-      stdinOnce: rec.stdinOnce,
-    });
-    rec.pid = created.pid;
-    rec.conmonPid = created.conmonPid;
-    changeState(rec, 'created');
-    await c.store.save(rec);
-    c.events?.publish('CONTAINER_CREATED_EVENT', id, pod.id);
-    cleanup.release();
-    log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');
-    return id;
-  } catch (e) {
-    const err = wrapError(`creating container "${metadata.name}" in sandbox "${pod.id}"`, e);
-    try {
-      await cleanup.run();
-    } catch (undoErr) {
-      log.error({ err: undoErr }, 'undoing a failed CreateContainer');
-      err.message += `; ${errorMessage(undoErr)}`;
-    }
-    throw err;
+/** The OCI spec (S1, S14, S10) in the bundle, the S15 filestores it needs, and what the record learns from it. */
+async function writeContainerSpec(
+  c: ContainerSetup,
+  rec: ContainerRecord,
+  pod: SandboxRecord,
+  config: CreateContainerInput['config'],
+  driver: RuntimeDriver,
+  image: ResolvedImage,
+  rootfs: string,
+  cleanup: Cleanup,
+): Promise<void> {
+  const spec = await buildContainerSpec({
+    containerId: rec.id,
+    // S14 (runc): sources of pod-shared tmpfs hints are bound from the pod's tmpfs.
+    config: driver.features.podSharedTmpfs === 'host' ? { ...config, mounts: bindPodTmpfs(config.mounts ?? [], pod.paths.dir, pod.mountHints ?? []) } : config,
+    image: image.config,
+    imageName: config.image.image,
+    pod: podFacts(pod, driver),
+    rootfs,
+    minOomScoreAdj: daemonOomFloor(),
+    lastCap: lastCap(),
+    // Privileged / add ALL: what the daemon holds and the handler's runtime takes.
+    ...(driver.capabilities !== undefined ? { availableCapabilities: driver.capabilities } : {}),
+    handler: driver.name,
+    lookups: c.lookups,
+  });
+  // S14 (runsc): mounts of pod-shared tmpfs volumes are tmpfs in the sandbox.
+  if (driver.features.podSharedTmpfs === 'sandbox') spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);
+  if (driver.features.filestores) {
+    // S15: the self filestores of this container (none with a runsc that lacks `self`).
+    const plan = filestorePlanFor(rec, pod, driver, rootfs, spec.root.readonly === true);
+    cleanup.add('removing filestores', () => c.filestores.removeForContainer(pod.id, plan));
+    await c.filestores.create(pod.id, plan);
   }
+  const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
+  // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
+  rec.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
+  rec.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };
+  rec.cgroupPath = spec.linux.cgroupsPath ?? rec.cgroupPath;
+  await fs.writeFile(rec.paths.spec, JSON.stringify(spec, null, 1));
+}
+
+/** The S12 cgroup, then the container under its monitor (→ created, saved, published). */
+async function createUnderMonitor(c: ContainerSetup, rec: ContainerRecord, pod: SandboxRecord, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
+  const monitor = c.monitor(pod.runtimeHandler);
+  cleanup.add('removing the container cgroup', () => c.cgroups.remove(rec.cgroupPath));
+  // S12: under runsc the container runs inside the sandbox; its cgroup stays empty but
+  // exists in every hierarchy, so cAdvisor and the kubelet find the container.
+  if (driver.features.emptyContainerCgroup) await c.cgroups.create(rec.cgroupPath, {});
+  cleanup.add('deleting the container', () => destroyProcess(rec, monitor));
+  const { metadata } = rec;
+  const created = await monitor.create({
+    id: rec.id,
+    name: `${pod.config.metadata.namespace}_${pod.config.metadata.name}_${metadata.name}_${metadata.attempt}`,
+    paths: rec.paths,
+    logPath: rec.monitorLogPath,
+    terminal: rec.tty,
+    stdin: rec.stdin,
+    stdinOnce: rec.stdinOnce,
+  });
+  rec.pid = created.pid;
+  rec.conmonPid = created.conmonPid;
+  changeState(rec, 'created');
+  await c.store.save(rec);
+  c.events?.publish('CONTAINER_CREATED_EVENT', rec.id, pod.id);
 }

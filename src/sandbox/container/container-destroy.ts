@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { DeadlineExceededError } from '../../errors.js';
 import type { ImageService } from '../../image/image-service.js';
-import type { RuntimeDriver } from '../../oci/runtime.js';
+import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, requireState, type ContainerRecord } from './container.js';
 import { noteExitLocked, refreshLocked, type ContainerExitBooks } from './exit-books.js';
@@ -15,7 +15,7 @@ import { processAlive, removeExitFile, waitExit, waitPidGone } from './container
 import type { ContainerMonitor } from './container-monitor.js';
 import { readPid } from './container-spec-input.js';
 import type { FilestorePlan } from '../storage/filestore-plan.js';
-import { DestroySteps } from '../store/destroy-steps.js';
+import { Cleanup } from '../../util/cleanup.js';
 import type { NameIndex } from '../store/name-index.js';
 import type { PodManager } from '../pod/pod-manager.js';
 import { containerFilestorePlan, type PodFilestores } from '../storage/pod-mounts-filestores.js';
@@ -78,7 +78,7 @@ export async function stopContainerLocked(t: ContainerTeardown, rec: ContainerRe
 
 /** S7, with the container's mutex held: thorough, every step tried, failures joined. */
 export async function removeContainerLocked(t: ContainerTeardown, rec: ContainerRecord): Promise<void> {
-  const steps = new DestroySteps();
+  const steps = new Cleanup();
   let monitor: ContainerMonitor | undefined;
   await steps.run('finding the container monitor', async () => {
     monitor = t.monitor(rec.runtimeHandler);
@@ -90,7 +90,7 @@ export async function removeContainerLocked(t: ContainerTeardown, rec: Container
   if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
   // "" only for an unknown container whose spec named none.
   if (rec.cgroupPath !== '') await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
-  if (rec.runtimeType === 'runsc') await steps.run('removing filestores', () => removeFilestores(t, rec));
+  if (runtimeFeatures(rec.runtimeType).filestores) await steps.run('removing filestores', () => removeFilestores(t, rec));
   await steps.run('removing runtime files', () => removeRuntimeFiles(t, rec));
   // On a failure the metadata stays, so a retry of RemoveContainer can finish the job.
   steps.throwIfFailed(`removing container "${rec.id}"`);

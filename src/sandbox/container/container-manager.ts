@@ -22,7 +22,7 @@ import { RunscShim } from '../../oci/runsc-subcontainer.js';
 import { buildResources, NODE_SPEC_LOOKUPS, type CriContainerResources, type SpecLookups } from '../../oci/spec-container.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
-import { changeState, containerNameKey, nsString, requireState, type ContainerPaths, type ContainerRecord } from './container.js';
+import { containerNameKey, nsString, requireState, type ContainerPaths, type ContainerRecord } from './container.js';
 import { createContainerLocked, type ContainerSetup, type CreateContainerInput } from './container-create.js';
 import {
   removeContainerLocked, stopContainerLocked, type ContainerImages, type ContainerPods, type ContainerTeardown,
@@ -41,6 +41,12 @@ import { OomScoreApplier } from '../resources/oom-score.js';
 import type { PodContainersHook } from '../pod/pod-manager.js';
 import { PodFilestores } from '../storage/pod-mounts-filestores.js';
 import { stableJson } from '../pod/sandbox.js';
+import { Cell } from '../store/cell.js';
+import type { ContainerEventType } from './container-events.js';
+import type { ContainerState } from './container.js';
+
+/** A container as a cell: its record, mutex, store handle and event sink (store/cell.ts). */
+export type Container = Cell<ContainerState, ContainerRecord, ContainerEventType>;
 
 export type { ContainerImages, ContainerPods } from './container-destroy.js';
 export type { CreateContainerInput } from './container-create.js';
@@ -52,7 +58,8 @@ export interface ContainerManagerOptions {
   images: ContainerImages;
   pods: ContainerPods;
   conmon?: Conmon;
-  cgroups?: CgroupManager;
+  /** The daemon's one manager: its tree lock orders every create and prune (S12). */
+  cgroups: CgroupManager;
   oomScores?: OomScoreApplier;
   specLookups?: SpecLookups;
   /**
@@ -93,7 +100,7 @@ export class ContainerManager {
     this.images = options.images;
     this.pods = options.pods;
     this.store = new ContainerStore({ rootDir: options.config.root_dir });
-    this.cgroups = options.cgroups ?? new CgroupManager();
+    this.cgroups = options.cgroups;
     this.oom = options.oomScores ?? new OomScoreApplier({ logger: options.log });
     this.lookups = options.specLookups ?? NODE_SPEC_LOOKUPS;
     this.monitorFor = options.monitorFor;
@@ -164,12 +171,26 @@ export class ContainerManager {
     const driver = this.pods.driver(handler);
     let m = this.monitorFor?.(driver);
     if (m === undefined) {
-      m = driver.isRunsc
+      m = driver.features.subcontainerMonitor === 'runsc-shim'
         ? new RunscMonitor({ conmon: this.conmon, driver, shim: new RunscShim({ runtime: driver }), pathsOf: (id) => this.paths(id) })
         : new ConmonMonitor({ conmon: this.conmon, driver });
     }
     this.monitors.set(handler, m);
     return m;
+  }
+
+  /** The cell of container `id`: the one way its record changes. */
+  cell(id: string): Container {
+    return new Cell({
+      kind: 'container',
+      unknownAllows: 'RemoveContainer',
+      id,
+      store: this.store,
+      locks: this.locks,
+      events: this.events,
+      podIdOf: (r) => r.podId,
+      log: this.log,
+    });
   }
 
   paths(id: string): ContainerPaths {
@@ -242,19 +263,19 @@ export class ContainerManager {
         }
         // As containerd: a container whose start failed is exited (StartError), not left created.
         await monitor.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
-        changeState(rec, 'stopped');
-        rec.exitCode = 128;
-        rec.reason = 'StartError';
-        rec.message = errorMessage(e);
-        rec.finishedAt = nsString(Date.now());
-        await this.store.save(rec);
-        this.events?.publish('CONTAINER_STOPPED_EVENT', id, rec.podId);
+        const startError = (d: ContainerRecord): void => {
+          d.exitCode = 128;
+          d.reason = 'StartError';
+          d.message = errorMessage(e);
+          d.finishedAt = nsString(Date.now());
+        };
+        await this.cell(id).updateLocked('start', ['created'], startError, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' });
         throw wrapError(`starting container "${id}"`, e);
       }
-      changeState(rec, 'running');
-      rec.startedAt = startedAt;
-      await this.store.save(rec);
-      this.events?.publish('CONTAINER_STARTED_EVENT', id, rec.podId);
+      const started = (d: ContainerRecord): void => {
+        d.startedAt = startedAt;
+      };
+      await this.cell(id).updateLocked('start', ['created'], started, { to: 'running', event: 'CONTAINER_STARTED_EVENT' });
       this.log.info({ containerId: id, podSandboxId: rec.podId }, 'container started');
       // S11: the monitor dedicated to this container gets its score.
       await this.oom.adjustHelper(rec.conmonPid, rec.oomScoreAdj).catch((e: unknown) =>
@@ -373,10 +394,11 @@ export class ContainerManager {
       const rec = this.store.resolve(id);
       await refreshLocked(this.books(), rec);
       requireState(rec, 'update', 'created', 'running');
-      await this.monitor(rec.runtimeHandler).update(id, oci);
-      // The score is fixed at create (the runtime cannot change it later): keep the old one.
-      rec.resources = { ...resources, oom_score_adj: rec.resources.oom_score_adj ?? 0 };
-      await this.store.save(rec);
+      await this.cell(id).updateLocked('update', ['created', 'running'], async (d) => {
+        await this.monitor(d.runtimeHandler).update(id, oci);
+        // The score is fixed at create (the runtime cannot change it later): keep the old one.
+        d.resources = { ...resources, oom_score_adj: d.resources.oom_score_adj ?? 0 };
+      });
       this.log.info({ containerId: id }, 'container resources updated');
     });
   }

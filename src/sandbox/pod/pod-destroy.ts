@@ -9,7 +9,7 @@ import type { NetworkManager, PodNetworkRequest } from '../../network/network-ma
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import type { ContainerEventSink } from '../container/container-events.js';
-import { DestroySteps } from '../store/destroy-steps.js';
+import { Cleanup } from '../../util/cleanup.js';
 import type { NameIndex } from '../store/name-index.js';
 import { removePodFiles } from './pod-files.js';
 import { unmountPodMounts } from '../storage/pod-mounts.js';
@@ -69,7 +69,7 @@ export async function removePodCgroups(store: SandboxStore, cgroups: CgroupManag
 /** StopPodSandbox with the pod's mutex held: every step tried, failures joined. */
 export async function stopPodLocked(t: PodTeardown, rec: SandboxRecord): Promise<void> {
   const log = t.log.child({ podSandboxId: rec.id });
-  const steps = new DestroySteps();
+  const steps = new Cleanup();
   const containers = t.containers;
   if (containers) await steps.run('stopping the pod containers', () => containers.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
   const driver = t.runtimes.get(rec.runtimeHandler);
@@ -93,7 +93,7 @@ export async function stopPodLocked(t: PodTeardown, rec: SandboxRecord): Promise
 
 /** S7, with the pod's mutex held: idempotent, thorough, every step tried; failures joined. */
 export async function removePodLocked(t: PodTeardown, rec: SandboxRecord): Promise<void> {
-  const steps = new DestroySteps();
+  const steps = new Cleanup();
   if (rec.state !== 'stopped') {
     await steps.run('stopping', () => stopPodLocked(t, rec));
     rec = t.store.find(rec.id) ?? rec;
@@ -106,7 +106,7 @@ export async function removePodLocked(t: PodTeardown, rec: SandboxRecord): Promi
   if (rec.netnsPath !== undefined) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
   await steps.run('removing the pod cgroup', () => removePodCgroups(t.store, t.cgroups, rec));
   await steps.run('unmounting the pod volumes', () => unmountPodMounts(rec.paths.dir));
-  if (driver?.isRunsc) await steps.run('removing shared filestores', () => t.filestores.removeForPod(rec.id, rec.mountHints ?? []));
+  if (driver?.features.filestores) await steps.run('removing shared filestores', () => t.filestores.removeForPod(rec.id, rec.mountHints ?? []));
   await steps.run('removing pod files', () => removePodFiles(rec.paths));
   // On a failure the metadata stays, so a retry of RemovePodSandbox can finish the job.
   steps.throwIfFailed(`removing sandbox "${rec.id}"`);

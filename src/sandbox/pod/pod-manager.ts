@@ -15,7 +15,8 @@ import type { SandlotConfig } from '../../config/types.js';
 import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
 import { Conmon, readExitFile } from '../../oci/conmon.js';
 import { resolveBinary } from '../../oci/command.js';
-import { RuntimeDriver, type ProbeResult } from '../../oci/runtime.js';
+import { probeContainerId, type ProbeResult, type RuntimeDriver } from '../../oci/runtime.js';
+import { createRuntime } from '../../oci/runtimes.js';
 import { validateSysctls } from '../../oci/spec-sandbox.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
@@ -25,8 +26,10 @@ import { removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork
 import { PodFilestores, runscOverlayConfig } from '../storage/pod-mounts-filestores.js';
 import { recoverPods } from './pod-recovery.js';
 import { runPodLocked, type PodSetup } from './pod-run.js';
-import { changeState, nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
+import { nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord, type SandboxState } from './sandbox.js';
 import { SandboxStore } from '../store/sandbox-store.js';
+import { Cell } from '../store/cell.js';
+import type { ContainerEventType } from '../container/container-events.js';
 
 export type { PodContainersHook, PodNetwork } from './pod-destroy.js';
 export { CONTAINERS_STOP_GRACE_MS, INFRA_STOP_GRACE_MS } from './pod-destroy.js';
@@ -35,13 +38,17 @@ export interface PodManagerOptions {
   config: SandlotConfig;
   log: Logger;
   network: PodNetwork;
-  cgroups?: CgroupManager;
+  /** The daemon's one manager: its tree lock orders every create and prune (S12). */
+  cgroups: CgroupManager;
   conmon?: Conmon;
   /** Drivers by handler name; made from config.runtimes when absent. */
   runtimes?: Map<string, RuntimeDriver>;
   containers?: PodContainersHook;
   filestores?: PodFilestores;
 }
+
+/** A pod sandbox as a cell: its record, mutex, store handle and event sink (store/cell.ts). */
+export type PodSandbox = Cell<SandboxState, SandboxRecord, ContainerEventType>;
 
 export interface RuntimeHandlerStatus {
   name: string;
@@ -77,7 +84,7 @@ export class PodManager {
     this.config = options.config;
     this.log = options.log;
     this.network = options.network;
-    this.cgroups = options.cgroups ?? new CgroupManager();
+    this.cgroups = options.cgroups;
     this.conmonOption = options.conmon;
     this.containers = options.containers;
     this.store = new SandboxStore({ rootDir: options.config.root_dir });
@@ -88,7 +95,7 @@ export class PodManager {
         Object.entries(options.config.runtimes).map(([name, rc]) => [
           name,
           // S15: the handler's overlay setting as this runsc spells --overlay2 (a bad one stops the start).
-          new RuntimeDriver({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
+          createRuntime({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
         ]),
       );
   }
@@ -121,6 +128,20 @@ export class PodManager {
     };
   }
 
+  /** The cell of pod `id`: the one way its record changes. */
+  cell(id: string): PodSandbox {
+    return new Cell({
+      kind: 'sandbox',
+      unknownAllows: 'StopPodSandbox and RemovePodSandbox',
+      id,
+      store: this.store,
+      locks: this.locks,
+      events: this.events,
+      podIdOf: (r) => r.id,
+      log: this.log,
+    });
+  }
+
   private get conmon(): Conmon {
     this.conmonInstance ??= this.conmonOption ?? new Conmon({ path: this.config.conmon_path, ...conmonPlacement(this.config, this.cgroups) });
     return this.conmonInstance;
@@ -143,7 +164,7 @@ export class PodManager {
       if (catatonit === undefined) {
         result = { ready: false, reason: 'CatatonitNotFound', message: `catatonit binary "${this.config.catatonit_path}" not found` };
       } else {
-        const cgroupsPath = path.join(this.config.cgroup_root, this.config.default_cgroup_parent, RuntimeDriver.probeId(name));
+        const cgroupsPath = path.join(this.config.cgroup_root, this.config.default_cgroup_parent, probeContainerId(name));
         try {
           result = await driver.probe({ workDir, cgroupsPath, catatonitPath: catatonit });
         } finally {
@@ -244,15 +265,15 @@ export class PodManager {
       if (this.locks.busy(rec.id)) continue;
       const code = await readExitFile(rec.paths.exitDir, rec.id).catch(() => undefined);
       if (code === undefined) continue;
-      await this.locks.runExclusive(rec.id, async () => {
-        const cur = this.store.find(rec.id);
-        if (cur?.state !== 'running') return;
-        changeState(cur, 'stopped');
-        cur.exitCode = code;
-        cur.reason = `the infra process exited with ${code}`;
-        await this.store.save(cur);
-        this.events?.publish('CONTAINER_STOPPED_EVENT', cur.id, cur.id);
-        this.log.warn({ podSandboxId: cur.id, exitCode: code }, 'pod sandbox infra exited; the pod is not ready');
+      const pod = this.cell(rec.id);
+      await pod.locked(async () => {
+        if (this.store.find(rec.id)?.state !== 'running') return;
+        const record = (d: SandboxRecord): void => {
+          d.exitCode = code;
+          d.reason = `the infra process exited with ${code}`;
+        };
+        await pod.updateLocked('record the infra exit of', ['running'], record, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' });
+        this.log.warn({ podSandboxId: rec.id, exitCode: code }, 'pod sandbox infra exited; the pod is not ready');
       });
     }
   }

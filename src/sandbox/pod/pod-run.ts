@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../../config/types.js';
-import { errorMessage, FailedPreconditionError, wrapError } from '../../errors.js';
+import { FailedPreconditionError } from '../../errors.js';
 import type { Conmon } from '../../oci/conmon.js';
 import { resolveBinary } from '../../oci/command.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
@@ -40,13 +40,34 @@ export interface PodSetup {
 export async function runPodLocked(s: PodSetup, id: string, config: RunPodInput, configHash: string, driver: RuntimeDriver): Promise<string> {
   const started = Date.now();
   const log = s.log.child({ podSandboxId: id });
-  const hostNetwork = config.namespaces.network === 'NODE';
-  const paths = podPaths(s.config.state_dir, id, config.namespaces.ipc === 'NODE');
+  const rec = newPodRecord(s.config, id, config, configHash, driver);
+  const cleanup = new Cleanup();
+  try {
+    // First write before any side effect: a crash from here on leaves a `creating`
+    // record that recovery undoes (S5).
+    await s.store.save(rec);
+    cleanup.add('removing metadata', () => s.store.delete(id));
+    await preparePodFiles(s, rec, driver, cleanup);
+    if (config.namespaces.network !== 'NODE') await setUpPodNetwork(s, rec, cleanup);
+    cleanup.add('removing the pod cgroup', () => removePodCgroups(s.store, s.cgroups, rec));
+    await s.cgroups.create(rec.podCgroup, podResources(config.resources, config.overhead));
+    await writeInfraSpec(s, rec, driver);
+    await runInfra(s, rec, driver, cleanup);
+    cleanup.release();
+    log.info({ durationMs: Date.now() - started, handler: driver.name, pid: rec.pid, ip: rec.ip }, 'pod sandbox running');
+    return id;
+  } catch (e) {
+    throw await cleanup.undoAfter(e, `running pod sandbox "${nameKey(config.metadata)}"`, log);
+  }
+}
+
+/** The record of a pod about to be made (state creating): its paths and cgroups (S12). */
+function newPodRecord(cfg: SandlotConfig, id: string, config: RunPodInput, configHash: string, driver: RuntimeDriver): SandboxRecord {
   const ownsPodCgroup = config.cgroupParent === '';
   const podCgroup = ownsPodCgroup
-    ? path.join(s.config.cgroup_root, s.config.default_cgroup_parent, `pod-${id}`)
-    : path.join(s.config.cgroup_root, config.cgroupParent);
-  const rec: SandboxRecord = {
+    ? path.join(cfg.cgroup_root, cfg.default_cgroup_parent, `pod-${id}`)
+    : path.join(cfg.cgroup_root, config.cgroupParent);
+  return {
     version: 1,
     id,
     state: 'creating',
@@ -63,101 +84,93 @@ export async function runPodLocked(s: PodSetup, id: string, config: RunPodInput,
     additionalIps: [],
     pid: 0,
     conmonPid: 0,
-    paths,
+    paths: podPaths(cfg.state_dir, id, config.namespaces.ipc === 'NODE'),
   };
-  const cleanup = new Cleanup();
-  try {
-    // First write before any side effect: a crash from here on leaves a `creating`
-    // record that recovery undoes (S5).
-    await s.store.save(rec);
-    cleanup.add('removing metadata', () => s.store.delete(id));
-    cleanup.add('removing pod files', () => removePodFiles(paths));
-    await writePodFiles(paths, config.hostname, config.dns);
-    await mountPodShm(paths);
-    // S14: the pod's mount hints; runc pods get their shared tmpfs volumes here.
-    rec.mountHints = await podMountHints(config.annotations, config.metadata.uid);
-    await s.store.save(rec);
-    if (driver.features.podSharedTmpfs === 'host') {
-      cleanup.add('unmounting the pod volumes', () => unmountPodMounts(paths.dir));
-      await mountPodTmpfs(paths.dir, rec.mountHints);
-    }
+}
 
-    if (!hostNetwork) {
-      cleanup.add('removing netns', () => s.network.removeNetns(id));
-      rec.netnsPath = await s.network.createNetns(id);
-      await s.store.save(rec);
-      const req = podNetworkRequest(rec);
-      cleanup.add('tearing down the pod network', () => s.network.tearDown(req));
-      rec.networkUp = true;
-      await s.store.save(rec);
-      const net = await s.network.setUp(req);
-      rec.ip = net.ip;
-      rec.additionalIps = net.additionalIps;
-      await writeHosts(paths, config.hostname, [net.ip, ...net.additionalIps].filter(Boolean));
-    }
-
-    cleanup.add('removing the pod cgroup', () => removePodCgroups(s.store, s.cgroups, rec));
-    await s.cgroups.create(podCgroup, podResources(config.resources, config.overhead));
-
-    const catatonit = resolveBinary(s.config.catatonit_path);
-    if (catatonit === undefined) throw new FailedPreconditionError(`catatonit binary "${s.config.catatonit_path}" not found`);
-    const spec = sandboxSpec({
-      id,
-      hostname: config.hostname,
-      rootfs: paths.rootfs,
-      catatonitPath: catatonit,
-      namespaces: config.namespaces,
-      ...(rec.netnsPath !== undefined ? { netnsPath: rec.netnsPath } : {}),
-      sysctls: config.sysctls,
-      cgroupsPath: rec.infraCgroup,
-      podCgroup,
-      // S14: runsc sets the pod's shared volumes up from the sandbox spec's hints.
-      annotations: config.annotations,
-      mountHintAnnotations: mountHintAnnotations(rec.mountHints),
-      oomScoreAdj: infraOomScoreAdj(),
-      runtimeType: driver.type,
-      // The port-forward relay's busybox, for handlers that relay (port-forward-relay.ts).
-      ...(relayBinaryFor(driver) !== undefined ? { relayBinaryPath: relayBinaryFor(driver)! } : {}),
-    });
-    await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
-
-    await driver.ensureRoot();
-    cleanup.add('deleting the infra container', () => destroyInfra(rec, driver, s.log));
-    const created = await s.conmon().create({
-      id,
-      name: `${config.metadata.namespace}_${config.metadata.name}_infra`,
-      runtime: driver,
-      bundle: paths.bundle,
-      containerPidFile: paths.infraPidFile,
-      conmonPidFile: paths.conmonPidFile,
-      exitDir: paths.exitDir,
-      logPath: paths.infraLog,
-      socketDir: paths.socketDir,
-      persistDir: paths.persistDir,
-      conmonLogFile: paths.conmonLog,
-    });
-    rec.pid = created.pid;
-    rec.conmonPid = created.conmonPid;
-    changeState(rec, 'created');
-    await s.store.save(rec);
-    s.events?.publish('CONTAINER_CREATED_EVENT', id, id);
-    await driver.start(id);
-    changeState(rec, 'running');
-    await s.store.save(rec);
-    s.events?.publish('CONTAINER_STARTED_EVENT', id, id);
-    cleanup.release();
-    log.info({ durationMs: Date.now() - started, handler: driver.name, pid: rec.pid, ip: rec.ip }, 'pod sandbox running');
-    return id;
-  } catch (e) {
-    const err = wrapError(`running pod sandbox "${nameKey(config.metadata)}"`, e);
-    try {
-      await cleanup.run();
-    } catch (undoErr) {
-      log.error({ err: undoErr }, 'undoing a failed RunPodSandbox');
-      err.message += `; ${errorMessage(undoErr)}`;
-    }
-    throw err;
+/** The pod's files and /dev/shm, its mount hints (S14) and, where the host makes them, its shared tmpfs volumes. */
+async function preparePodFiles(s: PodSetup, rec: SandboxRecord, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
+  const { paths, config } = rec;
+  cleanup.add('removing pod files', () => removePodFiles(paths));
+  await writePodFiles(paths, config.hostname, config.dns);
+  await mountPodShm(paths);
+  // S14: the pod's mount hints; runc pods get their shared tmpfs volumes here.
+  rec.mountHints = await podMountHints(config.annotations, config.metadata.uid);
+  await s.store.save(rec);
+  if (driver.features.podSharedTmpfs === 'host') {
+    cleanup.add('unmounting the pod volumes', () => unmountPodMounts(paths.dir));
+    await mountPodTmpfs(paths.dir, rec.mountHints);
   }
+}
+
+/** The pinned netns and the CNI ADD (each saved before the next step), then /etc/hosts with the IPs. */
+async function setUpPodNetwork(s: PodSetup, rec: SandboxRecord, cleanup: Cleanup): Promise<void> {
+  cleanup.add('removing netns', () => s.network.removeNetns(rec.id));
+  rec.netnsPath = await s.network.createNetns(rec.id);
+  await s.store.save(rec);
+  const req = podNetworkRequest(rec);
+  cleanup.add('tearing down the pod network', () => s.network.tearDown(req));
+  rec.networkUp = true;
+  await s.store.save(rec);
+  const net = await s.network.setUp(req);
+  rec.ip = net.ip;
+  rec.additionalIps = net.additionalIps;
+  await writeHosts(rec.paths, rec.config.hostname, [net.ip, ...net.additionalIps].filter(Boolean));
+}
+
+/** The infra container's OCI spec, in its bundle. */
+async function writeInfraSpec(s: PodSetup, rec: SandboxRecord, driver: RuntimeDriver): Promise<void> {
+  const { config, paths } = rec;
+  const catatonit = resolveBinary(s.config.catatonit_path);
+  if (catatonit === undefined) throw new FailedPreconditionError(`catatonit binary "${s.config.catatonit_path}" not found`);
+  const spec = sandboxSpec({
+    id: rec.id,
+    hostname: config.hostname,
+    rootfs: paths.rootfs,
+    catatonitPath: catatonit,
+    namespaces: config.namespaces,
+    ...(rec.netnsPath !== undefined ? { netnsPath: rec.netnsPath } : {}),
+    sysctls: config.sysctls,
+    cgroupsPath: rec.infraCgroup,
+    podCgroup: rec.podCgroup,
+    // S14: runsc sets the pod's shared volumes up from the sandbox spec's hints.
+    annotations: config.annotations,
+    mountHintAnnotations: mountHintAnnotations(rec.mountHints ?? []),
+    oomScoreAdj: infraOomScoreAdj(),
+    runtimeType: driver.type,
+    // The port-forward relay's busybox, for handlers that relay (port-forward-relay.ts).
+    ...(relayBinaryFor(driver) !== undefined ? { relayBinaryPath: relayBinaryFor(driver)! } : {}),
+  });
+  await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
+}
+
+/** The infra container created under conmon (→ created), then started (→ running), each saved and published. */
+async function runInfra(s: PodSetup, rec: SandboxRecord, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
+  const { id, config, paths } = rec;
+  await driver.ensureRoot();
+  cleanup.add('deleting the infra container', () => destroyInfra(rec, driver, s.log));
+  const created = await s.conmon().create({
+    id,
+    name: `${config.metadata.namespace}_${config.metadata.name}_infra`,
+    runtime: driver,
+    bundle: paths.bundle,
+    containerPidFile: paths.infraPidFile,
+    conmonPidFile: paths.conmonPidFile,
+    exitDir: paths.exitDir,
+    logPath: paths.infraLog,
+    socketDir: paths.socketDir,
+    persistDir: paths.persistDir,
+    conmonLogFile: paths.conmonLog,
+  });
+  rec.pid = created.pid;
+  rec.conmonPid = created.conmonPid;
+  changeState(rec, 'created');
+  await s.store.save(rec);
+  s.events?.publish('CONTAINER_CREATED_EVENT', id, id);
+  await driver.start(id);
+  changeState(rec, 'running');
+  await s.store.save(rec);
+  s.events?.publish('CONTAINER_STARTED_EVENT', id, id);
 }
 
 /**

@@ -73,6 +73,12 @@ export class MetadataStore<R extends MetadataRecord> {
 
   /** Writes the record atomically and keeps a copy in memory. */
   async save(rec: R): Promise<void> {
+    await this.write(rec);
+    this.records.set(rec.id, structuredClone(rec));
+  }
+
+  /** Writes the record atomically to disk only (a cell commits it to memory itself). */
+  async write(rec: R): Promise<void> {
     const file = this.metaPath(rec.id);
     if ((rec as { state?: unknown }).state === 'unknown') {
       // An unreadable meta.json is kept as it is (for inspection) until the object is removed.
@@ -85,7 +91,6 @@ export class MetadataStore<R extends MetadataRecord> {
     } catch (e) {
       throw new InternalError(`saving metadata of ${this.opts.kind} "${rec.id}" to "${file}": ${errorMessage(e)}`, { cause: e });
     }
-    this.records.set(rec.id, structuredClone(rec));
   }
 
   /**

@@ -11,7 +11,7 @@ test('cleanup runs every step newest first and joins the failures', async () => 
     throw new Error('boom');
   });
   c.add('three', async () => void ran.push('three'));
-  await assert.rejects(c.run(), (e: unknown) => e instanceof AggregateError && e.errors.length === 1 && /two: boom/.test((e as AggregateError).message));
+  await assert.rejects(c.undo(), (e: unknown) => e instanceof AggregateError && e.errors.length === 1 && /two: boom/.test((e as AggregateError).message));
   assert.deepEqual(ran, ['three', 'two', 'one']);
   assert.equal(c.size, 0);
 });
@@ -23,6 +23,24 @@ test('released cleanup undoes nothing', async () => {
     ran = true;
   });
   c.release();
-  await c.run();
+  await c.undo();
   assert.equal(ran, false);
+});
+
+test('the undo block of a failed create: the original error wrapped (type kept), every step undone, undo failures appended and logged', async () => {
+  const { NotFoundError } = await import('../../../src/errors.js');
+  const c = new Cleanup();
+  const ran: string[] = [];
+  c.add('removing metadata', () => void ran.push('metadata'));
+  c.add('unmounting', () => {
+    ran.push('unmount');
+    throw new Error('EBUSY');
+  });
+  const logged: unknown[] = [];
+  const err = await c.undoAfter(new NotFoundError('image "x" not found'), 'creating container "a"', { error: (o: unknown) => void logged.push(o) } as never);
+  assert.ok(err instanceof NotFoundError);
+  assert.match(err.message, /^creating container "a": image "x" not found; undoing: unmounting: EBUSY$/);
+  assert.deepEqual(ran, ['unmount', 'metadata']);
+  assert.equal(logged.length, 1);
+  assert.equal(c.size, 0);
 });

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DestroySteps } from '../../../src/sandbox/store/destroy-steps.js';
+import { Cleanup } from '../../../src/util/cleanup.js';
 
 test('S7: every destroy step runs after a failure, and the failures are joined, each named by its step', async () => {
-  const steps = new DestroySteps();
+  const steps = new Cleanup();
   const ran: string[] = [];
   await steps.run('killing', async () => {
     ran.push('killing');
@@ -25,7 +25,7 @@ test('S7: every destroy step runs after a failure, and the failures are joined, 
 });
 
 test('a destroy path whose steps all succeeded does not throw', async () => {
-  const steps = new DestroySteps();
+  const steps = new Cleanup();
   await steps.run('removing files', async () => undefined);
   assert.doesNotThrow(() => steps.throwIfFailed('removing sandbox "abc"'));
 });
