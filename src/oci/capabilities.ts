@@ -121,7 +121,7 @@ export function capabilitiesOfMask(hex: string): string[] {
 /** The bounding set in a /proc/<pid>/status text; undefined when it has no CapBnd line. */
 export function boundingSetOfStatus(status: string): string[] | undefined {
   const m = /^CapBnd:\s*([0-9a-f]+)\s*$/im.exec(status);
-  return m ? capabilitiesOfMask(m[1]!) : undefined;
+  return m ? capabilitiesOfMask(m[1]) : undefined;
 }
 
 /** The capability a runtime refused as unknown, from its error text or log (runsc: `invalid capability "CAP_BPF"`). */
@@ -129,7 +129,7 @@ export function unknownCapabilityIn(message: string): string | undefined {
   // `unknown capability` from the sentry (app containers), `invalid capability` from
   // the sandbox process applying the root container's set.
   const m = /(?:unknown|invalid) capability:? *"?(CAP_[A-Z_]+)"?/i.exec(message);
-  return m ? m[1]!.toUpperCase() : undefined;
+  return m ? m[1].toUpperCase() : undefined;
 }
 
 export interface ComputeCapabilitiesOptions {

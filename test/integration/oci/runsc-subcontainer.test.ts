@@ -25,7 +25,7 @@ const TEST_TIMEOUT_MS = 120_000;
 const SRC_OCI = fileURLToPath(new URL('../../../src/oci/', import.meta.url));
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-runsc-sub-'));
-const runtime = createRuntime({ name: 'runsc', config: defaultConfig().runtimes.runsc!, stateDir: dir, log });
+const runtime = createRuntime({ name: 'runsc', config: defaultConfig().runtimes.runsc, stateDir: dir, log });
 const conmon = new Conmon({ path: 'conmon' });
 const shim = new RunscShim({ runtime });
 const cgroups = new CgroupManager();
@@ -190,7 +190,7 @@ function criLog(file: string): Array<[string, string, string]> {
     .map((l) => {
       const m = /^\S+ (stdout|stderr) ([PF]) (.*)$/s.exec(l);
       assert.ok(m, `CRI log line ${JSON.stringify(l)}`);
-      return [m[1]!, m[2]!, m[3]!];
+      return [m[1], m[2], m[3]];
     });
 }
 
@@ -295,7 +295,7 @@ test(
       if (child.exitCode !== null) throw new Error(`the daemon exited ${child.exitCode}: ${err}`);
       return out.includes('\n') ? out.split('\n')[0] : undefined;
     });
-    const created = JSON.parse(line!) as { pid: number; conmonPid: number };
+    const created = JSON.parse(line) as { pid: number; conmonPid: number };
     child.kill('SIGKILL');
     await exited;
     // The daemon is gone; what is left is on disk: pid files and the shim's state.

@@ -71,7 +71,7 @@ for (const handler of ['runc', 'runsc']) {
     const dir = tmpDir(t, undo);
     const id = `oci-test-${process.pid}-${handler}`;
     const cgroupsPath = path.join(testCgroupRoot(), `sandlot-oci-test-${process.pid}-${handler}`);
-    const runtime = createRuntime({ name: handler, config: defaultConfig().runtimes[handler]!, stateDir: dir, log });
+    const runtime = createRuntime({ name: handler, config: defaultConfig().runtimes[handler], stateDir: dir, log });
     await runtime.ensureRoot();
     undo.push(
       () => removeCgroupTree(cgroupsPath),
@@ -115,7 +115,7 @@ for (const handler of ['runc', 'runsc']) {
 test('runc: a create failure comes back through the sync pipe with the runtime message', { timeout: 60_000 }, async (t) => {
   const undo: Array<() => Promise<unknown>> = [];
   const dir = tmpDir(t, undo);
-  const runtime = createRuntime({ name: 'runc', config: defaultConfig().runtimes.runc!, stateDir: dir, log });
+  const runtime = createRuntime({ name: 'runc', config: defaultConfig().runtimes.runc, stateDir: dir, log });
   await runtime.ensureRoot();
   const bundle = path.join(dir, 'bundle');
   fs.mkdirSync(path.join(bundle, 'rootfs'), { recursive: true });
@@ -158,7 +158,7 @@ test('probe: runc and runsc are ready, crun fails here with its hybrid-cgroup me
   const dir = tmpDir(t, undo);
   const cgroupRoot = testCgroupRoot();
   const results: Record<string, { ready: boolean; reason: string; message: string }> = {};
-  const configs = { ...defaultConfig().runtimes, nope: { ...defaultConfig().runtimes.runc!, path: 'sandlot-no-such-runtime' } };
+  const configs = { ...defaultConfig().runtimes, nope: { ...defaultConfig().runtimes.runc, path: 'sandlot-no-such-runtime' } };
   for (const [name, config] of Object.entries(configs)) {
     const driver = createRuntime({ name, config, stateDir: dir, log });
     const cgroupsPath = path.join(cgroupRoot, `sandlot-probe-test-${process.pid}-${name}`);
@@ -171,6 +171,6 @@ test('probe: runc and runsc are ready, crun fails here with its hybrid-cgroup me
   assert.deepEqual(results.runc, { ready: true, reason: '', message: '' });
   assert.deepEqual(results.runsc, { ready: true, reason: '', message: '' });
   assert.equal(results.crun?.ready, false);
-  assert.match(results.crun!.message, /hybrid mode not supported/);
+  assert.match(results.crun.message, /hybrid mode not supported/);
   assert.equal(results.nope?.reason, 'RuntimeBinaryNotFound');
 });

@@ -32,7 +32,7 @@ async function wsConnect(url: string, protocol = 'v4.channel.k8s.io'): Promise<W
   const ws = new WebSocket(url.replace(/^http/, 'ws'), [protocol]);
   const channels = new Map<number, Buffer[]>();
   ws.on('message', (raw: Buffer) => {
-    const ch = raw[0]!;
+    const ch = raw[0];
     if (!channels.has(ch)) channels.set(ch, []);
     channels.get(ch)!.push(raw.subarray(1));
   });
@@ -62,10 +62,10 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     const r = await execSync(env, id, ['/bin/sh', '-c', 'echo $PATH; hostname; cat /proc/1/cmdline | tr "\\0" " "']);
     assert.equal(r.exit_code, 0);
     const [pathLine, host, init] = r.stdout.split('\n');
-    assert.match(pathLine!, /\/bin/);
+    assert.match(pathLine, /\/bin/);
     assert.equal(host, 'exec');
     // pid: CONTAINER: PID 1 is the container's own command, not the host's init.
-    assert.match(init!, /sleep 100000/);
+    assert.match(init, /sleep 100000/);
   });
 
   await t.test('ExecSync of a missing binary reports the runtime exit code and message, not an error status', async () => {
@@ -80,7 +80,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
     }) as Client & Record<string, Function>;
     const r = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      client.ExecSync!(
+      client.ExecSync(
         { container_id: id, cmd: ['/bin/sh', '-c', 'head -c 17825792 /dev/zero; echo done >&2'], timeout: 0 },
         new Metadata(),
         { deadline: new Date(Date.now() + 120_000) },

@@ -21,8 +21,8 @@ async function wsPortForward(url: string, port: number, payload: string): Promis
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}?port=${port}`, ['v5.channel.k8s.io']);
   const chans = new Map<number, Buffer[]>();
   ws.on('message', (raw: Buffer) => {
-    if (!chans.has(raw[0]!)) chans.set(raw[0]!, []);
-    chans.get(raw[0]!)!.push(raw.subarray(1));
+    if (!chans.has(raw[0])) chans.set(raw[0], []);
+    chans.get(raw[0])!.push(raw.subarray(1));
   });
   const closed = new Promise<void>((resolve) => ws.on('close', () => resolve()));
   await new Promise<void>((resolve, reject) => {
@@ -56,7 +56,7 @@ test('port-forward through the in-sandbox relay under runc and runsc', { timeout
       r = await runGoClient({ mode: 'portforward', url: url as string, protocols: 'portforward.k8s.io', port: 8080, requests: 2, payload: get });
       return r.forwards!.every((f) => f.data.includes('hello-relay'));
     });
-    assert.match(r!.forwards![0]!.data, /^HTTP\/1\.[01] 200 OK/);
+    assert.match(r!.forwards![0].data, /^HTTP\/1\.[01] 200 OK/);
     assert.ok(env.d.stderr.includes('port-forward through the relay'), 'the relay, not the netns dial, carried it');
 
     const { url } = await env.d.runtime('PortForward', { pod_sandbox_id: podId, port: [8080] });
@@ -67,7 +67,7 @@ test('port-forward through the in-sandbox relay under runc and runsc', { timeout
     // Nothing listens on 8081: the relay's error reaches the client's error stream.
     const { url: u2 } = await env.d.runtime('PortForward', { pod_sandbox_id: podId, port: [8081] });
     const bad = await runGoClient({ mode: 'portforward', url: u2 as string, protocols: 'portforward.k8s.io', port: 8081, payload: 'x' });
-    assert.match(bad.forwards![0]!.error, /relay.*(refused|can't connect|exited)/i);
+    assert.match(bad.forwards![0].error, /relay.*(refused|can't connect|exited)/i);
   });
 
   await t.test('runsc: an echo server inside the sandbox, with half-close through the relay', async (t) => {

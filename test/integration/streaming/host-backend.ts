@@ -27,7 +27,7 @@ export class HostBackend implements StreamingBackend {
   /** Starts a "container": a shell that answers each stdin line with `got <line>`. */
   startContainer(id: string): HostContainer {
     const child = spawn('sh', ['-c', 'while read -r l; do echo "got $l"; done'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin!.on('error', () => undefined);
+    child.stdin.on('error', () => undefined);
     const c = { child };
     this.containers.set(id, c);
     return c;
@@ -45,7 +45,7 @@ export class HostBackend implements StreamingBackend {
   }
 
   private execPipes(cmd: string[], io: ExecStreams, signal: AbortSignal): Promise<ExecResult> {
-    const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd[0], cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     if (child.pid) this.execPids.push(child.pid);
     child.stdin.on('error', () => undefined);
     if (io.stdin) io.stdin.pipe(child.stdin);

@@ -39,8 +39,8 @@ test('port-forward to a closed port reports on the error stream', async (t) => {
     port: closed,
     payload: 'hello',
   });
-  assert.equal(r.forwards![0]!.data, '');
-  assert.match(r.forwards![0]!.error, new RegExp(`error forwarding port ${closed} to pod pod1: dialing 127.0.0.1:${closed}: .*ECONNREFUSED`));
+  assert.equal(r.forwards![0].data, '');
+  assert.match(r.forwards![0].error, new RegExp(`error forwarding port ${closed} to pod pod1: dialing 127.0.0.1:${closed}: .*ECONNREFUSED`));
 });
 
 test('port-forward refuses port 0 and ports the request did not name', async (t) => {
@@ -52,14 +52,14 @@ test('port-forward refuses port 0 and ports the request did not name', async (t)
     protocols: 'portforward.k8s.io',
     port: 0,
   });
-  assert.match(zero.forwards![0]!.error, /invalid port "0"/);
+  assert.match(zero.forwards![0].error, /invalid port "0"/);
   const other = await runGoClient({
     mode: 'portforward',
     url: server.getPortForwardUrl({ podSandboxId: 'pod1', ports: [port + 1 > 65535 ? 1 : port + 1] }),
     protocols: 'portforward.k8s.io',
     port,
   });
-  assert.match(other.forwards![0]!.error, /was not requested/);
+  assert.match(other.forwards![0].error, /was not requested/);
   assert.equal(backend.portForwardCount, 0);
 });
 

@@ -71,7 +71,7 @@ test('a client offering no protocol we speak gets 403 and the accepted list', as
   const { server, backend } = await startServer(t);
   const r = await runGoClient({ url: server.getExecUrl(exec(['true'])), protocols: 'v9.channel.k8s.io' });
   assert.equal(r.httpStatus, 403);
-  assert.match(r.headers!['X-Accepted-Stream-Protocol-Versions']!, /v4\.channel\.k8s\.io/);
+  assert.match(r.headers!['X-Accepted-Stream-Protocol-Versions'], /v4\.channel\.k8s\.io/);
   assert.equal(backend.execCount, 0);
 });
 
@@ -137,7 +137,7 @@ test('a client vanishing mid-stream gets its process killed and the session drop
   const r = await runGoClient({ url: server.getExecUrl(exec(['yes'])), 'vanish-after': 1024 * 1024 });
   assert.ok(r.stdoutLen >= 1024 * 1024);
   assert.equal(backend.execPids.length, 1);
-  const pid = backend.execPids[0]!;
+  const pid = backend.execPids[0];
   await waitFor('the exec process to die', () => processGone(pid));
   await waitFor('the session to end', () => server.activeSessions === 0);
 });

@@ -25,7 +25,7 @@ async function connect(url: string, protocols: string[]): Promise<Session> {
     let data: Buffer;
     if (base64()) {
       assert.equal(isBinary, false, 'base64 protocols send text frames');
-      channel = raw[0]! - 48;
+      channel = raw[0] - 48;
       data = Buffer.from(raw.subarray(1).toString(), 'base64');
     } else {
       channel = raw[0]!;
@@ -109,7 +109,7 @@ test('a WebSocket client that disconnects mid-stream gets its process killed', a
   const s = await connect(server.getExecUrl(exec(['yes'])), ['v4.channel.k8s.io']);
   await waitFor('some output', () => (s.channels.get(1)?.length ?? 0) > 0);
   s.ws.terminate();
-  const pid = backend.execPids[0]!;
+  const pid = backend.execPids[0];
   await waitFor('the exec process to die', () => processGone(pid));
   await waitFor('the session to end', () => server.activeSessions === 0);
 });

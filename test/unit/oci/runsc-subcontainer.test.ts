@@ -80,7 +80,7 @@ function setup(): { fake: string; runtime: RuntimeDriver; shim: RunscShim; base:
   fs.mkdirSync(fake, { recursive: true });
   const bin = path.join(base, 'runsc');
   fs.writeFileSync(bin, FAKE_RUNSC, { mode: 0o755 });
-  const config = { ...defaultConfig().runtimes.runsc!, path: bin, args: ['--fake-dir', fake, 'it\'s a "global"'] };
+  const config = { ...defaultConfig().runtimes.runsc, path: bin, args: ['--fake-dir', fake, 'it\'s a "global"'] };
   const runtime = createRuntime({ name: 'runsc', config, stateDir: base, log: pino({ level: 'silent' }) });
   return { fake, runtime, shim: new RunscShim({ runtime }), base };
 }
@@ -230,8 +230,8 @@ test("shim under conmon: a tty container's console socket goes to runsc create",
   const i = createCall.indexOf('--console-socket');
   assert.ok(i > 0, createCall.join(' '));
   // conmon leaves its socket behind when no pty arrives.
-  fs.rmSync(createCall[i + 1]!, { force: true });
-  assert.match(createCall[i + 1]!, /conmon-term\./);
+  fs.rmSync(createCall[i + 1], { force: true });
+  assert.match(createCall[i + 1], /conmon-term\./);
   assert.ok(!createCall.includes('--pid-file'));
 });
 

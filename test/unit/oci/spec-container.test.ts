@@ -34,21 +34,21 @@ function lookups(f: FakeFs = {}): SpecLookups & { rootfsAsked: string[] } {
   const rootfsAsked: string[] = [];
   return {
     rootfsAsked,
-    async accountFiles(rootfs) {
+    accountFiles(rootfs) {
       rootfsAsked.push(rootfs);
-      return { passwd: 'passwd' in f ? f.passwd : PASSWD, group: 'group' in f ? f.group : GROUP };
+      return Promise.resolve({ passwd: 'passwd' in f ? f.passwd : PASSWD, group: 'group' in f ? f.group : GROUP });
     },
-    async exists(p) {
-      return (f.exists ?? ['/data', '/var/log/pods/x', '/host/run']).includes(p);
+    exists(p) {
+      return Promise.resolve((f.exists ?? ['/data', '/var/log/pods/x', '/host/run']).includes(p));
     },
-    async statDevice(p) {
-      return f.devices?.[p];
+    statDevice(p) {
+      return Promise.resolve(f.devices?.[p]);
     },
-    async readFile(p) {
-      return f.files?.[p];
+    readFile(p) {
+      return Promise.resolve(f.files?.[p]);
     },
-    async hostDevices() {
-      return [{ path: '/dev/sda', type: 'b', major: 8, minor: 0, fileMode: 0o660, uid: 0, gid: 6 }];
+    hostDevices() {
+      return Promise.resolve([{ path: '/dev/sda', type: 'b', major: 8, minor: 0, fileMode: 0o660, uid: 0, gid: 6 }]);
     },
   };
 }
@@ -90,7 +90,7 @@ const sc = (s: NonNullable<NonNullable<CriContainerConfig['linux']>['security_co
 const res = (r: NonNullable<NonNullable<CriContainerConfig['linux']>['resources']>): CriContainerConfig => ({ linux: { resources: r } });
 const mount = (s: OciSpec, dest: string) => s.mounts.find((m) => m.destination === dest);
 
-async function rejects(p: Promise<unknown>, re: RegExp, type: Function = InvalidArgumentError): Promise<void> {
+async function rejects(p: Promise<unknown>, re: RegExp, type: abstract new (...args: never[]) => Error = InvalidArgumentError): Promise<void> {
   await assert.rejects(p, (e: Error) => {
     assert.ok(e instanceof type, `expected ${type.name}, got ${e.constructor.name}: ${e.message}`);
     assert.match(e.message, re);
@@ -236,7 +236,7 @@ test('mounts: host binds with readonly and propagation; the rootfs follows slave
 test('mounts: slave and shared propagation need a host mount that propagates (as containerd checks)', async () => {
   const l = lookups();
   const propagation: Record<string, 'shared' | 'slave' | 'private'> = { '/data': 'private', '/host/run': 'shared', '/var/log/pods/x': 'slave' };
-  l.hostMountPropagation = async (p) => ({ mountPoint: p, propagation: propagation[p] ?? 'private' });
+  l.hostMountPropagation = (p) => Promise.resolve({ mountPoint: p, propagation: propagation[p] ?? 'private' });
   const m = (host_path: string, p: 'PROPAGATION_HOST_TO_CONTAINER' | 'PROPAGATION_BIDIRECTIONAL' | 'PROPAGATION_PRIVATE') =>
     buildContainerSpec(input({ mounts: [{ container_path: '/m', host_path, propagation: p }] }, { lookups: l }));
   await m('/host/run', 'PROPAGATION_BIDIRECTIONAL');
@@ -377,7 +377,7 @@ test('standard mounts: proc, dev, devpts, mqueue, sysfs and cgroup read-only; no
     ['/sys', 'sysfs'],
     ['/sys/fs/cgroup', 'cgroup'],
   ]) {
-    assert.equal(mount(s, dest!)?.type, type, dest);
+    assert.equal(mount(s, dest)?.type, type, dest);
   }
   assert.ok(mount(s, '/sys')?.options?.includes('ro'));
   assert.ok(mount(s, '/sys/fs/cgroup')?.options?.includes('ro'));
