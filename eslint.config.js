@@ -28,6 +28,11 @@ export default defineConfig(
       // An async callback where a void one is expected (an event listener, forEach): its
       // rejection goes nowhere.
       '@typescript-eslint/no-misused-promises': 'error',
+      // A promise returned un-awaited from a try block skips its catch and finally: the
+      // cleanup stack's undo and a lock's release would run before the work ends.
+      '@typescript-eslint/return-await': ['error', 'error-handling-correctness-only'],
+      // A switch over a state or kind union without a default that misses a member.
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
     },
   },
   {
