@@ -2,7 +2,9 @@
 // clean; default and non-default values render objects that are valid against the
 // Kubernetes schemas (kubernetes-models, offline); every host path the daemon works in
 // is mounted; the ConfigMap's config is one `sandlot config check` accepts; values.schema
-// rejects typos and keys the chart owns.
+// rejects typos and keys the chart owns. mode=installer renders the installer DaemonSet
+// (host / at /host, hostPID, NODE_NAME, install or uninstall) with RBAC for exactly its
+// node calls; values.image is what `make image` names.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,6 +16,7 @@ import YAML from 'yaml';
 import { validateConfig } from '../../../src/config/load.js';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { REPO_ROOT } from '../../helpers/daemon.js';
+import { IMAGE_NAME } from '../../../src/install/build-image.js';
 import { CHART, helm, render, renderRaw, validateObject, type K8sObject } from './helm.js';
 
 const execFileAsync = promisify(execFile);
@@ -74,6 +77,10 @@ test('helm is v3.18.0 and `helm lint --strict` is clean, with default and non-de
   assert.equal(lint.code, 0, lint.stdout + lint.stderr);
   const lint2 = await helm(['lint', '--strict', CHART, '--set', 'metrics.enabled=false', '--set', 'config=null']);
   assert.equal(lint2.code, 0, lint2.stdout + lint2.stderr);
+  for (const extra of [[], ['--set', 'installer.uninstall=true', '--set', 'installer.purge=true']]) {
+    const lint3 = await helm(['lint', '--strict', CHART, '--set', 'mode=installer', ...extra]);
+    assert.equal(lint3.code, 0, lint3.stdout + lint3.stderr);
+  }
   const old = await renderRaw({}, ['--kube-version', '1.25.0']);
   assert.notEqual(old.code, 0);
   assert.match(old.stderr, /requires kubeVersion/);
@@ -188,6 +195,9 @@ test('values.schema.json rejects typos, keys the chart owns, the image\'s CNI di
     [{ conmonCgroup: 'conmon' }, /conmonCgroup/],
     [{ runtimeClasses: [{ name: 'x', handler: 'runsc', overhed: {} }] }, /overhed/],
     [{ image: { pullPolicy: 'Sometimes' } }, /pullPolicy/],
+    [{ mode: 'both' }, /mode/],
+    [{ installer: { uninstal: true } }, /uninstal/],
+    [{ installer: { statusWaitSeconds: 0 } }, /statusWaitSeconds/],
   ];
   for (const [v, re] of bad) {
     const r = await renderRaw(v);
@@ -234,4 +244,42 @@ test('every template names only values that values.yaml defines', () => {
       assert.notEqual(cur, undefined, `${f}: .Values.${m[1]} is defined`);
     }
   }
+});
+
+test('values.image is the image `make image` builds (src/install/build-image.ts IMAGE_NAME)', () => {
+  const { repository, tag } = values().image;
+  assert.equal(`${repository}:${tag}`, IMAGE_NAME);
+});
+
+test('mode=installer: ServiceAccount, ClusterRole (get/patch nodes only), binding, installer DaemonSet and RuntimeClasses, all valid; no daemon objects', async () => {
+  const objs = await render({ mode: 'installer' });
+  assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+    'ClusterRole/rel-sandlot-installer', 'ClusterRoleBinding/rel-sandlot-installer', 'DaemonSet/rel-sandlot-installer',
+    'RuntimeClass/runc', 'RuntimeClass/runsc', 'ServiceAccount/rel-sandlot-installer',
+  ]);
+  for (const o of objs) validateObject(o);
+  process.stdout.write(`# mode=installer renders: ${objs.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}\n`);
+  const role = one(objs, 'ClusterRole');
+  assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] }], 'the two calls of src/install/node-labeller.ts');
+  const binding = one(objs, 'ClusterRoleBinding');
+  assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'rel-sandlot-installer', namespace: 'kube-system' }]);
+  assert.equal(binding.roleRef.name, role.metadata.name);
+  const ds = one(objs, 'DaemonSet');
+  const spec = ds.spec.template.spec;
+  assert.equal(spec.serviceAccountName, one(objs, 'ServiceAccount').metadata.name);
+  assert.equal(spec.hostPID, true, 'nsenter -t 1 -m reaches the host\'s mount namespace');
+  const c = spec.containers[0];
+  assert.equal(c.image, IMAGE_NAME);
+  assert.equal(c.command, undefined, 'the image\'s entrypoint: the installer');
+  assert.deepEqual(c.args, ['install', '--root', '/host', '--from', '/opt/sandlot/current', '--wait-ms', '120000']);
+  assert.deepEqual(c.env, [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }]);
+  assert.equal(c.securityContext.privileged, true);
+  assert.deepEqual(c.volumeMounts, [{ name: 'host', mountPath: '/host', mountPropagation: 'HostToContainer' }]);
+  assert.deepEqual(spec.volumes, [{ name: 'host', hostPath: { path: '/', type: 'Directory' } }]);
+  for (const [k, v] of Object.entries(ds.spec.selector.matchLabels as Record<string, string>)) assert.equal(ds.spec.template.metadata.labels[k], v);
+
+  const un = one(await render({ mode: 'installer', installer: { uninstall: true, purge: true, statusWaitSeconds: 30 } }), 'DaemonSet');
+  assert.deepEqual(un.spec.template.spec.containers[0].args, ['uninstall', '--root', '/host', '--purge']);
+  const slow = one(await render({ mode: 'installer', installer: { uninstall: false, purge: false, statusWaitSeconds: 300 } }), 'DaemonSet');
+  assert.deepEqual(slow.spec.template.spec.containers[0].args.slice(-2), ['--wait-ms', '300000']);
 });

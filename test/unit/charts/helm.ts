@@ -8,7 +8,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
-import { ConfigMap, Service } from 'kubernetes-models/v1';
+import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { RuntimeClass } from 'kubernetes-models/node.k8s.io/v1';
 import { REPO_ROOT } from '../../helpers/daemon.js';
 
@@ -61,6 +62,9 @@ export async function renderRaw(values: Record<string, unknown>, extra: string[]
 const MODELS: Record<string, new (o: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
   'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'apps/v1/DaemonSet': DaemonSet,
   'node.k8s.io/v1/RuntimeClass': RuntimeClass,
 };
