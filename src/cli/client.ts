@@ -1,5 +1,5 @@
 // A CRI client over the unix socket, for the CLI verbs and the tests.
-import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { loadCriClientConstructors } from '../cri/proto.js';
 
 const MAX_ANSWER_BYTES = 40 * 1024 * 1024;
@@ -45,6 +45,14 @@ export class CriClient {
   /** Calls a unary ImageService method by name. */
   imageCall(method: string, req: CriMessage = {}, opts: CallOptions = {}): Promise<CriMessage> {
     return this.unary(this.image, method, req, opts);
+  }
+
+  /** Opens a server-streaming RuntimeService method (GetContainerEvents); cancel() ends it. */
+  runtimeStream(method: string, req: CriMessage = {}): ClientReadableStream<CriMessage> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const fn = (this.runtime as any)[method] as Function | undefined;
+    if (typeof fn !== 'function') throw new Error(`no CRI method "${method}"`);
+    return fn.call(this.runtime, req, new Metadata()) as ClientReadableStream<CriMessage>;
   }
 
   close(): void {

@@ -35,3 +35,20 @@ export function timeAgo(createdAtNs: string | number | bigint, nowMs: number): s
   // A clock a little ahead of ours is "now", not a future.
   return `${humanDuration(Math.max(0, nowMs - createdMs))} ago`;
 }
+
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: SECOND_MS, m: MINUTE_MS, h: HOUR_MS };
+
+/**
+ * `--since` as docker and crictl take it: a Go duration back from now (`90s`, `1h30m`)
+ * or an RFC 3339 time (`2026-12-04T02:00:00Z`). Milliseconds since the epoch; undefined
+ * for text that is neither.
+ */
+export function parseSince(text: string, nowMs: number): number | undefined {
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (parts.length > 0 && parts.map((p) => p[0]).join('') === text) {
+    return nowMs - parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2]!]!, 0);
+  }
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text)) return undefined;
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? undefined : ms;
+}

@@ -1,7 +1,7 @@
-// Finding pods and containers by ID prefix through the daemon, and reading gRPC errors.
+// Finding pods and containers by ID, name or ID prefix through the daemon, and reading gRPC errors.
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { CriClient, CriMessage } from './client.js';
-import { IdResolutionError, resolveId } from './id-prefix.js';
+import { IdResolutionError, pickNamed } from './id-prefix.js';
 
 export const LIST_TIMEOUT_MS = 30_000;
 
@@ -31,33 +31,50 @@ export async function listContainers(c: CriClient, filter: CriMessage = {}): Pro
   return (res.containers ?? []) as CriMessage[];
 }
 
-export function resolvePod(c: CriClient, prefix: string): Promise<string> {
-  return resolveId('pod', prefix, async (id) => (await listPods(c, id ? { id } : {})).map((p) => String(p.id)));
+function stateDetail(state: unknown): string {
+  return String(state ?? '').replace(/^(SANDBOX|CONTAINER)_/, '').toLowerCase();
 }
 
-export function resolveContainer(c: CriClient, prefix: string): Promise<string> {
-  return resolveId('container', prefix, async (id) => (await listContainers(c, id ? { id } : {})).map((p) => String(p.id)));
+/** A pod by ID, name or unique ID prefix (see pickNamed). */
+export async function resolvePod(c: CriClient, ref: string): Promise<string> {
+  const pods = await listPods(c);
+  const named = pods.map((p) => ({
+    id: String(p.id),
+    name: String(p.metadata?.name ?? ''),
+    detail: `${stateDetail(p.state)}, namespace ${String(p.metadata?.namespace ?? '')}, attempt ${String(p.metadata?.attempt ?? 0)}`,
+  }));
+  return pickNamed('pod', ref, named).id;
+}
+
+/** A container by ID, name or unique ID prefix (see pickNamed). */
+export async function resolveContainer(c: CriClient, ref: string): Promise<string> {
+  const containers = await listContainers(c);
+  const named = containers.map((x) => ({
+    id: String(x.id),
+    name: String(x.metadata?.name ?? ''),
+    detail: `${stateDetail(x.state)}, attempt ${String(x.metadata?.attempt ?? 0)}, pod ${String(x.pod_sandbox_id ?? '').slice(0, 13)}`,
+  }));
+  return pickNamed('container', ref, named).id;
 }
 
 export type Resolved = { kind: 'pod' | 'container'; id: string };
 
-/** A pod or a container; a daemon that serves no containers yet only has pods. */
-export async function resolveAny(c: CriClient, prefix: string): Promise<Resolved> {
-  const found: Resolved[] = [];
-  const problems: IdResolutionError[] = [];
+/**
+ * A container, else a pod: `inspect web` after `run --name web` shows the container (as
+ * docker's inspect does); `inspectp` names pods only.
+ */
+export async function resolveAny(c: CriClient, ref: string): Promise<Resolved> {
   for (const [kind, fn] of [
-    ['pod', resolvePod],
     ['container', resolveContainer],
+    ['pod', resolvePod],
   ] as const) {
     try {
-      found.push({ kind, id: await fn(c, prefix) });
+      return { kind, id: await fn(c, ref) };
     } catch (e) {
-      if (e instanceof IdResolutionError) problems.push(e);
-      else if (!(kind === 'container' && isUnimplemented(e))) throw e;
+      if (!(e instanceof IdResolutionError)) throw e;
+      // An ambiguous container reference is not settled by a pod of that name.
+      if (e.reason === 'ambiguous') throw e;
     }
   }
-  if (found.length === 1) return found[0]!;
-  if (found.length > 1) throw new IdResolutionError(`ID prefix "${prefix}" is ambiguous: it matches a pod and a container`, 'ambiguous');
-  const ambiguous = problems.find((p) => p.reason === 'ambiguous');
-  throw ambiguous ?? new IdResolutionError(`no pod or container "${prefix}" found`, 'not-found');
+  throw new IdResolutionError(`no pod or container "${ref}" found`, 'not-found');
 }

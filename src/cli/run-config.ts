@@ -25,6 +25,10 @@ export interface RunSpec {
   tty: boolean;
   stdin: boolean;
   runtimeHandler?: string;
+  /** CRI mounts (parseVolume). */
+  mounts?: CriMessage[];
+  /** CRI port mappings of the pod (parsePublish). */
+  portMappings?: CriMessage[];
   logRoot: string;
   /** Random hex the pod name and UID are made of (injected for tests). */
   random: string;
@@ -83,6 +87,7 @@ export function planRun(spec: RunSpec): RunPlan {
       log_directory: logDirectory,
       labels: { [RUN_LABEL]: 'true' },
       annotations: {},
+      port_mappings: spec.portMappings ?? [],
       linux: {},
     },
     runtime_handler: spec.runtimeHandler ?? '',
@@ -92,6 +97,7 @@ export function planRun(spec: RunSpec): RunPlan {
     image: { image: spec.imageId ?? spec.image, user_specified_image: spec.image },
     args: spec.args,
     envs: parseEnv(spec.env),
+    mounts: spec.mounts ?? [],
     labels: { [RUN_LABEL]: 'true' },
     annotations: {},
     log_path: logPath,
@@ -107,4 +113,36 @@ export function planRun(spec: RunSpec): RunPlan {
 /** ContainerStatus log_path is absolute (containerd) or relative to the pod's log directory. */
 export function absoluteLogPath(statusLogPath: string, logDirectory: string): string {
   return path.isAbsolute(statusLogPath) ? statusLogPath : path.join(logDirectory, statusLogPath);
+}
+
+/** `-v HOST:CONTAINER[:ro|rw]` as docker takes it; HOST is made absolute against the working directory. */
+export function parseVolume(spec: string, cwd: string): CriMessage {
+  const parts = spec.split(':');
+  const mode = parts.length === 3 ? parts[2] : undefined;
+  if (parts.length < 2 || parts.length > 3 || parts[0] === '' || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
+    throw new Error(`-v ${JSON.stringify(spec)}: expected HOST_PATH:CONTAINER_PATH[:ro|rw]`);
+  }
+  const ctr = parts[1]!;
+  if (!path.isAbsolute(ctr)) throw new Error(`-v ${JSON.stringify(spec)}: the container path ${JSON.stringify(ctr)} must be absolute`);
+  return { host_path: path.resolve(cwd, parts[0]!), container_path: ctr, readonly: mode === 'ro' };
+}
+
+const PROTOCOLS: Record<string, string> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP' };
+
+function portOf(spec: string, p: string): number {
+  const n = /^\d{1,5}$/.test(p) ? Number(p) : NaN;
+  if (!(n >= 1 && n <= 65535)) throw new Error(`-p ${JSON.stringify(spec)}: port ${JSON.stringify(p)} is not in 1..65535`);
+  return n;
+}
+
+/** `-p [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp|sctp]` into a CRI PortMapping. */
+export function parsePublish(spec: string): CriMessage {
+  const [ports, proto = 'tcp', ...extra] = spec.split('/');
+  const protocol = PROTOCOLS[proto.toLowerCase()];
+  const parts = ports!.split(':');
+  if (!protocol || extra.length > 0 || parts.length < 2 || parts.length > 3) {
+    throw new Error(`-p ${JSON.stringify(spec)}: expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp|sctp]`);
+  }
+  const hostIp = parts.length === 3 ? parts[0]! : '';
+  return { protocol, host_ip: hostIp, host_port: portOf(spec, parts[parts.length - 2]!), container_port: portOf(spec, parts[parts.length - 1]!) };
 }

@@ -1,5 +1,4 @@
 // What a CLI verb is, and the helpers client verbs share.
-import type { ParseArgsConfig } from 'node:util';
 import { defaultConfig } from '../config/defaults.js';
 import { CriClient } from './client.js';
 
@@ -11,22 +10,42 @@ export const EXIT_SOCKET_IN_USE = 3;
 
 export type VerbValues = Record<string, string | boolean | string[] | undefined>;
 
+/** One flag of a verb: what `--help` shows and how the value is read. */
+export interface VerbOption {
+  type: 'string' | 'boolean';
+  short?: string;
+  /** Repeatable (`-e A=1 -e B=2`): the values come as an array. */
+  multiple?: boolean;
+  /** The value's name in help, e.g. SECONDS (string flags). */
+  value?: string;
+  /** What the flag does, for `--help`. */
+  description: string;
+}
+
+export type VerbOptions = Record<string, VerbOption>;
+
 export interface Verb {
   name: string;
   /** One line for `sandlot --help`. */
   summary: string;
   /** Positional arguments for the verb's own help, e.g. "IMAGE [CMD...]". */
   usage?: string;
-  options: NonNullable<ParseArgsConfig['options']>;
+  options: VerbOptions;
   /**
-   * Set for verbs that end in a command (`run IMAGE CMD…`): the verb's flags end after
-   * this many positionals, and what follows is passed on untouched (see arg-split.ts).
+   * Set for verbs that end in a command (`run IMAGE CMD…`, `exec CONTAINER CMD…`): the
+   * verb's flags end at the first positional, and what follows is passed on untouched,
+   * as docker and crictl do (in `exec c1 sh -c 'echo hi'` the `-c` belongs to sh).
    */
-  leadingPositionals?: number;
+  endsInCommand?: boolean;
   run(values: VerbValues, positionals: string[]): Promise<number>;
 }
 
-export const SOCKET_OPTION = { socket: { type: 'string' as const } };
+export const SOCKET_HELP = 'the daemon\'s CRI socket (default /run/sandlot/sandlot.sock, or env SANDLOT_SOCKET)';
+
+export const SOCKET_OPTION: VerbOptions = { socket: { type: 'string', value: 'PATH', description: SOCKET_HELP } };
+
+/** `-o json|yaml|table` on list and inspect verbs, as crictl has it. */
+export const OUTPUT_OPTION: VerbOptions = { output: { type: 'string', short: 'o', value: 'FORMAT', description: 'json, yaml or table (default table)' } };
 
 export function socketOf(values: VerbValues): string {
   const s = values.socket ?? process.env.SANDLOT_SOCKET ?? defaultConfig().socket_path;
@@ -49,4 +68,12 @@ export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('   ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Bad flags or arguments found by a verb itself: exit 2 with the message, like a parse error. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
 }

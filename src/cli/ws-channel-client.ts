@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { WebSocket } from 'ws';
+import { DetachScanner } from './detach-keys.js';
 
 export const STDIN_CHANNEL = 0;
 export const STDOUT_CHANNEL = 1;
@@ -42,6 +43,8 @@ export function resizeFrame(width: number, height: number): Buffer {
 
 export interface RemoteExit {
   exitCode: number;
+  /** The person typed the detach keys: the session ended, the process goes on. */
+  detached?: boolean;
   /** Set when the session failed for another reason than the command's exit code. */
   message?: string;
 }
@@ -86,6 +89,8 @@ export interface RemoteCommandIo {
   /** The initial terminal size, and later ones through `onResize`. */
   size?: TerminalSize;
   onResize?: (send: (size: TerminalSize) => void) => () => void;
+  /** Bytes on stdin that end the session without ending the process (attach's Ctrl-P Ctrl-Q). */
+  detachKeys?: Buffer;
 }
 
 /** Opens a remotecommand session; resolves with the remote exit once the server closes. */
@@ -93,6 +98,8 @@ export function runRemoteCommand(url: string, io: RemoteCommandIo): Promise<Remo
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(toWsUrl(url), CLIENT_WS_PROTOCOLS);
     let status: string | undefined;
+    let detached = false;
+    const scanner = io.detachKeys && io.detachKeys.length > 0 ? new DetachScanner(io.detachKeys) : undefined;
     let stopResize: (() => void) | undefined;
     const send = (b: Buffer): void => {
       if (ws.readyState === WebSocket.OPEN) ws.send(b);
@@ -107,8 +114,21 @@ export function runRemoteCommand(url: string, io: RemoteCommandIo): Promise<Remo
       stopResize = io.onResize?.((s) => send(resizeFrame(s.width, s.height)));
       const stdin = io.stdin;
       if (stdin) {
-        stdin.on('data', (d: Buffer | string) => send(frame(STDIN_CHANNEL, typeof d === 'string' ? Buffer.from(d) : d)));
+        stdin.on('data', (d: Buffer | string) => {
+          if (detached) return;
+          const chunk = typeof d === 'string' ? Buffer.from(d) : d;
+          const { pass, detach } = scanner ? scanner.push(chunk) : { pass: chunk, detach: false };
+          if (pass.length > 0) send(frame(STDIN_CHANNEL, pass));
+          if (detach) {
+            // Not a stdin EOF: the process keeps its stdin for the next attach.
+            detached = true;
+            ws.close(1000);
+          }
+        });
         stdin.on('end', () => {
+          if (detached) return;
+          const rest = scanner?.flush();
+          if (rest && rest.length > 0) send(frame(STDIN_CHANNEL, rest));
           if (ws.protocol === V5) send(closeSignalFrame(STDIN_CHANNEL));
         });
       }
@@ -124,7 +144,8 @@ export function runRemoteCommand(url: string, io: RemoteCommandIo): Promise<Remo
     ws.on('close', () => {
       stopResize?.();
       io.stdin?.pause();
-      if (status !== undefined) resolve(exitFromStatus(status));
+      if (detached) resolve({ exitCode: 0, detached: true });
+      else if (status !== undefined) resolve(exitFromStatus(status));
       else reject(new Error('streaming: the connection closed without an exit status'));
     });
   });

@@ -1,13 +1,18 @@
-import { CONFIG_FLAGS, loadConfig, type ConfigFlag } from '../../config/load.js';
+import { CONFIG_FLAGS, envName, loadConfig, type ConfigFlag } from '../../config/load.js';
 import { errorMessage } from '../../errors.js';
 import { createLogger } from '../../observe/logger.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_SOCKET_IN_USE, type Verb, type VerbValues } from '../verb.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_SOCKET_IN_USE, type Verb, type VerbOptions, type VerbValues } from '../verb.js';
 
 export const DAEMON_FLAGS = Object.keys(CONFIG_FLAGS) as ConfigFlag[];
 
-export const CONFIG_OPTIONS = {
-  config: { type: 'string' as const },
-  ...Object.fromEntries(DAEMON_FLAGS.map((f) => [f, { type: 'string' as const }])),
+export const CONFIG_OPTIONS: VerbOptions = {
+  config: { type: 'string', value: 'FILE', description: 'YAML configuration file (default /etc/sandlot/config.yaml if it exists; env SANDLOT_CONFIG)' },
+  ...Object.fromEntries(
+    DAEMON_FLAGS.map((f) => [
+      f,
+      { type: 'string' as const, value: f === 'preload' ? 'LIST' : 'VALUE', description: `sets ${CONFIG_FLAGS[f]}${f === 'preload' ? ' (comma-separated)' : ''} (env ${envName(f)})` },
+    ]),
+  ),
 };
 
 export function loadFromValues(values: VerbValues) {

@@ -1,4 +1,4 @@
-// pull, images, rmi, image import: the image verbs. Listing and removal speak CRI;
+// pull, images, inspecti, imagefsinfo, rmi, image import: the image verbs. Listing and removal speak CRI;
 // a pull on a terminal and every import use sandlot.v1.Images (api/sandlot.proto),
 // which the daemon serves on the same socket, so all writes go through the daemon and
 // its store lock.
@@ -7,7 +7,9 @@ import cliProgress from 'cli-progress';
 import path from 'node:path';
 import { loadSandlotImagesClient } from '../../cri/sandlot-images.js';
 import type { CriClient, CriMessage } from '../client.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SOCKET_OPTION, socketOf, table, withClient, type Verb, type VerbValues } from '../verb.js';
+import { formatDoc, outputFormat } from '../output.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OUTPUT_OPTION, SOCKET_OPTION, socketOf, table, UsageError, withClient, type Verb, type VerbValues } from '../verb.js';
+import { parseInfo } from './pod.js';
 
 /** A pull or import of a large image may take long; the daemon's own timeouts apply within. */
 export const PULL_TIMEOUT_MS = 60 * 60_000;
@@ -135,18 +137,22 @@ export const pullVerb: Verb = {
   name: 'pull',
   summary: 'pull an image through the daemon (a progress bar per layer on a terminal)',
   usage: 'REF',
-  options: { ...SOCKET_OPTION, creds: { type: 'string' } },
+  options: { ...SOCKET_OPTION, creds: { type: 'string', value: 'USER:PASSWORD', description: 'registry credentials for this pull' } },
   async run(values, positionals) {
     if (positionals.length !== 1) {
       process.stderr.write('usage: sandlot pull [--socket PATH] [--creds USER:PASSWORD] REF\n');
       return EXIT_USAGE;
     }
     const auth = parseCreds(values.creds);
-    const req: CriMessage = { image: { image: positionals[0] }, ...(auth ? { auth } : {}) };
+    const name = positionals[0]!;
+    const req: CriMessage = { image: { image: name }, ...(auth ? { auth } : {}) };
+    // What the daemon had under this name before: the same ID after the pull means nothing new came.
+    const before = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: name } }, { timeoutMs: LIST_TIMEOUT_MS })).catch(() => ({}) as CriMessage);
     const ref = process.stdout.isTTY
       ? await pullWithBars(values, req)
       : String((await withClient(values, (c) => c.imageCall('PullImage', req, { timeoutMs: PULL_TIMEOUT_MS }))).image_ref);
-    process.stdout.write(`Image is up to date for ${ref}\n`);
+    const same = before.image?.id !== undefined && String(before.image.id) === ref;
+    process.stdout.write(same ? `Image is up to date for ${name}: ${ref}\n` : `Downloaded newer image for ${name}: ${ref}\n`);
     return EXIT_OK;
   },
 };
@@ -155,11 +161,16 @@ export const imagesVerb: Verb = {
   name: 'images',
   summary: 'list images (IMAGE, TAG, IMAGE ID, SIZE), optionally only those matching REF',
   usage: '[REF]',
-  options: { ...SOCKET_OPTION, quiet: { type: 'boolean', short: 'q' } },
+  options: { ...SOCKET_OPTION, ...OUTPUT_OPTION, quiet: { type: 'boolean', short: 'q', description: 'print image IDs only' } },
   async run(values, positionals) {
+    const format = outputFormat(values, 'table');
     const filter = positionals[0] ? { filter: { image: { image: positionals[0] } } } : {};
     const res = await withClient(values, (c) => c.imageCall('ListImages', filter, { timeoutMs: LIST_TIMEOUT_MS }));
     const images: CriMessage[] = res.images ?? [];
+    if (format !== 'table') {
+      process.stdout.write(formatDoc(format, { images }));
+      return EXIT_OK;
+    }
     if (values.quiet) {
       for (const img of images) process.stdout.write(`${img.id}\n`);
       return EXIT_OK;
@@ -225,7 +236,7 @@ export const imageVerb: Verb = {
   name: 'image',
   summary: 'image import PATH: load an OCI layout dir, oci-archive or docker-archive through the daemon',
   usage: 'import PATH',
-  options: { ...SOCKET_OPTION, name: { type: 'string' } },
+  options: { ...SOCKET_OPTION, name: { type: 'string', value: 'REF', description: 'tag the imported image with REF' } },
   async run(values, positionals) {
     const [sub, p, ...extra] = positionals;
     if (sub !== 'import' || p === undefined || extra.length > 0) {
@@ -247,6 +258,47 @@ export const imageVerb: Verb = {
       const tags: string[] = img.repo_tags ?? [];
       process.stdout.write(`Imported ${tags.length > 0 ? tags.join(', ') : img.id} (${img.id})\n`);
     }
+    return EXIT_OK;
+  },
+};
+
+export const inspectiVerb: Verb = {
+  name: 'inspecti',
+  summary: "show an image's status and its config (ImageStatus verbose) as JSON",
+  usage: 'IMAGE',
+  options: { ...SOCKET_OPTION, ...OUTPUT_OPTION },
+  async run(values, positionals) {
+    if (positionals.length !== 1) throw new UsageError('expected one IMAGE (reference or ID)');
+    const format = outputFormat(values, 'json');
+    const res = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: positionals[0] }, verbose: true }, { timeoutMs: LIST_TIMEOUT_MS }));
+    if (!res.image) throw new Error(`image "${positionals[0]}" not found`);
+    if (format === 'table') {
+      process.stdout.write(table(['IMAGE', 'TAG', 'IMAGE ID', 'SIZE'], imageRows([res.image as CriMessage])));
+      return EXIT_OK;
+    }
+    process.stdout.write(formatDoc(format, { status: res.image, info: parseInfo(res.info) }));
+    return EXIT_OK;
+  },
+};
+
+export const imageFsInfoVerb: Verb = {
+  name: 'imagefsinfo',
+  summary: 'show the image filesystem: mount point, bytes and inodes used',
+  options: { ...SOCKET_OPTION, ...OUTPUT_OPTION },
+  async run(values) {
+    const format = outputFormat(values, 'table');
+    const res = await withClient(values, (c) => c.imageCall('ImageFsInfo', {}, { timeoutMs: LIST_TIMEOUT_MS }));
+    if (format !== 'table') {
+      process.stdout.write(formatDoc(format, res));
+      return EXIT_OK;
+    }
+    const rows = [...((res.image_filesystems ?? []) as CriMessage[]).map((f) => ['image', f]), ...((res.container_filesystems ?? []) as CriMessage[]).map((f) => ['container', f])].map(
+      ([kind, f]) => {
+        const fs = f as CriMessage;
+        return [String(kind), String(fs.fs_id?.mountpoint ?? ''), humanSize(Number(fs.used_bytes?.value ?? 0)), String(fs.inodes_used?.value ?? '')];
+      },
+    );
+    process.stdout.write(table(['FILESYSTEM', 'MOUNTPOINT', 'USED', 'INODES'], rows));
     return EXIT_OK;
   },
 };

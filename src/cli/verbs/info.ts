@@ -3,6 +3,7 @@ import YAML from 'yaml';
 import { loadConfig } from '../../config/load.js';
 import { EXIT_OK, EXIT_USAGE, SOCKET_OPTION, withClient, type Verb } from '../verb.js';
 import { CONFIG_OPTIONS, loadFromValues } from './daemon.js';
+import { parseInfo } from './pod.js';
 
 export const configVerb: Verb = {
   name: 'config',
@@ -45,14 +46,15 @@ export const versionVerb: Verb = {
 export const statusVerb: Verb = {
   name: 'status',
   summary: "show the runtime and network conditions (--verbose: the daemon's info)",
-  options: { ...SOCKET_OPTION, verbose: { type: 'boolean' } },
+  options: { ...SOCKET_OPTION, verbose: { type: 'boolean', short: 'v', description: "also print the daemon's info (handlers, config, network) as JSON" } },
   async run(values) {
     const s = await withClient(values, (c) => c.runtimeCall('Status', { verbose: Boolean(values.verbose) }));
     for (const cond of s.status?.conditions ?? []) {
       const why = cond.status ? '' : `  ${cond.reason}: ${cond.message}`;
       process.stdout.write(`${String(cond.type).padEnd(14)} ${cond.status ? 'true' : 'false'}${why}\n`);
     }
-    if (values.verbose) process.stdout.write(`${JSON.stringify(s.info, null, 2)}\n`);
+    // The info values are JSON documents in strings (the CRI's map<string, string>): shown as the objects they are.
+    if (values.verbose) process.stdout.write(`${JSON.stringify(parseInfo(s.info), null, 2)}\n`);
     return EXIT_OK;
   },
 };

@@ -1,8 +1,10 @@
-// pods, stopp, rmp, inspect: the pod verbs, in crictl's spirit.
+// pods, stopp, rmp, inspect, inspectp: the pod verbs, in crictl's spirit. Pods are
+// named by ID, unique ID prefix or name.
 import { newestFirst, parseLabels, podRows, POD_HEADER } from '../cri-tables.js';
 import type { CriMessage } from '../client.js';
 import { errorText, listPods, resolveAny, resolvePod } from '../lookup.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SOCKET_OPTION, table, withClient, type Verb } from '../verb.js';
+import { formatDoc, outputFormat } from '../output.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OUTPUT_OPTION, SOCKET_OPTION, table, UsageError, withClient, type Verb, type VerbValues } from '../verb.js';
 
 /** Stopping a pod stops its containers with their grace first. */
 export const POD_STOP_TIMEOUT_MS = 5 * 60_000;
@@ -15,11 +17,17 @@ export const podsVerb: Verb = {
   summary: 'list pods (POD ID, CREATED, STATE, NAME, NAMESPACE, ATTEMPT, RUNTIME)',
   options: {
     ...SOCKET_OPTION,
-    quiet: { type: 'boolean', short: 'q' },
-    state: { type: 'string' },
-    label: { type: 'string', multiple: true },
+    ...OUTPUT_OPTION,
+    quiet: { type: 'boolean', short: 'q', description: 'print pod IDs only' },
+    state: { type: 'string', short: 's', value: 'STATE', description: 'only pods in this state: ready or notready' },
+    label: { type: 'string', multiple: true, value: 'KEY=VALUE', description: 'only pods with this label (repeatable; all must match)' },
+    name: { type: 'string', value: 'REGEXP', description: 'only pods whose name matches this regular expression' },
+    namespace: { type: 'string', value: 'REGEXP', description: 'only pods whose namespace matches this regular expression' },
   },
   async run(values) {
+    const format = outputFormat(values, 'table');
+    const nameRe = regexpOf('--name', values.name);
+    const nsRe = regexpOf('--namespace', values.namespace);
     const filter: CriMessage = {};
     if (values.state !== undefined) {
       const s = STATES[String(values.state).toLowerCase()];
@@ -31,7 +39,13 @@ export const podsVerb: Verb = {
     }
     const labels = parseLabels('--label', (values.label as string[] | undefined) ?? []);
     if (Object.keys(labels).length > 0) filter.label_selector = labels;
-    const pods = await withClient(values, (c) => listPods(c, filter));
+    const pods = (await withClient(values, (c) => listPods(c, filter))).filter(
+      (p) => (!nameRe || nameRe.test(String(p.metadata?.name ?? ''))) && (!nsRe || nsRe.test(String(p.metadata?.namespace ?? ''))),
+    );
+    if (format !== 'table') {
+      process.stdout.write(formatDoc(format, { items: newestFirst(pods) }));
+      return EXIT_OK;
+    }
     if (values.quiet) {
       for (const p of newestFirst(pods)) process.stdout.write(`${p.id}\n`);
       return EXIT_OK;
@@ -40,6 +54,16 @@ export const podsVerb: Verb = {
     return EXIT_OK;
   },
 };
+
+/** A --name style filter: a regular expression, as crictl takes it. */
+export function regexpOf(flag: string, v: unknown): RegExp | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return new RegExp(String(v));
+  } catch (e) {
+    throw new UsageError(`${flag} ${JSON.stringify(v)}: not a regular expression: ${errorText(e)}`);
+  }
+}
 
 /** Runs `fn` on each ID; a failure is reported and the others still run (exit 1 at the end). */
 async function eachId(verb: string, ids: string[], fn: (id: string) => Promise<string>): Promise<number> {
@@ -57,7 +81,7 @@ async function eachId(verb: string, ids: string[], fn: (id: string) => Promise<s
 
 export const stoppVerb: Verb = {
   name: 'stopp',
-  summary: 'stop pods (their containers, infra and network); ID prefixes are fine',
+  summary: 'stop pods (their containers, infra and network), named by ID, ID prefix or name',
   usage: 'POD...',
   options: SOCKET_OPTION,
   async run(values, positionals) {
@@ -79,7 +103,7 @@ export const rmpVerb: Verb = {
   name: 'rmp',
   summary: 'remove pods; a ready pod only with -f (stopped first)',
   usage: 'POD...',
-  options: { ...SOCKET_OPTION, force: { type: 'boolean', short: 'f' } },
+  options: { ...SOCKET_OPTION, force: { type: 'boolean', short: 'f', description: 'stop a ready pod first instead of refusing' } },
   async run(values, positionals) {
     if (positionals.length === 0) {
       process.stderr.write('usage: sandlot rmp [--socket PATH] [-f] POD...\n');
@@ -100,38 +124,70 @@ export const rmpVerb: Verb = {
   },
 };
 
-/** Verbose status with the info strings (JSON from the daemon) parsed, as crictl inspect shows it. */
-export function inspectView(res: CriMessage): CriMessage {
+/** A CRI `info` map (JSON documents in strings) with each value parsed; what is not JSON stays a string. */
+export function parseInfo(raw: unknown): CriMessage {
   const info: CriMessage = {};
-  for (const [k, v] of Object.entries((res.info ?? {}) as Record<string, string>)) {
+  for (const [k, v] of Object.entries((raw ?? {}) as Record<string, string>)) {
     try {
       info[k] = JSON.parse(v);
     } catch {
       info[k] = v;
     }
   }
-  return { status: res.status, info };
+  return info;
+}
+
+/** Verbose status with the info strings (JSON from the daemon) parsed, as crictl inspect shows it. */
+export function inspectView(res: CriMessage): CriMessage {
+  return { status: res.status, info: parseInfo(res.info) };
+}
+
+/** The few fields `-o table` shows of a verbose status, as crictl's inspect table does. */
+function summaryRows(view: CriMessage): string[][] {
+  const st = (view.status ?? {}) as CriMessage;
+  const rows: [string, unknown][] = [
+    ['ID', st.id],
+    ['Name', st.metadata?.name],
+    ['State', st.state],
+    ['Created', st.created_at ? new Date(Number(BigInt(st.created_at) / 1_000_000n)).toISOString() : ''],
+  ];
+  if (st.image) rows.push(['Image', st.image?.user_specified_image || st.image?.image], ['Exit code', st.exit_code ?? 0]);
+  if (st.network?.ip) rows.push(['IP', st.network.ip]);
+  return rows.map(([k, v]) => [k, String(v ?? '')]);
+}
+
+async function inspectOne(values: VerbValues, ref: string, only: 'pod' | undefined): Promise<number> {
+  const format = outputFormat(values, 'json');
+  const view = await withClient(values, async (c) => {
+    const found = only === 'pod' ? { kind: 'pod' as const, id: await resolvePod(c, ref) } : await resolveAny(c, ref);
+    const res =
+      found.kind === 'pod'
+        ? await c.runtimeCall('PodSandboxStatus', { pod_sandbox_id: found.id, verbose: true }, { timeoutMs: STATUS_TIMEOUT_MS })
+        : await c.runtimeCall('ContainerStatus', { container_id: found.id, verbose: true }, { timeoutMs: STATUS_TIMEOUT_MS });
+    return inspectView(res);
+  });
+  process.stdout.write(format === 'table' ? table(['FIELD', 'VALUE'], summaryRows(view)) : formatDoc(format, view));
+  return EXIT_OK;
 }
 
 export const inspectVerb: Verb = {
   name: 'inspect',
-  summary: "show a pod's or container's verbose status as JSON",
-  usage: 'ID',
-  options: SOCKET_OPTION,
+  summary: "show a container's verbose status (or a pod's, when no container has that name or ID)",
+  usage: 'CONTAINER',
+  options: { ...SOCKET_OPTION, ...OUTPUT_OPTION },
   async run(values, positionals) {
-    if (positionals.length !== 1) {
-      process.stderr.write('usage: sandlot inspect [--socket PATH] ID\n');
-      return EXIT_USAGE;
-    }
-    const view = await withClient(values, async (c) => {
-      const found = await resolveAny(c, positionals[0]!);
-      const res =
-        found.kind === 'pod'
-          ? await c.runtimeCall('PodSandboxStatus', { pod_sandbox_id: found.id, verbose: true }, { timeoutMs: STATUS_TIMEOUT_MS })
-          : await c.runtimeCall('ContainerStatus', { container_id: found.id, verbose: true }, { timeoutMs: STATUS_TIMEOUT_MS });
-      return inspectView(res);
-    });
-    process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
-    return EXIT_OK;
+    if (positionals.length !== 1) throw new UsageError('expected one CONTAINER (ID, ID prefix or name)');
+    return inspectOne(values, positionals[0]!, undefined);
+  },
+};
+
+export const inspectpVerb: Verb = {
+  name: 'inspectp',
+  summary: "show a pod's verbose status",
+  usage: 'POD',
+  options: { ...SOCKET_OPTION, ...OUTPUT_OPTION },
+  async run(values, positionals) {
+    if (positionals.length !== 1) throw new UsageError('expected one POD (ID, ID prefix or name)');
+    return inspectOne(values, positionals[0]!, 'pod');
   },
 };

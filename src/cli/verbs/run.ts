@@ -4,7 +4,8 @@
 // Attach session that carries stdin only.
 //
 //   ImageStatus (PullImage if missing) → RunPodSandbox → CreateContainer → StartContainer
-//   → follow <log_directory>/<name>/0.log until ContainerStatus says EXITED → exit code
+//   → follow <log_directory>/<name>/0.log until GetContainerEvents says it stopped → exit code
+//   -d: print the container ID after StartContainer and leave it running.
 //   Ctrl-C: StopPodSandbox (and RemovePodSandbox with --rm); exit 130.
 import { randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
@@ -13,9 +14,10 @@ import type { CriClient } from '../client.js';
 import { recordText } from '../cri-log.js';
 import { followCriLog } from '../log-follow.js';
 import { errorText } from '../lookup.js';
-import { absoluteLogPath, DEFAULT_LOG_ROOT, planRun, type RunPlan } from '../run-config.js';
+import { ContainerExitWatch } from '../exit-watch.js';
+import { absoluteLogPath, DEFAULT_LOG_ROOT, parsePublish, parseVolume, planRun, type RunPlan } from '../run-config.js';
 import { rawStdin, terminalIo } from '../terminal.js';
-import { EXIT_FAILURE, EXIT_USAGE, SOCKET_OPTION, withClient, type Verb, type VerbValues } from '../verb.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SOCKET_OPTION, UsageError, withClient, type Verb, type VerbValues } from '../verb.js';
 import { runRemoteCommand } from '../ws-channel-client.js';
 import { containerStatus } from './container.js';
 import { POD_STOP_TIMEOUT_MS } from './pod.js';
@@ -57,6 +59,16 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
   const [ref, ...args] = positionals;
   const tty = Boolean(values.tty);
   const stdin = Boolean(values.interactive);
+  const detach = Boolean(values.detach);
+  if (detach && values.rm) throw new UsageError('-d and --rm do not go together: a detached container is left running');
+  let mounts;
+  let portMappings;
+  try {
+    mounts = ((values.volume as string[] | undefined) ?? []).map((v) => parseVolume(v, process.cwd()));
+    portMappings = ((values.publish as string[] | undefined) ?? []).map(parsePublish);
+  } catch (e) {
+    throw new UsageError(errorText(e));
+  }
   const imageId = await ensureImage(c, ref!);
   const plan = planRun({
     image: ref!,
@@ -66,6 +78,8 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
     env: (values.env as string[] | undefined) ?? [],
     tty,
     stdin,
+    mounts,
+    portMappings,
     ...(values.runtime !== undefined ? { runtimeHandler: String(values.runtime) } : {}),
     logRoot: String(values['log-root'] ?? process.env.SANDLOT_LOG_ROOT ?? DEFAULT_LOG_ROOT),
     random: randomBytes(16).toString('hex'),
@@ -80,6 +94,7 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
   let started = false;
   let failed = false;
   let restoreTty = (): void => undefined;
+  let watch: ContainerExitWatch | undefined;
   try {
     podId = String((await c.runtimeCall('RunPodSandbox', plan.podRequest, { timeoutMs: RUN_POD_TIMEOUT_MS })).pod_sandbox_id);
     if (ac.signal.aborted) throw new Interrupted();
@@ -90,8 +105,14 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
     );
     const id = String(created.container_id);
     if (ac.signal.aborted) throw new Interrupted();
+    // Watching for the exit starts before the start: a command that ends at once is not missed.
+    watch = detach ? undefined : ContainerExitWatch.start(c, id);
     await c.runtimeCall('StartContainer', { container_id: id }, { timeoutMs: CREATE_TIMEOUT_MS });
     started = true;
+    if (detach) {
+      process.stdout.write(`${id}\n`);
+      return EXIT_OK;
+    }
     const logPath = absoluteLogPath(String((await containerStatus(c, id)).log_path || plan.logPath), plan.logDirectory);
 
     if (stdin) {
@@ -102,25 +123,21 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
         process.stderr.write(`sandlot run: attaching stdin: ${errorText(e)}\n`),
       );
     }
-    let exitCode: number | undefined;
+    const w = watch!;
     await followCriLog({
       path: logPath,
       signal: ac.signal,
       onRecord: (r) => (r.stream === 'stderr' ? process.stderr : process.stdout).write(recordText(r)),
-      isDone: async () => {
-        const st = await containerStatus(c, id);
-        if (st.state !== 'CONTAINER_EXITED') return false;
-        exitCode = Number(st.exit_code ?? 0);
-        return true;
-      },
+      isDone: async () => w.exited,
     });
     if (ac.signal.aborted) throw new Interrupted();
-    return exitCode ?? EXIT_FAILURE;
+    return (await w.wait()).exitCode ?? EXIT_FAILURE;
   } catch (e) {
     if (e instanceof Interrupted) return EXIT_INTERRUPTED;
     failed = true;
     throw e;
   } finally {
+    watch?.close();
     restoreTty();
     if (stdin) process.stdin.pause();
     process.off('SIGINT', onSignal);
@@ -128,6 +145,8 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
     // A pod whose container never started is of no use; one we lost track of (Ctrl-C,
     // a failed attach) is stopped rather than left running unseen.
     const remove = Boolean(values.rm) || !started;
+    // Stopping gives the container its grace: say what the wait is for.
+    if (podId !== undefined && ac.signal.aborted) process.stderr.write(`sandlot run: interrupted: ${remove ? 'stopping and removing' : 'stopping'} pod "${plan.podName}" (${podId.slice(0, 13)})…\n`);
     if (podId !== undefined && (remove || failed || ac.signal.aborted)) await cleanupPod(c, podId, plan, remove);
     else if (podId === undefined) await fsp.rm(plan.logDirectory, { recursive: true, force: true }).catch(() => undefined);
   }
@@ -137,21 +156,24 @@ export const runVerb: Verb = {
   name: 'run',
   summary: "run IMAGE [CMD...] in a new one-container pod, show its log, exit with its exit code (--rm: remove it after)",
   usage: 'IMAGE [CMD...]',
-  leadingPositionals: 1,
+  endsInCommand: true,
   options: {
     ...SOCKET_OPTION,
-    runtime: { type: 'string' },
-    rm: { type: 'boolean' },
-    name: { type: 'string' },
-    env: { type: 'string', short: 'e', multiple: true },
-    tty: { type: 'boolean', short: 't' },
-    interactive: { type: 'boolean', short: 'i' },
-    'log-root': { type: 'string' },
+    runtime: { type: 'string', short: 'r', value: 'HANDLER', description: 'the RuntimeClass handler: runc, runsc, crun … (default: the daemon\'s default_runtime)' },
+    rm: { type: 'boolean', description: 'remove the pod and its log when the container ends' },
+    detach: { type: 'boolean', short: 'd', description: 'start the container, print its ID and leave it running' },
+    name: { type: 'string', value: 'NAME', description: 'name of the pod and the container (default: from the image, pod name with a random suffix)' },
+    env: { type: 'string', short: 'e', multiple: true, value: 'KEY=VALUE', description: 'set an environment variable (repeatable)' },
+    volume: { type: 'string', short: 'v', multiple: true, value: 'HOST:CTR[:ro]', description: 'bind-mount host path HOST at CTR (read-only with :ro; repeatable)' },
+    publish: { type: 'string', short: 'p', multiple: true, value: '[IP:]HOST:CTR[/tcp|udp]', description: 'publish container port CTR on host port HOST (repeatable)' },
+    tty: { type: 'boolean', short: 't', description: 'give the container a terminal' },
+    interactive: { type: 'boolean', short: 'i', description: 'pass stdin to the container' },
+    'log-root': { type: 'string', value: 'DIR', description: `where pod log directories go (default ${DEFAULT_LOG_ROOT}, or env SANDLOT_LOG_ROOT)` },
   },
   async run(values, positionals) {
     if (positionals.length === 0) {
       process.stderr.write(
-        'usage: sandlot run [--socket PATH] [--runtime runc|crun|runsc] [--rm] [--name N] [-e K=V]... [-t] [-i] [--log-root DIR] IMAGE [CMD...]\n',
+        'usage: sandlot run [--socket PATH] [--runtime HANDLER] [--rm] [-d] [--name N] [-e K=V]... [-v HOST:CTR[:ro]]... [-p HOST:CTR]... [-t] [-i] [--log-root DIR] IMAGE [CMD...]\n',
       );
       return EXIT_USAGE;
     }

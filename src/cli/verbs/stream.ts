@@ -3,38 +3,41 @@
 // WebSocket (v5.channel.k8s.io, falling back to v4) with the `ws` package.
 import net from 'node:net';
 import { errorText, resolveContainer, resolvePod } from '../lookup.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../detach-keys.js';
 import { rawStdin, terminalIo } from '../terminal.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SOCKET_OPTION, withClient, type Verb, type VerbValues } from '../verb.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SOCKET_OPTION, withClient, type Verb, type VerbOptions, type VerbValues } from '../verb.js';
 import { forwardConnection, runRemoteCommand, type RemoteExit } from '../ws-channel-client.js';
 
 const URL_TIMEOUT_MS = 30_000;
 
-async function session(values: VerbValues, url: string): Promise<number> {
+async function session(values: VerbValues, url: string, detachKeys?: Buffer): Promise<number> {
   const tty = Boolean(values.tty);
   const stdin = Boolean(values.interactive);
   const restore = stdin && tty ? rawStdin() : () => undefined;
   let exit: RemoteExit;
   try {
-    exit = await runRemoteCommand(url, terminalIo({ stdin, tty }));
+    exit = await runRemoteCommand(url, { ...terminalIo({ stdin, tty }), ...(stdin && detachKeys ? { detachKeys } : {}) });
   } finally {
     restore();
     if (stdin) process.stdin.pause();
   }
+  // As docker says it; the container goes on running.
+  if (exit.detached) process.stderr.write('read escape sequence\n');
   if (exit.message) process.stderr.write(`sandlot: ${exit.message}\n`);
   return exit.exitCode;
 }
 
-const IO_OPTIONS = {
+const IO_OPTIONS: VerbOptions = {
   ...SOCKET_OPTION,
-  interactive: { type: 'boolean' as const, short: 'i' },
-  tty: { type: 'boolean' as const, short: 't' },
+  interactive: { type: 'boolean', short: 'i', description: 'pass stdin to the process' },
+  tty: { type: 'boolean', short: 't', description: 'give the process a terminal (with -i: raw mode, resizes follow)' },
 };
 
 export const execVerb: Verb = {
   name: 'exec',
   summary: 'run CMD... in a running container (-i: stdin, -t: terminal); exits with its exit code',
   usage: 'CONTAINER CMD...',
-  leadingPositionals: 1,
+  endsInCommand: true,
   options: IO_OPTIONS,
   async run(values, positionals) {
     const [prefix, ...cmd] = positionals;
@@ -54,21 +57,25 @@ export const execVerb: Verb = {
 
 export const attachVerb: Verb = {
   name: 'attach',
-  summary: "attach to a running container's stdio (-i: stdin, -t: its terminal)",
+  summary: "attach to a running container's stdio (-i: stdin, -t: its terminal); Ctrl-P Ctrl-Q detaches",
   usage: 'CONTAINER',
-  options: IO_OPTIONS,
+  options: {
+    ...IO_OPTIONS,
+    'detach-keys': { type: 'string', value: 'KEYS', description: `keys that detach and leave the container running (default ${DEFAULT_DETACH_KEYS}; "" for none)` },
+  },
   async run(values, positionals) {
     if (positionals.length !== 1) {
-      process.stderr.write('usage: sandlot attach [--socket PATH] [-i] [-t] CONTAINER\n');
+      process.stderr.write('usage: sandlot attach [--socket PATH] [-i] [-t] [--detach-keys KEYS] CONTAINER\n');
       return EXIT_USAGE;
     }
+    const detachKeys = parseDetachKeys(String(values['detach-keys'] ?? DEFAULT_DETACH_KEYS));
     const tty = Boolean(values.tty);
     const url = await withClient(values, async (c) => {
       const id = await resolveContainer(c, positionals[0]!);
       const req = { container_id: id, stdin: Boolean(values.interactive), tty, stdout: true, stderr: !tty };
       return String((await c.runtimeCall('Attach', req, { timeoutMs: URL_TIMEOUT_MS })).url);
     });
-    return session(values, url);
+    return session(values, url, detachKeys);
   },
 };
 

@@ -75,14 +75,17 @@ function imageIds(): Promise<string[]> {
   return daemon.image('ListImages').then((r) => (r.images as { id: string }[]).map((i) => i.id).sort());
 }
 
-test('pull off a terminal prints one line; images lists it like crictl', async () => {
+test('pull off a terminal prints one line, "up to date" only when nothing new came; images lists it like crictl', async () => {
   const layer = await busyboxLayer();
   const img = buildImage([layer]);
   await pushImage(reg, 'cli/quiet', 'v1', img);
   const ref = `${reg.host}/cli/quiet:v1`;
   const r = await cli(['pull', ref]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout, `Image is up to date for ${img.config.digest}\n`);
+  assert.equal(r.stdout, `Downloaded newer image for ${ref}: ${img.config.digest}\n`);
+  const again = await cli(['pull', ref]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout, `Image is up to date for ${ref}: ${img.config.digest}\n`);
   const st = await daemon.image('ImageStatus', { image: { image: ref } });
   assert.equal(st.image.id, img.config.digest);
 
@@ -97,6 +100,32 @@ test('pull off a terminal prints one line; images lists it like crictl', async (
   assert.match(cells[3]!, /^\d+(\.\d+)?(B|kB|MB)$/);
   const quiet = await cli(['images', '-q', ref]);
   assert.equal(quiet.stdout, `${img.config.digest}\n`);
+  const json = await cli(['images', '-o', 'json', ref]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual((JSON.parse(json.stdout) as { images: { id: string }[] }).images.map((i) => i.id), [img.config.digest]);
+
+  // inspecti: ImageStatus verbose, the info JSON shown as an object (not a string in a string).
+  const inspected = await cli(['inspecti', ref]);
+  assert.equal(inspected.code, 0, inspected.stderr);
+  const view = JSON.parse(inspected.stdout) as { status: { id: string }; info: { info: { id: string; imageSpec: unknown } } };
+  assert.equal(view.status.id, img.config.digest);
+  assert.equal(view.info.info.id, img.config.digest);
+  assert.equal(typeof view.info.info.imageSpec, 'object');
+  const yaml = await cli(['inspecti', '-o', 'yaml', ref]);
+  assert.equal(yaml.code, 0, yaml.stderr);
+  assert.match(yaml.stdout, new RegExp(`^status:\\n[\\s\\S]*id: ${img.config.digest}`));
+  const missing = await cli(['inspecti', `${reg.host}/cli/never:v1`]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /image ".*cli\/never:v1" not found/);
+  const badFormat = await cli(['images', '-o', 'xml']);
+  assert.equal(badFormat.code, 2);
+  assert.match(badFormat.stderr, /-o "xml": expected json, yaml or table/);
+
+  const fsinfo = await cli(['imagefsinfo']);
+  assert.equal(fsinfo.code, 0, fsinfo.stderr);
+  assert.match(fsinfo.stdout, /^FILESYSTEM\s+MOUNTPOINT\s+USED\s+INODES\nimage\s+\/\S+\s+\d+(\.\d+)?(B|kB|MB|GB)\s+\d+\n/);
+  const fsjson = JSON.parse((await cli(['imagefsinfo', '-o', 'json'])).stdout) as { image_filesystems: { used_bytes: { value: string } }[] };
+  assert.ok(Number(fsjson.image_filesystems[0]!.used_bytes.value) > 0);
 });
 
 test('pull on a terminal draws a bar per layer with bytes and rate, through sandlot.v1.Images', async () => {
@@ -112,7 +141,7 @@ test('pull on a terminal draws a bar per layer with bytes and rate, through sand
     assert.match(r.stdout, new RegExp(`${short} \\[[^\\]]+\\] ${escape(sizeText(l.size))}/${escape(sizeText(l.size))}`), r.stdout);
   }
   assert.match(r.stdout, /\d(B|kB|MB|GB)\/s/, 'a rate is shown');
-  assert.match(r.stdout, /Image is up to date for sha256:[0-9a-f]{64}/);
+  assert.match(r.stdout, /Downloaded newer image for \S+\/cli\/bars:v1: sha256:[0-9a-f]{64}/);
   assert.ok(r.stdout.includes(img.config.digest));
 });
 
@@ -139,7 +168,7 @@ test('pull --creds authenticates; without or with wrong ones it fails naming the
   assert.match(bad.stderr, /--creds .*USER:PASSWORD/);
   const ok = await cli(['pull', '--creds', 'carol:pa55:word', ref]);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.equal(ok.stdout, `Image is up to date for ${img.config.digest}\n`);
+  assert.equal(ok.stdout, `Downloaded newer image for ${ref}: ${img.config.digest}\n`);
 });
 
 test('pull of a missing or malformed reference fails with the reference named; the daemon keeps serving', async () => {
