@@ -131,7 +131,7 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   let graceMs = 0;
   closers.push({ what: 'cri-server', close: () => server.shutdown(graceMs) });
   // Closed before the server: open GetContainerEvents streams would hold the grace otherwise.
-  closers.push({ what: 'events', close: async () => sandbox.events.close() });
+  closers.push({ what: 'events', close: () => Promise.resolve(sandbox.events.close()) });
   if (config.metrics_address !== '') await startMetricsServer(config.metrics_address, metrics, log, closers);
   log.info({ socket: config.socket_path, version }, 'sandlot is serving CRI');
 
@@ -207,7 +207,7 @@ async function startSandbox(
   });
   await pods.start(); // probes every handler, then recovers what a previous run left
   await containers.recover(); // then the containers: exits while down, half-created ones
-  closers.push({ what: 'containers', close: async () => containers.close() });
+  closers.push({ what: 'containers', close: () => Promise.resolve(containers.close()) });
   const stats = new StatsCollector({
     log: log.child({ component: 'stats' }),
     pods,
@@ -253,7 +253,14 @@ async function startStreaming(
 
 /** Every RuntimeService handler, over the started components. */
 async function runtimeHandlerSet(
-  parts: { config: SandlotConfig; configFile: string | undefined; version: string; log: Logger; network: NetworkManager; sandbox: SandboxParts } & StreamingParts,
+  parts: {
+    config: SandlotConfig;
+    configFile: string | undefined;
+    version: string;
+    log: Logger;
+    network: NetworkManager;
+    sandbox: SandboxParts;
+  } & StreamingParts,
 ): Promise<HandlerSet> {
   const { config, log, network, streaming, containerExec } = parts;
   const { cgroups, pods, containers, events, stats } = parts.sandbox;

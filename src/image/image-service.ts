@@ -258,7 +258,7 @@ export class ImageService {
         (e: unknown) => {
           signal?.removeEventListener('abort', onAbort);
           shared.waiters.delete(waiter);
-          reject(e);
+          reject(e instanceof Error ? e : new Error(String(e)));
         },
       );
     });

@@ -44,7 +44,7 @@ async function addTree(pack: tar.Pack, root: string, rel: string): Promise<void>
     } else if (st.isFile()) {
       await new Promise<void>((resolve, reject) => {
         const sink = pack.entry({ ...base, type: 'file', size: st.size }, (err) => (err ? reject(err) : resolve()));
-        fs.createReadStream(p).on('error', reject).pipe(sink as unknown as NodeJS.WritableStream);
+        fs.createReadStream(p).on('error', reject).pipe(sink);
       });
     } else {
       throw new InvalidArgumentError(`writing OCI layout: ${JSON.stringify(p)} is neither a file, a directory nor a symlink`);

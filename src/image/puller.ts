@@ -83,9 +83,7 @@ export class Puller {
   }
 
   /** The root document and, when it is an index, the host platform's manifest; both stored. */
-  private async resolveManifest(
-    req: PullRequest,
-  ): Promise<{ root: string; manifest: ImageManifest; manifestDigest: string; manifestBlobs: string[] }> {
+  private async resolveManifest(req: PullRequest): Promise<{ root: string; manifest: ImageManifest; manifestDigest: string; manifestBlobs: string[] }> {
     const { source } = req;
     const rootDesc = req.root.startsWith('sha256:') ? { digest: req.root, size: req.rootSize } : undefined;
     const root = await this.fetchDocument(source, req.root, rootDesc, req.signal);
@@ -124,8 +122,8 @@ export class Puller {
       digest: l.digest,
       size: l.size,
       mediaType: l.mediaType,
-      diffId: config.rootfs.diff_ids[i]!,
-      chainId: chains[i]!,
+      diffId: config.rootfs.diff_ids[i],
+      chainId: chains[i],
     }));
     for (const l of layers) {
       layerCompression(l.mediaType); // unsupported media types fail before any download
@@ -218,7 +216,7 @@ export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T)
   let failed: { e: unknown } | undefined;
   const worker = async (): Promise<void> => {
     while (failed === undefined && next < items.length) {
-      const item = items[next++]!;
+      const item = items[next++];
       try {
         await fn(item);
       } catch (e) {

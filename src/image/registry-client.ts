@@ -5,7 +5,6 @@
 // flow (401 challenge → token endpoint with scope), cached per endpoint, scope and
 // credentials.
 import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Logger } from 'pino';
 import {
   InternalError,
@@ -116,12 +115,7 @@ export class RegistryClient {
   }
 
   /** GETs the manifest `tagOrDigest` of `ref`'s repository (index or image manifest). */
-  async getManifest(
-    ref: ImageReference,
-    tagOrDigest: string,
-    creds: RegistryCredentials | undefined,
-    signal?: AbortSignal,
-  ): Promise<FetchedManifest> {
+  async getManifest(ref: ImageReference, tagOrDigest: string, creds: RegistryCredentials | undefined, signal?: AbortSignal): Promise<FetchedManifest> {
     const what = `fetching manifest "${repoName(ref)}${tagOrDigest.includes(':') ? '@' : ':'}${tagOrDigest}"`;
     // A digest names a URL path: check it (tags were checked by parseReference).
     if (tagOrDigest.includes(':')) checkDigest(tagOrDigest, what);
@@ -149,12 +143,7 @@ export class RegistryClient {
    * Opens a blob as a stream. The stream errors if no data arrives for the idle
    * timeout; the caller verifies digest and size while consuming it.
    */
-  async openBlob(
-    ref: ImageReference,
-    digest: string,
-    creds: RegistryCredentials | undefined,
-    signal?: AbortSignal,
-  ): Promise<Readable> {
+  async openBlob(ref: ImageReference, digest: string, creds: RegistryCredentials | undefined, signal?: AbortSignal): Promise<Readable> {
     const what = `fetching blob ${digest} of "${repoName(ref)}"`;
     checkDigest(digest, what);
     return this.withEndpoints(ref, what, async (ep) => {
@@ -165,7 +154,7 @@ export class RegistryClient {
       // longer than it to arrive, and the idle timer below watches the body instead.
       const res = await this.request(ep, ref, `/blobs/${digest}`, '*/*', creds, ac.signal, true);
       if (!res.body) throw new InternalError('registry sent no body');
-      const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+      const body = Readable.fromWeb(res.body);
       let timer: NodeJS.Timeout | undefined;
       const arm = (): void => {
         clearTimeout(timer);
@@ -283,12 +272,7 @@ export class RegistryClient {
     return undefined;
   }
 
-  private async fetchToken(
-    params: Record<string, string>,
-    scope: string,
-    creds: RegistryCredentials | undefined,
-    signal?: AbortSignal,
-  ): Promise<CachedToken> {
+  private async fetchToken(params: Record<string, string>, scope: string, creds: RegistryCredentials | undefined, signal?: AbortSignal): Promise<CachedToken> {
     const realm = params.realm;
     if (!realm || !/^https?:\/\//.test(realm)) throw new InternalError(`bearer challenge has no usable realm ${JSON.stringify(realm)}`);
     const service = params.service ?? '';
@@ -337,10 +321,7 @@ export class RegistryClient {
    */
   private async fetchWithTimeout(url: string, init: RequestInit, signal?: AbortSignal, headersOnly = false): Promise<Response> {
     const timeout = new AbortController();
-    const timer = setTimeout(
-      () => timeout.abort(new UnavailableError(`no answer within ${this.requestTimeoutMs} ms`)),
-      this.requestTimeoutMs,
-    );
+    const timer = setTimeout(() => timeout.abort(new UnavailableError(`no answer within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     let res: Response;
     try {

@@ -197,7 +197,7 @@ class LayerUnpacker {
       await this.applyMetadata(this.root, h, true);
       return;
     }
-    const base = parts[parts.length - 1]!;
+    const base = parts[parts.length - 1];
     const parentParts = parts.slice(0, -1);
     if (base.startsWith(WHITEOUT_PREFIX)) {
       await this.applyWhiteout(base, parentParts, name);
@@ -278,7 +278,7 @@ class LayerUnpacker {
     const linkParts = entryComponents(h.linkname ?? '', this.opts.what, `entry ${JSON.stringify(name)}: hardlink target`);
     if (linkParts.length === 0) throw this.fail(name, 'hardlink to the layer root');
     const srcDir = await this.ensureExistingParents(linkParts.slice(0, -1), name);
-    const src = path.join(srcDir, linkParts[linkParts.length - 1]!);
+    const src = path.join(srcDir, linkParts[linkParts.length - 1]);
     const st = await lstatOrUndefined(src);
     if (st === undefined) throw this.fail(name, `hardlink target ${JSON.stringify(h.linkname)} is not in this layer`);
     if (st.isDirectory()) throw this.fail(name, `hardlink target ${JSON.stringify(h.linkname)} is a directory`);

@@ -11,7 +11,7 @@ async function execSync(env: ContainerEnv, id: string, cmd: string[]): Promise<{
   return { stdout: Buffer.from(r.stdout as Buffer).toString(), stderr: Buffer.from(r.stderr as Buffer).toString(), exitCode: r.exit_code as number };
 }
 
-test('the busybox applet list is the binary\'s own, well past the 20 once linked', () => {
+test("the busybox applet list is the binary's own, well past the 20 once linked", () => {
   const applets = busyboxApplets();
   for (const a of ['sh', 'uname', 'sed', 'awk', 'head', 'wc', 'grep', 'vi']) assert.ok(applets.includes(a), a);
   assert.ok(applets.length > 100, `${applets.length} applets`);

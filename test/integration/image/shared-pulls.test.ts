@@ -94,7 +94,7 @@ test('waiters with the same credentials share one pull, and each gets its progre
   assert.equal(b.id, id);
   const layers = a.layers.map((l) => l.digest).sort();
   assert.deepEqual([...seen[0]].sort(), layers);
-  assert.deepEqual([...seen[1]].sort(), layers, 'the second waiter sees the shared pull\'s progress');
+  assert.deepEqual([...seen[1]].sort(), layers, "the second waiter sees the shared pull's progress");
 });
 
 for (const mode of ['htpasswd', 'token'] as const) {

@@ -27,10 +27,10 @@ async function createDuringRemove(remover: CgroupManager, creator: CgroupManager
     if (String(p).startsWith(path.join(mnt, 'kubepods/pod-b'))) events.push('mkdir');
     return realMkdir(p, opts);
   }) as typeof fsp.mkdir;
-  fsp.rmdir = (async (p: fs.PathLike) => {
+  fsp.rmdir = async (p: fs.PathLike) => {
     events.push('rmdir');
     return realRmdir(p);
-  }) as typeof fsp.rmdir;
+  };
   try {
     await Promise.all([remover.remove('/kubepods/pod-a'), creator.create('/kubepods/pod-b', {})]);
   } finally {
