@@ -52,14 +52,16 @@ function packageVersion(from: string): string {
 /** The production dependencies' directories under node_modules, as npm resolves them. */
 function productionModules(from: string): string[] {
   const out = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: from, encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
-  return out
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.startsWith(path.join(from, 'node_modules') + path.sep))
-    .map((l) => path.relative(from, l))
-    .sort()
-    // A nested module comes along with the one it is nested in.
-    .filter((m, i, all) => !all.slice(0, i).some((a) => m.startsWith(a + path.sep)));
+  return (
+    out
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith(path.join(from, 'node_modules') + path.sep))
+      .map((l) => path.relative(from, l))
+      .sort()
+      // A nested module comes along with the one it is nested in.
+      .filter((m, i, all) => !all.slice(0, i).some((a) => m.startsWith(a + path.sep)))
+  );
 }
 
 /** A bundle already laid down (it carries its own node), as in the installer image. */
@@ -218,7 +220,7 @@ export function uninstall(o: UninstallOptions): string[] {
 }
 
 /** `node dist/src/install/host-install.js install|uninstall [--root DIR] [--start] [--purge]`. */
-async function main(argv: string[]): Promise<number> {
+function main(argv: string[]): number {
   const [verb, ...rest] = argv;
   const flag = (name: string): boolean => rest.includes(name);
   const rootIdx = rest.indexOf('--root');
@@ -248,13 +250,10 @@ async function main(argv: string[]): Promise<number> {
 // Real paths: the bundle is run through its `current` symlink.
 if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname)) {
   // exitCode, not exit(): stdout on a pipe (conmon's) is written asynchronously.
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`sandlot-install: ${e instanceof Error ? e.message : String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  try {
+    process.exitCode = main(process.argv.slice(2));
+  } catch (e: unknown) {
+    process.stderr.write(`sandlot-install: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -61,7 +61,8 @@ export const realDeps: InstallerDeps = {
     const c = new CriClient(socket);
     try {
       const r = await c.runtimeCall('Status', {}, { timeoutMs: 5_000 });
-      const conds = (r.status?.conditions ?? []) as Array<{ type: string; status: boolean }>;
+      const status = r.status as { conditions?: Array<{ type: string; status: boolean }> } | undefined;
+      const conds = status?.conditions ?? [];
       return conds.some((x) => x.type === 'RuntimeReady' && x.status);
     } catch {
       return false;
@@ -112,7 +113,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env):
 async function waitRuntimeReady(deps: InstallerDeps, socket: string, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (!(await deps.runtimeReady(socket))) {
-    if (Date.now() > end) throw new UnavailableError(`waiting for "${socket}": no RuntimeReady Status answer after ${ms} ms (journalctl -u ${UNIT_NAME} on the node)`);
+    if (Date.now() > end)
+      throw new UnavailableError(`waiting for "${socket}": no RuntimeReady Status answer after ${ms} ms (journalctl -u ${UNIT_NAME} on the node)`);
     await sleep(STATUS_POLL_MS);
   }
 }

@@ -56,7 +56,11 @@ test('host install into a temp root: bundle, unit (systemd-analyze verify), conf
   }
   assert.ok(!fs.existsSync(path.join(cur, 'node_modules/typescript')), 'no dev dependency in the bundle');
   assert.ok(!fs.existsSync(path.join(cur, 'node_modules/kubernetes-models')), 'no dev dependency in the bundle');
-  process.stdout.write(`# host tree:\n${tree(root).map((l) => `#   ${l}`).join('\n')}\n`);
+  process.stdout.write(
+    `# host tree:\n${tree(root)
+      .map((l) => `#   ${l}`)
+      .join('\n')}\n`,
+  );
 
   // The bundle runs on its own Node and modules: its CLI accepts the config it laid down.
   const check = await run(path.join(cur, 'node'), [path.join(cur, 'dist/src/cli/bin.js'), 'config', 'check', path.join(root, CONFIG_FILE)]);

@@ -9,18 +9,27 @@ import { test } from 'node:test';
 import { fakeApiServer, kubeConfig, type Seen } from './fake-api-server.js';
 import { clientNodeApi, FIELD_MANAGER, labelNode, RUNTIME_LABEL, unlabelNode, type NodeApi } from '../../../src/install/node-labeller.js';
 
+/** An error predicate: its code is `code` (a typed error's string, an HTTP status) and its message matches. */
+const coded =
+  (code: string | number, re = /./) =>
+  (e: unknown): boolean => {
+    const x = e as { code?: unknown; message?: unknown };
+    return x.code === code && re.test(String(x.message));
+  };
+
 class FakeNodeApi implements NodeApi {
   readonly patches: Array<{ node: string; labels: Record<string, string | null> }> = [];
   constructor(readonly labels: Record<string, string>) {}
-  async readNodeLabels(): Promise<Record<string, string>> {
-    return { ...this.labels };
+  readNodeLabels(): Promise<Record<string, string>> {
+    return Promise.resolve({ ...this.labels });
   }
-  async patchNodeLabels(node: string, labels: Record<string, string | null>): Promise<void> {
+  patchNodeLabels(node: string, labels: Record<string, string | null>): Promise<void> {
     this.patches.push({ node, labels });
     for (const [k, v] of Object.entries(labels)) {
       if (v === null) delete this.labels[k];
       else this.labels[k] = v;
     }
+    return Promise.resolve();
   }
 }
 
@@ -41,9 +50,9 @@ test('labelNode sets the version label once; unlabelNode removes only that label
 
 test('bad node names and versions are INVALID_ARGUMENT naming the value, before any call', async () => {
   const api = new FakeNodeApi({});
-  await assert.rejects(labelNode(api, 'Node_A', '0.1.0'), (e: any) => e.code === 'INVALID_ARGUMENT' && /node name "Node_A"/.test(e.message));
-  await assert.rejects(labelNode(api, 'node-a', '0.1.0+build/1'), (e: any) => e.code === 'INVALID_ARGUMENT' && /version "0.1.0\+build\/1"/.test(e.message));
-  await assert.rejects(unlabelNode(api, ''), (e: any) => e.code === 'INVALID_ARGUMENT');
+  await assert.rejects(labelNode(api, 'Node_A', '0.1.0'), coded('INVALID_ARGUMENT', /node name "Node_A"/));
+  await assert.rejects(labelNode(api, 'node-a', '0.1.0+build/1'), coded('INVALID_ARGUMENT', /version "0.1.0\+build\/1"/));
+  await assert.rejects(unlabelNode(api, ''), coded('INVALID_ARGUMENT'));
   assert.deepEqual(api.patches, []);
 });
 
@@ -67,10 +76,10 @@ test('clientNodeApi sends GET /api/v1/nodes/<name> and a merge PATCH of metadata
   // Removal: the null survives client-node's serializer (a JSON merge patch deletes by it).
   api.seen.length = 0;
   assert.equal(await unlabelNode(nodes, 'node-a'), true);
-  assert.equal(api.seen[1]!.method, 'PATCH');
-  assert.equal(api.seen[1]!.body, JSON.stringify({ metadata: { labels: { [RUNTIME_LABEL]: null } } }));
+  assert.equal(api.seen[1]?.method, 'PATCH');
+  assert.equal(api.seen[1]?.body, JSON.stringify({ metadata: { labels: { [RUNTIME_LABEL]: null } } }));
   assert.deepEqual(await nodes.readNodeLabels('node-a'), { 'kubernetes.io/os': 'linux' });
 
   // An unknown node: the API server's 404 comes back as client-node's error, not a success.
-  await assert.rejects(nodes.readNodeLabels('node-b'), (e: any) => e.code === 404);
+  await assert.rejects(nodes.readNodeLabels('node-b'), coded(404));
 });
