@@ -68,7 +68,6 @@ export class VerifyingStream extends Transform {
   }
 }
 
-
 export class ContentStore {
   private readonly blobsDir: string;
   private readonly ingestDir: string;

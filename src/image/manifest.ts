@@ -134,20 +134,14 @@ function parseDescriptor(v: unknown, what: string): Descriptor {
  */
 export function parseManifest(bytes: Buffer, contentType: string, what: string): ParsedManifest {
   const doc = parseJson(bytes, what);
-  const mediaType =
-    typeof doc.mediaType === 'string' && doc.mediaType !== '' ? doc.mediaType : contentType.split(';')[0]!.trim();
-  if (
-    doc.schemaVersion === 1 ||
-    mediaType === MEDIA_TYPE.DOCKER_SCHEMA1 ||
-    mediaType === MEDIA_TYPE.DOCKER_SCHEMA1_SIGNED
-  ) {
+  const mediaType = typeof doc.mediaType === 'string' && doc.mediaType !== '' ? doc.mediaType : contentType.split(';')[0]!.trim();
+  if (doc.schemaVersion === 1 || mediaType === MEDIA_TYPE.DOCKER_SCHEMA1 || mediaType === MEDIA_TYPE.DOCKER_SCHEMA1_SIGNED) {
     throw new UnimplementedError(
       `parsing ${what}: Docker image manifest schema 1 is deprecated and not supported; push the image again with a current client (schema 2 or OCI)`,
     );
   }
   if (doc.schemaVersion !== 2) throw bad(what, `unsupported schemaVersion ${JSON.stringify(doc.schemaVersion)}`);
-  const isIndex =
-    mediaType === MEDIA_TYPE.OCI_INDEX || mediaType === MEDIA_TYPE.DOCKER_LIST || (mediaType === '' && Array.isArray(doc.manifests));
+  const isIndex = mediaType === MEDIA_TYPE.OCI_INDEX || mediaType === MEDIA_TYPE.DOCKER_LIST || (mediaType === '' && Array.isArray(doc.manifests));
   if (isIndex) {
     if (!Array.isArray(doc.manifests)) throw bad(what, 'index has no manifests array');
     return {
@@ -217,9 +211,7 @@ export function selectPlatform(index: ImageIndex, want: Platform, what: string):
       m.platform !== undefined &&
       m.platform.os === want.os &&
       m.platform.architecture === want.architecture &&
-      (m.mediaType === '' ||
-        m.mediaType === MEDIA_TYPE.OCI_MANIFEST ||
-        m.mediaType === MEDIA_TYPE.DOCKER_MANIFEST),
+      (m.mediaType === '' || m.mediaType === MEDIA_TYPE.OCI_MANIFEST || m.mediaType === MEDIA_TYPE.DOCKER_MANIFEST),
   );
   const exact = candidates.find((m) => (m.platform!.variant ?? '') === (want.variant ?? ''));
   const chosen = exact ?? candidates.find((m) => !m.platform!.variant) ?? candidates[0];

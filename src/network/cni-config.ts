@@ -70,7 +70,9 @@ export function parseNetworkConfig(text: string, source: string): CniNetworkList
     }
     plugins = raw.map((p, i) => {
       if (!isObject(p) || typeof p.type !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(p.type)) {
-        throw new InvalidArgumentError(`parsing CNI config "${source}": plugins[${i}].type = ${JSON.stringify(isObject(p) ? p.type : p)}: a plugin binary name is required`);
+        throw new InvalidArgumentError(
+          `parsing CNI config "${source}": plugins[${i}].type = ${JSON.stringify(isObject(p) ? p.type : p)}: a plugin binary name is required`,
+        );
       }
       return p as CniPluginConf;
     });
@@ -120,14 +122,19 @@ export function defaultNetworkList(opts: DefaultNetworkOptions): CniNetworkList 
 
 /** Validates a pod CIDR list from UpdateRuntimeConfig ("10.244.1.0/24[,fd00::/64]"). */
 export function parsePodCidrs(value: string): string[] {
-  const parts = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const parts = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const cidr of parts) {
     const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
     const family = m ? net.isIP(m[1]!) : 0;
     const prefix = m ? Number(m[2]) : -1;
     const max = family === 4 ? 30 : 126;
     if (family === 0 || prefix < 8 || prefix > max) {
-      throw new InvalidArgumentError(`setting pod CIDR: "${cidr}" in "${value}": an IPv4 or IPv6 CIDR with a prefix of /8 to /${family === 6 ? 126 : 30} is required`);
+      throw new InvalidArgumentError(
+        `setting pod CIDR: "${cidr}" in "${value}": an IPv4 or IPv6 CIDR with a prefix of /8 to /${family === 6 ? 126 : 30} is required`,
+      );
     }
   }
   return parts;

@@ -5,12 +5,7 @@
 // another one holds (containerd#5768).
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  DeadlineExceededError,
-  FailedPreconditionError,
-  InternalError,
-  errorMessage,
-} from '../errors.js';
+import { DeadlineExceededError, FailedPreconditionError, InternalError, errorMessage } from '../errors.js';
 import type { CniNetworkList, CniPluginConf } from './cni-config.js';
 import type { PluginExecutor } from './cni-exec.js';
 import { parseCniError, parseCniResult, supportsCheck, type CniResult } from './cni-result.js';
@@ -194,11 +189,7 @@ export class CniRunner {
  * ipv6 dnat". It checks IPv4 first and only reaches that message after the IPv4 rules
  * were found, so for a pod without IPv6 addresses the failure says nothing about it.
  */
-export function isPortmapIpv6CheckBug(
-  plugin: CniPluginConf,
-  prevResult: Record<string, unknown> | undefined,
-  e: unknown,
-): boolean {
+export function isPortmapIpv6CheckBug(plugin: CniPluginConf, prevResult: Record<string, unknown> | undefined, e: unknown): boolean {
   if (plugin.type !== 'portmap' || !errorMessage(e).includes('could not check ipv6 dnat')) return false;
   if (prevResult === undefined) return false;
   const ips = parseCniResult(JSON.stringify(prevResult), 'reading prevResult').ips;

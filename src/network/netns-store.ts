@@ -3,12 +3,7 @@
 // (and a daemon restart). The directory is a shared mount of itself, like /run/netns.
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  createPinnedNetns,
-  makeSharedMountPoint,
-  unmountAll,
-  withNetnsSync,
-} from '../../native/index.js';
+import { createPinnedNetns, makeSharedMountPoint, unmountAll, withNetnsSync } from '../../native/index.js';
 import { AlreadyExistsError, InternalError, InvalidArgumentError, errnoCode, errorMessage } from '../errors.js';
 
 /** The OS side, swappable in unit tests. */
@@ -63,7 +58,11 @@ export function parseNetDev(text: string): InterfaceCounters[] {
   for (const line of text.split('\n').slice(2)) {
     const i = line.indexOf(':');
     if (i < 0) continue;
-    const f = line.slice(i + 1).trim().split(/\s+/).map(Number);
+    const f = line
+      .slice(i + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     if (f.length < 16 || f.some((n) => !Number.isFinite(n))) continue;
     out.push({ name: line.slice(0, i).trim(), rxBytes: f[0]!, rxErrors: f[2]!, txBytes: f[8]!, txErrors: f[10]! });
   }
@@ -150,7 +149,10 @@ export class NetnsStore {
   /** Pod IDs with a file in the netns dir, pinned or left half-made by a crash. */
   list(): string[] {
     try {
-      return fs.readdirSync(this.dir).filter((n) => POD_ID_RE.test(n)).sort();
+      return fs
+        .readdirSync(this.dir)
+        .filter((n) => POD_ID_RE.test(n))
+        .sort();
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') return [];
       throw new InternalError(`listing netns dir "${this.dir}": ${errorMessage(e)}`, { cause: e });

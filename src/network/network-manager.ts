@@ -198,7 +198,9 @@ export class NetworkManager {
     }
     const missing = this.runner.missingPlugins(list).concat(this.runner.missingPlugins(LOOPBACK_NETWORK));
     if (missing.length > 0) {
-      throw new FailedPreconditionError(`${what}: CNI plugins ${missing.map((m) => `"${m}"`).join(', ')} not found in ${this.config.cni_bin_dirs.map((d) => `"${d}"`).join(', ')}`);
+      throw new FailedPreconditionError(
+        `${what}: CNI plugins ${missing.map((m) => `"${m}"`).join(', ')} not found in ${this.config.cni_bin_dirs.map((d) => `"${d}"`).join(', ')}`,
+      );
     }
     if (this.cache.load(req.podId) !== undefined) {
       throw new FailedPreconditionError(`${what}: the pod's network is already set up; tear it down first`);
@@ -286,9 +288,7 @@ export class NetworkManager {
 
   /** The CNI bridge plugin's DEL leaves the bridge: remove it when no pod is attached any more. */
   private async removeIdleBridges(list: CniNetworkList): Promise<void> {
-    const names = list.plugins
-      .filter((p) => p.type === 'bridge')
-      .map((p) => (typeof p.bridge === 'string' && p.bridge !== '' ? p.bridge : 'cni0'));
+    const names = list.plugins.filter((p) => p.type === 'bridge').map((p) => (typeof p.bridge === 'string' && p.bridge !== '' ? p.bridge : 'cni0'));
     if (names.length === 0) return;
     await this.lock.exclusive(async () => {
       for (const bridge of names) {
@@ -324,7 +324,10 @@ export function toCniPortMappings(req: PodNetworkRequest): CniPortMapping[] {
     if (!PROTOCOLS.has(pm.protocol)) {
       throw new InvalidArgumentError(`pod "${req.podId}": ${field}.protocol = "${pm.protocol}": allowed TCP, UDP, SCTP`);
     }
-    for (const [key, v] of [['container_port', pm.containerPort], ['host_port', pm.hostPort]] as const) {
+    for (const [key, v] of [
+      ['container_port', pm.containerPort],
+      ['host_port', pm.hostPort],
+    ] as const) {
       if (!Number.isInteger(v) || v < 0 || v > 65535) {
         throw new InvalidArgumentError(`pod "${req.podId}": ${field}.${key} = ${v}: a port 0-65535 is required`);
       }

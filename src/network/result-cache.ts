@@ -89,7 +89,11 @@ export class ResultCache {
   /** Pod IDs with a cached attachment (recovery: a pod with one still holds an IP). */
   list(): string[] {
     try {
-      return fs.readdirSync(this.dir).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).sort();
+      return fs
+        .readdirSync(this.dir)
+        .filter((n) => n.endsWith('.json'))
+        .map((n) => n.slice(0, -5))
+        .sort();
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') return [];
       throw new InternalError(`listing CNI results in "${this.dir}": ${errorMessage(e)}`, { cause: e });

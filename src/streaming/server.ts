@@ -200,7 +200,12 @@ export class StreamingServer {
     const protocol = offered.length === 0 ? '' : offered.find((p) => supported.includes(p));
     if (protocol === undefined) {
       const msg = `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server accepts [${supported.join(' ')}]`;
-      rejectUpgrade(socket, 403, msg, supported.map((p) => `X-Accepted-Stream-Protocol-Versions: ${p}`));
+      rejectUpgrade(
+        socket,
+        403,
+        msg,
+        supported.map((p) => `X-Accepted-Stream-Protocol-Versions: ${p}`),
+      );
       return;
     }
     socket.setNoDelay(true);
@@ -251,8 +256,7 @@ export class StreamingServer {
   }
 
   private sessionLog(bound: BoundRequest, transport: string, protocol: string): Logger {
-    const ids =
-      bound.kind === 'portforward' ? { podSandboxId: bound.request.podSandboxId } : { containerId: bound.request.containerId };
+    const ids = bound.kind === 'portforward' ? { podSandboxId: bound.request.podSandboxId } : { containerId: bound.request.containerId };
     return this.opts.log.child({ streaming: bound.kind, transport, protocol, ...ids });
   }
 
@@ -270,7 +274,10 @@ export class StreamingServer {
 
 function headerList(v: string | string[] | undefined): string[] {
   const values = Array.isArray(v) ? v : v === undefined ? [] : [v];
-  return values.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  return values
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 function rejectUpgrade(socket: Duplex, status: number, message: string, extraHeaders: string[] = []): void {

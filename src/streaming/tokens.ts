@@ -12,9 +12,7 @@ export const MAX_PENDING_TOKENS = 1000;
 const TOKEN_BYTES = 24;
 
 export type BoundRequest =
-  | { kind: 'exec'; request: ExecRequest }
-  | { kind: 'attach'; request: AttachRequest }
-  | { kind: 'portforward'; request: PortForwardRequest };
+  { kind: 'exec'; request: ExecRequest } | { kind: 'attach'; request: AttachRequest } | { kind: 'portforward'; request: PortForwardRequest };
 
 interface Entry {
   bound: BoundRequest;

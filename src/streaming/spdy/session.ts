@@ -104,9 +104,9 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     if (fin) stream.localFinished = true;
     const flags = fin ? FLAG_FIN : 0;
     this.enqueue(
-      this.compressor.compress(headers).then((headerBlock) =>
-        encodeFrame({ type: 'SYN_STREAM', streamId: id, associatedStreamId: 0, priority: 0, slot: 0, flags, headerBlock }),
-      ),
+      this.compressor
+        .compress(headers)
+        .then((headerBlock) => encodeFrame({ type: 'SYN_STREAM', streamId: id, associatedStreamId: 0, priority: 0, slot: 0, flags, headerBlock })),
     );
     if (fin) stream.end();
     return stream;
@@ -164,9 +164,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
     do {
       const len = Math.min(MAX_DATA_FRAME_BYTES, data.length - off);
       const last = off + len >= data.length;
-      this.enqueue(
-        encodeFrame({ type: 'DATA', streamId: stream.id, flags: last && fin ? FLAG_FIN : 0, data: data.subarray(off, off + len) }),
-      );
+      this.enqueue(encodeFrame({ type: 'DATA', streamId: stream.id, flags: last && fin ? FLAG_FIN : 0, data: data.subarray(off, off + len) }));
       off += len;
     } while (off < data.length);
     if (this.pumping || (this.socket as { writableNeedDrain?: boolean }).writableNeedDrain) this.drainWaiters.push(cb);
@@ -176,9 +174,7 @@ export class SpdySession extends EventEmitter<SpdySessionEvents> implements Stre
   sendReply(stream: SpdyStream, headers: SpdyHeaders, fin: boolean): void {
     if (this.closed) return;
     this.enqueue(
-      this.compressor
-        .compress(headers)
-        .then((headerBlock) => encodeFrame({ type: 'SYN_REPLY', streamId: stream.id, flags: fin ? FLAG_FIN : 0, headerBlock })),
+      this.compressor.compress(headers).then((headerBlock) => encodeFrame({ type: 'SYN_REPLY', streamId: stream.id, flags: fin ? FLAG_FIN : 0, headerBlock })),
     );
   }
 

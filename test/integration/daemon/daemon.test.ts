@@ -69,8 +69,7 @@ test('UpdateRuntimeConfig takes a pod CIDR and rejects a malformed one naming th
   await d.runtime('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: podCidr } } });
   await assert.rejects(
     d.runtime('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: 'banana' } } }),
-    (e: { code: number; details: string }) =>
-      e.code === status.INVALID_ARGUMENT && e.details.includes('pod_cidr') && e.details.includes('banana'),
+    (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && e.details.includes('pod_cidr') && e.details.includes('banana'),
   );
 });
 

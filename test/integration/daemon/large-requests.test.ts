@@ -60,11 +60,7 @@ test('node grpc-js client: failures that name a huge value (UpdateRuntimeConfig,
   t.after(() => c.close());
   for (const n of [30_000, 60_000, 100_000, MiB, 8 * MiB]) {
     const e = await rejects(
-      c.runtimeCall(
-        'UpdateRuntimeConfig',
-        { runtime_config: { network_config: { pod_cidr: 'x'.repeat(n) } } },
-        { timeoutMs: CALL_TIMEOUT_MS },
-      ),
+      c.runtimeCall('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: 'x'.repeat(n) } } }, { timeoutMs: CALL_TIMEOUT_MS }),
     );
     assert.equal(e.code, status.INVALID_ARGUMENT, `pod_cidr of ${n} bytes: ${String(e.details).slice(0, 200)}`);
     assert.match(e.details, /pod_cidr/);
@@ -103,7 +99,10 @@ for (const authorityPath of [false, true]) {
     const sizes = [30_000, 60_000, 70_000, 200_000, MiB, 100, LARGEST_VERSION, 100].map(String);
     const ok = await run(bin, [...flags, d.socket, ...sizes], { timeout: 4 * CALL_TIMEOUT_MS, maxBuffer: MiB });
     assert.deepEqual(
-      ok.stdout.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' ')),
+      ok.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ').slice(0, 2).join(' ')),
       sizes.map((s) => `${s} ok`),
     );
     const failing = ['60000', '100000', String(MiB), '100'];

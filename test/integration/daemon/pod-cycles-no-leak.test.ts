@@ -51,7 +51,12 @@ test('item 9: per-pod metric series, lists and per-object dirs return to the bas
   for (const s of criSeries) assert.match(s!, /^sandlot_cri_request_duration_seconds_count\{service="\w+",method="\w+",code="\w+"\}$/);
   // Series beyond the per-call ones do not grow with the number of pods.
   const other = (ls: string[]) => ls.filter((l) => !l.startsWith('sandlot_cri_request_duration_seconds') && !/^sandlot_(nodejs|process)_/.test(l));
-  assert.ok(other(after).length <= other(baseline).length, `series besides calls and process figures: ${other(baseline).length} before, ${other(after).length} after:\n${other(after).filter((l) => !other(baseline).some((b) => b.split(' ')[0] === l.split(' ')[0])).join('\n')}`);
+  assert.ok(
+    other(after).length <= other(baseline).length,
+    `series besides calls and process figures: ${other(baseline).length} before, ${other(after).length} after:\n${other(after)
+      .filter((l) => !other(baseline).some((b) => b.split(' ')[0] === l.split(' ')[0]))
+      .join('\n')}`,
+  );
   assert.ok(after.length >= baseSeries);
   assert.deepEqual((await d.runtime('ListPodSandbox', {})).items, []);
   assert.deepEqual((await d.runtime('ListContainers', {})).containers, []);
@@ -60,30 +65,38 @@ test('item 9: per-pod metric series, lists and per-object dirs return to the bas
   }
 });
 
-test('item 9: ContainerStatus, ListContainers and PodSandboxStatus answer while a graceful StopContainer waits out its timeout (no read waits for the lock)', { timeout: 240_000 }, async (t) => {
-  const env = await makeContainerEnv(t);
-  const { d } = env;
-  const pod = await env.runPod('reader');
-  const stubborn = await env.createContainer(pod, 'stubborn', {
-    command: ['/bin/sh', '-c', 'trap "echo ignoring-term" TERM; echo ready; while true; do sleep 0.1; done'],
-  });
-  await d.runtime('StartContainer', { container_id: stubborn });
-  await env.waitState(stubborn, 'CONTAINER_RUNNING');
-  await waitFor('the trap to be set', async () => fs.readFileSync((await env.status(stubborn)).log_path, 'utf8').includes('ready'));
-  let stopped = false;
-  const stop = d.runtime('StopContainer', { container_id: stubborn, timeout: 60 }, 120_000).then(() => {
-    stopped = true;
-  });
-  // The stop holds the container's lock for its 60 s; the reads answer before it ends.
-  await waitFor('the stop to have sent SIGTERM', async () => fs.readFileSync((await env.status(stubborn)).log_path, 'utf8').includes('ignoring-term'), 60_000);
-  const st = await env.status(stubborn);
-  assert.equal(st.state, 'CONTAINER_RUNNING');
-  const listed = (await d.runtime('ListContainers', {})).containers as Array<{ id: string }>;
-  assert.ok(listed.some((c) => c.id === stubborn));
-  await d.runtime('PodSandboxStatus', { pod_sandbox_id: pod });
-  assert.equal(stopped, false, 'every read answered while the stop was still waiting');
-  // Ending it: a kill from outside (the test's own PID list) lets the stop finish.
-  process.kill(Number((await env.info(stubborn)).pid), 'SIGKILL');
-  await stop;
-  assert.equal((await env.status(stubborn)).state, 'CONTAINER_EXITED');
-});
+test(
+  'item 9: ContainerStatus, ListContainers and PodSandboxStatus answer while a graceful StopContainer waits out its timeout (no read waits for the lock)',
+  { timeout: 240_000 },
+  async (t) => {
+    const env = await makeContainerEnv(t);
+    const { d } = env;
+    const pod = await env.runPod('reader');
+    const stubborn = await env.createContainer(pod, 'stubborn', {
+      command: ['/bin/sh', '-c', 'trap "echo ignoring-term" TERM; echo ready; while true; do sleep 0.1; done'],
+    });
+    await d.runtime('StartContainer', { container_id: stubborn });
+    await env.waitState(stubborn, 'CONTAINER_RUNNING');
+    await waitFor('the trap to be set', async () => fs.readFileSync((await env.status(stubborn)).log_path, 'utf8').includes('ready'));
+    let stopped = false;
+    const stop = d.runtime('StopContainer', { container_id: stubborn, timeout: 60 }, 120_000).then(() => {
+      stopped = true;
+    });
+    // The stop holds the container's lock for its 60 s; the reads answer before it ends.
+    await waitFor(
+      'the stop to have sent SIGTERM',
+      async () => fs.readFileSync((await env.status(stubborn)).log_path, 'utf8').includes('ignoring-term'),
+      60_000,
+    );
+    const st = await env.status(stubborn);
+    assert.equal(st.state, 'CONTAINER_RUNNING');
+    const listed = (await d.runtime('ListContainers', {})).containers as Array<{ id: string }>;
+    assert.ok(listed.some((c) => c.id === stubborn));
+    await d.runtime('PodSandboxStatus', { pod_sandbox_id: pod });
+    assert.equal(stopped, false, 'every read answered while the stop was still waiting');
+    // Ending it: a kill from outside (the test's own PID list) lets the stop finish.
+    process.kill(Number((await env.info(stubborn)).pid), 'SIGKILL');
+    await stop;
+    assert.equal((await env.status(stubborn)).state, 'CONTAINER_EXITED');
+  },
+);

@@ -63,22 +63,26 @@ test('a daemon whose metrics port is taken (EADDRINUSE) undoes its start and exi
   assert.equal(await d.stop(), 0);
 });
 
-test('a daemon whose streaming port is taken undoes images, network and recovery and exits non-zero; the next start succeeds', { timeout: 180_000 }, async (t) => {
-  const d = await startDaemon();
-  t.after(() => d.cleanup());
-  assert.equal(await d.stop(), 0);
-  const taken = await occupyPort();
-  t.after(() => new Promise<void>((r) => taken.server.close(() => r())));
+test(
+  'a daemon whose streaming port is taken undoes images, network and recovery and exits non-zero; the next start succeeds',
+  { timeout: 180_000 },
+  async (t) => {
+    const d = await startDaemon();
+    t.after(() => d.cleanup());
+    assert.equal(await d.stop(), 0);
+    const taken = await occupyPort();
+    t.after(() => new Promise<void>((r) => taken.server.close(() => r())));
 
-  setConfig(d, { streaming_address: taken.address });
-  await assertFailedStartLeavesNothing(d, taken.address, /starting streaming server on/);
+    setConfig(d, { streaming_address: taken.address });
+    await assertFailedStartLeavesNothing(d, taken.address, /starting streaming server on/);
 
-  setConfig(d, { streaming_address: '127.0.0.1:0' });
-  await d.start();
-  const st = await d.runtime('Status', {});
-  assert.ok(Array.isArray(st.status.conditions));
-  assert.equal(await d.stop(), 0);
-});
+    setConfig(d, { streaming_address: '127.0.0.1:0' });
+    await d.start();
+    const st = await d.runtime('Status', {});
+    assert.ok(Array.isArray(st.status.conditions));
+    assert.equal(await d.stop(), 0);
+  },
+);
 
 test('the failed start also works when it is the very first one (fresh directories)', { timeout: 180_000 }, async (t) => {
   const taken = await occupyPort();

@@ -64,7 +64,10 @@ test('identity_token: exchanged at the token endpoint (OAuth2 refresh_token gran
     return true;
   });
   assert.equal(svc.list().length, 0);
-  assert.deepEqual(posts().map((p) => p.granted), [false]);
+  assert.deepEqual(
+    posts().map((p) => p.granted),
+    [false],
+  );
 
   const rec = await svc.pull(`${reg.host}/oauth/img:v1`, { identity_token: 'refresh-of-alice' });
   assert.equal(rec.id, first.config.digest);

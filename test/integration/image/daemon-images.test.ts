@@ -55,7 +55,12 @@ test('a Docker manifest list pulls the host platform; status by tag and digest, 
     schemaVersion: 2,
     mediaType: DOCKER_LIST,
     manifests: [
-      { mediaType: arm.manifest.mediaType, digest: arm.manifest.digest, size: arm.manifest.size, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      {
+        mediaType: arm.manifest.mediaType,
+        digest: arm.manifest.digest,
+        size: arm.manifest.size,
+        platform: { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      },
       { mediaType: amd.manifest.mediaType, digest: amd.manifest.digest, size: amd.manifest.size, platform: { os: 'linux', architecture: 'amd64' } },
     ],
   });
@@ -91,7 +96,13 @@ test('bad input fails with its gRPC code and leaves no image, no snapshot, nothi
   const escapes: [string, Parameters<typeof buildLayer>[0]][] = [
     ['dotdot', [{ type: 'file', name: '../sandlot-evil', data: 'evil' }]],
     ['absolute', [{ type: 'file', name: '/etc/sandlot-evil', data: 'evil' }]],
-    ['symlink', [{ type: 'symlink', name: 'a', target: '/' }, { type: 'file', name: 'a/etc/sandlot-evil', data: 'evil' }]],
+    [
+      'symlink',
+      [
+        { type: 'symlink', name: 'a', target: '/' },
+        { type: 'file', name: 'a/etc/sandlot-evil', data: 'evil' },
+      ],
+    ],
     ['hardlink', [{ type: 'link', name: 'pw', target: '/etc/passwd' }]],
   ];
   const cases: [string, string, Status, RegExp][] = [];

@@ -33,7 +33,10 @@ test('ImageStatus, ListImages, StreamImages, RemoveImage and ImageFsInfo speak C
   assert.deepEqual(img.repo_tags, ['docker.io/library/busybox:latest']);
   assert.equal(img.size, String(rec!.size));
   assert.equal(JSON.parse((st.info as Record<string, string>).info!).imageSpec.config.Cmd[0], 'sh');
-  assert.deepEqual(await h.unary!.ImageStatus!(decodedRequest('ImageStatus', { image: { image: 'docker.io/library/nothere:1' } }), ctx), { image: null, info: {} });
+  assert.deepEqual(await h.unary!.ImageStatus!(decodedRequest('ImageStatus', { image: { image: 'docker.io/library/nothere:1' } }), ctx), {
+    image: null,
+    info: {},
+  });
 
   assert.equal(((await h.unary!.ListImages!(decodedRequest('ListImages', {}), ctx)).images as unknown[]).length, 1);
   assert.equal(((await h.unary!.ListImages!(decodedRequest('ListImages', { filter: { image: { image: 'nothere' } } }), ctx)).images as unknown[]).length, 0);
@@ -45,8 +48,14 @@ test('ImageStatus, ListImages, StreamImages, RemoveImage and ImageFsInfo speak C
   assert.equal(fsInfo[0]!.fs_id.mountpoint, path.join(root, 'images'));
   assert.ok(Number(fsInfo[0]!.used_bytes.value) > 0);
 
-  await assert.rejects(h.unary!.PullImage!(decodedRequest('PullImage', { image: { image: '' } }), ctx), (e: unknown) => e instanceof InvalidArgumentError && /image\.image/.test((e as Error).message));
-  await assert.rejects(h.unary!.PullImage!(decodedRequest('PullImage', { image: { image: 'BAD::ref' } }), ctx), (e: unknown) => e instanceof InvalidArgumentError && /BAD::ref/.test((e as Error).message));
+  await assert.rejects(
+    h.unary!.PullImage!(decodedRequest('PullImage', { image: { image: '' } }), ctx),
+    (e: unknown) => e instanceof InvalidArgumentError && /image\.image/.test((e as Error).message),
+  );
+  await assert.rejects(
+    h.unary!.PullImage!(decodedRequest('PullImage', { image: { image: 'BAD::ref' } }), ctx),
+    (e: unknown) => e instanceof InvalidArgumentError && /BAD::ref/.test((e as Error).message),
+  );
   await h.unary!.RemoveImage!(decodedRequest('RemoveImage', { image: { image: rec!.id } }), ctx);
   await h.unary!.RemoveImage!(decodedRequest('RemoveImage', { image: { image: rec!.id } }), ctx); // missing: not an error
   assert.equal(svc.list().length, 0);

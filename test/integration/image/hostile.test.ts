@@ -68,7 +68,12 @@ function writeLayout(dir: string, img: TestImage, name: string, indexDigest?: st
   fs.mkdirSync(path.join(dir, 'blobs/sha256'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   for (const [d, b] of [...img.blobs, [img.manifest.digest, img.manifest.data] as const]) fs.writeFileSync(path.join(dir, 'blobs/sha256', d.slice(7)), b);
-  const entry = { mediaType: img.manifest.mediaType, digest: indexDigest ?? img.manifest.digest, size: img.manifest.size, annotations: { 'io.containerd.image.name': name } };
+  const entry = {
+    mediaType: img.manifest.mediaType,
+    digest: indexDigest ?? img.manifest.digest,
+    size: img.manifest.size,
+    annotations: { 'io.containerd.image.name': name },
+  };
   fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [entry] }));
   return dir;
 }
@@ -105,7 +110,10 @@ test('layers within their own limit but over max_image_unpacked_bytes together f
   const { svc, root } = await openService(t);
   await assert.rejects(svc.pull(`${reg.host}/hostile/wide:v1`), (e: unknown) => {
     assert.ok(e instanceof ResourceExhaustedError, String(e));
-    assert.match(e.message, /unpacking layer sha256:[a-f0-9]{64}: image sha256:[a-f0-9]{64} unpacks to more than 12582912 bytes \(config max_image_unpacked_bytes\)/);
+    assert.match(
+      e.message,
+      /unpacking layer sha256:[a-f0-9]{64}: image sha256:[a-f0-9]{64} unpacks to more than 12582912 bytes \(config max_image_unpacked_bytes\)/,
+    );
     return true;
   });
   assertNothingLeft(svc, root);

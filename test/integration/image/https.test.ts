@@ -16,7 +16,6 @@ import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
 import { startDaemon } from '../../helpers/daemon.js';
 import { freePort, startRegistry } from '../../helpers/registry.js';
 
-
 test('pulls over HTTPS from a mirror whose certificate the daemon trusts; an untrusted certificate fails', async (t) => {
   const reg = await startRegistry({ tls: true });
   t.after(() => reg.stop());
@@ -26,7 +25,9 @@ test('pulls over HTTPS from a mirror whose certificate the daemon trusts; an unt
   await writeBusyboxLayout(layout);
   execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}`, `docker://${reg.host}/lib/bb:v1`], { stdio: 'pipe' });
   const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
-  const manifest = JSON.parse(fs.readFileSync(path.join(layout, 'blobs/sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { config: { digest: string } };
+  const manifest = JSON.parse(fs.readFileSync(path.join(layout, 'blobs/sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as {
+    config: { digest: string };
+  };
 
   // The upstream name points at a loopback port nobody listens on: only the mirror can serve.
   const upstream = `127.0.0.1:${await freePort()}`;

@@ -12,15 +12,7 @@ import pino from 'pino';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, type SandlotError } from '../../../src/errors.js';
 import { ImageService } from '../../../src/image/image-service.js';
-import {
-  buildImage,
-  buildIndex,
-  buildLayer,
-  busyboxLayer,
-  hasZstdCli,
-  type TestBlob,
-  type TestImage,
-} from '../../helpers/image-build.js';
+import { buildImage, buildIndex, buildLayer, busyboxLayer, hasZstdCli, type TestBlob, type TestImage } from '../../helpers/image-build.js';
 import { pushBlob, pushImage, pushManifest, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 
 const log = pino({ level: 'silent' });
@@ -188,7 +180,13 @@ test('layers that try to escape fail the pull: nothing recorded, nothing written
   const cases: [string, Parameters<typeof buildLayer>[0]][] = [
     ['dotdot', [{ type: 'file', name: '../x', data: 'evil' }]],
     ['absolute', [{ type: 'file', name: '/etc/sandlot-evil', data: 'evil' }]],
-    ['symlink', [{ type: 'symlink', name: 'a', target: '/' }, { type: 'file', name: 'a/etc/sandlot-evil', data: 'evil' }]],
+    [
+      'symlink',
+      [
+        { type: 'symlink', name: 'a', target: '/' },
+        { type: 'file', name: 'a/etc/sandlot-evil', data: 'evil' },
+      ],
+    ],
     ['hardlink', [{ type: 'link', name: 'pw', target: '/etc/passwd' }]],
   ];
   const { svc, root } = await openService(t);
@@ -276,9 +274,15 @@ test('images import from an OCI layout dir and a docker-archive tarball', async 
 
   // docker save format: manifest.json, config JSON, uncompressed layer tar.
   const rawLayer = await tarOf([{ type: 'file', name: 'hello', data: 'from docker-archive\n' }]);
-  const img: TestImage = buildImage([{ mediaType: '', digest: '', size: 0, data: rawLayer, diffId: (await import('../../helpers/image-build.js')).sha256(rawLayer) }]);
+  const img: TestImage = buildImage([
+    { mediaType: '', digest: '', size: 0, data: rawLayer, diffId: (await import('../../helpers/image-build.js')).sha256(rawLayer) },
+  ]);
   const archive = await tarOf([
-    { type: 'file', name: 'manifest.json', data: JSON.stringify([{ Config: 'config.json', RepoTags: ['example.com/docker/archive:v2'], Layers: ['l1/layer.tar'] }]) },
+    {
+      type: 'file',
+      name: 'manifest.json',
+      data: JSON.stringify([{ Config: 'config.json', RepoTags: ['example.com/docker/archive:v2'], Layers: ['l1/layer.tar'] }]),
+    },
     { type: 'file', name: 'config.json', data: img.config.data },
     { type: 'file', name: 'l1/layer.tar', data: rawLayer },
   ]);

@@ -86,7 +86,9 @@ test('a blob that keeps arriving may take longer than the request timeout', asyn
 });
 
 test('403 is PermissionDeniedError naming the image; 500s are retried, then UnavailableError', async (t) => {
-  const forbidden = await serve(t, (_req, res) => res.writeHead(403).end('{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}'));
+  const forbidden = await serve(t, (_req, res) =>
+    res.writeHead(403).end('{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}'),
+  );
   await assert.rejects(client(3).getManifest(parseReference(`${forbidden.host}/secret/img:v1`), 'v1', undefined), (e: unknown) => {
     assert.ok(e instanceof PermissionDeniedError, String(e));
     assert.match((e as Error).message, /403 forbidden: DENIED requested access/);
@@ -96,6 +98,9 @@ test('403 is PermissionDeniedError naming the image; 500s are retried, then Unav
   assert.equal(forbidden.hits.length, 1, '403 is not retried');
 
   const broken = await serve(t, (_req, res) => res.writeHead(500).end());
-  await assert.rejects(client(3).getManifest(parseReference(`${broken.host}/b/img:v1`), 'v1', undefined), (e: unknown) => e instanceof UnavailableError && /500/.test((e as Error).message));
+  await assert.rejects(
+    client(3).getManifest(parseReference(`${broken.host}/b/img:v1`), 'v1', undefined),
+    (e: unknown) => e instanceof UnavailableError && /500/.test((e as Error).message),
+  );
   assert.equal(broken.hits.length, 3);
 });

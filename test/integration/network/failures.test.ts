@@ -55,7 +55,10 @@ test('status is not ready with a missing plugin dir, and setUp then fails cleanl
   assert.equal(status.reason, 'NetworkPluginNotReady');
   assert.match(status.message, /plugins "loopback", "bridge", "host-local", "portmap" not found in "\/nonexistent\/cni\/bin"/);
   const req = await env.newPodWithNetns();
-  await assert.rejects(env.manager.setUp(req), (e: unknown) => e instanceof FailedPreconditionError && /not found in "\/nonexistent\/cni\/bin"/.test(e.message));
+  await assert.rejects(
+    env.manager.setUp(req),
+    (e: unknown) => e instanceof FailedPreconditionError && /not found in "\/nonexistent\/cni\/bin"/.test(e.message),
+  );
   assert.equal(bridgeExists(BRIDGE), false);
   assert.deepEqual(await env.manager.listAttached(), []);
   await env.manager.removeNetns(req.podId);

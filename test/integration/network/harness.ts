@@ -113,7 +113,10 @@ export function bridgeExists(bridge: string): boolean {
 
 /** True when `file` is a mount point in our mount namespace. */
 export function isMounted(file: string): boolean {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === file);
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === file);
 }
 
 /** host-local lease files (named by IP) under the IPAM data dir. */

@@ -22,18 +22,22 @@ test('10 pods set up at once get distinct netns and IPs; the bridge stays until 
 
   // Half go at once: the bridge stays for the others, which still answer.
   const [first, rest] = [reqs.slice(0, PODS / 2), reqs.slice(PODS / 2)];
-  await Promise.all(first.map(async (r) => {
-    await env.manager.tearDown(r);
-    await env.manager.removeNetns(r.podId);
-  }));
+  await Promise.all(
+    first.map(async (r) => {
+      await env.manager.tearDown(r);
+      await env.manager.removeNetns(r.podId);
+    }),
+  );
   assert.ok(bridgeExists(BRIDGE));
   assert.equal(listPorts(BRIDGE).length, rest.length);
   await ping(results[PODS - 1]!.ip);
 
-  await Promise.all(rest.map(async (r) => {
-    await env.manager.tearDown(r);
-    await env.manager.removeNetns(r.podId);
-  }));
+  await Promise.all(
+    rest.map(async (r) => {
+      await env.manager.tearDown(r);
+      await env.manager.removeNetns(r.podId);
+    }),
+  );
   assert.equal(bridgeExists(BRIDGE), false);
   assert.deepEqual(ipamLeases(path.join(env.stateDir, 'cni', 'networks')), []);
   for (const r of reqs) assert.equal(isMounted(r.netnsPath), false);

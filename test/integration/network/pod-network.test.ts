@@ -54,10 +54,19 @@ test('a TCP port mapping forwards 127.0.0.1:<hostPort> to the pod, and its rules
   const req = await env.newPodWithNetns([{ protocol: 'TCP', containerPort: 8080, hostPort: 42180, hostIp: '127.0.0.1' }]);
   const res = await env.manager.setUp(req);
   // A tiny server inside the pod's netns.
-  const server = spawn('nsenter', [`--net=${req.netnsPath}`, process.execPath, '-e',
-    "require('net').createServer((s) => s.end('hello from the pod')).listen(8080, '0.0.0.0', () => console.log('listening'))"],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(() => { server.kill('SIGKILL'); });
+  const server = spawn(
+    'nsenter',
+    [
+      `--net=${req.netnsPath}`,
+      process.execPath,
+      '-e',
+      "require('net').createServer((s) => s.end('hello from the pod')).listen(8080, '0.0.0.0', () => console.log('listening'))",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => {
+    server.kill('SIGKILL');
+  });
   await new Promise<void>((resolve, reject) => {
     server.stdout.once('data', () => resolve());
     server.once('exit', (code) => reject(new Error(`server exited ${code}`)));

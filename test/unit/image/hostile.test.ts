@@ -39,12 +39,15 @@ function capV2(permittedLow: number, flags = 0x1): Buffer {
 for (const attr of ['trusted.overlay.redirect', 'trusted.overlay.metacopy', 'trusted.overlay.opaque', 'trusted.other']) {
   test(`a layer carrying ${attr} as SCHILY.xattr is refused, naming the entry; nothing is set`, async (t) => {
     const root = tempDir(t);
-    await assert.rejects(unpack(root, [{ type: 'file', name: 'etc/evil', data: 'x', xattrs: { [attr]: attr.endsWith('redirect') ? '/etc/shadow' : 'y' } }]), (e: unknown) => {
-      assert.ok(e instanceof InvalidArgumentError, String(e));
-      assert.match(e.message, /unpacking layer sha256:test: entry "etc\/evil": xattr "trusted\./);
-      assert.match(e.message, /not allowed in image layers/);
-      return true;
-    });
+    await assert.rejects(
+      unpack(root, [{ type: 'file', name: 'etc/evil', data: 'x', xattrs: { [attr]: attr.endsWith('redirect') ? '/etc/shadow' : 'y' } }]),
+      (e: unknown) => {
+        assert.ok(e instanceof InvalidArgumentError, String(e));
+        assert.match(e.message, /unpacking layer sha256:test: entry "etc\/evil": xattr "trusted\./);
+        assert.match(e.message, /not allowed in image layers/);
+        return true;
+      },
+    );
     if (fs.existsSync(path.join(root, 'etc/evil'))) assert.equal(lgetxattr(path.join(root, 'etc/evil'), attr), undefined);
   });
 }
@@ -60,7 +63,9 @@ test('the whiteout conversion still sets trusted.overlay.opaque itself (.wh..wh.
 
 test('security.* labels other than capabilities are dropped; user.* is kept', async (t) => {
   const root = tempDir(t);
-  await unpack(root, [{ type: 'file', name: 'f', data: 'x', xattrs: { 'security.selinux': 'system_u:object_r:shadow_t:s0', 'security.ima': 'z', 'user.kept': 'v' } }]);
+  await unpack(root, [
+    { type: 'file', name: 'f', data: 'x', xattrs: { 'security.selinux': 'system_u:object_r:shadow_t:s0', 'security.ima': 'z', 'user.kept': 'v' } },
+  ]);
   const f = path.join(root, 'f');
   assert.equal(lgetxattr(f, 'security.ima'), undefined);
   assert.equal(lgetxattr(f, 'user.kept')?.toString(), 'v');
@@ -77,7 +82,12 @@ test('an invalid security.capability is INVALID_ARGUMENT naming the layer entry,
   for (const [why, value] of [
     ['too short', 'ab'],
     ['wrong revision', Buffer.from([0, 0, 0, 9, 0, 0, 0, 0]).toString('latin1')],
-    ['wrong size for v2', capV2(1 << 10).subarray(0, 16).toString('utf8')],
+    [
+      'wrong size for v2',
+      capV2(1 << 10)
+        .subarray(0, 16)
+        .toString('utf8'),
+    ],
   ] as const) {
     const root = tempDir(t);
     await assert.rejects(unpack(root, [{ type: 'file', name: 'bin/tool', data: 'x', xattrs: { 'security.capability': value } }]), (e: unknown) => {
@@ -112,7 +122,15 @@ test('a layer that is not a tar is INVALID_ARGUMENT naming the layer', async (t)
 test('digests are validated before they name a file (checkDigest, digestHex, FileSource)', async (t) => {
   const good = `sha256:${'a'.repeat(64)}`;
   assert.equal(checkDigest(good, 'x'), good);
-  for (const bad of ['sha256:../../../etc/passwd', `sha256:${'A'.repeat(64)}`, `sha512:${'a'.repeat(128)}`, `sha256:${'a'.repeat(63)}`, 'sha256:', '', `sha256:${'a'.repeat(64)}/..`]) {
+  for (const bad of [
+    'sha256:../../../etc/passwd',
+    `sha256:${'A'.repeat(64)}`,
+    `sha512:${'a'.repeat(128)}`,
+    `sha256:${'a'.repeat(63)}`,
+    'sha256:',
+    '',
+    `sha256:${'a'.repeat(64)}/..`,
+  ]) {
     assert.throws(() => checkDigest(bad, 'x'), InvalidArgumentError, bad);
     assert.throws(() => digestHex(bad), InvalidArgumentError, bad);
   }

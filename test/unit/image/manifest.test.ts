@@ -10,18 +10,33 @@ const D = (c: string): string => `sha256:${c.repeat(64)}`;
 
 test('schema 1 manifests are rejected with a clear message', () => {
   const doc = Buffer.from(JSON.stringify({ schemaVersion: 1, name: 'x', fsLayers: [] }));
-  assert.throws(() => parseManifest(doc, MEDIA_TYPE.DOCKER_SCHEMA1_SIGNED, 'manifest'), (e: unknown) => e instanceof UnimplementedError && /schema 1/.test((e as Error).message));
+  assert.throws(
+    () => parseManifest(doc, MEDIA_TYPE.DOCKER_SCHEMA1_SIGNED, 'manifest'),
+    (e: unknown) => e instanceof UnimplementedError && /schema 1/.test((e as Error).message),
+  );
 });
 
 test('OCI and Docker manifests parse; bad descriptors are refused', () => {
   const m = parseManifest(
-    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.DOCKER_MANIFEST, config: { mediaType: MEDIA_TYPE.DOCKER_CONFIG, digest: D('a'), size: 3 }, layers: [{ mediaType: MEDIA_TYPE.DOCKER_LAYER_GZIP, digest: D('b'), size: 9 }] })),
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPE.DOCKER_MANIFEST,
+        config: { mediaType: MEDIA_TYPE.DOCKER_CONFIG, digest: D('a'), size: 3 },
+        layers: [{ mediaType: MEDIA_TYPE.DOCKER_LAYER_GZIP, digest: D('b'), size: 9 }],
+      }),
+    ),
     '',
     'm',
   );
   assert.equal(m.kind, 'manifest');
   assert.throws(
-    () => parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, config: { digest: 'sha256:zz', size: 1 }, layers: [] })), '', 'm'),
+    () =>
+      parseManifest(
+        Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPE.OCI_MANIFEST, config: { digest: 'sha256:zz', size: 1 }, layers: [] })),
+        '',
+        'm',
+      ),
     InvalidArgumentError,
   );
   assert.throws(() => parseManifest(Buffer.from('not json'), '', 'm'), InvalidArgumentError);

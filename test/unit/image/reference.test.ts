@@ -29,7 +29,20 @@ test('digests pin a reference, alone or with a tag', () => {
 });
 
 test('malformed references are InvalidArgumentError naming the reference', () => {
-  for (const bad of ['', 'Busybox', 'busybox:', 'busybox:-x', 'a//b', 'busybox@sha256:abc', `busybox@md5:${HEX}`, HEX, 'a b', ' busybox', 'host:5000/', 'UPPER.io/Repo']) {
+  for (const bad of [
+    '',
+    'Busybox',
+    'busybox:',
+    'busybox:-x',
+    'a//b',
+    'busybox@sha256:abc',
+    `busybox@md5:${HEX}`,
+    HEX,
+    'a b',
+    ' busybox',
+    'host:5000/',
+    'UPPER.io/Repo',
+  ]) {
     assert.throws(
       () => parseReference(bad),
       (e: unknown) => e instanceof InvalidArgumentError && e.message.includes(JSON.stringify(bad)),

@@ -21,10 +21,29 @@ test('mirrors come first in their order, then the upstream; loopback and insecur
     ],
   );
   // A mirror without a scheme gets the same rule as any host: loopback is plain HTTP.
-  assert.deepEqual(c.endpoints('quay.io').map((e) => e.base), ['http://127.0.0.1:5002', 'https://quay.io']);
-  assert.deepEqual(c.endpoints('plain.example:8080').map((e) => e.base), ['http://plain.example:8080']);
-  assert.deepEqual(c.endpoints('bare.example:9000').map((e) => e.base), ['http://bare.example:9000'], 'a bare host covers every port');
-  assert.deepEqual(c.endpoints('secure.example').map((e) => e.base), ['https://secure.example']);
-  assert.deepEqual(c.endpoints('localhost:5000').map((e) => e.base), ['http://localhost:5000']);
-  assert.deepEqual(c.endpoints('[::1]:5000').map((e) => e.base), ['http://[::1]:5000']);
+  assert.deepEqual(
+    c.endpoints('quay.io').map((e) => e.base),
+    ['http://127.0.0.1:5002', 'https://quay.io'],
+  );
+  assert.deepEqual(
+    c.endpoints('plain.example:8080').map((e) => e.base),
+    ['http://plain.example:8080'],
+  );
+  assert.deepEqual(
+    c.endpoints('bare.example:9000').map((e) => e.base),
+    ['http://bare.example:9000'],
+    'a bare host covers every port',
+  );
+  assert.deepEqual(
+    c.endpoints('secure.example').map((e) => e.base),
+    ['https://secure.example'],
+  );
+  assert.deepEqual(
+    c.endpoints('localhost:5000').map((e) => e.base),
+    ['http://localhost:5000'],
+  );
+  assert.deepEqual(
+    c.endpoints('[::1]:5000').map((e) => e.base),
+    ['http://[::1]:5000'],
+  );
 });

@@ -35,7 +35,10 @@ test('a conflist keeps its plugins in order', () => {
     '/d/10.conflist',
   );
   assert.equal(l.name, 'n');
-  assert.deepEqual(l.plugins.map((p) => p.type), ['bridge', 'portmap']);
+  assert.deepEqual(
+    l.plugins.map((p) => p.type),
+    ['bridge', 'portmap'],
+  );
   assert.equal(l.disableCheck, false);
 });
 
@@ -46,7 +49,10 @@ test('a single-plugin conf becomes a one-plugin list without name and cniVersion
 });
 
 test('bad configs name the file and the field', () => {
-  assert.throws(() => parseNetworkConfig('{', '/d/x.conflist'), (e: unknown) => e instanceof InvalidArgumentError && /"\/d\/x.conflist"/.test(e.message));
+  assert.throws(
+    () => parseNetworkConfig('{', '/d/x.conflist'),
+    (e: unknown) => e instanceof InvalidArgumentError && /"\/d\/x.conflist"/.test(e.message),
+  );
   assert.throws(() => parseNetworkConfig('{"cniVersion":"1.0.0","plugins":[{"type":"bridge"}]}', '/d/x.conflist'), /field "name"/);
   assert.throws(() => parseNetworkConfig('{"cniVersion":"1.0.0","name":"n","plugins":[]}', '/d/x.conflist'), /"plugins" must be a non-empty list/);
   assert.throws(() => parseNetworkConfig('{"cniVersion":"1.0.0","name":"n","plugins":[{"type":"../evil"}]}', '/d/x.conflist'), /plugins\[0\]\.type/);
@@ -88,7 +94,10 @@ test('pod CIDRs: single, dual stack, empty; bad ones name the value', () => {
   assert.deepEqual(parsePodCidrs('10.244.1.0/24'), ['10.244.1.0/24']);
   assert.deepEqual(parsePodCidrs('10.244.1.0/24, fd00::/64'), ['10.244.1.0/24', 'fd00::/64']);
   assert.deepEqual(parsePodCidrs(''), []);
-  assert.throws(() => parsePodCidrs('10.244.1.0'), (e: unknown) => e instanceof InvalidArgumentError && /"10.244.1.0"/.test(e.message));
+  assert.throws(
+    () => parsePodCidrs('10.244.1.0'),
+    (e: unknown) => e instanceof InvalidArgumentError && /"10.244.1.0"/.test(e.message),
+  );
   assert.throws(() => parsePodCidrs('10.244.1.0/31'), InvalidArgumentError);
   assert.throws(() => parsePodCidrs('300.1.1.0/24'), InvalidArgumentError);
 });

@@ -28,7 +28,13 @@ test('a real plugin process gets the CNI env and its config on stdin, and its st
     containerId: 'abc',
     netns: '/run/x/netns/abc',
     ifName: 'eth0',
-    args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', 'ns1'], ['K8S_POD_NAME', 'web'], ['K8S_POD_INFRA_CONTAINER_ID', 'abc'], ['K8S_POD_UID', 'u-1']],
+    args: [
+      ['IgnoreUnknown', '1'],
+      ['K8S_POD_NAMESPACE', 'ns1'],
+      ['K8S_POD_NAME', 'web'],
+      ['K8S_POD_INFRA_CONTAINER_ID', 'abc'],
+      ['K8S_POD_UID', 'u-1'],
+    ],
     portMappings: [],
   });
   assert.equal(r.ips[0].address, '10.9.0.2/24');

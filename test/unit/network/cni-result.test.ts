@@ -25,7 +25,7 @@ test('a 1.0.0 result: the IPv4 address is primary, IPv6 additional, prefixes str
   assert.deepEqual(r.raw, BRIDGE_RESULT_100);
 });
 
-test('a 0.4.0 result with version fields, and addresses on host-side interfaces are not the pod\'s', () => {
+test("a 0.4.0 result with version fields, and addresses on host-side interfaces are not the pod's", () => {
   const r = parseCniResult(
     JSON.stringify({
       cniVersion: '0.4.0',
@@ -51,12 +51,19 @@ test('an IPv6-only result has an IPv6 primary; no ips gives an empty one', () =>
 });
 
 test('garbage output and bad addresses are internal errors naming the call', () => {
-  assert.throws(() => parseCniResult('not json', 'running CNI plugin "bridge" ADD'), (e: unknown) => e instanceof InternalError && /running CNI plugin "bridge" ADD: parsing result/.test(e.message));
+  assert.throws(
+    () => parseCniResult('not json', 'running CNI plugin "bridge" ADD'),
+    (e: unknown) => e instanceof InternalError && /running CNI plugin "bridge" ADD: parsing result/.test(e.message),
+  );
   assert.throws(() => parseCniResult('{"ips":[{"address":"nope/24"}]}', 'x'), /no IP address/);
 });
 
 test('plugin error objects are read; other output is not one', () => {
-  assert.deepEqual(parseCniError('{"code":7,"msg":"failed to allocate","details":"range full"}'), { code: 7, msg: 'failed to allocate', details: 'range full' });
+  assert.deepEqual(parseCniError('{"code":7,"msg":"failed to allocate","details":"range full"}'), {
+    code: 7,
+    msg: 'failed to allocate',
+    details: 'range full',
+  });
   assert.deepEqual(parseCniError('{"msg":"x"}'), { code: 0, msg: 'x', details: '' });
   assert.equal(parseCniError('panic: oops'), undefined);
   assert.equal(parseCniError('{"cniVersion":"1.0.0"}'), undefined);

@@ -37,17 +37,16 @@ const LIST: CniNetworkList = {
   cniVersion: '1.0.0',
   disableCheck: false,
   source: 'test',
-  plugins: [
-    { type: 'bridge', bridge: 'b0', ipam: { type: 'host-local' } },
-    { type: 'portmap', capabilities: { portMappings: true } },
-    { type: 'tuning' },
-  ],
+  plugins: [{ type: 'bridge', bridge: 'b0', ipam: { type: 'host-local' } }, { type: 'portmap', capabilities: { portMappings: true } }, { type: 'tuning' }],
 };
 const RT: RuntimeConf = {
   containerId: 'c1',
   netns: '/ns/c1',
   ifName: 'eth0',
-  args: [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'p']],
+  args: [
+    ['IgnoreUnknown', '1'],
+    ['K8S_POD_NAME', 'p'],
+  ],
   portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }],
 };
 const result = (ip: string) => JSON.stringify({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/ns/c1' }], ips: [{ interface: 0, address: ip }] });
@@ -74,7 +73,10 @@ test('ADD runs the plugins in order, chaining each result as the next prevResult
   const exec = new FakeExecutor((type) => ({ stdout: result(type === 'bridge' ? '10.0.0.2/24' : type === 'portmap' ? '10.0.0.3/24' : '10.0.0.4/24') }));
   const runner = new CniRunner({ binDirs: ['/nonexistent', dir], exec });
   const r = await runner.add(LIST, RT);
-  assert.deepEqual(exec.calls.map((c) => path.basename(c.binary)), ['bridge', 'portmap', 'tuning']);
+  assert.deepEqual(
+    exec.calls.map((c) => path.basename(c.binary)),
+    ['bridge', 'portmap', 'tuning'],
+  );
   assert.equal(exec.calls[0].conf.prevResult, undefined);
   assert.deepEqual(exec.calls[1].conf.prevResult, JSON.parse(result('10.0.0.2/24')));
   assert.deepEqual(exec.calls[2].conf.prevResult, JSON.parse(result('10.0.0.3/24')));
@@ -132,7 +134,14 @@ test('DEL runs every plugin in reverse even when one fails, then reports all fai
     assert.match(e.message, /tuning broke.*portmap broke/);
     return true;
   });
-  assert.deepEqual(exec.calls.map((c) => [path.basename(c.binary), c.env.CNI_COMMAND]), [['tuning', 'DEL'], ['portmap', 'DEL'], ['bridge', 'DEL']]);
+  assert.deepEqual(
+    exec.calls.map((c) => [path.basename(c.binary), c.env.CNI_COMMAND]),
+    [
+      ['tuning', 'DEL'],
+      ['portmap', 'DEL'],
+      ['bridge', 'DEL'],
+    ],
+  );
   assert.deepEqual(exec.calls[2].conf.prevResult, prev, 'bridge (holding the IPAM lease) still ran, with the cached result');
 });
 
@@ -149,12 +158,15 @@ test('CHECK passes the cached result to every plugin; disableCheck and pre-0.4.0
   assert.equal(exec.calls.length, 3);
 });
 
-test('portmap\'s IPv6 CHECK bug (plugins#819) is tolerated only for IPv4-only pods', async (t) => {
+test("portmap's IPv6 CHECK bug (plugins#819) is tolerated only for IPv4-only pods", async (t) => {
   const dir = binDir(t, ['bridge', 'portmap', 'tuning']);
   const bug = { code: 1, stdout: '{"code":999,"msg":"could not check ipv6 dnat: chain CNI-DN-x not found in iptables table nat"}' };
   const runner = new CniRunner({ binDirs: [dir], exec: new FakeExecutor((type) => (type === 'portmap' ? bug : {})) });
   await runner.check(LIST, RT, JSON.parse(result('10.0.0.2/24')) as Record<string, unknown>);
   await assert.rejects(runner.check(LIST, RT, JSON.parse(result('fd00::2/64')) as Record<string, unknown>), /could not check ipv6 dnat/);
-  const other = new CniRunner({ binDirs: [dir], exec: new FakeExecutor((type) => (type === 'portmap' ? { code: 1, stdout: '{"code":999,"msg":"could not check ipv4 dnat: gone"}' } : {})) });
+  const other = new CniRunner({
+    binDirs: [dir],
+    exec: new FakeExecutor((type) => (type === 'portmap' ? { code: 1, stdout: '{"code":999,"msg":"could not check ipv4 dnat: gone"}' } : {})),
+  });
   await assert.rejects(other.check(LIST, RT, JSON.parse(result('10.0.0.2/24')) as Record<string, unknown>), /ipv4 dnat/);
 });

@@ -6,16 +6,23 @@ import { SharedExclusiveLock } from '../../../src/network/shared-exclusive-lock.
 import { InvalidArgumentError } from '../../../src/errors.js';
 
 const req = (portMappings: PodNetworkRequest['portMappings']): PodNetworkRequest => ({
-  podId: 'p1', name: 'n', namespace: 'ns', uid: 'u', netnsPath: '/x', portMappings,
+  podId: 'p1',
+  name: 'n',
+  namespace: 'ns',
+  uid: 'u',
+  netnsPath: '/x',
+  portMappings,
 });
 
 test('port mappings: lowercase protocol, hostIP only when given, no host port â†’ not published', () => {
   assert.deepEqual(
-    toCniPortMappings(req([
-      { protocol: 'TCP', containerPort: 80, hostPort: 8080, hostIp: '' },
-      { protocol: 'UDP', containerPort: 53, hostPort: 5353, hostIp: '127.0.0.1' },
-      { protocol: 'SCTP', containerPort: 99, hostPort: 0, hostIp: '' },
-    ])),
+    toCniPortMappings(
+      req([
+        { protocol: 'TCP', containerPort: 80, hostPort: 8080, hostIp: '' },
+        { protocol: 'UDP', containerPort: 53, hostPort: 5353, hostIp: '127.0.0.1' },
+        { protocol: 'SCTP', containerPort: 99, hostPort: 0, hostIp: '' },
+      ]),
+    ),
     [
       { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
       { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' },
@@ -24,8 +31,10 @@ test('port mappings: lowercase protocol, hostIP only when given, no host port â†
 });
 
 test('port mappings with an unknown protocol or a bad port name the field and value', () => {
-  assert.throws(() => toCniPortMappings(req([{ protocol: 'ICMP' as 'TCP', containerPort: 1, hostPort: 1, hostIp: '' }])),
-    (e: unknown) => e instanceof InvalidArgumentError && /port_mappings\[0\]\.protocol = "ICMP"/.test(e.message));
+  assert.throws(
+    () => toCniPortMappings(req([{ protocol: 'ICMP' as 'TCP', containerPort: 1, hostPort: 1, hostIp: '' }])),
+    (e: unknown) => e instanceof InvalidArgumentError && /port_mappings\[0\]\.protocol = "ICMP"/.test(e.message),
+  );
   assert.throws(() => toCniPortMappings(req([{ protocol: 'TCP', containerPort: 70000, hostPort: 1, hostIp: '' }])), /container_port = 70000/);
   assert.throws(() => toCniPortMappings(req([{ protocol: 'TCP', containerPort: 0, hostPort: 8080, hostIp: '' }])), /container_port = 0/);
 });
@@ -53,7 +62,16 @@ test('the shared/exclusive lock lets shared holders overlap and makes exclusive 
   const lock = new SharedExclusiveLock();
   const events: string[] = [];
   let releaseA!: () => void;
-  const a = lock.shared(() => new Promise<void>((r) => { events.push('a+'); releaseA = () => { events.push('a-'); r(); }; }));
+  const a = lock.shared(
+    () =>
+      new Promise<void>((r) => {
+        events.push('a+');
+        releaseA = () => {
+          events.push('a-');
+          r();
+        };
+      }),
+  );
   const record = (e: string) => () => {
     events.push(e);
     return Promise.resolve();
