@@ -134,7 +134,7 @@ function parseDescriptor(v: unknown, what: string): Descriptor {
  */
 export function parseManifest(bytes: Buffer, contentType: string, what: string): ParsedManifest {
   const doc = parseJson(bytes, what);
-  const mediaType = typeof doc.mediaType === 'string' && doc.mediaType !== '' ? doc.mediaType : contentType.split(';')[0]!.trim();
+  const mediaType = typeof doc.mediaType === 'string' && doc.mediaType !== '' ? doc.mediaType : contentType.split(';')[0].trim();
   if (doc.schemaVersion === 1 || mediaType === MEDIA_TYPE.DOCKER_SCHEMA1 || mediaType === MEDIA_TYPE.DOCKER_SCHEMA1_SIGNED) {
     throw new UnimplementedError(
       `parsing ${what}: Docker image manifest schema 1 is deprecated and not supported; push the image again with a current client (schema 2 or OCI)`,

@@ -128,7 +128,7 @@ export function parsePodCidrs(value: string): string[] {
     .filter((s) => s !== '');
   for (const cidr of parts) {
     const m = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
-    const family = m ? net.isIP(m[1]!) : 0;
+    const family = m ? net.isIP(m[1]) : 0;
     const prefix = m ? Number(m[2]) : -1;
     const max = family === 4 ? 30 : 126;
     if (family === 0 || prefix < 8 || prefix > max) {

@@ -58,8 +58,8 @@ export function parseCniResult(stdout: string, what: string): CniResult {
   const ips: CniIpConfig[] = [];
   const addIp = (v: unknown, addressKey: 'address' | 'ip'): void => {
     if (!isObject(v) || typeof v[addressKey] !== 'string') return;
-    const address = v[addressKey] as string;
-    if (net.isIP(address.split('/')[0]!) === 0) {
+    const address = v[addressKey];
+    if (net.isIP(address.split('/')[0]) === 0) {
       throw new InternalError(`${what}: parsing result: ip ${JSON.stringify(address)} is no IP address`);
     }
     ips.push({
@@ -104,7 +104,7 @@ export function podIps(result: CniResult): { ip: string; additionalIps: string[]
       const iface = result.interfaces[ip.interface];
       if (iface !== undefined && iface.sandbox === undefined) continue;
     }
-    const a = ip.address.split('/')[0]!;
+    const a = ip.address.split('/')[0];
     if (!addrs.includes(a)) addrs.push(a);
   }
   const primary = addrs.find((a) => net.isIPv4(a)) ?? addrs[0] ?? '';

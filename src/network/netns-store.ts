@@ -64,7 +64,7 @@ export function parseNetDev(text: string): InterfaceCounters[] {
       .split(/\s+/)
       .map(Number);
     if (f.length < 16 || f.some((n) => !Number.isFinite(n))) continue;
-    out.push({ name: line.slice(0, i).trim(), rxBytes: f[0]!, rxErrors: f[2]!, txBytes: f[8]!, txErrors: f[10]! });
+    out.push({ name: line.slice(0, i).trim(), rxBytes: f[0], rxErrors: f[2], txBytes: f[8], txErrors: f[10] });
   }
   return out;
 }

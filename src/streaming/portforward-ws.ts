@@ -45,7 +45,7 @@ export async function serveWsPortForward(opts: ServeWsPortForwardOptions): Promi
 
   await Promise.all(
     request.ports.map(async (port, i) => {
-      const conn = conns[i]!;
+      const conn = conns[i];
       conn.on('error', (err) => log.debug({ err, port }, 'portforward websocket channel error'));
       const portBytes = Buffer.alloc(2);
       portBytes.writeUInt16LE(port, 0);

@@ -59,7 +59,7 @@ export function parseListenAddress(address: string): { host: string; port: numbe
   if (!m || port > 65535) {
     throw new InvalidArgumentError(`starting streaming server: address ${JSON.stringify(address)} is not host:port with a port 0-65535`);
   }
-  return { host: m[1] ?? m[2]!, port };
+  return { host: m[1] ?? m[2], port };
 }
 
 export class StreamingServer {
@@ -156,7 +156,7 @@ export class StreamingServer {
   private consume(url: string | undefined): BoundRequest | undefined {
     const m = PATH_RE.exec(new URL(url ?? '/', 'http://x').pathname);
     if (!m) return undefined;
-    const bound = this.tokens.consume(m[2]!);
+    const bound = this.tokens.consume(m[2]);
     // A token only opens the door it was issued for.
     return bound && bound.kind === m[1] ? bound : undefined;
   }

@@ -46,10 +46,10 @@ export function encodeChannelMessage(protocol: ChannelProtocol, channel: number,
 export function decodeChannelMessage(protocol: ChannelProtocol, message: Buffer): { channel: number; data: Buffer } | undefined {
   if (message.length === 0) return undefined;
   if (protocol.base64) {
-    const channel = message[0]! - 48;
+    const channel = message[0] - 48;
     return { channel, data: Buffer.from(message.subarray(1).toString('latin1'), 'base64') };
   }
-  return { channel: message[0]!, data: message.subarray(1) };
+  return { channel: message[0], data: message.subarray(1) };
 }
 
 /** Sends a message and resolves once ws has handed it to the socket. */

@@ -161,7 +161,7 @@ function need(type: string, payload: Buffer, min: number, exact = false): void {
 /** Decodes one complete frame from its 8-byte head and its payload. */
 export function decodeFrame(head: Buffer, payload: Buffer): SpdyFrame {
   const word0 = head.readUInt32BE(0);
-  const flags = head[4]!;
+  const flags = head[4];
   if ((word0 & 0x80000000) === 0) {
     return { type: 'DATA', streamId: word0 & STREAM_ID_MASK, flags, data: payload };
   }
@@ -177,8 +177,8 @@ export function decodeFrame(head: Buffer, payload: Buffer): SpdyFrame {
         type: 'SYN_STREAM',
         streamId: payload.readUInt32BE(0) & STREAM_ID_MASK,
         associatedStreamId: payload.readUInt32BE(4) & STREAM_ID_MASK,
-        priority: payload[8]! >>> 5,
-        slot: payload[9]!,
+        priority: payload[8] >>> 5,
+        slot: payload[9],
         flags,
         headerBlock: payload.subarray(10),
       };
@@ -201,7 +201,7 @@ export function decodeFrame(head: Buffer, payload: Buffer): SpdyFrame {
       const entries: SettingEntry[] = [];
       for (let i = 0; i < count; i++) {
         const off = 4 + 8 * i;
-        entries.push({ flags: payload[off]!, id: payload.readUIntBE(off + 1, 3), value: payload.readUInt32BE(off + 4) });
+        entries.push({ flags: payload[off], id: payload.readUIntBE(off + 1, 3), value: payload.readUInt32BE(off + 4) });
       }
       return { type: 'SETTINGS', flags, entries };
     }
@@ -260,7 +260,7 @@ export class FrameParser {
   }
 
   private peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
+    if (this.chunks[0].length >= n) return this.chunks[0].subarray(0, n);
     return Buffer.concat(this.chunks, this.buffered).subarray(0, n);
   }
 
@@ -268,18 +268,18 @@ export class FrameParser {
     this.buffered -= n;
     const first = this.chunks[0];
     if (n === 0) return Buffer.alloc(0);
-    if (first!.length > n) {
-      this.chunks[0] = first!.subarray(n);
-      return first!.subarray(0, n);
+    if (first.length > n) {
+      this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
     }
-    if (first!.length === n) {
+    if (first.length === n) {
       this.chunks.shift();
-      return first!;
+      return first;
     }
     const out = Buffer.allocUnsafe(n);
     let off = 0;
     while (off < n) {
-      const c = this.chunks[0]!;
+      const c = this.chunks[0];
       const len = Math.min(c.length, n - off);
       c.copy(out, off, 0, len);
       off += len;

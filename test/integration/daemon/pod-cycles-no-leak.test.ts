@@ -48,7 +48,7 @@ test('item 9: per-pod metric series, lists and per-object dirs return to the bas
   const hex = after.filter((l) => /[0-9a-f]{32,}/.test(l.split(' ')[0] ?? ''));
   assert.deepEqual(hex, [], 'no metric label carries an ID');
   const criSeries = new Set(after.filter((l) => l.startsWith('sandlot_cri_request_duration_seconds_count')).map((l) => l.split(' ')[0]));
-  for (const s of criSeries) assert.match(s!, /^sandlot_cri_request_duration_seconds_count\{service="\w+",method="\w+",code="\w+"\}$/);
+  for (const s of criSeries) assert.match(s, /^sandlot_cri_request_duration_seconds_count\{service="\w+",method="\w+",code="\w+"\}$/);
   // Series beyond the per-call ones do not grow with the number of pods.
   const other = (ls: string[]) => ls.filter((l) => !l.startsWith('sandlot_cri_request_duration_seconds') && !/^sandlot_(nodejs|process)_/.test(l));
   assert.ok(

@@ -36,7 +36,7 @@ test(`layers download concurrently, at most ${LAYER_CONCURRENCY} at once`, async
     const m = /^\/v2\/.+\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
     if (!m) return void res.writeHead(404).end();
     if (m[1] === 'manifests') return void res.writeHead(200, { 'content-type': img.manifest.mediaType }).end(img.manifest.data);
-    const digest = m[2]!;
+    const digest = m[2];
     const data = img.blobs.get(digest);
     if (!data) return void res.writeHead(404).end();
     if (!layerDigests.has(digest)) return void res.writeHead(200).end(data);

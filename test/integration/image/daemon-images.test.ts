@@ -80,7 +80,7 @@ async function lyingServer(t: { after: (fn: () => Promise<void>) => void }, mani
     const m = /^\/v2\/.+\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
     if (!m) return void res.writeHead(req.url === '/v2/' ? 200 : 404).end('{}');
     if (m[1] === 'manifests') return void res.writeHead(200, { 'content-type': manifest.mediaType }).end(manifest.data);
-    const b = blobs.get(m[2]!);
+    const b = blobs.get(m[2]);
     return void (b ? res.writeHead(200).end(b) : res.writeHead(404).end());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -29,10 +29,10 @@ test('ImageStatus, ListImages, StreamImages, RemoveImage and ImageFsInfo speak C
 
   const st = await h.unary!.ImageStatus!(decodedRequest('ImageStatus', { image: { image: 'busybox' }, verbose: true }), ctx);
   const img = st.image as Record<string, unknown>;
-  assert.equal(img.id, rec!.id);
+  assert.equal(img.id, rec.id);
   assert.deepEqual(img.repo_tags, ['docker.io/library/busybox:latest']);
-  assert.equal(img.size, String(rec!.size));
-  assert.equal(JSON.parse((st.info as Record<string, string>).info!).imageSpec.config.Cmd[0], 'sh');
+  assert.equal(img.size, String(rec.size));
+  assert.equal(JSON.parse((st.info as Record<string, string>).info).imageSpec.config.Cmd[0], 'sh');
   assert.deepEqual(await h.unary!.ImageStatus!(decodedRequest('ImageStatus', { image: { image: 'docker.io/library/nothere:1' } }), ctx), {
     image: null,
     info: {},
@@ -42,11 +42,11 @@ test('ImageStatus, ListImages, StreamImages, RemoveImage and ImageFsInfo speak C
   assert.equal(((await h.unary!.ListImages!(decodedRequest('ListImages', { filter: { image: { image: 'nothere' } } }), ctx)).images as unknown[]).length, 0);
   const pages = [];
   for await (const page of h.stream!.StreamImages!(decodedRequest('StreamImages', {}), ctx)) pages.push(page);
-  assert.equal((pages[0]!.images as unknown[]).length, 1);
+  assert.equal((pages[0].images as unknown[]).length, 1);
 
   const fsInfo = (await h.unary!.ImageFsInfo!(decodedRequest('ImageFsInfo', {}), ctx)).image_filesystems as Record<string, any>[];
-  assert.equal(fsInfo[0]!.fs_id.mountpoint, path.join(root, 'images'));
-  assert.ok(Number(fsInfo[0]!.used_bytes.value) > 0);
+  assert.equal(fsInfo[0].fs_id.mountpoint, path.join(root, 'images'));
+  assert.ok(Number(fsInfo[0].used_bytes.value) > 0);
 
   await assert.rejects(
     h.unary!.PullImage!(decodedRequest('PullImage', { image: { image: '' } }), ctx),
@@ -56,8 +56,8 @@ test('ImageStatus, ListImages, StreamImages, RemoveImage and ImageFsInfo speak C
     h.unary!.PullImage!(decodedRequest('PullImage', { image: { image: 'BAD::ref' } }), ctx),
     (e: unknown) => e instanceof InvalidArgumentError && /BAD::ref/.test((e as Error).message),
   );
-  await h.unary!.RemoveImage!(decodedRequest('RemoveImage', { image: { image: rec!.id } }), ctx);
-  await h.unary!.RemoveImage!(decodedRequest('RemoveImage', { image: { image: rec!.id } }), ctx); // missing: not an error
+  await h.unary!.RemoveImage!(decodedRequest('RemoveImage', { image: { image: rec.id } }), ctx);
+  await h.unary!.RemoveImage!(decodedRequest('RemoveImage', { image: { image: rec.id } }), ctx); // missing: not an error
   assert.equal(svc.list().length, 0);
 });
 

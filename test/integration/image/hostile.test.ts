@@ -85,7 +85,7 @@ async function bombImage(mib: number): Promise<TestImage> {
 
 test('a layer over max_layer_unpacked_bytes fails pull and import naming the layer; nothing left (S5)', async (t) => {
   const img = await bombImage(64);
-  const layer = img.layers[0]!;
+  const layer = img.layers[0];
   assert.ok(layer.size < MiB, `the gzip layer is small (${layer.size} bytes)`);
   const check = (e: unknown): boolean => {
     assert.ok(e instanceof ResourceExhaustedError, String(e));
@@ -224,20 +224,20 @@ test('rmi of a tag sharing its image with pinned busybox untags only; pinned and
   const { svc } = await openService(t, { layer: 64 * MiB, image: 64 * MiB });
   const [bb] = await svc.importArchive(path.join(work, 'busybox'), { pinned: true });
   const [small] = await svc.importArchive(path.join(work, 'small'));
-  assert.equal(small!.id, bb!.id, 'one image, two tags');
-  assert.deepEqual(svc.status(bb!.id)?.repoTags.sort(), ['127.0.0.1:5000/team/small:v1', 'docker.io/library/busybox:latest']);
+  assert.equal(small.id, bb.id, 'one image, two tags');
+  assert.deepEqual(svc.status(bb.id)?.repoTags.sort(), ['127.0.0.1:5000/team/small:v1', 'docker.io/library/busybox:latest']);
 
   assert.deepEqual(await svc.remove('127.0.0.1:5000/team/small:v1'), { untagged: ['127.0.0.1:5000/team/small:v1'], deleted: undefined });
   assert.deepEqual(svc.status('busybox')?.repoTags, ['docker.io/library/busybox:latest']);
   assert.equal(svc.status('127.0.0.1:5000/team/small:v1'), undefined);
-  for (const ref of ['busybox', bb!.id]) {
+  for (const ref of ['busybox', bb.id]) {
     await assert.rejects(svc.remove(ref), (e: unknown) => {
       assert.ok(e instanceof FailedPreconditionError, `${ref}: ${String(e)}`);
       assert.match(e.message, /is pinned/);
       return true;
     });
   }
-  assert.equal(svc.resolve('busybox').id, bb!.id, 'busybox still resolves for the next run');
+  assert.equal(svc.resolve('busybox').id, bb.id, 'busybox still resolves for the next run');
 
   // An unpinned image with two tags, used by a container.
   const img = buildImage([await buildLayer([{ type: 'file', name: 'f', data: 'used' }])]);

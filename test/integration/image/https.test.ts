@@ -25,7 +25,7 @@ test('pulls over HTTPS from a mirror whose certificate the daemon trusts; an unt
   await writeBusyboxLayout(layout);
   execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}`, `docker://${reg.host}/lib/bb:v1`], { stdio: 'pipe' });
   const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
-  const manifest = JSON.parse(fs.readFileSync(path.join(layout, 'blobs/sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as {
+  const manifest = JSON.parse(fs.readFileSync(path.join(layout, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8')) as {
     config: { digest: string };
   };
 

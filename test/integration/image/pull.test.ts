@@ -60,7 +60,7 @@ test('a single-layer busybox image pulls, unpacks byte for byte, mounts, and is 
   assert.equal(svc.status(`${reg.host}/library/bb@${img.manifest.digest}`)?.id, rec.id);
   assert.equal(svc.list().length, 1);
 
-  const fsDir = path.join(root, 'images/snapshots', rec.layers[0]!.chainId.slice(7), 'fs');
+  const fsDir = path.join(root, 'images/snapshots', rec.layers[0].chainId.slice(7), 'fs');
   assert.deepEqual(fs.readFileSync(path.join(fsDir, 'bin/busybox')), fs.readFileSync('/bin/busybox'));
   assert.equal(fs.statSync(path.join(fsDir, 'bin/busybox')).mode & 0o777, 0o755);
   assert.equal(fs.readlinkSync(path.join(fsDir, 'bin/sh')), 'busybox');
@@ -212,13 +212,13 @@ async function lyingRegistry(t: { after: (fn: () => Promise<void>) => void }, ma
     if (req.url === '/v2/') return void res.writeHead(200).end('{}');
     if (!m) return void res.writeHead(404).end();
     if (m[1] === 'manifests') {
-      const doc = manifests.get(m[2]!);
+      const doc = manifests.get(m[2]);
       if (!doc) return void res.writeHead(404).end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}');
       return void res.writeHead(200, { 'content-type': doc.mediaType }).end(doc.data);
     }
     // The first blob request of the run fails with a 503: the client must retry.
     if (failures-- > 0) return void res.writeHead(503).end();
-    const b = blobs.get(m[2]!);
+    const b = blobs.get(m[2]);
     if (!b) return void res.writeHead(404).end();
     res.writeHead(200).end(b);
   });
@@ -267,9 +267,9 @@ test('images import from an OCI layout dir and a docker-archive tarball', async 
   await writeBusyboxLayout(path.join(dir, 'layout'));
   const { svc, root } = await openService(t);
   const [bb] = await svc.importArchive(path.join(dir, 'layout'), { pinned: true });
-  assert.deepEqual(bb!.repoTags, ['docker.io/library/busybox:latest']);
+  assert.deepEqual(bb.repoTags, ['docker.io/library/busybox:latest']);
   assert.equal(svc.status('busybox')?.pinned, true);
-  const snap = path.join(root, 'images/snapshots', bb!.layers[0]!.chainId.slice(7), 'fs');
+  const snap = path.join(root, 'images/snapshots', bb.layers[0].chainId.slice(7), 'fs');
   assert.deepEqual(fs.readFileSync(path.join(snap, 'bin/busybox')), fs.readFileSync('/bin/busybox'));
 
   // docker save format: manifest.json, config JSON, uncompressed layer tar.
@@ -288,8 +288,8 @@ test('images import from an OCI layout dir and a docker-archive tarball', async 
   ]);
   fs.writeFileSync(path.join(dir, 'docker.tar'), archive);
   const [da] = await svc.importArchive(path.join(dir, 'docker.tar'));
-  assert.equal(da!.id, img.config.digest);
-  assert.deepEqual(da!.repoTags, ['example.com/docker/archive:v2']);
+  assert.equal(da.id, img.config.digest);
+  assert.deepEqual(da.repoTags, ['example.com/docker/archive:v2']);
   assert.equal(svc.list().length, 2);
   assert.deepEqual(fs.readdirSync(path.join(root, 'images/import')), []);
 });
