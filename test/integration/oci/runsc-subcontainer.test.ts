@@ -275,7 +275,9 @@ test(
     process.stdout.write(JSON.stringify(created) + '\\n');
     setInterval(() => undefined, 60_000);
   `;
-    const { runtime: _r, ...options } = p.conmonOptions;
+    // The runtime object does not cross to the child (it is rebuilt there from the config).
+    const options: Partial<typeof p.conmonOptions> = { ...p.conmonOptions };
+    delete options.runtime;
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', '--input-type=module', '-e', script, JSON.stringify({ config: runtime.config, dir, stateDir: p.stateDir, options })],
@@ -285,7 +287,7 @@ test(
         cwd: path.join(SRC_OCI, '..', '..'),
       },
     );
-    undo.push(async () => killPid(child.pid ?? 0));
+    undo.push(() => Promise.resolve(killPid(child.pid ?? 0)));
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -368,7 +370,7 @@ test(
     assert.match((await shim.exitReason(sub.stateDir)) ?? '', /^sandbox-gone: runsc wait exited 128: .*(containerManager\.Wait.*EOF|connection refused)/);
     assert.equal((await runtime.state(small.id))?.status, 'stopped');
     assert.ok(!criLog(sub.logPath).some((l) => l[2] === 'survived'));
-    assert.ok((await podOomKills(small.cgroup)) >= 1, 'the pod cgroup counted the OOM kill');
+    assert.ok(podOomKills(small.cgroup) >= 1, 'the pod cgroup counted the OOM kill');
     // Measured: with the sandbox gone, `runsc delete --force` of the subcontainer fails
     // ("connecting to control server … connection refused") but removes its state.
     await assert.rejects(runtime.delete(sub.id, { force: true }), /connection refused/);
@@ -377,7 +379,7 @@ test(
 );
 
 /** oom_kill from the pod cgroup: memory.oom_control (v1) or memory.events (v2). */
-async function podOomKills(cgroup: string): Promise<number> {
+function podOomKills(cgroup: string): number {
   const d = cgroups.primaryDir(cgroup);
   const file = fs.existsSync(path.join(d, 'memory.oom_control')) ? path.join(d, 'memory.oom_control') : path.join(d, 'memory.events');
   const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync(file, 'utf8'));

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import { failure, makeContainerEnv, waitFor, type ContainerEnv } from '../container/container-env.js';
-import { runGoClient } from './go-client.js';
+import { runGoClient, streamStatus } from './go-client.js';
 
 async function execSync(env: ContainerEnv, id: string, cmd: string[], timeout = 0): Promise<{ stdout: string; stderr: string; exit_code: number }> {
   const r = await env.d.runtime('ExecSync', { container_id: id, cmd, timeout }, 120_000);
@@ -45,10 +45,10 @@ test('exec, ExecSync and attach in runsc containers through the daemon', { timeo
     let { url } = await env.d.runtime('Exec', { container_id: id, cmd: ['cat'], stdin: true, stdout: true, stderr: true });
     let r = await runGoClient({ url: url as string, stdin: true, 'stdin-text': 'through gvisor\n' });
     assert.equal(r.stdout, 'through gvisor\n');
-    assert.equal(JSON.parse(r.errorStream).status, 'Success');
+    assert.equal(streamStatus(r.errorStream).status, 'Success');
     ({ url } = await env.d.runtime('Exec', { container_id: id, cmd: ['/bin/sh', '-c', 'exit 4'], stdout: true, stderr: true }));
     r = await runGoClient({ url: url as string });
-    assert.deepEqual(JSON.parse(r.errorStream).details.causes, [{ reason: 'ExitCode', message: '4' }]);
+    assert.deepEqual(streamStatus(r.errorStream).details?.causes, [{ reason: 'ExitCode', message: '4' }]);
   });
 
   await t.test("Exec with a TTY: the terminal has the client's size", async () => {

@@ -2,13 +2,21 @@
 // URLs the daemon hands out are driven by an independent SPDY peer (Go spdystream, as
 // client-go) and by the `ws` package. One daemon and pod for the file; every container
 // and pod is removed at the end even when a check failed.
-import { credentials, Metadata, status, type Client } from '@grpc/grpc-js';
+import { credentials, Metadata, status, type Client, type ServiceClientConstructor } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import { alive, failure, makeContainerEnv, waitFor, type ContainerEnv } from '../container/container-env.js';
 import { loadCriClientConstructors } from '../../../src/cri/proto.js';
-import { runGoClient } from './go-client.js';
+import { runGoClient, streamStatus } from './go-client.js';
+
+/** RuntimeService.ExecSync as a generated client has it (callback form). */
+type ExecSyncCall = (
+  req: Record<string, unknown>,
+  md: Metadata,
+  opts: { deadline: Date },
+  cb: (err: Error | null, res: Record<string, unknown>) => void,
+) => void;
 
 async function runningContainer(env: ContainerEnv, podId: string, name: string, extra: Record<string, unknown> = {}): Promise<string> {
   const id = await env.createContainer(podId, name, { command: ['/bin/sh', '-c', 'sleep 100000'], ...extra });
@@ -76,9 +84,10 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
 
   await t.test('ExecSync output is bounded at 16 MiB per stream', async () => {
     // A client that takes messages over gRPC's default 4 MiB.
-    const client = new (loadCriClientConstructors().RuntimeService)(`unix://${env.d.socket}`, credentials.createInsecure(), {
+    const RuntimeService = loadCriClientConstructors().RuntimeService as ServiceClientConstructor;
+    const client = new RuntimeService(`unix://${env.d.socket}`, credentials.createInsecure(), {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
-    }) as Client & Record<string, Function>;
+    }) as unknown as Client & { ExecSync: ExecSyncCall };
     const r = await new Promise<Record<string, unknown>>((resolve, reject) => {
       client.ExecSync(
         { container_id: id, cmd: ['/bin/sh', '-c', 'head -c 17825792 /dev/zero; echo done >&2'], timeout: 0 },
@@ -131,19 +140,19 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     assert.match(url as string, /^http:\/\/127\.0\.0\.1:\d+\/exec\//);
     let r = await runGoClient({ url: url as string });
     assert.equal(r.stdout, 'hi there\n');
-    assert.equal(JSON.parse(r.errorStream).status, 'Success');
+    assert.equal(streamStatus(r.errorStream).status, 'Success');
 
     ({ url } = await env.d.runtime('Exec', { container_id: id, cmd: ['cat'], stdin: true, stdout: true, stderr: true }));
     r = await runGoClient({ url: url as string, stdin: true, 'stdin-text': 'through cat\n' });
     assert.equal(r.stdout, 'through cat\n', 'stdin reaches the process and its end is EOF');
-    assert.equal(JSON.parse(r.errorStream).status, 'Success');
+    assert.equal(streamStatus(r.errorStream).status, 'Success');
 
     ({ url } = await env.d.runtime('Exec', { container_id: id, cmd: ['/bin/sh', '-c', 'echo bad >&2; exit 3'], stdout: true, stderr: true }));
     r = await runGoClient({ url: url as string });
     assert.equal(r.stderr, 'bad\n');
-    const st = JSON.parse(r.errorStream);
+    const st = streamStatus(r.errorStream);
     assert.equal(st.reason, 'NonZeroExitCode');
-    assert.deepEqual(st.details.causes, [{ reason: 'ExitCode', message: '3' }]);
+    assert.deepEqual(st.details?.causes, [{ reason: 'ExitCode', message: '3' }]);
 
     // The URL is single-use.
     r = await runGoClient({ url: url as string });
@@ -167,7 +176,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     const r = await runGoClient({ url: url as string, tty: true, stdin: true, 'hold-stdin': true, resize: '123x45', stderr: false });
     assert.match(r.stdout, /size 45 123\r?\n/);
     assert.match(r.stdout, /tty\r?\n/);
-    assert.equal(JSON.parse(r.errorStream).status, 'Success');
+    assert.equal(streamStatus(r.errorStream).status, 'Success');
   });
 
   await t.test('Exec over WebSocket v4: stdout, stderr, stdin and the exit status', async () => {
@@ -183,8 +192,8 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     assert.equal(await s.closed, 1000);
     assert.equal(wsText(s, 1), 'got line\n');
     assert.equal(wsText(s, 2), 'e\n');
-    const st = JSON.parse(wsText(s, 3));
-    assert.deepEqual(st.details.causes, [{ reason: 'ExitCode', message: '5' }]);
+    const st = streamStatus(wsText(s, 3));
+    assert.deepEqual(st.details?.causes, [{ reason: 'ExitCode', message: '5' }]);
   });
 
   await t.test('a client vanishing mid-exec kills the exec process', async () => {
@@ -221,8 +230,8 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     );
     results.forEach((r, i) => {
       assert.equal(r.stdout, `n${i}\n`);
-      if (i % 4 === 0) assert.equal(JSON.parse(r.errorStream).status, 'Success');
-      else assert.deepEqual(JSON.parse(r.errorStream).details.causes, [{ reason: 'ExitCode', message: String(i % 4) }]);
+      if (i % 4 === 0) assert.equal(streamStatus(r.errorStream).status, 'Success');
+      else assert.deepEqual(streamStatus(r.errorStream).details?.causes, [{ reason: 'ExitCode', message: String(i % 4) }]);
     });
   });
 

@@ -39,8 +39,8 @@ async function echoInNetns(netnsPath: string, port: number): Promise<ChildProces
 }
 
 async function runPod(d: TestDaemon, name: string): Promise<{ id: string; netns: string }> {
-  const { pod_sandbox_id: id } = await d.runtime('RunPodSandbox', { config: podConfig(name), runtime_handler: 'runc' });
-  const st = await d.runtime('PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
+  const { pod_sandbox_id: id } = (await d.runtime('RunPodSandbox', { config: podConfig(name), runtime_handler: 'runc' })) as { pod_sandbox_id: string };
+  const st = (await d.runtime('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })) as { info: { info: string } };
   const info = JSON.parse(st.info.info) as { netnsPath?: string; paths?: unknown };
   const netns = info.netnsPath ?? `${d.stateDir}/netns/${id}`;
   return { id, netns };
@@ -67,7 +67,7 @@ test('PortForward reaches a port inside the pod netns over SPDY, one the host lo
     }),
     /ECONNREFUSED/,
   );
-  const { url } = await d.runtime('PortForward', { pod_sandbox_id: id, port: [port] });
+  const { url } = (await d.runtime('PortForward', { pod_sandbox_id: id, port: [port] })) as { url: string };
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/portforward\//);
   const r = await runGoClient({ mode: 'portforward', url, protocols: 'portforward.k8s.io', port, requests: 3, payload: 'hello %d' });
   assert.deepEqual(
@@ -82,19 +82,19 @@ test('PortForward reaches a port inside the pod netns over SPDY, one the host lo
 test('PortForward of an unknown pod is NOT_FOUND and of a stopped pod FAILED_PRECONDITION', { timeout: 180_000 }, async (t) => {
   const d = await startDaemon();
   t.after(() => d.cleanup());
-  await assert.rejects(d.runtime('PortForward', { pod_sandbox_id: 'f'.repeat(64), port: [80] }), (e: { code: number }) => e.code === status.NOT_FOUND);
+  await assert.rejects(d.runtime('PortForward', { pod_sandbox_id: 'f'.repeat(64), port: [80] }), (e: { code: status }) => e.code === status.NOT_FOUND);
   await assert.rejects(
     d.runtime('PortForward', { pod_sandbox_id: '', port: [80] }),
-    (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && /pod_sandbox_id/.test(e.details),
+    (e: { code: status; details: string }) => e.code === status.INVALID_ARGUMENT && /pod_sandbox_id/.test(e.details),
   );
   const { id } = await runPod(d, 'pf-stopped');
   await d.runtime('StopPodSandbox', { pod_sandbox_id: id });
   await assert.rejects(
     d.runtime('PortForward', { pod_sandbox_id: id, port: [80] }),
-    (e: { code: number; details: string }) => e.code === status.FAILED_PRECONDITION && /cannot port-forward sandbox/.test(e.details),
+    (e: { code: status; details: string }) => e.code === status.FAILED_PRECONDITION && /cannot port-forward sandbox/.test(e.details),
   );
   await assert.rejects(
     d.runtime('PortForward', { pod_sandbox_id: id.slice(0, 1) === 'z' ? 'y' : 'z', port: [70000] }),
-    (e: { code: number }) => e.code === status.NOT_FOUND || e.code === status.INVALID_ARGUMENT,
+    (e: { code: status }) => e.code === status.NOT_FOUND || e.code === status.INVALID_ARGUMENT,
   );
 });

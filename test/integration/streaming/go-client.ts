@@ -71,3 +71,17 @@ export async function runGoClient(args: Record<string, string | number | boolean
     });
   });
 }
+
+/** The v4+ channel protocols' final message on the error channel (a Kubernetes metav1.Status). */
+export interface StreamStatus {
+  metadata?: Record<string, unknown>;
+  status: 'Success' | 'Failure';
+  reason?: string;
+  message?: string;
+  details?: { causes?: Array<{ reason: string; message: string }> };
+}
+
+/** Parses the error channel's text as a Status. */
+export function streamStatus(text: string): StreamStatus {
+  return JSON.parse(text) as StreamStatus;
+}

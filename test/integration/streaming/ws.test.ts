@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
 import { processGone, startEchoServer, startServer, waitFor } from './harness.js';
+import { streamStatus } from './go-client.js';
 
 interface Session {
   ws: WebSocket;
@@ -65,9 +66,9 @@ test('exec over v4.channel.k8s.io: stdout, stderr and a Status with the exit cod
   assert.equal(await s.closed, 1000);
   assert.equal(text(s, 1), 'out\n');
   assert.equal(text(s, 2), 'err\n');
-  const status = JSON.parse(text(s, 3));
+  const status = streamStatus(text(s, 3));
   assert.equal(status.reason, 'NonZeroExitCode');
-  assert.deepEqual(status.details.causes, [{ reason: 'ExitCode', message: '4' }]);
+  assert.deepEqual(status.details?.causes, [{ reason: 'ExitCode', message: '4' }]);
 });
 
 test('exec over v4.base64.channel.k8s.io and base64.channel.k8s.io uses base64 text frames', async (t) => {
@@ -75,7 +76,7 @@ test('exec over v4.base64.channel.k8s.io and base64.channel.k8s.io uses base64 t
   const v4 = await connect(server.getExecUrl(exec(['echo', 'b64'])), ['v4.base64.channel.k8s.io']);
   await v4.closed;
   assert.equal(text(v4, 1), 'b64\n');
-  assert.equal(JSON.parse(text(v4, 3)).status, 'Success');
+  assert.equal(streamStatus(text(v4, 3)).status, 'Success');
   const v1 = await connect(server.getExecUrl(exec(['sh', '-c', 'exit 2'])), ['base64.channel.k8s.io']);
   await v1.closed;
   assert.match(text(v1, 3), /non-zero exit code.*2/);
@@ -89,7 +90,7 @@ test('v5.channel.k8s.io: the close signal on stdin is EOF for cat', async (t) =>
   s.ws.send(Buffer.from([255, 0]));
   assert.equal(await s.closed, 1000);
   assert.equal(text(s, 1), 'through cat\n');
-  assert.equal(JSON.parse(text(s, 3)).status, 'Success');
+  assert.equal(streamStatus(text(s, 3)).status, 'Success');
 });
 
 test('a tty exec follows each resize on channel 4', async (t) => {
