@@ -119,8 +119,8 @@ export class AuthorityFront extends Duplex {
   }
 
   private onFrame(frame: Buffer): void {
-    const type = frame[3]!;
-    const flags = frame[4]!;
+    const type = frame[3];
+    const flags = frame[4];
     const streamId = frame.readUInt32BE(5) & 0x7fffffff;
     const payload = frame.subarray(FRAME_HEADER);
     if (type === TYPE_HEADERS) {

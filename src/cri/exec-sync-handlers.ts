@@ -18,7 +18,7 @@ export interface ExecSyncHandlerDeps {
 }
 
 /** CRI `timeout` (int64 seconds as a decimal string; 0 = none) → milliseconds. */
-export function execSyncTimeoutMs(value: unknown): number {
+export function execSyncTimeoutMs(value: string | number | undefined): number {
   const text = String(value ?? '0');
   if (!/^\d+$/.test(text)) throw new InvalidArgumentError(`timeout must be a non-negative number of seconds, not ${JSON.stringify(text)}`);
   const s = Number(text);

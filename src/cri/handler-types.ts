@@ -10,8 +10,6 @@
 // `M`Response in its permissive form (fields optional, int64 as string or number),
 // which is what grpc-js serializes. Validators (parse…) take the permissive request
 // form, so they also check what a test or a hand-built request leaves out.
-import type * as grpc from '@grpc/grpc-js';
-import type { MethodDefinition } from '@grpc/proto-loader';
 import type { Logger } from 'pino';
 import type { ImageServiceDefinition, ImageServiceHandlers } from '../types/cri/runtime/v1/ImageService.js';
 import type { RuntimeServiceDefinition, RuntimeServiceHandlers } from '../types/cri/runtime/v1/RuntimeService.js';
@@ -30,27 +28,23 @@ type Known<T> = { [K in keyof T as string extends K ? never : K]: T[K] };
 /** Every method sandlot serves: runtime.v1.RuntimeService, runtime.v1.ImageService, sandlot.v1.Images (no name is shared). */
 type Methods = Known<RuntimeServiceHandlers> & Known<ImageServiceHandlers> & Known<ImagesHandlers>;
 
-export type CriMethod = keyof Methods;
-/** Methods with one answer; grpc-js gives their handlers (call, callback). */
-export type UnaryMethod = { [M in CriMethod]: Methods[M] extends grpc.handleUnaryCall<infer _Req, infer _Res> ? M : never }[CriMethod];
+/** The generated service definitions: each method's request and response types, both forms. */
+type Definitions = Known<RuntimeServiceDefinition> & Known<ImageServiceDefinition> & Known<ImagesDefinition>;
+
+export type CriMethod = keyof Definitions;
+/** Methods with one answer: grpc-js gives their handlers (call, callback); a streaming handler gets (call). */
+export type UnaryMethod = { [M in CriMethod]: Parameters<Methods[M]>['length'] extends 2 ? M : never }[CriMethod];
 /** Server-streaming methods (Stream*, GetContainerEvents, PullWithProgress). */
 export type StreamMethod = Exclude<CriMethod, UnaryMethod>;
 
 /** The decoded request of method M (defaults filled: every field present, messages may be null). */
-export type RequestOf<M extends CriMethod> = Parameters<Methods[M]>[0] extends { request: infer Req } ? Req : never;
-type Definitions = Known<RuntimeServiceDefinition> & Known<ImageServiceDefinition> & Known<ImagesDefinition>;
+export type RequestOf<M extends CriMethod> = ReturnType<Definitions[M]['requestDeserialize']>;
 /** The request of method M in its permissive form (what a client sends; fields optional). */
-export type RequestInputOf<M extends CriMethod> =
-  Definitions[M] extends MethodDefinition<infer Req, infer _Res, infer _ReqOut, infer _ResOut> ? Req : never;
+export type RequestInputOf<M extends CriMethod> = Parameters<Definitions[M]['requestSerialize']>[0];
+/** The response (or each streamed message) of method M, as handed to grpc-js: the permissive form. */
+export type ResponseOf<M extends CriMethod> = Parameters<Definitions[M]['responseSerialize']>[0];
 /** The response of method M as a client decodes it (same loader options: every field present). */
-export type ResponseOutputOf<M extends CriMethod> =
-  Definitions[M] extends MethodDefinition<infer _Req, infer _Res, infer _ReqOut, infer ResOut> ? ResOut : never;
-/** The response (or each streamed message) of method M, as handed to grpc-js. */
-export type ResponseOf<M extends CriMethod> = Methods[M] extends grpc.handleUnaryCall<infer _Req, infer Res>
-  ? Res
-  : Methods[M] extends grpc.handleServerStreamingCall<infer _Req, infer Res>
-    ? Res
-    : never;
+export type ResponseOutputOf<M extends CriMethod> = ReturnType<Definitions[M]['responseDeserialize']>;
 
 export type UnaryHandler<M extends UnaryMethod> = (req: RequestOf<M>, ctx: CallContext) => Promise<ResponseOf<M>>;
 /** Server-streaming RPCs: yield each response message. */

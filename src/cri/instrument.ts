@@ -166,7 +166,8 @@ export function tolerantDefinition(definition: ServiceDefinition): ServiceDefini
       ...def,
       requestDeserialize: (buf: Buffer) => {
         try {
-          return decode(buf);
+          const decoded: unknown = decode(buf);
+          return decoded;
         } catch (e: unknown) {
           const reason = e instanceof Error ? e.message : String(e);
           return { [MALFORMED]: reason } satisfies MalformedRequest;

@@ -18,10 +18,10 @@ interface Seen {
 
 function fakeContainers(seen: Seen[]): ExecSyncHandlerDeps['containers'] {
   return {
-    async execSync(id, cmd, timeoutMs, signal) {
-      if (id === 'gone') throw new NotFoundError(`container "${id}" not found`);
+    execSync(id, cmd, timeoutMs, signal) {
+      if (id === 'gone') return Promise.reject(new NotFoundError(`container "${id}" not found`));
       seen.push({ id, cmd, timeoutMs, signal });
-      return { stdout: Buffer.from('out'), stderr: Buffer.from('err'), exitCode: 3 };
+      return Promise.resolve({ stdout: Buffer.from('out'), stderr: Buffer.from('err'), exitCode: 3 });
     },
   };
 }
