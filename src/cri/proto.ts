@@ -1,4 +1,6 @@
-// Loads the project's CRI proto (api/cri.proto) into grpc-js service definitions.
+// Loads the project's CRI proto (api/cri.proto) into grpc-js service definitions, with
+// the loader options every decoder here uses (PROTO_LOADER_OPTIONS; the generated types
+// in src/types/cri/ are made with the same, see test/unit/cri/generated-types.test.ts).
 import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../errors.js';
 import type { ProtoGrpcType } from '../types/cri/cri.js';
