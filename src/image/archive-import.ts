@@ -220,7 +220,7 @@ export async function planImport(p: string, tmpDir: string): Promise<ImportPlan>
   }
   if (st.isDirectory()) {
     if (!(await exists(path.join(p, 'oci-layout')))) throw new InvalidArgumentError(`${what}: directory has no oci-layout file`);
-    return { ...(await planOciLayout(p, what)), cleanup: async () => undefined };
+    return { ...(await planOciLayout(p, what)), cleanup: () => Promise.resolve() };
   }
   await fsp.mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const cleanup = async (): Promise<void> => fsp.rm(tmpDir, { recursive: true, force: true });

@@ -129,7 +129,7 @@ export class ContentStore {
 
   /** Stores bytes already in memory (manifests, configs) after checking them. */
   async writeBytes(desc: BlobDescriptor, data: Buffer): Promise<void> {
-    await this.ingest(desc, async () => Readable.from([data]));
+    await this.ingest(desc, () => Promise.resolve(Readable.from([data])));
   }
 
   private async ingestLocked(desc: BlobDescriptor, src: Readable, onBytes?: (n: number) => void): Promise<void> {

@@ -117,8 +117,8 @@ function parseDescriptor(v: unknown, what: string): Descriptor {
   if (typeof d.platform === 'object' && d.platform !== null) {
     const p = d.platform as Record<string, unknown>;
     desc.platform = {
-      architecture: String(p.architecture ?? ''),
-      os: String(p.os ?? ''),
+      architecture: textField(p.architecture, ''),
+      os: textField(p.os, ''),
       variant: typeof p.variant === 'string' ? p.variant : undefined,
     };
   }
@@ -132,6 +132,12 @@ function parseDescriptor(v: unknown, what: string): Descriptor {
  * Parses a manifest or index. `contentType` is the registry's Content-Type (may be
  * empty); the document's own mediaType wins when present.
  */
+/** A JSON field as text: strings as they are, absent as `dflt`, anything else as its JSON. */
+function textField(v: unknown, dflt: string): string {
+  if (v === undefined || v === null) return dflt;
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
 export function parseManifest(bytes: Buffer, contentType: string, what: string): ParsedManifest {
   const doc = parseJson(bytes, what);
   const mediaType = typeof doc.mediaType === 'string' && doc.mediaType !== '' ? doc.mediaType : contentType.split(';')[0].trim();
@@ -236,10 +242,10 @@ export function parseImageConfig(bytes: Buffer, manifest: ImageManifest, what: s
   }
   const cfg = (typeof doc.config === 'object' && doc.config !== null ? doc.config : {}) as ImageRuntimeConfig;
   const out: ImageConfigFile = {
-    architecture: String(doc.architecture ?? ''),
-    os: String(doc.os ?? ''),
+    architecture: textField(doc.architecture, ''),
+    os: textField(doc.os, ''),
     config: cfg,
-    rootfs: { type: String(rootfs.type ?? 'layers'), diff_ids: diffIds as string[] },
+    rootfs: { type: textField(rootfs.type, 'layers'), diff_ids: diffIds as string[] },
   };
   if (typeof doc.variant === 'string') out.variant = doc.variant;
   if (typeof doc.created === 'string') out.created = doc.created;

@@ -81,7 +81,9 @@ export function parseNetworkConfig(text: string, source: string): CniNetworkList
     if (!/^[A-Za-z0-9_.-]+$/.test(type)) {
       throw new InvalidArgumentError(`parsing CNI config "${source}": field "type" = "${type}": a plugin binary name is required`);
     }
-    const { name: _n, cniVersion: _v, ...plugin } = doc;
+    const plugin: Record<string, unknown> = { ...doc };
+    delete plugin.name;
+    delete plugin.cniVersion;
     plugins = [plugin as CniPluginConf];
   }
   return { name, cniVersion, disableCheck: doc.disableCheck === true, plugins, source };
