@@ -108,18 +108,20 @@ export class NetworkManager {
     this.reader = opts.configReader ?? FS_CONFIG_READER;
   }
 
-  static async create(opts: NetworkManagerOptions): Promise<NetworkManager> {
-    const m = new NetworkManager(opts);
-    m.netns.init();
-    // Before any call: temp files of saves a crash interrupted (issue 11 item 3).
-    const swept = m.cache.removeTemps();
-    if (swept > 0) m.log.warn({ count: swept }, 'removed CNI result temp files left by a crash');
-    return m;
+  static create(opts: NetworkManagerOptions): Promise<NetworkManager> {
+    return promised(() => {
+      const m = new NetworkManager(opts);
+      m.netns.init();
+      // Before any call: temp files of saves a crash interrupted (issue 11 item 3).
+      const swept = m.cache.removeTemps();
+      if (swept > 0) m.log.warn({ count: swept }, 'removed CNI result temp files left by a crash');
+      return m;
+    });
   }
 
   /** At daemon shutdown: unmounts the netns dir when no pod uses it. */
-  async close(): Promise<void> {
-    this.netns.release();
+  close(): Promise<void> {
+    return promised(() => this.netns.release());
   }
 
   /** The network list new pods join now (config file or the embedded default). */
@@ -138,7 +140,11 @@ export class NetworkManager {
   }
 
   /** Ready only with a usable network config whose plugins (and loopback) all exist. */
-  async status(): Promise<NetworkStatus> {
+  status(): Promise<NetworkStatus> {
+    return promised(() => this.statusNow());
+  }
+
+  private statusNow(): NetworkStatus {
     let selected: SelectedConfig;
     try {
       selected = this.selectNetwork();
@@ -165,22 +171,22 @@ export class NetworkManager {
     this.log.info({ podCidr: cidr }, 'pod CIDR set for the default CNI network');
   }
 
-  async createNetns(podId: string): Promise<string> {
-    return this.netns.create(podId);
+  createNetns(podId: string): Promise<string> {
+    return promised(() => this.netns.create(podId));
   }
 
-  async removeNetns(podId: string): Promise<void> {
-    this.netns.remove(podId);
+  removeNetns(podId: string): Promise<void> {
+    return promised(() => this.netns.remove(podId));
   }
 
   /** Pod IDs with a netns file (pinned, or left half-made by a crash: removeNetns cleans both). */
-  async listPinned(): Promise<string[]> {
-    return this.netns.list();
+  listPinned(): Promise<string[]> {
+    return promised(() => this.netns.list());
   }
 
   /** Pod IDs whose CNI attachment is still recorded (each needs a tearDown before it goes). */
-  async listAttached(): Promise<string[]> {
-    return this.cache.list();
+  listAttached(): Promise<string[]> {
+    return promised(() => this.cache.list());
   }
 
   async setUp(req: PodNetworkRequest): Promise<PodNetworkResult> {
@@ -268,11 +274,13 @@ export class NetworkManager {
   }
 
   /** Counters of every interface inside the pod's netns (lo included), read from there. */
-  async podNetworkCounters(netnsPath: string): Promise<InterfaceCounters[]> {
-    if (!this.netns.isPinned(netnsPath)) {
-      throw new FailedPreconditionError(`reading network counters: no network namespace pinned at "${netnsPath}"`);
-    }
-    return this.netns.counters(netnsPath);
+  podNetworkCounters(netnsPath: string): Promise<InterfaceCounters[]> {
+    return promised(() => {
+      if (!this.netns.isPinned(netnsPath)) {
+        throw new FailedPreconditionError(`reading network counters: no network namespace pinned at "${netnsPath}"`);
+      }
+      return this.netns.counters(netnsPath);
+    });
   }
 
   /** Runs under the shared lock: DEL of what the failed ADD may have made. */
@@ -344,4 +352,12 @@ export function toCniPortMappings(req: PodNetworkRequest): CniPortMapping[] {
     });
   });
   return out;
+}
+
+/**
+ * `fn`'s result as a promise, a throw as a rejection: the synchronous steps behind this
+ * class's async interface fail the way its callers expect (as an async method would).
+ */
+function promised<T>(fn: () => T): Promise<T> {
+  return new Promise<T>((resolve) => resolve(fn()));
 }
