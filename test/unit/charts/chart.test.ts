@@ -17,22 +17,59 @@ import { validateConfig } from '../../../src/config/load.js';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { REPO_ROOT } from '../../helpers/daemon.js';
 import { IMAGE_NAME } from '../../../src/install/build-image.js';
+import type { IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import type { IService } from 'kubernetes-models/v1/Service';
+import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import type { IVolume } from 'kubernetes-models/v1/Volume';
+import type { IVolumeMount } from 'kubernetes-models/v1/VolumeMount';
+import type { IRuntimeClass } from 'kubernetes-models/node.k8s.io/v1/RuntimeClass';
+import type { IClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import type { IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
 import { CHART, helm, render, renderRaw, validateObject, type K8sObject } from './helm.js';
 
 const execFileAsync = promisify(execFile);
-const values = (): Record<string, any> => YAML.parse(fs.readFileSync(path.join(CHART, 'values.yaml'), 'utf8'));
-const schema = (): Record<string, any> => JSON.parse(fs.readFileSync(path.join(CHART, 'values.schema.json'), 'utf8'));
+/** The parts of values.yaml the tests read. */
+interface Values {
+  image: { repository: string; tag: string };
+  hostPaths: { kubeletDir: string; podLogs: string; cgroup: string };
+  runtimeClasses: Array<{ name: string; handler: string }>;
+}
+const valuesDoc = (): unknown => YAML.parse(fs.readFileSync(path.join(CHART, 'values.yaml'), 'utf8'));
+const values = (): Values => valuesDoc() as Values;
+const schema = (): { properties: { config: { properties: Record<string, unknown> } } } =>
+  JSON.parse(fs.readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')) as { properties: { config: { properties: Record<string, unknown> } } };
 /** The daemon keys the chart writes itself (from hostPaths, metrics, conmonCgroup). */
 const CHART_OWNED = ['socket_path', 'root_dir', 'state_dir', 'cni_conf_dir', 'cni_bin_dirs', 'metrics_address', 'conmon_cgroup'];
 
 const byKind = (objs: K8sObject[], kind: string): K8sObject[] => objs.filter((o) => o.kind === kind);
-const one = (objs: K8sObject[], kind: string): any => {
+/** prometheus-operator's ServiceMonitor, as far as the tests read it (no schema in kubernetes-models). */
+interface ServiceMonitor {
+  apiVersion: string;
+  metadata: { labels: Record<string, string> };
+  spec: { endpoints: Array<{ port: string }>; selector: { matchLabels: Record<string, string> } };
+}
+interface Kinds {
+  DaemonSet: IDaemonSet;
+  ConfigMap: IConfigMap;
+  Service: IService;
+  ServiceAccount: IServiceAccount;
+  RuntimeClass: IRuntimeClass;
+  ClusterRole: IClusterRole;
+  ClusterRoleBinding: IClusterRoleBinding;
+  ServiceMonitor: ServiceMonitor;
+}
+function one<K extends keyof Kinds>(objs: K8sObject[], kind: K): Kinds[K] {
   const found = byKind(objs, kind);
   assert.equal(found.length, 1, `one ${kind}`);
-  return found[0];
-};
+  return found[0] as unknown as Kinds[K];
+}
+const podSpec = (ds: IDaemonSet): IPodSpec => ds.spec!.template.spec!;
+const container = (ds: IDaemonSet): IContainer => podSpec(ds).containers[0];
 const renderedConfig = (objs: K8sObject[]): Record<string, unknown> =>
-  YAML.parse((one(objs, 'ConfigMap').data as Record<string, string>)['config.yaml']) ?? {};
+  (YAML.parse(one(objs, 'ConfigMap').data!['config.yaml']) as Record<string, unknown> | null) ?? {};
 
 async function configCheck(config: Record<string, unknown>): Promise<{ code: number; out: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-chart-cfg-'));
@@ -50,20 +87,20 @@ async function configCheck(config: Record<string, unknown>): Promise<{ code: num
 }
 
 /** Every container mount path is unique and each volume it names exists. */
-function checkMounts(ds: any): Map<string, any> {
-  const spec = ds.spec.template.spec;
-  const volumes = new Map<string, any>(spec.volumes.map((v: any) => [v.name, v]));
-  const mounts = new Map<string, any>();
-  for (const m of spec.containers[0].volumeMounts) {
+function checkMounts(ds: IDaemonSet): Map<string, IVolumeMount & { volume: IVolume }> {
+  const spec = podSpec(ds);
+  const volumes = new Map<string, IVolume>((spec.volumes ?? []).map((v) => [v.name, v]));
+  const mounts = new Map<string, IVolumeMount & { volume: IVolume }>();
+  for (const m of spec.containers[0].volumeMounts ?? []) {
     assert.ok(!mounts.has(m.mountPath), `mountPath ${m.mountPath} appears once`);
     assert.ok(volumes.has(m.name), `volume ${m.name} exists`);
-    mounts.set(m.mountPath, { ...m, volume: volumes.get(m.name) });
+    mounts.set(m.mountPath, { ...m, volume: volumes.get(m.name)! });
   }
   return mounts;
 }
 
 test('Chart.yaml and values.yaml parse and name the chart; kubeVersion is set', () => {
-  const chart = YAML.parse(fs.readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8'));
+  const chart = YAML.parse(fs.readFileSync(path.join(CHART, 'Chart.yaml'), 'utf8')) as { name: string; apiVersion: string; kubeVersion: string };
   assert.equal(chart.name, 'sandlot');
   assert.equal(chart.apiVersion, 'v2');
   assert.match(chart.kubeVersion, /^>=1\.\d+/);
@@ -89,47 +126,57 @@ test('helm is v3.18.0 and `helm lint --strict` is clean, with default and non-de
 test('the default render: ConfigMap, DaemonSet and one RuntimeClass per handler, all valid Kubernetes objects', async () => {
   const objs = await render();
   assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
-    'ConfigMap/rel-sandlot', 'DaemonSet/rel-sandlot', 'RuntimeClass/runc', 'RuntimeClass/runsc',
+    'ConfigMap/rel-sandlot',
+    'DaemonSet/rel-sandlot',
+    'RuntimeClass/runc',
+    'RuntimeClass/runsc',
   ]);
   for (const o of objs) validateObject(o);
-  const ds = one(objs, 'DaemonSet');
-  const c = ds.spec.template.spec.containers[0];
+  const c = container(one(objs, 'DaemonSet'));
   assert.ok(c.startupProbe && c.livenessProbe && c.readinessProbe, 'startup, liveness and readiness probes');
-  assert.equal(c.livenessProbe.httpGet.host, '127.0.0.1');
-  assert.equal(c.livenessProbe.httpGet.path, '/metrics');
-  assert.ok(c.resources.requests.cpu && c.resources.requests.memory, 'resource requests');
+  assert.equal(c.livenessProbe.httpGet?.host, '127.0.0.1');
+  assert.equal(c.livenessProbe.httpGet?.path, '/metrics');
+  assert.ok(c.resources?.requests?.cpu && c.resources.requests.memory, 'resource requests');
   assert.equal(c.resources.limits, undefined, 'no limits on the node runtime');
 });
 
-test('every host path the daemon works in is mounted at the same path; the image\'s /usr/lib/cni is not hidden', async () => {
+test("every host path the daemon works in is mounted at the same path; the image's /usr/lib/cni is not hidden", async () => {
   const objs = await render();
   const mounts = checkMounts(one(objs, 'DaemonSet'));
   const cfg = renderedConfig(objs);
   const hp = values().hostPaths;
-  for (const dir of [path.dirname(String(cfg.socket_path)), cfg.root_dir, cfg.state_dir, hp.kubeletDir, cfg.cni_conf_dir, hp.podLogs, hp.cgroup]) {
-    const m = mounts.get(String(dir));
+  for (const dir of [
+    path.dirname(String(cfg.socket_path)),
+    String(cfg.root_dir),
+    String(cfg.state_dir),
+    hp.kubeletDir,
+    String(cfg.cni_conf_dir),
+    hp.podLogs,
+    hp.cgroup,
+  ]) {
+    const m = mounts.get(dir);
     assert.ok(m, `${dir} is mounted`);
-    assert.equal(m.volume.hostPath.path, dir, `${dir} comes from the same host path`);
+    assert.equal(m.volume.hostPath?.path, dir, `${dir} comes from the same host path`);
   }
   for (const dir of [cfg.socket_path, cfg.root_dir, cfg.state_dir, hp.kubeletDir].map((d, i) => (i === 0 ? path.dirname(String(d)) : String(d)))) {
-    assert.equal(mounts.get(dir).mountPropagation, 'Bidirectional', `${dir} propagates mounts both ways`);
+    assert.equal(mounts.get(dir)?.mountPropagation, 'Bidirectional', `${dir} propagates mounts both ways`);
   }
-  assert.deepEqual(cfg.cni_bin_dirs, ['/usr/lib/cni', '/opt/cni/bin'], 'the image\'s plugins first, then the host\'s');
-  assert.ok(!mounts.has('/usr/lib/cni'), '/usr/lib/cni stays the image\'s');
-  assert.equal(mounts.get('/opt/cni/bin').readOnly, true);
+  assert.deepEqual(cfg.cni_bin_dirs, ['/usr/lib/cni', '/opt/cni/bin'], "the image's plugins first, then the host's");
+  assert.ok(!mounts.has('/usr/lib/cni'), "/usr/lib/cni stays the image's");
+  assert.equal(mounts.get('/opt/cni/bin')?.readOnly, true);
 });
 
 test('the configuration the chart renders into its ConfigMap is valid for the daemon (sandlot config check), once per key', async () => {
   for (const v of [{}, { config: null }, { metrics: { enabled: false } }, { config: { log_level: 'debug', cgroup_root: '/kubepods' } }]) {
     const objs = await render(v);
-    const text = (one(objs, 'ConfigMap').data as Record<string, string>)['config.yaml'];
+    const text = one(objs, 'ConfigMap').data!['config.yaml'];
     // YAML.parse with uniqueKeys (the default) throws on a duplicate key.
     const cfg = YAML.parse(text, { uniqueKeys: true }) as Record<string, unknown>;
     const r = await configCheck(cfg);
     assert.equal(r.code, 0, `${JSON.stringify(v)}: ${r.out}`);
     const full = validateConfig({ ...defaultConfig(), ...cfg });
     assert.equal(full.socket_path, '/run/sandlot/sandlot.sock');
-    assert.equal(full.conmon_cgroup, '/sandlot-conmon', 'conmons leave the DaemonSet pod\'s cgroup');
+    assert.equal(full.conmon_cgroup, '/sandlot-conmon', "conmons leave the DaemonSet pod's cgroup");
     for (const rc of values().runtimeClasses) assert.ok(rc.handler in full.runtimes, `RuntimeClass handler ${rc.handler} is configured`);
   }
 });
@@ -156,20 +203,20 @@ test('non-default values: metrics port and address applied, stateDir mounted, ov
   const mounts = checkMounts(ds);
   assert.equal(mounts.get('/run/sandlot-state')?.mountPropagation, 'Bidirectional');
   assert.ok(mounts.has('/usr/libexec/cni'));
-  const c = ds.spec.template.spec.containers[0];
-  assert.equal(c.ports[0].containerPort, 9555);
-  assert.equal(c.livenessProbe.httpGet.port, 9555);
+  const c = container(ds);
+  assert.equal(c.ports?.[0]?.containerPort, 9555);
+  assert.equal(c.livenessProbe?.httpGet?.port, 9555);
   const rc = one(objs, 'RuntimeClass');
   assert.deepEqual(rc.overhead, { podFixed: { cpu: '250m', memory: '64Mi' } });
-  assert.deepEqual(rc.scheduling.nodeSelector, { 'sandlot.dev/runtime': 'true' });
-  assert.equal(rc.scheduling.tolerations[0].key, 'sandbox');
-  assert.equal(one(objs, 'Service').spec.ports[0].port, 9555);
+  assert.deepEqual(rc.scheduling?.nodeSelector, { 'sandlot.dev/runtime': 'true' });
+  assert.equal(rc.scheduling?.tolerations?.[0]?.key, 'sandbox');
+  assert.equal(one(objs, 'Service').spec?.ports?.[0]?.port, 9555);
   const sm = one(objs, 'ServiceMonitor');
   assert.equal(sm.apiVersion, 'monitoring.coreos.com/v1');
   assert.equal(sm.metadata.labels.release, 'prom');
   assert.equal(sm.spec.endpoints[0].port, 'metrics');
-  for (const [k, v] of Object.entries(sm.spec.selector.matchLabels as Record<string, string>)) {
-    assert.equal(one(objs, 'Service').metadata.labels[k], v, `the ServiceMonitor selects the Service by ${k}`);
+  for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) {
+    assert.equal(one(objs, 'Service').metadata?.labels?.[k], v, `the ServiceMonitor selects the Service by ${k}`);
   }
 });
 
@@ -178,12 +225,12 @@ test('metrics off: no port, exec probes, metrics_address ""', async () => {
   for (const o of objs) validateObject(o);
   assert.equal(renderedConfig(objs).metrics_address, '');
   assert.equal(byKind(objs, 'Service').length, 0);
-  const c = one(objs, 'DaemonSet').spec.template.spec.containers[0];
+  const c = container(one(objs, 'DaemonSet'));
   assert.equal(c.ports, undefined);
-  assert.ok(c.livenessProbe.exec);
+  assert.ok(c.livenessProbe?.exec);
 });
 
-test('values.schema.json rejects typos, keys the chart owns, the image\'s CNI dir and bad ports', async () => {
+test("values.schema.json rejects typos, keys the chart owns, the image's CNI dir and bad ports", async () => {
   const bad: Array<[Record<string, unknown>, RegExp]> = [
     [{ config: { root_dir: '/x' } }, /root_dir/],
     [{ config: { metrics_address: '0.0.0.0:1' } }, /metrics_address/],
@@ -216,7 +263,7 @@ test('sandlot config check refuses a bad file with exit 2 naming the key and val
   assert.match(r2.out, /conmon_cgroup = "relative"/);
 });
 
-test('the schema\'s config keys are daemon keys, none of them one the chart owns', () => {
+test("the schema's config keys are daemon keys, none of them one the chart owns", () => {
   const keys = Object.keys(schema().properties.config.properties);
   const daemonKeys = Object.keys(defaultConfig());
   for (const k of keys) assert.ok(daemonKeys.includes(k), `config.${k} is a daemon key`);
@@ -228,13 +275,16 @@ test('the schema\'s config keys are daemon keys, none of them one the chart owns
 
 test('the offline validator does reject an invalid object (a string port, a missing image)', async () => {
   const ds = one(await render(), 'DaemonSet');
-  const c = ds.spec.template.spec.containers[0];
-  assert.throws(() => validateObject({ ...ds, spec: { ...ds.spec, template: { ...ds.spec.template, spec: { ...ds.spec.template.spec, containers: [{ ...c, ports: [{ containerPort: 'x' }] }] } } } }), /containerPort/);
-  assert.throws(() => validateObject({ ...ds, spec: { ...ds.spec, template: { ...ds.spec.template, spec: { ...ds.spec.template.spec, containers: [{ name: 'x', image: 7 }] } } } }), /image/);
+  const spec = podSpec(ds);
+  const c = spec.containers[0];
+  const withContainers = (containers: unknown[]): K8sObject =>
+    ({ ...ds, spec: { ...ds.spec, template: { ...ds.spec!.template, spec: { ...spec, containers } } } }) as unknown as K8sObject;
+  assert.throws(() => validateObject(withContainers([{ ...c, ports: [{ containerPort: 'x' }] }])), /containerPort/);
+  assert.throws(() => validateObject(withContainers([{ name: 'x', image: 7 }])), /image/);
 });
 
 test('every template names only values that values.yaml defines', () => {
-  const v = values();
+  const v = valuesDoc();
   const dir = path.join(CHART, 'templates');
   for (const f of fs.readdirSync(dir)) {
     const text = fs.readFileSync(path.join(dir, f), 'utf8');
@@ -254,8 +304,12 @@ test('values.image is the image `make image` builds (src/install/build-image.ts 
 test('mode=installer: ServiceAccount, ClusterRole (get/patch nodes only), binding, installer DaemonSet and RuntimeClasses, all valid; no daemon objects', async () => {
   const objs = await render({ mode: 'installer' });
   assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
-    'ClusterRole/rel-sandlot-installer', 'ClusterRoleBinding/rel-sandlot-installer', 'DaemonSet/rel-sandlot-installer',
-    'RuntimeClass/runc', 'RuntimeClass/runsc', 'ServiceAccount/rel-sandlot-installer',
+    'ClusterRole/rel-sandlot-installer',
+    'ClusterRoleBinding/rel-sandlot-installer',
+    'DaemonSet/rel-sandlot-installer',
+    'RuntimeClass/runc',
+    'RuntimeClass/runsc',
+    'ServiceAccount/rel-sandlot-installer',
   ]);
   for (const o of objs) validateObject(o);
   process.stdout.write(`# mode=installer renders: ${objs.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}\n`);
@@ -263,23 +317,23 @@ test('mode=installer: ServiceAccount, ClusterRole (get/patch nodes only), bindin
   assert.deepEqual(role.rules, [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] }], 'the two calls of src/install/node-labeller.ts');
   const binding = one(objs, 'ClusterRoleBinding');
   assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'rel-sandlot-installer', namespace: 'kube-system' }]);
-  assert.equal(binding.roleRef.name, role.metadata.name);
+  assert.equal(binding.roleRef.name, role.metadata?.name);
   const ds = one(objs, 'DaemonSet');
-  const spec = ds.spec.template.spec;
-  assert.equal(spec.serviceAccountName, one(objs, 'ServiceAccount').metadata.name);
-  assert.equal(spec.hostPID, true, 'nsenter -t 1 -m reaches the host\'s mount namespace');
+  const spec = podSpec(ds);
+  assert.equal(spec.serviceAccountName, one(objs, 'ServiceAccount').metadata?.name);
+  assert.equal(spec.hostPID, true, "nsenter -t 1 -m reaches the host's mount namespace");
   const c = spec.containers[0];
   assert.equal(c.image, IMAGE_NAME);
-  assert.equal(c.command, undefined, 'the image\'s entrypoint: the installer');
+  assert.equal(c.command, undefined, "the image's entrypoint: the installer");
   assert.deepEqual(c.args, ['install', '--root', '/host', '--from', '/opt/sandlot/current', '--wait-ms', '120000']);
   assert.deepEqual(c.env, [{ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }]);
-  assert.equal(c.securityContext.privileged, true);
+  assert.equal(c.securityContext?.privileged, true);
   assert.deepEqual(c.volumeMounts, [{ name: 'host', mountPath: '/host', mountPropagation: 'HostToContainer' }]);
   assert.deepEqual(spec.volumes, [{ name: 'host', hostPath: { path: '/', type: 'Directory' } }]);
-  for (const [k, v] of Object.entries(ds.spec.selector.matchLabels as Record<string, string>)) assert.equal(ds.spec.template.metadata.labels[k], v);
+  for (const [k, v] of Object.entries(ds.spec!.selector.matchLabels!)) assert.equal(ds.spec!.template.metadata?.labels?.[k], v);
 
   const un = one(await render({ mode: 'installer', installer: { uninstall: true, purge: true, statusWaitSeconds: 30 } }), 'DaemonSet');
-  assert.deepEqual(un.spec.template.spec.containers[0].args, ['uninstall', '--root', '/host', '--purge']);
+  assert.deepEqual(container(un).args, ['uninstall', '--root', '/host', '--purge']);
   const slow = one(await render({ mode: 'installer', installer: { uninstall: false, purge: false, statusWaitSeconds: 300 } }), 'DaemonSet');
-  assert.deepEqual(slow.spec.template.spec.containers[0].args.slice(-2), ['--wait-ms', '300000']);
+  assert.deepEqual(container(slow).args?.slice(-2), ['--wait-ms', '300000']);
 });
