@@ -163,9 +163,7 @@ export class AuthorityFront extends Duplex {
       this.mode = 'rewrite';
       this.rewritten = true;
     }
-    const fixed = headers.map((h) =>
-      h.name === ':authority' && !isValidAuthority(h.value) ? { name: h.name, value: REPLACEMENT_AUTHORITY } : h,
-    );
+    const fixed = headers.map((h) => (h.name === ':authority' && !isValidAuthority(h.value) ? { name: h.name, value: REPLACEMENT_AUTHORITY } : h));
     this.forward(encodeHeaderFrames(block.streamId, block.flags & FLAG_END_STREAM, block.priority, fixed));
   }
 
@@ -183,12 +181,7 @@ export class AuthorityFront extends Duplex {
 }
 
 /** HEADERS (+ CONTINUATION) frames whose block uses no dynamic table entries. */
-export function encodeHeaderFrames(
-  streamId: number,
-  endStream: number,
-  priority: Buffer | undefined,
-  headers: HeaderField[],
-): Buffer {
+export function encodeHeaderFrames(streamId: number, endStream: number, priority: Buffer | undefined, headers: HeaderField[]): Buffer {
   const comp = hpack.compressor.create({ table: { size: DEFAULT_TABLE_SIZE } });
   comp.write(headers.map((h) => ({ name: h.name, value: h.value, neverIndex: true, huffman: true })));
   const parts: Buffer[] = [];

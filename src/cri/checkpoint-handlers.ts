@@ -17,7 +17,8 @@ export function parseCheckpointContainer(req: CheckpointContainerRequest): { id:
     throw new InvalidArgumentError(`location "${location}" must be an absolute path without ".."`);
   }
   const seconds = Number(req.timeout ?? 0);
-  if (!Number.isSafeInteger(seconds) || seconds < 0) throw new InvalidArgumentError(`timeout ${JSON.stringify(req.timeout)} must be a non-negative number of seconds`);
+  if (!Number.isSafeInteger(seconds) || seconds < 0)
+    throw new InvalidArgumentError(`timeout ${JSON.stringify(req.timeout)} must be a non-negative number of seconds`);
   return { id, location, timeoutMs: seconds > 0 ? seconds * 1000 : CHECKPOINT_DEFAULT_TIMEOUT_MS };
 }
 

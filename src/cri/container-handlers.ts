@@ -22,9 +22,40 @@ import type { HandlerSet } from './handler-types.js';
 const CRI_STATES: readonly CriContainerState[] = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'];
 /** The CRI Signal enum names sandlot reports as stop_signal. */
 const SIGNAL_NAMES = new Set<string>([
-  'SIGABRT', 'SIGALRM', 'SIGBUS', 'SIGCHLD', 'SIGCLD', 'SIGCONT', 'SIGFPE', 'SIGHUP', 'SIGILL', 'SIGINT', 'SIGIO', 'SIGIOT',
-  'SIGKILL', 'SIGPIPE', 'SIGPOLL', 'SIGPROF', 'SIGPWR', 'SIGQUIT', 'SIGSEGV', 'SIGSTKFLT', 'SIGSTOP', 'SIGSYS', 'SIGTERM',
-  'SIGTRAP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGURG', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGWINCH', 'SIGXCPU', 'SIGXFSZ',
+  'SIGABRT',
+  'SIGALRM',
+  'SIGBUS',
+  'SIGCHLD',
+  'SIGCLD',
+  'SIGCONT',
+  'SIGFPE',
+  'SIGHUP',
+  'SIGILL',
+  'SIGINT',
+  'SIGIO',
+  'SIGIOT',
+  'SIGKILL',
+  'SIGPIPE',
+  'SIGPOLL',
+  'SIGPROF',
+  'SIGPWR',
+  'SIGQUIT',
+  'SIGSEGV',
+  'SIGSTKFLT',
+  'SIGSTOP',
+  'SIGSYS',
+  'SIGTERM',
+  'SIGTRAP',
+  'SIGTSTP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGURG',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGVTALRM',
+  'SIGWINCH',
+  'SIGXCPU',
+  'SIGXFSZ',
 ]);
 
 function isSignalName(v: string): v is Signal__Output {
@@ -81,7 +112,8 @@ export function parseCreateContainer(req: CreateContainerRequest): CreateContain
   const name = requireString('config.metadata.name', c.metadata?.name);
   checkComponent('config.metadata.name', name);
   const attempt = Number(c.metadata?.attempt ?? 0);
-  if (!Number.isInteger(attempt) || attempt < 0) throw new InvalidArgumentError(`config.metadata.attempt ${JSON.stringify(c.metadata?.attempt)} must be a non-negative integer`);
+  if (!Number.isInteger(attempt) || attempt < 0)
+    throw new InvalidArgumentError(`config.metadata.attempt ${JSON.stringify(c.metadata?.attempt)} must be a non-negative integer`);
   const image = requireString('config.image.image', c.image?.image);
   const logPath = String(c.log_path ?? '');
   if (logPath !== '' && (path.isAbsolute(logPath) || logPath.split('/').includes('..') || logPath.includes('\0'))) {

@@ -49,7 +49,8 @@ export class InflightCalls {
 }
 
 /** Calls that only read; logged at debug. Everything else changes state: info. */
-const READ_ONLY = /^(Version|Status|RuntimeConfig|List|Stream|PodSandboxStatus|ContainerStatus|ImageStatus|ImageFsInfo|ContainerStats|PodSandboxStats|GetContainerEvents)/;
+const READ_ONLY =
+  /^(Version|Status|RuntimeConfig|List|Stream|PodSandboxStatus|ContainerStatus|ImageStatus|ImageFsInfo|ContainerStats|PodSandboxStats|GetContainerEvents)/;
 
 /** The fields a request of any method may carry that name what it is about. */
 interface IdentifyingFields {
@@ -132,10 +133,7 @@ class CallScope {
     }
     this.span.setAttribute('rpc.grpc.status_code', code);
     this.span.end();
-    this.opts.metrics.criCallDuration.observe(
-      { service: shortName(this.service), method: this.method, code: statusName(code) },
-      durationMs / 1000,
-    );
+    this.opts.metrics.criCallDuration.observe({ service: shortName(this.service), method: this.method, code: statusName(code) }, durationMs / 1000);
     this.opts.inflight?.end();
     return { code, details };
   }

@@ -88,9 +88,7 @@ export function runtimeInfoHandlers(deps: RuntimeInfoDeps): HandlerSet {
         if (typeof cidr === 'string' && cidr !== '') {
           for (const part of cidr.split(',')) {
             if (!CIDR.test(part.trim())) {
-              throw new InvalidArgumentError(
-                `updating runtime config: runtime_config.network_config.pod_cidr "${cidr}" is not a CIDR list`,
-              );
+              throw new InvalidArgumentError(`updating runtime config: runtime_config.network_config.pod_cidr "${cidr}" is not a CIDR list`);
             }
           }
           deps.setPodCidr(cidr);

@@ -77,13 +77,14 @@ function parsePortMappings(list: PortMappingMessage[]): PortMapping[] {
 }
 
 function parseDns(dnsRaw: DNSConfig | null | undefined): RunPodInput['dns'] {
-  const dns = dnsRaw
-    ? { servers: [...(dnsRaw.servers ?? [])], searches: [...(dnsRaw.searches ?? [])], options: [...(dnsRaw.options ?? [])] }
-    : undefined;
+  const dns = dnsRaw ? { servers: [...(dnsRaw.servers ?? [])], searches: [...(dnsRaw.searches ?? [])], options: [...(dnsRaw.options ?? [])] } : undefined;
   dns?.servers.forEach((s: string, i: number) => {
     if (net.isIP(s) === 0) throw new InvalidArgumentError(`config.dns_config.servers[${i}] "${s}" is no IP address`);
   });
-  for (const [list, f] of [[dns?.searches ?? [], 'searches'], [dns?.options ?? [], 'options']] as const) {
+  for (const [list, f] of [
+    [dns?.searches ?? [], 'searches'],
+    [dns?.options ?? [], 'options'],
+  ] as const) {
     list.forEach((s: string, i: number) => {
       if (/[\s\0]/.test(s) || s === '') throw new InvalidArgumentError(`config.dns_config.${f}[${i}] ${JSON.stringify(s)} is empty or holds whitespace`);
     });
@@ -231,7 +232,12 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
         const id = podId(req);
         await pods.refresh();
         const r = pods.get(id);
-        const res: PodSandboxStatusResponse = { status: podSandboxStatus(r), info: {}, containers_statuses: [], timestamp: (BigInt(Date.now()) * 1_000_000n).toString() };
+        const res: PodSandboxStatusResponse = {
+          status: podSandboxStatus(r),
+          info: {},
+          containers_statuses: [],
+          timestamp: (BigInt(Date.now()) * 1_000_000n).toString(),
+        };
         if (req.verbose) {
           res.info = {
             info: JSON.stringify({

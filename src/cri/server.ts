@@ -93,10 +93,7 @@ export class CriServer {
       tolerantDefinition(services.RuntimeService),
       implementService(instrument, 'RuntimeService', services.RuntimeService, opts.runtimeHandlers),
     );
-    this.grpc.addService(
-      tolerantDefinition(services.ImageService),
-      implementService(instrument, 'ImageService', services.ImageService, opts.imageHandlers),
-    );
+    this.grpc.addService(tolerantDefinition(services.ImageService), implementService(instrument, 'ImageService', services.ImageService, opts.imageHandlers));
     for (const extra of opts.extraServices ?? []) {
       this.grpc.addService(tolerantDefinition(extra.definition), implementService(instrument, extra.name, extra.definition, extra.handlers));
     }

@@ -3,9 +3,7 @@
 // here; the figures come from the sandbox layer's StatsCollector (S13) and are put in
 // the proto's shape (UInt64Value wrappers, int64 as decimal strings).
 import { InvalidArgumentError } from '../errors.js';
-import type {
-  ContainerStatsSnapshot, CpuFigures, LayerFigures, MemoryFigures, PodStatsSnapshot, StatsCollector,
-} from '../sandbox/stats/stats-collector.js';
+import type { ContainerStatsSnapshot, CpuFigures, LayerFigures, MemoryFigures, PodStatsSnapshot, StatsCollector } from '../sandbox/stats/stats-collector.js';
 import type { ContainerStats } from '../types/cri/runtime/v1/ContainerStats.js';
 import type { ContainerStatsFilter } from '../types/cri/runtime/v1/ContainerStatsFilter.js';
 import type { CpuUsage } from '../types/cri/runtime/v1/CpuUsage.js';

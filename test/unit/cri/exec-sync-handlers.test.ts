@@ -43,7 +43,10 @@ test('ExecSync answers the output and exit code, with the timeout in millisecond
 test('ExecSync refuses an empty container_id or cmd before the container layer sees it', async () => {
   const { seen, call } = setup();
   await assert.rejects(call({ cmd: ['true'] }), (e: unknown) => e instanceof InvalidArgumentError && /container_id must not be empty/.test(e.message));
-  await assert.rejects(call({ container_id: 'c1' }), (e: unknown) => e instanceof InvalidArgumentError && /exec in container "c1": cmd must not be empty/.test(e.message));
+  await assert.rejects(
+    call({ container_id: 'c1' }),
+    (e: unknown) => e instanceof InvalidArgumentError && /exec in container "c1": cmd must not be empty/.test(e.message),
+  );
   await assert.rejects(call({ container_id: 'c1', cmd: [''] }), InvalidArgumentError);
   assert.deepEqual(seen, []);
 });
@@ -57,6 +60,10 @@ test('ExecSync timeout: 0 is none, seconds become milliseconds, anything else is
   assert.equal(execSyncTimeoutMs('0'), 0);
   assert.equal(execSyncTimeoutMs('5'), 5000);
   for (const bad of ['-1', '1.5', 'x', '99999999999999999999']) {
-    assert.throws(() => execSyncTimeoutMs(bad), (e: unknown) => e instanceof InvalidArgumentError && /timeout/.test(e.message), bad);
+    assert.throws(
+      () => execSyncTimeoutMs(bad),
+      (e: unknown) => e instanceof InvalidArgumentError && /timeout/.test(e.message),
+      bad,
+    );
   }
 });

@@ -15,9 +15,13 @@ function wire(file: string): unknown {
   return JSON.parse(JSON.stringify(protobuf.loadSync(file).toJSON(), (k, v) => (k === 'comment' ? undefined : v)));
 }
 
-test('api/cri.proto carries exactly the upstream CRI v1 wire contract', { skip: !fs.existsSync(UPSTREAM) && 'no upstream reference beside the checkout' }, () => {
-  assert.deepEqual(wire(protoPath()), wire(UPSTREAM));
-});
+test(
+  'api/cri.proto carries exactly the upstream CRI v1 wire contract',
+  { skip: !fs.existsSync(UPSTREAM) && 'no upstream reference beside the checkout' },
+  () => {
+    assert.deepEqual(wire(protoPath()), wire(UPSTREAM));
+  },
+);
 
 test('api/cri.proto defines 35 RuntimeService and 6 ImageService methods', () => {
   const root = protobuf.loadSync(protoPath());
