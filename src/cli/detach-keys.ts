@@ -12,7 +12,7 @@ export function parseDetachKeys(spec: string): Buffer {
   const bytes: number[] = [];
   for (const part of spec.split(',')) {
     const ctrl = /^ctrl-([a-z@[\\\]^_])$/i.exec(part);
-    if (ctrl) bytes.push(ctrl[1]!.toUpperCase().charCodeAt(0) & 0x1f);
+    if (ctrl) bytes.push(ctrl[1].toUpperCase().charCodeAt(0) & 0x1f);
     else if (part.length === 1) bytes.push(part.charCodeAt(0));
     else throw new UsageError(`--detach-keys ${JSON.stringify(spec)}: ${JSON.stringify(part)} is neither ctrl-<key> nor one character`);
   }

@@ -56,12 +56,12 @@ export function pickNamed(kind: IdKind, ref: string, items: Named[]): Named {
   const exact = items.find((x) => x.id === ref);
   if (exact) return exact;
   const byName = items.filter((x) => x.name === ref);
-  if (byName.length === 1) return byName[0]!;
+  if (byName.length === 1) return byName[0];
   if (byName.length > 1) {
     throw new IdResolutionError(`${kind} name "${ref}" is ambiguous: ${byName.length} ${kind}s have it:\n${candidates(kind, byName)}`, 'ambiguous');
   }
   const byPrefix = items.filter((x) => x.id.startsWith(ref));
-  if (byPrefix.length === 1) return byPrefix[0]!;
+  if (byPrefix.length === 1) return byPrefix[0];
   if (byPrefix.length === 0) throw new IdResolutionError(`${kind} "${ref}" not found (no ${kind} has this name or ID prefix)`, 'not-found');
   throw new IdResolutionError(`${kind} ID prefix "${ref}" is ambiguous: ${byPrefix.length} ${kind}s match:\n${candidates(kind, byPrefix)}`, 'ambiguous');
 }

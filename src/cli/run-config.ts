@@ -16,7 +16,11 @@ export const RUN_LABEL = 'sandlot.io/run';
 export interface RunSpec {
   /** The image as the person typed it. */
   image: string;
-  /** Its ID from ImageStatus: what the kubelet sends, so no name is resolved twice. */
+  /**
+   * Its ID from ImageStatus. Not sent as image.image (as the kubelet does): the daemon
+   * reports image.image back as user_specified_image, so the reference the person typed
+   * goes in both, and ContainerStatus.image_ref carries the ID.
+   */
   imageId?: string;
   /** Replaces the image's Cmd (docker's `run IMAGE CMD…`); the Entrypoint stays. */
   args: string[];
@@ -94,7 +98,7 @@ export function planRun(spec: RunSpec): RunPlan {
   };
   const containerConfig: CriMessage = {
     metadata: { name: containerName, attempt: 0 },
-    image: { image: spec.imageId ?? spec.image, user_specified_image: spec.image },
+    image: { image: spec.image, user_specified_image: spec.image },
     args: spec.args,
     envs: parseEnv(spec.env),
     mounts: spec.mounts ?? [],

@@ -9,7 +9,8 @@ const START_HINT =
 export function daemonUnreachable(e: unknown, socket: string): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
   if (code !== GrpcStatus.UNAVAILABLE) return undefined;
-  const details = String((e as { details?: unknown }).details ?? '');
+  const raw = (e as { details?: unknown }).details;
+  const details = typeof raw === 'string' ? raw : '';
   const why = /ENOENT/.test(details)
     ? 'the socket does not exist'
     : /ECONNREFUSED/.test(details)

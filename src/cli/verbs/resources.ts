@@ -122,7 +122,7 @@ const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2,
 export function parseMemory(flag: string, v: string): number {
   const m = /^(\d+)([bkmgt]?)b?$/i.exec(v.trim());
   if (!m) throw new UsageError(`${flag} ${JSON.stringify(v)}: expected bytes or a size such as 64m or 1g`);
-  return Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!;
+  return Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()];
 }
 
 function wholeNumber(flag: string, v: unknown): number {

@@ -62,7 +62,7 @@ export async function until<T>(what: string, probe: () => T | Promise<T>, timeou
   let last: T | undefined;
   for (;;) {
     last = await probe();
-    if (last) return last as NonNullable<T>;
+    if (last) return last;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
     await sleep(100);
   }

@@ -160,6 +160,8 @@ for (const handler of HANDLERS) {
     const view = JSON.parse((await cli(['inspect', name])).stdout) as CriMessage;
     assert.equal(view.status.id, cid);
     assert.equal(view.status.metadata.name, name);
+    assert.equal(view.status.image.user_specified_image, 'busybox', 'the reference as typed, not the image ID');
+    assert.match(String(view.status.image_ref), /^sha256:[0-9a-f]{64}$/);
     assert.equal(typeof view.info, 'object');
     const podView = JSON.parse((await cli(['inspectp', name])).stdout) as CriMessage;
     assert.equal(podView.status.id, pod.id);

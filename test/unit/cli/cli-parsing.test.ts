@@ -28,7 +28,7 @@ test('a reference is an exact ID, else an exact name, else a unique ID prefix', 
 test('an ambiguous name or prefix fails listing the candidates; a miss says so', () => {
   assert.throws(
     () => pickNamed('container', 'twin', ITEMS),
-    (e: unknown) => e instanceof IdResolutionError && e.reason === 'ambiguous' && /container name "twin" is ambiguous: 2 containers have it:\n  ff01  twin\n  ff02  twin/.test(e.message),
+    (e: unknown) => e instanceof IdResolutionError && e.reason === 'ambiguous' && /container name "twin" is ambiguous: 2 containers have it:\n {2}ff01 {2}twin\n {2}ff02 {2}twin/.test(e.message),
   );
   assert.throws(() => pickNamed('pod', 'ab', ITEMS), (e: unknown) => e instanceof IdResolutionError && /pod ID prefix "ab" is ambiguous: 2 pods match/.test(e.message));
   assert.throws(() => pickNamed('pod', 'zz', ITEMS), (e: unknown) => e instanceof IdResolutionError && e.reason === 'not-found' && /^pod "zz" not found/.test(e.message));

@@ -15,7 +15,8 @@ test('a run plan: pod name from the image, kubelet log layout, args over the ima
   assert.equal(podConfig.log_directory, p.logDirectory);
   assert.equal(podConfig.labels[RUN_LABEL], 'true');
   assert.equal(p.podRequest.runtime_handler, '');
-  assert.deepEqual(p.containerConfig.image, { image: 'sha256:abc', user_specified_image: 'busybox' });
+  // The reference as typed, so ContainerStatus reports it as user_specified_image (the ID comes back as image_ref).
+  assert.deepEqual(p.containerConfig.image, { image: 'busybox', user_specified_image: 'busybox' });
   assert.deepEqual(p.containerConfig.args, ['echo', 'hello']);
   assert.equal(p.containerConfig.command, undefined);
   assert.deepEqual(p.containerConfig.envs, [{ key: 'A', value: Buffer.from('1') }]);
