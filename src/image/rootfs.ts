@@ -32,13 +32,17 @@ export const KERNEL_MOUNTER: RootfsMounter = {
     }
     await execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd });
   },
-  async unmount(target) {
-    try {
-      umount2(target, 0);
-    } catch (e) {
-      if (errnoCode(e) === 'EBUSY') umount2(target, MNT_DETACH);
-      else if (errnoCode(e) !== 'EINVAL' && errnoCode(e) !== 'ENOENT') throw e;
-    }
+  unmount(target) {
+    // A throw in the executor is a rejection, as it was from an async method.
+    return new Promise<void>((resolve) => {
+      try {
+        umount2(target, 0);
+      } catch (e) {
+        if (errnoCode(e) === 'EBUSY') umount2(target, MNT_DETACH);
+        else if (errnoCode(e) !== 'EINVAL' && errnoCode(e) !== 'ENOENT') throw e;
+      }
+      resolve();
+    });
   },
   async isMounted(target) {
     const info = await fsp.readFile('/proc/self/mountinfo', 'utf8');
