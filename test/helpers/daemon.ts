@@ -7,7 +7,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { CriClient, type CriMessage } from '../../src/cli/client.js';
+import { CriClient } from '../../src/cli/client.js';
+import type { CriMethod, ResponseOutputOf, UnaryMethod } from '../../src/cri/handler-types.js';
+import type { ImageServiceDefinition } from '../../src/types/cri/runtime/v1/ImageService.js';
+import type { RuntimeServiceDefinition } from '../../src/types/cri/runtime/v1/RuntimeService.js';
 import { testCgroupRoot } from './cgroup.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -26,6 +29,34 @@ export interface StartDaemonOptions {
   /** Run the built daemon (dist/, as `make build` leaves it) instead of the sources under tsx; benchmarks measure that one. */
   built?: boolean;
 }
+
+/** The named methods of a generated service definition (without its `[name: string]` index signature). */
+type MethodsOf<T> = keyof { [K in keyof T as string extends K ? never : K]: T[K] };
+/** Unary runtime.v1.RuntimeService methods: what TestDaemon.runtime() calls. */
+export type RuntimeRpc = Extract<UnaryMethod, MethodsOf<RuntimeServiceDefinition>>;
+/** Unary runtime.v1.ImageService methods: what TestDaemon.image() calls. */
+export type ImageRpc = Extract<UnaryMethod, MethodsOf<ImageServiceDefinition>>;
+/**
+ * T with every nested message present. The decoder fills scalars, lists and maps with
+ * their defaults but leaves an unset message null; a test reads the messages it asserts
+ * on, and one the daemon left null fails that test with a TypeError where it is read —
+ * the same failure as a wrong value. (A mapped type, so answers also pass where a
+ * `Record<string, unknown>` is taken.)
+ */
+export type Present<T> = T extends Buffer | Uint8Array | string | number | boolean | bigint
+  ? T
+  : T extends readonly (infer E)[]
+    ? Present<E>[]
+    : T extends object
+      ? { [K in keyof T]: Present<NonNullable<T[K]>> }
+      : T;
+/** The answer of RPC M as the test client decodes it (keepCase, int64 and enums as strings, defaults filled). */
+export type CriAnswer<M extends CriMethod> = Present<ResponseOutputOf<M>>;
+/**
+ * A request as a test sends it: loose on purpose, because bad-input tests send wrong
+ * shapes (a number for a string, an unknown field) to see the daemon refuse them.
+ */
+export type CriRequest = Record<string, unknown>;
 
 let counter = 0;
 
@@ -78,11 +109,14 @@ export class TestDaemon {
     return this.child?.pid;
   }
 
-  runtime(method: string, req: CriMessage = {}, timeoutMs?: number): Promise<CriMessage> {
-    return this.client.runtimeCall(method, req, timeoutMs === undefined ? {} : { timeoutMs });
+  /** Calls RuntimeService method M; the answer is typed as M's decoded response. */
+  runtime<M extends RuntimeRpc>(method: M, req: CriRequest = {}, timeoutMs?: number): Promise<CriAnswer<M>> {
+    // The client decodes with the loader options the generated types are made with (src/cri/proto.ts).
+    return this.client.runtimeCall(method, req, timeoutMs === undefined ? {} : { timeoutMs }) as Promise<CriAnswer<M>>;
   }
-  image(method: string, req: CriMessage = {}, timeoutMs?: number): Promise<CriMessage> {
-    return this.client.imageCall(method, req, timeoutMs === undefined ? {} : { timeoutMs });
+  /** Calls ImageService method M; the answer is typed as M's decoded response. */
+  image<M extends ImageRpc>(method: M, req: CriRequest = {}, timeoutMs?: number): Promise<CriAnswer<M>> {
+    return this.client.imageCall(method, req, timeoutMs === undefined ? {} : { timeoutMs }) as Promise<CriAnswer<M>>;
   }
 
   async start(): Promise<void> {
@@ -158,7 +192,7 @@ export class TestDaemon {
     if (running()) {
       try {
         const list = await this.runtime('ListPodSandbox', {}, 30_000);
-        for (const p of (list.items ?? []) as { id: string }[]) {
+        for (const p of list.items) {
           await this.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }, 120_000).catch(() => undefined);
         }
       } catch {

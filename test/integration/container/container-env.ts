@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
 import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
-import { startDaemon, type TestDaemon } from '../../helpers/daemon.js';
+import { startDaemon, type CriAnswer, type TestDaemon } from '../../helpers/daemon.js';
 
 export const execFileAsync = promisify(execFile);
 export const BUSYBOX = 'docker.io/library/busybox:latest';
@@ -34,23 +34,8 @@ export interface ContainerEnv {
   podInfo(podId: string): Promise<{ pid: number; conmonPid: number }>;
 }
 
-export interface ContainerStatus {
-  id: string;
-  state: string;
-  exit_code: number;
-  reason: string;
-  message: string;
-  created_at: string;
-  started_at: string;
-  finished_at: string;
-  log_path: string;
-  image: { image: string };
-  image_ref: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  resources: { linux: Record<string, string> };
-  mounts: unknown[];
-}
+/** ContainerStatusResponse.status as the test client decodes it (test/helpers/daemon.ts). */
+export type ContainerStatus = CriAnswer<'ContainerStatus'>['status'];
 
 let layoutDir: string | undefined;
 
@@ -92,7 +77,7 @@ export async function makeContainerEnv(t: AfterHost, opts: { dir?: string; confi
     },
     async status(id) {
       const r = await d.runtime('ContainerStatus', { container_id: id });
-      return r.status as ContainerStatus;
+      return r.status;
     },
     async waitState(id, state, timeoutMs = 60_000) {
       const end = Date.now() + timeoutMs;

@@ -53,11 +53,11 @@ test('through gRPC: a pod runs, answers ping, survives a daemon SIGKILL, and goe
   );
   assert.equal(crun?.code, GrpcStatus.FAILED_PRECONDITION);
 
-  const { pod_sandbox_id: id } = (await d.runtime('RunPodSandbox', { config: podConfig('grpc-pod'), runtime_handler: 'runc' })) as { pod_sandbox_id: string };
-  const { pod_sandbox_id: gid } = (await d.runtime('RunPodSandbox', { config: podConfig('grpc-gvisor'), runtime_handler: 'runsc' })) as { pod_sandbox_id: string };
+  const { pod_sandbox_id: id } = await d.runtime('RunPodSandbox', { config: podConfig('grpc-pod'), runtime_handler: 'runc' });
+  const { pod_sandbox_id: gid } = await d.runtime('RunPodSandbox', { config: podConfig('grpc-gvisor'), runtime_handler: 'runsc' });
   const statusOf = async (pid: string): Promise<{ state: string; ip: string; info: { pid: number; conmonPid: number } }> => {
-    const r = (await d.runtime('PodSandboxStatus', { pod_sandbox_id: pid, verbose: true })) as { status: { state: string; network: { ip: string } }; info: { info: string } };
-    return { state: r.status.state, ip: r.status.network.ip, info: JSON.parse(r.info.info) };
+    const r = await d.runtime('PodSandboxStatus', { pod_sandbox_id: pid, verbose: true });
+    return { state: r.status.state, ip: r.status.network.ip, info: JSON.parse(r.info.info) as { pid: number; conmonPid: number } };
   };
   const before = await statusOf(id);
   const beforeG = await statusOf(gid);

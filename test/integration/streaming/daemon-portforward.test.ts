@@ -39,8 +39,8 @@ async function echoInNetns(netnsPath: string, port: number): Promise<ChildProces
 }
 
 async function runPod(d: TestDaemon, name: string): Promise<{ id: string; netns: string }> {
-  const { pod_sandbox_id: id } = (await d.runtime('RunPodSandbox', { config: podConfig(name), runtime_handler: 'runc' })) as { pod_sandbox_id: string };
-  const st = (await d.runtime('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })) as { info: { info: string } };
+  const { pod_sandbox_id: id } = await d.runtime('RunPodSandbox', { config: podConfig(name), runtime_handler: 'runc' });
+  const st = await d.runtime('PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
   const info = JSON.parse(st.info.info) as { netnsPath?: string; paths?: unknown };
   const netns = info.netnsPath ?? `${d.stateDir}/netns/${id}`;
   return { id, netns };
