@@ -262,12 +262,34 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
+/** How long the killed processes of a tree get to die (be gone or a zombie) before the kill returns anyway. */
+const DEATH_WAIT_MS = 10_000;
+
+/** The process is gone or a zombie (dead, waiting for its parent to reap it). */
+function isDead(pid: number): boolean {
+  try {
+    const stat = fsSync.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
 /**
  * SIGKILLs a runc exec's process and everything it started. The tree is stopped first
  * (a stopped process cannot fork, and a child keeps its parent while we look), then
  * killed at once, so no descendant escapes by being re-parented to the container's init.
+ * Resolves once every one of them is dead: SIGKILL is delivered at once, but a loaded
+ * host takes a while to tear a process down, and an ExecSync that answers
+ * DEADLINE_EXCEEDED promises the command is gone.
  */
-export function killHostTree(root: number): void {
+export async function killHostTree(root: number): Promise<void> {
+  const killed = stopAndKillTree(root);
+  const deadline = Date.now() + DEATH_WAIT_MS;
+  while (killed.some((pid) => !isDead(pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
+function stopAndKillTree(root: number): number[] {
   const stopped = new Set<number>();
   for (let round = 0; round < TREE_ROUNDS; round++) {
     const tree = treeOf(root, hostParents()).filter((pid) => !stopped.has(pid));
@@ -279,6 +301,7 @@ export function killHostTree(root: number): void {
   }
   stopped.add(root);
   for (const pid of stopped) signal(pid, 'SIGKILL');
+  return [...stopped];
 }
 
 async function readPid(file: string): Promise<number> {

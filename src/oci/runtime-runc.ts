@@ -34,8 +34,7 @@ export class RuncRuntime extends CliRuntime {
    * subreaper, so while runc exec lives the PID is the process (or its zombie).
    */
   killExecTree(_containerId: string, pid: number): Promise<void> {
-    killHostTree(pid);
-    return Promise.resolve();
+    return killHostTree(pid);
   }
 
   /** Updates the cgroup resources of a running container (OCI LinuxResources JSON). */

@@ -18,8 +18,7 @@ function fakeRuntime(execPidOnHost: boolean, script: (files: ExecFiles) => strin
     execArgs: (_id, files) => ['-c', script(files)],
     killExecTree: (_id, pid) => {
       killed.push(pid);
-      killHostTree(pid);
-      return Promise.resolve();
+      return killHostTree(pid);
     },
   };
 }
