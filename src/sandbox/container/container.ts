@@ -7,6 +7,7 @@
 // unknown = CONTAINER_UNKNOWN (a meta.json that did not load at start: kept in memory,
 // never saved over, refusing all but RemoveContainer).
 import { changeLifecycle, requireLifecycle } from '../store/lifecycle.js';
+import { runtimeTypeOf } from '../../oci/runtime.js';
 import type { CriContainerResources, CriMount } from '../../oci/spec-container.js';
 
 export type ContainerState = 'creating' | 'created' | 'running' | 'stopped' | 'unknown';
@@ -148,7 +149,7 @@ export function unknownContainerRecord(id: string, reason: string, found: Unknow
     user: { uid: 0, gid: 0, supplementalGroups: [] },
     stopSignal: 'SIGKILL',
     runtimeHandler: found.runtimeHandler,
-    runtimeType: p.runtimeType === 'runsc' ? 'runsc' : 'oci',
+    runtimeType: runtimeTypeOf(p.runtimeType),
     cgroupPath: found.cgroupPath,
     terminationMessagePath: undefined,
     tty: false,
