@@ -72,7 +72,7 @@ for (const handler of HANDLERS) {
           config: { metadata: { name, attempt: 0 }, image, command, log_path: `${name}/0.log`, labels: { c: name } },
           sandbox_config: podConfig,
         })
-      ).container_id as string;
+      ).container_id;
     const server = await mk('server', ['sh', '-c', 'echo serving; while true; do echo pong | nc -l -p 7070; done']);
     await d.runtime('StartContainer', { container_id: server });
     await waitState(d, server, 'CONTAINER_RUNNING');

@@ -31,12 +31,12 @@ function maskOf(caps: readonly string[]): string {
 
 function statusField(status: string, key: string): string {
   const m = new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(status);
-  return m ? m[1]!.trim() : '';
+  return m ? m[1].trim() : '';
 }
 
 async function execSync(env: ContainerEnv, id: string, cmd: string[]): Promise<{ stdout: string; stderr: string; exit_code: number }> {
   const r = await env.d.runtime('ExecSync', { container_id: id, cmd, timeout: 60 }, 120_000);
-  return { stdout: Buffer.from(r.stdout as Buffer).toString(), stderr: Buffer.from(r.stderr as Buffer).toString(), exit_code: r.exit_code as number };
+  return { stdout: Buffer.from(r.stdout).toString(), stderr: Buffer.from(r.stderr).toString(), exit_code: r.exit_code };
 }
 
 /** A running `sleep` container of the conformance image; `sc` is its linux.security_context. */
@@ -103,7 +103,7 @@ for (const handler of HANDLERS) {
     const mounts = (await execSync(env, id, ['/bin/cat', '/proc/self/mounts'])).stdout;
     const sys = mounts.split('\n').find((l) => l.split(' ')[1] === '/sys');
     const specSys = (await specOf(env, id)).mounts.find((m) => m.destination === '/sys');
-    assert.ok(sys !== undefined && /\brw\b/.test(sys.split(' ')[3]!), `sysfs read-write: ${sys} (spec: ${JSON.stringify(specSys)})`);
+    assert.ok(sys !== undefined && /\brw\b/.test(sys.split(' ')[3]), `sysfs read-write: ${sys} (spec: ${JSON.stringify(specSys)})`);
     for (const p of ['/proc/kcore', '/proc/sys', '/sys/firmware']) {
       assert.ok(!mounts.split('\n').some((l) => l.split(' ')[1] === p), `${p} is neither masked nor read-only:\n${mounts}`);
     }
@@ -159,7 +159,7 @@ for (const handler of HANDLERS) {
     // And sysfs is read-only for an unprivileged container.
     const mounts = (await execSync(env, id, ['/bin/cat', '/proc/self/mounts'])).stdout;
     const sys = mounts.split('\n').find((l) => l.split(' ')[1] === '/sys');
-    assert.ok(sys !== undefined && /\bro\b/.test(sys.split(' ')[3]!), `sysfs read-only: ${sys}`);
+    assert.ok(sys !== undefined && /\bro\b/.test(sys.split(' ')[3]), `sysfs read-only: ${sys}`);
     const sysrq = await execSync(env, id, ['/bin/sh', '-c', 'echo h > /proc/sysrq-trigger']);
     assert.notEqual(sysrq.exit_code, 0, 'writing /proc/sysrq-trigger must fail');
   });
@@ -199,7 +199,7 @@ for (const handler of HANDLERS) {
     const { url } = await env.d.runtime('Exec', {
       container_id: id, cmd: ['/bin/sh', '-c', 'tty; [ -t 0 ] && echo is-a-tty; echo "fd0=$(readlink /proc/self/fd/0)"'], tty: true, stdin: true, stdout: true,
     });
-    const r = await runGoClient({ url: url as string, tty: true, stdin: true, 'hold-stdin': true, stderr: false });
+    const r = await runGoClient({ url: url, tty: true, stdin: true, 'hold-stdin': true, stderr: false });
     assert.match(r.stdout, /is-a-tty/, JSON.stringify(r));
     if (runsc) {
       // Measured: gVisor hands the exec the host pty as a host file, not one of its
@@ -218,7 +218,7 @@ for (const handler of HANDLERS) {
     // Not the bridges and veths other tests make and remove meanwhile.
     const hostIfs = Object.keys(os.networkInterfaces()).filter((n) => !/^(slt|veth|cni)/.test(n)).sort();
     const dev = (await execSync(env, id, ['/bin/cat', '/proc/net/dev'])).stdout;
-    const ifs = dev.split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean).sort();
+    const ifs = dev.split('\n').slice(2).map((l) => l.split(':')[0].trim()).filter(Boolean).sort();
     for (const name of hostIfs) assert.ok(ifs.includes(name), `interface ${name} of the node is seen: ${ifs.join(' ')}`);
     const hn = await execSync(env, id, ['/bin/hostname']);
     assert.equal(hn.stdout.trim(), os.hostname());

@@ -85,11 +85,11 @@ test('a retried CreateContainer while the first is in progress gets the same ID'
   assert.equal(c.container_id, a.container_id);
   const list = (await env.d.runtime('ListContainers', { filter: { pod_sandbox_id: pod } })) as { containers: unknown[] };
   assert.equal(list.containers.length, 1);
-  const info = await env.info(a.container_id as string);
+  const info = await env.info(a.container_id);
   env.pids.push(Number(info.pid), Number(info.conmonPid));
 
   // Filters: id prefix, state, labels.
-  const id = a.container_id as string;
+  const id = a.container_id;
   const byPrefix = (await env.d.runtime('ListContainers', { filter: { id: id.slice(0, 12) } })) as { containers: Array<{ id: string }> };
   assert.deepEqual(byPrefix.containers.map((x) => x.id), [id]);
   const running = (await env.d.runtime('ListContainers', { filter: { state: { state: 'CONTAINER_RUNNING' } } })) as { containers: unknown[] };

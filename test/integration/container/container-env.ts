@@ -59,7 +59,7 @@ export async function makeContainerEnv(t: AfterHost, opts: { dir?: string; confi
     logDir,
     async runPod(name, extra = {}, handler = 'runc') {
       const r = await d.runtime('RunPodSandbox', { config: podConfig(name, logDir, extra), runtime_handler: handler }, 120_000);
-      const id = r.pod_sandbox_id as string;
+      const id = r.pod_sandbox_id;
       const info = await env.podInfo(id);
       env.pids.push(info.pid, info.conmonPid);
       return id;
@@ -70,7 +70,7 @@ export async function makeContainerEnv(t: AfterHost, opts: { dir?: string; confi
         { pod_sandbox_id: podId, config: containerConfig(name, config), sandbox_config: podConfig(name, logDir) },
         120_000,
       );
-      const id = r.container_id as string;
+      const id = r.container_id;
       const info = await env.info(id);
       env.pids.push(Number(info.pid), Number(info.conmonPid));
       return id;
@@ -90,11 +90,11 @@ export async function makeContainerEnv(t: AfterHost, opts: { dir?: string; confi
     },
     async info(id) {
       const r = await d.runtime('ContainerStatus', { container_id: id, verbose: true });
-      return JSON.parse((r.info as Record<string, string>).info!) as Record<string, unknown>;
+      return JSON.parse((r.info as Record<string, string>).info) as Record<string, unknown>;
     },
     async podInfo(podId) {
       const r = await d.runtime('PodSandboxStatus', { pod_sandbox_id: podId, verbose: true });
-      return JSON.parse((r.info as Record<string, string>).info!) as { pid: number; conmonPid: number };
+      return JSON.parse((r.info as Record<string, string>).info) as { pid: number; conmonPid: number };
     },
   };
   t.after(() => cleanupEnv(env));

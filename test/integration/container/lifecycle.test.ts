@@ -31,7 +31,7 @@ test('a container that prints and exits 3: CRI log lines, exit code 3, reason Er
   const lines = fs.readFileSync(st.log_path, 'utf8').trim().split('\n');
   const parsed = lines.map((l) => CRI_LOG_LINE.exec(l));
   assert.ok(parsed.every((m) => m !== null), `every line is in the CRI format: ${JSON.stringify(lines)}`);
-  assert.deepEqual(parsed.map((m) => `${m![2]} ${m![3]} ${m![4]}`).sort(), ['stderr F err-line', 'stdout F out-line']);
+  assert.deepEqual(parsed.map((m) => `${m[2]} ${m[3]} ${m[4]}`).sort(), ['stderr F err-line', 'stdout F out-line']);
 
   // S4: starting an exited container names the state.
   const again = await failure(env.d.runtime('StartContainer', { container_id: id }));
@@ -156,7 +156,7 @@ test('a write to a read-only rootfs fails; UpdateContainerResources shows in the
   await env.d.runtime('ReopenContainerLog', { container_id: ticker });
   await waitFor('the reopened log to fill', () => fs.existsSync(logPath) && /tick-\d+/.test(fs.readFileSync(logPath, 'utf8')));
   const before = fs.readFileSync(`${logPath}.1`, 'utf8').trim().split('\n').at(-1)!;
-  const after = fs.readFileSync(logPath, 'utf8').trim().split('\n')[0]!;
+  const after = fs.readFileSync(logPath, 'utf8').trim().split('\n')[0];
   assert.ok(Number(/tick-(\d+)/.exec(after)![1]) > Number(/tick-(\d+)/.exec(before)![1]), 'the new file continues where the old one ended');
 
   const info = await env.info(ticker);

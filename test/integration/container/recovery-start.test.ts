@@ -52,7 +52,7 @@ test('issue 11 item 3: leftovers of calls a crash interrupted (exec scratch, con
   // A real ExecSync killed mid-call: its scratch dir and its process.
   const call = env.d.runtime('ExecSync', { container_id: c, cmd: ['/bin/sleep', '3000'], timeout: 0 }, CALL_MS).catch(() => undefined);
   await waitFor('the exec scratch dir and its pid file', () => fs.existsSync(execDir) && fs.readdirSync(execDir).some((d) => fs.existsSync(path.join(execDir, d, 'exec.pid'))), 60_000);
-  const scratch = fs.readdirSync(execDir)[0]!;
+  const scratch = fs.readdirSync(execDir)[0];
   const execPid = Number(fs.readFileSync(path.join(execDir, scratch, 'exec.pid'), 'utf8'));
   env.pids.push(execPid);
   await env.d.kill9();

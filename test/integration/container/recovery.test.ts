@@ -59,7 +59,7 @@ test('kill -9 recovery: running stays running, exited-while-down gets its exit c
     }
     const r = await call;
     if (r?.container_id) {
-      const info = await env.info(r.container_id as string);
+      const info = await env.info(r.container_id);
       env.pids.push(Number(info.pid), Number(info.conmonPid));
     }
   }
@@ -86,11 +86,11 @@ test('kill -9 recovery: running stays running, exited-while-down gets its exit c
 
   const list = (await d.runtime('ListContainers', { filter: { pod_sandbox_id: pod } })) as { containers: Array<{ id: string }> };
   assert.ok(!list.containers.some((c) => c.id === halfMade), 'the half-created container is not listed');
-  assert.ok(!fs.existsSync(path.join(containersDir, halfMade!)), 'its metadata and rootfs dir are gone');
-  assert.ok(!fs.existsSync(path.join(d.stateDir, 'containers', halfMade!)), 'its runtime files are gone');
-  assert.ok(!fs.existsSync(path.join(d.stateDir, 'runtimes', 'runc', halfMade!)), 'runc no longer knows it');
-  assert.deepEqual(processesWith(halfMade!), [], 'no monitor or process of it is left');
-  assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(halfMade!), 'its rootfs is unmounted');
+  assert.ok(!fs.existsSync(path.join(containersDir, halfMade)), 'its metadata and rootfs dir are gone');
+  assert.ok(!fs.existsSync(path.join(d.stateDir, 'containers', halfMade)), 'its runtime files are gone');
+  assert.ok(!fs.existsSync(path.join(d.stateDir, 'runtimes', 'runc', halfMade)), 'runc no longer knows it');
+  assert.deepEqual(processesWith(halfMade), [], 'no monitor or process of it is left');
+  assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(halfMade), 'its rootfs is unmounted');
 
   // The recovered containers still work: stop and remove through the new daemon.
   await d.runtime('StopContainer', { container_id: runner, timeout: 5 }, 60_000);

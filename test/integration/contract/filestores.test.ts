@@ -88,8 +88,8 @@ test('S15: leftovers of pods no longer known are removed at recovery; known pods
 
 test('S15: a runsc handler asking for all:self runs with all:memory on this runsc, and no filestore file appears in a hinted source', { timeout: 300_000 }, async (t) => {
   const base = defaultConfig().runtimes;
-  assert.equal(runscOverlayConfig({ ...base.runsc!, overlay: 'all:self' }).overlay, 'all:memory');
-  assert.equal(runscOverlayConfig({ ...base.runsc!, overlay: 'root:anon:/var/tmp' }).overlay, 'root:/var/tmp');
+  assert.equal(runscOverlayConfig({ ...base.runsc, overlay: 'all:self' }).overlay, 'all:memory');
+  assert.equal(runscOverlayConfig({ ...base.runsc, overlay: 'root:anon:/var/tmp' }).overlay, 'root:/var/tmp');
   const source = tmp(t);
   const env = await makeContainerEnv(t);
   // The handler's overlay setting, then a restart to read it.

@@ -14,7 +14,7 @@ const mountedAt = (p: string): boolean => fs.readFileSync('/proc/self/mountinfo'
 test('S12: each container cgroup sits under the pod cgroup in every hierarchy while it runs; all are gone after removal (runc)', { timeout: 180_000 }, async (t) => {
   const env = await makeContainerEnv(t);
   const pod = await env.runPod('cgroups');
-  const podInfo = JSON.parse(((await env.d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info as Record<string, string>).info!) as { podCgroup: string };
+  const podInfo = JSON.parse(((await env.d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info as Record<string, string>).info) as { podCgroup: string };
   const a = await env.createContainer(pod, 'a', { command: ['/bin/sh', '-c', 'sleep 3600'] });
   const b = await env.createContainer(pod, 'b', { command: ['/bin/sh', '-c', 'sleep 3600'] });
   await env.d.runtime('StartContainer', { container_id: a });

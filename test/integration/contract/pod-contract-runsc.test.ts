@@ -17,7 +17,7 @@ const score = (pid: number): number => Number(fs.readFileSync(`/proc/${pid}/oom_
 
 async function podCgroup(env: ContainerEnv, pod: string): Promise<string> {
   const r = await env.d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true });
-  return (JSON.parse((r.info as Record<string, string>).info!) as { podCgroup: string }).podCgroup;
+  return (JSON.parse((r.info as Record<string, string>).info) as { podCgroup: string }).podCgroup;
 }
 
 test('S10: the runsc sandbox oom_score_adj is the min over its containers (300, 700, none), back to the original when none is left; S11 for each monitor', { timeout: 300_000 }, async (t) => {

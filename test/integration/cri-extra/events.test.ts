@@ -71,11 +71,11 @@ test('GetContainerEvents: a container life in order with pod status attached, sa
   }
   const stateOf = (e: Msg): string | undefined => (e.containers_statuses as Msg[]).find((s) => s.id === ctr)?.state;
   assert.deepEqual(evs.map(stateOf), ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', undefined]);
-  const stopped = (evs[2]!.containers_statuses as Msg[]).find((s) => s.id === ctr)!;
+  const stopped = (evs[2].containers_statuses as Msg[]).find((s) => s.id === ctr)!;
   assert.equal(stopped.exit_code, 3);
   assert.equal(stopped.reason, 'Error');
   const ts = evs.map((e) => BigInt(e.created_at));
-  assert.ok(ts.every((v, i) => i === 0 || v > ts[i - 1]!), 'created_at increases');
+  assert.ok(ts.every((v, i) => i === 0 || v > ts[i - 1]), 'created_at increases');
 
   // Cancelling one stream frees its subscriber; the other keeps receiving.
   a.stream.cancel();
@@ -85,8 +85,8 @@ test('GetContainerEvents: a container life in order with pod status attached, sa
   await waitFor('the pod deleted event', () => typesOf(b.events, pod).includes('CONTAINER_DELETED_EVENT'));
   assert.deepEqual(typesOf(b.events, pod), ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
   const podEvents = b.events.filter((e) => e.container_id === pod);
-  assert.equal(podEvents[2]!.pod_sandbox_status.state, 'SANDBOX_NOTREADY');
-  assert.equal(podEvents[3]!.pod_sandbox_status, null, 'a removed pod has no status');
+  assert.equal(podEvents[2].pod_sandbox_status.state, 'SANDBOX_NOTREADY');
+  assert.equal(podEvents[3].pod_sandbox_status, null, 'a removed pod has no status');
   assert.ok(!typesOf(a.events, pod).includes('CONTAINER_STOPPED_EVENT'), 'the cancelled stream got nothing more');
   assert.equal(a.ended?.code, GrpcStatus.CANCELLED);
 

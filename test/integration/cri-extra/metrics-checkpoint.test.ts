@@ -58,14 +58,14 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
     { ...labelsOf(ws), id: '' },
     { container: 'app', id: '', image: 'docker.io/library/busybox:latest', name: ctr, namespace: 'sandlot-ctr-test', pod: 'metrics' },
   );
-  assert.match(labelsOf(ws).id!, new RegExp(`${ctr}$`), 'id is the container cgroup');
+  assert.match(labelsOf(ws).id, new RegExp(`${ctr}$`), 'id is the container cgroup');
 
   const pm = entry!.metrics as Msg[];
   assert.ok(Number(byName(pm, 'container_processes').value.value) >= 2, 'infra + the container process');
   const rx = pm.filter((m) => m.name === 'container_network_receive_bytes_total');
   assert.deepEqual(rx.map((m) => labelsOf(m).interface), ['eth0']);
-  assert.equal(labelsOf(rx[0]!).container, '', 'pod series have container ""');
-  assert.equal(labelsOf(rx[0]!).pod, 'metrics');
+  assert.equal(labelsOf(rx[0]).container, '', 'pod series have container ""');
+  assert.equal(labelsOf(rx[0]).pod, 'metrics');
   assert.equal(byName(pm, 'container_network_transmit_bytes_total').metric_type, 'COUNTER');
   assert.ok(Number(byName(pm, 'container_memory_working_set_bytes').value.value) >= Number(ws.value.value), 'the pod holds its container');
 
@@ -79,8 +79,8 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
     stream.on('error', reject);
   });
   assert.equal(pages.length, 1);
-  assert.deepEqual(pages[0]!.pod_sandbox_metrics.map((p: Msg) => p.pod_sandbox_id), [pod]);
-  assert.ok(pages[0]!.pod_sandbox_metrics[0].container_metrics.some((c: Msg) => c.container_id === ctr));
+  assert.deepEqual(pages[0].pod_sandbox_metrics.map((p: Msg) => p.pod_sandbox_id), [pod]);
+  assert.ok(pages[0].pod_sandbox_metrics[0].container_metrics.some((c: Msg) => c.container_id === ctr));
 });
 
 test('CheckpointContainer: NOT_FOUND, S4 state, bad input, and UNIMPLEMENTED with the criu check output where CRIU fails', { timeout: 180_000 }, async (t) => {
@@ -104,7 +104,7 @@ test('CheckpointContainer: NOT_FOUND, S4 state, bad input, and UNIMPLEMENTED wit
     assert.equal(f.code, GrpcStatus.UNIMPLEMENTED);
     assert.match(f.details, new RegExp(`checkpointing container "${ctr}": CRIU does not work on this node \\("criu check" failed at daemon start: `));
     // The probe's own words, e.g. "vdso: Failed to fill self vdso symtable" here.
-    const firstLine = `${probe.stderr}${probe.stdout}`.trim().split('\n')[0]!.trim();
+    const firstLine = `${probe.stderr}${probe.stdout}`.trim().split('\n')[0].trim();
     if (firstLine !== '') assert.ok(f.details.includes(firstLine), `"${f.details}" quotes "${firstLine}"`);
     assert.equal(fs.existsSync(location), false, 'no archive written');
   } else {

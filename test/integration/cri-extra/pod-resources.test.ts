@@ -29,7 +29,7 @@ test('UpdatePodSandboxResources writes resources + overhead on the pod cgroup an
   const env = await makeContainerEnv(t);
   const { d } = env;
   const pod = await env.runPod('resize');
-  const verbose = async (): Promise<Msg> => JSON.parse(((await d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info as Msg).info);
+  const verbose = async (): Promise<Msg> => JSON.parse(((await d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info).info);
   const before = await verbose();
   assert.equal(before.podResources, null, 'nothing applied yet');
   const podCgroup = String(before.podCgroup);

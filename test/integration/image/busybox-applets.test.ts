@@ -8,7 +8,7 @@ import { makeContainerEnv, type ContainerEnv } from '../container/container-env.
 
 async function execSync(env: ContainerEnv, id: string, cmd: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
   const r = await env.d.runtime('ExecSync', { container_id: id, cmd, timeout: 0 }, 120_000);
-  return { stdout: Buffer.from(r.stdout as Buffer).toString(), stderr: Buffer.from(r.stderr as Buffer).toString(), exitCode: r.exit_code as number };
+  return { stdout: Buffer.from(r.stdout).toString(), stderr: Buffer.from(r.stderr).toString(), exitCode: r.exit_code };
 }
 
 test("the busybox applet list is the binary's own, well past the 20 once linked", () => {

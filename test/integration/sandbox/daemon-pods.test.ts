@@ -46,7 +46,7 @@ test('through gRPC: a pod runs, answers ping, survives a daemon SIGKILL, and goe
     (e: { code: number; details: string }) => e,
   );
   assert.equal(bad?.code, GrpcStatus.INVALID_ARGUMENT);
-  assert.match(bad!.details, /runtime_handler "kata" is not configured; configured handlers: runc, crun, runsc/);
+  assert.match(bad.details, /runtime_handler "kata" is not configured; configured handlers: runc, crun, runsc/);
   const crun = await d.runtime('RunPodSandbox', { config: podConfig('x'), runtime_handler: 'crun' }).then(
     () => undefined,
     (e: { code: number; details: string }) => e,

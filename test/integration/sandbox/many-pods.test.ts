@@ -22,7 +22,7 @@ test(`${PODS} pods run at once with distinct IPs and are all removed cleanly`, {
   const streamed = (await env.call('StreamPodSandboxes', { filter: { label_selector: { app: 'many-3' } } })) as {
     messages: Array<{ pod_sandboxes: Array<{ id: string }> }>;
   };
-  assert.deepEqual(streamed.messages.flatMap((m) => m.pod_sandboxes.map((p) => p.id)), [ids[3]!.pod_sandbox_id]);
+  assert.deepEqual(streamed.messages.flatMap((m) => m.pod_sandboxes.map((p) => p.id)), [ids[3].pod_sandbox_id]);
   await Promise.all(ids.map(({ pod_sandbox_id }) => env.call('RemovePodSandbox', { pod_sandbox_id })));
   assert.deepEqual(env.pods.list(), []);
   assert.deepEqual(ipamLeases(env.config.state_dir), []);

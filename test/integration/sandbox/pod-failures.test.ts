@@ -80,19 +80,19 @@ test('a kubelet retry of the same request waits for the first run and gets its p
   const env = await makePodEnv(t);
   const req = { config: podConfig('retry'), runtime_handler: 'runc' };
   const [a, b] = (await Promise.all([env.call('RunPodSandbox', req), env.call('RunPodSandbox', req)])) as Array<{ pod_sandbox_id: string }>;
-  assert.equal(a!.pod_sandbox_id, b!.pod_sandbox_id);
+  assert.equal(a.pod_sandbox_id, b.pod_sandbox_id);
   assert.equal(env.pods.list().length, 1);
   // After it finished, the same request again still answers with that pod.
   const c = (await env.call('RunPodSandbox', req)) as { pod_sandbox_id: string };
-  assert.equal(c.pod_sandbox_id, a!.pod_sandbox_id);
+  assert.equal(c.pod_sandbox_id, a.pod_sandbox_id);
   const other = { config: { ...podConfig('retry'), labels: { app: 'different' } }, runtime_handler: 'runc' };
   await assert.rejects(env.call('RunPodSandbox', other), {
     code: 'ALREADY_EXISTS',
-    message: `pod sandbox name "retry_sandlot-test_uid-retry_0" is reserved by sandbox "${a!.pod_sandbox_id}"`,
+    message: `pod sandbox name "retry_sandlot-test_uid-retry_0" is reserved by sandbox "${a.pod_sandbox_id}"`,
   });
   // A new attempt is a new pod.
   const next = (await env.call('RunPodSandbox', { ...req, config: { ...podConfig('retry'), metadata: { name: 'retry', uid: 'uid-retry', namespace: 'sandlot-test', attempt: 1 } } })) as { pod_sandbox_id: string };
-  assert.notEqual(next.pod_sandbox_id, a!.pod_sandbox_id);
-  for (const id of [a!.pod_sandbox_id, next.pod_sandbox_id]) await env.call('RemovePodSandbox', { pod_sandbox_id: id });
+  assert.notEqual(next.pod_sandbox_id, a.pod_sandbox_id);
+  for (const id of [a.pod_sandbox_id, next.pod_sandbox_id]) await env.call('RemovePodSandbox', { pod_sandbox_id: id });
   assertNothingMade(env);
 });

@@ -80,7 +80,7 @@ test('crun: the handler is configured but not ready here, and a pod asking for i
   const env = await makePodEnv(t);
   const crun = env.pods.runtimeHandlers().find((h) => h.name === 'crun');
   assert.equal(crun?.ready, false);
-  assert.match(crun!.message, /hybrid mode not supported/);
+  assert.match(crun.message, /hybrid mode not supported/);
   await assert.rejects(env.call('RunPodSandbox', { config: podConfig('crun-pod'), runtime_handler: 'crun' }), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'FAILED_PRECONDITION');
     assert.match(e.message, /runtime handler "crun" is not ready: RuntimeProbeFailed: .*hybrid mode not supported/);

@@ -12,7 +12,7 @@ import { runGoClient, streamStatus } from './go-client.js';
 
 async function execSync(env: ContainerEnv, id: string, cmd: string[], timeout = 0): Promise<{ stdout: string; stderr: string; exit_code: number }> {
   const r = await env.d.runtime('ExecSync', { container_id: id, cmd, timeout }, 120_000);
-  return { stdout: Buffer.from(r.stdout as Buffer).toString(), stderr: Buffer.from(r.stderr as Buffer).toString(), exit_code: r.exit_code as number };
+  return { stdout: Buffer.from(r.stdout).toString(), stderr: Buffer.from(r.stderr).toString(), exit_code: r.exit_code };
 }
 
 test('exec, ExecSync and attach in runsc containers through the daemon', { timeout: 600_000 }, async (t) => {
@@ -43,11 +43,11 @@ test('exec, ExecSync and attach in runsc containers through the daemon', { timeo
 
   await t.test('Exec over SPDY: cat with stdin, and exit codes', async () => {
     let { url } = await env.d.runtime('Exec', { container_id: id, cmd: ['cat'], stdin: true, stdout: true, stderr: true });
-    let r = await runGoClient({ url: url as string, stdin: true, 'stdin-text': 'through gvisor\n' });
+    let r = await runGoClient({ url: url, stdin: true, 'stdin-text': 'through gvisor\n' });
     assert.equal(r.stdout, 'through gvisor\n');
     assert.equal(streamStatus(r.errorStream).status, 'Success');
     ({ url } = await env.d.runtime('Exec', { container_id: id, cmd: ['/bin/sh', '-c', 'exit 4'], stdout: true, stderr: true }));
-    r = await runGoClient({ url: url as string });
+    r = await runGoClient({ url: url });
     assert.deepEqual(streamStatus(r.errorStream).details?.causes, [{ reason: 'ExitCode', message: '4' }]);
   });
 
@@ -59,7 +59,7 @@ test('exec, ExecSync and attach in runsc containers through the daemon', { timeo
       stdin: true,
       stdout: true,
     });
-    const r = await runGoClient({ url: url as string, tty: true, stdin: true, 'hold-stdin': true, resize: '111x33', stderr: false });
+    const r = await runGoClient({ url: url, tty: true, stdin: true, 'hold-stdin': true, resize: '111x33', stderr: false });
     assert.match(r.stdout, /size 33 111/);
   });
 
@@ -70,7 +70,7 @@ test('exec, ExecSync and attach in runsc containers through the daemon', { timeo
       stdout: true,
       stderr: true,
     });
-    await runGoClient({ url: url as string, 'vanish-after': 20 });
+    await runGoClient({ url: url, 'vanish-after': 20 });
     await waitFor('the process is gone', async () => !(await execSync(env, id, ['ps'])).stdout.includes('tick-gone'), 60_000);
   });
 
@@ -79,7 +79,7 @@ test('exec, ExecSync and attach in runsc containers through the daemon', { timeo
     await env.d.runtime('StartContainer', { container_id: echo }, 120_000);
     await env.waitState(echo, 'CONTAINER_RUNNING');
     const { url } = await env.d.runtime('Attach', { container_id: echo, stdin: true, stdout: true, stderr: true });
-    const ws = new WebSocket((url as string).replace(/^http/, 'ws'), ['v4.channel.k8s.io']);
+    const ws = new WebSocket((url).replace(/^http/, 'ws'), ['v4.channel.k8s.io']);
     let out = '';
     ws.on('message', (raw: Buffer) => {
       if (raw[0] === 1) out += raw.subarray(1).toString();

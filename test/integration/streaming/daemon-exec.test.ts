@@ -27,7 +27,7 @@ async function runningContainer(env: ContainerEnv, podId: string, name: string, 
 
 async function execSync(env: ContainerEnv, id: string, cmd: string[], timeout = 0): Promise<{ stdout: string; stderr: string; exit_code: number }> {
   const r = await env.d.runtime('ExecSync', { container_id: id, cmd, timeout }, 120_000);
-  return { stdout: Buffer.from(r.stdout as Buffer).toString(), stderr: Buffer.from(r.stderr as Buffer).toString(), exit_code: r.exit_code as number };
+  return { stdout: Buffer.from(r.stdout).toString(), stderr: Buffer.from(r.stderr).toString(), exit_code: r.exit_code };
 }
 
 interface WsSession {
@@ -137,25 +137,25 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
 
   await t.test('Exec over SPDY: echo, cat with stdin, exit codes', async () => {
     let { url } = await env.d.runtime('Exec', { container_id: id, cmd: ['echo', 'hi there'], stdout: true, stderr: true });
-    assert.match(url as string, /^http:\/\/127\.0\.0\.1:\d+\/exec\//);
-    let r = await runGoClient({ url: url as string });
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/exec\//);
+    let r = await runGoClient({ url: url });
     assert.equal(r.stdout, 'hi there\n');
     assert.equal(streamStatus(r.errorStream).status, 'Success');
 
     ({ url } = await env.d.runtime('Exec', { container_id: id, cmd: ['cat'], stdin: true, stdout: true, stderr: true }));
-    r = await runGoClient({ url: url as string, stdin: true, 'stdin-text': 'through cat\n' });
+    r = await runGoClient({ url: url, stdin: true, 'stdin-text': 'through cat\n' });
     assert.equal(r.stdout, 'through cat\n', 'stdin reaches the process and its end is EOF');
     assert.equal(streamStatus(r.errorStream).status, 'Success');
 
     ({ url } = await env.d.runtime('Exec', { container_id: id, cmd: ['/bin/sh', '-c', 'echo bad >&2; exit 3'], stdout: true, stderr: true }));
-    r = await runGoClient({ url: url as string });
+    r = await runGoClient({ url: url });
     assert.equal(r.stderr, 'bad\n');
     const st = streamStatus(r.errorStream);
     assert.equal(st.reason, 'NonZeroExitCode');
     assert.deepEqual(st.details?.causes, [{ reason: 'ExitCode', message: '3' }]);
 
     // The URL is single-use.
-    r = await runGoClient({ url: url as string });
+    r = await runGoClient({ url: url });
     assert.equal(r.httpStatus, 404);
   });
 
@@ -173,7 +173,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
       stdin: true,
       stdout: true,
     });
-    const r = await runGoClient({ url: url as string, tty: true, stdin: true, 'hold-stdin': true, resize: '123x45', stderr: false });
+    const r = await runGoClient({ url: url, tty: true, stdin: true, 'hold-stdin': true, resize: '123x45', stderr: false });
     assert.match(r.stdout, /size 45 123\r?\n/);
     assert.match(r.stdout, /tty\r?\n/);
     assert.equal(streamStatus(r.errorStream).status, 'Success');
@@ -187,7 +187,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
       stdout: true,
       stderr: true,
     });
-    const s = await wsConnect(url as string);
+    const s = await wsConnect(url);
     s.ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('line\n')]));
     assert.equal(await s.closed, 1000);
     assert.equal(wsText(s, 1), 'got line\n');
@@ -203,7 +203,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
       stdout: true,
       stderr: true,
     });
-    const r = await runGoClient({ url: url as string, 'vanish-after': 20 });
+    const r = await runGoClient({ url: url, 'vanish-after': 20 });
     assert.ok(r.stdoutLen >= 20);
     await waitFor("the vanished client's process is gone", async () => !(await execSync(env, id, ['ps'])).stdout.includes('tick-vanish'), 60_000);
   });
@@ -216,7 +216,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
       stdin: true,
       stdout: true,
     });
-    const r = await runGoClient({ url: url as string, tty: true, stdin: true, 'hold-stdin': true, stderr: false, 'vanish-after': 20 });
+    const r = await runGoClient({ url: url, tty: true, stdin: true, 'hold-stdin': true, stderr: false, 'vanish-after': 20 });
     assert.ok(r.stdoutLen >= 20);
     await waitFor('the TTY process is gone', async () => !(await execSync(env, id, ['ps'])).stdout.includes('tick-tty'), 60_000);
   });
@@ -225,7 +225,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     const results = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
         const { url } = await env.d.runtime('Exec', { container_id: id, cmd: ['/bin/sh', '-c', `echo n${i}; exit ${i % 4}`], stdout: true, stderr: true });
-        return runGoClient({ url: url as string }, 180_000);
+        return runGoClient({ url: url }, 180_000);
       }),
     );
     results.forEach((r, i) => {
@@ -238,8 +238,8 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
   await t.test('attach to a container that echoes its stdin, over SPDY and WebSocket; a detach leaves it running', async () => {
     const catId = await runningContainer(env, podId, 'echoer', { command: ['/bin/sh', '-c', 'while read -r l; do echo "echo: $l"; done'], stdin: true });
     let { url } = await env.d.runtime('Attach', { container_id: catId, stdin: true, stdout: true, stderr: true });
-    assert.match(url as string, /\/attach\//);
-    const s = await wsConnect(url as string);
+    assert.match(url, /\/attach\//);
+    const s = await wsConnect(url);
     s.ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('one\n')]));
     await waitFor('the echo', () => wsText(s, 1).includes('echo: one\n'));
     s.ws.terminate(); // the client vanishes: a detach
@@ -248,7 +248,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
     assert.equal(st.state, 'CONTAINER_RUNNING', 'a detach leaves the container running');
 
     ({ url } = await env.d.runtime('Attach', { container_id: catId, stdin: true, stdout: true, stderr: true }));
-    const r = await runGoClient({ url: url as string, stdin: true, 'stdin-text': 'two\n', 'vanish-after': 10 });
+    const r = await runGoClient({ url: url, stdin: true, 'stdin-text': 'two\n', 'vanish-after': 10 });
     assert.match(r.stdout, /echo: two\n/);
     assert.equal((await env.status(catId)).state, 'CONTAINER_RUNNING');
   });
@@ -256,7 +256,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
   await t.test("attach with stdin_once: the client's EOF closes the container's stdin and the attach ends with the container", async () => {
     const once = await runningContainer(env, podId, 'once', { command: ['cat'], stdin: true, stdin_once: true });
     const { url } = await env.d.runtime('Attach', { container_id: once, stdin: true, stdout: true, stderr: true });
-    const r = await runGoClient({ url: url as string, stdin: true, 'stdin-text': 'last words\n' });
+    const r = await runGoClient({ url: url, stdin: true, 'stdin-text': 'last words\n' });
     assert.equal(r.stdout, 'last words\n');
     const st = await env.waitState(once, 'CONTAINER_EXITED');
     assert.equal(st.exit_code, 0);
@@ -278,7 +278,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
       });
     };
     let { url } = await env.d.runtime('Attach', { container_id: ttyId, stdin: true, stdout: true, tty: true });
-    const a = await wsConnect(url as string);
+    const a = await wsConnect(url);
     await resizeUntil(a, 88, 33);
     await resizeUntil(a, 101, 44);
     a.ws.close();
@@ -291,7 +291,7 @@ test('exec, ExecSync and attach in runc containers through the daemon', { timeou
       stdin: true,
       stdout: true,
     }));
-    const e = await wsConnect(url as string);
+    const e = await wsConnect(url);
     await resizeUntil(e, 70, 20);
     await resizeUntil(e, 90, 30);
     e.ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('exit\n')]));

@@ -53,20 +53,20 @@ test('port-forward through the in-sandbox relay under runc and runsc', { timeout
     let r: Awaited<ReturnType<typeof runGoClient>> | undefined;
     await waitFor('httpd answers through the relay', async () => {
       const { url } = await env.d.runtime('PortForward', { pod_sandbox_id: podId, port: [8080] });
-      r = await runGoClient({ mode: 'portforward', url: url as string, protocols: 'portforward.k8s.io', port: 8080, requests: 2, payload: get });
+      r = await runGoClient({ mode: 'portforward', url: url, protocols: 'portforward.k8s.io', port: 8080, requests: 2, payload: get });
       return r.forwards!.every((f) => f.data.includes('hello-relay'));
     });
     assert.match(r!.forwards![0].data, /^HTTP\/1\.[01] 200 OK/);
     assert.ok(env.d.stderr.includes('port-forward through the relay'), 'the relay, not the netns dial, carried it');
 
     const { url } = await env.d.runtime('PortForward', { pod_sandbox_id: podId, port: [8080] });
-    const w = await wsPortForward(url as string, 8080, get);
+    const w = await wsPortForward(url, 8080, get);
     assert.match(w.data, /hello-relay/);
     assert.equal(w.errors, '');
 
     // Nothing listens on 8081: the relay's error reaches the client's error stream.
     const { url: u2 } = await env.d.runtime('PortForward', { pod_sandbox_id: podId, port: [8081] });
-    const bad = await runGoClient({ mode: 'portforward', url: u2 as string, protocols: 'portforward.k8s.io', port: 8081, payload: 'x' });
+    const bad = await runGoClient({ mode: 'portforward', url: u2, protocols: 'portforward.k8s.io', port: 8081, payload: 'x' });
     assert.match(bad.forwards![0].error, /relay.*(refused|can't connect|exited)/i);
   });
 
@@ -86,7 +86,7 @@ test('port-forward through the in-sandbox relay under runc and runsc', { timeout
     let r: Awaited<ReturnType<typeof runGoClient>> | undefined;
     await waitFor('the echo server answers through the relay', async () => {
       const { url } = await env.d.runtime('PortForward', { pod_sandbox_id: podId, port: [9090] });
-      r = await runGoClient({ mode: 'portforward', url: url as string, protocols: 'portforward.k8s.io', port: 9090, requests: 3, payload: 'hello %d' });
+      r = await runGoClient({ mode: 'portforward', url: url, protocols: 'portforward.k8s.io', port: 9090, requests: 3, payload: 'hello %d' });
       return r.forwards!.every((f, i) => f.data === `hello ${i}`);
     });
     assert.deepEqual(

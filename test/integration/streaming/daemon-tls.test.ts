@@ -89,7 +89,7 @@ function wsExec(url: string, opts: ClientOptions): Promise<string> {
 
 async function execUrl(env: ContainerEnv, id: string, text: string): Promise<string> {
   const { url } = await env.d.runtime('Exec', { container_id: id, cmd: ['echo', text], stdout: true });
-  return url as string;
+  return url;
 }
 
 test('streaming over TLS with client certificates: exec works with the certificate and is refused without it', { timeout: 600_000 }, async (t) => {

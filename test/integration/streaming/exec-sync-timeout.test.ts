@@ -9,8 +9,8 @@ import { failure, makeContainerEnv, type ContainerEnv } from '../container/conta
 
 async function ps(env: ContainerEnv, id: string): Promise<string> {
   const r = await env.d.runtime('ExecSync', { container_id: id, cmd: ['ps', '-o', 'pid,ppid,stat,args'], timeout: 0 }, 120_000);
-  assert.equal(r.exit_code, 0, Buffer.from(r.stderr as Buffer).toString());
-  return Buffer.from(r.stdout as Buffer).toString();
+  assert.equal(r.exit_code, 0, Buffer.from(r.stderr).toString());
+  return Buffer.from(r.stdout).toString();
 }
 
 for (const handler of ['runc', 'runsc'] as const) {
