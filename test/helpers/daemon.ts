@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { CriClient } from '../../src/cli/client.js';
-import type { CriMethod, ResponseOutputOf, UnaryMethod } from '../../src/cri/handler-types.js';
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import type { CriMethod, ResponseOutputOf, StreamMethod, UnaryMethod } from '../../src/cri/handler-types.js';
 import type { ImageServiceDefinition } from '../../src/types/cri/runtime/v1/ImageService.js';
 import type { RuntimeServiceDefinition } from '../../src/types/cri/runtime/v1/RuntimeService.js';
 import { testCgroupRoot } from './cgroup.js';
@@ -34,6 +35,8 @@ export interface StartDaemonOptions {
 type MethodsOf<T> = keyof { [K in keyof T as string extends K ? never : K]: T[K] };
 /** Unary runtime.v1.RuntimeService methods: what TestDaemon.runtime() calls. */
 export type RuntimeRpc = Extract<UnaryMethod, MethodsOf<RuntimeServiceDefinition>>;
+/** Server-streaming runtime.v1.RuntimeService methods (GetContainerEvents, StreamPodSandboxMetrics …): TestDaemon.runtimeStream(). */
+export type RuntimeStreamRpc = Extract<StreamMethod, MethodsOf<RuntimeServiceDefinition>>;
 /** Unary runtime.v1.ImageService methods: what TestDaemon.image() calls. */
 export type ImageRpc = Extract<UnaryMethod, MethodsOf<ImageServiceDefinition>>;
 /**
@@ -113,6 +116,13 @@ export class TestDaemon {
   runtime<M extends RuntimeRpc>(method: M, req: CriRequest = {}, timeoutMs?: number): Promise<CriAnswer<M>> {
     // The client decodes with the loader options the generated types are made with (src/cri/proto.ts).
     return this.client.runtimeCall(method, req, timeoutMs === undefined ? {} : { timeoutMs }) as Promise<CriAnswer<M>>;
+  }
+  /**
+   * Opens RuntimeService stream M (cancel() ends it). Each message is typed as decoded,
+   * unset messages null: stream tests assert on those (a removed pod's event has none).
+   */
+  runtimeStream<M extends RuntimeStreamRpc>(method: M, req: CriRequest = {}): ClientReadableStream<ResponseOutputOf<M>> {
+    return this.client.runtimeStream(method, req) as ClientReadableStream<ResponseOutputOf<M>>;
   }
   /** Calls ImageService method M; the answer is typed as M's decoded response. */
   image<M extends ImageRpc>(method: M, req: CriRequest = {}, timeoutMs?: number): Promise<CriAnswer<M>> {

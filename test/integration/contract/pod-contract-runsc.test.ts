@@ -10,8 +10,8 @@ import { makeContainerEnv, waitFor, type ContainerEnv } from '../container/conta
 
 const MIB = 1024 * 1024;
 const CALL_MS = 120_000;
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const val = (w: Msg | null | undefined): number => Number(w?.value ?? NaN);
+/** A UInt64Value wrapper (int64 decoded as a string); one the daemon leaves unset is null, read as NaN. */
+const val = (w: { value: string | number } | null | undefined): number => Number(w?.value ?? NaN);
 const HIERARCHIES = ['cpu', 'cpuacct', 'memory', 'pids', 'devices', 'freezer', 'blkio', 'cpuset', 'systemd'].filter((h) => fs.existsSync(`/sys/fs/cgroup/${h}`));
 const score = (pid: number): number => Number(fs.readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim());
 
@@ -77,9 +77,9 @@ test('S12 + S13: runsc containers have empty cgroups under the pod cgroup (gone 
 
   // S13: let the busy one burn a few seconds of CPU.
   await waitFor('3 s of pod CPU', () => Number(fs.readFileSync(path.join('/sys/fs/cgroup/cpuacct', podCg, 'cpuacct.usage'), 'utf8')) > 3e9, 120_000);
-  const ps = ((await env.d.runtime('PodSandboxStats', { pod_sandbox_id: pod }, CALL_MS)) as Msg).stats;
+  const ps = (await env.d.runtime('PodSandboxStats', { pod_sandbox_id: pod }, CALL_MS)).stats;
   const podCpu = val(ps.linux.cpu.usage_core_nano_seconds);
-  const byId = new Map((ps.linux.containers as Msg[]).map((c) => [c.attributes.id as string, val(c.cpu?.usage_core_nano_seconds)]));
+  const byId = new Map(ps.linux.containers.map((c) => [c.attributes.id, val(c.cpu?.usage_core_nano_seconds)]));
   const busyCpu = byId.get(busy)!;
   const idleCpu = byId.get(idle)!;
   const sum = busyCpu + idleCpu;
@@ -87,9 +87,8 @@ test('S12 + S13: runsc containers have empty cgroups under the pod cgroup (gone 
   assert.ok(busyCpu >= 0.9 * podCpu, `busy ${busyCpu} ≥ 90% of the pod's ${podCpu}`);
   assert.ok(Math.abs(sum - podCpu) <= 0.05 * podCpu, `containers' sum ${sum} within 5% of the pod cgroup ${podCpu}`);
   // The rate from two samples: polled (on a busy machine the busy loop gets less than a core at times).
-  let again: Msg = {};
   await waitFor('a busy rate from two samples', async () => {
-    again = ((await env.d.runtime('ContainerStats', { container_id: busy }, CALL_MS)) as Msg).stats;
+    const again = (await env.d.runtime('ContainerStats', { container_id: busy }, CALL_MS)).stats;
     return again.cpu?.usage_nano_cores !== null && again.cpu?.usage_nano_cores !== undefined && val(again.cpu.usage_nano_cores) > 0.3e9;
   }, 60_000);
 

@@ -7,21 +7,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { status as GrpcStatus, type ClientReadableStream } from '@grpc/grpc-js';
 import { makeContainerEnv, waitFor } from '../container/container-env.js';
+import type { ResponseOutputOf } from '../../../src/cri/handler-types.js';
 import type { TestDaemon } from '../../helpers/daemon.js';
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** One event as decoded: pod_sandbox_status is null for a removed pod. */
+type ContainerEvent = ResponseOutputOf<'GetContainerEvents'>;
 
 interface Subscriber {
-  events: Msg[];
+  events: ContainerEvent[];
   ended: { code: number } | undefined;
-  stream: ClientReadableStream<Msg>;
+  stream: ClientReadableStream<ContainerEvent>;
 }
 
 function subscribe(d: TestDaemon): Subscriber {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const stream = (d.client.runtime as any).GetContainerEvents({}) as ClientReadableStream<Msg>;
+  const stream = d.runtimeStream('GetContainerEvents', {});
   const sub: Subscriber = { events: [], ended: undefined, stream };
-  stream.on('data', (m: Msg) => sub.events.push(m));
+  stream.on('data', (m: ContainerEvent) => sub.events.push(m));
   stream.on('error', (e: { code: number }) => (sub.ended = e));
   stream.on('end', () => (sub.ended ??= { code: GrpcStatus.OK }));
   return sub;
@@ -34,7 +35,7 @@ async function subscribers(d: TestDaemon): Promise<number> {
   return Number(m[1]);
 }
 
-const typesOf = (evs: Msg[], id: string): string[] => evs.filter((e) => e.container_id === id).map((e) => e.container_event_type as string);
+const typesOf = (evs: ContainerEvent[], id: string): string[] => evs.filter((e) => e.container_id === id).map((e) => e.container_event_type);
 
 test('GetContainerEvents: a container life in order with pod status attached, sandbox events, two subscribers, cancel frees the subscriber', { timeout: 240_000 }, async (t) => {
   const env = await makeContainerEnv(t);
@@ -65,13 +66,14 @@ test('GetContainerEvents: a container life in order with pod status attached, sa
   const evs = a.events.filter((e) => e.container_id === ctr);
   for (const e of evs) {
     assert.equal(e.pod_sandbox_status?.id, pod, `${e.container_event_type} carries its pod`);
-    assert.equal(e.pod_sandbox_status.state, 'SANDBOX_READY');
-    assert.equal(e.pod_sandbox_status.metadata.name, 'events');
+    assert.equal(e.pod_sandbox_status?.state, 'SANDBOX_READY');
+    assert.equal(e.pod_sandbox_status?.metadata?.name, 'events');
     assert.ok(Number(e.created_at) > 1e18, 'created_at is Unix ns');
   }
-  const stateOf = (e: Msg): string | undefined => (e.containers_statuses as Msg[]).find((s) => s.id === ctr)?.state;
+  const stateOf = (e: ContainerEvent): string | undefined => e.containers_statuses.find((s) => s.id === ctr)?.state;
   assert.deepEqual(evs.map(stateOf), ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', undefined]);
-  const stopped = (evs[2].containers_statuses as Msg[]).find((s) => s.id === ctr)!;
+  const stopped = evs[2].containers_statuses.find((s) => s.id === ctr);
+  assert.ok(stopped, 'the stopped event lists the container');
   assert.equal(stopped.exit_code, 3);
   assert.equal(stopped.reason, 'Error');
   const ts = evs.map((e) => BigInt(e.created_at));
@@ -85,7 +87,7 @@ test('GetContainerEvents: a container life in order with pod status attached, sa
   await waitFor('the pod deleted event', () => typesOf(b.events, pod).includes('CONTAINER_DELETED_EVENT'));
   assert.deepEqual(typesOf(b.events, pod), ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
   const podEvents = b.events.filter((e) => e.container_id === pod);
-  assert.equal(podEvents[2].pod_sandbox_status.state, 'SANDBOX_NOTREADY');
+  assert.equal(podEvents[2].pod_sandbox_status?.state, 'SANDBOX_NOTREADY');
   assert.equal(podEvents[3].pod_sandbox_status, null, 'a removed pod has no status');
   assert.ok(!typesOf(a.events, pod).includes('CONTAINER_STOPPED_EVENT'), 'the cancelled stream got nothing more');
   assert.equal(a.ended?.code, GrpcStatus.CANCELLED);

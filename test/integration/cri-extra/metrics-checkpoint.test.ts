@@ -7,10 +7,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { status as GrpcStatus, type ClientReadableStream } from '@grpc/grpc-js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { ResponseOutputOf } from '../../../src/cri/handler-types.js';
+import type { CriAnswer } from '../../helpers/daemon.js';
 import { failure, makeContainerEnv, waitFor } from '../container/container-env.js';
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type PodMetrics = CriAnswer<'ListPodSandboxMetrics'>['pod_metrics'][number];
+type Metric = PodMetrics['metrics'][number];
+type Page = ResponseOutputOf<'StreamPodSandboxMetrics'>;
 const MIB = 1024 * 1024;
 
 test('pod sandbox metrics: descriptors, values of a running container and its pod, list and stream', { timeout: 180_000 }, async (t) => {
@@ -21,8 +25,8 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
   const ctr = await env.createContainer(pod, 'app', { command: ['/bin/sh', '-c', 'awk \'BEGIN{s=sprintf("%20971520s","x"); print length(s); fflush(); system("sleep 3600")}\''] });
   await d.runtime('StartContainer', { container_id: ctr });
 
-  const descriptors = (await d.runtime('ListMetricDescriptors', {})).descriptors as Msg[];
-  const keys = new Map(descriptors.map((x) => [x.name as string, x.label_keys as string[]]));
+  const descriptors = (await d.runtime('ListMetricDescriptors', {})).descriptors;
+  const keys = new Map(descriptors.map((x) => [x.name, x.label_keys]));
   for (const name of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_memory_usage_bytes', 'container_network_receive_bytes_total', 'container_network_transmit_bytes_total', 'container_processes']) {
     assert.ok(keys.has(name), `descriptor ${name}`);
     assert.ok(descriptors.find((x) => x.name === name)!.help.length > 0);
@@ -30,21 +34,22 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
   assert.deepEqual(keys.get('container_memory_working_set_bytes'), ['container', 'id', 'image', 'name', 'namespace', 'pod']);
   assert.deepEqual(keys.get('container_network_receive_bytes_total'), ['container', 'id', 'image', 'name', 'namespace', 'pod', 'interface']);
 
-  const labelsOf = (m: Msg): Record<string, string> => Object.fromEntries((keys.get(m.name) ?? []).map((k, i) => [k, m.label_values[i]]));
-  let entry: Msg | undefined;
+  const labelsOf = (m: Metric): Record<string, string> => Object.fromEntries((keys.get(m.name) ?? []).map((k, i) => [k, m.label_values[i]]));
+  let entry: PodMetrics | undefined;
   await waitFor('20 MiB in the working set metric', async () => {
-    const list = (await d.runtime('ListPodSandboxMetrics', {})).pod_metrics as Msg[];
+    const list = (await d.runtime('ListPodSandboxMetrics', {})).pod_metrics;
     entry = list.find((p) => p.pod_sandbox_id === pod);
-    const ws = entry?.container_metrics.find((c: Msg) => c.container_id === ctr)?.metrics.find((m: Msg) => m.name === 'container_memory_working_set_bytes');
+    const ws = entry?.container_metrics.find((c) => c.container_id === ctr)?.metrics.find((m) => m.name === 'container_memory_working_set_bytes');
     return Number(ws?.value?.value ?? 0) >= 20 * MIB;
   }, 60_000);
-  const cm = (entry!.container_metrics as Msg[]).find((c) => c.container_id === ctr)!.metrics as Msg[];
-  for (const m of [...cm, ...(entry!.metrics as Msg[])]) {
+  assert.ok(entry, 'the pod has metrics');
+  const cm = entry.container_metrics.find((c) => c.container_id === ctr)!.metrics;
+  for (const m of [...cm, ...entry.metrics]) {
     assert.ok(keys.has(m.name), `${m.name} has a descriptor`);
     assert.equal(m.label_values.length, keys.get(m.name)!.length, `${m.name}: one value per label key`);
     assert.ok(Number(m.timestamp) > 1e18, 'timestamps are Unix ns');
   }
-  const byName = (ms: Msg[], n: string): Msg => {
+  const byName = (ms: Metric[], n: string): Metric => {
     const m = ms.find((x) => x.name === n);
     assert.ok(m, `metric ${n}`);
     return m;
@@ -60,7 +65,7 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
   );
   assert.match(labelsOf(ws).id, new RegExp(`${ctr}$`), 'id is the container cgroup');
 
-  const pm = entry!.metrics as Msg[];
+  const pm = entry.metrics;
   assert.ok(Number(byName(pm, 'container_processes').value.value) >= 2, 'infra + the container process');
   const rx = pm.filter((m) => m.name === 'container_network_receive_bytes_total');
   assert.deepEqual(rx.map((m) => labelsOf(m).interface), ['eth0']);
@@ -70,17 +75,16 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
   assert.ok(Number(byName(pm, 'container_memory_working_set_bytes').value.value) >= Number(ws.value.value), 'the pod holds its container');
 
   // The stream: one page with the same pods.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const stream = (d.client.runtime as any).StreamPodSandboxMetrics({}) as ClientReadableStream<Msg>;
-  const pages: Msg[] = [];
+  const stream = d.runtimeStream('StreamPodSandboxMetrics', {});
+  const pages: Page[] = [];
   await new Promise<void>((resolve, reject) => {
-    stream.on('data', (m: Msg) => pages.push(m));
+    stream.on('data', (m: Page) => pages.push(m));
     stream.on('end', resolve);
     stream.on('error', reject);
   });
   assert.equal(pages.length, 1);
-  assert.deepEqual(pages[0].pod_sandbox_metrics.map((p: Msg) => p.pod_sandbox_id), [pod]);
-  assert.ok(pages[0].pod_sandbox_metrics[0].container_metrics.some((c: Msg) => c.container_id === ctr));
+  assert.deepEqual(pages[0].pod_sandbox_metrics.map((p) => p.pod_sandbox_id), [pod]);
+  assert.ok(pages[0].pod_sandbox_metrics[0].container_metrics.some((c) => c.container_id === ctr));
 });
 
 test('CheckpointContainer: NOT_FOUND, S4 state, bad input, and UNIMPLEMENTED with the criu check output where CRIU fails', { timeout: 180_000 }, async (t) => {

@@ -11,7 +11,14 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { detectCgroupLayout } from '../../../src/sandbox/resources/cgroups.js';
 import { failure, makeContainerEnv } from '../container/container-env.js';
 
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** The fields of the daemon's verbose pod info (its own JSON, not a CRI message) this test reads. */
+interface PodInfo {
+  podCgroup: string;
+  podResources: null | {
+    limits: { memoryLimitBytes: number; cpuQuotaUs: number; cpuShares: number; cpusetCpus: string };
+    resources: { memory_limit_in_bytes: string | number };
+  };
+}
 const MIB = 1024 * 1024;
 
 /** A pod cgroup file in the hierarchy holding `controller` (v1) or the unified one (v2). */
@@ -29,7 +36,7 @@ test('UpdatePodSandboxResources writes resources + overhead on the pod cgroup an
   const env = await makeContainerEnv(t);
   const { d } = env;
   const pod = await env.runPod('resize');
-  const verbose = async (): Promise<Msg> => JSON.parse(((await d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info).info);
+  const verbose = async (): Promise<PodInfo> => JSON.parse((await d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info.info) as PodInfo;
   const before = await verbose();
   assert.equal(before.podResources, null, 'nothing applied yet');
   const podCgroup = String(before.podCgroup);
@@ -59,6 +66,7 @@ test('UpdatePodSandboxResources writes resources + overhead on the pod cgroup an
   }
   assert.equal(read(cpusetFile), cpus);
   const after = await verbose();
+  assert.ok(after.podResources, 'the applied figures show in the verbose status');
   assert.deepEqual(
     { mem: after.podResources.limits.memoryLimitBytes, quota: after.podResources.limits.cpuQuotaUs, shares: after.podResources.limits.cpuShares, cpus: after.podResources.limits.cpusetCpus },
     { mem: 272 * MIB, quota: 60_000, shares: 512, cpus },
@@ -71,7 +79,7 @@ test('UpdatePodSandboxResources writes resources + overhead on the pod cgroup an
   assert.equal(read(quotaFile), v2 ? '150000 100000' : '150000');
 
   // Bad input: INVALID_ARGUMENT naming the field; the cgroup is untouched.
-  const bad: Array<[Msg, RegExp]> = [
+  const bad: Array<[Record<string, unknown>, RegExp]> = [
     [{ resources: { memory_limit_in_bytes: -1 } }, /resources\.memory_limit_in_bytes "-1" must be a non-negative integer/],
     [{ overhead: { cpu_quota: -5 } }, /overhead\.cpu_quota "-5" must be a non-negative integer/],
     [{ resources: { cpu_shares: -2 } }, /resources\.cpu_shares/],
