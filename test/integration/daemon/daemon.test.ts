@@ -25,7 +25,7 @@ test('Version and Status answer over the socket, and the socket is mode 0660', a
   const d = await startDaemon();
   t.after(() => d.cleanup());
   const v = await d.runtime('Version', { version: 'v1' });
-  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
   assert.equal(v.runtime_name, 'sandlot');
   assert.equal(v.runtime_version, pkg.version);
   assert.equal(v.runtime_api_version, 'v1');
@@ -35,7 +35,7 @@ test('Version and Status answer over the socket, and the socket is mode 0660', a
   for (const c of s.status.conditions) {
     if (!c.status) assert.ok(c.reason !== '' && c.message !== '', `${c.type} says why it is not ready`);
   }
-  const cfg = JSON.parse(s.info.config);
+  const cfg = JSON.parse(s.info.config) as { socket_path: string };
   assert.equal(cfg.socket_path, d.socket);
   assert.equal(fs.statSync(d.socket).mode & 0o777, 0o660);
   const rc = await d.runtime('RuntimeConfig', {});
@@ -49,8 +49,8 @@ test('every RPC is registered: none answers with grpc-js\'s own "not implemented
     const stub = serviceName === 'RuntimeService' ? d.client.runtime : d.client.image;
     for (const [method, m] of Object.entries(def as Record<string, { responseStream: boolean }>)) {
       if (m.responseStream) continue; // streams are covered by the unit test
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const fn = (stub as any)[method].bind(stub);
+      type Unary = (req: object, opts: object, cb: (e: { code: number; details: string } | null) => void) => void;
+      const fn = (stub as unknown as Record<string, Unary>)[method].bind(stub);
       const err = await new Promise<{ code: number; details: string } | null>((resolve) =>
         fn({}, { deadline: new Date(Date.now() + 30_000) }, (e: { code: number; details: string } | null) => resolve(e)),
       );
@@ -69,7 +69,7 @@ test('UpdateRuntimeConfig takes a pod CIDR and rejects a malformed one naming th
   await d.runtime('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: podCidr } } });
   await assert.rejects(
     d.runtime('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: 'banana' } } }),
-    (e: { code: number; details: string }) => e.code === status.INVALID_ARGUMENT && e.details.includes('pod_cidr') && e.details.includes('banana'),
+    (e: { code: status; details: string }) => e.code === status.INVALID_ARGUMENT && e.details.includes('pod_cidr') && e.details.includes('banana'),
   );
 });
 

@@ -38,7 +38,7 @@ test('the preloaded busybox is listed, pinned, with its user and verbose config'
   const st = await daemon.image('ImageStatus', { image: { image: 'busybox' }, verbose: true });
   assert.deepEqual(st.image.repo_tags, ['docker.io/library/busybox:latest']);
   assert.equal(st.image.pinned, true);
-  assert.equal(JSON.parse(st.info.info).imageSpec.os, 'linux');
+  assert.equal((JSON.parse(st.info.info) as { imageSpec: { os: string } }).imageSpec.os, 'linux');
   const byId = await daemon.image('ImageStatus', { image: { image: st.image.id } });
   assert.equal(byId.image.id, st.image.id);
 });

@@ -32,7 +32,7 @@ test('ImageStatus, ListImages, StreamImages, RemoveImage and ImageFsInfo speak C
   assert.equal(img.id, rec.id);
   assert.deepEqual(img.repo_tags, ['docker.io/library/busybox:latest']);
   assert.equal(img.size, String(rec.size));
-  assert.equal(JSON.parse((st.info as Record<string, string>).info).imageSpec.config.Cmd[0], 'sh');
+  assert.equal((JSON.parse((st.info as Record<string, string>).info) as { imageSpec: { config: { Cmd: string[] } } }).imageSpec.config.Cmd[0], 'sh');
   assert.deepEqual(await h.unary!.ImageStatus!(decodedRequest('ImageStatus', { image: { image: 'docker.io/library/nothere:1' } }), ctx), {
     image: null,
     info: {},
@@ -44,7 +44,10 @@ test('ImageStatus, ListImages, StreamImages, RemoveImage and ImageFsInfo speak C
   for await (const page of h.stream!.StreamImages!(decodedRequest('StreamImages', {}), ctx)) pages.push(page);
   assert.equal((pages[0].images as unknown[]).length, 1);
 
-  const fsInfo = (await h.unary!.ImageFsInfo!(decodedRequest('ImageFsInfo', {}), ctx)).image_filesystems as Record<string, any>[];
+  const fsInfo = (await h.unary!.ImageFsInfo!(decodedRequest('ImageFsInfo', {}), ctx)).image_filesystems as {
+    fs_id: { mountpoint: string };
+    used_bytes: { value: string };
+  }[];
   assert.equal(fsInfo[0].fs_id.mountpoint, path.join(root, 'images'));
   assert.ok(Number(fsInfo[0].used_bytes.value) > 0);
 
