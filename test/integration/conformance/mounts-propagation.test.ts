@@ -30,7 +30,7 @@ async function volumeSource(t: { after(fn: () => Promise<void>): void }, dir: st
 }
 
 async function exec(env: ContainerEnv, id: string, script: string): Promise<{ code: number; out: string }> {
-  const r = (await env.d.runtime('ExecSync', { container_id: id, cmd: ['/bin/sh', '-c', script], timeout: 30 }, 60_000)) as { stdout: Buffer; stderr: Buffer; exit_code: number };
+  const r = await env.d.runtime('ExecSync', { container_id: id, cmd: ['/bin/sh', '-c', script], timeout: 30 }, 60_000);
   return { code: r.exit_code, out: `${Buffer.from(r.stdout).toString()}${Buffer.from(r.stderr).toString()}` };
 }
 

@@ -16,7 +16,7 @@ async function fetchThroughPortForward(env: ContainerEnv, pod: string, port: num
   const end = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    const { url } = (await env.d.runtime('PortForward', { pod_sandbox_id: pod, port: [port] })) as { url: string };
+    const { url } = await env.d.runtime('PortForward', { pod_sandbox_id: pod, port: [port] });
     const r = await runGoClient({ mode: 'portforward', url, protocols: 'portforward.k8s.io', port, payload: HTTP_GET });
     last = JSON.stringify(r.forwards);
     const data = r.forwards?.[0]?.data ?? '';

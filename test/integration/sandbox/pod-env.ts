@@ -88,8 +88,8 @@ export async function makePodEnv(t: AfterHost, overrides: Record<string, unknown
   });
   t.after(async () => {
     for (const rec of env.pods.list()) {
-      await env.pods.remove(rec.id).catch(async (e: unknown) => {
-        console.error(`cleanup: removing pod ${rec.id}: ${e instanceof Error ? e.message : e}`);
+      await env.pods.remove(rec.id).catch((e: unknown) => {
+        console.error(`cleanup: removing pod ${rec.id}: ${e instanceof Error ? e.message : String(e)}`);
         for (const pid of [rec.pid, rec.conmonPid]) {
           try {
             if (pid > 0) process.kill(pid, 'SIGKILL');

@@ -72,7 +72,7 @@ for (const handler of ['runc', 'runsc']) {
     assert.deepEqual(ipamLeases(env.config.state_dir), [], 'no IPAM lease is left');
     const ports = fs.existsSync(`/sys/class/net/${env.bridge}/brif`) ? fs.readdirSync(`/sys/class/net/${env.bridge}/brif`) : [];
     assert.deepEqual(ports, [], 'no veth is left on the bridge');
-    assert.equal((await env.pods.runtimeHandlers().find((h) => h.name === handler))?.ready, true);
+    assert.equal(env.pods.runtimeHandlers().find((h) => h.name === handler)?.ready, true);
   });
 }
 

@@ -67,7 +67,7 @@ test('PortForward reaches a port inside the pod netns over SPDY, one the host lo
     }),
     /ECONNREFUSED/,
   );
-  const { url } = (await d.runtime('PortForward', { pod_sandbox_id: id, port: [port] })) as { url: string };
+  const { url } = await d.runtime('PortForward', { pod_sandbox_id: id, port: [port] });
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/portforward\//);
   const r = await runGoClient({ mode: 'portforward', url, protocols: 'portforward.k8s.io', port, requests: 3, payload: 'hello %d' });
   assert.deepEqual(
