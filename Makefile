@@ -49,7 +49,8 @@ node-deps:
 build: deps
 	rm -rf dist
 	npx tsc -p tsconfig.json
-	@if [ ! -f $(BUSYBOX_LAYOUT)/index.json ] || [ /bin/busybox -nt $(BUSYBOX_LAYOUT)/index.json ]; then \
+	@if [ ! -f $(BUSYBOX_LAYOUT)/index.json ] || [ /bin/busybox -nt $(BUSYBOX_LAYOUT)/index.json ] || \
+		[ src/image/oci-layout-writer.ts -nt $(BUSYBOX_LAYOUT)/index.json ]; then \
 		node dist/src/image/oci-layout-writer.js --busybox $(abspath $(BUSYBOX_LAYOUT)); fi
 
 test-deps: test-apt-deps $(HELM)
