@@ -247,7 +247,6 @@ async function startStreaming(
     ...(tls ? { tls } : {}),
   });
   closers.push({ what: 'streaming', close: () => streaming.close() });
-  log.info({ url: streaming.baseUrl }, 'streaming server listening');
   return { streaming, containerExec };
 }
 
