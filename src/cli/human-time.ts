@@ -46,7 +46,7 @@ const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, 
 export function parseSince(text: string, nowMs: number): number | undefined {
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
   if (parts.length > 0 && parts.map((p) => p[0]).join('') === text) {
-    return nowMs - parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2]!]!, 0);
+    return nowMs - parts.reduce((sum, p) => sum + Number(p[1]) * UNIT_MS[p[2]], 0);
   }
   if (!/^\d{4}-\d{2}-\d{2}T/.test(text)) return undefined;
   const ms = Date.parse(text);

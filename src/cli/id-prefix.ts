@@ -19,7 +19,7 @@ export function pickUnique(kind: IdKind, prefix: string, ids: string[]): string 
   if (prefix === '') throw new IdResolutionError(`${kind} ID must not be empty`, 'not-found');
   if (ids.includes(prefix)) return prefix;
   const matches = ids.filter((id) => id.startsWith(prefix));
-  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 1) return matches[0];
   if (matches.length === 0) throw new IdResolutionError(`${kind} "${prefix}" not found`, 'not-found');
   throw new IdResolutionError(`${kind} ID prefix "${prefix}" is ambiguous: ${matches.length} ${kind}s match`, 'ambiguous');
 }
@@ -31,7 +31,7 @@ export async function resolveId(kind: IdKind, prefix: string, list: ListIds): Pr
   if (prefix === '') throw new IdResolutionError(`${kind} ID must not be empty`, 'not-found');
   const filtered = await list(prefix);
   const hit = filtered.filter((id) => id.startsWith(prefix));
-  if (hit.length === 1) return hit[0]!;
+  if (hit.length === 1) return hit[0];
   return pickUnique(kind, prefix, await list());
 }
 

@@ -53,8 +53,8 @@ const NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 
 /** `docker.io/library/busybox:1.36@sha256:…` → `busybox`. */
 export function nameFromImage(image: string): string {
-  const last = image.split('@')[0]!.split('/').pop() ?? '';
-  const bare = last.split(':')[0]!.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  const last = image.split('@')[0].split('/').pop() ?? '';
+  const bare = last.split(':')[0].toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
   return bare.slice(0, 40) || 'container';
 }
 
@@ -126,9 +126,9 @@ export function parseVolume(spec: string, cwd: string): CriMessage {
   if (parts.length < 2 || parts.length > 3 || parts[0] === '' || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
     throw new Error(`-v ${JSON.stringify(spec)}: expected HOST_PATH:CONTAINER_PATH[:ro|rw]`);
   }
-  const ctr = parts[1]!;
+  const ctr = parts[1];
   if (!path.isAbsolute(ctr)) throw new Error(`-v ${JSON.stringify(spec)}: the container path ${JSON.stringify(ctr)} must be absolute`);
-  return { host_path: path.resolve(cwd, parts[0]!), container_path: ctr, readonly: mode === 'ro' };
+  return { host_path: path.resolve(cwd, parts[0]), container_path: ctr, readonly: mode === 'ro' };
 }
 
 const PROTOCOLS: Record<string, string> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP' };
@@ -143,10 +143,10 @@ function portOf(spec: string, p: string): number {
 export function parsePublish(spec: string): CriMessage {
   const [ports, proto = 'tcp', ...extra] = spec.split('/');
   const protocol = PROTOCOLS[proto.toLowerCase()];
-  const parts = ports!.split(':');
+  const parts = ports.split(':');
   if (!protocol || extra.length > 0 || parts.length < 2 || parts.length > 3) {
     throw new Error(`-p ${JSON.stringify(spec)}: expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp|sctp]`);
   }
-  const hostIp = parts.length === 3 ? parts[0]! : '';
-  return { protocol, host_ip: hostIp, host_port: portOf(spec, parts[parts.length - 2]!), container_port: portOf(spec, parts[parts.length - 1]!) };
+  const hostIp = parts.length === 3 ? parts[0] : '';
+  return { protocol, host_ip: hostIp, host_port: portOf(spec, parts[parts.length - 2]), container_port: portOf(spec, parts[parts.length - 1]) };
 }

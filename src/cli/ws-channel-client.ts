@@ -30,7 +30,7 @@ export function frame(channel: number, data: Buffer | string): Buffer {
 
 export function unframe(message: Buffer): { channel: number; data: Buffer } | undefined {
   if (message.length === 0) return undefined;
-  return { channel: message[0]!, data: message.subarray(1) };
+  return { channel: message[0], data: message.subarray(1) };
 }
 
 export function closeSignalFrame(channel: number): Buffer {

@@ -162,7 +162,7 @@ export const logsVerb: Verb = {
     }
     const out = new LogPrinter(Boolean(values.timestamps), sinceMs);
     return withClient(values, async (c) => {
-      const id = await resolveContainer(c, positionals[0]!);
+      const id = await resolveContainer(c, positionals[0]);
       const st = await containerStatus(c, id);
       const logPath = String(st.log_path ?? '');
       if (!path.isAbsolute(logPath)) {

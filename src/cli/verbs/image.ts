@@ -36,7 +36,7 @@ export function imageRows(images: CriMessage[]): string[][] {
     const tags: string[] = img.repo_tags ?? [];
     if (tags.length === 0) {
       const digestRef: string | undefined = (img.repo_digests ?? [])[0];
-      rows.push([digestRef ? digestRef.split('@')[0]! : '<none>', '<none>', id, size]);
+      rows.push([digestRef ? digestRef.split('@')[0] : '<none>', '<none>', id, size]);
       continue;
     }
     for (const t of tags) {
@@ -144,10 +144,10 @@ export const pullVerb: Verb = {
       return EXIT_USAGE;
     }
     const auth = parseCreds(values.creds);
-    const name = positionals[0]!;
+    const name = positionals[0];
     const req: CriMessage = { image: { image: name }, ...(auth ? { auth } : {}) };
     // What the daemon had under this name before: the same ID after the pull means nothing new came.
-    const before = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: name } }, { timeoutMs: LIST_TIMEOUT_MS })).catch(() => ({}) as CriMessage);
+    const before = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: name } }, { timeoutMs: LIST_TIMEOUT_MS })).catch((): CriMessage => ({}));
     const ref = process.stdout.isTTY
       ? await pullWithBars(values, req)
       : String((await withClient(values, (c) => c.imageCall('PullImage', req, { timeoutMs: PULL_TIMEOUT_MS }))).image_ref);

@@ -177,7 +177,7 @@ export const inspectVerb: Verb = {
   options: { ...SOCKET_OPTION, ...OUTPUT_OPTION },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new UsageError('expected one CONTAINER (ID, ID prefix or name)');
-    return inspectOne(values, positionals[0]!, undefined);
+    return inspectOne(values, positionals[0], undefined);
   },
 };
 
@@ -188,6 +188,6 @@ export const inspectpVerb: Verb = {
   options: { ...SOCKET_OPTION, ...OUTPUT_OPTION },
   async run(values, positionals) {
     if (positionals.length !== 1) throw new UsageError('expected one POD (ID, ID prefix or name)');
-    return inspectOne(values, positionals[0]!, 'pod');
+    return inspectOne(values, positionals[0], 'pod');
   },
 };

@@ -69,9 +69,9 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
   } catch (e) {
     throw new UsageError(errorText(e));
   }
-  const imageId = await ensureImage(c, ref!);
+  const imageId = await ensureImage(c, ref);
   const plan = planRun({
-    image: ref!,
+    image: ref,
     imageId,
     args,
     ...(values.name !== undefined ? { name: String(values.name) } : {}),

@@ -71,7 +71,7 @@ export const attachVerb: Verb = {
     const detachKeys = parseDetachKeys(String(values['detach-keys'] ?? DEFAULT_DETACH_KEYS));
     const tty = Boolean(values.tty);
     const url = await withClient(values, async (c) => {
-      const id = await resolveContainer(c, positionals[0]!);
+      const id = await resolveContainer(c, positionals[0]);
       const req = { container_id: id, stdin: Boolean(values.interactive), tty, stdout: true, stderr: !tty };
       return String((await c.runtimeCall('Attach', req, { timeoutMs: URL_TIMEOUT_MS })).url);
     });

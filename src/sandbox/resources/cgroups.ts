@@ -54,7 +54,7 @@ export function ownCgroupPath(h: CgroupHierarchy, procSelfCgroup: string): strin
   for (const line of procSelfCgroup.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line);
     if (!m) continue;
-    const controllers = m[2]!.split(',').filter(Boolean).sort().join(',');
+    const controllers = m[2].split(',').filter(Boolean).sort().join(',');
     if (controllers === [...h.controllers].sort().join(',')) return m[3];
   }
   return undefined;

@@ -73,8 +73,8 @@ export function parseProcCgroup(text: string): { v1: Map<string, string>; unifie
   for (const line of text.split('\n')) {
     const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
     if (m === null) continue;
-    const controllers = m[2]!;
-    const path = m[3]!;
+    const controllers = m[2];
+    const path = m[3];
     if (m[1] === '0' && controllers === '') unified = path;
     else for (const c of controllers.split(',')) if (c !== '') v1.set(c, path);
   }

@@ -171,7 +171,7 @@ export function emptyDirHostPath(podUid: string, volumeName: string, kubeletRoot
 export function parseEmptyDirSource(source: string): { podUid: string; volumeName: string } | undefined {
   const m = /\/pods\/([^/]+)\/volumes\/kubernetes\.io~empty-dir\/([^/]+)\/?$/.exec(normalize(source));
   if (m === null) return undefined;
-  return { podUid: m[1]!, volumeName: m[2]! };
+  return { podUid: m[1], volumeName: m[2] };
 }
 
 export interface EmptyDirVolume {

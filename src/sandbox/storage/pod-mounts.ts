@@ -76,7 +76,7 @@ export function tmpfsMountArgs(options: readonly string[]): { flags: number; dat
   for (const o of options) {
     const eq = o.indexOf('=');
     if (eq > 0 && TMPFS_DATA.has(o.slice(0, eq))) data.push(o);
-    else if (FLAG_BITS[o] !== undefined) flags |= FLAG_BITS[o]!;
+    else if (FLAG_BITS[o] !== undefined) flags |= FLAG_BITS[o];
   }
   if (!data.some((d) => d.startsWith('mode='))) data.push('mode=1777');
   return { flags, data: data.join(',') };

@@ -174,7 +174,7 @@ export class MetadataStore<R extends MetadataRecord> {
         `${this.opts.kind} ID prefix "${idOrPrefix}" is ambiguous: ${matches.length} ${this.opts.plural} match`,
       );
     }
-    return matches.length === 1 ? structuredClone(this.records.get(matches[0]!)!) : undefined;
+    return matches.length === 1 ? structuredClone(this.records.get(matches[0])!) : undefined;
   }
 
   list(): R[] {

@@ -92,12 +92,12 @@ test('pull off a terminal prints one line, "up to date" only when nothing new ca
   const ls = await cli(['images']);
   assert.equal(ls.code, 0, ls.stderr);
   const lines = ls.stdout.trimEnd().split('\n');
-  assert.match(lines[0]!, /^IMAGE\s+TAG\s+IMAGE ID\s+SIZE$/);
+  assert.match(lines[0], /^IMAGE\s+TAG\s+IMAGE ID\s+SIZE$/);
   const row = lines.find((l) => l.startsWith(`${reg.host}/cli/quiet `));
   assert.ok(row, ls.stdout);
   const cells = row.split(/\s+/);
   assert.deepEqual(cells.slice(1, 3), ['v1', img.config.digest.slice(7, 19)]);
-  assert.match(cells[3]!, /^\d+(\.\d+)?(B|kB|MB)$/);
+  assert.match(cells[3], /^\d+(\.\d+)?(B|kB|MB)$/);
   const quiet = await cli(['images', '-q', ref]);
   assert.equal(quiet.stdout, `${img.config.digest}\n`);
   const json = await cli(['images', '-o', 'json', ref]);
@@ -125,7 +125,7 @@ test('pull off a terminal prints one line, "up to date" only when nothing new ca
   assert.equal(fsinfo.code, 0, fsinfo.stderr);
   assert.match(fsinfo.stdout, /^FILESYSTEM\s+MOUNTPOINT\s+USED\s+INODES\nimage\s+\/\S+\s+\d+(\.\d+)?(B|kB|MB|GB)\s+\d+\n/);
   const fsjson = JSON.parse((await cli(['imagefsinfo', '-o', 'json'])).stdout) as { image_filesystems: { used_bytes: { value: string } }[] };
-  assert.ok(Number(fsjson.image_filesystems[0]!.used_bytes.value) > 0);
+  assert.ok(Number(fsjson.image_filesystems[0].used_bytes.value) > 0);
 });
 
 test('pull on a terminal draws a bar per layer with bytes and rate, through sandlot.v1.Images', async () => {

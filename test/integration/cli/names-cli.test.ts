@@ -30,7 +30,7 @@ after(async () => {
 
 /** The CLI on the test daemon's socket, given after the verb. */
 function cli(args: string[], input?: string): Promise<CliResult> {
-  return cliRun([args[0]!, '--socket', daemon.socket, ...args.slice(1)], input);
+  return cliRun([args[0], '--socket', daemon.socket, ...args.slice(1)], input);
 }
 
 async function removePod(id: string): Promise<void> {
@@ -120,7 +120,7 @@ for (const handler of HANDLERS) {
     assert.equal(stamped.code, 0, stamped.stderr);
     const lines = stamped.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 2, stamped.stdout);
-    for (const [i, text] of ['hello', 'from host'].entries()) assert.match(lines[i]!, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d) ${text}$`));
+    for (const [i, text] of ['hello', 'from host'].entries()) assert.match(lines[i], new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d) ${text}$`));
     assert.equal((await cli(['logs', '--since', '1h', name])).stdout, 'hello\nfrom host\n');
     assert.equal((await cli(['logs', '--since', '2999-01-01T00:00:00Z', name])).stdout, '');
     const badSince = await cli(['logs', '--since', 'yesterday', name]);
@@ -174,8 +174,8 @@ for (const handler of HANDLERS) {
     const stats = await cli(['stats', name]);
     assert.equal(stats.code, 0, stats.stderr);
     const [header, row, ...rest] = stats.stdout.trimEnd().split('\n');
-    assert.match(header!, /^CONTAINER\s+NAME\s+CPU %\s+MEM\s+DISK\s+INODES$/);
-    assert.match(row!, new RegExp(`^${cid.slice(0, 13)}\\s+${name}\\s+(\\d+\\.\\d\\d|-)\\s+\\d+(\\.\\d+)?(B|kB|MB|GB)\\s+`));
+    assert.match(header, /^CONTAINER\s+NAME\s+CPU %\s+MEM\s+DISK\s+INODES$/);
+    assert.match(row, new RegExp(`^${cid.slice(0, 13)}\\s+${name}\\s+(\\d+\\.\\d\\d|-)\\s+\\d+(\\.\\d+)?(B|kB|MB|GB)\\s+`));
     assert.deepEqual(rest, []);
     const podStats = await cli(['statsp', '-o', 'json', name]);
     assert.equal(podStats.code, 0, podStats.stderr);

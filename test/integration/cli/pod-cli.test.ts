@@ -38,7 +38,7 @@ interface CliResult {
 
 /** The CLI on the test daemon's socket; `--socket` goes first, before any command. */
 function cliProcess(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', TSX, BIN, args[0]!, '--socket', daemon.socket, ...args.slice(1)], {
+  return spawn(process.execPath, ['--import', TSX, BIN, args[0], '--socket', daemon.socket, ...args.slice(1)], {
     cwd: REPO_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -88,7 +88,7 @@ test('pods lists pods as a table with short IDs and relative times; -q, --state 
   const all = await cli(['pods']);
   assert.equal(all.code, 0, all.stderr);
   const lines = all.stdout.trimEnd().split('\n');
-  assert.match(lines[0]!, /^POD ID\s+CREATED\s+STATE\s+NAME\s+NAMESPACE\s+ATTEMPT\s+RUNTIME$/);
+  assert.match(lines[0], /^POD ID\s+CREATED\s+STATE\s+NAME\s+NAMESPACE\s+ATTEMPT\s+RUNTIME$/);
   const rowA = lines.find((l) => l.startsWith(a.slice(0, 13)));
   assert.ok(rowA, all.stdout);
   assert.match(rowA, /ago\s+Ready\s+cli-pods-a\s+cli-test\s+0\s+(runc|\(default\))$/);
@@ -224,8 +224,8 @@ test('run keeps stdout and stderr apart and exits with the container exit code; 
   const ps = await cli(['ps', '-a', '--pod', String(pod.id).slice(0, 10)]);
   assert.equal(ps.code, 0, ps.stderr);
   const [header, row] = ps.stdout.trimEnd().split('\n');
-  assert.match(header!, /^CONTAINER\s+IMAGE\s+CREATED\s+STATE\s+NAME\s+ATTEMPT\s+POD ID$/);
-  assert.match(row!, new RegExp(`^[0-9a-f]{13}\\s+\\S*busybox\\S*\\s+.*ago\\s+Exited\\s+cli-exit3\\s+0\\s+${String(pod.id).slice(0, 13)}$`));
+  assert.match(header, /^CONTAINER\s+IMAGE\s+CREATED\s+STATE\s+NAME\s+ATTEMPT\s+POD ID$/);
+  assert.match(row, new RegExp(`^[0-9a-f]{13}\\s+\\S*busybox\\S*\\s+.*ago\\s+Exited\\s+cli-exit3\\s+0\\s+${String(pod.id).slice(0, 13)}$`));
   const running = await cli(['ps', '-q', '--pod', String(pod.id)]);
   assert.equal(running.stdout, '', 'ps without -a lists running containers only');
   const cid = (await cli(['ps', '-a', '-q', '--pod', String(pod.id)])).stdout.trim();

@@ -86,9 +86,9 @@ test('cgroup layout: v1 hierarchies with their controllers, the hybrid unified m
     ['/sys/fs/cgroup/unified', []],
   ]);
   const self = '5:cpuacct,cpu:/\n4:memory:/process_api/abc\n1:name=systemd:/\n0::/x';
-  assert.equal(ownCgroupPath(layout.hierarchies[0]!, self), '/');
-  assert.equal(ownCgroupPath(layout.hierarchies[1]!, self), '/process_api/abc');
-  assert.equal(ownCgroupPath(layout.hierarchies[3]!, self), '/x');
+  assert.equal(ownCgroupPath(layout.hierarchies[0], self), '/');
+  assert.equal(ownCgroupPath(layout.hierarchies[1], self), '/process_api/abc');
+  assert.equal(ownCgroupPath(layout.hierarchies[3], self), '/x');
   assert.equal(detectCgroupLayout('40 1 0:5 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw').version, 2);
 });
 
@@ -121,7 +121,7 @@ test('metadata store: atomic versioned files, exact or unique-prefix lookup, unl
   const { records, failures } = await again.loadAll();
   assert.deepEqual(records.map((r) => r.id).sort(), [a.id, b.id]);
   assert.equal(failures.length, 1);
-  assert.equal(failures[0]!.id, broken);
+  assert.equal(failures[0].id, broken);
   assert.ok(fs.existsSync(path.join(dir, 'pods', broken, 'meta.json')), 'an unloadable file is kept');
   await again.delete(a.id);
   await again.delete(a.id);

@@ -79,7 +79,7 @@ test('S4: update changes the state, saves the draft, commits it to memory, then 
   assert.deepEqual(store.disk.get('c1'), { id: 'c1', podId: 'p1', state: 'running', note: 'started' });
   assert.deepEqual(store.memory.get('c1'), store.disk.get('c1'));
   assert.equal(published.length, 1);
-  assert.deepEqual({ ...published[0], seen: published[0]!.seen?.state }, { type: 'CONTAINER_STARTED_EVENT', id: 'c1', podId: 'p1', seen: 'running' });
+  assert.deepEqual({ ...published[0], seen: published[0].seen?.state }, { type: 'CONTAINER_STARTED_EVENT', id: 'c1', podId: 'p1', seen: 'running' });
 });
 
 test('S4: an action in a state it does not allow is FAILED_PRECONDITION naming the object and state; nothing is written', async () => {

@@ -100,7 +100,7 @@ test('store: atomic save with "version": 1, reload, prefix lookup, ambiguous pre
   const { records, failures } = await again.loadAll();
   assert.deepEqual(records.map((r) => r.id), [ID]);
   assert.equal(failures.length, 1);
-  assert.match(failures[0]!.reason, /unknown metadata version 7/);
+  assert.match(failures[0].reason, /unknown metadata version 7/);
   assert.ok(fs.existsSync(path.join(dir, 'containers', other, 'meta.json')), 'never deleted silently');
   assert.deepEqual(again.ofPod('cd'.repeat(32)).map((r) => r.id), [ID]);
 });

@@ -31,9 +31,9 @@ test('events arrive in publish order with the pod snapshot of their moment', asy
   store.pods.set('p', pod('p'));
   store.containers.push(ctr('c', 'p', 'created'));
   bus.publish('CONTAINER_CREATED_EVENT', 'c', 'p');
-  store.containers[0]!.state = 'running';
+  store.containers[0].state = 'running';
   bus.publish('CONTAINER_STARTED_EVENT', 'c', 'p');
-  store.containers[0]!.state = 'stopped';
+  store.containers[0].state = 'stopped';
   bus.publish('CONTAINER_STOPPED_EVENT', 'c', 'p');
   store.containers.length = 0;
   bus.publish('CONTAINER_DELETED_EVENT', 'c', 'p');
@@ -52,7 +52,7 @@ test('created_at is strictly increasing even when the clock does not move', asyn
   const sub = bus.subscribe();
   for (let i = 0; i < 3; i++) bus.publish('CONTAINER_CREATED_EVENT', `c${i}`, 'p');
   const ts = [(await sub.next())!.createdAtNs, (await sub.next())!.createdAtNs, (await sub.next())!.createdAtNs];
-  assert.ok(ts[0]! < ts[1]! && ts[1]! < ts[2]!, `not increasing: ${ts.join(', ')}`);
+  assert.ok(ts[0] < ts[1] && ts[1] < ts[2], `not increasing: ${ts.join(', ')}`);
 });
 
 test('every subscriber gets every event; a removed pod gives no pod status', async () => {

@@ -118,12 +118,12 @@ test('an fd sent with SCM_RIGHTS over a unix socket arrives and reads the same f
   let got: ReturnType<typeof recvFds>;
   for (let i = 0; i < 100 && !(got = recvFds(fdOf(conn))); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(got!, 'the message arrived');
-  assert.equal(got!.data.toString(), '/dev/pts/x');
-  assert.equal(got!.fds.length, 1);
+  assert.equal(got.data.toString(), '/dev/pts/x');
+  assert.equal(got.fds.length, 1);
   try {
-    assert.equal(fs.readFileSync(got!.fds[0]!, 'utf8'), 'passed along');
+    assert.equal(fs.readFileSync(got.fds[0], 'utf8'), 'passed along');
   } finally {
-    fs.closeSync(got!.fds[0]!);
+    fs.closeSync(got.fds[0]);
   }
 });
 

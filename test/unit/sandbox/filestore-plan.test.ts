@@ -133,14 +133,14 @@ async function tempSources(t: { after(fn: () => Promise<void>): void }, names: s
 test('S15: create makes self filestores exclusively; a second non-shared user fails clearly (real files)', async (t) => {
   const [data] = await tempSources(t, ['data']);
   const m = new FilestoreManager({ logger: SILENT });
-  const planA = planFilestores({ ...input('all:self', [mount(data!)]), root: { path: data!, readonly: true } });
-  assert.deepEqual(await m.create(SB, planA), [selfFilestorePath(data!, SB)]);
-  assert.deepEqual(await readdir(data!), ['.gvisor.filestore.sb1']);
+  const planA = planFilestores({ ...input('all:self', [mount(data)]), root: { path: data, readonly: true } });
+  assert.deepEqual(await m.create(SB, planA), [selfFilestorePath(data, SB)]);
+  assert.deepEqual(await readdir(data), ['.gvisor.filestore.sb1']);
   await assert.rejects(m.create(SB, planA), (e: unknown) => {
     assert.ok(e instanceof FailedPreconditionError);
     assert.match(e.message, /already exists/);
     assert.match(e.message, /share=pod/);
-    assert.ok(e.message.includes(data!));
+    assert.ok(e.message.includes(data));
     return true;
   });
 });
@@ -148,47 +148,47 @@ test('S15: create makes self filestores exclusively; a second non-shared user fa
 test('S15: shared mounts reuse the filestore; container destroy keeps it, root destroy removes it (real files)', async (t) => {
   const [shared, own] = await tempSources(t, ['shared', 'own']);
   const m = new FilestoreManager({ logger: SILENT });
-  const plan = planFilestores(input('all:self', [mount(shared!, { hint: { shared: true } }), mount(own!)]));
+  const plan = planFilestores(input('all:self', [mount(shared, { hint: { shared: true } }), mount(own)]));
   // Root path /rootfs is not in the temp dir: keep the root out of the file work.
   const noRoot = { ...plan, root: { ...plan.root, medium: 'none' as const } };
-  const ownB = planFilestores(input('all:self', [mount(shared!, { hint: { shared: true } })]));
+  const ownB = planFilestores(input('all:self', [mount(shared, { hint: { shared: true } })]));
   const createdA = await m.create(SB, noRoot);
-  assert.deepEqual(createdA, [selfFilestorePath(own!, SB)]);
+  assert.deepEqual(createdA, [selfFilestorePath(own, SB)]);
   // Container B mounts the same shared source: no EEXIST.
   assert.deepEqual(await m.create(SB, { ...ownB, root: { ...ownB.root, medium: 'none' } }), []);
-  assert.deepEqual(await readdir(shared!), ['.gvisor.filestore.sb1']);
+  assert.deepEqual(await readdir(shared), ['.gvisor.filestore.sb1']);
   // Container A destroyed: its own filestore goes, the shared one stays.
   await m.removeForContainer(SB, noRoot);
-  assert.deepEqual(await readdir(own!), []);
-  assert.deepEqual(await readdir(shared!), ['.gvisor.filestore.sb1']);
+  assert.deepEqual(await readdir(own), []);
+  assert.deepEqual(await readdir(shared), ['.gvisor.filestore.sb1']);
   // Idempotent destroy (S7): the second time nothing is left and nothing fails.
   await m.removeForContainer(SB, noRoot);
   // Root destroyed: shared filestores go; a missing one is fine.
-  await m.removeShared(SB, [shared!, own!]);
-  assert.deepEqual(await readdir(shared!), []);
+  await m.removeShared(SB, [shared, own]);
+  assert.deepEqual(await readdir(shared), []);
 });
 
 test('S5: a failed create removes the filestores it made', async (t) => {
   const [a] = await tempSources(t, ['a']);
   const m = new FilestoreManager({ logger: SILENT });
-  const missing = join(a!, 'no-such-dir');
-  const plan = planFilestores(input('all:self', [mount(a!), mount(missing)]));
+  const missing = join(a, 'no-such-dir');
+  const plan = planFilestores(input('all:self', [mount(a), mount(missing)]));
   const noRoot = { ...plan, root: { ...plan.root, medium: 'none' as const } };
   await assert.rejects(m.create(SB, noRoot), /creating filestore ".*no-such-dir\/\.gvisor\.filestore\.sb1": ENOENT/);
-  assert.deepEqual(await readdir(a!), []);
+  assert.deepEqual(await readdir(a), []);
 });
 
 test('S15: cleanupLeftovers removes filestores of dead sandboxes only (real files)', async (t) => {
   const [s1, s2] = await tempSources(t, ['s1', 's2']);
-  await writeFile(join(s1!, '.gvisor.filestore.alive'), '');
-  await writeFile(join(s1!, '.gvisor.filestore.dead'), '');
-  await writeFile(join(s1!, 'user-file'), 'keep');
-  await writeFile(join(s2!, '.gvisor.filestore.dead2'), '');
+  await writeFile(join(s1, '.gvisor.filestore.alive'), '');
+  await writeFile(join(s1, '.gvisor.filestore.dead'), '');
+  await writeFile(join(s1, 'user-file'), 'keep');
+  await writeFile(join(s2, '.gvisor.filestore.dead2'), '');
   const m = new FilestoreManager({ logger: SILENT });
-  const removed = await m.cleanupLeftovers(['alive'], [s1!, s2!, s1!, join(s1!, 'gone'), join(s1!, 'user-file')]);
-  assert.deepEqual(removed.sort(), [join(s1!, '.gvisor.filestore.dead'), join(s2!, '.gvisor.filestore.dead2')].sort());
-  assert.deepEqual((await readdir(s1!)).sort(), ['.gvisor.filestore.alive', 'user-file']);
-  assert.deepEqual(await readdir(s2!), []);
+  const removed = await m.cleanupLeftovers(['alive'], [s1, s2, s1, join(s1, 'gone'), join(s1, 'user-file')]);
+  assert.deepEqual(removed.sort(), [join(s1, '.gvisor.filestore.dead'), join(s2, '.gvisor.filestore.dead2')].sort());
+  assert.deepEqual((await readdir(s1)).sort(), ['.gvisor.filestore.alive', 'user-file']);
+  assert.deepEqual(await readdir(s2), []);
 });
 
 test('S7: removal failures are all reported, none stops the others', async () => {

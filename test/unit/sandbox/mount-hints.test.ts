@@ -33,7 +33,7 @@ test('S14: parses a complete hint', () => {
   assert.deepEqual(hints, [
     { name: 'cache', source: '/var/cache/shared', type: 'tmpfs', share: 'pod', options: ['rw', 'noexec'], derived: false },
   ]);
-  assert.equal(shouldShareMount(hints[0]!), true);
+  assert.equal(shouldShareMount(hints[0]), true);
 });
 
 test('S14: share container is not shared; pod and shared are', () => {
@@ -165,7 +165,7 @@ test('S14: explicit hints take precedence over derived ones (by name or source)'
     { [`${P}shm.source`]: 'shm', [`${P}shm.type`]: 'bind', [`${P}shm.share`]: 'container' },
     { podUid: UID },
   );
-  const other: MountHint = { ...explicit[0]!, name: 'renamed', source: emptyDirHostPath(UID, 'cache') };
+  const other: MountHint = { ...explicit[0], name: 'renamed', source: emptyDirHostPath(UID, 'cache') };
   const hints = deriveEmptyDirHints(
     [
       { name: 'shm', hostPath: emptyDirHostPath(UID, 'shm'), medium: 'memory' },

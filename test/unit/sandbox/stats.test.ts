@@ -73,7 +73,7 @@ function cgroupFiles(files: Record<string, string>): CgroupStatsReader {
     fs: {
       async readFile(p) {
         if (files[p] === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
-        return files[p]!;
+        return files[p];
       },
     },
     now: () => (t += 1_000_000_000n), // one second per read
@@ -128,7 +128,7 @@ function collector(recs: ContainerRecord[], p: SandboxRecord, files: Record<stri
       { name: 'eth0', rxBytes: 100, rxErrors: 1, txBytes: 200, txErrors: 2 },
     ],
     cgroups: cgroupFiles(files),
-    runscStats: async (_d, id) => (runsc[id] === undefined ? undefined : { cpuUsageNs: runsc[id]!, memoryUsageBytes: 5_000_000, pids: 4 }),
+    runscStats: async (_d, id) => (runsc[id] === undefined ? undefined : { cpuUsageNs: runsc[id], memoryUsageBytes: 5_000_000, pids: 4 }),
   });
 }
 
@@ -166,7 +166,7 @@ test('a metrics read takes no rate sample; the kubelet\'s next one still spans i
   const c = collector([ctr('c1', 'oci')], pod('runc'), files);
   await c.listPods({}, { rates: false });
   const first = await c.listContainers();
-  assert.equal(first[0]!.cpu?.usageNanoCores, undefined, 'the scrape did not count as a first sample');
+  assert.equal(first[0].cpu?.usageNanoCores, undefined, 'the scrape did not count as a first sample');
   const snap = await podMetricsSnapshot(await c.listPods({}, { rates: false }), async (pid) => (pid === 4242 ? 300 : undefined));
   assert.deepEqual(snap.pods, [{ pod: 'web', namespace: 'ns', handler: 'runc', oomScoreAdj: 300 }]);
   assert.deepEqual(snap.containers, [{ pod: 'web', namespace: 'ns', container: 'n-c1', handler: 'runc', cpuSeconds: 1, memoryWorkingSetBytes: 49_000, oomKills: 2 }]);
