@@ -102,10 +102,9 @@ DESTDIR ?=
 install: build
 	node dist/src/install/host-install.js install --root "$(if $(DESTDIR),$(abspath $(DESTDIR)),/)" --start
 
-# The installer image as an OCI layout (`sandlot image import build/sandlot-image`;
-# `skopeo copy oci:build/sandlot-image oci-archive:sandlot.tar` for other runtimes).
+# The image for values.image (both chart modes): an OCI layout and an oci-archive.
 image: build
-	node dist/src/install/build-image.js build/sandlot-image
+	node dist/src/install/build-image.js build/sandlot-image --archive build/sandlot-image.tar
 
 # Removes bundle and unit; PURGE=1 also the config and the daemon's dirs.
 uninstall:
