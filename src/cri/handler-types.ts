@@ -47,8 +47,8 @@ export type ResponseOf<M extends CriMethod> = Parameters<Definitions[M]['respons
 export type ResponseOutputOf<M extends CriMethod> = ReturnType<Definitions[M]['responseDeserialize']>;
 
 export type UnaryHandler<M extends UnaryMethod> = (req: RequestOf<M>, ctx: CallContext) => Promise<ResponseOf<M>>;
-/** Server-streaming RPCs: yield each response message. */
-export type StreamHandler<M extends StreamMethod> = (req: RequestOf<M>, ctx: CallContext) => AsyncIterable<ResponseOf<M>>;
+/** Server-streaming RPCs: yield each response message (a plain generator when nothing is awaited). */
+export type StreamHandler<M extends StreamMethod> = (req: RequestOf<M>, ctx: CallContext) => AsyncIterable<ResponseOf<M>> | Iterable<ResponseOf<M>>;
 
 /** Handlers keyed by method name (`PullImage`, `RunPodSandbox` …), each typed by its RPC. */
 export interface HandlerSet {
@@ -62,7 +62,18 @@ export interface HandlerSet {
  * that method: the definition of the same name decodes it.
  */
 export type AnyUnaryHandler = (req: object, ctx: CallContext) => Promise<unknown>;
-export type AnyStreamHandler = (req: object, ctx: CallContext) => AsyncIterable<unknown>;
+export type AnyStreamHandler = (req: object, ctx: CallContext) => AsyncIterable<unknown> | Iterable<unknown>;
+
+/**
+ * The answer of a unary handler that awaits nothing: `compute` runs now, and what it
+ * throws (a validation error) becomes the rejection, as from an `async` function, so a
+ * caller of the handler sees a rejected promise, never a synchronous throw.
+ */
+export function answer<T>(compute: () => T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    resolve(compute());
+  });
+}
 
 export function unaryHandlerOf(set: HandlerSet, method: string): AnyUnaryHandler | undefined {
   return (set.unary as Record<string, AnyUnaryHandler | undefined> | undefined)?.[method];

@@ -9,7 +9,7 @@ import type { AuthConfig } from '../types/cri/runtime/v1/AuthConfig.js';
 import type { Image } from '../types/cri/runtime/v1/Image.js';
 import type { ImageFilter } from '../types/cri/runtime/v1/ImageFilter.js';
 import type { ImageSpec } from '../types/cri/runtime/v1/ImageSpec.js';
-import type { HandlerSet } from './handler-types.js';
+import { answer, type HandlerSet } from './handler-types.js';
 
 /** Images per StreamImages message. */
 export const STREAM_IMAGES_PAGE_SIZE = 100;
@@ -78,24 +78,26 @@ export function imageHandlers(images: ImageService): HandlerSet {
         const rec = await images.pull(ref, authConfig(req), { signal: ctx.signal });
         return { image_ref: rec.id };
       },
-      async ImageStatus(req) {
-        const ref = imageField(req.image, 'image.image', true)!;
-        const rec = images.status(ref);
-        // CRI: an image that is not present is a nil image, not an error.
-        if (!rec) return { image: null, info: {} };
-        const info: Record<string, string> = {};
-        if (req.verbose === true) {
-          info.info = JSON.stringify({
-            id: rec.id,
-            manifestDigest: rec.manifestDigest,
-            chainIds: rec.layers.map((l) => l.chainId),
-            imageSpec: rec.config,
-          });
-        }
-        return { image: toCriImage(rec), info };
+      ImageStatus(req) {
+        return answer(() => {
+          const ref = imageField(req.image, 'image.image', true)!;
+          const rec = images.status(ref);
+          // CRI: an image that is not present is a nil image, not an error.
+          if (!rec) return { image: null, info: {} };
+          const info: Record<string, string> = {};
+          if (req.verbose === true) {
+            info.info = JSON.stringify({
+              id: rec.id,
+              manifestDigest: rec.manifestDigest,
+              chainIds: rec.layers.map((l) => l.chainId),
+              imageSpec: rec.config,
+            });
+          }
+          return { image: toCriImage(rec), info };
+        });
       },
-      async ListImages(req) {
-        return { images: list(req).map(toCriImage) };
+      ListImages(req) {
+        return answer(() => ({ images: list(req).map(toCriImage) }));
       },
       async RemoveImage(req) {
         await images.remove(imageField(req.image, 'image.image', true)!);
@@ -113,7 +115,7 @@ export function imageHandlers(images: ImageService): HandlerSet {
       },
     },
     stream: {
-      async *StreamImages(req) {
+      *StreamImages(req) {
         const all = list(req).map(toCriImage);
         for (let i = 0; i < all.length; i += STREAM_IMAGES_PAGE_SIZE) {
           yield { images: all.slice(i, i + STREAM_IMAGES_PAGE_SIZE) };

@@ -186,16 +186,23 @@ function wrapUnary(opts: InstrumentOptions, service: string, method: string, han
     const request: object = bad === undefined ? call.request : {};
     const scope = new CallScope(opts, service, method, request, call.metadata);
     call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
-    (bad === undefined ? handler(request, scope.ctx) : Promise.reject(malformedError(service, method, bad))).then(
-      (res: unknown) => {
-        scope.finish(undefined);
-        callback(null, res);
-      },
-      (e: unknown) => {
-        const { code, details } = scope.finish(e);
-        callback({ code, details, metadata: new Metadata() });
-      },
-    );
+    // Called inside then(), so a handler that throws synchronously (a plain function, not
+    // `async`) is answered with its status like one that rejects, not left to grpc-js.
+    Promise.resolve()
+      .then(() => {
+        if (bad !== undefined) throw malformedError(service, method, bad);
+        return handler(request, scope.ctx);
+      })
+      .then(
+        (res: unknown) => {
+          scope.finish(undefined);
+          callback(null, res);
+        },
+        (e: unknown) => {
+          const { code, details } = scope.finish(e);
+          callback({ code, details, metadata: new Metadata() });
+        },
+      );
   };
 }
 
@@ -208,6 +215,8 @@ function wrapStream(opts: InstrumentOptions, service: string, method: string, ha
     void (async () => {
       try {
         if (bad !== undefined) throw malformedError(service, method, bad);
+        // Inside the try: a handler that throws synchronously (before returning its
+        // iterable) is answered with its status too.
         for await (const msg of handler(request, scope.ctx)) {
           if (scope.controller.signal.aborted) break;
           if (!call.write(msg)) await new Promise((r) => call.once('drain', r));
@@ -242,17 +251,13 @@ export function implementService(
     if (def.responseStream) {
       const h: AnyStreamHandler =
         streamHandlerOf(handlers, method) ??
-        // eslint-disable-next-line require-yield
-        async function* () {
+        (() => {
           throw new UnimplementedError(unimplementedMessage(serviceName, method));
-        };
+        });
       impl[name] = wrapStream(opts, serviceName, method, h);
     } else {
       const h: AnyUnaryHandler =
-        unaryHandlerOf(handlers, method) ??
-        (async () => {
-          throw new UnimplementedError(unimplementedMessage(serviceName, method));
-        });
+        unaryHandlerOf(handlers, method) ?? (() => Promise.reject(new UnimplementedError(unimplementedMessage(serviceName, method))));
       impl[name] = wrapUnary(opts, serviceName, method, h);
     }
   }

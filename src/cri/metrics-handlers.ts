@@ -25,8 +25,8 @@ export function metricsHandlers(stats: Pick<StatsCollector, 'listPods'>): Handle
   const collect = async (): Promise<PodSandboxMetrics[]> => podSandboxMetrics(await stats.listPods({}, { rates: false })).map(podSandboxMetricsOf);
   return {
     unary: {
-      async ListMetricDescriptors() {
-        return { descriptors: METRIC_DESCRIPTORS.map((d) => ({ name: d.name, help: d.help, label_keys: [...d.labelKeys] })) };
+      ListMetricDescriptors() {
+        return Promise.resolve({ descriptors: METRIC_DESCRIPTORS.map((d) => ({ name: d.name, help: d.help, label_keys: [...d.labelKeys] })) });
       },
       async ListPodSandboxMetrics() {
         return { pod_metrics: await collect() };

@@ -1,7 +1,7 @@
 // Version, Status, RuntimeConfig and UpdateRuntimeConfig: what the kubelet asks first.
 import type { SandlotConfig } from '../config/types.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { HandlerSet } from './handler-types.js';
+import { answer, type HandlerSet } from './handler-types.js';
 
 export const RUNTIME_NAME = 'sandlot';
 export const CRI_API_VERSION = 'v1';
@@ -36,12 +36,13 @@ const CIDR = /^[0-9a-fA-F:.]+\/\d{1,3}$/;
 export function runtimeInfoHandlers(deps: RuntimeInfoDeps): HandlerSet {
   return {
     unary: {
-      Version: async () => ({
-        version: KUBE_API_VERSION,
-        runtime_name: RUNTIME_NAME,
-        runtime_version: deps.version,
-        runtime_api_version: CRI_API_VERSION,
-      }),
+      Version: () =>
+        Promise.resolve({
+          version: KUBE_API_VERSION,
+          runtime_name: RUNTIME_NAME,
+          runtime_version: deps.version,
+          runtime_api_version: CRI_API_VERSION,
+        }),
 
       Status: async (req) => {
         const handlers = deps.runtimeHandlers();
@@ -81,20 +82,21 @@ export function runtimeInfoHandlers(deps: RuntimeInfoDeps): HandlerSet {
         };
       },
 
-      RuntimeConfig: async () => ({ linux: { cgroup_driver: 'CGROUPFS' } }),
+      RuntimeConfig: () => Promise.resolve({ linux: { cgroup_driver: 'CGROUPFS' } }),
 
-      UpdateRuntimeConfig: async (req) => {
-        const cidr: unknown = req.runtime_config?.network_config?.pod_cidr;
-        if (typeof cidr === 'string' && cidr !== '') {
-          for (const part of cidr.split(',')) {
-            if (!CIDR.test(part.trim())) {
-              throw new InvalidArgumentError(`updating runtime config: runtime_config.network_config.pod_cidr "${cidr}" is not a CIDR list`);
+      UpdateRuntimeConfig: (req) =>
+        answer(() => {
+          const cidr: unknown = req.runtime_config?.network_config?.pod_cidr;
+          if (typeof cidr === 'string' && cidr !== '') {
+            for (const part of cidr.split(',')) {
+              if (!CIDR.test(part.trim())) {
+                throw new InvalidArgumentError(`updating runtime config: runtime_config.network_config.pod_cidr "${cidr}" is not a CIDR list`);
+              }
             }
+            deps.setPodCidr(cidr);
           }
-          deps.setPodCidr(cidr);
-        }
-        return {};
-      },
+          return {};
+        }),
     },
   };
 }

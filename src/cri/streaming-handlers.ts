@@ -2,7 +2,7 @@
 // target now, so a bad request fails at the RPC rather than when the client dials the
 // URL. ExecSync, which runs the command itself, is exec-sync-handlers.ts.
 import type { StreamingServer } from '../streaming/server.js';
-import type { HandlerSet } from './handler-types.js';
+import { answer, type HandlerSet } from './handler-types.js';
 import { execCmd, requireNonEmpty } from './request-fields.js';
 
 export interface StreamingHandlerDeps {
@@ -14,11 +14,12 @@ export interface StreamingHandlerDeps {
 export function portForwardHandlers(deps: StreamingHandlerDeps): HandlerSet {
   return {
     unary: {
-      PortForward: async (req) => {
-        const podSandboxId = requireNonEmpty('pod_sandbox_id', req.pod_sandbox_id);
-        deps.requirePodRunning(podSandboxId, 'port-forward');
-        return { url: deps.server.getPortForwardUrl({ podSandboxId, ports: req.port }) };
-      },
+      PortForward: (req) =>
+        answer(() => {
+          const podSandboxId = requireNonEmpty('pod_sandbox_id', req.pod_sandbox_id);
+          deps.requirePodRunning(podSandboxId, 'port-forward');
+          return { url: deps.server.getPortForwardUrl({ podSandboxId, ports: req.port }) };
+        }),
     },
   };
 }
