@@ -80,8 +80,10 @@ export async function stopContainerLocked(t: ContainerTeardown, rec: ContainerRe
 export async function removeContainerLocked(t: ContainerTeardown, rec: ContainerRecord): Promise<void> {
   const steps = new Cleanup();
   let monitor: ContainerMonitor | undefined;
-  await steps.run('finding the container monitor', async () => {
+  // Cleanup.run catches what the step throws synchronously, too.
+  await steps.run('finding the container monitor', () => {
     monitor = t.monitor(rec.runtimeHandler);
+    return Promise.resolve();
   });
   // The CRI: a running container is removed by force.
   if (monitor && (rec.state === 'running' || rec.state === 'created')) await steps.run('stopping', () => stopContainerLocked(t, rec, 0));

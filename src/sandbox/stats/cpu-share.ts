@@ -59,9 +59,15 @@ export function proportionalCpuUsageNs(input: ProportionalCpuInput): number {
 function toEntries(
   usage: ReadonlyMap<string, Nanoseconds> | Readonly<Record<string, Nanoseconds>>,
 ): Array<[string, number]> {
-  const entries: Array<[string, Nanoseconds]> =
-    usage instanceof Map ? [...(usage as ReadonlyMap<string, Nanoseconds>)] : Object.entries(usage);
+  const entries: Array<[string, Nanoseconds]> = isMap(usage) ? [...usage] : Object.entries(usage);
   return entries.map(([id, ns]) => [id, toFloat(ns, `container "${id}"`)]);
+}
+
+/** `instanceof Map` alone does not narrow a ReadonlyMap out of the union (ReadonlyMap is only an interface). */
+function isMap(
+  usage: ReadonlyMap<string, Nanoseconds> | Readonly<Record<string, Nanoseconds>>,
+): usage is ReadonlyMap<string, Nanoseconds> {
+  return usage instanceof Map;
 }
 
 function toFloat(ns: Nanoseconds, what: string): number {
