@@ -39,7 +39,9 @@ test('re-encoded header frames decode to the same headers and keep END_STREAM an
   const dec = hpack.decompressor.create({ table: { size: 4096 } });
   dec.write(Buffer.concat(fragments));
   dec.execute();
-  const got: Array<{ name: string; value: string }> = [];
-  for (let h = dec.read(); h !== null; h = dec.read()) got.push({ name: h.name, value: h.value });
+  // The decompressor is an object-mode Transform: each read() is one header field, or null.
+  type Field = { name: string; value: string };
+  const got: Field[] = [];
+  for (let h = dec.read() as Field | null; h !== null; h = dec.read() as Field | null) got.push({ name: h.name, value: h.value });
   assert.deepEqual(got, headers);
 });

@@ -12,7 +12,7 @@ import { REPO_ROOT } from '../../helpers/daemon.js';
 const UPSTREAM = path.resolve(REPO_ROOT, '../shared/reference/cri-api/api.proto');
 
 function wire(file: string): unknown {
-  return JSON.parse(JSON.stringify(protobuf.loadSync(file).toJSON(), (k, v) => (k === 'comment' ? undefined : v)));
+  return JSON.parse(JSON.stringify(protobuf.loadSync(file).toJSON(), (k: string, v: unknown) => (k === 'comment' ? undefined : v)));
 }
 
 test(

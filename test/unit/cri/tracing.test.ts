@@ -27,7 +27,7 @@ test('each CRI call becomes a server span named after the method, carrying the p
       version: 'test',
       config,
       configFile: undefined,
-      networkStatus: async () => ({ ready: true, reason: '', message: '' }),
+      networkStatus: () => Promise.resolve({ ready: true, reason: '', message: '' }),
       runtimeHandlers: () => [],
       setPodCidr: () => undefined,
     }),
@@ -51,10 +51,7 @@ test('each CRI call becomes a server span named after the method, carrying the p
   t.after(() => propagation.disable());
   const md = new Metadata();
   md.set('traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
-  await new Promise<void>((resolve, reject) =>
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    (client.runtime as any).Status({}, md, (e: Error | null) => (e ? reject(e) : resolve())),
-  );
+  await new Promise<void>((resolve, reject) => client.runtime.Status({}, md, (e) => (e ? reject(e) : resolve())));
 
   const spans = exporter.getFinishedSpans();
   const version = spans.find((s) => s.name === 'runtime.v1.RuntimeService/Version');

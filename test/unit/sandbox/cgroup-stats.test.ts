@@ -123,10 +123,11 @@ test('single-value files: numbers, "max", and garbage named by path', () => {
 
 function fakeFs(files: Record<string, string>): CgroupFs {
   return {
-    readFile: async (p) => {
+    readFile: (p) => {
       const v = files[p];
-      if (v === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
-      return v;
+      // Rejected, not thrown: the reader sees what fs.promises gives it.
+      if (v === undefined) return Promise.reject(Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' }));
+      return Promise.resolve(v);
     },
   };
 }

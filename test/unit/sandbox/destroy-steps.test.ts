@@ -5,14 +5,14 @@ import { Cleanup } from '../../../src/util/cleanup.js';
 test('S7: every destroy step runs after a failure, and the failures are joined, each named by its step', async () => {
   const steps = new Cleanup();
   const ran: string[] = [];
-  await steps.run('killing', async () => {
+  await steps.run('killing', () => {
     ran.push('killing');
-    throw new Error('ESRCH');
+    return Promise.reject(new Error('ESRCH'));
   });
-  await steps.run('removing files', async () => void ran.push('removing files'));
-  await steps.run('removing the cgroup', async () => {
+  await steps.run('removing files', () => Promise.resolve(void ran.push('removing files')));
+  await steps.run('removing the cgroup', () => {
     ran.push('removing the cgroup');
-    throw new Error('EBUSY');
+    return Promise.reject(new Error('EBUSY'));
   });
   assert.deepEqual(ran, ['killing', 'removing files', 'removing the cgroup']);
   assert.throws(
@@ -26,6 +26,6 @@ test('S7: every destroy step runs after a failure, and the failures are joined, 
 
 test('a destroy path whose steps all succeeded does not throw', async () => {
   const steps = new Cleanup();
-  await steps.run('removing files', async () => undefined);
+  await steps.run('removing files', () => Promise.resolve());
   assert.doesNotThrow(() => steps.throwIfFailed('removing sandbox "abc"'));
 });

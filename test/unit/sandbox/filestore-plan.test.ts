@@ -195,11 +195,12 @@ test('S7: removal failures are all reported, none stops the others', async () =>
   const unlinked: string[] = [];
   const fs: FilestoreFs = {
     create: async () => {},
-    readdir: async () => [],
-    unlink: async (p) => {
+    readdir: () => Promise.resolve([]),
+    unlink: (p) => {
       unlinked.push(p);
-      if (p.startsWith('/a/')) throw Object.assign(new Error('EBUSY: busy'), { code: 'EBUSY' });
-      if (p.startsWith('/b/')) throw Object.assign(new Error('EACCES: denied'), { code: 'EACCES' });
+      if (p.startsWith('/a/')) return Promise.reject(Object.assign(new Error('EBUSY: busy'), { code: 'EBUSY' }));
+      if (p.startsWith('/b/')) return Promise.reject(Object.assign(new Error('EACCES: denied'), { code: 'EACCES' }));
+      return Promise.resolve();
     },
   };
   const m = new FilestoreManager({ logger: SILENT, fs });

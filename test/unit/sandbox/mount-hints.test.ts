@@ -228,9 +228,9 @@ test('tmpfsMountPoints reads tmpfs mount points from mountinfo, unescaping space
 test('S14: discoverEmptyDirVolumes tells memory emptyDirs from disk ones', async () => {
   const root = '/var/lib/kubelet';
   const fs: EmptyDirFs = {
-    readdir: async (p) => (p === `${root}/pods/${UID}/volumes/kubernetes.io~empty-dir` ? ['shm', 'cache'] : []),
-    readMountinfo: async () =>
-      `40 22 0:40 / ${root}/pods/${UID}/volumes/kubernetes.io~empty-dir/shm rw - tmpfs tmpfs rw\n`,
+    readdir: (p) => Promise.resolve(p === `${root}/pods/${UID}/volumes/kubernetes.io~empty-dir` ? ['shm', 'cache'] : []),
+    readMountinfo: () =>
+      Promise.resolve(`40 22 0:40 / ${root}/pods/${UID}/volumes/kubernetes.io~empty-dir/shm rw - tmpfs tmpfs rw\n`),
   };
   assert.deepEqual(await discoverEmptyDirVolumes(fs, UID), [
     { name: 'cache', hostPath: emptyDirHostPath(UID, 'cache'), medium: 'disk' },

@@ -106,10 +106,11 @@ function fakeProc(status: string, opts: { delayWrite?: (value: string) => Promis
   ]);
   const ops: string[] = [];
   const fs: OomScoreFs = {
-    async readFile(path) {
+    readFile(path) {
       const v = files.get(path);
-      if (v === undefined) throw errno('ENOENT');
-      return v;
+      // Rejected, not thrown: the code under test sees what fs.promises gives it.
+      if (v === undefined) return Promise.reject(errno('ENOENT'));
+      return Promise.resolve(v);
     },
     async writeFile(path, data) {
       if (!files.has(path)) throw errno('ENOENT');

@@ -31,14 +31,14 @@ test('runsc events --stats: cpu total (already S13-scaled), the sandbox memory a
 test('runscEventsStats runs `events --stats <id>` with the handler flags; a failing runsc (container not running) is undefined', async () => {
   const driver = { binaryPath: () => '/usr/bin/runsc', globalArgs: () => ['--root', '/r', '--network=host'] } as unknown as RuntimeDriver;
   let argv: string[] = [];
-  const ok = await runscEventsStats(driver, 'c1', async (_f, args) => {
+  const ok = await runscEventsStats(driver, 'c1', (_f, args) => {
     argv = args;
-    return { stdout: `${RUNSC_LINE}\n`, stderr: '' };
+    return Promise.resolve({ stdout: `${RUNSC_LINE}\n`, stderr: '' });
   });
   assert.deepEqual(argv, ['--root', '/r', '--network=host', 'events', '--stats', 'c1']);
   assert.equal(ok?.cpuUsageNs, 4495628979n);
-  assert.equal(await runscEventsStats(driver, 'c1', async () => { throw new Error('exit 1'); }), undefined);
-  assert.equal(await runscEventsStats(driver, 'c1', async () => ({ stdout: '', stderr: '' })), undefined);
+  assert.equal(await runscEventsStats(driver, 'c1', () => Promise.reject(new Error('exit 1'))), undefined);
+  assert.equal(await runscEventsStats(driver, 'c1', () => Promise.resolve({ stdout: '', stderr: '' })), undefined);
 });
 
 test('writable layer: bytes as du (a hard link once), inodes, a bound on entries, and a cache per container', async (t) => {
@@ -71,9 +71,10 @@ function cgroupFiles(files: Record<string, string>): CgroupStatsReader {
   return new CgroupStatsReader({
     layout: V1,
     fs: {
-      async readFile(p) {
-        if (files[p] === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
-        return files[p];
+      readFile(p) {
+        const v = files[p];
+        if (v === undefined) return Promise.reject(Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' }));
+        return Promise.resolve(v);
       },
     },
     now: () => (t += 1_000_000_000n), // one second per read
@@ -119,16 +120,17 @@ function collector(recs: ContainerRecord[], p: SandboxRecord, files: Record<stri
     log,
     pods: { list: () => [p], get: () => p, driver: () => ({}) as RuntimeDriver },
     containers: {
-      list: async (f) => recs.filter((r) => (f?.id === undefined || r.id === f.id) && (f?.podId === undefined || r.podId === f.podId)),
-      status: async (id) => recs.find((r) => r.id === id)!,
+      list: (f) => Promise.resolve(recs.filter((r) => (f?.id === undefined || r.id === f.id) && (f?.podId === undefined || r.podId === f.podId))),
+      status: (id) => Promise.resolve(recs.find((r) => r.id === id)!),
     },
     upperDir: (id) => `/nonexistent/${id}/overlay/upper`,
-    networkCounters: async () => [
-      { name: 'lo', rxBytes: 1, rxErrors: 0, txBytes: 1, txErrors: 0 },
-      { name: 'eth0', rxBytes: 100, rxErrors: 1, txBytes: 200, txErrors: 2 },
-    ],
+    networkCounters: () =>
+      Promise.resolve([
+        { name: 'lo', rxBytes: 1, rxErrors: 0, txBytes: 1, txErrors: 0 },
+        { name: 'eth0', rxBytes: 100, rxErrors: 1, txBytes: 200, txErrors: 2 },
+      ]),
     cgroups: cgroupFiles(files),
-    runscStats: async (_d, id) => (runsc[id] === undefined ? undefined : { cpuUsageNs: runsc[id], memoryUsageBytes: 5_000_000, pids: 4 }),
+    runscStats: (_d, id) => Promise.resolve(runsc[id] === undefined ? undefined : { cpuUsageNs: runsc[id], memoryUsageBytes: 5_000_000, pids: 4 }),
   });
 }
 
@@ -167,7 +169,7 @@ test('a metrics read takes no rate sample; the kubelet\'s next one still spans i
   await c.listPods({}, { rates: false });
   const first = await c.listContainers();
   assert.equal(first[0].cpu?.usageNanoCores, undefined, 'the scrape did not count as a first sample');
-  const snap = await podMetricsSnapshot(await c.listPods({}, { rates: false }), async (pid) => (pid === 4242 ? 300 : undefined));
+  const snap = await podMetricsSnapshot(await c.listPods({}, { rates: false }), (pid) => Promise.resolve(pid === 4242 ? 300 : undefined));
   assert.deepEqual(snap.pods, [{ pod: 'web', namespace: 'ns', handler: 'runc', oomScoreAdj: 300 }]);
   assert.deepEqual(snap.containers, [{ pod: 'web', namespace: 'ns', container: 'n-c1', handler: 'runc', cpuSeconds: 1, memoryWorkingSetBytes: 49_000, oomKills: 2 }]);
 });
@@ -175,17 +177,19 @@ test('a metrics read takes no rate sample; the kubelet\'s next one still spans i
 test('CRI shape: UInt64Value wrappers, int64 as strings, a missing rate left unset; filters validated', async () => {
   const files: Record<string, string> = { '/cg/cpuacct/pods/p/c1/cpuacct.usage': '1000\n', ...memFiles('/pods/p/c1', 50_000) };
   const c = collector([ctr('c1', 'oci')], pod('runc'), files);
-  const out = containerStatsOf(await c.container('c1')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  const out = containerStatsOf(await c.container('c1'));
   assert.deepEqual(out.attributes, { id: 'c1', metadata: { name: 'n-c1', attempt: 0 }, labels: {}, annotations: {} });
-  assert.deepEqual(out.cpu.usage_core_nano_seconds, { value: '1000' });
-  assert.equal(out.cpu.usage_nano_cores, null);
-  assert.match(out.cpu.timestamp, /^\d{19}$/);
-  assert.deepEqual(out.memory.working_set_bytes, { value: '49000' });
+  assert.deepEqual(out.cpu?.usage_core_nano_seconds, { value: '1000' });
+  assert.equal(out.cpu?.usage_nano_cores, null);
+  const timestamp = out.cpu?.timestamp;
+  assert.equal(typeof timestamp, 'string', 'int64 as a string');
+  assert.match(String(timestamp), /^\d{19}$/);
+  assert.deepEqual(out.memory?.working_set_bytes, { value: '49000' });
   assert.equal(out.writable_layer, null, 'no rootfs, no layer');
-  const ps = podStatsOf({ ...(await c.pod(POD)), cpu: undefined }) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  assert.equal(ps.attributes.metadata.uid, 'u');
-  assert.equal(ps.linux.cpu, null);
-  assert.deepEqual(ps.linux.network.default_interface.tx_errors, { value: '2' });
+  const ps = podStatsOf({ ...(await c.pod(POD)), cpu: undefined });
+  assert.equal(ps.attributes?.metadata?.uid, 'u');
+  assert.equal(ps.linux?.cpu, null);
+  assert.deepEqual(ps.linux?.network?.default_interface?.tx_errors, { value: '2' });
   assert.deepEqual(parseContainerStatsFilter({ id: 'x', pod_sandbox_id: 'y', label_selector: { a: 'b' } }), { id: 'x', podId: 'y', labelSelector: { a: 'b' } });
   assert.deepEqual(parseContainerStatsFilter({ id: '', pod_sandbox_id: '', label_selector: {} }), {});
   assert.throws(() => parsePodStatsFilter({ id: '../x' }), InvalidArgumentError);
