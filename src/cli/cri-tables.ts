@@ -1,5 +1,4 @@
 // The rows of `sandlot pods` and `sandlot ps`, from CRI list items (crictl's columns).
-import type { CriMessage } from './client.js';
 import { timeAgo } from './human-time.js';
 
 /** IDs in tables are cut to 13 characters, as crictl does. */
@@ -8,13 +7,13 @@ export const SHORT_ID_CHARS = 13;
 export const POD_HEADER = ['POD ID', 'CREATED', 'STATE', 'NAME', 'NAMESPACE', 'ATTEMPT', 'RUNTIME'];
 export const CONTAINER_HEADER = ['CONTAINER', 'IMAGE', 'CREATED', 'STATE', 'NAME', 'ATTEMPT', 'POD ID'];
 
-export function shortId(id: unknown): string {
-  return String(id ?? '').slice(0, SHORT_ID_CHARS);
+export function shortId(id: string | null | undefined): string {
+  return (id ?? '').slice(0, SHORT_ID_CHARS);
 }
 
 /** SANDBOX_READY → Ready, CONTAINER_RUNNING → Running, as crictl prints states. */
-export function stateWord(state: unknown): string {
-  const s = String(state ?? '').replace(/^(SANDBOX|CONTAINER)_/, '');
+export function stateWord(state: string | null | undefined): string {
+  const s = (state ?? '').replace(/^(SANDBOX|CONTAINER)_/, '');
   if (s === 'NOTREADY') return 'NotReady';
   return s.charAt(0) + s.slice(1).toLowerCase();
 }
@@ -22,35 +21,59 @@ export function stateWord(state: unknown): string {
 /** Image ID → its first repo tag, from ListImages (crictl resolves IDs the same way). */
 export type ImageNames = ReadonlyMap<string, string>;
 
-export function imageNames(images: CriMessage[]): ImageNames {
+// The fields the tables read of decoded CRI list items (PodSandbox__Output, Container__Output
+// and Image__Output fit; the unit tests build only these).
+interface CreatedItem {
+  created_at?: string | number;
+}
+export interface PodItem extends CreatedItem {
+  id?: string;
+  state?: string;
+  metadata?: { name?: string; namespace?: string; attempt?: number } | null;
+  runtime_handler?: string;
+}
+export interface ContainerItem extends CreatedItem {
+  id?: string;
+  pod_sandbox_id?: string;
+  state?: string;
+  image?: { image?: string; user_specified_image?: string } | null;
+  image_ref?: string;
+  metadata?: { name?: string; attempt?: number } | null;
+}
+export interface ImageItem {
+  id?: string;
+  repo_tags?: string[];
+}
+
+export function imageNames(images: ImageItem[]): ImageNames {
   const m = new Map<string, string>();
   for (const img of images) {
     const tag = (img.repo_tags ?? [])[0];
-    if (tag) m.set(String(img.id), String(tag));
+    if (tag) m.set(String(img.id ?? ''), tag);
   }
   return m;
 }
 
 /** The image a person recognizes: a name over an ID, a short ID over a long one. */
-export function imageWord(c: CriMessage, names: ImageNames = new Map()): string {
+export function imageWord(c: ContainerItem, names: ImageNames = new Map()): string {
   const image = String(c.image?.user_specified_image || c.image?.image || c.image_ref || '');
   const bare = image.replace(/^sha256:/, '');
   if (!/^[0-9a-f]{64}$/.test(bare)) return image;
   return names.get(`sha256:${bare}`) ?? names.get(bare) ?? bare.slice(0, SHORT_ID_CHARS);
 }
 
-function byCreatedDesc(a: CriMessage, b: CriMessage): number {
+function byCreatedDesc(a: CreatedItem, b: CreatedItem): number {
   const x = BigInt(a.created_at ?? 0);
   const y = BigInt(b.created_at ?? 0);
   return x === y ? 0 : x < y ? 1 : -1;
 }
 
 /** Newest first, as crictl lists. */
-export function newestFirst(items: CriMessage[]): CriMessage[] {
+export function newestFirst<T extends CreatedItem>(items: T[]): T[] {
   return [...items].sort(byCreatedDesc);
 }
 
-export function podRows(items: CriMessage[], nowMs: number): string[][] {
+export function podRows(items: PodItem[], nowMs: number): string[][] {
   return newestFirst(items).map((p) => [
     shortId(p.id),
     timeAgo(p.created_at ?? 0, nowMs),
@@ -62,7 +85,7 @@ export function podRows(items: CriMessage[], nowMs: number): string[][] {
   ]);
 }
 
-export function containerRows(items: CriMessage[], nowMs: number, names: ImageNames = new Map()): string[][] {
+export function containerRows(items: ContainerItem[], nowMs: number, names: ImageNames = new Map()): string[][] {
   return newestFirst(items).map((c) => [
     shortId(c.id),
     imageWord(c, names),

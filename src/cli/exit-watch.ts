@@ -7,7 +7,10 @@
 //   open stream ─► check ─► (CHECK_AGAIN_MS) check ─► events … ─► STOPPED/DELETED of ours ─► exited
 //        └─ stream ends/fails ─► poll every FALLBACK_POLL_MS
 import type { ClientReadableStream } from '@grpc/grpc-js';
-import type { CriClient, CriMessage } from './client.js';
+import type { CriClient } from './client.js';
+import type { ResponseOutputOf } from '../cri/handler-types.js';
+
+type ContainerEvent = ResponseOutputOf<'GetContainerEvents'>;
 
 export const CHECK_AGAIN_MS = 2_000;
 export const FALLBACK_POLL_MS = 2_000;
@@ -20,7 +23,7 @@ export interface ContainerExit {
 
 export class ContainerExitWatch {
   private exit: ContainerExit | undefined;
-  private stream: ClientReadableStream<CriMessage> | undefined;
+  private stream: ClientReadableStream<ContainerEvent> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly waiters: ((e: ContainerExit) => void)[] = [];
@@ -62,7 +65,7 @@ export class ContainerExitWatch {
   }
 
   private open(): void {
-    let stream: ClientReadableStream<CriMessage>;
+    let stream: ClientReadableStream<ContainerEvent>;
     try {
       stream = this.c.runtimeStream('GetContainerEvents', {});
     } catch {
@@ -70,7 +73,7 @@ export class ContainerExitWatch {
       return;
     }
     this.stream = stream;
-    stream.on('data', (ev: CriMessage) => this.onEvent(ev));
+    stream.on('data', (ev: ContainerEvent) => this.onEvent(ev));
     // A cancel of our own ends it too; only an unexpected end falls back to polling.
     const fallback = (): void => {
       if (this.stream !== stream || this.closed) return;
@@ -84,10 +87,10 @@ export class ContainerExitWatch {
       .catch(() => this.schedule(CHECK_AGAIN_MS, false));
   }
 
-  private onEvent(ev: CriMessage): void {
-    if (String(ev.container_id) !== this.containerId) return;
-    const type = String(ev.container_event_type);
-    const mine = ((ev.containers_statuses ?? []) as CriMessage[]).find((s) => String(s.id) === this.containerId);
+  private onEvent(ev: ContainerEvent): void {
+    if (ev.container_id !== this.containerId) return;
+    const type = ev.container_event_type;
+    const mine = ev.containers_statuses.find((s) => s.id === this.containerId);
     if (type === 'CONTAINER_DELETED_EVENT') this.settle({ exitCode: mine ? Number(mine.exit_code ?? 0) : undefined });
     else if (type === 'CONTAINER_STOPPED_EVENT' || mine?.state === 'CONTAINER_EXITED') this.settle({ exitCode: Number(mine?.exit_code ?? 0) });
   }
@@ -96,8 +99,7 @@ export class ContainerExitWatch {
   private async check(): Promise<void> {
     try {
       const res = await this.c.runtimeCall('ContainerStatus', { container_id: this.containerId }, { timeoutMs: STATUS_TIMEOUT_MS });
-      const st = (res.status ?? {}) as CriMessage;
-      if (st.state === 'CONTAINER_EXITED') this.settle({ exitCode: Number(st.exit_code ?? 0) });
+      if (res.status?.state === 'CONTAINER_EXITED') this.settle({ exitCode: res.status.exit_code });
     } catch (e) {
       if ((e as { code?: unknown }).code === 5 /* NOT_FOUND */) this.settle({ exitCode: undefined });
       else throw e;

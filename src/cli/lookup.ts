@@ -1,6 +1,7 @@
 // Finding pods and containers by ID, name or ID prefix through the daemon, and reading gRPC errors.
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { CriClient, CriMessage } from './client.js';
+import type { CriClient } from './client.js';
+import type { RequestInputOf, ResponseOutputOf } from '../cri/handler-types.js';
 import { IdResolutionError, pickNamed } from './id-prefix.js';
 
 export const LIST_TIMEOUT_MS = 30_000;
@@ -21,18 +22,23 @@ export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-export async function listPods(c: CriClient, filter: CriMessage = {}): Promise<CriMessage[]> {
+/** A decoded ListPodSandbox item. */
+export type PodSandboxItem = ResponseOutputOf<'ListPodSandbox'>['items'][number];
+/** A decoded ListContainers item. */
+export type ContainerListItem = ResponseOutputOf<'ListContainers'>['containers'][number];
+
+export async function listPods(c: CriClient, filter: NonNullable<RequestInputOf<'ListPodSandbox'>['filter']> = {}): Promise<PodSandboxItem[]> {
   const res = await c.runtimeCall('ListPodSandbox', { filter }, { timeoutMs: LIST_TIMEOUT_MS });
-  return (res.items ?? []) as CriMessage[];
+  return res.items;
 }
 
-export async function listContainers(c: CriClient, filter: CriMessage = {}): Promise<CriMessage[]> {
+export async function listContainers(c: CriClient, filter: NonNullable<RequestInputOf<'ListContainers'>['filter']> = {}): Promise<ContainerListItem[]> {
   const res = await c.runtimeCall('ListContainers', { filter }, { timeoutMs: LIST_TIMEOUT_MS });
-  return (res.containers ?? []) as CriMessage[];
+  return res.containers;
 }
 
-function stateDetail(state: unknown): string {
-  return String(state ?? '').replace(/^(SANDBOX|CONTAINER)_/, '').toLowerCase();
+function stateDetail(state: string): string {
+  return state.replace(/^(SANDBOX|CONTAINER)_/, '').toLowerCase();
 }
 
 /** A pod by ID, name or unique ID prefix (see pickNamed). */

@@ -3,7 +3,8 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../../errors.js';
-import type { CriClient, CriMessage } from '../client.js';
+import type { CriClient } from '../client.js';
+import type { RequestInputOf, ResponseOutputOf } from '../../cri/handler-types.js';
 import { CriLogDecoder, LineJoiner, recordText, tailLines, type CriLogRecord, type LogLine } from '../cri-log.js';
 import { containerRows, CONTAINER_HEADER, imageNames, newestFirst, parseLabels } from '../cri-tables.js';
 import { ContainerExitWatch } from '../exit-watch.js';
@@ -15,7 +16,10 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OUTPUT_OPTION, SOCKET_OPTION, table,
 import { regexpOf } from './pod.js';
 
 export const DEFAULT_STOP_TIMEOUT_S = 10;
-const CONTAINER_STATES: Record<string, string> = {
+type ContainerFilter = NonNullable<RequestInputOf<'ListContainers'>['filter']>;
+type ContainerStateName = ResponseOutputOf<'ContainerStatus'>['status'] extends infer S ? NonNullable<S> extends { state: infer T } ? T : never : never;
+
+const CONTAINER_STATES: Record<string, ContainerStateName | undefined> = {
   created: 'CONTAINER_CREATED',
   running: 'CONTAINER_RUNNING',
   exited: 'CONTAINER_EXITED',
@@ -25,9 +29,12 @@ const STATUS_TIMEOUT_MS = 30_000;
 /** The daemon's own grace comes on top of what the person asked for. */
 const STOP_SLACK_MS = 60_000;
 
-export async function containerStatus(c: CriClient, id: string): Promise<CriMessage> {
+/** The decoded status of a container (null fields: the daemon sent none). */
+export type ContainerStatusView = Partial<NonNullable<ResponseOutputOf<'ContainerStatus'>['status']>>;
+
+export async function containerStatus(c: CriClient, id: string): Promise<ContainerStatusView> {
   const res = await c.runtimeCall('ContainerStatus', { container_id: id }, { timeoutMs: STATUS_TIMEOUT_MS });
-  return (res.status ?? {}) as CriMessage;
+  return res.status ?? {};
 }
 
 export const psVerb: Verb = {
@@ -47,13 +54,13 @@ export const psVerb: Verb = {
     const format = outputFormat(values, 'table');
     const nameRe = regexpOf('--name', values.name);
     const labels = parseLabels('--label', (values.label as string[] | undefined) ?? []);
-    let state: string | undefined;
+    let state: ContainerStateName | undefined;
     if (values.state !== undefined) {
       state = CONTAINER_STATES[String(values.state).toLowerCase()];
       if (!state) throw new UsageError(`--state ${JSON.stringify(values.state)}: expected created, running, exited or unknown`);
     }
     const { items, names } = await withClient(values, async (c) => {
-      const filter: CriMessage = {};
+      const filter: ContainerFilter = {};
       if (state) filter.state = { state };
       else if (!values.all) filter.state = { state: 'CONTAINER_RUNNING' };
       if (Object.keys(labels).length > 0) filter.label_selector = labels;
@@ -61,7 +68,7 @@ export const psVerb: Verb = {
       const found = (await listContainers(c, filter)).filter((x) => !nameRe || nameRe.test(String(x.metadata?.name ?? '')));
       if (values.quiet || format !== 'table' || found.length === 0) return { items: found, names: imageNames([]) };
       const images = await c.imageCall('ListImages', {}, { timeoutMs: LIST_TIMEOUT_MS });
-      return { items: found, names: imageNames((images.images ?? []) as CriMessage[]) };
+      return { items: found, names: imageNames(images.images) };
     });
     if (format !== 'table') {
       process.stdout.write(formatDoc(format, { containers: newestFirst(items) }));
@@ -182,7 +189,7 @@ export const logsVerb: Verb = {
         process.once('SIGINT', onSig);
         try {
           // The exit comes from GetContainerEvents, not from asking ContainerStatus at every EOF.
-          await followCriLog({ path: logPath, startOffset: now.offset, onRecord: (r) => out.record(r), signal: ac.signal, isDone: async () => watch.exited });
+          await followCriLog({ path: logPath, startOffset: now.offset, onRecord: (r) => out.record(r), signal: ac.signal, isDone: () => Promise.resolve(watch.exited) });
         } finally {
           process.off('SIGINT', onSig);
         }

@@ -2,11 +2,14 @@
 // a pull on a terminal and every import use sandlot.v1.Images (api/sandlot.proto),
 // which the daemon serves on the same socket, so all writes go through the daemon and
 // its store lock.
-import { credentials, Metadata, type Client, type ClientReadableStream } from '@grpc/grpc-js';
+import { credentials, Metadata } from '@grpc/grpc-js';
 import cliProgress from 'cli-progress';
 import path from 'node:path';
 import { loadSandlotImagesClient } from '../../cri/sandlot-images.js';
-import type { CriClient, CriMessage } from '../client.js';
+import type { CriClient } from '../client.js';
+import type { RequestInputOf, ResponseOutputOf } from '../../cri/handler-types.js';
+import type { ImagesClient } from '../../types/cri/sandlot/v1/Images.js';
+import type { ImportResponse__Output } from '../../types/cri/sandlot/v1/ImportResponse.js';
 import { formatDoc, outputFormat } from '../output.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OUTPUT_OPTION, SOCKET_OPTION, socketOf, table, UsageError, withClient, type Verb, type VerbValues } from '../verb.js';
 import { parseInfo } from './pod.js';
@@ -28,14 +31,25 @@ export function humanSize(bytes: number): string {
 }
 
 /** The rows of `sandlot images`: one per repo tag, `<none>` where there is none. */
-export function imageRows(images: CriMessage[]): string[][] {
+/** The fields of a decoded CRI Image the rows read (the unit tests build only these). */
+export interface ImageRowItem {
+  id: string;
+  size: string | number;
+  repo_tags: string[];
+  repo_digests: string[];
+}
+
+type PullRequest = RequestInputOf<'PullImage'>;
+type PullEventOut = ResponseOutputOf<'PullWithProgress'>;
+
+export function imageRows(images: ImageRowItem[]): string[][] {
   const rows: string[][] = [];
   for (const img of images) {
-    const id = String(img.id).replace(/^sha256:/, '').slice(0, 12);
+    const id = img.id.replace(/^sha256:/, '').slice(0, 12);
     const size = humanSize(Number(img.size));
-    const tags: string[] = img.repo_tags ?? [];
+    const tags = img.repo_tags;
     if (tags.length === 0) {
-      const digestRef: string | undefined = (img.repo_digests ?? [])[0];
+      const digestRef: string | undefined = img.repo_digests[0];
       rows.push([digestRef ? digestRef.split('@')[0] : '<none>', '<none>', id, size]);
       continue;
     }
@@ -51,7 +65,7 @@ export function imageRows(images: CriMessage[]): string[][] {
   return rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
-function parseCreds(v: unknown): CriMessage | undefined {
+function parseCreds(v: VerbValues[string]): PullRequest['auth'] {
   if (v === undefined) return undefined;
   const s = String(v);
   const colon = s.indexOf(':');
@@ -59,12 +73,9 @@ function parseCreds(v: unknown): CriMessage | undefined {
   return { username: s.slice(0, colon), password: s.slice(colon + 1) };
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type SandlotImagesClient = Client & Record<string, any>;
-
-async function withSandlotClient<T>(values: VerbValues, fn: (c: SandlotImagesClient) => Promise<T>): Promise<T> {
+async function withSandlotClient<T>(values: VerbValues, fn: (c: ImagesClient) => Promise<T>): Promise<T> {
   const Ctor = loadSandlotImagesClient();
-  const client = new Ctor(`unix://${socketOf(values)}`, credentials.createInsecure()) as SandlotImagesClient;
+  const client = new Ctor(`unix://${socketOf(values)}`, credentials.createInsecure());
   try {
     return await fn(client);
   } finally {
@@ -115,15 +126,16 @@ class LayerBars {
   }
 }
 
-async function pullWithBars(values: VerbValues, req: CriMessage): Promise<string> {
+async function pullWithBars(values: VerbValues, req: PullRequest): Promise<string> {
   return withSandlotClient(values, async (client) => {
     const bars = new LayerBars();
     try {
-      const call = client.PullWithProgress(req, new Metadata(), { deadline: new Date(Date.now() + PULL_TIMEOUT_MS) }) as ClientReadableStream<CriMessage>;
+      const call = client.PullWithProgress(req, new Metadata(), { deadline: new Date(Date.now() + PULL_TIMEOUT_MS) });
       let ref = '';
-      for await (const ev of call) {
-        if (ev.layer) bars.update(ev.layer as { digest: string; bytes: string; total: string; phase: string });
-        if (ev.image_ref) ref = String(ev.image_ref);
+      // A Readable iterates as any; each message is what the call decodes.
+      for await (const ev of call as AsyncIterable<PullEventOut>) {
+        if (ev.layer) bars.update(ev.layer);
+        if (ev.image_ref) ref = ev.image_ref;
       }
       if (!ref) throw new Error('the daemon ended the pull without an image reference');
       return ref;
@@ -145,13 +157,13 @@ export const pullVerb: Verb = {
     }
     const auth = parseCreds(values.creds);
     const name = positionals[0];
-    const req: CriMessage = { image: { image: name }, ...(auth ? { auth } : {}) };
+    const req: PullRequest = { image: { image: name }, ...(auth ? { auth } : {}) };
     // What the daemon had under this name before: the same ID after the pull means nothing new came.
-    const before = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: name } }, { timeoutMs: LIST_TIMEOUT_MS })).catch((): CriMessage => ({}));
+    const before = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: name } }, { timeoutMs: LIST_TIMEOUT_MS })).catch((): Partial<ResponseOutputOf<'ImageStatus'>> => ({}));
     const ref = process.stdout.isTTY
       ? await pullWithBars(values, req)
-      : String((await withClient(values, (c) => c.imageCall('PullImage', req, { timeoutMs: PULL_TIMEOUT_MS }))).image_ref);
-    const same = before.image?.id !== undefined && String(before.image.id) === ref;
+      : (await withClient(values, (c) => c.imageCall('PullImage', req, { timeoutMs: PULL_TIMEOUT_MS }))).image_ref;
+    const same = before.image?.id !== undefined && before.image.id === ref;
     process.stdout.write(same ? `Image is up to date for ${name}: ${ref}\n` : `Downloaded newer image for ${name}: ${ref}\n`);
     return EXIT_OK;
   },
@@ -166,7 +178,7 @@ export const imagesVerb: Verb = {
     const format = outputFormat(values, 'table');
     const filter = positionals[0] ? { filter: { image: { image: positionals[0] } } } : {};
     const res = await withClient(values, (c) => c.imageCall('ListImages', filter, { timeoutMs: LIST_TIMEOUT_MS }));
-    const images: CriMessage[] = res.images ?? [];
+    const images = res.images;
     if (format !== 'table') {
       process.stdout.write(formatDoc(format, { images }));
       return EXIT_OK;
@@ -188,13 +200,13 @@ export const imagesVerb: Verb = {
 async function removeOne(c: CriClient, ref: string): Promise<{ problem?: string; lines: string[] }> {
   const before = await c.imageCall('ImageStatus', { image: { image: ref } }, { timeoutMs: LIST_TIMEOUT_MS });
   if (!before.image) return { problem: `image "${ref}" not found`, lines: [] };
-  const id = String(before.image.id);
-  const tagsBefore = ((before.image.repo_tags as unknown[] | undefined) ?? []).map(String);
+  const id = before.image.id;
+  const tagsBefore = before.image.repo_tags;
   // The reference itself, not the ID: removing by ID would take every tag with it.
   await c.imageCall('RemoveImage', { image: { image: ref } }, { timeoutMs: LIST_TIMEOUT_MS });
   const after = await c.imageCall('ImageStatus', { image: { image: id } }, { timeoutMs: LIST_TIMEOUT_MS });
   if (after.image) {
-    const tagsAfter = new Set(((after.image.repo_tags as unknown[] | undefined) ?? []).map(String));
+    const tagsAfter = new Set(after.image.repo_tags);
     return { lines: tagsBefore.filter((t) => !tagsAfter.has(t)).map((t) => `Untagged: ${t}`) };
   }
   return { lines: [...tagsBefore.map((t) => `Untagged: ${t}`), `Deleted: ${id}`] };
@@ -248,14 +260,14 @@ export const imageVerb: Verb = {
     const res = await withSandlotClient(
       values,
       (c) =>
-        new Promise<CriMessage>((resolve, reject) => {
-          c.Import(req, new Metadata(), { deadline: new Date(Date.now() + PULL_TIMEOUT_MS) }, (err: Error | null, r: CriMessage) =>
-            err ? reject(err) : resolve(r),
+        new Promise<ImportResponse__Output>((resolve, reject) => {
+          c.Import(req, new Metadata(), { deadline: new Date(Date.now() + PULL_TIMEOUT_MS) }, (err, r) =>
+            err ? reject(err) : r ? resolve(r) : reject(new Error('the daemon answered the import with nothing')),
           );
         }),
     );
-    for (const img of (res.images ?? []) as CriMessage[]) {
-      const tags: string[] = img.repo_tags ?? [];
+    for (const img of res.images) {
+      const tags = img.repo_tags;
       process.stdout.write(`Imported ${tags.length > 0 ? tags.join(', ') : img.id} (${img.id})\n`);
     }
     return EXIT_OK;
@@ -273,7 +285,7 @@ export const inspectiVerb: Verb = {
     const res = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: positionals[0] }, verbose: true }, { timeoutMs: LIST_TIMEOUT_MS }));
     if (!res.image) throw new Error(`image "${positionals[0]}" not found`);
     if (format === 'table') {
-      process.stdout.write(table(['IMAGE', 'TAG', 'IMAGE ID', 'SIZE'], imageRows([res.image as CriMessage])));
+      process.stdout.write(table(['IMAGE', 'TAG', 'IMAGE ID', 'SIZE'], imageRows([res.image])));
       return EXIT_OK;
     }
     process.stdout.write(formatDoc(format, { status: res.image, info: parseInfo(res.info) }));
@@ -292,12 +304,12 @@ export const imageFsInfoVerb: Verb = {
       process.stdout.write(formatDoc(format, res));
       return EXIT_OK;
     }
-    const rows = [...((res.image_filesystems ?? []) as CriMessage[]).map((f) => ['image', f]), ...((res.container_filesystems ?? []) as CriMessage[]).map((f) => ['container', f])].map(
-      ([kind, f]) => {
-        const fs = f as CriMessage;
-        return [String(kind), String(fs.fs_id?.mountpoint ?? ''), humanSize(Number(fs.used_bytes?.value ?? 0)), String(fs.inodes_used?.value ?? '')];
-      },
-    );
+    const rows = [...res.image_filesystems.map((f) => ['image', f] as const), ...res.container_filesystems.map((f) => ['container', f] as const)].map(([kind, fs]) => [
+      kind,
+      fs.fs_id?.mountpoint ?? '',
+      humanSize(Number(fs.used_bytes?.value ?? 0)),
+      fs.inodes_used?.value ?? '',
+    ]);
     process.stdout.write(table(['FILESYSTEM', 'MOUNTPOINT', 'USED', 'INODES'], rows));
     return EXIT_OK;
   },

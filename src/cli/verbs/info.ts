@@ -1,7 +1,7 @@
 // config, version, status: what a person asks first.
 import YAML from 'yaml';
 import { loadConfig } from '../../config/load.js';
-import { EXIT_OK, EXIT_USAGE, SOCKET_OPTION, withClient, type Verb } from '../verb.js';
+import { EXIT_OK, EXIT_USAGE, SOCKET_OPTION, withClient, type Verb, type VerbValues } from '../verb.js';
 import { CONFIG_OPTIONS, loadFromValues } from './daemon.js';
 import { parseInfo } from './pod.js';
 
@@ -10,25 +10,28 @@ export const configVerb: Verb = {
   summary: 'print the effective configuration (defaults ← file ← env ← flags) as YAML; `config check FILE` only validates FILE',
   usage: '[check FILE]',
   options: CONFIG_OPTIONS,
-  async run(values, positionals) {
-    if (positionals.length > 0) {
-      const [sub, file, ...rest] = positionals;
-      if (sub !== 'check' || file === undefined || rest.length > 0) {
-        process.stderr.write(`sandlot config: usage: sandlot config [check FILE] (got "${positionals.join(' ')}")\n`);
-        return EXIT_USAGE;
-      }
-      // The file over the embedded defaults, nothing from the environment: what a
-      // daemon started with only --config FILE would run with. A bad key exits 2.
-      loadConfig({ configFile: file, env: {} });
-      process.stdout.write(`${file}: valid sandlot configuration\n`);
-      return EXIT_OK;
-    }
-    const loaded = loadFromValues(values);
-    if (loaded.file) process.stdout.write(`# from ${loaded.file}\n`);
-    process.stdout.write(YAML.stringify(loaded.config));
-    return EXIT_OK;
-  },
+  // Nothing to wait for; a throw (a bad file) still becomes the rejection main reports.
+  run: (values, positionals) => new Promise((resolve) => resolve(configCommand(values, positionals))),
 };
+
+function configCommand(values: VerbValues, positionals: string[]): number {
+  if (positionals.length > 0) {
+    const [sub, file, ...rest] = positionals;
+    if (sub !== 'check' || file === undefined || rest.length > 0) {
+      process.stderr.write(`sandlot config: usage: sandlot config [check FILE] (got "${positionals.join(' ')}")\n`);
+      return EXIT_USAGE;
+    }
+    // The file over the embedded defaults, nothing from the environment: what a
+    // daemon started with only --config FILE would run with. A bad key exits 2.
+    loadConfig({ configFile: file, env: {} });
+    process.stdout.write(`${file}: valid sandlot configuration\n`);
+    return EXIT_OK;
+  }
+  const loaded = loadFromValues(values);
+  if (loaded.file) process.stdout.write(`# from ${loaded.file}\n`);
+  process.stdout.write(YAML.stringify(loaded.config));
+  return EXIT_OK;
+}
 
 export const versionVerb: Verb = {
   name: 'version',

@@ -1,7 +1,7 @@
 // pods, stopp, rmp, inspect, inspectp: the pod verbs, in crictl's spirit. Pods are
 // named by ID, unique ID prefix or name.
 import { newestFirst, parseLabels, podRows, POD_HEADER } from '../cri-tables.js';
-import type { CriMessage } from '../client.js';
+import type { RequestInputOf, ResponseOutputOf } from '../../cri/handler-types.js';
 import { errorText, listPods, resolveAny, resolvePod } from '../lookup.js';
 import { formatDoc, outputFormat } from '../output.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OUTPUT_OPTION, SOCKET_OPTION, table, UsageError, withClient, type Verb, type VerbValues } from '../verb.js';
@@ -10,7 +10,8 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OUTPUT_OPTION, SOCKET_OPTION, table,
 export const POD_STOP_TIMEOUT_MS = 5 * 60_000;
 const STATUS_TIMEOUT_MS = 30_000;
 
-const STATES: Record<string, string> = { ready: 'SANDBOX_READY', notready: 'SANDBOX_NOTREADY' };
+type PodFilter = NonNullable<RequestInputOf<'ListPodSandbox'>['filter']>;
+const STATES: Record<string, 'SANDBOX_READY' | 'SANDBOX_NOTREADY' | undefined> = { ready: 'SANDBOX_READY', notready: 'SANDBOX_NOTREADY' };
 
 export const podsVerb: Verb = {
   name: 'pods',
@@ -28,7 +29,7 @@ export const podsVerb: Verb = {
     const format = outputFormat(values, 'table');
     const nameRe = regexpOf('--name', values.name);
     const nsRe = regexpOf('--namespace', values.namespace);
-    const filter: CriMessage = {};
+    const filter: PodFilter = {};
     if (values.state !== undefined) {
       const s = STATES[String(values.state).toLowerCase()];
       if (!s) {
@@ -56,7 +57,7 @@ export const podsVerb: Verb = {
 };
 
 /** A --name style filter: a regular expression, as crictl takes it. */
-export function regexpOf(flag: string, v: unknown): RegExp | undefined {
+export function regexpOf(flag: string, v: VerbValues[string]): RegExp | undefined {
   if (v === undefined) return undefined;
   try {
     return new RegExp(String(v));
@@ -125,11 +126,11 @@ export const rmpVerb: Verb = {
 };
 
 /** A CRI `info` map (JSON documents in strings) with each value parsed; what is not JSON stays a string. */
-export function parseInfo(raw: unknown): CriMessage {
-  const info: CriMessage = {};
-  for (const [k, v] of Object.entries((raw ?? {}) as Record<string, string>)) {
+export function parseInfo(raw: Record<string, string> | null | undefined): Record<string, unknown> {
+  const info: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(raw ?? {})) {
     try {
-      info[k] = JSON.parse(v);
+      info[k] = JSON.parse(v) as unknown;
     } catch {
       info[k] = v;
     }
@@ -138,21 +139,29 @@ export function parseInfo(raw: unknown): CriMessage {
 }
 
 /** Verbose status with the info strings (JSON from the daemon) parsed, as crictl inspect shows it. */
-export function inspectView(res: CriMessage): CriMessage {
+type StatusAnswer = ResponseOutputOf<'PodSandboxStatus'> | ResponseOutputOf<'ContainerStatus'>;
+
+/** What inspect and inspectp print: the status as decoded and the info map parsed. */
+export interface InspectView {
+  status: StatusAnswer['status'];
+  info: Record<string, unknown>;
+}
+
+export function inspectView(res: StatusAnswer): InspectView {
   return { status: res.status, info: parseInfo(res.info) };
 }
 
 /** The few fields `-o table` shows of a verbose status, as crictl's inspect table does. */
-function summaryRows(view: CriMessage): string[][] {
-  const st = (view.status ?? {}) as CriMessage;
-  const rows: [string, unknown][] = [
-    ['ID', st.id],
-    ['Name', st.metadata?.name],
-    ['State', st.state],
-    ['Created', st.created_at ? new Date(Number(BigInt(st.created_at) / 1_000_000n)).toISOString() : ''],
+function summaryRows(view: InspectView): string[][] {
+  const st = view.status;
+  const rows: [string, string | number | undefined][] = [
+    ['ID', st?.id],
+    ['Name', st?.metadata?.name],
+    ['State', st?.state],
+    ['Created', st?.created_at ? new Date(Number(BigInt(st.created_at) / 1_000_000n)).toISOString() : ''],
   ];
-  if (st.image) rows.push(['Image', st.image?.user_specified_image || st.image?.image], ['Exit code', st.exit_code ?? 0]);
-  if (st.network?.ip) rows.push(['IP', st.network.ip]);
+  if (st && 'image' in st && st.image) rows.push(['Image', st.image.user_specified_image || st.image.image], ['Exit code', st.exit_code]);
+  if (st && 'network' in st && st.network?.ip) rows.push(['IP', st.network.ip]);
   return rows.map(([k, v]) => [k, String(v ?? '')]);
 }
 

@@ -1,6 +1,7 @@
 // stats, statsp, update, events: what containers use, changing their limits, and the
 // container event stream, in crictl's spirit.
-import type { CriClient, CriMessage } from '../client.js';
+import type { CriClient } from '../client.js';
+import type { RequestInputOf, ResponseOutputOf } from '../../cri/handler-types.js';
 import { shortId } from '../cri-tables.js';
 import { parseLabels } from '../cri-tables.js';
 import { errorText, LIST_TIMEOUT_MS, resolveContainer, resolvePod } from '../lookup.js';
@@ -11,19 +12,32 @@ import { humanSize } from './image.js';
 /** Without a rate from the daemon (its first sample), a second sample this much later gives one. */
 const SAMPLE_GAP_MS = 1_000;
 
+type ContainerStatsFilter = NonNullable<RequestInputOf<'ListContainerStats'>['filter']>;
+type ContainerStats = ResponseOutputOf<'ListContainerStats'>['stats'][number];
+type PodStatsFilter = NonNullable<RequestInputOf<'ListPodSandboxStats'>['filter']>;
+type PodStats = ResponseOutputOf<'ListPodSandboxStats'>['stats'][number];
+type LinuxResources = NonNullable<RequestInputOf<'UpdateContainerResources'>['linux']>;
+type ContainerEvent = ResponseOutputOf<'GetContainerEvents'>;
+/** The fields of a decoded CpuUsage the CPU column reads. */
+interface CpuSample {
+  timestamp: string;
+  usage_nano_cores: { value: string } | null;
+  usage_core_nano_seconds: { value: string } | null;
+}
+
 const num = (v: unknown): number => Number((v as { value?: unknown } | null | undefined)?.value ?? 0);
 
 /** CPU % of one core, from usage_nano_cores, else from two cumulative samples. */
-function cpuPercent(cur: CriMessage | null | undefined, prev: CriMessage | null | undefined): string {
+function cpuPercent(cur: CpuSample | null | undefined, prev: CpuSample | null | undefined): string {
   if (!cur) return '-';
   if (cur.usage_nano_cores) return (num(cur.usage_nano_cores) / 1e7).toFixed(2);
   if (!prev) return '-';
-  const dt = Number(BigInt(cur.timestamp ?? 0) - BigInt(prev.timestamp ?? 0));
+  const dt = Number(BigInt(cur.timestamp || 0) - BigInt(prev.timestamp || 0));
   if (dt <= 0) return '-';
   return (((num(cur.usage_core_nano_seconds) - num(prev.usage_core_nano_seconds)) / dt) * 100).toFixed(2);
 }
 
-async function sampled<T extends CriMessage>(once: () => Promise<T[]>, cpu: (s: T) => CriMessage | null | undefined, id: (s: T) => string): Promise<{ now: T[]; before: Map<string, T> }> {
+async function sampled<T>(once: () => Promise<T[]>, cpu: (s: T) => CpuSample | null | undefined, id: (s: T) => string): Promise<{ now: T[]; before: Map<string, T> }> {
   let now = await once();
   const before = new Map<string, T>();
   if (now.some((s) => cpu(s) && !cpu(s)!.usage_nano_cores)) {
@@ -49,12 +63,12 @@ export const statsVerb: Verb = {
     const format = outputFormat(values, 'table');
     const labels = parseLabels('--label', (values.label as string[] | undefined) ?? []);
     const { now, before } = await withClient(values, async (c) => {
-      const filter: CriMessage = {};
+      const filter: ContainerStatsFilter = {};
       if (Object.keys(labels).length > 0) filter.label_selector = labels;
       if (values.pod !== undefined) filter.pod_sandbox_id = await resolvePod(c, String(values.pod));
       const ids = new Set(await Promise.all(positionals.map((p) => resolveContainer(c, p))));
-      const once = async (): Promise<CriMessage[]> =>
-        ((await c.runtimeCall('ListContainerStats', { filter }, { timeoutMs: LIST_TIMEOUT_MS })).stats as CriMessage[]).filter(
+      const once = async (): Promise<ContainerStats[]> =>
+        (await c.runtimeCall('ListContainerStats', { filter }, { timeoutMs: LIST_TIMEOUT_MS })).stats.filter(
           (s) => ids.size === 0 || ids.has(String(s.attributes?.id)),
         );
       return sampled(once, (s) => s.cpu, (s) => String(s.attributes?.id));
@@ -88,11 +102,11 @@ export const statspVerb: Verb = {
     const format = outputFormat(values, 'table');
     const labels = parseLabels('--label', (values.label as string[] | undefined) ?? []);
     const { now, before } = await withClient(values, async (c) => {
-      const filter: CriMessage = {};
+      const filter: PodStatsFilter = {};
       if (Object.keys(labels).length > 0) filter.label_selector = labels;
       const ids = new Set(await Promise.all(positionals.map((p) => resolvePod(c, p))));
-      const once = async (): Promise<CriMessage[]> =>
-        ((await c.runtimeCall('ListPodSandboxStats', { filter }, { timeoutMs: LIST_TIMEOUT_MS })).stats as CriMessage[]).filter(
+      const once = async (): Promise<PodStats[]> =>
+        (await c.runtimeCall('ListPodSandboxStats', { filter }, { timeoutMs: LIST_TIMEOUT_MS })).stats.filter(
           (s) => ids.size === 0 || ids.has(String(s.attributes?.id)),
         );
       return sampled(once, (s) => s.linux?.cpu, (s) => String(s.attributes?.id));
@@ -146,7 +160,7 @@ export const updateVerb: Verb = {
   },
   async run(values, positionals) {
     if (positionals.length === 0) throw new UsageError('expected one or more CONTAINERs');
-    const linux: CriMessage = {};
+    const linux: LinuxResources = {};
     if (values['cpu-period'] !== undefined) linux.cpu_period = wholeNumber('--cpu-period', values['cpu-period']);
     if (values['cpu-quota'] !== undefined) linux.cpu_quota = wholeNumber('--cpu-quota', values['cpu-quota']);
     if (values['cpu-shares'] !== undefined) linux.cpu_shares = wholeNumber('--cpu-shares', values['cpu-shares']);
@@ -171,11 +185,11 @@ export const updateVerb: Verb = {
   },
 };
 
-function eventLine(ev: CriMessage): string {
-  const ns = BigInt(ev.created_at ?? 0);
+function eventLine(ev: ContainerEvent): string {
+  const ns = BigInt(ev.created_at || 0);
   const time = ns > 0n ? new Date(Number(ns / 1_000_000n)).toISOString() : '-';
-  const type = String(ev.container_event_type ?? '').replace(/^CONTAINER_|_EVENT$/g, '').toLowerCase();
-  const mine = ((ev.containers_statuses ?? []) as CriMessage[]).find((s) => s.id === ev.container_id);
+  const type = ev.container_event_type.replace(/^CONTAINER_|_EVENT$/g, '').toLowerCase();
+  const mine = ev.containers_statuses.find((s) => s.id === ev.container_id);
   const name = String(mine?.metadata?.name ?? ev.pod_sandbox_status?.metadata?.name ?? '');
   const pod = String(ev.pod_sandbox_status?.id ?? '');
   return `${time}  ${type.padEnd(7)}  ${shortId(ev.container_id)}  ${name}${pod && pod !== ev.container_id ? `  pod ${shortId(pod)}` : ''}`;
@@ -187,7 +201,8 @@ async function streamEvents(c: CriClient, format: 'json' | 'yaml' | 'table'): Pr
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    for await (const ev of call as AsyncIterable<CriMessage>) {
+    // A Readable iterates as any; each message is what the call decodes.
+    for await (const ev of call as AsyncIterable<ContainerEvent>) {
       // JSON: one event per line, for jq; YAML: documents.
       if (format === 'json') process.stdout.write(`${JSON.stringify(ev)}\n`);
       else if (format === 'yaml') process.stdout.write(`---\n${formatDoc('yaml', ev)}`);

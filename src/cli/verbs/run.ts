@@ -128,7 +128,7 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
       path: logPath,
       signal: ac.signal,
       onRecord: (r) => (r.stream === 'stderr' ? process.stderr : process.stdout).write(recordText(r)),
-      isDone: async () => w.exited,
+      isDone: () => Promise.resolve(w.exited),
     });
     if (ac.signal.aborted) throw new Interrupted();
     return (await w.wait()).exitCode ?? EXIT_FAILURE;

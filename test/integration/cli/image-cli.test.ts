@@ -9,6 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { credentials, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { loadSandlotImagesClient } from '../../../src/cri/sandlot-images.js';
+import type { ImagesClient } from '../../../src/types/cri/sandlot/v1/Images.js';
+import type { ImportRequest } from '../../../src/types/cri/sandlot/v1/ImportRequest.js';
+import type { PullEvent__Output } from '../../../src/types/cri/sandlot/v1/PullEvent.js';
 import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
 import { REPO_ROOT, startDaemon, type TestDaemon } from '../../helpers/daemon.js';
 import { buildImage, buildLayer, busyboxLayer, sha256, tarOf } from '../../helpers/image-build.js';
@@ -248,8 +251,7 @@ test('rmi of one of two tags of an image untags it and says so; the last tag del
   assert.ok(!(await imageIds()).includes(img.config.digest));
 });
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function sandlotClient(): any {
+function sandlotClient(): ImagesClient {
   const Ctor = loadSandlotImagesClient();
   return new Ctor(`unix://${daemon.socket}`, credentials.createInsecure());
 }
@@ -263,8 +265,9 @@ test('sandlot.v1.Images/PullWithProgress streams each layer up to its size, then
   await pushImage(reg, 'cli/stream', 'v1', img);
   const client = sandlotClient();
   t.after(() => client.close());
-  const events: { layer?: { digest: string; bytes: string; total: string; phase: string }; image_ref: string }[] = [];
-  for await (const ev of client.PullWithProgress({ image: { image: `${reg.host}/cli/stream:v1` } }, new Metadata())) events.push(ev);
+  const events: PullEvent__Output[] = [];
+  // A Readable iterates as any; each message is what the call decodes.
+  for await (const ev of client.PullWithProgress({ image: { image: `${reg.host}/cli/stream:v1` } }, new Metadata()) as AsyncIterable<PullEvent__Output>) events.push(ev);
   assert.equal(events.at(-1)!.image_ref, img.config.digest);
   for (const l of layers) {
     const mine = events.filter((e) => e.layer?.digest === l.digest).map((e) => e.layer!);
@@ -286,8 +289,8 @@ test('sandlot.v1.Images/PullWithProgress streams each layer up to its size, then
   };
   await fails(() => client.PullWithProgress({ image: { image: 'Bad::Ref' } }, new Metadata()), Status.INVALID_ARGUMENT, /Bad::Ref/);
   await fails(() => client.PullWithProgress({ image: { image: `${reg.host}/cli/absent:v1` } }, new Metadata()), Status.NOT_FOUND, /cli\/absent:v1/);
-  const importCall = (req: unknown): Promise<unknown> =>
-    new Promise((resolve, reject) => client.Import(req, new Metadata(), (e: Error | null, r: unknown) => (e ? reject(e) : resolve(r))));
+  const importCall = (req: ImportRequest): Promise<unknown> =>
+    new Promise((resolve, reject) => client.Import(req, new Metadata(), (e, r) => (e ? reject(e) : resolve(r))));
   await fails(() => importCall({ path: 'relative/dir' }), Status.INVALID_ARGUMENT, /must be absolute/);
   await fails(() => importCall({ path: '' }), Status.INVALID_ARGUMENT, /path must not be empty/);
   await fails(() => importCall({ path: work }), Status.INVALID_ARGUMENT, /no oci-layout/);

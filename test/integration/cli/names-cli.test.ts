@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { CriMessage } from '../../../src/cli/client.js';
 import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
-import { startDaemon, type TestDaemon } from '../../helpers/daemon.js';
+import { startDaemon, type CriAnswer, type TestDaemon } from '../../helpers/daemon.js';
 import { BIN, cliLive, cliRun, TSX, until, type CliResult } from './cli-harness.js';
 
 const HANDLERS = ['runc', 'runsc'] as const;
@@ -38,8 +38,8 @@ async function removePod(id: string): Promise<void> {
   await daemon.runtime('RemovePodSandbox', { pod_sandbox_id: id }, 120_000).catch(() => undefined);
 }
 
-async function podsNamed(name: string): Promise<CriMessage[]> {
-  return ((await daemon.runtime('ListPodSandbox')).items as CriMessage[]).filter((p) => p.metadata.name === name);
+async function podsNamed(name: string): Promise<CriAnswer<'ListPodSandbox'>['items']> {
+  return (await daemon.runtime('ListPodSandbox')).items.filter((p) => p.metadata.name === name);
 }
 
 /** "call done" lines of the daemon's log for `rpc` about container `id`. */
@@ -147,7 +147,7 @@ for (const handler of HANDLERS) {
     assert.equal(ps.stdout, `${cid}\n`, ps.stderr);
     assert.ok((await cli(['ps', '-q', '--state', 'running', '--label', 'sandlot.io/run=true'])).stdout.split('\n').includes(cid));
     assert.ok(!(await cli(['ps', '-q', '--state', 'exited'])).stdout.split('\n').includes(cid));
-    const psJson = JSON.parse((await cli(['ps', '-o', 'json', '--pod', name])).stdout) as { containers: CriMessage[] };
+    const psJson = JSON.parse((await cli(['ps', '-o', 'json', '--pod', name])).stdout) as { containers: CriAnswer<'ListContainers'>['containers'] };
     assert.deepEqual(
       psJson.containers.map((c) => [c.id, c.metadata.name, c.state]),
       [[cid, name, 'CONTAINER_RUNNING']],
@@ -157,18 +157,18 @@ for (const handler of HANDLERS) {
     assert.match(badState.stderr, /--state "sleepy": expected created, running, exited or unknown/);
 
     // inspect NAME is the container (as docker's); inspectp NAME the pod.
-    const view = JSON.parse((await cli(['inspect', name])).stdout) as CriMessage;
+    const view = JSON.parse((await cli(['inspect', name])).stdout) as { status: CriAnswer<'ContainerStatus'>['status']; info: unknown };
     assert.equal(view.status.id, cid);
     assert.equal(view.status.metadata.name, name);
     assert.equal(view.status.image.user_specified_image, 'busybox', 'the reference as typed, not the image ID');
     assert.match(String(view.status.image_ref), /^sha256:[0-9a-f]{64}$/);
     assert.equal(typeof view.info, 'object');
-    const podView = JSON.parse((await cli(['inspectp', name])).stdout) as CriMessage;
+    const podView = JSON.parse((await cli(['inspectp', name])).stdout) as { status: CriAnswer<'PodSandboxStatus'>['status']; info: { info: unknown } };
     assert.equal(podView.status.id, pod.id);
     assert.equal(typeof podView.info.info, 'object', 'the verbose info is an object, not a JSON string');
     const podYaml = await cli(['inspectp', '-o', 'yaml', String(pod.id).slice(0, 10)]);
     assert.match(podYaml.stdout, new RegExp(`^status:\\n[\\s\\S]*id: ${String(pod.id)}`));
-    const pods = JSON.parse((await cli(['pods', '-o', 'json', '--name', `^${name}$`])).stdout) as { items: CriMessage[] };
+    const pods = JSON.parse((await cli(['pods', '-o', 'json', '--name', `^${name}$`])).stdout) as { items: CriAnswer<'ListPodSandbox'>['items'] };
     assert.deepEqual(pods.items.map((p) => p.id), [pod.id]);
 
     const stats = await cli(['stats', name]);
@@ -179,7 +179,7 @@ for (const handler of HANDLERS) {
     assert.deepEqual(rest, []);
     const podStats = await cli(['statsp', '-o', 'json', name]);
     assert.equal(podStats.code, 0, podStats.stderr);
-    assert.deepEqual((JSON.parse(podStats.stdout) as { stats: CriMessage[] }).stats.map((s) => s.attributes.id), [pod.id]);
+    assert.deepEqual((JSON.parse(podStats.stdout) as { stats: CriAnswer<'ListPodSandboxStats'>['stats'] }).stats.map((s) => s.attributes.id), [pod.id]);
 
     const update = await cli(['update', '--memory', '64m', name]);
     if (handler === 'runsc') {
@@ -291,12 +291,12 @@ test('events prints a container start and stop as they happen (-o json: one even
   });
   await until('events to subscribe', () => subscribersJoined() > joinedBefore || ev.child.exitCode !== null);
   const { cid } = await criContainer(t, 'events-pod', 'blink', ['true'], 'runc');
-  const events = (): CriMessage[] =>
+  const events = (): CriAnswer<'GetContainerEvents'>[] =>
     ev
       .out()
       .split('\n')
       .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as CriMessage)
+      .map((l) => JSON.parse(l) as CriAnswer<'GetContainerEvents'>)
       .filter((e) => e.container_id === cid);
   await until('the start and stop events', () => events().some((e) => e.container_event_type === 'CONTAINER_STOPPED_EVENT'));
   assert.deepEqual(

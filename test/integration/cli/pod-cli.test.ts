@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CriMessage } from '../../../src/cli/client.js';
 import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
 import { runRemoteCommand } from '../../../src/cli/ws-channel-client.js';
-import { REPO_ROOT, startDaemon, type TestDaemon } from '../../helpers/daemon.js';
+import { REPO_ROOT, startDaemon, type CriAnswer, type TestDaemon } from '../../helpers/daemon.js';
 import { startServer } from '../streaming/harness.js';
 
 const BIN = path.join(REPO_ROOT, 'src/cli/bin.ts');
@@ -75,7 +75,7 @@ async function removePod(id: string): Promise<void> {
 
 async function podState(id: string): Promise<string | undefined> {
   const res = await daemon.runtime('ListPodSandbox', { filter: { id } });
-  return (res.items as CriMessage[])[0]?.state;
+  return res.items.at(0)?.state;
 }
 
 test('pods lists pods as a table with short IDs and relative times; -q, --state and --label filter', async (t) => {
@@ -141,7 +141,7 @@ test('inspect shows a pod by prefix as JSON, with the verbose info parsed', asyn
   t.after(() => removePod(id));
   const res = await cli(['inspect', id.slice(0, 8)]);
   assert.equal(res.code, 0, res.stderr);
-  const view = JSON.parse(res.stdout) as CriMessage;
+  const view = JSON.parse(res.stdout) as { status: CriAnswer<'PodSandboxStatus'>['status']; info: { info: { pid: unknown } } };
   assert.equal(view.status.id, id);
   assert.equal(view.status.metadata.name, 'cli-inspect');
   assert.equal(typeof view.info.info.pid, 'number');
@@ -154,7 +154,7 @@ test('port-forward carries HTTP to a server inside the pod network namespace', a
   const id = await runPod('cli-port-forward');
   t.after(() => removePod(id));
   const st = await daemon.runtime('PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
-  const netns = String(JSON.parse(String(st.info.info)).netnsPath);
+  const netns = String((JSON.parse(st.info.info) as { netnsPath?: unknown }).netnsPath);
   assert.ok(netns, 'the pod has a pinned netns');
   const www = path.join(work, 'www');
   fs.mkdirSync(www, { recursive: true });
@@ -212,7 +212,7 @@ test('run --rm busybox echo hello prints hello, exits 0 and leaves nothing', asy
 
 test('run keeps stdout and stderr apart and exits with the container exit code; ps, logs, inspect, rm, rmp', async (t) => {
   const res = await cli(['run', '--name', 'cli-exit3', '-e', 'WHO=sandlot', '--log-root', logRoot, 'busybox', 'sh', '-c', 'echo out $WHO; echo err >&2; printf no-newline; exit 3']);
-  const pods = (await daemon.runtime('ListPodSandbox', { filter: { label_selector: { 'sandlot.io/run': 'true' } } })).items as CriMessage[];
+  const pods = (await daemon.runtime('ListPodSandbox', { filter: { label_selector: { 'sandlot.io/run': 'true' } } })).items;
   const pod = pods.find((p) => p.metadata.name === 'cli-exit3');
   t.after(() => (pod ? removePod(String(pod.id)) : undefined));
   assert.equal(res.code, 3, res.stderr);
@@ -245,7 +245,7 @@ test('run keeps stdout and stderr apart and exits with the container exit code; 
 
   const inspect = await cli(['inspect', cid.slice(0, 8)]);
   assert.equal(inspect.code, 0, inspect.stderr);
-  const view = JSON.parse(inspect.stdout) as CriMessage;
+  const view = JSON.parse(inspect.stdout) as { status: CriAnswer<'ContainerStatus'>['status'] };
   assert.equal(view.status.id, cid);
   assert.equal(view.status.state, 'CONTAINER_EXITED');
   assert.equal(Number(view.status.exit_code), 3);
@@ -258,8 +258,8 @@ test('run keeps stdout and stderr apart and exits with the container exit code; 
 });
 
 test('Ctrl-C during run --rm stops and removes the pod and exits 130', async () => {
-  const listRun = async (): Promise<CriMessage[]> =>
-    ((await daemon.runtime('ListPodSandbox', { filter: { label_selector: { 'sandlot.io/run': 'true' } } })).items as CriMessage[]).filter(
+  const listRun = async (): Promise<CriAnswer<'ListPodSandbox'>['items']> =>
+    (await daemon.runtime('ListPodSandbox', { filter: { label_selector: { 'sandlot.io/run': 'true' } } })).items.filter(
       (p) => p.metadata.name === 'cli-interrupt',
     );
   const child = cliProcess(['run', '--rm', '--name', 'cli-interrupt', '--log-root', logRoot, 'busybox', 'sh', '-c', 'echo started; sleep 1000']);
@@ -312,7 +312,7 @@ test('stop -t stops a running container; rm refuses a running one without -f', a
   assert.match(refused.stderr, /is running: stop it first/);
   const forced = await cli(['rm', '-f', b.cid.slice(0, 10)]);
   assert.equal(forced.code, 0, forced.stderr);
-  const left = (await daemon.runtime('ListContainers', { filter: { id: b.cid } })).containers as CriMessage[];
+  const left = (await daemon.runtime('ListContainers', { filter: { id: b.cid } })).containers;
   assert.deepEqual(left, []);
 });
 
