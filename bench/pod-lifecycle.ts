@@ -52,11 +52,19 @@ async function sandlotPod(d: TestDaemon, t: Timings, name: string, logDir: strin
     linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
   };
   const total = process.hrtime.bigint();
-  const run = await timed(t, 'RunPodSandbox', () =>
-    d.runtime('RunPodSandbox', { config: podConfig, runtime_handler: 'runc' }, CALL_TIMEOUT_MS));
+  const run = await timed(t, 'RunPodSandbox', () => d.runtime('RunPodSandbox', { config: podConfig, runtime_handler: 'runc' }, CALL_TIMEOUT_MS));
   const pod = String(run.pod_sandbox_id);
   const created = await timed(t, 'CreateContainer', () =>
-    d.runtime('CreateContainer', { pod_sandbox_id: pod, config: { metadata: { name: 'app' }, image: { image: IMAGE }, command: APP_COMMAND, log_path: 'app.log' }, sandbox_config: podConfig }, CALL_TIMEOUT_MS));
+    d.runtime(
+      'CreateContainer',
+      {
+        pod_sandbox_id: pod,
+        config: { metadata: { name: 'app' }, image: { image: IMAGE }, command: APP_COMMAND, log_path: 'app.log' },
+        sandbox_config: podConfig,
+      },
+      CALL_TIMEOUT_MS,
+    ),
+  );
   const id = String(created.container_id);
   await timed(t, 'StartContainer', () => d.runtime('StartContainer', { container_id: id }, CALL_TIMEOUT_MS));
   await timed(t, 'StopContainer', () => d.runtime('StopContainer', { container_id: id, timeout: 10 }, CALL_TIMEOUT_MS));
@@ -114,7 +122,8 @@ async function rawPod(env: RawEnv, t: Timings, n: string): Promise<void> {
     linux: {
       cgroupsPath: path.join(env.cgroupParent, appId),
       namespaces: [
-        { type: 'pid' }, { type: 'mount' },
+        { type: 'pid' },
+        { type: 'mount' },
         { type: 'ipc', path: `/proc/${infraPid}/ns/ipc` },
         { type: 'uts', path: `/proc/${infraPid}/ns/uts` },
         { type: 'network', path: `/proc/${infraPid}/ns/net` },

@@ -114,11 +114,20 @@ async function main(): Promise<void> {
         const pod = known.pods[i % Math.max(1, known.pods.length)];
         const ctr = known.ctrs[i % Math.max(1, known.ctrs.length)];
         switch (i % 5) {
-          case 0: await timed('ListPodSandbox', () => d.runtime('ListPodSandbox', {}, 60_000)); break;
-          case 1: await timed('ListContainers', () => d.runtime('ListContainers', {}, 60_000)); break;
-          case 2: if (pod) await timed('PodSandboxStatus', () => d.runtime('PodSandboxStatus', { pod_sandbox_id: pod }, 60_000)); break;
-          case 3: if (ctr) await timed('ContainerStatus', () => d.runtime('ContainerStatus', { container_id: ctr }, 60_000)); break;
-          default: await timed('ListContainerStats', () => d.runtime('ListContainerStats', {}, 60_000));
+          case 0:
+            await timed('ListPodSandbox', () => d.runtime('ListPodSandbox', {}, 60_000));
+            break;
+          case 1:
+            await timed('ListContainers', () => d.runtime('ListContainers', {}, 60_000));
+            break;
+          case 2:
+            if (pod) await timed('PodSandboxStatus', () => d.runtime('PodSandboxStatus', { pod_sandbox_id: pod }, 60_000));
+            break;
+          case 3:
+            if (ctr) await timed('ContainerStatus', () => d.runtime('ContainerStatus', { container_id: ctr }, 60_000));
+            break;
+          default:
+            await timed('ListContainerStats', () => d.runtime('ListContainerStats', {}, 60_000));
         }
       }
     };
@@ -140,11 +149,15 @@ async function main(): Promise<void> {
           known.pods.push(pod);
           const ctr = String(
             (
-              await d.runtime('CreateContainer', {
-                pod_sandbox_id: pod,
-                config: { metadata: { name: 'c', attempt: 0 }, image: { image: BUSYBOX }, command: ['/bin/sh', '-c', 'sleep 3600'], log_path: 'c.log' },
-                sandbox_config: podConfig,
-              }, 120_000)
+              await d.runtime(
+                'CreateContainer',
+                {
+                  pod_sandbox_id: pod,
+                  config: { metadata: { name: 'c', attempt: 0 }, image: { image: BUSYBOX }, command: ['/bin/sh', '-c', 'sleep 3600'], log_path: 'c.log' },
+                  sandbox_config: podConfig,
+                },
+                120_000,
+              )
             ).container_id,
           );
           known.ctrs.push(ctr);
@@ -170,7 +183,9 @@ async function main(): Promise<void> {
     console.log(`daemon RSS after the cycles: ${after.toFixed(1)} MiB; ${await heapMiB(d)}`);
     for (const [name, xs] of [...lat.entries()].sort()) {
       xs.sort((a, b) => a - b);
-      console.log(`  ${name.padEnd(20)} n=${String(xs.length).padStart(5)}  p50 ${quantile(xs, 0.5).toFixed(1)} ms  p99 ${quantile(xs, 0.99).toFixed(1)} ms  max ${xs[xs.length - 1].toFixed(1)} ms`);
+      console.log(
+        `  ${name.padEnd(20)} n=${String(xs.length).padStart(5)}  p50 ${quantile(xs, 0.5).toFixed(1)} ms  p99 ${quantile(xs, 0.99).toFixed(1)} ms  max ${xs[xs.length - 1].toFixed(1)} ms`,
+      );
     }
     await sleep(IDLE_S * 1000);
     console.log(`daemon RSS after ${IDLE_S} s idle: ${rssMiB(pid).toFixed(1)} MiB; ${await heapMiB(d)}${await liveHeapMiB(d)}`);

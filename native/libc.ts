@@ -5,9 +5,7 @@ import os from 'node:os';
 
 export const libc = koffi.load('libc.so.6');
 
-const ERRNO_NAMES: Record<number, string> = Object.fromEntries(
-  Object.entries(os.constants.errno).map(([name, num]) => [num, name]),
-);
+const ERRNO_NAMES: Record<number, string> = Object.fromEntries(Object.entries(os.constants.errno).map(([name, num]) => [num, name]));
 
 /** An error from a libc call: `call` failed with `errno` (`code` is its name, e.g. EAGAIN). */
 export class SyscallError extends Error {

@@ -12,9 +12,7 @@ export const MS_PRIVATE = 0x40000;
 
 // MNT_DETACH for umount2 is exported by netns.ts.
 
-const mountFn = libc.func(
-  'int mount(const char *source, const char *target, const char *filesystemtype, unsigned long mountflags, const char *data)',
-);
+const mountFn = libc.func('int mount(const char *source, const char *target, const char *filesystemtype, unsigned long mountflags, const char *data)');
 const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 
 export function mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void {

@@ -16,9 +16,7 @@ const ENOENT = 2;
 
 const unshareFn = libc.func('int unshare(int flags)');
 const setnsFn = libc.func('int setns(int fd, int nstype)');
-const mountFn = libc.func(
-  'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
-);
+const mountFn = libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)');
 const umount2Fn = libc.func('int umount2(const char *target, int flags)');
 
 const THREAD_NETNS = '/proc/thread-self/ns/net';

@@ -14,9 +14,7 @@ const closeFn = libc.func('int close(int fd)');
 
 /** A non-blocking TCP socket created inside the netns pinned at `nsPath`; returns its fd. */
 export function tcpSocketInNetns(nsPath: string, family: number = AF_INET): number {
-  return withNetnsSync(nsPath, () =>
-    check('socket', socketFn(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number, `in "${nsPath}"`),
-  );
+  return withNetnsSync(nsPath, () => check('socket', socketFn(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number, `in "${nsPath}"`));
 }
 
 export function closeFd(fd: number): void {

@@ -1,14 +1,7 @@
 // A CRI client over the unix socket, for the CLI verbs and the tests. Calls are typed by
 // method: the request in its permissive form, the answer as decoded with the project's
 // loader options (src/cri/handler-types.ts: RequestInputOf / ResponseOutputOf).
-import {
-  credentials,
-  makeClientConstructor,
-  Metadata,
-  type ClientReadableStream,
-  type MethodDefinition,
-  type ServiceError,
-} from '@grpc/grpc-js';
+import { credentials, makeClientConstructor, Metadata, type ClientReadableStream, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
 import { loadCriServices } from '../cri/proto.js';
 import type { RequestInputOf, ResponseOutputOf, StreamMethod, UnaryMethod } from '../cri/handler-types.js';
 import type { ImageServiceClient, ImageServiceDefinition } from '../types/cri/runtime/v1/ImageService.js';

@@ -54,7 +54,11 @@ const NAME_RE = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 /** `docker.io/library/busybox:1.36@sha256:…` → `busybox`. */
 export function nameFromImage(image: string): string {
   const last = image.split('@')[0].split('/').pop() ?? '';
-  const bare = last.split(':')[0].toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  const bare = last
+    .split(':')[0]
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, '-')
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
   return bare.slice(0, 40) || 'container';
 }
 

@@ -2,8 +2,7 @@
 // text ("14 UNAVAILABLE: No connection established. Last error: connect ENOENT …").
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
-const START_HINT =
-  'start one with `sudo sandlot daemon` (or `make run` in a checkout), or point --socket / SANDLOT_SOCKET at the socket of a running one';
+const START_HINT = 'start one with `sudo sandlot daemon` (or `make run` in a checkout), or point --socket / SANDLOT_SOCKET at the socket of a running one';
 
 /** The message for a call that found no daemon at `socket`; undefined for any other failure. */
 export function daemonUnreachable(e: unknown, socket: string): string | undefined {

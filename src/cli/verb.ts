@@ -40,7 +40,7 @@ export interface Verb {
   run(values: VerbValues, positionals: string[]): Promise<number>;
 }
 
-export const SOCKET_HELP = 'the daemon\'s CRI socket (default /run/sandlot/sandlot.sock, or env SANDLOT_SOCKET)';
+export const SOCKET_HELP = "the daemon's CRI socket (default /run/sandlot/sandlot.sock, or env SANDLOT_SOCKET)";
 
 export const SOCKET_OPTION: VerbOptions = { socket: { type: 'string', value: 'PATH', description: SOCKET_HELP } };
 
@@ -66,7 +66,10 @@ export async function withClient<T>(values: VerbValues, fn: (c: CriClient) => Pr
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('   ').trimEnd();
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('   ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 

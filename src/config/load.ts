@@ -9,13 +9,7 @@ import { errnoCode, errorMessage } from '../errors.js';
 import { DEFAULT_CONFIG_FILE, defaultConfig } from './defaults.js';
 import { ConfigError } from './config-error.js';
 import { validateStreamingTls } from './streaming-tls.js';
-import {
-  LOG_LEVELS,
-  RUNSC_NETWORKS,
-  RUNTIME_TYPES,
-  type RuntimeHandlerConfig,
-  type SandlotConfig,
-} from './types.js';
+import { LOG_LEVELS, RUNSC_NETWORKS, RUNTIME_TYPES, type RuntimeHandlerConfig, type SandlotConfig } from './types.js';
 
 /** Flags the daemon takes, each also read from env SANDLOT_<UPPER_SNAKE>. */
 export const CONFIG_FLAGS = {
@@ -36,7 +30,11 @@ export type ConfigFlag = keyof typeof CONFIG_FLAGS;
 
 /** Keys whose flag or env value is a comma-separated list. */
 const LIST_KEYS = new Set<string>(['preload_images']);
-const splitList = (v: string): string[] => v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+const splitList = (v: string): string[] =>
+  v
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
 
 export function envName(flag: string): string {
   return `SANDLOT_${flag.toUpperCase().replace(/-/g, '_')}`;
@@ -240,7 +238,8 @@ function conmonCgroup(v: unknown): string {
   const s = str('conmon_cgroup', v ?? '');
   if (s === '') return s;
   const p = absPath('conmon_cgroup', s);
-  if (p === '/') throw new ConfigError('conmon_cgroup', v, 'a cgroup below cgroup_root such as "/sandlot-conmon", or "" to keep conmon in the daemon\'s cgroup');
+  if (p === '/')
+    throw new ConfigError('conmon_cgroup', v, 'a cgroup below cgroup_root such as "/sandlot-conmon", or "" to keep conmon in the daemon\'s cgroup');
   return p;
 }
 

@@ -48,11 +48,7 @@ export function validateStreamingTls(raw: Record<string, unknown>): StreamingTls
     throw new ConfigError('streaming_tls_key_file', key, 'streaming_tls_cert_file is set: the private key file is required with it');
   }
   if (ca !== '' && cert === '') {
-    throw new ConfigError(
-      'streaming_tls_client_ca_file',
-      ca,
-      'client certificates need TLS: set streaming_tls_cert_file and streaming_tls_key_file too',
-    );
+    throw new ConfigError('streaming_tls_client_ca_file', ca, 'client certificates need TLS: set streaming_tls_cert_file and streaming_tls_key_file too');
   }
   return { streaming_tls_cert_file: cert, streaming_tls_key_file: key, streaming_tls_client_ca_file: ca };
 }
@@ -76,7 +72,10 @@ export function loadStreamingTls(config: StreamingTlsKeys): StreamingTlsMaterial
 
 /** True for localhost, 127.0.0.0/8, ::1 and ::ffff:127.x. A wildcard (0.0.0.0, ::) or any other host is not. */
 export function isLoopbackAddress(hostPort: string): boolean {
-  const host = hostPort.slice(0, hostPort.lastIndexOf(':')).replace(/^\[|\]$/g, '').toLowerCase();
+  const host = hostPort
+    .slice(0, hostPort.lastIndexOf(':'))
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase();
   if (host === 'localhost') return true;
   if (net.isIPv4(host)) return host.startsWith('127.');
   if (net.isIPv6(host)) return host === '::1' || /^::ffff:127\./.test(host);
@@ -84,7 +83,9 @@ export function isLoopbackAddress(hostPort: string): boolean {
 }
 
 /** One warning per endpoint configured to listen beyond loopback, saying what guards it. */
-export function exposureWarnings(config: Pick<SandlotConfig, 'streaming_address' | 'metrics_address'> & StreamingTlsKeys): Array<{ key: string; address: string; msg: string }> {
+export function exposureWarnings(
+  config: Pick<SandlotConfig, 'streaming_address' | 'metrics_address'> & StreamingTlsKeys,
+): Array<{ key: string; address: string; msg: string }> {
   const out: Array<{ key: string; address: string; msg: string }> = [];
   if (!isLoopbackAddress(config.streaming_address)) {
     const guard =

@@ -256,8 +256,7 @@ export function implementService(
         });
       impl[name] = wrapStream(opts, serviceName, method, h);
     } else {
-      const h: AnyUnaryHandler =
-        unaryHandlerOf(handlers, method) ?? (() => Promise.reject(new UnimplementedError(unimplementedMessage(serviceName, method))));
+      const h: AnyUnaryHandler = unaryHandlerOf(handlers, method) ?? (() => Promise.reject(new UnimplementedError(unimplementedMessage(serviceName, method))));
       impl[name] = wrapUnary(opts, serviceName, method, h);
     }
   }

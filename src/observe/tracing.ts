@@ -16,10 +16,7 @@ export async function startTracing(endpoint: string, version: string): Promise<T
     // The API's no-op tracer: spans cost nothing and go nowhere.
     return { tracer: trace.getTracer('sandlot', version), shutdown: async () => {} };
   }
-  const [{ NodeSDK }, { OTLPTraceExporter }] = await Promise.all([
-    import('@opentelemetry/sdk-node'),
-    import('@opentelemetry/exporter-trace-otlp-grpc'),
-  ]);
+  const [{ NodeSDK }, { OTLPTraceExporter }] = await Promise.all([import('@opentelemetry/sdk-node'), import('@opentelemetry/exporter-trace-otlp-grpc')]);
   const sdk = new NodeSDK({
     serviceName: 'sandlot',
     traceExporter: new OTLPTraceExporter({ url: endpoint }),

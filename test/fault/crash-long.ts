@@ -9,8 +9,14 @@ const afters: Array<() => void | Promise<void>> = [];
 let code = 0;
 try {
   const fig = await runCrashHarness({ after: (fn) => afters.push(fn) }, { seed, points, log: (s) => console.log(s) });
-  console.log(`points ${fig.points} (mid-call ${fig.midCall}), killed workloads ${fig.killedWorkloads}, lost exit codes ${fig.lostExitCodes}, failed retries ${fig.retryFailures}, wrong states ${fig.wrongStates}`);
-  console.log(`leaks: ${Object.entries(fig.leaks).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  console.log(
+    `points ${fig.points} (mid-call ${fig.midCall}), killed workloads ${fig.killedWorkloads}, lost exit codes ${fig.lostExitCodes}, failed retries ${fig.retryFailures}, wrong states ${fig.wrongStates}`,
+  );
+  console.log(
+    `leaks: ${Object.entries(fig.leaks)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ')}`,
+  );
   for (const p of fig.problems) console.log(`problem: ${p}`);
   if (fig.problems.length > 0) code = 1;
 } catch (e) {

@@ -37,8 +37,15 @@ type Op =
   | 'PullImage';
 /** The spread of kill delays per call, ms (about each call's duration here). */
 const SPREAD: Record<Op, number> = {
-  RunPodSandbox: 1500, CreateContainer: 700, StartContainer: 500, ExecSync: 400, StopContainer: 1200,
-  RemoveContainer: 500, StopPodSandbox: 900, RemovePodSandbox: 900, PullImage: 300,
+  RunPodSandbox: 1500,
+  CreateContainer: 700,
+  StartContainer: 500,
+  ExecSync: 400,
+  StopContainer: 1200,
+  RemoveContainer: 500,
+  StopPodSandbox: 900,
+  RemovePodSandbox: 900,
+  PullImage: 300,
 };
 const CALL_MS = 120_000;
 /**
@@ -97,7 +104,12 @@ export async function runCrashHarness(t: Host, opts: { seed: number; points: num
   };
 
   /** One call with a kill `delay` ms after it began; then restart and the retry. */
-  const crashAt = async (op: Op, handler: string, call: () => Promise<Record<string, unknown>>, verify: (acked: Record<string, unknown> | undefined) => Promise<void>) => {
+  const crashAt = async (
+    op: Op,
+    handler: string,
+    call: () => Promise<Record<string, unknown>>,
+    verify: (acked: Record<string, unknown> | undefined) => Promise<void>,
+  ) => {
     const delay = Math.floor(rand() * SPREAD[op]);
     let answered = false;
     const p = call().then(
@@ -135,9 +147,11 @@ export async function runCrashHarness(t: Host, opts: { seed: number; points: num
   };
 
   const listPods = async (name: string) =>
-    ((await d.runtime('ListPodSandbox', {})).items as Array<{ id: string; state: string; metadata: { name: string } }> | undefined ?? []).filter((p) => p.metadata.name === name);
+    (((await d.runtime('ListPodSandbox', {})).items as Array<{ id: string; state: string; metadata: { name: string } }> | undefined) ?? []).filter(
+      (p) => p.metadata.name === name,
+    );
   const listCtrs = async (podId: string) =>
-    ((await d.runtime('ListContainers', { filter: { pod_sandbox_id: podId } })).containers as Array<{ id: string; state: string }> | undefined ?? []);
+    ((await d.runtime('ListContainers', { filter: { pod_sandbox_id: podId } })).containers as Array<{ id: string; state: string }> | undefined) ?? [];
   const expect = (cond: boolean, what: string) => {
     if (!cond) throw new Error(what);
   };
@@ -151,57 +165,93 @@ export async function runCrashHarness(t: Host, opts: { seed: number; points: num
     const cc = containerConfig('work', { command: ['/bin/sh', '-c', 'sleep 36000'] });
     let pod = '';
     let ctr = '';
-    await crashAt('RunPodSandbox', handler, async () => {
-      const r = await d.runtime('RunPodSandbox', { config: pc, runtime_handler: handler }, CALL_MS);
-      pod = String(r.pod_sandbox_id);
-      return r;
-    }, async (acked) => {
-      const pods = await listPods(name);
-      if (acked) expect(pods.some((p) => p.id === acked.pod_sandbox_id && p.state === 'SANDBOX_READY'), 'acked pod not listed READY');
-      expect(pods.every((p) => p.state === 'SANDBOX_READY' || p.state === 'SANDBOX_NOTREADY'), 'pod in no state');
-    });
+    await crashAt(
+      'RunPodSandbox',
+      handler,
+      async () => {
+        const r = await d.runtime('RunPodSandbox', { config: pc, runtime_handler: handler }, CALL_MS);
+        pod = String(r.pod_sandbox_id);
+        return r;
+      },
+      async (acked) => {
+        const pods = await listPods(name);
+        if (acked)
+          expect(
+            pods.some((p) => p.id === acked.pod_sandbox_id && p.state === 'SANDBOX_READY'),
+            'acked pod not listed READY',
+          );
+        expect(
+          pods.every((p) => p.state === 'SANDBOX_READY' || p.state === 'SANDBOX_NOTREADY'),
+          'pod in no state',
+        );
+      },
+    );
     // Drop duplicates a lost answer may have made: the kubelet would remove them too.
     for (const p of await listPods(name)) if (p.id !== pod) await d.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }, CALL_MS);
     env.pids.push((await env.podInfo(pod)).pid);
     if (fig.points >= opts.points) break;
 
-    await crashAt('CreateContainer', handler, async () => {
-      const r = await d.runtime('CreateContainer', { pod_sandbox_id: pod, config: cc, sandbox_config: pc }, CALL_MS);
-      ctr = String(r.container_id);
-      return r;
-    }, async (acked) => {
-      const cs = await listCtrs(pod);
-      if (acked) expect(cs.some((c) => c.id === acked.container_id && c.state === 'CONTAINER_CREATED'), 'acked container not listed CREATED');
-    });
+    await crashAt(
+      'CreateContainer',
+      handler,
+      async () => {
+        const r = await d.runtime('CreateContainer', { pod_sandbox_id: pod, config: cc, sandbox_config: pc }, CALL_MS);
+        ctr = String(r.container_id);
+        return r;
+      },
+      async (acked) => {
+        const cs = await listCtrs(pod);
+        if (acked)
+          expect(
+            cs.some((c) => c.id === acked.container_id && c.state === 'CONTAINER_CREATED'),
+            'acked container not listed CREATED',
+          );
+      },
+    );
     for (const c of await listCtrs(pod)) if (c.id !== ctr) await d.runtime('RemoveContainer', { container_id: c.id }, CALL_MS);
     if (fig.points >= opts.points) break;
 
-    await crashAt('StartContainer', handler, () => d.runtime('StartContainer', { container_id: ctr }, CALL_MS), async (acked) => {
-      const s = await env.status(ctr);
-      if (acked) expect(s.state === 'CONTAINER_RUNNING', `acked start but ${s.state} ${s.reason}`);
-      expect(s.reason !== 'StartError', `a crash mid-start made it ${s.state} StartError`);
-      if (s.state === 'CONTAINER_RUNNING') {
-        const pid = Number((await env.info(ctr)).pid);
-        env.pids.push(pid);
-        if (handler === 'runc') expect(alive(pid), 'RUNNING but its process is gone');
-      }
-    });
+    await crashAt(
+      'StartContainer',
+      handler,
+      () => d.runtime('StartContainer', { container_id: ctr }, CALL_MS),
+      async (acked) => {
+        const s = await env.status(ctr);
+        if (acked) expect(s.state === 'CONTAINER_RUNNING', `acked start but ${s.state} ${s.reason}`);
+        expect(s.reason !== 'StartError', `a crash mid-start made it ${s.state} StartError`);
+        if (s.state === 'CONTAINER_RUNNING') {
+          const pid = Number((await env.info(ctr)).pid);
+          env.pids.push(pid);
+          if (handler === 'runc') expect(alive(pid), 'RUNNING but its process is gone');
+        }
+      },
+    );
     if (fig.points >= opts.points) break;
     const running = Number((await env.info(ctr)).pid);
     env.pids.push(running);
 
-    await crashAt('ExecSync', handler, () => d.runtime('ExecSync', { container_id: ctr, cmd: ['/bin/sh', '-c', 'echo ok'], timeout: 30 }, CALL_MS), async () => {
-      const s = await env.status(ctr);
-      expect(s.state === 'CONTAINER_RUNNING', `the exec's container is ${s.state}`);
-      const scratch = path.join(d.stateDir, 'exec');
-      expect(!fs.existsSync(scratch) || fs.readdirSync(scratch).length === 0, 'exec scratch dirs stay after restart');
-    });
+    await crashAt(
+      'ExecSync',
+      handler,
+      () => d.runtime('ExecSync', { container_id: ctr, cmd: ['/bin/sh', '-c', 'echo ok'], timeout: 30 }, CALL_MS),
+      async () => {
+        const s = await env.status(ctr);
+        expect(s.state === 'CONTAINER_RUNNING', `the exec's container is ${s.state}`);
+        const scratch = path.join(d.stateDir, 'exec');
+        expect(!fs.existsSync(scratch) || fs.readdirSync(scratch).length === 0, 'exec scratch dirs stay after restart');
+      },
+    );
     if (fig.points >= opts.points) break;
 
-    await crashAt('StopContainer', handler, () => d.runtime('StopContainer', { container_id: ctr, timeout: 1 }, CALL_MS), async (acked) => {
-      const s = await env.status(ctr);
-      if (acked) expect(s.state === 'CONTAINER_EXITED' && STOP_CODES.includes(s.exit_code), `acked stop but ${s.state} ${s.exit_code}`);
-    });
+    await crashAt(
+      'StopContainer',
+      handler,
+      () => d.runtime('StopContainer', { container_id: ctr, timeout: 1 }, CALL_MS),
+      async (acked) => {
+        const s = await env.status(ctr);
+        if (acked) expect(s.state === 'CONTAINER_EXITED' && STOP_CODES.includes(s.exit_code), `acked stop but ${s.state} ${s.exit_code}`);
+      },
+    );
     {
       const s = await env.status(ctr);
       if (!STOP_CODES.includes(s.exit_code)) {
@@ -211,31 +261,55 @@ export async function runCrashHarness(t: Host, opts: { seed: number; points: num
     }
     if (fig.points >= opts.points) break;
 
-    await crashAt('RemoveContainer', handler, () => d.runtime('RemoveContainer', { container_id: ctr }, CALL_MS), async (acked) => {
-      if (acked) expect(!(await listCtrs(pod)).some((c) => c.id === ctr), 'acked removal but listed');
-    });
+    await crashAt(
+      'RemoveContainer',
+      handler,
+      () => d.runtime('RemoveContainer', { container_id: ctr }, CALL_MS),
+      async (acked) => {
+        if (acked) expect(!(await listCtrs(pod)).some((c) => c.id === ctr), 'acked removal but listed');
+      },
+    );
     if (fig.points >= opts.points) break;
 
-    await crashAt('StopPodSandbox', handler, () => d.runtime('StopPodSandbox', { pod_sandbox_id: pod }, CALL_MS), async (acked) => {
-      if (acked) expect((await listPods(name)).some((p) => p.id === pod && p.state === 'SANDBOX_NOTREADY'), 'acked stop but not NOTREADY');
-    });
+    await crashAt(
+      'StopPodSandbox',
+      handler,
+      () => d.runtime('StopPodSandbox', { pod_sandbox_id: pod }, CALL_MS),
+      async (acked) => {
+        if (acked)
+          expect(
+            (await listPods(name)).some((p) => p.id === pod && p.state === 'SANDBOX_NOTREADY'),
+            'acked stop but not NOTREADY',
+          );
+      },
+    );
     if (fig.points >= opts.points) break;
 
-    await crashAt('RemovePodSandbox', handler, () => d.runtime('RemovePodSandbox', { pod_sandbox_id: pod }, CALL_MS), async (acked) => {
-      if (acked) expect((await listPods(name)).length === 0, 'acked removal but listed');
-    });
+    await crashAt(
+      'RemovePodSandbox',
+      handler,
+      () => d.runtime('RemovePodSandbox', { pod_sandbox_id: pod }, CALL_MS),
+      async (acked) => {
+        if (acked) expect((await listPods(name)).length === 0, 'acked removal but listed');
+      },
+    );
     if (fig.points >= opts.points) break;
 
     const ref = `${reg.host}/fault/small:v1`;
-    await crashAt('PullImage', handler, () => d.image('PullImage', { image: { image: ref } }, CALL_MS), async (acked) => {
-      const st = await d.image('ImageStatus', { image: { image: ref } });
-      if (acked) expect(st.image !== undefined && st.image !== null, 'acked pull but the image is not there');
-    });
+    await crashAt(
+      'PullImage',
+      handler,
+      () => d.image('PullImage', { image: { image: ref } }, CALL_MS),
+      async (acked) => {
+        const st = await d.image('ImageStatus', { image: { image: ref } });
+        if (acked) expect(st.image !== undefined && st.image !== null, 'acked pull but the image is not there');
+      },
+    );
     await d.image('RemoveImage', { image: { image: ref } }, CALL_MS).catch((e: { details?: string }) => problem(`removing the pulled image: ${e.details}`));
   }
 
   // Removal of everything through the CRI, then what is left.
-  for (const p of (await d.runtime('ListPodSandbox', {})).items as Array<{ id: string }> | undefined ?? []) {
+  for (const p of ((await d.runtime('ListPodSandbox', {})).items as Array<{ id: string }> | undefined) ?? []) {
     for (const c of await listCtrs(p.id)) await d.runtime('RemoveContainer', { container_id: c.id }, CALL_MS);
     await d.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }, CALL_MS);
   }
@@ -257,7 +331,10 @@ function leftovers(env: ContainerEnv): Record<string, number> {
   const { d } = env;
   const dir = fs.realpathSync(d.dir);
   const skeleton = new Set([path.join(dir, 'state', 'netns')]);
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '')
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
     .filter((p) => (p === dir || p.startsWith(`${dir}/`)) && !skeleton.has(p));
   const cgroupParent = String(d.config.default_cgroup_parent);
   let cgroups = 0;
@@ -267,7 +344,7 @@ function leftovers(env: ContainerEnv): Record<string, number> {
   }
   const bridge = String(d.config.cni_default_bridge);
   const leases = entries(path.join(d.stateDir, 'cni', 'networks')).flatMap((n) =>
-    entries(path.join(d.stateDir, 'cni', 'networks', n)).filter((f) => /^\d+\.\d+\.\d+\.\d+$|^[0-9a-f:]+$/.test(f) && f.includes('.') ),
+    entries(path.join(d.stateDir, 'cni', 'networks', n)).filter((f) => /^\d+\.\d+\.\d+\.\d+$|^[0-9a-f:]+$/.test(f) && f.includes('.')),
   );
   const files = [
     ...['pods', 'containers', 'exec', 'cni/results'].flatMap((s) => entries(path.join(d.stateDir, s)).map((e) => `state/${s}/${e}`)),

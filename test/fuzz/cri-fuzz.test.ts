@@ -242,98 +242,109 @@ function call(client: Client, rpc: Rpc, body: Buffer): Promise<Outcome> {
   });
 }
 
-test('fuzz: seeded hostile requests over every CRI RPC answer a client status, never INTERNAL/UNKNOWN; the daemon stays up and consistent', { timeout: 300_000 }, async (t) => {
-  const env = await makeContainerEnv(t);
-  const { d } = env;
-  // Existing objects for the fuzzer to name: a pod on each handler with a container.
-  const pods = [await env.runPod('fuzz-runc')];
-  pods.push(await env.runPod('fuzz-runsc', {}, 'runsc'));
-  const ctrs: string[] = [];
-  for (const p of pods) ctrs.push(await env.createContainer(p, `c-${ctrs.length}`, { command: ['/bin/sh', '-c', 'sleep 3600'] }));
-  await d.runtime('StartContainer', { container_id: ctrs[0] });
-  const imageIds = ((await d.image('ListImages', {})).images as Array<{ id: string }>).map((i) => i.id);
-  const baseImages = imageIds.length;
-  fs.mkdirSync(path.join(d.dir, 'fuzz'), { recursive: true });
+test(
+  'fuzz: seeded hostile requests over every CRI RPC answer a client status, never INTERNAL/UNKNOWN; the daemon stays up and consistent',
+  { timeout: 300_000 },
+  async (t) => {
+    const env = await makeContainerEnv(t);
+    const { d } = env;
+    // Existing objects for the fuzzer to name: a pod on each handler with a container.
+    const pods = [await env.runPod('fuzz-runc')];
+    pods.push(await env.runPod('fuzz-runsc', {}, 'runsc'));
+    const ctrs: string[] = [];
+    for (const p of pods) ctrs.push(await env.createContainer(p, `c-${ctrs.length}`, { command: ['/bin/sh', '-c', 'sleep 3600'] }));
+    await d.runtime('StartContainer', { container_id: ctrs[0] });
+    const imageIds = ((await d.image('ListImages', {})).images as Array<{ id: string }>).map((i) => i.id);
+    const baseImages = imageIds.length;
+    fs.mkdirSync(path.join(d.dir, 'fuzz'), { recursive: true });
 
-  const known = () => [...pods, ...ctrs, ...imageIds];
-  const fz = new Fuzzer(SEED, known, d.dir);
-  const root = protobuf.loadSync(protoPath());
-  // The camelCase names protobufjs uses do not matter on the wire; keepCase is only for reading.
-  const rpcs = rpcsOf(root);
-  assert.ok(rpcs.length >= 40, `the proto has ${rpcs.length} RPCs`);
-  const client = new Client(`unix://${d.socket}`, credentials.createInsecure());
-  t.after(() => client.close());
-  // SANDLOT_FUZZ_DAEMON_LOG=<file> keeps the daemon's log of the run (it is lost with the test process otherwise).
-  const logFile = process.env.SANDLOT_FUZZ_DAEMON_LOG;
-  if (logFile) t.after(() => fs.writeFileSync(logFile, d.stderr));
+    const known = () => [...pods, ...ctrs, ...imageIds];
+    const fz = new Fuzzer(SEED, known, d.dir);
+    const root = protobuf.loadSync(protoPath());
+    // The camelCase names protobufjs uses do not matter on the wire; keepCase is only for reading.
+    const rpcs = rpcsOf(root);
+    assert.ok(rpcs.length >= 40, `the proto has ${rpcs.length} RPCs`);
+    const client = new Client(`unix://${d.socket}`, credentials.createInsecure());
+    t.after(() => client.close());
+    // SANDLOT_FUZZ_DAEMON_LOG=<file> keeps the daemon's log of the run (it is lost with the test process otherwise).
+    const logFile = process.env.SANDLOT_FUZZ_DAEMON_LOG;
+    if (logFile) t.after(() => fs.writeFileSync(logFile, d.stderr));
 
-  const bad: Outcome[] = [];
-  const byCode = new Map<string, number>();
-  const byRpc = new Set<string>();
-  let sent = 0;
-  const started = Date.now();
-  const worker = async () => {
-    while (sent < COUNT) {
-      const i = sent++;
-      // Round robin over the RPCs, so each gets its share; the body is the PRNG's.
-      const rpc = rpcs[i % rpcs.length];
-      const body = fz.body(rpc.type);
-      if (process.env.SANDLOT_FUZZ_TRACE) console.error(`#${i} ${rpc.method} ${body.length}`);
-      const o = await call(client, rpc, body);
-      byRpc.add(o.rpc);
-      const name = Status[o.code] ?? String(o.code);
-      byCode.set(name, (byCode.get(name) ?? 0) + 1);
-      if (process.env.SANDLOT_FUZZ_TRACE) console.error(`#${i} ${rpc.method} -> ${o.code} ${o.details.slice(0, 200)}`);
-      if (o.code === Status.INTERNAL || o.code === Status.UNKNOWN || o.code === Status.DEADLINE_EXCEEDED || o.code === NO_ANSWER) {
-        bad.push({ ...o, details: `${o.details.slice(0, 300)} [request #${i}, ${body.length} bytes]` });
+    const bad: Outcome[] = [];
+    const byCode = new Map<string, number>();
+    const byRpc = new Set<string>();
+    let sent = 0;
+    const started = Date.now();
+    const worker = async () => {
+      while (sent < COUNT) {
+        const i = sent++;
+        // Round robin over the RPCs, so each gets its share; the body is the PRNG's.
+        const rpc = rpcs[i % rpcs.length];
+        const body = fz.body(rpc.type);
+        if (process.env.SANDLOT_FUZZ_TRACE) console.error(`#${i} ${rpc.method} ${body.length}`);
+        const o = await call(client, rpc, body);
+        byRpc.add(o.rpc);
+        const name = Status[o.code] ?? String(o.code);
+        byCode.set(name, (byCode.get(name) ?? 0) + 1);
+        if (process.env.SANDLOT_FUZZ_TRACE) console.error(`#${i} ${rpc.method} -> ${o.code} ${o.details.slice(0, 200)}`);
+        if (o.code === Status.INTERNAL || o.code === Status.UNKNOWN || o.code === Status.DEADLINE_EXCEEDED || o.code === NO_ANSWER) {
+          bad.push({ ...o, details: `${o.details.slice(0, 300)} [request #${i}, ${body.length} bytes]` });
+        }
+        if (i % 400 === 399) {
+          const v = await d.runtime('Version', {}, 30_000);
+          assert.equal(v.runtime_name, 'sandlot', `the daemon answers Version after ${i + 1} requests`);
+        }
       }
-      if (i % 400 === 399) {
-        const v = await d.runtime('Version', {}, 30_000);
-        assert.equal(v.runtime_name, 'sandlot', `the daemon answers Version after ${i + 1} requests`);
-      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const seconds = (Date.now() - started) / 1000;
+    const codes = [...byCode.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    console.log(`fuzz seed ${SEED}: ${sent} requests over ${byRpc.size} RPCs in ${seconds.toFixed(1)} s: ${codes}`);
+
+    // Alive: the process and the socket.
+    assert.equal(d.child?.exitCode, null, `the daemon is running:\n${d.stderr.slice(-2000)}`);
+    assert.equal((await d.runtime('Version', {})).runtime_name, 'sandlot');
+    assert.equal(byRpc.size, rpcs.length, 'every RPC was called');
+    assert.deepEqual(
+      bad.map((b) => `${b.rpc} ${Status[b.code] ?? 'HANG'}: ${b.details}`),
+      [],
+      'no hostile input answers INTERNAL, UNKNOWN or hangs',
+    );
+
+    // Consistent: the lists answer; remove everything the fuzzer made (and the fixtures).
+    const cs = (await d.runtime('ListContainers', {})).containers as Array<{ id: string }>;
+    const ps = (await d.runtime('ListPodSandbox', {})).items as Array<{ id: string }>;
+    const is = (await d.image('ListImages', {})).images as Array<{ id: string }>;
+    console.log(`after fuzzing: ${ps.length} pods, ${cs.length} containers, ${is.length} images (${baseImages} before)`);
+    for (const c of cs) await d.runtime('RemoveContainer', { container_id: c.id }, 60_000);
+    for (const p of ps) {
+      await d.runtime('StopPodSandbox', { pod_sandbox_id: p.id }, 60_000);
+      await d.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }, 60_000);
     }
-  };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const seconds = (Date.now() - started) / 1000;
-  const codes = [...byCode.entries()].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ');
-  console.log(`fuzz seed ${SEED}: ${sent} requests over ${byRpc.size} RPCs in ${seconds.toFixed(1)} s: ${codes}`);
-
-  // Alive: the process and the socket.
-  assert.equal(d.child?.exitCode, null, `the daemon is running:\n${d.stderr.slice(-2000)}`);
-  assert.equal((await d.runtime('Version', {})).runtime_name, 'sandlot');
-  assert.equal(byRpc.size, rpcs.length, 'every RPC was called');
-  assert.deepEqual(
-    bad.map((b) => `${b.rpc} ${Status[b.code] ?? 'HANG'}: ${b.details}`),
-    [],
-    'no hostile input answers INTERNAL, UNKNOWN or hangs',
-  );
-
-  // Consistent: the lists answer; remove everything the fuzzer made (and the fixtures).
-  const cs = (await d.runtime('ListContainers', {})).containers as Array<{ id: string }>;
-  const ps = (await d.runtime('ListPodSandbox', {})).items as Array<{ id: string }>;
-  const is = (await d.image('ListImages', {})).images as Array<{ id: string }>;
-  console.log(`after fuzzing: ${ps.length} pods, ${cs.length} containers, ${is.length} images (${baseImages} before)`);
-  for (const c of cs) await d.runtime('RemoveContainer', { container_id: c.id }, 60_000);
-  for (const p of ps) {
-    await d.runtime('StopPodSandbox', { pod_sandbox_id: p.id }, 60_000);
-    await d.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }, 60_000);
-  }
-  await waitFor('no pod and no container listed', async () => {
-    const c2 = (await d.runtime('ListContainers', {})).containers as unknown[];
-    const p2 = (await d.runtime('ListPodSandbox', {})).items as unknown[];
-    return c2.length === 0 && p2.length === 0;
-  }, 60_000);
-  for (const sub of ['pods', 'containers']) {
-    const dir = path.join(d.rootDir, sub);
-    const left = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
-    assert.deepEqual(left, [], `nothing left under ${dir}`);
-  }
-  // The daemon's own netns directory is a shared bind mount while it runs; nothing below it may stay.
-  const netnsDir = path.join(d.stateDir, 'netns');
-  const mounts = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.split(' ')[4]?.startsWith(d.dir) && l.split(' ')[4] !== netnsDir);
-  assert.deepEqual(mounts, [], 'no mount of a removed pod stays');
-  assert.ok(((await d.image('ListImages', {})).images as unknown[]).length >= 1, 'ListImages answers');
-});
+    await waitFor(
+      'no pod and no container listed',
+      async () => {
+        const c2 = (await d.runtime('ListContainers', {})).containers as unknown[];
+        const p2 = (await d.runtime('ListPodSandbox', {})).items as unknown[];
+        return c2.length === 0 && p2.length === 0;
+      },
+      60_000,
+    );
+    for (const sub of ['pods', 'containers']) {
+      const dir = path.join(d.rootDir, sub);
+      const left = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+      assert.deepEqual(left, [], `nothing left under ${dir}`);
+    }
+    // The daemon's own netns directory is a shared bind mount while it runs; nothing below it may stay.
+    const netnsDir = path.join(d.stateDir, 'netns');
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.split(' ')[4]?.startsWith(d.dir) && l.split(' ')[4] !== netnsDir);
+    assert.deepEqual(mounts, [], 'no mount of a removed pod stays');
+    assert.ok(((await d.image('ListImages', {})).images as unknown[]).length >= 1, 'ListImages answers');
+  },
+);

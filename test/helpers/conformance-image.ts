@@ -33,7 +33,10 @@ export async function conformanceLayout(): Promise<string> {
   fs.copyFileSync(euid, path.join(rootfs, 'bin', 'euid'));
   // The layout writer stores every file as root's, keeping the mode bits: setuid root.
   fs.chmodSync(path.join(rootfs, 'bin', 'euid'), 0o4755);
-  fs.writeFileSync(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  fs.writeFileSync(
+    path.join(rootfs, 'etc', 'passwd'),
+    'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n',
+  );
   // /etc/group lists the app's groups out of numeric order on purpose.
   fs.writeFileSync(path.join(rootfs, 'etc', 'group'), 'root:x:0:\nvideo:x:44:app\nusers:x:100:\naudio:x:29:other,app\napp:x:1000:app\nnobody:x:65534:\n');
   const out = path.join(tmp, 'layout');

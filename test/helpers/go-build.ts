@@ -9,7 +9,10 @@ import path from 'node:path';
 const GOPATH_SYSTEM = '/usr/share/gocode';
 
 export function buildGo(sourceDir: string, name: string): string {
-  const files = fs.readdirSync(sourceDir).filter((f) => f.endsWith('.go')).sort();
+  const files = fs
+    .readdirSync(sourceDir)
+    .filter((f) => f.endsWith('.go'))
+    .sort();
   const hash = crypto.createHash('sha256');
   for (const f of files) hash.update(f).update(fs.readFileSync(path.join(sourceDir, f)));
   const digest = hash.digest('hex').slice(0, 16);

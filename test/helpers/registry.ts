@@ -70,17 +70,16 @@ interface TokenServer {
   sign(sub: string, scope: string): string;
 }
 
-async function startTokenServer(
-  dir: string,
-  users: Record<string, string>,
-  refreshTokens: Record<string, string>,
-  ttlS: number,
-): Promise<TokenServer> {
+async function startTokenServer(dir: string, users: Record<string, string>, refreshTokens: Record<string, string>, ttlS: number): Promise<TokenServer> {
   const keyFile = path.join(dir, 'token.key');
   const certFile = path.join(dir, 'token.crt');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=sandlot-test-token'], {
-    stdio: 'ignore',
-  });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=sandlot-test-token'],
+    {
+      stdio: 'ignore',
+    },
+  );
   const key = crypto.createPrivateKey(fs.readFileSync(keyFile));
   const certDer = new crypto.X509Certificate(fs.readFileSync(certFile)).raw;
   const sign = (sub: string, scope: string): string => {
@@ -111,9 +110,7 @@ async function startTokenServer(
     }
     requests.push({ method: 'POST', grantType, sub, granted: true });
     const scope = form.get('scope') ?? '';
-    res
-      .writeHead(200, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ access_token: sign(sub, scope), expires_in: ttlS, scope }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: sign(sub, scope), expires_in: ttlS, scope }));
   };
   const server = http.createServer((req, res) => {
     if (req.method === 'POST') {
@@ -166,7 +163,23 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     const keyFile = path.join(dir, 'registry.key');
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
       { stdio: 'ignore' },
     );
     tlsYaml = `  tls:\n    certificate: ${certFile}\n    key: ${keyFile}\n`;

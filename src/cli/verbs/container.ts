@@ -17,7 +17,7 @@ import { regexpOf } from './pod.js';
 
 export const DEFAULT_STOP_TIMEOUT_S = 10;
 type ContainerFilter = NonNullable<RequestInputOf<'ListContainers'>['filter']>;
-type ContainerStateName = ResponseOutputOf<'ContainerStatus'>['status'] extends infer S ? NonNullable<S> extends { state: infer T } ? T : never : never;
+type ContainerStateName = ResponseOutputOf<'ContainerStatus'>['status'] extends infer S ? (NonNullable<S> extends { state: infer T } ? T : never) : never;
 
 const CONTAINER_STATES: Record<string, ContainerStateName | undefined> = {
   created: 'CONTAINER_CREATED',
@@ -189,7 +189,13 @@ export const logsVerb: Verb = {
         process.once('SIGINT', onSig);
         try {
           // The exit comes from GetContainerEvents, not from asking ContainerStatus at every EOF.
-          await followCriLog({ path: logPath, startOffset: now.offset, onRecord: (r) => out.record(r), signal: ac.signal, isDone: () => Promise.resolve(watch.exited) });
+          await followCriLog({
+            path: logPath,
+            startOffset: now.offset,
+            onRecord: (r) => out.record(r),
+            signal: ac.signal,
+            isDone: () => Promise.resolve(watch.exited),
+          });
         } finally {
           process.off('SIGINT', onSig);
         }
@@ -219,7 +225,10 @@ export const stopVerb: Verb = {
   name: 'stop',
   summary: `stop containers: stop signal, then SIGKILL after -t SECONDS (default ${DEFAULT_STOP_TIMEOUT_S})`,
   usage: 'CONTAINER...',
-  options: { ...SOCKET_OPTION, timeout: { type: 'string', short: 't', value: 'SECONDS', description: `grace before SIGKILL (default ${DEFAULT_STOP_TIMEOUT_S})` } },
+  options: {
+    ...SOCKET_OPTION,
+    timeout: { type: 'string', short: 't', value: 'SECONDS', description: `grace before SIGKILL (default ${DEFAULT_STOP_TIMEOUT_S})` },
+  },
   async run(values, positionals) {
     const timeout = values.timeout === undefined ? DEFAULT_STOP_TIMEOUT_S : Number(values.timeout);
     if (positionals.length === 0 || !Number.isInteger(timeout) || timeout < 0) {

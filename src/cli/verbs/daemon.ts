@@ -10,7 +10,11 @@ export const CONFIG_OPTIONS: VerbOptions = {
   ...Object.fromEntries(
     DAEMON_FLAGS.map((f) => [
       f,
-      { type: 'string' as const, value: f === 'preload' ? 'LIST' : 'VALUE', description: `sets ${CONFIG_FLAGS[f]}${f === 'preload' ? ' (comma-separated)' : ''} (env ${envName(f)})` },
+      {
+        type: 'string' as const,
+        value: f === 'preload' ? 'LIST' : 'VALUE',
+        description: `sets ${CONFIG_FLAGS[f]}${f === 'preload' ? ' (comma-separated)' : ''} (env ${envName(f)})`,
+      },
     ]),
   ),
 };

@@ -11,7 +11,19 @@ import type { RequestInputOf, ResponseOutputOf } from '../../cri/handler-types.j
 import type { ImagesClient } from '../../types/cri/sandlot/v1/Images.js';
 import type { ImportResponse__Output } from '../../types/cri/sandlot/v1/ImportResponse.js';
 import { formatDoc, outputFormat } from '../output.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OUTPUT_OPTION, SOCKET_OPTION, socketOf, table, UsageError, withClient, type Verb, type VerbValues } from '../verb.js';
+import {
+  EXIT_FAILURE,
+  EXIT_OK,
+  EXIT_USAGE,
+  OUTPUT_OPTION,
+  SOCKET_OPTION,
+  socketOf,
+  table,
+  UsageError,
+  withClient,
+  type Verb,
+  type VerbValues,
+} from '../verb.js';
 import { parseInfo } from './pod.js';
 
 /** A pull or import of a large image may take long; the daemon's own timeouts apply within. */
@@ -108,7 +120,13 @@ class LayerBars {
     const bytes = Number(ev.bytes);
     let v = this.layers.get(ev.digest);
     if (!v) {
-      const bar = this.multi.create(total, 0, { layer: ev.digest.replace(/^sha256:/, '').slice(0, 12), done: '0B', size: humanSize(total), rate: '', phase: '' });
+      const bar = this.multi.create(total, 0, {
+        layer: ev.digest.replace(/^sha256:/, '').slice(0, 12),
+        done: '0B',
+        size: humanSize(total),
+        rate: '',
+        phase: '',
+      });
       v = { bar, startedAt: Date.now(), bytes: 0 };
       this.layers.set(ev.digest, v);
     }
@@ -159,7 +177,9 @@ export const pullVerb: Verb = {
     const name = positionals[0];
     const req: PullRequest = { image: { image: name }, ...(auth ? { auth } : {}) };
     // What the daemon had under this name before: the same ID after the pull means nothing new came.
-    const before = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: name } }, { timeoutMs: LIST_TIMEOUT_MS })).catch((): Partial<ResponseOutputOf<'ImageStatus'>> => ({}));
+    const before = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: name } }, { timeoutMs: LIST_TIMEOUT_MS })).catch(
+      (): Partial<ResponseOutputOf<'ImageStatus'>> => ({}),
+    );
     const ref = process.stdout.isTTY
       ? await pullWithBars(values, req)
       : (await withClient(values, (c) => c.imageCall('PullImage', req, { timeoutMs: PULL_TIMEOUT_MS }))).image_ref;
@@ -282,7 +302,9 @@ export const inspectiVerb: Verb = {
   async run(values, positionals) {
     if (positionals.length !== 1) throw new UsageError('expected one IMAGE (reference or ID)');
     const format = outputFormat(values, 'json');
-    const res = await withClient(values, (c) => c.imageCall('ImageStatus', { image: { image: positionals[0] }, verbose: true }, { timeoutMs: LIST_TIMEOUT_MS }));
+    const res = await withClient(values, (c) =>
+      c.imageCall('ImageStatus', { image: { image: positionals[0] }, verbose: true }, { timeoutMs: LIST_TIMEOUT_MS }),
+    );
     if (!res.image) throw new Error(`image "${positionals[0]}" not found`);
     if (format === 'table') {
       process.stdout.write(table(['IMAGE', 'TAG', 'IMAGE ID', 'SIZE'], imageRows([res.image])));
@@ -304,12 +326,9 @@ export const imageFsInfoVerb: Verb = {
       process.stdout.write(formatDoc(format, res));
       return EXIT_OK;
     }
-    const rows = [...res.image_filesystems.map((f) => ['image', f] as const), ...res.container_filesystems.map((f) => ['container', f] as const)].map(([kind, fs]) => [
-      kind,
-      fs.fs_id?.mountpoint ?? '',
-      humanSize(Number(fs.used_bytes?.value ?? 0)),
-      fs.inodes_used?.value ?? '',
-    ]);
+    const rows = [...res.image_filesystems.map((f) => ['image', f] as const), ...res.container_filesystems.map((f) => ['container', f] as const)].map(
+      ([kind, fs]) => [kind, fs.fs_id?.mountpoint ?? '', humanSize(Number(fs.used_bytes?.value ?? 0)), fs.inodes_used?.value ?? ''],
+    );
     process.stdout.write(table(['FILESYSTEM', 'MOUNTPOINT', 'USED', 'INODES'], rows));
     return EXIT_OK;
   },

@@ -39,9 +39,7 @@ export const versionVerb: Verb = {
   options: SOCKET_OPTION,
   async run(values) {
     const v = await withClient(values, (c) => c.runtimeCall('Version', { version: 'v1' }));
-    process.stdout.write(
-      `RuntimeName:       ${v.runtime_name}\nRuntimeVersion:    ${v.runtime_version}\nRuntimeApiVersion: ${v.runtime_api_version}\n`,
-    );
+    process.stdout.write(`RuntimeName:       ${v.runtime_name}\nRuntimeVersion:    ${v.runtime_version}\nRuntimeApiVersion: ${v.runtime_api_version}\n`);
     return EXIT_OK;
   },
 };

@@ -37,7 +37,11 @@ function cpuPercent(cur: CpuSample | null | undefined, prev: CpuSample | null | 
   return (((num(cur.usage_core_nano_seconds) - num(prev.usage_core_nano_seconds)) / dt) * 100).toFixed(2);
 }
 
-async function sampled<T>(once: () => Promise<T[]>, cpu: (s: T) => CpuSample | null | undefined, id: (s: T) => string): Promise<{ now: T[]; before: Map<string, T> }> {
+async function sampled<T>(
+  once: () => Promise<T[]>,
+  cpu: (s: T) => CpuSample | null | undefined,
+  id: (s: T) => string,
+): Promise<{ now: T[]; before: Map<string, T> }> {
   let now = await once();
   const before = new Map<string, T>();
   if (now.some((s) => cpu(s) && !cpu(s)!.usage_nano_cores)) {
@@ -71,7 +75,11 @@ export const statsVerb: Verb = {
         (await c.runtimeCall('ListContainerStats', { filter }, { timeoutMs: LIST_TIMEOUT_MS })).stats.filter(
           (s) => ids.size === 0 || ids.has(String(s.attributes?.id)),
         );
-      return sampled(once, (s) => s.cpu, (s) => String(s.attributes?.id));
+      return sampled(
+        once,
+        (s) => s.cpu,
+        (s) => String(s.attributes?.id),
+      );
     });
     if (format !== 'table') {
       process.stdout.write(formatDoc(format, { stats: now }));
@@ -109,7 +117,11 @@ export const statspVerb: Verb = {
         (await c.runtimeCall('ListPodSandboxStats', { filter }, { timeoutMs: LIST_TIMEOUT_MS })).stats.filter(
           (s) => ids.size === 0 || ids.has(String(s.attributes?.id)),
         );
-      return sampled(once, (s) => s.linux?.cpu, (s) => String(s.attributes?.id));
+      return sampled(
+        once,
+        (s) => s.linux?.cpu,
+        (s) => String(s.attributes?.id),
+      );
     });
     if (format !== 'table') {
       process.stdout.write(formatDoc(format, { stats: now }));
@@ -167,7 +179,8 @@ export const updateVerb: Verb = {
     if (values['cpuset-cpus'] !== undefined) linux.cpuset_cpus = String(values['cpuset-cpus']);
     if (values['cpuset-mems'] !== undefined) linux.cpuset_mems = String(values['cpuset-mems']);
     if (values.memory !== undefined) linux.memory_limit_in_bytes = parseMemory('--memory', String(values.memory));
-    if (Object.keys(linux).length === 0) throw new UsageError('nothing to update: give at least one of --cpu-period, --cpu-quota, --cpu-shares, --cpuset-cpus, --cpuset-mems, --memory');
+    if (Object.keys(linux).length === 0)
+      throw new UsageError('nothing to update: give at least one of --cpu-period, --cpu-quota, --cpu-shares, --cpuset-cpus, --cpuset-mems, --memory');
     return withClient(values, async (c) => {
       let code = EXIT_OK;
       for (const ref of positionals) {

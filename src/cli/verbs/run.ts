@@ -49,7 +49,9 @@ async function cleanupPod(c: CriClient, podId: string, plan: RunPlan, remove: bo
   const problems: string[] = [];
   await c.runtimeCall('StopPodSandbox', { pod_sandbox_id: podId }, { timeoutMs: POD_STOP_TIMEOUT_MS }).catch((e) => problems.push(`stopping: ${errorText(e)}`));
   if (remove) {
-    await c.runtimeCall('RemovePodSandbox', { pod_sandbox_id: podId }, { timeoutMs: POD_STOP_TIMEOUT_MS }).catch((e) => problems.push(`removing: ${errorText(e)}`));
+    await c
+      .runtimeCall('RemovePodSandbox', { pod_sandbox_id: podId }, { timeoutMs: POD_STOP_TIMEOUT_MS })
+      .catch((e) => problems.push(`removing: ${errorText(e)}`));
     await fsp.rm(plan.logDirectory, { recursive: true, force: true }).catch((e) => problems.push(`removing the log directory: ${errorText(e)}`));
   }
   if (problems.length > 0) process.stderr.write(`sandlot run: cleaning up pod "${podId}": ${problems.join('; ')}\n`);
@@ -146,7 +148,8 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
     // a failed attach) is stopped rather than left running unseen.
     const remove = Boolean(values.rm) || !started;
     // Stopping gives the container its grace: say what the wait is for.
-    if (podId !== undefined && ac.signal.aborted) process.stderr.write(`sandlot run: interrupted: ${remove ? 'stopping and removing' : 'stopping'} pod "${plan.podName}" (${podId.slice(0, 13)})…\n`);
+    if (podId !== undefined && ac.signal.aborted)
+      process.stderr.write(`sandlot run: interrupted: ${remove ? 'stopping and removing' : 'stopping'} pod "${plan.podName}" (${podId.slice(0, 13)})…\n`);
     if (podId !== undefined && (remove || failed || ac.signal.aborted)) await cleanupPod(c, podId, plan, remove);
     else if (podId === undefined) await fsp.rm(plan.logDirectory, { recursive: true, force: true }).catch(() => undefined);
   }
@@ -154,18 +157,35 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
 
 export const runVerb: Verb = {
   name: 'run',
-  summary: "run IMAGE [CMD...] in a new one-container pod, show its log, exit with its exit code (--rm: remove it after)",
+  summary: 'run IMAGE [CMD...] in a new one-container pod, show its log, exit with its exit code (--rm: remove it after)',
   usage: 'IMAGE [CMD...]',
   endsInCommand: true,
   options: {
     ...SOCKET_OPTION,
-    runtime: { type: 'string', short: 'r', value: 'HANDLER', description: 'the RuntimeClass handler: runc, runsc, crun … (default: the daemon\'s default_runtime)' },
+    runtime: {
+      type: 'string',
+      short: 'r',
+      value: 'HANDLER',
+      description: "the RuntimeClass handler: runc, runsc, crun … (default: the daemon's default_runtime)",
+    },
     rm: { type: 'boolean', description: 'remove the pod and its log when the container ends' },
     detach: { type: 'boolean', short: 'd', description: 'start the container, print its ID and leave it running' },
     name: { type: 'string', value: 'NAME', description: 'name of the pod and the container (default: from the image, pod name with a random suffix)' },
     env: { type: 'string', short: 'e', multiple: true, value: 'KEY=VALUE', description: 'set an environment variable (repeatable)' },
-    volume: { type: 'string', short: 'v', multiple: true, value: 'HOST:CTR[:ro]', description: 'bind-mount host path HOST at CTR (read-only with :ro; repeatable)' },
-    publish: { type: 'string', short: 'p', multiple: true, value: '[IP:]HOST:CTR[/tcp|udp]', description: 'publish container port CTR on host port HOST (repeatable)' },
+    volume: {
+      type: 'string',
+      short: 'v',
+      multiple: true,
+      value: 'HOST:CTR[:ro]',
+      description: 'bind-mount host path HOST at CTR (read-only with :ro; repeatable)',
+    },
+    publish: {
+      type: 'string',
+      short: 'p',
+      multiple: true,
+      value: '[IP:]HOST:CTR[/tcp|udp]',
+      description: 'publish container port CTR on host port HOST (repeatable)',
+    },
     tty: { type: 'boolean', short: 't', description: 'give the container a terminal' },
     interactive: { type: 'boolean', short: 'i', description: 'pass stdin to the container' },
     'log-root': { type: 'string', value: 'DIR', description: `where pod log directories go (default ${DEFAULT_LOG_ROOT}, or env SANDLOT_LOG_ROOT)` },

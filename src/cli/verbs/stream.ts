@@ -61,7 +61,11 @@ export const attachVerb: Verb = {
   usage: 'CONTAINER',
   options: {
     ...IO_OPTIONS,
-    'detach-keys': { type: 'string', value: 'KEYS', description: `keys that detach and leave the container running (default ${DEFAULT_DETACH_KEYS}; "" for none)` },
+    'detach-keys': {
+      type: 'string',
+      value: 'KEYS',
+      description: `keys that detach and leave the container running (default ${DEFAULT_DETACH_KEYS}; "" for none)`,
+    },
   },
   async run(values, positionals) {
     if (positionals.length !== 1) {

@@ -46,7 +46,11 @@ export async function probeCriu(options: { binary?: string; timeoutMs?: number; 
 
 /** One line of the probe's output for messages. */
 export function probeSummary(p: CriuProbe): string {
-  return p.output.split('\n').map((l) => l.trim()).filter(Boolean).join('; ');
+  return p.output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join('; ');
 }
 
 export interface CheckpointContainers {

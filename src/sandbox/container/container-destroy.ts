@@ -66,9 +66,12 @@ export async function stopContainerLocked(t: ContainerTeardown, rec: ContainerRe
     }
     log.info({ timeoutMs, signal: rec.stopSignal }, 'container ignored its stop signal; sending SIGKILL');
   }
-  await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch(() => monitor.kill(rec.id, 'SIGKILL')).catch((e: unknown) => {
-    log.debug({ err: e }, 'sending SIGKILL');
-  });
+  await monitor
+    .kill(rec.id, 'SIGKILL', { all: true })
+    .catch(() => monitor.kill(rec.id, 'SIGKILL'))
+    .catch((e: unknown) => {
+      log.debug({ err: e }, 'sending SIGKILL');
+    });
   if (!(await waitExit(t.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
     throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
   }

@@ -16,11 +16,7 @@ import type { ContainerRecord } from './container.js';
 import type { SandboxRecord } from '../pod/sandbox.js';
 
 /** The CRI ContainerEventType names. */
-export type ContainerEventType =
-  | 'CONTAINER_CREATED_EVENT'
-  | 'CONTAINER_STARTED_EVENT'
-  | 'CONTAINER_STOPPED_EVENT'
-  | 'CONTAINER_DELETED_EVENT';
+export type ContainerEventType = 'CONTAINER_CREATED_EVENT' | 'CONTAINER_STARTED_EVENT' | 'CONTAINER_STOPPED_EVENT' | 'CONTAINER_DELETED_EVENT';
 
 export interface ContainerEvent {
   type: ContainerEventType;

@@ -28,7 +28,5 @@ export function filterContainers(
   if (filter.podId) recs = recs.filter((r) => r.podId === filter.podId);
   if (filter.state) recs = recs.filter((r) => criContainerState(r.state) === filter.state);
   const sel = filter.labelSelector ?? {};
-  return recs
-    .filter((r) => Object.entries(sel).every(([k, v]) => r.labels[k] === v))
-    .sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
+  return recs.filter((r) => Object.entries(sel).every(([k, v]) => r.labels[k] === v)).sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
 }

@@ -24,9 +24,7 @@ import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
 import { containerNameKey, nsString, requireState, type ContainerPaths, type ContainerRecord } from './container.js';
 import { createContainerLocked, type ContainerSetup, type CreateContainerInput } from './container-create.js';
-import {
-  removeContainerLocked, stopContainerLocked, type ContainerImages, type ContainerPods, type ContainerTeardown,
-} from './container-destroy.js';
+import { removeContainerLocked, stopContainerLocked, type ContainerImages, type ContainerPods, type ContainerTeardown } from './container-destroy.js';
 import type { ContainerEventSink } from './container-events.js';
 import { refreshLocked, type ContainerExitBooks } from './exit-books.js';
 import { ExitWatcher, OomKillReader } from './container-exits.js';
@@ -171,9 +169,10 @@ export class ContainerManager {
     const driver = this.pods.driver(handler);
     let m = this.monitorFor?.(driver);
     if (m === undefined) {
-      m = driver.features.subcontainerMonitor === 'runsc-shim'
-        ? new RunscMonitor({ conmon: this.conmon, driver, shim: new RunscShim({ runtime: driver }), pathsOf: (id) => this.paths(id) })
-        : new ConmonMonitor({ conmon: this.conmon, driver });
+      m =
+        driver.features.subcontainerMonitor === 'runsc-shim'
+          ? new RunscMonitor({ conmon: this.conmon, driver, shim: new RunscShim({ runtime: driver }), pathsOf: (id) => this.paths(id) })
+          : new ConmonMonitor({ conmon: this.conmon, driver });
     }
     this.monitors.set(handler, m);
     return m;
@@ -222,17 +221,16 @@ export class ContainerManager {
     this.images.resolve(imageRef); // NotFound naming the image
     const metadata = { name: input.config.metadata.name, attempt: input.config.metadata.attempt ?? 0 };
     const key = containerNameKey(pod.id, metadata);
-    const configHash = createHash('sha256').update(stableJson({ pod: pod.id, config: input.config })).digest('hex');
+    const configHash = createHash('sha256')
+      .update(stableJson({ pod: pod.id, config: input.config }))
+      .digest('hex');
     const id = randomBytes(32).toString('hex');
     return this.names.runReserved(
       key,
       id,
       configHash,
       (holder) => this.store.find(holder)?.state === 'created',
-      () =>
-        this.pods.withSandbox(pod.id, (p) =>
-          this.locks.runExclusive(id, () => createContainerLocked(this.setup(), id, p, input, metadata, configHash)),
-        ),
+      () => this.pods.withSandbox(pod.id, (p) => this.locks.runExclusive(id, () => createContainerLocked(this.setup(), id, p, input, metadata, configHash))),
       () => this.log.info({ podSandboxId: pod.id, container: key }, 'waiting for the create in progress of the same container'),
     );
   }
@@ -278,9 +276,9 @@ export class ContainerManager {
       await this.cell(id).updateLocked('start', ['created'], started, { to: 'running', event: 'CONTAINER_STARTED_EVENT' });
       this.log.info({ containerId: id, podSandboxId: rec.podId }, 'container started');
       // S11: the monitor dedicated to this container gets its score.
-      await this.oom.adjustHelper(rec.conmonPid, rec.oomScoreAdj).catch((e: unknown) =>
-        this.log.warn({ err: e, containerId: id }, 'setting the monitor oom_score_adj'),
-      );
+      await this.oom
+        .adjustHelper(rec.conmonPid, rec.oomScoreAdj)
+        .catch((e: unknown) => this.log.warn({ err: e, containerId: id }, 'setting the monitor oom_score_adj'));
     });
     // S10: after every start.
     await this.adjustPodOom(this.store.resolve(id).podId);

@@ -110,11 +110,7 @@ export async function recoverContainers(r: ContainerRecovery): Promise<void> {
  * Records a container the runtime reports running as RUNNING, dated by its process's
  * start time (never before its creation), for a start whose save a crash prevented.
  */
-export async function markStartedLocked(
-  r: Pick<ContainerRecovery, 'store'>,
-  rec: ContainerRecord,
-  pid: number,
-): Promise<void> {
+export async function markStartedLocked(r: Pick<ContainerRecovery, 'store'>, rec: ContainerRecord, pid: number): Promise<void> {
   const started = (await processStartTimeMs(pid)) ?? Date.now();
   const createdMs = Number(BigInt(rec.createdAt) / 1_000_000n);
   changeState(rec, 'running');

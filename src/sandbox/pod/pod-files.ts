@@ -67,7 +67,13 @@ export function resolvConfText(dns: DnsConfig | undefined): string | undefined {
 }
 
 export function hostsText(hostname: string, ips: string[]): string {
-  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
+  const lines = [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+  ];
   for (const ip of ips) lines.push(`${ip}\t${hostname}`);
   return `${lines.join('\n')}\n`;
 }

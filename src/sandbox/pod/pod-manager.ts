@@ -191,9 +191,7 @@ export class PodManager {
     const name = handler === '' ? this.config.default_runtime : handler;
     const d = this.runtimes.get(name);
     if (!d) {
-      throw new InvalidArgumentError(
-        `runtime_handler "${handler}" is not configured; configured handlers: ${[...this.runtimes.keys()].join(', ')}`,
-      );
+      throw new InvalidArgumentError(`runtime_handler "${handler}" is not configured; configured handlers: ${[...this.runtimes.keys()].join(', ')}`);
     }
     return d;
   }
@@ -202,9 +200,7 @@ export class PodManager {
     const d = this.driver(handler);
     const p = this.probes.get(d.name);
     if (!p?.ready) {
-      throw new FailedPreconditionError(
-        `runtime handler "${d.name}" is not ready: ${p ? `${p.reason}: ${p.message}` : 'not probed yet'}`,
-      );
+      throw new FailedPreconditionError(`runtime handler "${d.name}" is not ready: ${p ? `${p.reason}: ${p.message}` : 'not probed yet'}`);
     }
     return d;
   }

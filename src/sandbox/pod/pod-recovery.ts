@@ -48,7 +48,9 @@ export async function recoverPods(r: PodRecovery): Promise<void> {
         const st = driver ? await driver.state(rec.id) : undefined;
         if (st?.status !== 'running') {
           changeState(rec, 'stopped');
-          rec.reason = driver ? `the infra container was ${st?.status ?? 'gone'} at restart` : `runtime handler "${rec.runtimeHandler}" is no longer configured`;
+          rec.reason = driver
+            ? `the infra container was ${st?.status ?? 'gone'} at restart`
+            : `runtime handler "${rec.runtimeHandler}" is no longer configured`;
           await r.store.save(rec);
           log.warn({ reason: rec.reason }, 'pod sandbox not ready after restart');
         }
@@ -71,7 +73,10 @@ export async function recoverPods(r: PodRecovery): Promise<void> {
   }
   // S15: self filestores of pods no longer known, in the sources of the pods' hints.
   await r.filestores
-    .cleanupLeftovers(known, r.store.list().flatMap((o) => (o.mountHints ?? []).map((h) => h.source)))
+    .cleanupLeftovers(
+      known,
+      r.store.list().flatMap((o) => (o.mountHints ?? []).map((h) => h.source)),
+    )
     .catch((e: unknown) => r.log.error({ err: e }, 'removing leftover filestores'));
   // Pod state dirs without metadata (a crash before the first metadata write cannot
   // leave one, but a crash inside remove can).

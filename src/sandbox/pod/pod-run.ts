@@ -64,9 +64,7 @@ export async function runPodLocked(s: PodSetup, id: string, config: RunPodInput,
 /** The record of a pod about to be made (state creating): its paths and cgroups (S12). */
 function newPodRecord(cfg: SandlotConfig, id: string, config: RunPodInput, configHash: string, driver: RuntimeDriver): SandboxRecord {
   const ownsPodCgroup = config.cgroupParent === '';
-  const podCgroup = ownsPodCgroup
-    ? path.join(cfg.cgroup_root, cfg.default_cgroup_parent, `pod-${id}`)
-    : path.join(cfg.cgroup_root, config.cgroupParent);
+  const podCgroup = ownsPodCgroup ? path.join(cfg.cgroup_root, cfg.default_cgroup_parent, `pod-${id}`) : path.join(cfg.cgroup_root, config.cgroupParent);
   return {
     version: 1,
     id,

@@ -39,9 +39,7 @@ export function detectCgroupLayout(mountinfo = fsSync.readFileSync('/proc/self/m
     if (mountpoint === undefined) continue;
     if (fstype === 'cgroup2') hierarchies.push({ mountpoint, controllers: [], version: 2 });
     else if (fstype === 'cgroup') {
-      const controllers = superOpts
-        .split(',')
-        .filter((o) => (o.startsWith('name=') || !o.includes('=')) && !V1_MOUNT_OPTIONS.has(o));
+      const controllers = superOpts.split(',').filter((o) => (o.startsWith('name=') || !o.includes('=')) && !V1_MOUNT_OPTIONS.has(o));
       hierarchies.push({ mountpoint, controllers, version: 1 });
     }
   }
@@ -128,8 +126,10 @@ export class CgroupManager {
 
   /** The memory hierarchy's (v1) or unified (v2) directory: where "exists" is checked. */
   primaryDir(cgPath: string): string {
-    const h = this.layout.hierarchies.find((x) => x.version === 2 && this.layout.version === 2) ??
-      this.layout.hierarchies.find((x) => x.controllers.includes('memory')) ?? this.layout.hierarchies[0];
+    const h =
+      this.layout.hierarchies.find((x) => x.version === 2 && this.layout.version === 2) ??
+      this.layout.hierarchies.find((x) => x.controllers.includes('memory')) ??
+      this.layout.hierarchies[0];
     if (!h) throw new InternalError('no cgroup hierarchy is mounted');
     return path.join(h.mountpoint, cgPath);
   }
@@ -227,10 +227,7 @@ export class CgroupManager {
  * The Conmon option that moves each started conmon into config.conmon_cgroup (below
  * cgroup_root); none when it is "".
  */
-export function conmonPlacement(
-  config: { cgroup_root: string; conmon_cgroup: string },
-  cgroups: CgroupManager,
-): { place?: (pid: number) => Promise<void> } {
+export function conmonPlacement(config: { cgroup_root: string; conmon_cgroup: string }, cgroups: CgroupManager): { place?: (pid: number) => Promise<void> } {
   if (config.conmon_cgroup === '') return {};
   const cgPath = path.join(config.cgroup_root, config.conmon_cgroup);
   return { place: (pid) => cgroups.placeProcess(cgPath, pid) };

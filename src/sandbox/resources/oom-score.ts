@@ -128,11 +128,7 @@ export class OomScoreApplier {
    * S10: recompute and write the sandbox process's score. `load` is called inside the
    * per-sandbox lock, so it must read the sandbox's containers fresh each time.
    */
-  async adjustSandbox(
-    sandboxId: string,
-    sandboxPid: number,
-    load: () => SandboxOomScoreInput | Promise<SandboxOomScoreInput>,
-  ): Promise<SandboxOomScoreResult> {
+  async adjustSandbox(sandboxId: string, sandboxPid: number, load: () => SandboxOomScoreInput | Promise<SandboxOomScoreInput>): Promise<SandboxOomScoreResult> {
     return this.locks.runExclusive(sandboxId, async () => {
       const decision = sandboxOomScore(await load());
       if (decision.action === 'skip') return decision;
@@ -153,9 +149,7 @@ export class OomScoreApplier {
   /** Writes one value, clamped; a process that already exited is not an error (S10). */
   async write(pid: number, value: number): Promise<OomScoreWrite> {
     if (!Number.isInteger(value) || value < OOM_SCORE_ADJ_MIN || value > OOM_SCORE_ADJ_MAX) {
-      throw new InvalidArgumentError(
-        `setting oom_score_adj of pid ${pid}: value ${value} is not an integer in [${OOM_SCORE_ADJ_MIN}, ${OOM_SCORE_ADJ_MAX}]`,
-      );
+      throw new InvalidArgumentError(`setting oom_score_adj of pid ${pid}: value ${value} is not an integer in [${OOM_SCORE_ADJ_MIN}, ${OOM_SCORE_ADJ_MAX}]`);
     }
     const written = await this.clamp(value);
     const path = `${this.procRoot}/${pid}/oom_score_adj`;
@@ -182,10 +176,7 @@ export class OomScoreApplier {
     if (floor === undefined || value >= floor) return value;
     if (!this.clampLogged) {
       this.clampLogged = true;
-      this.logger.warn(
-        { floor, requested: value },
-        'daemon lacks CAP_SYS_RESOURCE: oom_score_adj values below its own are raised to it',
-      );
+      this.logger.warn({ floor, requested: value }, 'daemon lacks CAP_SYS_RESOURCE: oom_score_adj values below its own are raised to it');
     }
     return floor;
   }

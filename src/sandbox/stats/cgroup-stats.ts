@@ -143,11 +143,7 @@ export function memoryStatsV2(files: MemoryFiles): MemoryStats {
   });
 }
 
-function memoryStats(
-  usage: bigint,
-  inactiveFile: bigint,
-  o: { rss: bigint; pgfault: bigint; pgmajfault: bigint; limit: bigint | undefined },
-): MemoryStats {
+function memoryStats(usage: bigint, inactiveFile: bigint, o: { rss: bigint; pgfault: bigint; pgmajfault: bigint; limit: bigint | undefined }): MemoryStats {
   const workingSet = usage > inactiveFile ? usage - inactiveFile : 0n;
   const available = o.limit === undefined ? undefined : o.limit > workingSet ? o.limit - workingSet : 0n;
   return {

@@ -56,17 +56,13 @@ export function proportionalCpuUsageNs(input: ProportionalCpuInput): number {
   return Math.trunc(mine * (cgroup / all));
 }
 
-function toEntries(
-  usage: ReadonlyMap<string, Nanoseconds> | Readonly<Record<string, Nanoseconds>>,
-): Array<[string, number]> {
+function toEntries(usage: ReadonlyMap<string, Nanoseconds> | Readonly<Record<string, Nanoseconds>>): Array<[string, number]> {
   const entries: Array<[string, Nanoseconds]> = isMap(usage) ? [...usage] : Object.entries(usage);
   return entries.map(([id, ns]) => [id, toFloat(ns, `container "${id}"`)]);
 }
 
 /** `instanceof Map` alone does not narrow a ReadonlyMap out of the union (ReadonlyMap is only an interface). */
-function isMap(
-  usage: ReadonlyMap<string, Nanoseconds> | Readonly<Record<string, Nanoseconds>>,
-): usage is ReadonlyMap<string, Nanoseconds> {
+function isMap(usage: ReadonlyMap<string, Nanoseconds> | Readonly<Record<string, Nanoseconds>>): usage is ReadonlyMap<string, Nanoseconds> {
   return usage instanceof Map;
 }
 

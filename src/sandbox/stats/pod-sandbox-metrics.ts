@@ -43,7 +43,12 @@ export interface PodMetricsSet {
 export const CONTAINER_LABEL_KEYS = ['container', 'id', 'image', 'name', 'namespace', 'pod'] as const;
 const NETWORK_LABEL_KEYS = [...CONTAINER_LABEL_KEYS, 'interface'] as const;
 
-const d = (name: string, type: MetricType, help: string, labelKeys: readonly string[] = CONTAINER_LABEL_KEYS): MetricDescriptor => ({ name, help, labelKeys, type });
+const d = (name: string, type: MetricType, help: string, labelKeys: readonly string[] = CONTAINER_LABEL_KEYS): MetricDescriptor => ({
+  name,
+  help,
+  labelKeys,
+  type,
+});
 
 export const METRIC_DESCRIPTORS: readonly MetricDescriptor[] = [
   d('container_cpu_usage_seconds_total', 'COUNTER', 'Cumulative CPU time consumed, in whole seconds (the CRI value is an integer).'),

@@ -93,7 +93,8 @@ export class WritableLayerUsage {
     const hit = this.cache.get(containerId);
     if (hit && at - hit.atMs < this.ttlMs) return hit.usage;
     const usage = walkUsage(upperDir, this.maxEntries).then((u) => {
-      if (u.truncated) this.log.warn({ containerId, dir: upperDir, maxEntries: this.maxEntries }, 'writable layer too large to count fully; reporting a lower bound');
+      if (u.truncated)
+        this.log.warn({ containerId, dir: upperDir, maxEntries: this.maxEntries }, 'writable layer too large to count fully; reporting a lower bound');
       return { ...u, timestampNs: BigInt(at) * 1_000_000n };
     });
     this.cache.set(containerId, { atMs: at, usage });

@@ -43,8 +43,7 @@ export function parseOverlaySetting(value: string): OverlaySetting {
   const colon = v.indexOf(':');
   const scope = colon === -1 ? v : v.slice(0, colon);
   const medium = colon === -1 ? '' : v.slice(colon + 1);
-  const bad = (why: string): InvalidArgumentError =>
-    new InvalidArgumentError(`parsing overlay setting ${JSON.stringify(value)}: ${why}`);
+  const bad = (why: string): InvalidArgumentError => new InvalidArgumentError(`parsing overlay setting ${JSON.stringify(value)}: ${why}`);
   if (scope !== 'root' && scope !== 'all') throw bad(`mount must be "root" or "all", not ${JSON.stringify(scope)}`);
   if (medium === 'memory') return { scope, medium: { kind: 'memory' } };
   if (medium === 'self') return { scope, medium: { kind: 'self' } };
@@ -153,14 +152,7 @@ export function planFilestores(input: FilestorePlanInput): FilestorePlan {
   return { root, mounts };
 }
 
-function entry(
-  sandboxId: string,
-  source: string,
-  destination: string,
-  medium: OverlayMedium,
-  isDirectory: boolean,
-  shared: boolean,
-): FilestorePlanEntry {
+function entry(sandboxId: string, source: string, destination: string, medium: OverlayMedium, isDirectory: boolean, shared: boolean): FilestorePlanEntry {
   const base = { source, destination, shared, fellBackToMemory: false };
   switch (medium.kind) {
     case 'self':

@@ -34,10 +34,34 @@ type HintField = (typeof HINT_FIELDS)[number];
 // Mount options a hint may carry: the OCI flag options, propagation, and the tmpfs
 // parameters that make sense for a pod volume.
 const FLAG_OPTIONS = new Set([
-  'rw', 'ro', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'atime', 'noatime',
-  'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'diratime', 'nodiratime',
-  'sync', 'async', 'bind', 'rbind', 'private', 'rprivate', 'slave', 'rslave', 'shared',
-  'rshared', 'unbindable', 'runbindable',
+  'rw',
+  'ro',
+  'exec',
+  'noexec',
+  'suid',
+  'nosuid',
+  'dev',
+  'nodev',
+  'atime',
+  'noatime',
+  'relatime',
+  'norelatime',
+  'strictatime',
+  'nostrictatime',
+  'diratime',
+  'nodiratime',
+  'sync',
+  'async',
+  'bind',
+  'rbind',
+  'private',
+  'rprivate',
+  'slave',
+  'rslave',
+  'shared',
+  'rshared',
+  'unbindable',
+  'runbindable',
 ]);
 const VALUE_OPTIONS = new Set(['size', 'mode', 'nr_inodes']);
 
@@ -68,10 +92,7 @@ export function shouldShareMount(hint: MountHint): boolean {
  * field, an unknown option, or a hint without a source is an InvalidArgumentError
  * naming the annotation and its value.
  */
-export function parseMountHints(
-  annotations: Readonly<Record<string, string>>,
-  options: ParseMountHintsOptions = {},
-): MountHint[] {
+export function parseMountHints(annotations: Readonly<Record<string, string>>, options: ParseMountHintsOptions = {}): MountHint[] {
   const partial = new Map<string, Partial<Record<HintField, string>>>();
   for (const [key, value] of Object.entries(annotations)) {
     if (!key.startsWith(MOUNT_HINT_PREFIX)) continue;
@@ -269,11 +290,7 @@ export const NODE_EMPTY_DIR_FS: EmptyDirFs = {
 };
 
 /** Lists a pod's emptyDir volumes as the kubelet prepared them before RunPodSandbox. */
-export async function discoverEmptyDirVolumes(
-  fs: EmptyDirFs,
-  podUid: string,
-  kubeletRootDir = KUBELET_ROOT_DIR,
-): Promise<EmptyDirVolume[]> {
+export async function discoverEmptyDirVolumes(fs: EmptyDirFs, podUid: string, kubeletRootDir = KUBELET_ROOT_DIR): Promise<EmptyDirVolume[]> {
   const dir = emptyDirRoot(podUid, kubeletRootDir);
   const names = await fs.readdir(dir);
   if (names.length === 0) return [];

@@ -17,7 +17,13 @@ import type { CriMount } from '../../oci/spec-container.js';
 import { hintForMountSource, shouldShareMount, type MountHint } from './mount-hints.js';
 import type { RuntimeHandlerConfig } from '../../config/types.js';
 import {
-  FilestoreManager, formatOverlayFlag, parseOverlaySetting, planFilestores, type FilestoreFs, type FilestorePlan, type RunscOverlayFeatures,
+  FilestoreManager,
+  formatOverlayFlag,
+  parseOverlaySetting,
+  planFilestores,
+  type FilestoreFs,
+  type FilestorePlan,
+  type RunscOverlayFeatures,
 } from './filestore-plan.js';
 
 /** What the installed runsc offers (see the top of this file). */
@@ -100,7 +106,10 @@ export class PodFilestores {
 
   /** S15, root destroy: the shared ones of the pod's hints go too (missing is fine). */
   async removeForPod(podId: string, hints: readonly MountHint[]): Promise<void> {
-    await this.manager.removeShared(podId, hints.filter(shouldShareMount).map((h) => h.source));
+    await this.manager.removeShared(
+      podId,
+      hints.filter(shouldShareMount).map((h) => h.source),
+    );
   }
 
   /** Recovery: `.gvisor.filestore.<id>` files in `sources` of pods not in `known`. */

@@ -21,8 +21,14 @@ import { errorMessage, InternalError } from '../../errors.js';
 import type { OciMount } from '../../oci/spec-common.js';
 import type { CriMount } from '../../oci/spec-container.js';
 import {
-  deriveEmptyDirHints, discoverEmptyDirVolumes, hintForMountSource, NODE_EMPTY_DIR_FS, parseMountHints, shouldShareMount,
-  type EmptyDirFs, type MountHint,
+  deriveEmptyDirHints,
+  discoverEmptyDirVolumes,
+  hintForMountSource,
+  NODE_EMPTY_DIR_FS,
+  parseMountHints,
+  shouldShareMount,
+  type EmptyDirFs,
+  type MountHint,
 } from './mount-hints.js';
 
 /** Where a pod's own mounts for its hints live. */
@@ -42,11 +48,7 @@ export interface PodMountHintsOptions {
  * InvalidArgumentError naming it. A pod UID that cannot be a kubelet directory name
  * (not from a kubelet) has no emptyDir volumes to derive hints from.
  */
-export async function podMountHints(
-  annotations: Readonly<Record<string, string>>,
-  podUid: string,
-  options: PodMountHintsOptions = {},
-): Promise<MountHint[]> {
+export async function podMountHints(annotations: Readonly<Record<string, string>>, podUid: string, options: PodMountHintsOptions = {}): Promise<MountHint[]> {
   const explicit = parseMountHints(annotations, {
     ...(POD_UID_RE.test(podUid) ? { podUid } : {}),
     ...(options.kubeletRootDir !== undefined ? { kubeletRootDir: options.kubeletRootDir } : {}),

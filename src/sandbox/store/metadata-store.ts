@@ -85,9 +85,7 @@ export class MetadataStore<R extends MetadataRecord> {
       throw new InternalError(`saving metadata of ${this.opts.kind} "${rec.id}": its record is unreadable and is never written over`);
     }
     try {
-      await this.withLock(rec.id, () =>
-        writeFileAtomic(file, JSON.stringify({ ...rec, version: METADATA_VERSION }, null, 1), { mode: 0o600 }),
-      );
+      await this.withLock(rec.id, () => writeFileAtomic(file, JSON.stringify({ ...rec, version: METADATA_VERSION }, null, 1), { mode: 0o600 }));
     } catch (e) {
       throw new InternalError(`saving metadata of ${this.opts.kind} "${rec.id}" to "${file}": ${errorMessage(e)}`, { cause: e });
     }
@@ -170,9 +168,7 @@ export class MetadataStore<R extends MetadataRecord> {
     if (exact) return structuredClone(exact);
     const matches = [...this.records.keys()].filter((k) => k.startsWith(idOrPrefix));
     if (matches.length > 1) {
-      throw new InvalidArgumentError(
-        `${this.opts.kind} ID prefix "${idOrPrefix}" is ambiguous: ${matches.length} ${this.opts.plural} match`,
-      );
+      throw new InvalidArgumentError(`${this.opts.kind} ID prefix "${idOrPrefix}" is ambiguous: ${matches.length} ${this.opts.plural} match`);
     }
     return matches.length === 1 ? structuredClone(this.records.get(matches[0])!) : undefined;
   }

@@ -13,10 +13,7 @@ export interface NameHolder {
   pending: Promise<string> | undefined;
 }
 
-export type Reservation =
-  | { kind: 'reserved' }
-  | { kind: 'wait'; pending: Promise<string> }
-  | { kind: 'existing'; id: string };
+export type Reservation = { kind: 'reserved' } | { kind: 'wait'; pending: Promise<string> } | { kind: 'existing'; id: string };
 
 export interface NameIndexOptions {
   /** What a name is, for messages: "pod sandbox name", "container name". */

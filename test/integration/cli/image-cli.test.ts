@@ -105,7 +105,10 @@ test('pull off a terminal prints one line, "up to date" only when nothing new ca
   assert.equal(quiet.stdout, `${img.config.digest}\n`);
   const json = await cli(['images', '-o', 'json', ref]);
   assert.equal(json.code, 0, json.stderr);
-  assert.deepEqual((JSON.parse(json.stdout) as { images: { id: string }[] }).images.map((i) => i.id), [img.config.digest]);
+  assert.deepEqual(
+    (JSON.parse(json.stdout) as { images: { id: string }[] }).images.map((i) => i.id),
+    [img.config.digest],
+  );
 
   // inspecti: ImageStatus verbose, the info JSON shown as an object (not a string in a string).
   const inspected = await cli(['inspecti', ref]);
@@ -227,10 +230,7 @@ test('rmi removes by tag or ID, reports missing ones, and still removes the rest
   for (const n of ['one', 'two']) assert.equal((await cli(['pull', `${reg.host}/cli/${n}:v1`])).code, 0);
   const r = await cli(['rmi', `${reg.host}/cli/one:v1`, 'example.org/never/pulled:v1', two.config.digest]);
   assert.equal(r.code, 1);
-  assert.equal(
-    r.stdout,
-    `Untagged: ${reg.host}/cli/one:v1\nDeleted: ${one.config.digest}\nUntagged: ${reg.host}/cli/two:v1\nDeleted: ${two.config.digest}\n`,
-  );
+  assert.equal(r.stdout, `Untagged: ${reg.host}/cli/one:v1\nDeleted: ${one.config.digest}\nUntagged: ${reg.host}/cli/two:v1\nDeleted: ${two.config.digest}\n`);
   assert.match(r.stderr, /image "example\.org\/never\/pulled:v1" not found/);
   const ids = await imageIds();
   assert.ok(!ids.includes(one.config.digest) && !ids.includes(two.config.digest));
@@ -267,7 +267,8 @@ test('sandlot.v1.Images/PullWithProgress streams each layer up to its size, then
   t.after(() => client.close());
   const events: PullEvent__Output[] = [];
   // A Readable iterates as any; each message is what the call decodes.
-  for await (const ev of client.PullWithProgress({ image: { image: `${reg.host}/cli/stream:v1` } }, new Metadata()) as AsyncIterable<PullEvent__Output>) events.push(ev);
+  for await (const ev of client.PullWithProgress({ image: { image: `${reg.host}/cli/stream:v1` } }, new Metadata()) as AsyncIterable<PullEvent__Output>)
+    events.push(ev);
   assert.equal(events.at(-1)!.image_ref, img.config.digest);
   for (const l of layers) {
     const mine = events.filter((e) => e.layer?.digest === l.digest).map((e) => e.layer!);

@@ -75,7 +75,14 @@ function httpGet(port: number): Promise<string> {
 }
 
 /** A pod with one busybox container made over CRI (not through `run`). */
-async function criContainer(t: { after: (fn: () => unknown) => void }, pod: string, name: string, cmd: string[], handler: string, extra: CriMessage = {}): Promise<{ pod: string; cid: string }> {
+async function criContainer(
+  t: { after: (fn: () => unknown) => void },
+  pod: string,
+  name: string,
+  cmd: string[],
+  handler: string,
+  extra: CriMessage = {},
+): Promise<{ pod: string; cid: string }> {
   const logDir = path.join(logRoot, pod);
   fs.mkdirSync(logDir, { recursive: true });
   const config = { metadata: { name: pod, uid: `${pod}-uid`, namespace: 'cli-names', attempt: 0 }, log_directory: logDir, linux: {} };
@@ -83,7 +90,11 @@ async function criContainer(t: { after: (fn: () => unknown) => void }, pod: stri
   t.after(() => removePod(podId));
   const created = await daemon.runtime(
     'CreateContainer',
-    { pod_sandbox_id: podId, config: { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, args: cmd, log_path: `${name}.log`, linux: {}, ...extra }, sandbox_config: config },
+    {
+      pod_sandbox_id: podId,
+      config: { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, args: cmd, log_path: `${name}.log`, linux: {}, ...extra },
+      sandbox_config: config,
+    },
     120_000,
   );
   const cid = String(created.container_id);
@@ -92,136 +103,162 @@ async function criContainer(t: { after: (fn: () => unknown) => void }, pod: stri
 }
 
 for (const handler of HANDLERS) {
-  test(`${handler}: run -d --name web, then logs/exec/ps/inspect/inspectp/stats/update/stop/rm/stopp/rmp by that name (S4)`, { timeout: 600_000 }, async (t) => {
-    const name = `web-${handler}`;
-    const data = path.join(work, `data-${handler}`);
-    fs.mkdirSync(data, { recursive: true });
-    fs.writeFileSync(path.join(data, 'f'), 'from host\n');
-    t.after(async () => {
-      for (const p of await podsNamed(name)) await removePod(String(p.id));
-    });
-    const script = 'echo hello; cat /data/f; echo err >&2; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo bye';
-    const started = await cli(['run', '-d', '--name', name, '--runtime', handler, '--log-root', logRoot, '-v', `${data}:/data:ro`, 'busybox', 'sh', '-c', script]);
-    assert.equal(started.code, 0, started.stderr);
-    assert.match(started.stdout, /^[0-9a-f]{64}\n$/);
-    const cid = started.stdout.trim();
-    const [pod] = await podsNamed(name);
-    assert.ok(pod, '-d leaves the pod running');
-    assert.equal(pod.runtime_handler, handler);
+  test(
+    `${handler}: run -d --name web, then logs/exec/ps/inspect/inspectp/stats/update/stop/rm/stopp/rmp by that name (S4)`,
+    { timeout: 600_000 },
+    async (t) => {
+      const name = `web-${handler}`;
+      const data = path.join(work, `data-${handler}`);
+      fs.mkdirSync(data, { recursive: true });
+      fs.writeFileSync(path.join(data, 'f'), 'from host\n');
+      t.after(async () => {
+        for (const p of await podsNamed(name)) await removePod(String(p.id));
+      });
+      const script = 'echo hello; cat /data/f; echo err >&2; while [ ! -e /tmp/go ]; do sleep 0.1; done; echo bye';
+      const started = await cli([
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--runtime',
+        handler,
+        '--log-root',
+        logRoot,
+        '-v',
+        `${data}:/data:ro`,
+        'busybox',
+        'sh',
+        '-c',
+        script,
+      ]);
+      assert.equal(started.code, 0, started.stderr);
+      assert.match(started.stdout, /^[0-9a-f]{64}\n$/);
+      const cid = started.stdout.trim();
+      const [pod] = await podsNamed(name);
+      assert.ok(pod, '-d leaves the pod running');
+      assert.equal(pod.runtime_handler, handler);
 
-    // The log by name, as the container writes it (the -v mount shows the host file).
-    const logs = await until('the log of the detached container', async () => {
-      const r = await cli(['logs', name]);
-      return r.code === 0 && r.stdout.includes('from host') ? r : undefined;
-    });
-    assert.equal(logs.stdout, 'hello\nfrom host\n');
-    assert.equal(logs.stderr, 'err\n');
-    const stamped = await cli(['logs', '--timestamps', name]);
-    assert.equal(stamped.code, 0, stamped.stderr);
-    const lines = stamped.stdout.trimEnd().split('\n');
-    assert.equal(lines.length, 2, stamped.stdout);
-    for (const [i, text] of ['hello', 'from host'].entries()) assert.match(lines[i], new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d) ${text}$`));
-    assert.equal((await cli(['logs', '--since', '1h', name])).stdout, 'hello\nfrom host\n');
-    assert.equal((await cli(['logs', '--since', '2999-01-01T00:00:00Z', name])).stdout, '');
-    const badSince = await cli(['logs', '--since', 'yesterday', name]);
-    assert.equal(badSince.code, 2);
-    assert.match(badSince.stderr, /--since "yesterday": expected a duration/);
+      // The log by name, as the container writes it (the -v mount shows the host file).
+      const logs = await until('the log of the detached container', async () => {
+        const r = await cli(['logs', name]);
+        return r.code === 0 && r.stdout.includes('from host') ? r : undefined;
+      });
+      assert.equal(logs.stdout, 'hello\nfrom host\n');
+      assert.equal(logs.stderr, 'err\n');
+      const stamped = await cli(['logs', '--timestamps', name]);
+      assert.equal(stamped.code, 0, stamped.stderr);
+      const lines = stamped.stdout.trimEnd().split('\n');
+      assert.equal(lines.length, 2, stamped.stdout);
+      for (const [i, text] of ['hello', 'from host'].entries())
+        assert.match(lines[i], new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d(\\.\\d+)?(Z|[+-]\\d\\d:\\d\\d) ${text}$`));
+      assert.equal((await cli(['logs', '--since', '1h', name])).stdout, 'hello\nfrom host\n');
+      assert.equal((await cli(['logs', '--since', '2999-01-01T00:00:00Z', name])).stdout, '');
+      const badSince = await cli(['logs', '--since', 'yesterday', name]);
+      assert.equal(badSince.code, 2);
+      assert.match(badSince.stderr, /--since "yesterday": expected a duration/);
 
-    // logs -f follows from here to the exit; meanwhile the other verbs run.
-    const joinedBefore = subscribersJoined();
-    const statusBefore = callsOf('ContainerStatus', cid);
-    const follow = cliLive(['logs', '--socket', daemon.socket, '-f', name]);
-    t.after(() => {
-      follow.child.kill('SIGKILL');
-    });
-    await until('logs -f to print the log so far', () => follow.out().includes('from host') || follow.child.exitCode !== null);
-    await until('logs -f to subscribe to GetContainerEvents', () => subscribersJoined() > joinedBefore);
+      // logs -f follows from here to the exit; meanwhile the other verbs run.
+      const joinedBefore = subscribersJoined();
+      const statusBefore = callsOf('ContainerStatus', cid);
+      const follow = cliLive(['logs', '--socket', daemon.socket, '-f', name]);
+      t.after(() => {
+        follow.child.kill('SIGKILL');
+      });
+      await until('logs -f to print the log so far', () => follow.out().includes('from host') || follow.child.exitCode !== null);
+      await until('logs -f to subscribe to GetContainerEvents', () => subscribersJoined() > joinedBefore);
 
-    // The -v mount is read-only inside.
-    const ro = await cli(['exec', name, 'sh', '-c', 'cat /data/f; touch /data/x']);
-    assert.notEqual(ro.code, 0);
-    assert.equal(ro.stdout, 'from host\n');
-    assert.match(ro.stderr, /read-only file system/i);
+      // The -v mount is read-only inside.
+      const ro = await cli(['exec', name, 'sh', '-c', 'cat /data/f; touch /data/x']);
+      assert.notEqual(ro.code, 0);
+      assert.equal(ro.stdout, 'from host\n');
+      assert.match(ro.stderr, /read-only file system/i);
 
-    const ps = await cli(['ps', '-q', '--name', `^${name}$`]);
-    assert.equal(ps.stdout, `${cid}\n`, ps.stderr);
-    assert.ok((await cli(['ps', '-q', '--state', 'running', '--label', 'sandlot.io/run=true'])).stdout.split('\n').includes(cid));
-    assert.ok(!(await cli(['ps', '-q', '--state', 'exited'])).stdout.split('\n').includes(cid));
-    const psJson = JSON.parse((await cli(['ps', '-o', 'json', '--pod', name])).stdout) as { containers: CriAnswer<'ListContainers'>['containers'] };
-    assert.deepEqual(
-      psJson.containers.map((c) => [c.id, c.metadata.name, c.state]),
-      [[cid, name, 'CONTAINER_RUNNING']],
-    );
-    const badState = await cli(['ps', '--state', 'sleepy']);
-    assert.equal(badState.code, 2);
-    assert.match(badState.stderr, /--state "sleepy": expected created, running, exited or unknown/);
+      const ps = await cli(['ps', '-q', '--name', `^${name}$`]);
+      assert.equal(ps.stdout, `${cid}\n`, ps.stderr);
+      assert.ok((await cli(['ps', '-q', '--state', 'running', '--label', 'sandlot.io/run=true'])).stdout.split('\n').includes(cid));
+      assert.ok(!(await cli(['ps', '-q', '--state', 'exited'])).stdout.split('\n').includes(cid));
+      const psJson = JSON.parse((await cli(['ps', '-o', 'json', '--pod', name])).stdout) as { containers: CriAnswer<'ListContainers'>['containers'] };
+      assert.deepEqual(
+        psJson.containers.map((c) => [c.id, c.metadata.name, c.state]),
+        [[cid, name, 'CONTAINER_RUNNING']],
+      );
+      const badState = await cli(['ps', '--state', 'sleepy']);
+      assert.equal(badState.code, 2);
+      assert.match(badState.stderr, /--state "sleepy": expected created, running, exited or unknown/);
 
-    // inspect NAME is the container (as docker's); inspectp NAME the pod.
-    const view = JSON.parse((await cli(['inspect', name])).stdout) as { status: CriAnswer<'ContainerStatus'>['status']; info: unknown };
-    assert.equal(view.status.id, cid);
-    assert.equal(view.status.metadata.name, name);
-    assert.equal(view.status.image.user_specified_image, 'busybox', 'the reference as typed, not the image ID');
-    assert.match(String(view.status.image_ref), /^sha256:[0-9a-f]{64}$/);
-    assert.equal(typeof view.info, 'object');
-    const podView = JSON.parse((await cli(['inspectp', name])).stdout) as { status: CriAnswer<'PodSandboxStatus'>['status']; info: { info: unknown } };
-    assert.equal(podView.status.id, pod.id);
-    assert.equal(typeof podView.info.info, 'object', 'the verbose info is an object, not a JSON string');
-    const podYaml = await cli(['inspectp', '-o', 'yaml', String(pod.id).slice(0, 10)]);
-    assert.match(podYaml.stdout, new RegExp(`^status:\\n[\\s\\S]*id: ${String(pod.id)}`));
-    const pods = JSON.parse((await cli(['pods', '-o', 'json', '--name', `^${name}$`])).stdout) as { items: CriAnswer<'ListPodSandbox'>['items'] };
-    assert.deepEqual(pods.items.map((p) => p.id), [pod.id]);
+      // inspect NAME is the container (as docker's); inspectp NAME the pod.
+      const view = JSON.parse((await cli(['inspect', name])).stdout) as { status: CriAnswer<'ContainerStatus'>['status']; info: unknown };
+      assert.equal(view.status.id, cid);
+      assert.equal(view.status.metadata.name, name);
+      assert.equal(view.status.image.user_specified_image, 'busybox', 'the reference as typed, not the image ID');
+      assert.match(String(view.status.image_ref), /^sha256:[0-9a-f]{64}$/);
+      assert.equal(typeof view.info, 'object');
+      const podView = JSON.parse((await cli(['inspectp', name])).stdout) as { status: CriAnswer<'PodSandboxStatus'>['status']; info: { info: unknown } };
+      assert.equal(podView.status.id, pod.id);
+      assert.equal(typeof podView.info.info, 'object', 'the verbose info is an object, not a JSON string');
+      const podYaml = await cli(['inspectp', '-o', 'yaml', String(pod.id).slice(0, 10)]);
+      assert.match(podYaml.stdout, new RegExp(`^status:\\n[\\s\\S]*id: ${String(pod.id)}`));
+      const pods = JSON.parse((await cli(['pods', '-o', 'json', '--name', `^${name}$`])).stdout) as { items: CriAnswer<'ListPodSandbox'>['items'] };
+      assert.deepEqual(
+        pods.items.map((p) => p.id),
+        [pod.id],
+      );
 
-    const stats = await cli(['stats', name]);
-    assert.equal(stats.code, 0, stats.stderr);
-    const [header, row, ...rest] = stats.stdout.trimEnd().split('\n');
-    assert.match(header, /^CONTAINER\s+NAME\s+CPU %\s+MEM\s+DISK\s+INODES$/);
-    assert.match(row, new RegExp(`^${cid.slice(0, 13)}\\s+${name}\\s+(\\d+\\.\\d\\d|-)\\s+\\d+(\\.\\d+)?(B|kB|MB|GB)\\s+`));
-    assert.deepEqual(rest, []);
-    const podStats = await cli(['statsp', '-o', 'json', name]);
-    assert.equal(podStats.code, 0, podStats.stderr);
-    assert.deepEqual((JSON.parse(podStats.stdout) as { stats: CriAnswer<'ListPodSandboxStats'>['stats'] }).stats.map((s) => s.attributes.id), [pod.id]);
+      const stats = await cli(['stats', name]);
+      assert.equal(stats.code, 0, stats.stderr);
+      const [header, row, ...rest] = stats.stdout.trimEnd().split('\n');
+      assert.match(header, /^CONTAINER\s+NAME\s+CPU %\s+MEM\s+DISK\s+INODES$/);
+      assert.match(row, new RegExp(`^${cid.slice(0, 13)}\\s+${name}\\s+(\\d+\\.\\d\\d|-)\\s+\\d+(\\.\\d+)?(B|kB|MB|GB)\\s+`));
+      assert.deepEqual(rest, []);
+      const podStats = await cli(['statsp', '-o', 'json', name]);
+      assert.equal(podStats.code, 0, podStats.stderr);
+      assert.deepEqual(
+        (JSON.parse(podStats.stdout) as { stats: CriAnswer<'ListPodSandboxStats'>['stats'] }).stats.map((s) => s.attributes.id),
+        [pod.id],
+      );
 
-    const update = await cli(['update', '--memory', '64m', name]);
-    if (handler === 'runsc') {
-      // gVisor has no `runsc update`: the daemon says so, and the CLI passes it on naming the container.
-      assert.equal(update.code, 1);
-      assert.match(update.stderr, new RegExp(`^sandlot update: updating resources of container "${cid}": runsc has no update command`));
-    } else {
-      assert.equal(update.code, 0, update.stderr);
-      assert.equal(update.stdout, `${cid}\n`);
-      const limit = await daemon.runtime('ContainerStatus', { container_id: cid });
-      assert.equal(Number(limit.status.resources.linux.memory_limit_in_bytes), 64 * 1024 * 1024);
-    }
-    const noChange = await cli(['update', name]);
-    assert.equal(noChange.code, 2);
-    assert.match(noChange.stderr, /nothing to update/);
+      const update = await cli(['update', '--memory', '64m', name]);
+      if (handler === 'runsc') {
+        // gVisor has no `runsc update`: the daemon says so, and the CLI passes it on naming the container.
+        assert.equal(update.code, 1);
+        assert.match(update.stderr, new RegExp(`^sandlot update: updating resources of container "${cid}": runsc has no update command`));
+      } else {
+        assert.equal(update.code, 0, update.stderr);
+        assert.equal(update.stdout, `${cid}\n`);
+        const limit = await daemon.runtime('ContainerStatus', { container_id: cid });
+        assert.equal(Number(limit.status.resources.linux.memory_limit_in_bytes), 64 * 1024 * 1024);
+      }
+      const noChange = await cli(['update', name]);
+      assert.equal(noChange.code, 2);
+      assert.match(noChange.stderr, /nothing to update/);
 
-    // The container ends: logs -f prints the last line and exits, told by the event stream.
-    const exec = await cli(['exec', name, 'touch', '/tmp/go']);
-    assert.equal(exec.code, 0, exec.stderr);
-    assert.equal(await follow.closed, 0, follow.err());
-    assert.equal(follow.out(), 'hello\nfrom host\nbye\n');
-    // logs -f: one ContainerStatus for the log path, one right after subscribing, one
-    // CHECK_AGAIN_MS later; besides them `inspect` and the runc memory check above. A
-    // 100 ms poll over all the verbs in between would have made hundreds.
-    const statusCalls = callsOf('ContainerStatus', cid) - statusBefore;
-    assert.ok(statusCalls <= (handler === 'runc' ? 5 : 4), `ContainerStatus was asked ${statusCalls} times while logs -f followed`);
+      // The container ends: logs -f prints the last line and exits, told by the event stream.
+      const exec = await cli(['exec', name, 'touch', '/tmp/go']);
+      assert.equal(exec.code, 0, exec.stderr);
+      assert.equal(await follow.closed, 0, follow.err());
+      assert.equal(follow.out(), 'hello\nfrom host\nbye\n');
+      // logs -f: one ContainerStatus for the log path, one right after subscribing, one
+      // CHECK_AGAIN_MS later; besides them `inspect` and the runc memory check above. A
+      // 100 ms poll over all the verbs in between would have made hundreds.
+      const statusCalls = callsOf('ContainerStatus', cid) - statusBefore;
+      assert.ok(statusCalls <= (handler === 'runc' ? 5 : 4), `ContainerStatus was asked ${statusCalls} times while logs -f followed`);
 
-    const stop = await cli(['stop', name]);
-    assert.equal(stop.code, 0, stop.stderr);
-    assert.equal(stop.stdout, `${cid}\n`);
-    const rm = await cli(['rm', name]);
-    assert.equal(rm.code, 0, rm.stderr);
-    assert.equal(rm.stdout, `${cid}\n`);
-    assert.deepEqual((await daemon.runtime('ListContainers', { filter: { id: cid } })).containers, []);
-    const stopp = await cli(['stopp', name]);
-    assert.equal(stopp.code, 0, stopp.stderr);
-    assert.equal(stopp.stdout, `Stopped sandbox ${pod.id}\n`);
-    const rmp = await cli(['rmp', name]);
-    assert.equal(rmp.code, 0, rmp.stderr);
-    assert.equal(rmp.stdout, `Removed sandbox ${pod.id}\n`);
-    assert.deepEqual(await podsNamed(name), []);
-  });
+      const stop = await cli(['stop', name]);
+      assert.equal(stop.code, 0, stop.stderr);
+      assert.equal(stop.stdout, `${cid}\n`);
+      const rm = await cli(['rm', name]);
+      assert.equal(rm.code, 0, rm.stderr);
+      assert.equal(rm.stdout, `${cid}\n`);
+      assert.deepEqual((await daemon.runtime('ListContainers', { filter: { id: cid } })).containers, []);
+      const stopp = await cli(['stopp', name]);
+      assert.equal(stopp.code, 0, stopp.stderr);
+      assert.equal(stopp.stdout, `Stopped sandbox ${pod.id}\n`);
+      const rmp = await cli(['rmp', name]);
+      assert.equal(rmp.code, 0, rmp.stderr);
+      assert.equal(rmp.stdout, `Removed sandbox ${pod.id}\n`);
+      assert.deepEqual(await podsNamed(name), []);
+    },
+  );
 
   test(`${handler}: run -p HOST:CTR publishes a container port on the host (CNI portmap)`, { timeout: 300_000 }, async (t) => {
     const name = `pub-${handler}`;
@@ -232,7 +269,27 @@ for (const handler of HANDLERS) {
     fs.mkdirSync(www, { recursive: true });
     fs.writeFileSync(path.join(www, 'index.html'), `published by ${handler}\n`);
     const port = await freePort();
-    const r = await cli(['run', '-d', '--runtime', handler, '--name', name, '--log-root', logRoot, '-p', `${port}:8080`, '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/www']);
+    const r = await cli([
+      'run',
+      '-d',
+      '--runtime',
+      handler,
+      '--name',
+      name,
+      '--log-root',
+      logRoot,
+      '-p',
+      `${port}:8080`,
+      '-v',
+      `${www}:/www:ro`,
+      'busybox',
+      'httpd',
+      '-f',
+      '-p',
+      '8080',
+      '-h',
+      '/www',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     // httpd may still be starting: connections are refused until it listens.
     const body = await until('the published port to answer', () => httpGet(port).catch(() => ''));
@@ -242,7 +299,10 @@ for (const handler of HANDLERS) {
   });
 
   test(`${handler}: attach -i detaches on Ctrl-P Ctrl-Q and leaves the container and its stdin for the next attach`, { timeout: 300_000 }, async (t) => {
-    const { cid } = await criContainer(t, `detach-${handler}`, 'reader', ['sh', '-c', 'while read l; do echo got $l; done; echo eof'], handler, { stdin: true, stdin_once: false });
+    const { cid } = await criContainer(t, `detach-${handler}`, 'reader', ['sh', '-c', 'while read l; do echo got $l; done; echo eof'], handler, {
+      stdin: true,
+      stdin_once: false,
+    });
     /** Attaches, says `word` until the answer shows (the first lines may pass before the output is hooked up), then types Ctrl-P Ctrl-Q. */
     const attachAndDetach = async (ref: string, word: string): Promise<void> => {
       const att = cliLive(['attach', '--socket', daemon.socket, '-i', ref]);
@@ -300,7 +360,10 @@ test('events prints a container start and stop as they happen (-o json: one even
       .filter((e) => e.container_id === cid);
   await until('the start and stop events', () => events().some((e) => e.container_event_type === 'CONTAINER_STOPPED_EVENT'));
   assert.deepEqual(
-    events().map((e) => e.container_event_type).filter((x) => x !== 'CONTAINER_STOPPED_EVENT').slice(0, 2),
+    events()
+      .map((e) => e.container_event_type)
+      .filter((x) => x !== 'CONTAINER_STOPPED_EVENT')
+      .slice(0, 2),
     ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT'],
   );
   ev.child.kill('SIGINT');
@@ -317,7 +380,12 @@ test('global flags go before or after the verb; no daemon at the socket is said 
   const gone = await cliRun(['--socket', nowhere, 'ps']);
   assert.equal(gone.code, 1);
   assert.equal(gone.stdout, '');
-  assert.match(gone.stderr, new RegExp(`^sandlot ps: no sandlot daemon answers at ${nowhere.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(the socket does not exist\\): start one with .sudo sandlot daemon.`));
+  assert.match(
+    gone.stderr,
+    new RegExp(
+      `^sandlot ps: no sandlot daemon answers at ${nowhere.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(the socket does not exist\\): start one with .sudo sandlot daemon.`,
+    ),
+  );
   assert.ok(!/UNAVAILABLE|No connection established/.test(gone.stderr), gone.stderr);
 });
 
@@ -366,5 +434,8 @@ test('status --verbose prints the info as nested JSON objects, not JSON strings 
   assert.ok(Object.keys(info).length > 0, r.stdout);
   // Plain strings (a file path) stay strings; JSON documents are shown as what they hold.
   for (const [k, v] of Object.entries(info)) assert.ok(typeof v !== 'string' || !/^\s*[[{]/.test(v), `info.${k} is a JSON string: ${String(v)}`);
-  assert.ok(Object.values(info).some((v) => typeof v === 'object' && v !== null), r.stdout);
+  assert.ok(
+    Object.values(info).some((v) => typeof v === 'object' && v !== null),
+    r.stdout,
+  );
 });

@@ -29,7 +29,6 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-
 interface CliResult {
   code: number | null;
   stdout: string;
@@ -93,7 +92,10 @@ test('pods lists pods as a table with short IDs and relative times; -q, --state 
   assert.ok(rowA, all.stdout);
   assert.match(rowA, /ago\s+Ready\s+cli-pods-a\s+cli-test\s+0\s+(runc|\(default\))$/);
   assert.ok(!rowA.includes(a.slice(0, 14)), 'IDs are cut to 13 characters');
-  assert.match(lines.find((l) => l.startsWith(b.slice(0, 13)))!, /NotReady\s+cli-pods-b/);
+  assert.match(
+    lines.find((l) => l.startsWith(b.slice(0, 13)))!,
+    /NotReady\s+cli-pods-b/,
+  );
 
   const quiet = await cli(['pods', '-q', '--state', 'ready', '--label', 'tier=web']);
   assert.equal(quiet.code, 0, quiet.stderr);
@@ -181,11 +183,13 @@ test('port-forward carries HTTP to a server inside the pod network namespace', a
   assert.ok(port > 0, `port-forward did not start: ${err}`);
   const get = (): Promise<string> =>
     new Promise((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve(body));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
     });
   // httpd may still be starting in its netns: the first connections may be refused there.
   let body = '';
@@ -211,7 +215,19 @@ test('run --rm busybox echo hello prints hello, exits 0 and leaves nothing', asy
 });
 
 test('run keeps stdout and stderr apart and exits with the container exit code; ps, logs, inspect, rm, rmp', async (t) => {
-  const res = await cli(['run', '--name', 'cli-exit3', '-e', 'WHO=sandlot', '--log-root', logRoot, 'busybox', 'sh', '-c', 'echo out $WHO; echo err >&2; printf no-newline; exit 3']);
+  const res = await cli([
+    'run',
+    '--name',
+    'cli-exit3',
+    '-e',
+    'WHO=sandlot',
+    '--log-root',
+    logRoot,
+    'busybox',
+    'sh',
+    '-c',
+    'echo out $WHO; echo err >&2; printf no-newline; exit 3',
+  ]);
   const pods = (await daemon.runtime('ListPodSandbox', { filter: { label_selector: { 'sandlot.io/run': 'true' } } })).items;
   const pod = pods.find((p) => p.metadata.name === 'cli-exit3');
   t.after(() => (pod ? removePod(String(pod.id)) : undefined));
@@ -287,7 +303,11 @@ async function sleeper(t: { after: (fn: () => unknown) => void }, name: string, 
   const sandboxConfig = { metadata: { name, uid: `${name}-uid`, namespace: 'cli-test', attempt: 0 }, log_directory: logDir, linux: {} };
   const created = await daemon.runtime(
     'CreateContainer',
-    { pod_sandbox_id: pod, config: { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, args: cmd, log_path: `${name}.log`, linux: {}, ...extra }, sandbox_config: sandboxConfig },
+    {
+      pod_sandbox_id: pod,
+      config: { metadata: { name, attempt: 0 }, image: { image: 'busybox' }, args: cmd, log_path: `${name}.log`, linux: {}, ...extra },
+      sandbox_config: sandboxConfig,
+    },
     120_000,
   );
   const cid = String(created.container_id);
@@ -374,7 +394,14 @@ test('the CLI WebSocket client against the real streaming server: stdin, stdout/
 
 test('the CLI WebSocket client with a terminal: the initial size and a resize reach the process', async (t) => {
   const { server } = await startServer(t);
-  const url = server.getExecUrl({ containerId: 'host', cmd: ['sh', '-c', 'stty size; while read x; do stty size; done'], tty: true, stdin: true, stdout: true, stderr: false });
+  const url = server.getExecUrl({
+    containerId: 'host',
+    cmd: ['sh', '-c', 'stty size; while read x; do stty size; done'],
+    tty: true,
+    stdin: true,
+    stdout: true,
+    stderr: false,
+  });
   const stdin = new PassThrough();
   let text = '';
   let resize: ((s: { width: number; height: number }) => void) | undefined;

@@ -28,7 +28,11 @@ async function fetchThroughPortForward(env: ContainerEnv, pod: string, port: num
 
 function httpd(port: number, page: string, user = ''): string[] {
   const serve = `httpd -f -v -p ${port} -h /www`;
-  return ['/bin/sh', '-c', `mkdir -p /www && echo ${page} > /www/index.html && chmod -R a+rX /www && ${user === '' ? serve : `exec su -s /bin/sh ${user} -c "${serve}"`}`];
+  return [
+    '/bin/sh',
+    '-c',
+    `mkdir -p /www && echo ${page} > /www/index.html && chmod -R a+rX /www && ${user === '' ? serve : `exec su -s /bin/sh ${user} -c "${serve}"`}`,
+  ];
 }
 
 for (const handler of ['runc', 'runsc']) {

@@ -17,11 +17,21 @@ const BLOCKING_PROFILE = {
 };
 
 /** Runs `script` in a new container of `pod` with `seccomp`, returns its exit code and log lines. */
-async function runScript(env: ContainerEnv, pod: string, name: string, script: string, seccomp: Record<string, unknown>): Promise<{ code: number; out: string }> {
+async function runScript(
+  env: ContainerEnv,
+  pod: string,
+  name: string,
+  script: string,
+  seccomp: Record<string, unknown>,
+): Promise<{ code: number; out: string }> {
   const id = await env.createContainer(pod, name, { command: ['/bin/sh', '-c', script], linux: { security_context: { seccomp } } });
   await env.d.runtime('StartContainer', { container_id: id }, 120_000);
   const st = await env.waitState(id, 'CONTAINER_EXITED', 120_000);
-  const out = fs.readFileSync(st.log_path, 'utf8').split('\n').map((l) => l.replace(/^\S+ std(out|err) [FP] /, '')).join('\n');
+  const out = fs
+    .readFileSync(st.log_path, 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/^\S+ std(out|err) [FP] /, ''))
+    .join('\n');
   return { code: st.exit_code, out };
 }
 
@@ -31,12 +41,18 @@ for (const handler of ['runc', 'runsc']) {
     const profile = path.join(env.d.dir, 'block-chmod.json');
     fs.writeFileSync(profile, JSON.stringify(BLOCKING_PROFILE));
     const pod = await env.runPod(`seccomp-local-${handler}`, {}, handler);
-    const r = await runScript(env, pod, 'local', [
-      'grep "^Seccomp:" /proc/self/status',
-      'touch /tmp/f && echo touched',
-      'chmod 600 /tmp/f && echo chmod-allowed || echo chmod-blocked',
-      'hostname other && echo sethostname-allowed || echo sethostname-blocked',
-    ].join('; '), { profile_type: 'Localhost', localhost_ref: profile });
+    const r = await runScript(
+      env,
+      pod,
+      'local',
+      [
+        'grep "^Seccomp:" /proc/self/status',
+        'touch /tmp/f && echo touched',
+        'chmod 600 /tmp/f && echo chmod-allowed || echo chmod-blocked',
+        'hostname other && echo sethostname-allowed || echo sethostname-blocked',
+      ].join('; '),
+      { profile_type: 'Localhost', localhost_ref: profile },
+    );
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /^Seccomp:\s+2$/m, r.out);
     assert.match(r.out, /^touched$/m, r.out);
@@ -48,7 +64,9 @@ for (const handler of ['runc', 'runsc']) {
   test(`${handler}: RuntimeDefault installs a filter (Seccomp: 2) and refuses unshare; Unconfined has none`, { timeout: 300_000 }, async (t) => {
     const env = await makeContainerEnv(t);
     const pod = await env.runPod(`seccomp-default-${handler}`, {}, handler);
-    const def = await runScript(env, pod, 'default', 'grep "^Seccomp:" /proc/self/status; unshare -U true && echo unshare-allowed || echo unshare-blocked', { profile_type: 'RuntimeDefault' });
+    const def = await runScript(env, pod, 'default', 'grep "^Seccomp:" /proc/self/status; unshare -U true && echo unshare-allowed || echo unshare-blocked', {
+      profile_type: 'RuntimeDefault',
+    });
     assert.match(def.out, /^Seccomp:\s+2$/m, def.out);
     assert.match(def.out, /^unshare-blocked$/m, def.out);
     const none = await runScript(env, pod, 'unconfined', 'grep "^Seccomp:" /proc/self/status', { profile_type: 'Unconfined' });

@@ -16,8 +16,14 @@ function assertNothingLeft(env: ContainerEnv, keep: string[] = []): void {
   }
   const exits = path.join(env.d.stateDir, 'container-exits');
   assert.deepEqual(fs.existsSync(exits) ? fs.readdirSync(exits).filter((n) => !keep.includes(n)) : [], []);
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '');
-  assert.deepEqual(mounts.filter((m) => m.startsWith(path.join(env.d.rootDir, 'containers')) && !keep.some((k) => m.includes(k))), []);
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '');
+  assert.deepEqual(
+    mounts.filter((m) => m.startsWith(path.join(env.d.rootDir, 'containers')) && !keep.some((k) => m.includes(k))),
+    [],
+  );
 }
 
 test('CreateContainer bad input: each a clear status, nothing left behind', { timeout: 180_000 }, async (t) => {
@@ -91,10 +97,15 @@ test('a retried CreateContainer while the first is in progress gets the same ID'
   // Filters: id prefix, state, labels.
   const id = a.container_id;
   const byPrefix = (await env.d.runtime('ListContainers', { filter: { id: id.slice(0, 12) } })) as { containers: Array<{ id: string }> };
-  assert.deepEqual(byPrefix.containers.map((x) => x.id), [id]);
+  assert.deepEqual(
+    byPrefix.containers.map((x) => x.id),
+    [id],
+  );
   const running = (await env.d.runtime('ListContainers', { filter: { state: { state: 'CONTAINER_RUNNING' } } })) as { containers: unknown[] };
   assert.equal(running.containers.length, 0);
-  const created = (await env.d.runtime('ListContainers', { filter: { state: { state: 'CONTAINER_CREATED' }, label_selector: { container: 'same' } } })) as { containers: unknown[] };
+  const created = (await env.d.runtime('ListContainers', { filter: { state: { state: 'CONTAINER_CREATED' }, label_selector: { container: 'same' } } })) as {
+    containers: unknown[];
+  };
   assert.equal(created.containers.length, 1);
   const otherLabel = (await env.d.runtime('ListContainers', { filter: { label_selector: { container: 'other' } } })) as { containers: unknown[] };
   assert.equal(otherLabel.containers.length, 0);

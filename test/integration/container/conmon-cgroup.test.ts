@@ -18,28 +18,32 @@ function memoryCgroupOf(pid: number): string {
 
 let n = 0;
 for (const handler of ['runc', 'runsc']) {
-  test(`conmon_cgroup: the infra and container conmons of a ${handler} pod sit in the configured cgroup, the daemon does not`, { timeout: 240_000 }, async (t) => {
-    n += 1;
-    const conmonCgroup = `/sandlot-conmon-test-${process.pid}-${n}`;
-    const env = await makeContainerEnv(t, { config: { conmon_cgroup: conmonCgroup } });
-    // Registered after the env's cleanup, so it runs once the conmons are gone.
-    const expected = path.join(testCgroupRoot(), conmonCgroup);
-    t.after(() => removeCgroupTree(expected).catch(() => undefined));
+  test(
+    `conmon_cgroup: the infra and container conmons of a ${handler} pod sit in the configured cgroup, the daemon does not`,
+    { timeout: 240_000 },
+    async (t) => {
+      n += 1;
+      const conmonCgroup = `/sandlot-conmon-test-${process.pid}-${n}`;
+      const env = await makeContainerEnv(t, { config: { conmon_cgroup: conmonCgroup } });
+      // Registered after the env's cleanup, so it runs once the conmons are gone.
+      const expected = path.join(testCgroupRoot(), conmonCgroup);
+      t.after(() => removeCgroupTree(expected).catch(() => undefined));
 
-    const pod = await env.runPod(`cg-${handler}`, {}, handler);
-    const { conmonPid: infraConmon } = await env.podInfo(pod);
-    assert.equal(memoryCgroupOf(infraConmon), expected, 'the infra container conmon');
+      const pod = await env.runPod(`cg-${handler}`, {}, handler);
+      const { conmonPid: infraConmon } = await env.podInfo(pod);
+      assert.equal(memoryCgroupOf(infraConmon), expected, 'the infra container conmon');
 
-    const id = await env.createContainer(pod, 'sleeper', { command: ['/bin/sh', '-c', 'sleep 3600'] });
-    await env.d.runtime('StartContainer', { container_id: id });
-    await env.waitState(id, 'CONTAINER_RUNNING');
-    const info = await env.info(id);
-    const conmon = Number(info.conmonPid);
-    env.pids.push(conmon);
-    assert.equal(memoryCgroupOf(conmon), expected, 'the container conmon');
-    assert.notEqual(memoryCgroupOf(Number(info.pid)), expected, 'the container itself stays in the pod cgroup');
-    assert.notEqual(memoryCgroupOf(env.d.pid!), expected, 'the daemon is not moved');
-  });
+      const id = await env.createContainer(pod, 'sleeper', { command: ['/bin/sh', '-c', 'sleep 3600'] });
+      await env.d.runtime('StartContainer', { container_id: id });
+      await env.waitState(id, 'CONTAINER_RUNNING');
+      const info = await env.info(id);
+      const conmon = Number(info.conmonPid);
+      env.pids.push(conmon);
+      assert.equal(memoryCgroupOf(conmon), expected, 'the container conmon');
+      assert.notEqual(memoryCgroupOf(Number(info.pid)), expected, 'the container itself stays in the pod cgroup');
+      assert.notEqual(memoryCgroupOf(env.d.pid!), expected, 'the daemon is not moved');
+    },
+  );
 }
 
 test('conmon_cgroup: a relative path or "/" is INVALID config naming the key', async () => {

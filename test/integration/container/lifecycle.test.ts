@@ -30,7 +30,10 @@ test('a container that prints and exits 3: CRI log lines, exit code 3, reason Er
 
   const lines = fs.readFileSync(st.log_path, 'utf8').trim().split('\n');
   const parsed = lines.map((l) => CRI_LOG_LINE.exec(l));
-  assert.ok(parsed.every((m) => m !== null), `every line is in the CRI format: ${JSON.stringify(lines)}`);
+  assert.ok(
+    parsed.every((m) => m !== null),
+    `every line is in the CRI format: ${JSON.stringify(lines)}`,
+  );
   assert.deepEqual(parsed.map((m) => `${m[2]} ${m[3]} ${m[4]}`).sort(), ['stderr F err-line', 'stdout F out-line']);
 
   // S4: starting an exited container names the state.

@@ -40,7 +40,15 @@ test('kill -9 recovery: running stays running, exited-while-down gets its exit c
   let halfMade: string | undefined;
   for (let attempt = 0; attempt < 5 && halfMade === undefined; attempt++) {
     const call = d
-      .runtime('CreateContainer', { pod_sandbox_id: pod, config: containerConfig(`half${attempt}`, { command: ['/bin/sh', '-c', 'sleep 3600'] }), sandbox_config: podConfig('recover', env.logDir) }, 60_000)
+      .runtime(
+        'CreateContainer',
+        {
+          pod_sandbox_id: pod,
+          config: containerConfig(`half${attempt}`, { command: ['/bin/sh', '-c', 'sleep 3600'] }),
+          sandbox_config: podConfig('recover', env.logDir),
+        },
+        60_000,
+      )
       .catch(() => undefined);
     const end = Date.now() + 20_000;
     while (halfMade === undefined && Date.now() < end) {

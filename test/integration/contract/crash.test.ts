@@ -8,15 +8,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { alive, makeContainerEnv, waitFor } from '../container/container-env.js';
 
-const HIERARCHIES = ['cpu', 'cpuacct', 'memory', 'pids', 'devices', 'freezer', 'blkio', 'cpuset', 'systemd'].filter((h) => fs.existsSync(`/sys/fs/cgroup/${h}`));
+const HIERARCHIES = ['cpu', 'cpuacct', 'memory', 'pids', 'devices', 'freezer', 'blkio', 'cpuset', 'systemd'].filter((h) =>
+  fs.existsSync(`/sys/fs/cgroup/${h}`),
+);
 const mountedUnder = (dir: string): string[] =>
-  fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p === dir || p.startsWith(`${dir}/`));
+  fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p === dir || p.startsWith(`${dir}/`));
 const CALL_MS = 120_000;
 
 test('S12: after kill -9 of the daemon, RemovePodSandbox of a running runsc pod leaves no container or pod cgroup', { timeout: 300_000 }, async (t) => {
   const env = await makeContainerEnv(t);
   const pod = await env.runPod('gvisor-crash', {}, 'runsc');
-  const podCg = (JSON.parse(((await env.d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info as Record<string, string>).info) as { podCgroup: string }).podCgroup;
+  const podCg = (
+    JSON.parse(((await env.d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info as Record<string, string>).info) as { podCgroup: string }
+  ).podCgroup;
   const c = await env.createContainer(pod, 'sleeper', { command: ['/bin/sh', '-c', 'sleep 3600'] });
   await env.d.runtime('StartContainer', { container_id: c }, CALL_MS);
   const cg = String((await env.info(c)).cgroupPath);
@@ -44,7 +52,9 @@ test('S14: a runc pod that died while the daemon was down: removal unmounts its 
     },
   });
   const podDir = path.join(env.d.stateDir, 'pods', pod);
-  const podCg = (JSON.parse(((await env.d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info as Record<string, string>).info) as { podCgroup: string }).podCgroup;
+  const podCg = (
+    JSON.parse(((await env.d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info as Record<string, string>).info) as { podCgroup: string }
+  ).podCgroup;
   assert.deepEqual(mountedUnder(path.join(podDir, 'mounts')), [path.join(podDir, 'mounts', 'v')]);
   const { pid, conmonPid } = await env.podInfo(pod);
 

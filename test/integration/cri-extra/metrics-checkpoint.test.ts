@@ -22,12 +22,21 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
   const { d } = env;
   const pod = await env.runPod('metrics');
   // busybox awk holds a 20 MiB string, then sleeps.
-  const ctr = await env.createContainer(pod, 'app', { command: ['/bin/sh', '-c', 'awk \'BEGIN{s=sprintf("%20971520s","x"); print length(s); fflush(); system("sleep 3600")}\''] });
+  const ctr = await env.createContainer(pod, 'app', {
+    command: ['/bin/sh', '-c', 'awk \'BEGIN{s=sprintf("%20971520s","x"); print length(s); fflush(); system("sleep 3600")}\''],
+  });
   await d.runtime('StartContainer', { container_id: ctr });
 
   const descriptors = (await d.runtime('ListMetricDescriptors', {})).descriptors;
   const keys = new Map(descriptors.map((x) => [x.name, x.label_keys]));
-  for (const name of ['container_cpu_usage_seconds_total', 'container_memory_working_set_bytes', 'container_memory_usage_bytes', 'container_network_receive_bytes_total', 'container_network_transmit_bytes_total', 'container_processes']) {
+  for (const name of [
+    'container_cpu_usage_seconds_total',
+    'container_memory_working_set_bytes',
+    'container_memory_usage_bytes',
+    'container_network_receive_bytes_total',
+    'container_network_transmit_bytes_total',
+    'container_processes',
+  ]) {
     assert.ok(keys.has(name), `descriptor ${name}`);
     assert.ok(descriptors.find((x) => x.name === name)!.help.length > 0);
   }
@@ -36,12 +45,16 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
 
   const labelsOf = (m: Metric): Record<string, string> => Object.fromEntries((keys.get(m.name) ?? []).map((k, i) => [k, m.label_values[i]]));
   let entry: PodMetrics | undefined;
-  await waitFor('20 MiB in the working set metric', async () => {
-    const list = (await d.runtime('ListPodSandboxMetrics', {})).pod_metrics;
-    entry = list.find((p) => p.pod_sandbox_id === pod);
-    const ws = entry?.container_metrics.find((c) => c.container_id === ctr)?.metrics.find((m) => m.name === 'container_memory_working_set_bytes');
-    return Number(ws?.value?.value ?? 0) >= 20 * MIB;
-  }, 60_000);
+  await waitFor(
+    '20 MiB in the working set metric',
+    async () => {
+      const list = (await d.runtime('ListPodSandboxMetrics', {})).pod_metrics;
+      entry = list.find((p) => p.pod_sandbox_id === pod);
+      const ws = entry?.container_metrics.find((c) => c.container_id === ctr)?.metrics.find((m) => m.name === 'container_memory_working_set_bytes');
+      return Number(ws?.value?.value ?? 0) >= 20 * MIB;
+    },
+    60_000,
+  );
   assert.ok(entry, 'the pod has metrics');
   const cm = entry.container_metrics.find((c) => c.container_id === ctr)!.metrics;
   for (const m of [...cm, ...entry.metrics]) {
@@ -68,7 +81,10 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
   const pm = entry.metrics;
   assert.ok(Number(byName(pm, 'container_processes').value.value) >= 2, 'infra + the container process');
   const rx = pm.filter((m) => m.name === 'container_network_receive_bytes_total');
-  assert.deepEqual(rx.map((m) => labelsOf(m).interface), ['eth0']);
+  assert.deepEqual(
+    rx.map((m) => labelsOf(m).interface),
+    ['eth0'],
+  );
   assert.equal(labelsOf(rx[0]).container, '', 'pod series have container ""');
   assert.equal(labelsOf(rx[0]).pod, 'metrics');
   assert.equal(byName(pm, 'container_network_transmit_bytes_total').metric_type, 'COUNTER');
@@ -83,7 +99,10 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
     stream.on('error', reject);
   });
   assert.equal(pages.length, 1);
-  assert.deepEqual(pages[0].pod_sandbox_metrics.map((p) => p.pod_sandbox_id), [pod]);
+  assert.deepEqual(
+    pages[0].pod_sandbox_metrics.map((p) => p.pod_sandbox_id),
+    [pod],
+  );
   assert.ok(pages[0].pod_sandbox_metrics[0].container_metrics.some((c) => c.container_id === ctr));
 });
 

@@ -68,13 +68,21 @@ test('UpdatePodSandboxResources writes resources + overhead on the pod cgroup an
   const after = await verbose();
   assert.ok(after.podResources, 'the applied figures show in the verbose status');
   assert.deepEqual(
-    { mem: after.podResources.limits.memoryLimitBytes, quota: after.podResources.limits.cpuQuotaUs, shares: after.podResources.limits.cpuShares, cpus: after.podResources.limits.cpusetCpus },
+    {
+      mem: after.podResources.limits.memoryLimitBytes,
+      quota: after.podResources.limits.cpuQuotaUs,
+      shares: after.podResources.limits.cpuShares,
+      cpus: after.podResources.limits.cpusetCpus,
+    },
     { mem: 272 * MIB, quota: 60_000, shares: 512, cpus },
   );
   assert.equal(Number(after.podResources.resources.memory_limit_in_bytes), 256 * MIB);
 
   // A second resize replaces the figures.
-  await d.runtime('UpdatePodSandboxResources', { pod_sandbox_id: pod, resources: { memory_limit_in_bytes: 512 * MIB, cpu_quota: 150_000, cpu_period: 100_000 } });
+  await d.runtime('UpdatePodSandboxResources', {
+    pod_sandbox_id: pod,
+    resources: { memory_limit_in_bytes: 512 * MIB, cpu_quota: 150_000, cpu_period: 100_000 },
+  });
   assert.equal(Number(read(memFile)), 512 * MIB);
   assert.equal(read(quotaFile), v2 ? '150000 100000' : '150000');
 

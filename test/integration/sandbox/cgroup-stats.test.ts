@@ -12,7 +12,7 @@ import { CgroupStatsReader, detectCgroupLayout, parseProcCgroup } from '../../..
 const ALLOC_BYTES = 64 * 1024 * 1024;
 const WAIT_MS = 30_000;
 
-test('detectCgroupLayout finds this host\'s hierarchies', async () => {
+test("detectCgroupLayout finds this host's hierarchies", async () => {
   const layout = await detectCgroupLayout();
   const own = parseProcCgroup(await readFile('/proc/self/cgroup', 'utf8'));
   if (own.v1.has('memory')) {
@@ -70,10 +70,7 @@ test('working set of a child allocating 64 MiB in its own cgroup exceeds the all
 
   const stats = await reader.stats(rel);
   assert.ok(stats.memory !== undefined);
-  assert.ok(
-    stats.memory.workingSetBytes > ALLOC_BYTES,
-    `working set ${stats.memory.workingSetBytes} should exceed ${ALLOC_BYTES}`,
-  );
+  assert.ok(stats.memory.workingSetBytes > ALLOC_BYTES, `working set ${stats.memory.workingSetBytes} should exceed ${ALLOC_BYTES}`);
   assert.ok(stats.memory.usageBytes >= stats.memory.workingSetBytes);
   assert.ok(stats.memory.rssBytes > 0);
   assert.ok(stats.memory.pageFaults > 0);

@@ -28,7 +28,10 @@ async function cleanupDaemon(d: TestDaemon): Promise<void> {
 test('Status lists the handlers: runc and runsc ready, crun not ready with its reason', { timeout: 120_000 }, async (t) => {
   const d = await startDaemon();
   t.after(() => cleanupDaemon(d));
-  const st = (await d.runtime('Status', { verbose: true })) as { runtime_handlers: Array<{ name: string }>; status: { conditions: Array<{ type: string; status: boolean }> } };
+  const st = (await d.runtime('Status', { verbose: true })) as {
+    runtime_handlers: Array<{ name: string }>;
+    status: { conditions: Array<{ type: string; status: boolean }> };
+  };
   assert.deepEqual(st.runtime_handlers.map((h) => h.name).sort(), ['crun', 'runc', 'runsc']);
   const info = JSON.stringify(st);
   assert.match(info, /hybrid mode not supported/);

@@ -138,7 +138,10 @@ export function alive(pid: number): boolean {
 }
 
 export function isMounted(file: string): boolean {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === file);
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === file);
 }
 
 /** Mount points whose path holds `needle`. */

@@ -16,11 +16,19 @@ function assertNothingMade(env: PodEnv): void {
   const netns = path.join(env.config.state_dir, 'netns');
   assert.deepEqual(fs.existsSync(netns) ? fs.readdirSync(netns) : [], [], 'no netns');
   assert.deepEqual(ipamLeases(env.config.state_dir), [], 'no IPAM lease');
-  assert.ok(!fs.existsSync(path.join('/sys/fs/cgroup/memory', env.config.cgroup_root, env.config.default_cgroup_parent)) ||
-    fs.readdirSync(path.join('/sys/fs/cgroup/memory', env.config.cgroup_root, env.config.default_cgroup_parent), { withFileTypes: true }).filter((d) => d.isDirectory()).length === 0,
-    'no pod cgroup');
+  assert.ok(
+    !fs.existsSync(path.join('/sys/fs/cgroup/memory', env.config.cgroup_root, env.config.default_cgroup_parent)) ||
+      fs
+        .readdirSync(path.join('/sys/fs/cgroup/memory', env.config.cgroup_root, env.config.default_cgroup_parent), { withFileTypes: true })
+        .filter((d) => d.isDirectory()).length === 0,
+    'no pod cgroup',
+  );
   // The netns dir itself is a shared mount point for the daemon's lifetime (like /run/netns).
-  assert.deepEqual(mountsWith(env.dir).filter((m) => m !== netns), [], 'no mount');
+  assert.deepEqual(
+    mountsWith(env.dir).filter((m) => m !== netns),
+    [],
+    'no mount',
+  );
 }
 
 const BAD: Array<[string, Record<string, unknown>, RegExp]> = [
@@ -28,12 +36,36 @@ const BAD: Array<[string, Record<string, unknown>, RegExp]> = [
   ['missing metadata', { config: { ...podConfig('x'), metadata: null } }, /config\.metadata is required/],
   ['missing name', { config: { ...podConfig('x'), metadata: { name: '', uid: 'u', namespace: 'n', attempt: 0 } } }, /config\.metadata\.name is required/],
   ['a name with "/"', { config: podConfig('a/b') }, /config\.metadata\.name "a\/b" must not contain/],
-  ['a namespace with ".."', { config: { ...podConfig('x'), metadata: { name: 'x', uid: 'u', namespace: '..', attempt: 0 } } }, /config\.metadata\.namespace "\.\." must not contain/],
-  ['a relative log_directory', { config: { ...podConfig('x'), log_directory: 'var/log/pods' } }, /config\.log_directory "var\/log\/pods" must be an absolute path/],
-  ['an unknown handler', { config: podConfig('x'), runtime_handler: 'kata' }, /runtime_handler "kata" is not configured; configured handlers: runc, crun, runsc/],
-  ['a sysctl that is not namespaced', { config: { ...podConfig('x'), linux: { sysctls: { 'kernel.panic': '1' } } } }, /linux\.sysctls\["kernel\.panic"\]: sysctl "kernel\.panic" is not namespaced/],
-  ['a net sysctl on the host network', { config: { ...podConfig('x'), linux: { sysctls: { 'net.ipv4.ip_forward': '1' }, security_context: { namespace_options: { network: 'NODE' } } } } }, /would change the host/],
-  ['a port mapping with an unknown protocol', { config: { ...podConfig('x'), port_mappings: [{ protocol: 7, container_port: 80, host_port: 8080, host_ip: '' }] } }, /config\.port_mappings\[0\]\.protocol 7 is unknown; allowed: TCP, UDP, SCTP/],
+  [
+    'a namespace with ".."',
+    { config: { ...podConfig('x'), metadata: { name: 'x', uid: 'u', namespace: '..', attempt: 0 } } },
+    /config\.metadata\.namespace "\.\." must not contain/,
+  ],
+  [
+    'a relative log_directory',
+    { config: { ...podConfig('x'), log_directory: 'var/log/pods' } },
+    /config\.log_directory "var\/log\/pods" must be an absolute path/,
+  ],
+  [
+    'an unknown handler',
+    { config: podConfig('x'), runtime_handler: 'kata' },
+    /runtime_handler "kata" is not configured; configured handlers: runc, crun, runsc/,
+  ],
+  [
+    'a sysctl that is not namespaced',
+    { config: { ...podConfig('x'), linux: { sysctls: { 'kernel.panic': '1' } } } },
+    /linux\.sysctls\["kernel\.panic"\]: sysctl "kernel\.panic" is not namespaced/,
+  ],
+  [
+    'a net sysctl on the host network',
+    { config: { ...podConfig('x'), linux: { sysctls: { 'net.ipv4.ip_forward': '1' }, security_context: { namespace_options: { network: 'NODE' } } } } },
+    /would change the host/,
+  ],
+  [
+    'a port mapping with an unknown protocol',
+    { config: { ...podConfig('x'), port_mappings: [{ protocol: 7, container_port: 80, host_port: 8080, host_ip: '' }] } },
+    /config\.port_mappings\[0\]\.protocol 7 is unknown; allowed: TCP, UDP, SCTP/,
+  ],
 ];
 
 test('bad RunPodSandbox input is INVALID_ARGUMENT naming the field, and nothing is made', { timeout: 120_000 }, async (t) => {
@@ -65,7 +97,10 @@ test('a failure after the network is set up undoes everything: no IP lease, netn
   await assert.rejects(
     env.call('RunPodSandbox', { config: { ...podConfig('halfway'), linux: { sysctls: { 'net.ipv4.sandlot_no_such_sysctl': '1' } } }, runtime_handler: 'runc' }),
     (e: Error) => {
-      assert.match(e.message, /running pod sandbox "halfway_sandlot-test_uid-halfway_0": creating container "[0-9a-f]{64}" under conmon: .*sandlot_no_such_sysctl/);
+      assert.match(
+        e.message,
+        /running pod sandbox "halfway_sandlot-test_uid-halfway_0": creating container "[0-9a-f]{64}" under conmon: .*sandlot_no_such_sysctl/,
+      );
       return true;
     },
   );
@@ -91,7 +126,10 @@ test('a kubelet retry of the same request waits for the first run and gets its p
     message: `pod sandbox name "retry_sandlot-test_uid-retry_0" is reserved by sandbox "${a.pod_sandbox_id}"`,
   });
   // A new attempt is a new pod.
-  const next = (await env.call('RunPodSandbox', { ...req, config: { ...podConfig('retry'), metadata: { name: 'retry', uid: 'uid-retry', namespace: 'sandlot-test', attempt: 1 } } })) as { pod_sandbox_id: string };
+  const next = (await env.call('RunPodSandbox', {
+    ...req,
+    config: { ...podConfig('retry'), metadata: { name: 'retry', uid: 'uid-retry', namespace: 'sandlot-test', attempt: 1 } },
+  })) as { pod_sandbox_id: string };
   assert.notEqual(next.pod_sandbox_id, a.pod_sandbox_id);
   for (const id of [a.pod_sandbox_id, next.pod_sandbox_id]) await env.call('RemovePodSandbox', { pod_sandbox_id: id });
   assertNothingMade(env);

@@ -39,7 +39,10 @@ for (const handler of ['runc', 'runsc']) {
     // The pod cgroup exists under the test's cgroup root and holds the infra.
     assert.ok(info.podCgroup.startsWith(`${env.config.cgroup_root}/`));
     assert.ok(fs.existsSync(path.join('/sys/fs/cgroup/memory', info.podCgroup)));
-    const memLine = fs.readFileSync(`/proc/${info.pid}/cgroup`, 'utf8').split('\n').find((l) => /:memory:/.test(l));
+    const memLine = fs
+      .readFileSync(`/proc/${info.pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => /:memory:/.test(l));
     // runc nests the infra's cgroup under the pod cgroup; runsc puts the sandbox in the pod
     // cgroup itself (the dev.gvisor.spec.cgroup-parent annotation, S12).
     const infraCg = memLine?.split(':')[2] ?? '';
@@ -50,7 +53,10 @@ for (const handler of ['runc', 'runsc']) {
     await execFileAsync('ping', ['-c', '1', '-W', '5', ip]);
 
     const list = (await env.call('ListPodSandbox', { filter: { id: id.slice(0, 12) } })) as { items: Array<{ id: string; state: string }> };
-    assert.deepEqual(list.items.map((i) => [i.id, i.state]), [[id, 'SANDBOX_READY']]);
+    assert.deepEqual(
+      list.items.map((i) => [i.id, i.state]),
+      [[id, 'SANDBOX_READY']],
+    );
 
     await env.call('StopPodSandbox', { pod_sandbox_id: id });
     await env.call('StopPodSandbox', { pod_sandbox_id: id }); // idempotent
@@ -87,7 +93,10 @@ test('crun: the handler is configured but not ready here, and a pod asking for i
     return true;
   });
   assert.deepEqual(env.pods.list(), []);
-  assert.deepEqual(fs.readdirSync(path.join(env.config.state_dir)).filter((d) => d === 'pods'), []);
+  assert.deepEqual(
+    fs.readdirSync(path.join(env.config.state_dir)).filter((d) => d === 'pods'),
+    [],
+  );
 });
 
 test('runc: pod resources and overhead are written on the pod cgroup', { timeout: 120_000 }, async (t) => {

@@ -61,11 +61,20 @@ test('after a restart: running pods stay READY untouched, a pod whose infra died
   const list = (await env.call('ListPodSandbox', {})) as { items: Array<{ id: string; state: string }> };
   assert.deepEqual(
     list.items.map((i) => [i.id, i.state]).sort(),
-    [[keep, 'SANDBOX_READY'], [keepGvisor, 'SANDBOX_READY'], [dies, 'SANDBOX_NOTREADY']].sort(),
+    [
+      [keep, 'SANDBOX_READY'],
+      [keepGvisor, 'SANDBOX_READY'],
+      [dies, 'SANDBOX_NOTREADY'],
+    ].sort(),
   );
   await assert.rejects(env.call('RunPodSandbox', { config: { ...podConfig('keep'), labels: { other: 'x' } } }), { code: 'ALREADY_EXISTS' });
-  const ready = (await env.call('ListPodSandbox', { filter: { state: { state: 'SANDBOX_READY' }, label_selector: { app: 'keep' } } })) as { items: Array<{ id: string }> };
-  assert.deepEqual(ready.items.map((i) => i.id), [keep]);
+  const ready = (await env.call('ListPodSandbox', { filter: { state: { state: 'SANDBOX_READY' }, label_selector: { app: 'keep' } } })) as {
+    items: Array<{ id: string }>;
+  };
+  assert.deepEqual(
+    ready.items.map((i) => i.id),
+    [keep],
+  );
 
   for (const id of [keep, keepGvisor, dies]) await env.call('RemovePodSandbox', { pod_sandbox_id: id });
   assert.deepEqual(ipamLeases(env.config.state_dir), []);
@@ -92,7 +101,10 @@ test('a pod whose infra dies while the daemon runs turns NOTREADY in status and 
   const st = (await env.call('PodSandboxStatus', { pod_sandbox_id: id })) as { status: { state: string } };
   assert.equal(st.status.state, 'SANDBOX_NOTREADY');
   const list = (await env.call('ListPodSandbox', { filter: { state: { state: 'SANDBOX_NOTREADY' } } })) as { items: Array<{ id: string }> };
-  assert.deepEqual(list.items.map((i) => i.id), [id]);
+  assert.deepEqual(
+    list.items.map((i) => i.id),
+    [id],
+  );
   assert.equal(env.pods.get(id).exitCode, 137);
   await env.call('RemovePodSandbox', { pod_sandbox_id: id });
   assert.deepEqual(ipamLeases(env.config.state_dir), []);

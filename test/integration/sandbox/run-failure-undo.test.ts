@@ -9,7 +9,11 @@ import path from 'node:path';
 import { startDaemon, type TestDaemon } from '../../helpers/daemon.js';
 
 const mountsUnder = (dir: string): string[] =>
-  fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p === dir || p.startsWith(`${dir}/`));
+  fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p === dir || p.startsWith(`${dir}/`));
 
 const listDir = (dir: string): string[] => (fs.existsSync(dir) ? fs.readdirSync(dir) : []);
 
@@ -48,7 +52,10 @@ for (const handler of ['runc', 'runsc']) {
     assert.equal(st.state, 'SANDBOX_READY');
     await d.runtime('RemovePodSandbox', { pod_sandbox_id: id }, 120_000);
     const skeleton = path.join(fs.realpathSync(dir), 'state-real', 'netns');
-    assert.deepEqual(mountsUnder(fs.realpathSync(dir)).filter((p) => p !== skeleton), []);
+    assert.deepEqual(
+      mountsUnder(fs.realpathSync(dir)).filter((p) => p !== skeleton),
+      [],
+    );
     assert.deepEqual(listDir(path.join(dir, 'state-real', 'pods')), []);
   });
 }
@@ -65,7 +72,11 @@ test('S5: a RunPodSandbox failing after the shm mount (no catatonit) undoes ever
   assert.doesNotMatch(err.details, /EBUSY|undoing/, 'every undo step succeeded');
   // The netns dir is the daemon's own bind mount (its skeleton, released at shutdown).
   const skeleton = path.join(fs.realpathSync(dir), 'state-real', 'netns');
-  assert.deepEqual(mountsUnder(fs.realpathSync(dir)).filter((p) => p !== skeleton), [], 'no shm or other mount stays');
+  assert.deepEqual(
+    mountsUnder(fs.realpathSync(dir)).filter((p) => p !== skeleton),
+    [],
+    'no shm or other mount stays',
+  );
   assert.deepEqual(listDir(path.join(dir, 'state-real', 'pods')), [], 'no pod dir stays');
   assert.deepEqual(listDir(path.join(dir, 'root-real', 'pods')), [], 'no pod metadata stays');
   const list = await d.runtime('ListPodSandbox', {});

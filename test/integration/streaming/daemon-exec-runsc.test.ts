@@ -79,7 +79,7 @@ test('exec, ExecSync and attach in runsc containers through the daemon', { timeo
     await env.d.runtime('StartContainer', { container_id: echo }, 120_000);
     await env.waitState(echo, 'CONTAINER_RUNNING');
     const { url } = await env.d.runtime('Attach', { container_id: echo, stdin: true, stdout: true, stderr: true });
-    const ws = new WebSocket((url).replace(/^http/, 'ws'), ['v4.channel.k8s.io']);
+    const ws = new WebSocket(url.replace(/^http/, 'ws'), ['v4.channel.k8s.io']);
     let out = '';
     ws.on('message', (raw: Buffer) => {
       if (raw[0] === 1) out += raw.subarray(1).toString();

@@ -28,10 +28,19 @@ test('a reference is an exact ID, else an exact name, else a unique ID prefix', 
 test('an ambiguous name or prefix fails listing the candidates; a miss says so', () => {
   assert.throws(
     () => pickNamed('container', 'twin', ITEMS),
-    (e: unknown) => e instanceof IdResolutionError && e.reason === 'ambiguous' && /container name "twin" is ambiguous: 2 containers have it:\n {2}ff01 {2}twin\n {2}ff02 {2}twin/.test(e.message),
+    (e: unknown) =>
+      e instanceof IdResolutionError &&
+      e.reason === 'ambiguous' &&
+      /container name "twin" is ambiguous: 2 containers have it:\n {2}ff01 {2}twin\n {2}ff02 {2}twin/.test(e.message),
   );
-  assert.throws(() => pickNamed('pod', 'ab', ITEMS), (e: unknown) => e instanceof IdResolutionError && /pod ID prefix "ab" is ambiguous: 2 pods match/.test(e.message));
-  assert.throws(() => pickNamed('pod', 'zz', ITEMS), (e: unknown) => e instanceof IdResolutionError && e.reason === 'not-found' && /^pod "zz" not found/.test(e.message));
+  assert.throws(
+    () => pickNamed('pod', 'ab', ITEMS),
+    (e: unknown) => e instanceof IdResolutionError && /pod ID prefix "ab" is ambiguous: 2 pods match/.test(e.message),
+  );
+  assert.throws(
+    () => pickNamed('pod', 'zz', ITEMS),
+    (e: unknown) => e instanceof IdResolutionError && e.reason === 'not-found' && /^pod "zz" not found/.test(e.message),
+  );
   assert.throws(() => pickNamed('pod', '', ITEMS), /must not be empty/);
 });
 
@@ -83,7 +92,10 @@ test('--memory takes bytes or docker units', () => {
 test('an unreachable daemon is named with its socket and how to start one; other failures keep their text', () => {
   const enoent = Object.assign(new Error('x'), { code: GrpcStatus.UNAVAILABLE, details: 'No connection established. Last error: connect ENOENT /s.sock' });
   assert.match(daemonUnreachable(enoent, '/s.sock')!, /^no sandlot daemon answers at \/s\.sock \(the socket does not exist\): start one with/);
-  const refused = Object.assign(new Error('x'), { code: GrpcStatus.UNAVAILABLE, details: 'No connection established. Last error: connect ECONNREFUSED /s.sock' });
+  const refused = Object.assign(new Error('x'), {
+    code: GrpcStatus.UNAVAILABLE,
+    details: 'No connection established. Last error: connect ECONNREFUSED /s.sock',
+  });
   assert.match(daemonUnreachable(refused, '/s.sock')!, /nothing listens on the socket/);
   assert.equal(daemonUnreachable(Object.assign(new Error('x'), { code: GrpcStatus.NOT_FOUND, details: 'nope' }), '/s'), undefined);
   assert.equal(daemonUnreachable(Object.assign(new Error('x'), { code: GrpcStatus.UNAVAILABLE, details: 'the daemon is shutting down' }), '/s'), undefined);

@@ -11,7 +11,13 @@ const ID_B = 'b'.repeat(64);
 test('pod rows: 13-character IDs, relative times, crictl state words, newest first', () => {
   const rows = podRows(
     [
-      { id: ID_A, created_at: ns(NOW - 3 * 60_000), state: 'SANDBOX_NOTREADY', metadata: { name: 'old', namespace: 'ns', attempt: 1 }, runtime_handler: 'runsc' },
+      {
+        id: ID_A,
+        created_at: ns(NOW - 3 * 60_000),
+        state: 'SANDBOX_NOTREADY',
+        metadata: { name: 'old', namespace: 'ns', attempt: 1 },
+        runtime_handler: 'runsc',
+      },
       { id: ID_B, created_at: ns(NOW - 5000), state: 'SANDBOX_READY', metadata: { name: 'new', namespace: 'default', attempt: 0 }, runtime_handler: '' },
     ],
     NOW,
@@ -24,13 +30,25 @@ test('pod rows: 13-character IDs, relative times, crictl state words, newest fir
 
 test('container rows show the image as typed, or a short ID for a bare digest', () => {
   const rows = containerRows(
-    [{ id: ID_A, pod_sandbox_id: ID_B, image: { image: `sha256:${'c'.repeat(64)}`, user_specified_image: 'busybox' }, created_at: ns(NOW - 60_000), state: 'CONTAINER_EXITED', metadata: { name: 'box', attempt: 0 } }],
+    [
+      {
+        id: ID_A,
+        pod_sandbox_id: ID_B,
+        image: { image: `sha256:${'c'.repeat(64)}`, user_specified_image: 'busybox' },
+        created_at: ns(NOW - 60_000),
+        state: 'CONTAINER_EXITED',
+        metadata: { name: 'box', attempt: 0 },
+      },
+    ],
     NOW,
   );
   assert.deepEqual(rows, [['aaaaaaaaaaaaa', 'busybox', 'About a minute ago', 'Exited', 'box', '0', 'bbbbbbbbbbbbb']]);
   assert.equal(imageWord({ image: { image: `sha256:${'c'.repeat(64)}` } }), 'ccccccccccccc');
   assert.equal(imageWord({ image: { image: 'docker.io/library/busybox:latest' } }), 'docker.io/library/busybox:latest');
-  const names = imageNames([{ id: `sha256:${'c'.repeat(64)}`, repo_tags: ['docker.io/library/busybox:latest'] }, { id: 'sha256:untagged', repo_tags: [] }]);
+  const names = imageNames([
+    { id: `sha256:${'c'.repeat(64)}`, repo_tags: ['docker.io/library/busybox:latest'] },
+    { id: 'sha256:untagged', repo_tags: [] },
+  ]);
   assert.equal(imageWord({ image: { image: `sha256:${'c'.repeat(64)}` } }, names), 'docker.io/library/busybox:latest');
   assert.equal(imageWord({ image: { image: 'c'.repeat(64) } }, names), 'docker.io/library/busybox:latest');
 });

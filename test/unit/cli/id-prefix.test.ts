@@ -11,8 +11,14 @@ test('a unique prefix picks its ID; an exact ID wins over longer ones', () => {
 });
 
 test('an ambiguous prefix and a missing one are told apart', () => {
-  assert.throws(() => pickUnique('container', 'ab', IDS), (e: unknown) => e instanceof IdResolutionError && e.reason === 'ambiguous' && /container ID prefix "ab" is ambiguous: 3 containers match/.test(e.message));
-  assert.throws(() => pickUnique('pod', 'zz', IDS), (e: unknown) => e instanceof IdResolutionError && e.reason === 'not-found' && e.message === 'pod "zz" not found');
+  assert.throws(
+    () => pickUnique('container', 'ab', IDS),
+    (e: unknown) => e instanceof IdResolutionError && e.reason === 'ambiguous' && /container ID prefix "ab" is ambiguous: 3 containers match/.test(e.message),
+  );
+  assert.throws(
+    () => pickUnique('pod', 'zz', IDS),
+    (e: unknown) => e instanceof IdResolutionError && e.reason === 'not-found' && e.message === 'pod "zz" not found',
+  );
   assert.throws(() => pickUnique('pod', '', IDS), /must not be empty/);
 });
 

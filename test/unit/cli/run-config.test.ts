@@ -5,7 +5,16 @@ import { absoluteLogPath, nameFromImage, parseEnv, planRun, RUN_LABEL } from '..
 const RANDOM = '0123456789abcdef0123456789abcdef';
 
 test('a run plan: pod name from the image, kubelet log layout, args over the image Cmd', () => {
-  const p = planRun({ image: 'busybox', imageId: 'sha256:abc', args: ['echo', 'hello'], env: ['A=1'], tty: false, stdin: false, logRoot: '/var/log/sandlot-pods', random: RANDOM });
+  const p = planRun({
+    image: 'busybox',
+    imageId: 'sha256:abc',
+    args: ['echo', 'hello'],
+    env: ['A=1'],
+    tty: false,
+    stdin: false,
+    logRoot: '/var/log/sandlot-pods',
+    random: RANDOM,
+  });
   assert.equal(p.containerName, 'busybox');
   assert.equal(p.podName, 'busybox-012345');
   assert.equal(p.uid, '01234567-89ab-cdef-0123-456789abcdef');

@@ -71,7 +71,11 @@ test('a client CA without a server certificate is a config error naming it', () 
 test('bad TLS paths are config errors naming the key: missing, relative, a directory, not a string', () => {
   rejectsKey(`streaming_tls_cert_file: ${dir}/nope.pem\nstreaming_tls_key_file: ${key}\n`, 'streaming_tls_cert_file', /exist and be readable \(ENOENT\)/);
   rejectsKey(`streaming_tls_cert_file: ${cert}\nstreaming_tls_key_file: key.pem\n`, 'streaming_tls_key_file', /absolute path/);
-  rejectsKey(`streaming_tls_cert_file: ${cert}\nstreaming_tls_key_file: ${key}\nstreaming_tls_client_ca_file: ${dir}\n`, 'streaming_tls_client_ca_file', /regular file/);
+  rejectsKey(
+    `streaming_tls_cert_file: ${cert}\nstreaming_tls_key_file: ${key}\nstreaming_tls_client_ca_file: ${dir}\n`,
+    'streaming_tls_client_ca_file',
+    /regular file/,
+  );
   rejectsKey(`streaming_tls_cert_file: 5\nstreaming_tls_key_file: ${key}\n`, 'streaming_tls_cert_file', /string/);
 });
 
@@ -82,12 +86,20 @@ test('loopback detection: localhost, 127/8, ::1 are loopback; wildcards and othe
 
 test('streaming_address and metrics_address beyond loopback each get a warning saying what guards them', () => {
   const open = exposureWarnings(load('streaming_address: 0.0.0.0:0\nmetrics_address: 0.0.0.0:9436\n'));
-  assert.deepEqual(open.map((w) => w.key), ['streaming_address', 'metrics_address']);
+  assert.deepEqual(
+    open.map((w) => w.key),
+    ['streaming_address', 'metrics_address'],
+  );
   assert.match(open[0].msg, /no client certificate is required/);
   assert.match(open[1].msg, /without authentication/);
   const guarded = exposureWarnings(
-    load(`streaming_address: 0.0.0.0:0\nmetrics_address: ""\nstreaming_tls_cert_file: ${cert}\nstreaming_tls_key_file: ${key}\nstreaming_tls_client_ca_file: ${ca}\n`),
+    load(
+      `streaming_address: 0.0.0.0:0\nmetrics_address: ""\nstreaming_tls_cert_file: ${cert}\nstreaming_tls_key_file: ${key}\nstreaming_tls_client_ca_file: ${ca}\n`,
+    ),
   );
-  assert.deepEqual(guarded.map((w) => w.key), ['streaming_address']);
+  assert.deepEqual(
+    guarded.map((w) => w.key),
+    ['streaming_address'],
+  );
   assert.match(guarded[0].msg, /must present a certificate signed by streaming_tls_client_ca_file/);
 });

@@ -57,7 +57,7 @@ function isStatus(code: status, details: RegExp) {
   };
 }
 
-test('a handler that throws synchronously is answered with its typed error\'s status, unary and streaming', async (t) => {
+test("a handler that throws synchronously is answered with its typed error's status, unary and streaming", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-syncthrow-'));
   const socketPath = path.join(dir, 's.sock');
   const cidrs: string[] = [];
@@ -112,7 +112,10 @@ test('a handler that throws synchronously is answered with its typed error\'s st
   );
   assert.deepEqual(cidrs, [], 'an invalid pod CIDR is not applied');
   await assert.rejects(client.imageCall('ImageStatus', {}), isStatus(status.INVALID_ARGUMENT, /image\.image/));
-  await assert.rejects(client.imageCall('ListImages', { filter: { image: { image: 'UPPER CASE!' } } }), isStatus(status.INVALID_ARGUMENT, /filter\.image\.image/));
+  await assert.rejects(
+    client.imageCall('ListImages', { filter: { image: { image: 'UPPER CASE!' } } }),
+    isStatus(status.INVALID_ARGUMENT, /filter\.image\.image/),
+  );
 
   // The server still answers after those: a valid call goes through.
   await client.runtimeCall('UpdateRuntimeConfig', { runtime_config: { network_config: { pod_cidr: '10.88.0.0/16' } } });

@@ -29,10 +29,11 @@ async function holder(file: string) {
     child.once('exit', (code) => reject(new Error(`holder exited ${code}`)));
   });
   return {
-    release: () => new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.stdin.end();
-    }),
+    release: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.stdin.end();
+      }),
     kill: () => child.kill('SIGKILL'),
   };
 }
@@ -51,8 +52,14 @@ test('an exclusive lock held by another process excludes, and non-blocking fails
   t.after(() => h.kill());
   const fd = fs.openSync(file, 'r');
   t.after(() => fs.closeSync(fd));
-  assert.throws(() => flockTry(fd, 'exclusive'), (e: unknown) => isLockBusy(e) && /flock fd \d+ exclusive non-blocking: EWOULDBLOCK|EAGAIN/.test(String(e)));
-  assert.throws(() => flockTry(fd, 'shared'), (e: unknown) => isLockBusy(e));
+  assert.throws(
+    () => flockTry(fd, 'exclusive'),
+    (e: unknown) => isLockBusy(e) && /flock fd \d+ exclusive non-blocking: EWOULDBLOCK|EAGAIN/.test(String(e)),
+  );
+  assert.throws(
+    () => flockTry(fd, 'shared'),
+    (e: unknown) => isLockBusy(e),
+  );
   await h.release();
   flockTry(fd, 'exclusive');
   funlock(fd);
@@ -68,7 +75,10 @@ test('shared locks coexist within two descriptors', (t) => {
   });
   flockTry(a, 'shared');
   flockTry(b, 'shared');
-  assert.throws(() => flockTry(fs.openSync(file, 'r'), 'exclusive'), (e: unknown) => isLockBusy(e));
+  assert.throws(
+    () => flockTry(fs.openSync(file, 'r'), 'exclusive'),
+    (e: unknown) => isLockBusy(e),
+  );
 });
 
 test('a blocking wait gets the lock once released and never stalls the event loop', async (t) => {

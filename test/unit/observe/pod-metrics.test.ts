@@ -47,9 +47,7 @@ test('S10: the sandbox oom_score_adj gauge per pod; removed pods and containers 
     { labels: { pod: 'db', namespace: 'prod', handler: 'runc' }, value: -997 },
   ]);
   m.update({ containers: [], pods: [{ pod: 'db', namespace: 'prod', handler: 'runc', oomScoreAdj: -997 }] });
-  assert.deepEqual(await values(registry, 'sandlot_pod_sandbox_oom_score_adj'), [
-    { labels: { pod: 'db', namespace: 'prod', handler: 'runc' }, value: -997 },
-  ]);
+  assert.deepEqual(await values(registry, 'sandlot_pod_sandbox_oom_score_adj'), [{ labels: { pod: 'db', namespace: 'prod', handler: 'runc' }, value: -997 }]);
   assert.deepEqual(await values(registry, 'sandlot_container_cpu_usage_seconds'), []);
 });
 

@@ -13,7 +13,25 @@ import { changeState, criState, requireState, stableJson, type SandboxRecord } f
 import { SandboxStore } from '../../../src/sandbox/store/sandbox-store.js';
 
 function record(id: string, state: SandboxRecord['state'] = 'creating'): SandboxRecord {
-  return { version: 1, id, state, createdAt: '1', config: {} as SandboxRecord['config'], configHash: 'h', runtimeHandler: 'runc', podCgroup: '/p', infraCgroup: '/p/i', ownsPodCgroup: true, netnsPath: undefined, networkUp: false, ip: '', additionalIps: [], pid: 0, conmonPid: 0, paths: {} as SandboxRecord['paths'] };
+  return {
+    version: 1,
+    id,
+    state,
+    createdAt: '1',
+    config: {} as SandboxRecord['config'],
+    configHash: 'h',
+    runtimeHandler: 'runc',
+    podCgroup: '/p',
+    infraCgroup: '/p/i',
+    ownsPodCgroup: true,
+    netnsPath: undefined,
+    networkUp: false,
+    ip: '',
+    additionalIps: [],
+    pid: 0,
+    conmonPid: 0,
+    paths: {} as SandboxRecord['paths'],
+  };
 }
 
 test('S4: creating → created → running → stopped; illegal transitions are internal errors', () => {
@@ -31,38 +49,59 @@ test('S4: creating → created → running → stopped; illegal transitions are 
 
 test('S4 guard wording: cannot <action> sandbox "<id>" in state <state>', () => {
   const r = record('c'.repeat(64), 'stopped');
-  assert.throws(() => requireState(r, 'create a container in', 'running'), (e: Error) => e instanceof FailedPreconditionError && e.message === `cannot create a container in sandbox "${'c'.repeat(64)}" in state stopped`);
+  assert.throws(
+    () => requireState(r, 'create a container in', 'running'),
+    (e: Error) => e instanceof FailedPreconditionError && e.message === `cannot create a container in sandbox "${'c'.repeat(64)}" in state stopped`,
+  );
 });
 
 test('name index: a retry with the same config waits while in progress, gets the pod when done; another config conflicts', async () => {
   const idx = new NameIndex({ what: 'pod sandbox name', holder: 'sandbox' });
-  assert.deepEqual(idx.reserve('k', 'id1', 'h1', () => true), { kind: 'reserved' });
+  assert.deepEqual(
+    idx.reserve('k', 'id1', 'h1', () => true),
+    { kind: 'reserved' },
+  );
   const pending = Promise.resolve('id1');
   idx.setPending('k', 'id1', pending);
   const w = idx.reserve('k', 'id2', 'h1', () => true);
   assert.equal(w.kind, 'wait');
   assert.equal(await (w as { pending: Promise<string> }).pending, 'id1');
-  assert.throws(() => idx.reserve('k', 'id3', 'h2', () => true), (e: Error) => e instanceof AlreadyExistsError && e.message === 'pod sandbox name "k" is reserved by sandbox "id1"');
+  assert.throws(
+    () => idx.reserve('k', 'id3', 'h2', () => true),
+    (e: Error) => e instanceof AlreadyExistsError && e.message === 'pod sandbox name "k" is reserved by sandbox "id1"',
+  );
   idx.setPending('k', 'id1', undefined);
-  assert.deepEqual(idx.reserve('k', 'id4', 'h1', () => true), { kind: 'existing', id: 'id1' });
+  assert.deepEqual(
+    idx.reserve('k', 'id4', 'h1', () => true),
+    { kind: 'existing', id: 'id1' },
+  );
   assert.throws(() => idx.reserve('k', 'id5', 'h1', () => false), AlreadyExistsError);
   idx.release('k', 'other');
   assert.equal(idx.holder('k'), 'id1');
   idx.release('k', 'id1');
-  assert.deepEqual(idx.reserve('k', 'id6', 'h2', () => true), { kind: 'reserved' });
+  assert.deepEqual(
+    idx.reserve('k', 'id6', 'h2', () => true),
+    { kind: 'reserved' },
+  );
 });
 
 test('stableJson sorts keys and drops undefined, so equal configs hash alike', () => {
   assert.equal(stableJson({ b: 1, a: [{ d: 2, c: undefined }] }), stableJson({ a: [{ d: 2 }], b: 1 }));
 });
 
-test('pod resources add the overhead to the containers\' total; quota 0 means no limit', () => {
-  assert.deepEqual(podResources({ cpu_shares: '512', cpu_quota: '50000', cpu_period: '100000', memory_limit_in_bytes: '1000' }, { cpu_shares: '100', cpu_quota: '10000', cpu_period: '100000', memory_limit_in_bytes: '24' }), {
-    cpuShares: 612,
-    cpuQuotaUs: 60000,
-    cpuPeriodUs: 100000,
-    memoryLimitBytes: 1024,
-  });
+test("pod resources add the overhead to the containers' total; quota 0 means no limit", () => {
+  assert.deepEqual(
+    podResources(
+      { cpu_shares: '512', cpu_quota: '50000', cpu_period: '100000', memory_limit_in_bytes: '1000' },
+      { cpu_shares: '100', cpu_quota: '10000', cpu_period: '100000', memory_limit_in_bytes: '24' },
+    ),
+    {
+      cpuShares: 612,
+      cpuQuotaUs: 60000,
+      cpuPeriodUs: 100000,
+      memoryLimitBytes: 1024,
+    },
+  );
   assert.deepEqual(podResources({ cpu_quota: '0', memory_limit_in_bytes: '0' }, null), {});
   assert.deepEqual(podResources(undefined, undefined), {});
   assert.equal(sharesToWeight(2), 1);
@@ -79,12 +118,15 @@ test('cgroup layout: v1 hierarchies with their controllers, the hybrid unified m
   ].join('\n');
   const layout = detectCgroupLayout(mountinfo);
   assert.equal(layout.version, 1);
-  assert.deepEqual(layout.hierarchies.map((h) => [h.mountpoint, h.controllers]), [
-    ['/sys/fs/cgroup/cpu,cpuacct', ['cpu', 'cpuacct']],
-    ['/sys/fs/cgroup/memory', ['memory']],
-    ['/sys/fs/cgroup/systemd', ['name=systemd']],
-    ['/sys/fs/cgroup/unified', []],
-  ]);
+  assert.deepEqual(
+    layout.hierarchies.map((h) => [h.mountpoint, h.controllers]),
+    [
+      ['/sys/fs/cgroup/cpu,cpuacct', ['cpu', 'cpuacct']],
+      ['/sys/fs/cgroup/memory', ['memory']],
+      ['/sys/fs/cgroup/systemd', ['name=systemd']],
+      ['/sys/fs/cgroup/unified', []],
+    ],
+  );
   const self = '5:cpuacct,cpu:/\n4:memory:/process_api/abc\n1:name=systemd:/\n0::/x';
   assert.equal(ownCgroupPath(layout.hierarchies[0], self), '/');
   assert.equal(ownCgroupPath(layout.hierarchies[1], self), '/process_api/abc');
@@ -92,9 +134,11 @@ test('cgroup layout: v1 hierarchies with their controllers, the hybrid unified m
   assert.equal(detectCgroupLayout('40 1 0:5 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw').version, 2);
 });
 
-test('resolv.conf from the DNS config, or none (the host\'s is copied); hosts names the pod IP', () => {
-  assert.equal(resolvConfText({ servers: ['10.0.0.10'], searches: ['ns.svc.cluster.local', 'svc.cluster.local'], options: ['ndots:5'] }),
-    'search ns.svc.cluster.local svc.cluster.local\nnameserver 10.0.0.10\noptions ndots:5\n');
+test("resolv.conf from the DNS config, or none (the host's is copied); hosts names the pod IP", () => {
+  assert.equal(
+    resolvConfText({ servers: ['10.0.0.10'], searches: ['ns.svc.cluster.local', 'svc.cluster.local'], options: ['ndots:5'] }),
+    'search ns.svc.cluster.local svc.cluster.local\nnameserver 10.0.0.10\noptions ndots:5\n',
+  );
   assert.equal(resolvConfText(undefined), undefined);
   assert.equal(resolvConfText({ servers: [], searches: [], options: [] }), undefined);
   assert.match(hostsText('web-0', ['10.1.2.3']), /^127\.0\.0\.1\tlocalhost\n[\s\S]*10\.1\.2\.3\tweb-0\n$/);

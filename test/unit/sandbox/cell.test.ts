@@ -71,10 +71,15 @@ test('S4: the one state machine allows creating→created→running→stopped (a
 
 test('S4: update changes the state, saves the draft, commits it to memory, then publishes', async () => {
   const { store, cell, published } = setup('created');
-  const out = await cell.update('start', ['created'], (d) => {
-    d.note = 'started';
-    return 42;
-  }, { to: 'running', event: 'CONTAINER_STARTED_EVENT' });
+  const out = await cell.update(
+    'start',
+    ['created'],
+    (d) => {
+      d.note = 'started';
+      return 42;
+    },
+    { to: 'running', event: 'CONTAINER_STARTED_EVENT' },
+  );
   assert.equal(out, 42);
   assert.deepEqual(store.disk.get('c1'), { id: 'c1', podId: 'p1', state: 'running', note: 'started' });
   assert.deepEqual(store.memory.get('c1'), store.disk.get('c1'));
@@ -108,7 +113,10 @@ test('S4: an unknown record (unreadable meta.json) refuses with why, and says wh
 
 test('an illegal transition is a bug (InternalError); the draft is not saved', async () => {
   const { store, cell, published } = setup('running');
-  await assert.rejects(cell.update('restart', ['running'], () => undefined, { to: 'created' }), InternalError);
+  await assert.rejects(
+    cell.update('restart', ['running'], () => undefined, { to: 'created' }),
+    InternalError,
+  );
   assert.deepEqual(store.writes, []);
   assert.deepEqual(published, []);
   assert.equal(store.memory.get('c1')!.state, 'running');
@@ -118,10 +126,15 @@ test('a failing fn changes nothing: its error is thrown, no write, no event', as
   const { store, cell, published } = setup('created');
   const boom = new Error('runtime said no');
   await assert.rejects(
-    cell.update('update', ['created'], (d) => {
-      d.note = 'half';
-      throw boom;
-    }, { event: 'X' }),
+    cell.update(
+      'update',
+      ['created'],
+      (d) => {
+        d.note = 'half';
+        throw boom;
+      },
+      { event: 'X' },
+    ),
     (e: unknown) => e === boom,
   );
   assert.deepEqual(store.writes, []);
@@ -137,14 +150,24 @@ test('a failed save is rolled back (the previous record written again) and throw
     cell.update('start', ['created'], (d) => void (d.note = 'started'), { to: 'running', event: 'CONTAINER_STARTED_EVENT' }),
     (e: unknown) => e === original,
   );
-  assert.deepEqual(store.writes.map((w) => [w.state, w.note]), [['running', 'started'], ['created', 'before']], 'the draft, then the rollback');
+  assert.deepEqual(
+    store.writes.map((w) => [w.state, w.note]),
+    [
+      ['running', 'started'],
+      ['created', 'before'],
+    ],
+    'the draft, then the rollback',
+  );
   assert.deepEqual(store.memory.get('c1'), { id: 'c1', podId: 'p1', state: 'created', note: 'before' }, 'memory keeps the committed record');
   assert.deepEqual(published, [], 'nothing is published for a change that did not happen');
   assert.equal(logged.length, 1, 'the rollback failure is logged');
 
   // A rollback that works restores the disk too.
   store.failures = [new Error('ENOSPC')];
-  await assert.rejects(cell.update('start', ['created'], () => undefined, { to: 'running' }), /ENOSPC/);
+  await assert.rejects(
+    cell.update('start', ['created'], () => undefined, { to: 'running' }),
+    /ENOSPC/,
+  );
   assert.deepEqual(store.disk.get('c1'), { id: 'c1', podId: 'p1', state: 'created', note: 'before' });
 });
 
@@ -170,5 +193,8 @@ test('a cell whose record is gone is NotFound', async () => {
   const { store, cell } = setup('created');
   store.memory.delete('c1');
   assert.throws(() => cell.record, NotFoundError);
-  await assert.rejects(cell.update('start', ['created'], () => undefined), NotFoundError);
+  await assert.rejects(
+    cell.update('start', ['created'], () => undefined),
+    NotFoundError,
+  );
 });

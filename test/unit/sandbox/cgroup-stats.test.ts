@@ -29,7 +29,7 @@ const COMBINED_V1 = `25 20 0:22 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup 
 const V2_MOUNTINFO = `30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 `;
 
-test('detects this machine\'s hybrid layout (v1 + cgroup2 at /sys/fs/cgroup/unified)', () => {
+test("detects this machine's hybrid layout (v1 + cgroup2 at /sys/fs/cgroup/unified)", () => {
   const l = parseCgroupLayout(HYBRID_MOUNTINFO);
   assert.equal(l.version, 1);
   assert.equal(l.hybrid, true);

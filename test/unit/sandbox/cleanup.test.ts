@@ -11,7 +11,7 @@ test('cleanup runs every step newest first and joins the failures', async () => 
     throw new Error('boom');
   });
   c.add('three', () => Promise.resolve().then(() => void ran.push('three')));
-  await assert.rejects(c.undo(), (e: unknown) => e instanceof AggregateError && e.errors.length === 1 && /two: boom/.test((e).message));
+  await assert.rejects(c.undo(), (e: unknown) => e instanceof AggregateError && e.errors.length === 1 && /two: boom/.test(e.message));
   assert.deepEqual(ran, ['three', 'two', 'one']);
   assert.equal(c.size, 0);
 });

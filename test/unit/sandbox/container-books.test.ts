@@ -12,7 +12,13 @@ import { parseCreateContainer } from '../../../src/cri/container-handlers.js';
 import { Conmon, conmonFiles, reopenConmonLog, type ConmonCreateOptions } from '../../../src/oci/conmon.js';
 import type { RuntimeDriver } from '../../../src/oci/runtime.js';
 import {
-  changeState, containerNameKey, criContainerState, exitReason, normalizeStopSignal, requireState, type ContainerRecord,
+  changeState,
+  containerNameKey,
+  criContainerState,
+  exitReason,
+  normalizeStopSignal,
+  requireState,
+  type ContainerRecord,
 } from '../../../src/sandbox/container/container.js';
 import { NameIndex } from '../../../src/sandbox/store/name-index.js';
 import { ContainerStore } from '../../../src/sandbox/store/container-store.js';
@@ -21,12 +27,41 @@ const ID = 'ab'.repeat(32);
 
 function record(id = ID, over: Partial<ContainerRecord> = {}): ContainerRecord {
   return {
-    version: 1, id, podId: 'cd'.repeat(32), state: 'creating', metadata: { name: 'c', attempt: 0 }, configHash: 'h',
-    createdAt: '1', startedAt: '0', finishedAt: '0', exitCode: 0, reason: '', message: '', image: 'busybox', imageId: 'sha256:x',
-    labels: {}, annotations: {}, logPath: '', monitorLogPath: '/x', mounts: [], resources: {}, oomScoreAdj: undefined,
-    user: { uid: 0, gid: 0, supplementalGroups: [] }, stopSignal: 'SIGTERM', runtimeHandler: 'runc', runtimeType: 'oci',
-    cgroupPath: '/p/c', terminationMessagePath: undefined, tty: false, stdin: false, stdinOnce: false, pid: 0, conmonPid: 0,
-    paths: {} as ContainerRecord['paths'], rootfsPrepared: false, ...over,
+    version: 1,
+    id,
+    podId: 'cd'.repeat(32),
+    state: 'creating',
+    metadata: { name: 'c', attempt: 0 },
+    configHash: 'h',
+    createdAt: '1',
+    startedAt: '0',
+    finishedAt: '0',
+    exitCode: 0,
+    reason: '',
+    message: '',
+    image: 'busybox',
+    imageId: 'sha256:x',
+    labels: {},
+    annotations: {},
+    logPath: '',
+    monitorLogPath: '/x',
+    mounts: [],
+    resources: {},
+    oomScoreAdj: undefined,
+    user: { uid: 0, gid: 0, supplementalGroups: [] },
+    stopSignal: 'SIGTERM',
+    runtimeHandler: 'runc',
+    runtimeType: 'oci',
+    cgroupPath: '/p/c',
+    terminationMessagePath: undefined,
+    tty: false,
+    stdin: false,
+    stdinOnce: false,
+    pid: 0,
+    conmonPid: 0,
+    paths: {} as ContainerRecord['paths'],
+    rootfsPrepared: false,
+    ...over,
   };
 }
 
@@ -37,8 +72,10 @@ test('S4: legal transitions pass, illegal ones are bugs, guards name the state',
   assert.throws(() => changeState(r, 'created'), InternalError);
   changeState(r, 'stopped');
   assert.throws(() => changeState(r, 'running'), /from state stopped to running: illegal transition/);
-  assert.throws(() => requireState({ id: 'abc', state: 'running' }, 'start', 'created'), (e: unknown) =>
-    e instanceof FailedPreconditionError && e.message === 'cannot start container "abc" in state running');
+  assert.throws(
+    () => requireState({ id: 'abc', state: 'running' }, 'start', 'created'),
+    (e: unknown) => e instanceof FailedPreconditionError && e.message === 'cannot start container "abc" in state running',
+  );
   requireState({ id: 'abc', state: 'created' }, 'start', 'created');
 });
 
@@ -61,21 +98,32 @@ test('CRI state, reason and stop signal mapping', () => {
 
 test('names: reserve, retry waits for the pending create, done+created returns it, else ALREADY_EXISTS', async () => {
   const names = new NameIndex({ what: 'container name', holder: 'container' });
-  assert.deepEqual(names.reserve('k', 'id1', 'h1', () => false), { kind: 'reserved' });
+  assert.deepEqual(
+    names.reserve('k', 'id1', 'h1', () => false),
+    { kind: 'reserved' },
+  );
   const pending = Promise.resolve('id1');
   names.setPending('k', 'id1', pending);
   const r = names.reserve('k', 'id2', 'h1', () => false);
   assert.equal(r.kind, 'wait');
   assert.equal(await (r as { pending: Promise<string> }).pending, 'id1');
-  assert.throws(() => names.reserve('k', 'id3', 'other', () => true), (e: unknown) =>
-    e instanceof AlreadyExistsError && /reserved by container "id1"/.test(e.message));
+  assert.throws(
+    () => names.reserve('k', 'id3', 'other', () => true),
+    (e: unknown) => e instanceof AlreadyExistsError && /reserved by container "id1"/.test(e.message),
+  );
   names.setPending('k', 'id1', undefined);
-  assert.deepEqual(names.reserve('k', 'id4', 'h1', (h) => h === 'id1'), { kind: 'existing', id: 'id1' });
+  assert.deepEqual(
+    names.reserve('k', 'id4', 'h1', (h) => h === 'id1'),
+    { kind: 'existing', id: 'id1' },
+  );
   assert.throws(() => names.reserve('k', 'id5', 'h1', () => false), AlreadyExistsError, 'started or exited: no reuse');
   names.release('k', 'other-id');
   assert.throws(() => names.reserve('k', 'id6', 'h1', () => false), AlreadyExistsError, 'only the holder releases');
   names.release('k', 'id1');
-  assert.deepEqual(names.reserve('k', 'id7', 'h2', () => false), { kind: 'reserved' });
+  assert.deepEqual(
+    names.reserve('k', 'id7', 'h2', () => false),
+    { kind: 'reserved' },
+  );
 });
 
 test('store: atomic save with "version": 1, reload, prefix lookup, ambiguous prefix, bad files kept', async (t) => {
@@ -98,18 +146,27 @@ test('store: atomic save with "version": 1, reload, prefix lookup, ambiguous pre
 
   const again = new ContainerStore({ rootDir: dir });
   const { records, failures } = await again.loadAll();
-  assert.deepEqual(records.map((r) => r.id), [ID]);
+  assert.deepEqual(
+    records.map((r) => r.id),
+    [ID],
+  );
   assert.equal(failures.length, 1);
   assert.match(failures[0].reason, /unknown metadata version 7/);
   assert.ok(fs.existsSync(path.join(dir, 'containers', other, 'meta.json')), 'never deleted silently');
-  assert.deepEqual(again.ofPod('cd'.repeat(32)).map((r) => r.id), [ID]);
+  assert.deepEqual(
+    again.ofPod('cd'.repeat(32)).map((r) => r.id),
+    [ID],
+  );
 });
 
 test('CreateContainer validation names the field', () => {
   const ok = { pod_sandbox_id: 'p', config: { metadata: { name: 'c' }, image: { image: 'busybox' }, log_path: 'c/0.log' } };
   assert.equal(parseCreateContainer(ok).config.metadata.attempt, 0);
   const bad = (over: Record<string, unknown>, re: RegExp): void => {
-    assert.throws(() => parseCreateContainer({ ...ok, config: { ...ok.config, ...over } }), (e: unknown) => e instanceof InvalidArgumentError && re.test(e.message));
+    assert.throws(
+      () => parseCreateContainer({ ...ok, config: { ...ok.config, ...over } }),
+      (e: unknown) => e instanceof InvalidArgumentError && re.test(e.message),
+    );
   };
   bad({ log_path: '../x.log' }, /config\.log_path "\.\.\/x\.log"/);
   bad({ log_path: '/abs.log' }, /config\.log_path/);
@@ -127,8 +184,17 @@ test('conmon arguments: stdin with and without stdin_once, tty, a shim as the ru
   const conmon = new Conmon({ path: 'conmon' });
   const driver = { binaryPath: () => '/usr/sbin/runc', globalArgs: () => ['--root', '/r'] } as unknown as RuntimeDriver;
   const base: ConmonCreateOptions = {
-    id: 'c1', name: 'n', runtime: driver, bundle: '/b', containerPidFile: '/p', conmonPidFile: '/cp', exitDir: '/e',
-    logPath: '/l', socketDir: '/s', persistDir: '/d', conmonLogFile: '/cl',
+    id: 'c1',
+    name: 'n',
+    runtime: driver,
+    bundle: '/b',
+    containerPidFile: '/p',
+    conmonPidFile: '/cp',
+    exitDir: '/e',
+    logPath: '/l',
+    socketDir: '/s',
+    persistDir: '/d',
+    conmonLogFile: '/cl',
   };
   const plain = conmon.args(base);
   assert.ok(!plain.includes('--stdin') && !plain.includes('--terminal'));
@@ -139,7 +205,10 @@ test('conmon arguments: stdin with and without stdin_once, tty, a shim as the ru
   assert.ok(once.includes('--stdin') && !once.includes('--leave-stdin-open'));
   const shim = conmon.args({ ...base, runtimePath: '/shim.sh', runtimeArgs: ['--state-dir', '/x'] });
   assert.equal(shim[shim.indexOf('--runtime') + 1], '/shim.sh');
-  assert.deepEqual(shim.filter((_, i) => shim[i - 1] === '--runtime-arg'), ['--state-dir', '/x']);
+  assert.deepEqual(
+    shim.filter((_, i) => shim[i - 1] === '--runtime-arg'),
+    ['--state-dir', '/x'],
+  );
   assert.deepEqual(conmonFiles('/b', '/s', 'c1'), { ctl: '/b/ctl', winsz: '/b/winsz', attach: '/s/c1/attach' });
 });
 
@@ -152,7 +221,7 @@ test('reopening the log of a container whose conmon is gone fails fast (no reade
   await assert.rejects(reopenConmonLog(path.join(dir, 'ctl')), (e: unknown) => e instanceof FailedPreconditionError && /ENXIO/.test(e.message));
 });
 
-test('store: delete removes a temp file a crash left mid-save, and leaves others\' files', async (t) => {
+test("store: delete removes a temp file a crash left mid-save, and leaves others' files", async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-cstore-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const store = new ContainerStore({ rootDir: dir });
@@ -164,5 +233,5 @@ test('store: delete removes a temp file a crash left mid-save, and leaves others
   await store.save(record(ID));
   fs.mkdirSync(path.join(cdir, 'rootfs'));
   await store.delete(ID);
-  assert.deepEqual(fs.readdirSync(cdir), ['rootfs'], 'the image service\'s rootfs stays for it to remove');
+  assert.deepEqual(fs.readdirSync(cdir), ['rootfs'], "the image service's rootfs stays for it to remove");
 });

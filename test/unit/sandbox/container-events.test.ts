@@ -39,9 +39,15 @@ test('events arrive in publish order with the pod snapshot of their moment', asy
   bus.publish('CONTAINER_DELETED_EVENT', 'c', 'p');
 
   const got = [await sub.next(), await sub.next(), await sub.next(), await sub.next()];
-  assert.deepEqual(got.map((e) => e?.type), ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT']);
+  assert.deepEqual(
+    got.map((e) => e?.type),
+    ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT'],
+  );
   // Each carries the containers as they were when it was published, not as they are now.
-  assert.deepEqual(got.map((e) => e?.containers.map((c) => c.state)), [['created'], ['running'], ['stopped'], []]);
+  assert.deepEqual(
+    got.map((e) => e?.containers.map((c) => c.state)),
+    [['created'], ['running'], ['stopped'], []],
+  );
   assert.ok(got.every((e) => e?.pod?.id === 'p' && e.containerId === 'c' && e.podId === 'p'));
   sub.close();
 });

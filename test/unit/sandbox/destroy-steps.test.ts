@@ -18,9 +18,7 @@ test('S7: every destroy step runs after a failure, and the failures are joined, 
   assert.throws(
     () => steps.throwIfFailed('removing container "abc"'),
     (e: unknown) =>
-      e instanceof AggregateError &&
-      e.errors.length === 2 &&
-      /^removing container "abc": killing: .*ESRCH.*; removing the cgroup: .*EBUSY/.test(e.message),
+      e instanceof AggregateError && e.errors.length === 2 && /^removing container "abc": killing: .*ESRCH.*; removing the cgroup: .*EBUSY/.test(e.message),
   );
 });
 

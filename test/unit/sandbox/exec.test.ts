@@ -24,7 +24,7 @@ const BASE = {
   consoleSize: { height: 1, width: 1 },
 };
 
-test('the exec process is the container\'s, with the command as args', () => {
+test("the exec process is the container's, with the command as args", () => {
   const p = execProcessSpec(BASE, ['ls', '-l'], false);
   assert.deepEqual(p.args, ['ls', '-l']);
   assert.equal(p.terminal, false);
@@ -32,7 +32,7 @@ test('the exec process is the container\'s, with the command as args', () => {
   assert.equal(p.cwd, '/work');
   assert.deepEqual(p.capabilities, BASE.capabilities);
   assert.deepEqual(p.env, BASE.env, 'no TERM without a tty');
-  assert.equal(p.consoleSize, undefined, 'the container\'s console size is not the exec\'s');
+  assert.equal(p.consoleSize, undefined, "the container's console size is not the exec's");
   assert.deepEqual(BASE.args, ['/bin/sleep', 'infinity'], 'the base is not changed');
 });
 
@@ -170,7 +170,10 @@ test('the infra of a relaying handler gets the host busybox bound read-only; oth
   };
   type Mount = { destination: string; source: string; type: string; options: string[] };
   const mounts = (i: SandboxSpecInput): Mount[] => (sandboxSpec(i) as unknown as { mounts: Mount[] }).mounts;
-  assert.equal(mounts(input).find((m) => m.destination === RELAY_BINARY), undefined);
+  assert.equal(
+    mounts(input).find((m) => m.destination === RELAY_BINARY),
+    undefined,
+  );
   const relay = mounts({ ...input, relayBinaryPath: '/bin/busybox' }).find((m) => m.destination === RELAY_BINARY);
   assert.deepEqual(relay, { destination: RELAY_BINARY, type: 'bind', source: '/bin/busybox', options: ['rbind', 'ro', 'nosuid', 'nodev'] });
   // Under the /dev tmpfs, which is mounted first: the read-only rootfs needs no mount point.

@@ -34,7 +34,10 @@ test('S3/S7: a delete whose rm fails keeps the record in memory; a retry after t
     await assert.rejects(store.delete(ID), (e: unknown) => e instanceof Error && e.message.includes(`container "${ID}"`));
     assert.equal(store.has(ID), true, 'the record is still known after the failed delete');
     assert.equal(store.find(ID)?.id, ID);
-    assert.deepEqual(store.list().map((r) => r.id), [ID]);
+    assert.deepEqual(
+      store.list().map((r) => r.id),
+      [ID],
+    );
 
     await fs.rm(blocker, { recursive: true });
     await store.delete(ID);

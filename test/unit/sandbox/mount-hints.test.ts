@@ -30,9 +30,7 @@ test('S14: parses a complete hint', () => {
     [`${P}cache.options`]: 'rw,noexec',
     'io.kubernetes.pod.name': 'ignored',
   });
-  assert.deepEqual(hints, [
-    { name: 'cache', source: '/var/cache/shared', type: 'tmpfs', share: 'pod', options: ['rw', 'noexec'], derived: false },
-  ]);
+  assert.deepEqual(hints, [{ name: 'cache', source: '/var/cache/shared', type: 'tmpfs', share: 'pod', options: ['rw', 'noexec'], derived: false }]);
   assert.equal(shouldShareMount(hints[0]), true);
 });
 
@@ -62,11 +60,7 @@ test('S14: hint names may contain dots; the field is after the last one', () => 
 test('S14: an unknown type is INVALID_ARGUMENT naming the annotation and the type', () => {
   assert.throws(
     () => parseMountHints({ [`${P}v.source`]: '/v', [`${P}v.type`]: 'nfs', [`${P}v.share`]: 'pod' }),
-    (e: unknown) =>
-      e instanceof InvalidArgumentError &&
-      e.message.includes(`"${P}v.type"`) &&
-      e.message.includes('"nfs"') &&
-      e.message.includes('bind, tmpfs'),
+    (e: unknown) => e instanceof InvalidArgumentError && e.message.includes(`"${P}v.type"`) && e.message.includes('"nfs"') && e.message.includes('bind, tmpfs'),
   );
 });
 
@@ -89,11 +83,10 @@ test('S14: missing type or share, unknown fields and options are rejected', () =
   assert.throws(() => parseMountHints({ [`${P}v.source`]: '/v', [`${P}v.type`]: 'bind' }), /v\.share/);
   assert.throws(() => parseMountHints({ [`${P}v.size`]: '1G' }), { name: 'InvalidArgumentError', message: /v\.size/ });
   assert.throws(() => parseMountHints({ [`${P}source`]: '/x' }), { name: 'InvalidArgumentError' });
-  assert.throws(
-    () =>
-      parseMountHints({ [`${P}v.source`]: '/v', [`${P}v.type`]: 'bind', [`${P}v.share`]: 'pod', [`${P}v.options`]: 'rw,bogus' }),
-    { name: 'InvalidArgumentError', message: /unknown mount option "bogus"/ },
-  );
+  assert.throws(() => parseMountHints({ [`${P}v.source`]: '/v', [`${P}v.type`]: 'bind', [`${P}v.share`]: 'pod', [`${P}v.options`]: 'rw,bogus' }), {
+    name: 'InvalidArgumentError',
+    message: /unknown mount option "bogus"/,
+  });
   const [h] = parseMountHints({
     [`${P}v.source`]: '/v',
     [`${P}v.type`]: 'tmpfs',
@@ -161,10 +154,7 @@ test('S14: emptyDirs get derived pod-shared hints: memory → tmpfs, disk → bi
 });
 
 test('S14: explicit hints take precedence over derived ones (by name or source)', () => {
-  const explicit = parseMountHints(
-    { [`${P}shm.source`]: 'shm', [`${P}shm.type`]: 'bind', [`${P}shm.share`]: 'container' },
-    { podUid: UID },
-  );
+  const explicit = parseMountHints({ [`${P}shm.source`]: 'shm', [`${P}shm.type`]: 'bind', [`${P}shm.share`]: 'container' }, { podUid: UID });
   const other: MountHint = { ...explicit[0], name: 'renamed', source: emptyDirHostPath(UID, 'cache') };
   const hints = deriveEmptyDirHints(
     [
@@ -219,18 +209,14 @@ test('tmpfsMountPoints reads tmpfs mount points from mountinfo, unescaping space
     '41 22 0:41 / /mnt/with\\040space rw - tmpfs tmpfs rw',
     '42 22 0:42 / /proc rw - proc proc rw',
   ].join('\n');
-  assert.deepEqual(
-    [...tmpfsMountPoints(info)],
-    [`/var/lib/kubelet/pods/${UID}/volumes/kubernetes.io~empty-dir/shm`, '/mnt/with space'],
-  );
+  assert.deepEqual([...tmpfsMountPoints(info)], [`/var/lib/kubelet/pods/${UID}/volumes/kubernetes.io~empty-dir/shm`, '/mnt/with space']);
 });
 
 test('S14: discoverEmptyDirVolumes tells memory emptyDirs from disk ones', async () => {
   const root = '/var/lib/kubelet';
   const fs: EmptyDirFs = {
     readdir: (p) => Promise.resolve(p === `${root}/pods/${UID}/volumes/kubernetes.io~empty-dir` ? ['shm', 'cache'] : []),
-    readMountinfo: () =>
-      Promise.resolve(`40 22 0:40 / ${root}/pods/${UID}/volumes/kubernetes.io~empty-dir/shm rw - tmpfs tmpfs rw\n`),
+    readMountinfo: () => Promise.resolve(`40 22 0:40 / ${root}/pods/${UID}/volumes/kubernetes.io~empty-dir/shm rw - tmpfs tmpfs rw\n`),
   };
   assert.deepEqual(await discoverEmptyDirVolumes(fs, UID), [
     { name: 'cache', hostPath: emptyDirHostPath(UID, 'cache'), medium: 'disk' },

@@ -30,12 +30,7 @@ test('S10: the infra (sandbox-type) container is ignored', () => {
 
 test('S10: the lowest value among containers that set one wins', () => {
   const d = sandboxOomScore(
-    input([
-      INFRA,
-      { id: 'a', type: 'container', oomScoreAdj: 700 },
-      { id: 'b', type: 'container' },
-      { id: 'c', type: 'container', oomScoreAdj: 300 },
-    ]),
+    input([INFRA, { id: 'a', type: 'container', oomScoreAdj: 700 }, { id: 'b', type: 'container' }, { id: 'c', type: 'container', oomScoreAdj: 300 }]),
   );
   assert.deepEqual(d, { action: 'set', value: 300 });
 });
@@ -170,9 +165,12 @@ test('S10: other write errors are reported with the pid and value', async () => 
   const proc = fakeProc(STATUS_ALL_CAPS);
   proc.files.set('/proc/100/oom_score_adj', 'EACCES');
   const applier = new OomScoreApplier({ logger: captureLogger().logger, fs: proc.fs });
-  await assert.rejects(applier.adjustSandbox('pod', 100, () => input([{ id: 'a', type: 'container', oomScoreAdj: 9 }])), {
-    message: 'adjusting oom_score_adj of sandbox "pod": setting oom_score_adj of pid 100 to 9: EACCES: fake',
-  });
+  await assert.rejects(
+    applier.adjustSandbox('pod', 100, () => input([{ id: 'a', type: 'container', oomScoreAdj: 9 }])),
+    {
+      message: 'adjusting oom_score_adj of sandbox "pod": setting oom_score_adj of pid 100 to 9: EACCES: fake',
+    },
+  );
 });
 
 test('S10: values outside [-1000, 1000] are rejected naming the value', async () => {
@@ -181,7 +179,7 @@ test('S10: values outside [-1000, 1000] are rejected naming the value', async ()
   await assert.rejects(applier.write(1, 1.5), { name: 'InvalidArgumentError', message: /value 1.5/ });
 });
 
-test('S11: the helper takes its container\'s score; none set leaves it alone', async () => {
+test("S11: the helper takes its container's score; none set leaves it alone", async () => {
   const proc = fakeProc(STATUS_ALL_CAPS);
   proc.files.set('/proc/200/oom_score_adj', '0');
   const applier = new OomScoreApplier({ logger: captureLogger().logger, fs: proc.fs });
@@ -191,7 +189,7 @@ test('S11: the helper takes its container\'s score; none set leaves it alone', a
   assert.equal(proc.files.get('/proc/200/oom_score_adj'), '700');
 });
 
-test('without CAP_SYS_RESOURCE values below the daemon\'s own score are raised to it, logged once', async () => {
+test("without CAP_SYS_RESOURCE values below the daemon's own score are raised to it, logged once", async () => {
   const proc = fakeProc(STATUS_NO_SYS_RESOURCE);
   proc.files.set('/proc/self/oom_score_adj', '-100\n');
   proc.files.set('/proc/100/oom_score_adj', '0');

@@ -20,7 +20,8 @@ import { InvalidArgumentError } from '../../../src/errors.js';
 
 const log = pino({ level: 'silent' });
 // Measured: `runsc events --stats c1` of a busy subcontainer (runsc 0.0~20221219).
-const RUNSC_LINE = '{"type":"stats","id":"c1","data":{"cpu":{"usage":{"total":4495628979}},"memory":{"usage":{"limit":0,"usage":6066176,"failcnt":0},"swap":{"limit":0,"failcnt":0},"kernel":{"limit":0,"failcnt":0},"kernelTCP":{"limit":0,"failcnt":0}},"pids":{"current":3}}}';
+const RUNSC_LINE =
+  '{"type":"stats","id":"c1","data":{"cpu":{"usage":{"total":4495628979}},"memory":{"usage":{"limit":0,"usage":6066176,"failcnt":0},"swap":{"limit":0,"failcnt":0},"kernel":{"limit":0,"failcnt":0},"kernelTCP":{"limit":0,"failcnt":0}},"pids":{"current":3}}}';
 
 test('runsc events --stats: cpu total (already S13-scaled), the sandbox memory and pids', () => {
   assert.deepEqual(parseRunscStats(RUNSC_LINE, 'c1'), { cpuUsageNs: 4495628979n, memoryUsageBytes: 6066176, pids: 3 });
@@ -148,9 +149,12 @@ test('S13: a runc container is its own cgroup (CPU, working set = usage − inac
   assert.equal(s2.cpu?.usageNanoCores, 500_000_000, '0.5 s over 1 s = half a core');
 });
 
-test('S13: a runsc container takes runsc\'s figure as reported (never scaled twice), even where the pod cgroup differs', async () => {
+test("S13: a runsc container takes runsc's figure as reported (never scaled twice), even where the pod cgroup differs", async () => {
   const files = { '/cg/cpuacct/pods/p/cpuacct.usage': '9000000000\n', ...memFiles('/pods/p', 80_000), '/cg/pids/pods/p/pids.current': '6\n' };
-  const c = collector([ctr('busy', 'runsc'), ctr('idle', 'runsc'), ctr('gone', 'runsc', 'stopped')], pod('runsc'), files, { busy: 4_000_000_000n, idle: 10_000_000n });
+  const c = collector([ctr('busy', 'runsc'), ctr('idle', 'runsc'), ctr('gone', 'runsc', 'stopped')], pod('runsc'), files, {
+    busy: 4_000_000_000n,
+    idle: 10_000_000n,
+  });
   const ps = await c.pod(POD);
   const cpu = new Map(ps.containers.map((x) => [x.record.id, x.cpu?.usageCoreNanoSeconds]));
   assert.equal(cpu.get('busy'), 4_000_000_000n);
@@ -160,18 +164,29 @@ test('S13: a runsc container takes runsc\'s figure as reported (never scaled twi
   assert.equal(ps.cpu?.usageCoreNanoSeconds, 9_000_000_000n, 'the pod is its cgroup');
   assert.equal(ps.process?.count, 6);
   assert.equal(ps.network?.defaultInterface?.name, 'eth0');
-  assert.deepEqual(ps.network?.interfaces.map((i) => i.name), ['eth0'], 'lo is not the pod\'s traffic');
+  assert.deepEqual(
+    ps.network?.interfaces.map((i) => i.name),
+    ['eth0'],
+    "lo is not the pod's traffic",
+  );
 });
 
-test('a metrics read takes no rate sample; the kubelet\'s next one still spans its own window', async () => {
-  const files: Record<string, string> = { '/cg/cpuacct/pods/p/c1/cpuacct.usage': '1000000000\n', ...memFiles('/pods/p/c1', 50_000), '/cg/cpuacct/pods/p/cpuacct.usage': '1\n', ...memFiles('/pods/p', 1) };
+test("a metrics read takes no rate sample; the kubelet's next one still spans its own window", async () => {
+  const files: Record<string, string> = {
+    '/cg/cpuacct/pods/p/c1/cpuacct.usage': '1000000000\n',
+    ...memFiles('/pods/p/c1', 50_000),
+    '/cg/cpuacct/pods/p/cpuacct.usage': '1\n',
+    ...memFiles('/pods/p', 1),
+  };
   const c = collector([ctr('c1', 'oci')], pod('runc'), files);
   await c.listPods({}, { rates: false });
   const first = await c.listContainers();
   assert.equal(first[0].cpu?.usageNanoCores, undefined, 'the scrape did not count as a first sample');
   const snap = await podMetricsSnapshot(await c.listPods({}, { rates: false }), (pid) => Promise.resolve(pid === 4242 ? 300 : undefined));
   assert.deepEqual(snap.pods, [{ pod: 'web', namespace: 'ns', handler: 'runc', oomScoreAdj: 300 }]);
-  assert.deepEqual(snap.containers, [{ pod: 'web', namespace: 'ns', container: 'n-c1', handler: 'runc', cpuSeconds: 1, memoryWorkingSetBytes: 49_000, oomKills: 2 }]);
+  assert.deepEqual(snap.containers, [
+    { pod: 'web', namespace: 'ns', container: 'n-c1', handler: 'runc', cpuSeconds: 1, memoryWorkingSetBytes: 49_000, oomKills: 2 },
+  ]);
 });
 
 test('CRI shape: UInt64Value wrappers, int64 as strings, a missing rate left unset; filters validated', async () => {

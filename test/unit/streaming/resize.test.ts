@@ -7,7 +7,13 @@ test('JSON objects split however the bytes arrive', () => {
   const text = '{"Width":80,"Height":24}\n{"Width":1,"Height":2,"x":"}{"}\n';
   const out: string[] = [];
   for (const ch of text) out.push(...s.push(ch));
-  assert.deepEqual(out.map((o) => JSON.parse(o) as unknown), [{ Width: 80, Height: 24 }, { Width: 1, Height: 2, x: '}{' }]);
+  assert.deepEqual(
+    out.map((o) => JSON.parse(o) as unknown),
+    [
+      { Width: 80, Height: 24 },
+      { Width: 1, Height: 2, x: '}{' },
+    ],
+  );
   assert.deepEqual(s.push(text), out);
 });
 

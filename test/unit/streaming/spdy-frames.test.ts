@@ -22,7 +22,14 @@ const FRAMES: SpdyFrame[] = [
   { type: 'SYN_REPLY', streamId: 1, flags: 0, headerBlock: Buffer.from([9]) },
   { type: 'HEADERS', streamId: 5, flags: FLAG_FIN, headerBlock: Buffer.alloc(0) },
   { type: 'RST_STREAM', streamId: 3, status: 5 },
-  { type: 'SETTINGS', flags: 1, entries: [{ flags: 1, id: 7, value: 65536 }, { flags: 0, id: 4, value: 100 }] },
+  {
+    type: 'SETTINGS',
+    flags: 1,
+    entries: [
+      { flags: 1, id: 7, value: 65536 },
+      { flags: 0, id: 4, value: 100 },
+    ],
+  },
   { type: 'PING', id: 0xfffffffe },
   { type: 'GOAWAY', lastGoodStreamId: 9, status: 1 },
   { type: 'WINDOW_UPDATE', streamId: 3, delta: 32768 },

@@ -10,10 +10,14 @@ test('KeyedMutex.busy is true while a key is held or awaited, false after, and t
   let release!: () => void;
   let entered!: () => void;
   const inside = new Promise<void>((r) => (entered = r));
-  const held = m.runExclusive('a', () => new Promise<void>((r) => {
-    release = r;
-    entered();
-  }));
+  const held = m.runExclusive(
+    'a',
+    () =>
+      new Promise<void>((r) => {
+        release = r;
+        entered();
+      }),
+  );
   assert.equal(m.busy('a'), true, 'busy from the call on, before the holder runs');
   await inside;
   assert.equal(m.busy('a'), true);
