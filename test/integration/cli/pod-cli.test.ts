@@ -13,12 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CriMessage } from '../../../src/cli/client.js';
 import { writeBusyboxLayout } from '../../../src/image/oci-layout-writer.js';
 import { runRemoteCommand } from '../../../src/cli/ws-channel-client.js';
-import { REPO_ROOT, startDaemon, type CriAnswer, type TestDaemon } from '../../helpers/daemon.js';
+import { startDaemon, type CriAnswer, type TestDaemon } from '../../helpers/daemon.js';
 import { startServer } from '../streaming/harness.js';
-
-const BIN = path.join(REPO_ROOT, 'src/cli/bin.ts');
-const TSX = import.meta.resolve('tsx');
-const CLI_TIMEOUT_MS = 180_000;
+import { cliRun, cliSpawn, type CliResult } from './cli-harness.js';
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-pod-cli-'));
 const logRoot = path.join(work, 'logs');
@@ -29,35 +26,17 @@ after(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+/** The CLI on the test daemon's socket; `--socket` goes after the verb (the other tests put it first). */
+function withSocket(args: string[]): string[] {
+  return [args[0], '--socket', daemon.socket, ...args.slice(1)];
 }
 
-/** The CLI on the test daemon's socket; `--socket` goes first, before any command. */
 function cliProcess(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', TSX, BIN, args[0], '--socket', daemon.socket, ...args.slice(1)], {
-    cwd: REPO_ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  return cliSpawn(withSocket(args));
 }
 
 function cli(args: string[], input?: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = cliProcess(args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), CLI_TIMEOUT_MS);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin!.end(input ?? '');
-  });
+  return cliRun(withSocket(args), input);
 }
 
 async function runPod(name: string, labels: Record<string, string> = {}, logDirectory = ''): Promise<string> {
