@@ -99,6 +99,7 @@ class CallScope {
     md: Metadata,
   ) {
     opts.inflight?.begin();
+    opts.metrics.criCallsInFlight.inc({ service: shortName(service), method });
     this.log = opts.log.child({ rpc: method, ...idFields(req) });
     const parent = propagation.extract(context.active(), metadataCarrier(md));
     this.span = opts.tracer.startSpan(
@@ -134,6 +135,7 @@ class CallScope {
     this.span.setAttribute('rpc.grpc.status_code', code);
     this.span.end();
     this.opts.metrics.criCallDuration.observe({ service: shortName(this.service), method: this.method, code: statusName(code) }, durationMs / 1000);
+    this.opts.metrics.criCallsInFlight.dec({ service: shortName(this.service), method: this.method });
     this.opts.inflight?.end();
     return { code, details };
   }

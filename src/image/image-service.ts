@@ -27,6 +27,7 @@ import { formatReference, isDigest, isHexId, parseReference, repoName, tagRefere
 import { RootfsManager, type RootfsMounter, type RootfsPaths } from './rootfs.js';
 import { SnapshotStore } from './snapshot-store.js';
 import type { UnpackNative } from './unpack.js';
+import type { ImagePullMetrics } from '../observe/image-pull-metrics.js';
 
 export interface ImageServiceOptions {
   config: SandlotConfig;
@@ -36,6 +37,8 @@ export interface ImageServiceOptions {
   native?: UnpackNative;
   mounter?: RootfsMounter;
   registry?: { requestTimeoutMs?: number; retryAttempts?: number; retryBaseDelayMs?: number };
+  /** Counts each registry pull (observe/image-pull-metrics.ts); none in tests that do not care. */
+  pullMetrics?: Pick<ImagePullMetrics, 'begin'>;
 }
 
 export interface PullOptions {
@@ -207,6 +210,7 @@ export class ImageService {
   private startSharedPull(ref: ImageReference, key: string, creds: RegistryCredentials | undefined): SharedPull {
     const abort = new AbortController();
     const waiters = new Set<PullOptions>();
+    const recording = this.opts.pullMetrics?.begin();
     const result = this.withLease(async (puller) => {
       const started = Date.now();
       const rec = await puller.pull({
@@ -217,13 +221,16 @@ export class ImageService {
         pinned: false,
         signal: abort.signal,
         onProgress: (p) => {
+          recording?.progress(p);
           for (const w of waiters) w.onProgress?.(p);
         },
       });
       const stored = await this.mutex.run(() => this.store.put(rec));
       this.opts.log.info({ image: key, imageId: rec.id, durationMs: Date.now() - started }, 'image pulled');
+      recording?.succeeded();
       return stored;
     }).catch(async (e: unknown) => {
+      recording?.failed(e, abort.signal.aborted);
       // The lease is gone: blobs verified for an image that was never stored go too.
       await this.gc().catch((ge: unknown) => this.opts.log.warn({ err: ge }, 'garbage collection after a failed pull'));
       throw wrapError(`pulling image "${key}"`, e);

@@ -1,20 +1,39 @@
-// Prometheus metrics: a registry of sandlot's own, process metrics, build info and the
-// CRI call histogram, served on /metrics. An empty address turns the endpoint off.
+// Prometheus metrics: a registry of sandlot's own, the standard process and Node.js
+// metrics (unprefixed, as every exporter names them), build info, the CRI call
+// histogram and calls in flight, served on /metrics. An empty address turns the
+// endpoint off. What /metrics serves passes `promtool check metrics`.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { splitHostPort } from '../config/load.js';
+import { ImagePullMetrics } from './image-pull-metrics.js';
 
 export interface MetricsOptions {
   version: string;
 }
 
+/**
+ * Seconds: sub-millisecond reads up to the two minutes a big pull or a slow pod start
+ * takes, with enough buckets between 5 s and 120 s to tell them apart.
+ */
+export const CRI_CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120];
+
+/**
+ * prom-client's gauges that break the naming rules promtool checks ("non-counter
+ * metrics should not have _total suffix"): each is served under `<name>_all` with the
+ * same value and help, read from prom-client's own collector at each scrape.
+ */
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 export class Metrics {
   readonly registry = new Registry();
   readonly criCallDuration: Histogram<'service' | 'method' | 'code'>;
+  readonly criCallsInFlight: Gauge<'service' | 'method'>;
+  readonly imagePulls: ImagePullMetrics;
 
   constructor(options: MetricsOptions) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'sandlot_' });
+    collectDefaultMetrics({ register: this.registry });
+    renameMisnamedGauges(this.registry);
     const info = new Gauge({
       name: 'sandlot_build_info',
       help: 'Build information of the running sandlot; the value is always 1.',
@@ -26,8 +45,32 @@ export class Metrics {
       name: 'sandlot_cri_request_duration_seconds',
       help: 'Duration of CRI calls by service, method and gRPC status code.',
       labelNames: ['service', 'method', 'code'],
-      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+      buckets: CRI_CALL_BUCKETS,
       registers: [this.registry],
+    });
+    this.criCallsInFlight = new Gauge({
+      name: 'sandlot_cri_requests_in_flight',
+      help: 'CRI calls being served now, by service and method (a GetContainerEvents stream counts while it is open).',
+      labelNames: ['service', 'method'],
+      registers: [this.registry],
+    });
+    this.imagePulls = new ImagePullMetrics(this.registry);
+  }
+}
+
+function renameMisnamedGauges(registry: Registry): void {
+  for (const name of MISNAMED_DEFAULT_GAUGES) {
+    const original = registry.getSingleMetric(name);
+    if (!original) continue; // this Node has no such API (getActiveResourcesInfo)
+    registry.removeSingleMetric(name);
+    new Gauge({
+      name: name.replace(/_total$/, '_all'),
+      help: `${(original as unknown as { help: string }).help} (prom-client's ${name})`,
+      registers: [registry],
+      async collect() {
+        const got = await original.get();
+        this.set(got.values[0]?.value ?? 0);
+      },
     });
   }
 }

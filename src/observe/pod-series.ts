@@ -1,12 +1,14 @@
 // Per-pod and per-container Prometheus series fed from the stats the sandbox layer
 // reads (S13 CPU, working set), the sandbox OOM score (S10) and OOM kills. Whoever
 // collects stats calls update() with a full snapshot; series of pods and containers
-// absent from it are dropped, so removed pods do not linger.
+// absent from it are dropped, so removed pods do not linger. Every series carries the
+// sandbox ID (and a container's its container ID): two attempts of one pod, or of one
+// container, are two series, never one counter that jumps back.
 
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-const CONTAINER_LABELS = ['pod', 'namespace', 'container', 'handler'] as const;
-const POD_LABELS = ['pod', 'namespace', 'handler'] as const;
+const CONTAINER_LABELS = ['pod', 'namespace', 'container', 'handler', 'sandbox_id', 'container_id'] as const;
+const POD_LABELS = ['pod', 'namespace', 'handler', 'sandbox_id'] as const;
 type ContainerLabel = (typeof CONTAINER_LABELS)[number];
 type PodLabel = (typeof POD_LABELS)[number];
 
@@ -15,6 +17,9 @@ export interface ContainerMetricsSample {
   namespace: string;
   container: string;
   handler: string;
+  sandboxId: string;
+  /** "" on the runsc pod-wide OOM entry. */
+  containerId: string;
   /** Cumulative CPU time in seconds (S13 share under runsc). */
   cpuSeconds?: number | undefined;
   memoryWorkingSetBytes?: number | undefined;
@@ -30,6 +35,7 @@ export interface PodMetricsSample {
   pod: string;
   namespace: string;
   handler: string;
+  sandboxId: string;
   /** The sandbox process's current oom_score_adj (S10). */
   oomScoreAdj?: number | undefined;
 }
@@ -52,7 +58,7 @@ export interface PodMetricsOptions {
 }
 
 export class PodMetrics {
-  private readonly cpu: Gauge<ContainerLabel>;
+  private readonly cpu: Counter<ContainerLabel>;
   private readonly workingSet: Gauge<ContainerLabel>;
   private readonly oomScore: Gauge<PodLabel>;
   private readonly oomKills: Counter<ContainerLabel>;
@@ -65,8 +71,10 @@ export class PodMetrics {
     // The registry reads all series of a scrape at once: each one's collect hook waits
     // for the one refresh they share.
     const hook = options.refresh ? { collect: () => this.refreshOnce(options.refresh!, options.onRefreshError) } : {};
-    this.cpu = new Gauge({
-      name: `${prefix}container_cpu_usage_seconds`,
+    // A counter holding the cumulative value read at each scrape (reset, then set by one
+    // increment), as cAdvisor's container_cpu_usage_seconds_total.
+    this.cpu = new Counter({
+      name: `${prefix}container_cpu_usage_seconds_total`,
       help: 'Cumulative CPU time of a container in seconds (under runsc its proportional share of the sandbox, S13).',
       labelNames: CONTAINER_LABELS,
       registers,
@@ -113,11 +121,11 @@ export class PodMetrics {
     this.oomScore.reset();
     const seen = new Set<string>();
     for (const c of snapshot.containers) {
-      const labels = { pod: c.pod, namespace: c.namespace, container: c.container, handler: c.handler };
-      if (c.cpuSeconds !== undefined) this.cpu.set(labels, c.cpuSeconds);
+      const labels = containerLabels(c);
+      if (c.cpuSeconds !== undefined) this.cpu.inc(labels, c.cpuSeconds);
       if (c.memoryWorkingSetBytes !== undefined) this.workingSet.set(labels, c.memoryWorkingSetBytes);
       if (c.oomKills !== undefined) {
-        const key = JSON.stringify([c.pod, c.namespace, c.container, c.handler]);
+        const key = JSON.stringify(CONTAINER_LABELS.map((l) => labels[l]));
         seen.add(key);
         const prev = this.lastOomKills.get(key);
         // A count below the last one means a new cgroup (restarted container): all of
@@ -134,7 +142,11 @@ export class PodMetrics {
     }
     for (const p of snapshot.pods) {
       if (p.oomScoreAdj === undefined) continue;
-      this.oomScore.set({ pod: p.pod, namespace: p.namespace, handler: p.handler }, p.oomScoreAdj);
+      this.oomScore.set({ pod: p.pod, namespace: p.namespace, handler: p.handler, sandbox_id: p.sandboxId }, p.oomScoreAdj);
     }
   }
+}
+
+function containerLabels(c: ContainerMetricsSample): Record<ContainerLabel, string> {
+  return { pod: c.pod, namespace: c.namespace, container: c.container, handler: c.handler, sandbox_id: c.sandboxId, container_id: c.containerId };
 }

@@ -34,15 +34,18 @@ export async function podMetricsSnapshot(
         namespace: m.namespace,
         container: c.record.metadata.name,
         handler,
+        sandboxId: p.record.id,
+        containerId: c.record.id,
         cpuSeconds: c.cpu === undefined ? undefined : Number(c.cpu.usageCoreNanoSeconds) / NS_PER_SECOND,
         memoryWorkingSetBytes: c.memory?.workingSetBytes,
         oomKills: c.oomKills,
       });
     }
     const sandboxOoms = p.containers.some((c) => runtimeFeatures(c.record.runtimeType).sandboxOomKills);
-    if (sandboxOoms && p.oomKills !== undefined) out.containers.push({ pod: m.name, namespace: m.namespace, container: '', handler, oomKills: p.oomKills });
+    if (sandboxOoms && p.oomKills !== undefined)
+      out.containers.push({ pod: m.name, namespace: m.namespace, container: '', handler, sandboxId: p.record.id, containerId: '', oomKills: p.oomKills });
     if (p.record.state === 'running') {
-      out.pods.push({ pod: m.name, namespace: m.namespace, handler, oomScoreAdj: await oomScoreAdj(p.record.pid) });
+      out.pods.push({ pod: m.name, namespace: m.namespace, handler, sandboxId: p.record.id, oomScoreAdj: await oomScoreAdj(p.record.pid) });
     }
   }
   return out;

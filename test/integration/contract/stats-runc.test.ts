@@ -130,8 +130,9 @@ test(
 
     // Prometheus: refreshed on the scrape.
     const text = await (await fetch(`http://${env.d.metricsAddress}/metrics`)).text();
+    const ids = `sandbox_id="${pod}",container_id="${hog}"`;
     const ws = new RegExp(
-      `sandlot_container_memory_working_set_bytes\\{pod="stats",namespace="sandlot-ctr-test",container="hog",handler="runc"\\} (\\d+)`,
+      `sandlot_container_memory_working_set_bytes\\{pod="stats",namespace="sandlot-ctr-test",container="hog",handler="runc",${ids}\\} (\\d+)`,
     ).exec(text);
     assert.ok(
       ws && Number(ws[1]) >= 100 * MIB,
@@ -140,8 +141,11 @@ test(
         .filter((l) => l.startsWith('sandlot_container') || l.startsWith('sandlot_pod'))
         .join('\n')}`,
     );
-    assert.match(text, /sandlot_container_cpu_usage_seconds\{pod="stats",namespace="sandlot-ctr-test",container="hog",handler="runc"\} [0-9.e-]+/);
-    assert.match(text, /sandlot_pod_sandbox_oom_score_adj\{pod="stats",namespace="sandlot-ctr-test",handler="runc"\} -?\d+/);
-    assert.match(text, /sandlot_container_oom_kills_total\{pod="stats",namespace="sandlot-ctr-test",container="hog",handler="runc"\} 0/);
+    assert.match(
+      text,
+      new RegExp(`sandlot_container_cpu_usage_seconds_total\\{pod="stats",namespace="sandlot-ctr-test",container="hog",handler="runc",${ids}\\} [0-9.e-]+`),
+    );
+    assert.match(text, new RegExp(`sandlot_pod_sandbox_oom_score_adj\\{pod="stats",namespace="sandlot-ctr-test",handler="runc",sandbox_id="${pod}"\\} -?\\d+`));
+    assert.match(text, new RegExp(`sandlot_container_oom_kills_total\\{pod="stats",namespace="sandlot-ctr-test",container="hog",handler="runc",${ids}\\} 0`));
   },
 );

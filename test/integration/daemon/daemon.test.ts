@@ -131,7 +131,7 @@ test('/metrics shows the CRI call histogram by method and code after calls', asy
   assert.match(text, /sandlot_cri_request_duration_seconds_count\{service="RuntimeService",method="Version",code="OK"\} 2/);
   assert.match(text, /sandlot_cri_request_duration_seconds_count\{service="RuntimeService",method="Status",code="OK"\} 1/);
   assert.match(text, /sandlot_build_info\{version="[^"]+",node_version="v\d+/);
-  assert.match(text, /sandlot_process_resident_memory_bytes \d+/);
+  assert.match(text, /^process_resident_memory_bytes \d+/m);
 });
 
 test('a Go client that sends the socket path as :authority (kubelet < 1.30, old crictl) is served', async (t) => {

@@ -183,9 +183,21 @@ test("a metrics read takes no rate sample; the kubelet's next one still spans it
   const first = await c.listContainers();
   assert.equal(first[0].cpu?.usageNanoCores, undefined, 'the scrape did not count as a first sample');
   const snap = await podMetricsSnapshot(await c.listPods({}, { rates: false }), (pid) => Promise.resolve(pid === 4242 ? 300 : undefined));
-  assert.deepEqual(snap.pods, [{ pod: 'web', namespace: 'ns', handler: 'runc', oomScoreAdj: 300 }]);
+  // Keyed by the sandbox and container IDs too: two attempts of one pod never share a series.
+  const sandboxId = 'p'.repeat(64);
+  assert.deepEqual(snap.pods, [{ pod: 'web', namespace: 'ns', handler: 'runc', sandboxId, oomScoreAdj: 300 }]);
   assert.deepEqual(snap.containers, [
-    { pod: 'web', namespace: 'ns', container: 'n-c1', handler: 'runc', cpuSeconds: 1, memoryWorkingSetBytes: 49_000, oomKills: 2 },
+    {
+      pod: 'web',
+      namespace: 'ns',
+      container: 'n-c1',
+      handler: 'runc',
+      sandboxId,
+      containerId: 'c1',
+      cpuSeconds: 1,
+      memoryWorkingSetBytes: 49_000,
+      oomKills: 2,
+    },
   ]);
 });
 
