@@ -16,7 +16,10 @@ import { eventsHandlers } from './cri/events-handlers.js';
 import { metricsHandlers } from './cri/metrics-handlers.js';
 import { podResourcesHandlers } from './cri/pod-resources-handlers.js';
 import { checkpointHandlers } from './cri/checkpoint-handlers.js';
-import { ContainerEventBus } from './sandbox/container/container-events.js';
+import { ContainerEventBus, type ContainerEventSink } from './sandbox/container/container-events.js';
+import { criContainerState, type ContainerRecord } from './sandbox/container/container.js';
+import { criState, type SandboxRecord } from './sandbox/pod/sandbox.js';
+import { LifecycleObserver, type ObservedContainer, type StopScope } from './observe/lifecycle-metrics.js';
 import { PodResourcesUpdater } from './sandbox/resources/pod-resources.js';
 import { CgroupManager } from './sandbox/resources/cgroups.js';
 import { ContainerCheckpointer, probeCriu, probeSummary } from './sandbox/container/checkpoint.js';
@@ -110,7 +113,7 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   const tracing = await startTracing(config.otlp_endpoint, version);
   closers.push({ what: 'tracing', close: () => tracing.shutdown() });
 
-  const images = await openImages(config, log, closers);
+  const images = await openImages(config, log, metrics, closers);
   const network = await NetworkManager.create({ config, log: log.child({ component: 'network' }) });
   closers.push({ what: 'network', close: () => network.close() });
   const sandbox = await startSandbox(config, log, images, network, metrics, closers);
@@ -132,8 +135,24 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   closers.push({ what: 'cri-server', close: () => server.shutdown(graceMs) });
   // Closed before the server: open GetContainerEvents streams would hold the grace otherwise.
   closers.push({ what: 'events', close: () => Promise.resolve(sandbox.events.close()) });
-  if (config.metrics_address !== '') await startMetricsServer(config.metrics_address, metrics, log, closers);
-  log.info({ socket: config.socket_path, version }, 'sandlot is serving CRI');
+  const metricsAddress = config.metrics_address === '' ? '' : await startMetricsServer(config.metrics_address, metrics, log, closers);
+  log.info(
+    {
+      socket: config.socket_path,
+      version,
+      configFile: opts.configFile ?? '',
+      rootDir: config.root_dir,
+      stateDir: config.state_dir,
+      cgroupRoot: config.cgroup_root,
+      cni: { confDir: config.cni_conf_dir, ...(await network.status()) },
+      defaultRuntime: config.default_runtime,
+      handlers: sandbox.pods.runtimeHandlers().map((h) => ({ name: h.name, ready: h.ready, ...(h.ready ? {} : { reason: h.reason }) })),
+      streaming: streaming.streaming.baseUrl,
+      metrics: metricsAddress,
+      tracing: config.otlp_endpoint,
+    },
+    'sandlot is serving CRI',
+  );
 
   return {
     async shutdown() {
@@ -154,8 +173,8 @@ function resolveDirs(given: SandlotConfig): SandlotConfig {
 }
 
 /** The image store, with config.preload_images imported (pinned); a bad archive is only logged. */
-async function openImages(config: SandlotConfig, log: Logger, closers: Closer[]): Promise<ImageService> {
-  const images = await ImageService.open({ config, log: log.child({ component: 'images' }) });
+async function openImages(config: SandlotConfig, log: Logger, metrics: Metrics, closers: Closer[]): Promise<ImageService> {
+  const images = await ImageService.open({ config, log: log.child({ component: 'images' }), pullMetrics: metrics.imagePulls });
   closers.push({ what: 'images', close: () => images.close() });
   for (const archive of config.preload_images) {
     try {
@@ -175,6 +194,7 @@ interface SandboxParts {
   containers: ContainerManager;
   events: ContainerEventBus;
   stats: StatsCollector;
+  lifecycle: LifecycleObserver;
 }
 
 async function startSandbox(
@@ -195,8 +215,20 @@ async function startSandbox(
     log: log.child({ component: 'events' }),
     snapshot: (podId) => ({ pod: pods.list({ id: podId })[0], containers: containers.records(podId) }),
   });
-  pods.events = events;
-  containers.events = events;
+  const lifecycle = new LifecycleObserver({
+    registry: metrics.registry,
+    log: log.child({ component: 'containers' }),
+    source: lifecycleSource(pods, containers),
+  });
+  // Every transition goes to the GetContainerEvents bus and to the observer (exit logs and metrics).
+  const sink: ContainerEventSink = {
+    publish(type, containerId, podId) {
+      events.publish(type, containerId, podId);
+      lifecycle.published(type, containerId, podId);
+    },
+  };
+  pods.events = sink;
+  containers.events = sink;
   new Gauge({
     name: 'sandlot_container_event_subscribers',
     help: 'GetContainerEvents streams open now.',
@@ -205,8 +237,10 @@ async function startSandbox(
       this.set(events.subscriberCount);
     },
   });
+  lifecycle.beginRecovery();
   await pods.start(); // probes every handler, then recovers what a previous run left
   await containers.recover(); // then the containers: exits while down, half-created ones
+  logRecovered(log, pods, containers, lifecycle.endRecovery());
   closers.push({ what: 'containers', close: () => Promise.resolve(containers.close()) });
   const stats = new StatsCollector({
     log: log.child({ component: 'stats' }),
@@ -221,7 +255,7 @@ async function startSandbox(
     refresh: async () => podMetricsSnapshot(await stats.listPods({}, { rates: false })),
     onRefreshError: (e) => log.warn({ err: e }, 'refreshing pod metrics'),
   });
-  return { cgroups, pods, containers, events, stats };
+  return { cgroups, pods, containers, events, stats, lifecycle };
 }
 
 interface StreamingParts {
@@ -262,10 +296,10 @@ async function runtimeHandlerSet(
   } & StreamingParts,
 ): Promise<HandlerSet> {
   const { config, log, network, streaming, containerExec } = parts;
-  const { cgroups, pods, containers, events, stats } = parts.sandbox;
+  const { cgroups, pods, containers, events, stats, lifecycle } = parts.sandbox;
   const criu = await probeCriu();
   if (!criu.ok) log.info({ output: probeSummary(criu) }, 'criu check failed: CheckpointContainer answers UNIMPLEMENTED');
-  const sandboxSet = sandboxHandlers(pods);
+  const sandboxSet = requestedStops(sandboxHandlers(pods), lifecycle);
   const runtimeHandlers = (): HandlerReadiness[] =>
     pods.runtimeHandlers().map((h) => ({ name: h.name, ready: h.ready, reason: h.ready ? '' : `${h.reason}: ${h.message}` }));
   return merge(
@@ -281,7 +315,7 @@ async function runtimeHandlerSet(
       },
     }),
     sandboxSet,
-    containerHandlers(containers),
+    requestedStops(containerHandlers(containers), lifecycle),
     statsHandlers(stats),
     eventsHandlers(events),
     metricsHandlers(stats),
@@ -297,7 +331,8 @@ async function runtimeHandlerSet(
   );
 }
 
-async function startMetricsServer(address: string, metrics: Metrics, log: Logger, closers: Closer[]): Promise<void> {
+/** Serves /metrics; returns the bound address. */
+async function startMetricsServer(address: string, metrics: Metrics, log: Logger, closers: Closer[]): Promise<string> {
   let metricsServer: http.Server;
   try {
     metricsServer = await serveMetrics(metrics.registry, address);
@@ -305,5 +340,75 @@ async function startMetricsServer(address: string, metrics: Metrics, log: Logger
     throw wrapError(`serving metrics on "${address}"`, e);
   }
   closers.push({ what: 'metrics', close: () => new Promise((r) => metricsServer.close(() => r())) });
-  log.info({ address: boundAddress(metricsServer) }, 'serving metrics');
+  const bound = boundAddress(metricsServer);
+  log.info({ address: bound }, 'serving metrics');
+  return bound;
+}
+
+/** The books as the lifecycle observer reads them: CRI state names, pod names on containers. */
+function lifecycleSource(pods: PodManager, containers: ContainerManager) {
+  const observed = (c: ContainerRecord, pod: SandboxRecord | undefined): ObservedContainer => ({
+    id: c.id,
+    podId: c.podId,
+    name: c.metadata.name,
+    pod: pod?.config.metadata.name ?? '',
+    namespace: pod?.config.metadata.namespace ?? '',
+    handler: c.runtimeHandler,
+    state: criContainerState(c.state),
+    exitCode: c.exitCode,
+    reason: c.reason,
+  });
+  const all = () => pods.list().flatMap((p) => containers.records(p.id).map((c) => observed(c, p)));
+  return {
+    container(id: string) {
+      return all().find((c) => c.id === id);
+    },
+    pods: () => pods.list().map((p) => ({ state: criState(p.state), handler: p.runtimeHandler })),
+    containers: all,
+  };
+}
+
+/** One line after recovery: what the books hold now, and the exits found that happened while the daemon was down. */
+function logRecovered(log: Logger, pods: PodManager, containers: ContainerManager, exitsWhileDown: number): void {
+  const tally = (states: string[]) => states.reduce<Record<string, number>>((acc, st) => ({ ...acc, [st]: (acc[st] ?? 0) + 1 }), {});
+  const podRecs = pods.list();
+  const containerRecs = podRecs.flatMap((p) => containers.records(p.id));
+  log.info(
+    {
+      pods: tally(podRecs.map((p) => criState(p.state))),
+      containers: tally(containerRecs.map((c) => criContainerState(c.state))),
+      unreadable: podRecs.filter((p) => p.state === 'unknown').length + containerRecs.filter((c) => c.state === 'unknown').length,
+      exitsWhileDown,
+    },
+    `recovered ${podRecs.length} pods and ${containerRecs.length} containers`,
+  );
+}
+
+/**
+ * StopContainer, RemoveContainer, StopPodSandbox and RemovePodSandbox: the exits they
+ * cause were asked for, so the lifecycle observer counts them as requested and does not
+ * log them as exits on their own (the stop logs itself).
+ */
+function requestedStops(set: HandlerSet, lifecycle: LifecycleObserver): HandlerSet {
+  const u = set.unary;
+  if (!u) return set;
+  const during = async <R>(scope: StopScope, run: () => Promise<R>): Promise<R> => {
+    const done = lifecycle.requestStop(scope);
+    try {
+      return await run();
+    } finally {
+      done();
+    }
+  };
+  const { StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox } = u;
+  return {
+    ...set,
+    unary: {
+      ...u,
+      ...(StopContainer ? { StopContainer: (req, ctx) => during({ containerId: req.container_id }, () => StopContainer(req, ctx)) } : {}),
+      ...(RemoveContainer ? { RemoveContainer: (req, ctx) => during({ containerId: req.container_id }, () => RemoveContainer(req, ctx)) } : {}),
+      ...(StopPodSandbox ? { StopPodSandbox: (req, ctx) => during({ podId: req.pod_sandbox_id }, () => StopPodSandbox(req, ctx)) } : {}),
+      ...(RemovePodSandbox ? { RemovePodSandbox: (req, ctx) => during({ podId: req.pod_sandbox_id }, () => RemovePodSandbox(req, ctx)) } : {}),
+    },
+  };
 }
