@@ -49,7 +49,7 @@ async function forwardPair(opts: ServeSpdyPortForwardOptions, signal: AbortSigna
     }
   }
   if (failure !== undefined && !signal.aborted) {
-    log.info({ podSandboxId, port: portText, err: failure }, 'port forward failed');
+    log.info({ port: portText, err: failure }, 'port forward failed');
     error.write(`error forwarding port ${portText} to pod ${podSandboxId}: ${failure}`);
   }
   if (!data.writableEnded) data.end();

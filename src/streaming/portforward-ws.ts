@@ -57,7 +57,7 @@ export async function serveWsPortForward(opts: ServeWsPortForwardOptions): Promi
         await endOutput(conn);
       } catch (e: unknown) {
         if (controller.signal.aborted) return;
-        log.info({ podSandboxId, port, err: e }, 'port forward failed');
+        log.info({ port, err: e }, 'port forward failed');
         await sendChannel(ws, protocol, 2 * i + 1, Buffer.from(`error forwarding port ${port} to pod ${podSandboxId}: ${errorMessage(e)}`)).catch(
           () => undefined,
         );

@@ -81,7 +81,7 @@ export async function serveSpdyRemoteCommand(opts: ServeSpdyRemoteCommandOptions
       });
     });
   } catch (e: unknown) {
-    log.info({ err: e, containerId: req.containerId }, `${command.kind}: not started`);
+    log.info({ err: e }, `${command.kind}: not started`);
     session.destroy();
     return;
   }

@@ -11,6 +11,7 @@ import { exitCodeStatus, internalErrorStatus, successStatus, type K8sStatus } fr
 
 export type RemoteCommand = { kind: 'exec'; request: ExecRequest } | { kind: 'attach'; request: AttachRequest };
 
+/** `log` is the session's: it already binds the container ID (streaming/server.ts sessionLog). */
 export interface RunCommandOptions {
   command: RemoteCommand;
   backend: StreamingBackend;
@@ -29,19 +30,19 @@ export async function runRemoteCommand(opts: RunCommandOptions): Promise<K8sStat
     if (command.kind === 'exec') {
       const { exitCode } = await backend.exec(containerId, command.request.cmd, io, signal);
       status = exitCode === 0 ? successStatus() : exitCodeStatus(exitCode);
-      log.info({ containerId, exitCode, durationMs: Date.now() - started }, 'exec finished');
+      log.info({ exitCode, durationMs: Date.now() - started }, 'exec finished');
     } else {
       await backend.attach(containerId, io, signal);
       status = successStatus();
-      log.info({ containerId, durationMs: Date.now() - started }, 'attach finished');
+      log.info({ durationMs: Date.now() - started }, 'attach finished');
     }
   } catch (e: unknown) {
     if (signal.aborted) {
-      log.info({ containerId, durationMs: Date.now() - started }, `${command.kind} ended: client went away`);
+      log.info({ durationMs: Date.now() - started }, `${command.kind} ended: client went away`);
       return undefined;
     }
     const what = command.kind === 'exec' ? 'error executing command in container' : 'error attaching to container';
-    log.warn({ containerId, err: e }, `${command.kind} failed`);
+    log.warn({ err: e }, `${command.kind} failed`);
     status = internalErrorStatus(`${what}: ${errorMessage(e)}`);
   }
   if (signal.aborted) return undefined;
