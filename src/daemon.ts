@@ -136,23 +136,8 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   // Closed before the server: open GetContainerEvents streams would hold the grace otherwise.
   closers.push({ what: 'events', close: () => Promise.resolve(sandbox.events.close()) });
   const metricsAddress = config.metrics_address === '' ? '' : await startMetricsServer(config.metrics_address, metrics, log, closers);
-  log.info(
-    {
-      socket: config.socket_path,
-      version,
-      configFile: opts.configFile ?? '',
-      rootDir: config.root_dir,
-      stateDir: config.state_dir,
-      cgroupRoot: config.cgroup_root,
-      cni: { confDir: config.cni_conf_dir, ...(await network.status()) },
-      defaultRuntime: config.default_runtime,
-      handlers: sandbox.pods.runtimeHandlers().map((h) => ({ name: h.name, ready: h.ready, ...(h.ready ? {} : { reason: h.reason }) })),
-      streaming: streaming.streaming.baseUrl,
-      metrics: metricsAddress,
-      tracing: config.otlp_endpoint,
-    },
-    'sandlot is serving CRI',
-  );
+  const setup = { version, configFile: opts.configFile, metricsAddress, streamingUrl: streaming.streaming.baseUrl };
+  log.info(await effectiveSetup(config, setup, network, sandbox.pods), 'sandlot is serving CRI');
 
   return {
     async shutdown() {
@@ -343,6 +328,29 @@ async function startMetricsServer(address: string, metrics: Metrics, log: Logger
   const bound = boundAddress(metricsServer);
   log.info({ address: bound }, 'serving metrics');
   return bound;
+}
+
+/** The one start line's fields: what this daemon runs with, as an operator checks it. */
+async function effectiveSetup(
+  config: SandlotConfig,
+  setup: { version: string; configFile: string | undefined; metricsAddress: string; streamingUrl: string },
+  network: NetworkManager,
+  pods: PodManager,
+): Promise<Record<string, unknown>> {
+  return {
+    socket: config.socket_path,
+    version: setup.version,
+    configFile: setup.configFile ?? '', // "": the embedded defaults (with flags and env)
+    rootDir: config.root_dir,
+    stateDir: config.state_dir,
+    cgroupRoot: config.cgroup_root,
+    cni: { confDir: config.cni_conf_dir, ...(await network.status()) },
+    defaultRuntime: config.default_runtime,
+    handlers: pods.runtimeHandlers().map((h) => ({ name: h.name, ready: h.ready, ...(h.ready ? {} : { reason: h.reason, message: h.message }) })),
+    streaming: setup.streamingUrl,
+    metrics: setup.metricsAddress,
+    tracing: config.otlp_endpoint,
+  };
 }
 
 /** The books as the lifecycle observer reads them: CRI state names, pod names on containers. */
