@@ -41,10 +41,6 @@ export class CdiRegistry {
 
   constructor(private readonly options: CdiRegistryOptions) {}
 
-  get dirs(): readonly string[] {
-    return this.options.dirs;
-  }
-
   /** Resolves every name, in order; INVALID_ARGUMENT naming the first one that is malformed or unknown. */
   async resolve(requests: ReadonlyArray<{ name: string; field: string }>): Promise<CdiResolved[]> {
     for (const r of requests) {

@@ -18,9 +18,7 @@ export const runOciHook: HookRunner = (hook, state) =>
     const args = hook.args ?? [];
     const child = spawn(hook.path, args.slice(1), {
       argv0: args[0] ?? hook.path,
-      env: Object.fromEntries(
-        (hook.env ?? []).map((kv) => [kv.slice(0, Math.max(kv.indexOf('='), 0)) || kv, kv.includes('=') ? kv.slice(kv.indexOf('=') + 1) : '']),
-      ),
+      env: hookEnv(hook.env ?? []),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let output = '';
@@ -50,3 +48,13 @@ export const runOciHook: HookRunner = (hook, state) =>
     child.stdin.on('error', () => undefined);
     child.stdin.end(JSON.stringify(state));
   });
+
+/** KEY=VALUE entries as spawn's env: exactly these, nothing inherited from the daemon. */
+function hookEnv(entries: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of entries) {
+    const i = kv.indexOf('=');
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
