@@ -35,5 +35,7 @@ export function defaultConfig(): SandlotConfig {
     preload_images: [],
     max_layer_unpacked_bytes: 8 * 1024 ** 3,
     max_image_unpacked_bytes: 16 * 1024 ** 3,
+    hooks_dirs: ['/usr/share/containers/oci/hooks.d', '/etc/containers/oci/hooks.d'],
+    cdi_spec_dirs: ['/etc/cdi', '/var/run/cdi'],
   };
 }

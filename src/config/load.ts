@@ -230,6 +230,8 @@ export function validateConfig(raw: Record<string, unknown>): SandlotConfig {
     default_cgroup_parent: absPath('default_cgroup_parent', raw.default_cgroup_parent),
     preload_images: strList('preload_images', raw.preload_images ?? []).map((p, i) => absPath(`preload_images[${i}]`, p)),
     ...unpackLimits(raw),
+    hooks_dirs: strList('hooks_dirs', raw.hooks_dirs).map((d, i) => absPath(`hooks_dirs[${i}]`, d)),
+    cdi_spec_dirs: strList('cdi_spec_dirs', raw.cdi_spec_dirs).map((d, i) => absPath(`cdi_spec_dirs[${i}]`, d)),
   };
 }
 

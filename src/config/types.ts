@@ -71,4 +71,8 @@ export interface SandlotConfig {
   max_layer_unpacked_bytes: number;
   /** Most bytes all layers of one image may unpack to together. */
   max_image_unpacked_bytes: number;
+  /** OCI hook definition directories (oci-hooks(5)); a file in a later one masks the same name in an earlier one. */
+  hooks_dirs: string[];
+  /** CDI spec directories; a device in a later one overrides the same name in an earlier one. */
+  cdi_spec_dirs: string[];
 }

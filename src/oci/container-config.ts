@@ -5,6 +5,8 @@ import type { AccountFiles } from './user-lookup.js';
 import type { CriCapability } from './capabilities.js';
 import type { LinuxDevice } from './spec-common.js';
 import type { PodNamespaces } from './spec-sandbox.js';
+import type { CdiResolved } from './cdi-registry.js';
+import type { HookDefinition } from './oci-hooks.js';
 
 // ── The CRI ContainerConfig as @grpc/proto-loader decodes it (keepCase, longs and
 // enums as strings, defaults on: unset messages are null, int64 are strings). ──
@@ -167,6 +169,12 @@ export interface SpecLookups {
   hostMountPropagation?(hostPath: string): Promise<{ mountPoint: string; propagation: 'shared' | 'slave' | 'private' }>;
 }
 
+/** The node's OCI hook definitions (S6) and CDI registry (S20): one each per daemon (spec-container-extensions.ts). */
+export interface ContainerSpecExtensions {
+  hooks: { definitions(): Promise<HookDefinition[]> };
+  cdi: { resolve(requests: ReadonlyArray<{ name: string; field: string }>): Promise<CdiResolved[]> };
+}
+
 export interface ContainerSpecInput {
   containerId: string;
   config: CriContainerConfig;
@@ -193,4 +201,6 @@ export interface ContainerSpecInput {
   /** The PID namespace of target_id's container, for namespace_options.pid TARGET. */
   targetPidNamespacePath?: string;
   lookups: SpecLookups;
+  /** S20 CDI devices and S6 hooks from the node's files; absent: none (CDI_devices refused). */
+  extensions?: ContainerSpecExtensions;
 }

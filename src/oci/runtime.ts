@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { RUNTIME_TYPES, type RuntimeHandlerConfig, type RuntimeType } from '../config/types.js';
 import type { CommandRunner } from './command.js';
 import type { ExecLaunch, ExecOptions, ExecRuntime } from './exec.js';
+import type { HookStage } from './oci-hooks.js';
 
 /** The OCI runtime state (`<runtime> state <id>`), S16. */
 export interface OciState {
@@ -109,6 +110,22 @@ export interface RuntimeFeatures {
   readonly sandboxHostnameAlways: boolean;
   /** The sandbox spec carries the pod cgroup as an annotation (runsc: S12 for subcontainers). */
   readonly cgroupParentAnnotation: boolean;
+  /**
+   * S6: the hook stages the runtime itself runs as the seed wants them (hook-stages.ts).
+   * Measured: runc 1.1.5 and runsc run prestart and createRuntime at create and fail it
+   * (leaving no state); runc runs createContainer (container mount namespace, before
+   * pivot_root) and startContainer (inside the container) too, runsc skips both with a
+   * warning. poststart and poststop are never listed: sandlot runs them (runc 1.1.5 runs
+   * poststart during `create` and kills the container when it fails; both runtimes drop
+   * a poststop failure into their own stderr).
+   */
+  readonly runtimeHookStages: readonly HookStage[];
+  /**
+   * S20: `linux.devices` become device nodes in the container. Measured with runsc
+   * 0.0~20221219: a char device (1:3) in linux.devices never appears in the sandbox's
+   * /dev (a write to its path lands in a tmpfs file), so CDI device nodes are refused there.
+   */
+  readonly hostDeviceNodes: boolean;
 }
 
 const OCI_FEATURES: RuntimeFeatures = {
@@ -124,6 +141,8 @@ const OCI_FEATURES: RuntimeFeatures = {
   joinsPodPidNamespace: true,
   sandboxHostnameAlways: false,
   cgroupParentAnnotation: false,
+  runtimeHookStages: ['prestart', 'createRuntime', 'createContainer', 'startContainer'],
+  hostDeviceNodes: true,
 };
 
 const RUNSC_FEATURES: RuntimeFeatures = {
@@ -139,6 +158,8 @@ const RUNSC_FEATURES: RuntimeFeatures = {
   joinsPodPidNamespace: false,
   sandboxHostnameAlways: true,
   cgroupParentAnnotation: true,
+  runtimeHookStages: ['prestart', 'createRuntime'],
+  hostDeviceNodes: false,
 };
 
 /**

@@ -2,6 +2,7 @@
 // (spec-container.ts) share: the OCI runtime-spec types sandlot writes, the CRI
 // annotation keys, and containerd's defaults for masked/read-only paths and the
 // standard mounts.
+import type { OciHooks } from './oci-hooks.js';
 
 export const OCI_VERSION = '1.0.2';
 
@@ -125,6 +126,8 @@ export interface OciSpec {
   mounts: OciMount[];
   annotations: Record<string, string>;
   linux: OciLinux;
+  /** S6: OCI hooks per stage (spec-container-extensions.ts). */
+  hooks?: OciHooks;
 }
 
 /** containerd's default masked paths (cleared for privileged containers). */

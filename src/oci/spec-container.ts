@@ -35,6 +35,7 @@ import {
   type OciSpec,
 } from './spec-common.js';
 import { buildDevices, buildMounts } from './spec-container-mounts.js';
+import { applyContainerExtensions } from './spec-container-extensions.js';
 import { buildResources, oomScore, toInt } from './spec-container-resources.js';
 import { apparmorProfile, buildSeccomp, nonEmptyOr } from './spec-container-security.js';
 import { validateSysctls, type PodNamespaces } from './spec-sandbox.js';
@@ -50,6 +51,7 @@ export type {
   CriMount,
   CriNamespaceOption,
   CriSecurityProfile,
+  ContainerSpecExtensions,
   DeviceInfo,
   ImageProcessConfig,
   Int64,
@@ -111,9 +113,6 @@ export async function buildContainerSpec(input: ContainerSpecInput): Promise<Oci
     strict: sc?.supplemental_groups_policy === 'Strict',
     field: userField(sc),
   });
-  if ((config.CDI_devices ?? []).length > 0) {
-    throw new UnimplementedError(`CDI_devices: CDI devices are not supported (${config.CDI_devices!.map((d) => JSON.stringify(d.name)).join(', ')})`);
-  }
   const { devices, deviceRules } = await buildDevices(config.devices ?? [], privileged, input.lookups);
   const { mounts, rootfsPropagation } = await buildMounts(input, privileged);
   const resources = buildResources(config.linux?.resources ?? undefined, input.pidsLimit);
@@ -157,6 +156,8 @@ export async function buildContainerSpec(input: ContainerSpecInput): Promise<Oci
   if (seccomp !== undefined) spec.linux.seccomp = seccomp;
   const apparmor = apparmorProfile(sc, privileged, input.apparmorEnabled === true);
   if (apparmor !== undefined) spec.process.apparmorProfile = apparmor;
+  // S20 CDI devices, S6 hooks: last, so that they see (and edit) the finished spec.
+  await applyContainerExtensions(spec, input);
   return spec;
 }
 

@@ -4,7 +4,13 @@
 // container under its monitor. A failure undoes them all and names what it was doing.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { buildContainerSpec, terminationMessageHostPath, type CriContainerConfig, type SpecLookups } from '../../oci/spec-container.js';
+import {
+  buildContainerSpec,
+  terminationMessageHostPath,
+  type ContainerSpecExtensions,
+  type CriContainerConfig,
+  type SpecLookups,
+} from '../../oci/spec-container.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { Cleanup } from '../../util/cleanup.js';
 import { changeState, normalizeStopSignal, nsString, type ContainerPaths, type ContainerRecord } from './container.js';
@@ -22,6 +28,8 @@ export interface CreateContainerInput {
 /** What CreateContainer touches: the teardown's parts (to undo), spec lookups and paths. */
 export interface ContainerSetup extends ContainerTeardown {
   lookups: SpecLookups;
+  /** S20 CDI devices and S6 hooks from the node's files. */
+  specExtensions: ContainerSpecExtensions;
   paths: (id: string) => ContainerPaths;
 }
 
@@ -141,6 +149,7 @@ async function writeContainerSpec(
     ...(driver.capabilities !== undefined ? { availableCapabilities: driver.capabilities } : {}),
     handler: driver.name,
     lookups: c.lookups,
+    extensions: c.specExtensions,
   });
   // S14 (runsc): mounts of pod-shared tmpfs volumes are tmpfs in the sandbox.
   if (driver.features.podSharedTmpfs === 'sandbox') spec.mounts = runscTmpfsHintMounts(spec.mounts, pod.mountHints ?? []);

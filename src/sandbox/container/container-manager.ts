@@ -19,7 +19,9 @@ import { errorMessage, wrapError } from '../../errors.js';
 import { Conmon, conmonFiles, reopenConmonLog } from '../../oci/conmon.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { RunscShim } from '../../oci/runsc-subcontainer.js';
-import { buildResources, NODE_SPEC_LOOKUPS, type CriContainerResources, type SpecLookups } from '../../oci/spec-container.js';
+import { buildResources, NODE_SPEC_LOOKUPS, type ContainerSpecExtensions, type CriContainerResources, type SpecLookups } from '../../oci/spec-container.js';
+import { containerSpecExtensions } from '../../oci/spec-container-extensions.js';
+import { withHookStages } from '../../oci/hook-stages.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
 import { containerNameKey, nsString, requireState, type ContainerPaths, type ContainerRecord } from './container.js';
@@ -80,6 +82,7 @@ export class ContainerManager {
   private readonly oom: OomScoreApplier;
   private readonly oomKills = new OomKillReader();
   private readonly lookups: SpecLookups;
+  private readonly specExtensions: ContainerSpecExtensions;
   private readonly monitorFor: ContainerManagerOptions['monitorFor'];
   private readonly monitors = new Map<string, ContainerMonitor>();
   private readonly conmonOption: Conmon | undefined;
@@ -101,6 +104,7 @@ export class ContainerManager {
     this.cgroups = options.cgroups;
     this.oom = options.oomScores ?? new OomScoreApplier({ logger: options.log });
     this.lookups = options.specLookups ?? NODE_SPEC_LOOKUPS;
+    this.specExtensions = containerSpecExtensions(options.config, options.log);
     this.monitorFor = options.monitorFor;
     this.filestores = options.filestores ?? new PodFilestores({ log: options.log });
     this.conmonOption = options.conmon;
@@ -141,7 +145,7 @@ export class ContainerManager {
 
   /** What CreateContainer touches. */
   private setup(): ContainerSetup {
-    return { ...this.teardown(), lookups: this.lookups, paths: (id) => this.paths(id) };
+    return { ...this.teardown(), lookups: this.lookups, specExtensions: this.specExtensions, paths: (id) => this.paths(id) };
   }
 
   /** What stop and remove touch. */
@@ -174,6 +178,8 @@ export class ContainerManager {
           ? new RunscMonitor({ conmon: this.conmon, driver, shim: new RunscShim({ runtime: driver }), pathsOf: (id) => this.paths(id) })
           : new ConmonMonitor({ conmon: this.conmon, driver });
     }
+    // S6: poststart and poststop run by sandlot around the runtime's start and delete.
+    m = withHookStages(m, { features: driver.features, handler, bundleOf: (id) => this.paths(id).bundle, log: this.log });
     this.monitors.set(handler, m);
     return m;
   }
