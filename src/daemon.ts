@@ -110,7 +110,7 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   const streamingTls = loadStreamingTls(config); // read first: a bad file fails before anything starts
 
   const metrics = new Metrics({ version });
-  const tracing = await startTracing(config.otlp_endpoint, version);
+  const tracing = await startTracing(config.otlp_endpoint, version, log.child({ component: 'tracing' }));
   closers.push({ what: 'tracing', close: () => tracing.shutdown() });
 
   const images = await openImages(config, log, metrics, closers);

@@ -1,8 +1,9 @@
 // A CRI client over the unix socket, for the CLI verbs and the tests. Calls are typed by
 // method: the request in its permissive form, the answer as decoded with the project's
 // loader options (src/cri/handler-types.ts: RequestInputOf / ResponseOutputOf).
-import { credentials, makeClientConstructor, Metadata, type ClientReadableStream, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeClientConstructor, type ClientReadableStream, type MethodDefinition, type ServiceError } from '@grpc/grpc-js';
 import { loadCriServices } from '../cri/proto.js';
+import { traceMetadata, tracedCall } from './call-trace.js';
 import type { RequestInputOf, ResponseOutputOf, StreamMethod, UnaryMethod } from '../cri/handler-types.js';
 import type { ImageServiceClient, ImageServiceDefinition } from '../types/cri/runtime/v1/ImageService.js';
 import type { RuntimeServiceClient, RuntimeServiceDefinition } from '../types/cri/runtime/v1/RuntimeService.js';
@@ -72,23 +73,24 @@ export class CriClient {
 
   private unary<Req, Res>(client: RuntimeServiceClient | ImageServiceClient, wireFor: () => Wire<Req, Res>, req: Req, opts: CallOptions): Promise<Res> {
     const deadline = new Date(Date.now() + (opts.timeoutMs ?? 120_000));
-    // An unknown method throws in the executor: the call rejects.
-    return new Promise((resolve, reject) => {
-      const wire = wireFor();
-      client.makeUnaryRequest(
-        wire.path,
-        wire.requestSerialize,
-        wire.responseDeserialize,
-        req,
-        new Metadata(),
-        { deadline },
-        (err: ServiceError | null, res?: Res) => {
-          if (err) reject(err);
-          else if (res === undefined) reject(new Error(`CRI ${wire.path}: no answer`));
-          else resolve(res);
-        },
-      );
-    });
+    // An unknown method throws here: the call rejects.
+    let wire: Wire<Req, Res>;
+    try {
+      wire = wireFor();
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
+    return tracedCall(
+      wire.path,
+      (md) =>
+        new Promise((resolve, reject) => {
+          client.makeUnaryRequest(wire.path, wire.requestSerialize, wire.responseDeserialize, req, md, { deadline }, (err: ServiceError | null, res?: Res) => {
+            if (err) reject(err);
+            else if (res === undefined) reject(new Error(`CRI ${wire.path}: no answer`));
+            else resolve(res);
+          });
+        }),
+    );
   }
 
   /** Calls unary RuntimeService method M; the answer is M's decoded response. */
@@ -104,7 +106,7 @@ export class CriClient {
   /** Opens server-streaming RuntimeService method M (GetContainerEvents); cancel() ends it. */
   runtimeStream<M extends RuntimeStreamMethod>(method: M, req: RequestInputOf<M> | CriMessage): ClientReadableStream<ResponseOutputOf<M>> {
     const wire = wireOf<RequestInputOf<M> | CriMessage, ResponseOutputOf<M>>(this.runtimeDef, method);
-    return this.runtime.makeServerStreamRequest(wire.path, wire.requestSerialize, wire.responseDeserialize, req, new Metadata());
+    return this.runtime.makeServerStreamRequest(wire.path, wire.requestSerialize, wire.responseDeserialize, req, traceMetadata());
   }
 
   close(): void {

@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config/config-error.js';
 import { errorMessage } from '../errors.js';
 import { daemonUnreachable } from './unreachable.js';
+import { traceVerb } from './verb-trace.js';
 import { VERBS } from './registry.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SOCKET_HELP, socketOf, UsageError, type Verb, type VerbOption, type VerbValues } from './verb.js';
 
@@ -92,7 +93,7 @@ function buildProgram(outcome: Outcome): Command {
 
 async function runVerb(verb: Verb, values: VerbValues, args: string[]): Promise<number> {
   try {
-    return await verb.run(values, args);
+    return await traceVerb(verb.name, () => verb.run(values, args));
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`sandlot ${verb.name}: ${e.message}\n`);

@@ -10,12 +10,13 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { context, propagation, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
+import { SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
 import { streamHandlerOf, unaryHandlerOf, type AnyStreamHandler, type AnyUnaryHandler, type CallContext, type HandlerSet } from './handler-types.js';
-import { statusName, toGrpcStatus } from './status.js';
+import { isServerError, statusName, toGrpcStatus } from './status.js';
 
 export interface InstrumentOptions {
   log: Logger;
@@ -57,6 +58,33 @@ interface IdentifyingFields {
   pod_sandbox_id?: unknown;
   container_id?: unknown;
   image?: { image?: unknown } | null;
+  runtime_handler?: unknown;
+  /** RunPodSandbox: the pod's; CreateContainer: the container's. */
+  config?: { metadata?: { name?: unknown; namespace?: unknown; uid?: unknown } | null; image?: { image?: unknown } | null } | null;
+  /** CreateContainer: the pod's config. */
+  sandbox_config?: { metadata?: { name?: unknown; namespace?: unknown; uid?: unknown } | null } | null;
+}
+
+function text(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/** What the request says about its pod, container, image and handler, as span attributes (src/observe/spans.ts). */
+function spanAttributes(method: string, req: IdentifyingFields): Attributes {
+  const pod = method === 'RunPodSandbox' ? req.config?.metadata : req.sandbox_config?.metadata;
+  const attrs: Record<string, string | undefined> = {
+    [SPAN_ATTR.podSandboxId]: text(req.pod_sandbox_id),
+    [SPAN_ATTR.podName]: text(pod?.name),
+    [SPAN_ATTR.podNamespace]: text(pod?.namespace),
+    [SPAN_ATTR.podUid]: text(pod?.uid),
+    [SPAN_ATTR.containerId]: text(req.container_id),
+    [SPAN_ATTR.containerName]: method === 'CreateContainer' ? text(req.config?.metadata?.name) : undefined,
+    [SPAN_ATTR.image]: text(req.image?.image) ?? text(req.config?.image?.image),
+    [SPAN_ATTR.handler]: text(req.runtime_handler),
+  };
+  const out: Attributes = {};
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) out[k] = v;
+  return out;
 }
 
 function idFields(req: IdentifyingFields): Record<string, string> {
@@ -90,6 +118,9 @@ class CallScope {
   readonly controller = new AbortController();
   readonly log: Logger;
   readonly span;
+  /** The context with this call's span active: handlers run in it, so their work is its children. */
+  private readonly otelContext: Context;
+  private readonly attributes: Attributes;
 
   constructor(
     private readonly opts: InstrumentOptions,
@@ -102,22 +133,33 @@ class CallScope {
     opts.metrics.criCallsInFlight.inc({ service: shortName(service), method });
     this.log = opts.log.child({ rpc: method, ...idFields(req) });
     const parent = propagation.extract(context.active(), metadataCarrier(md));
+    this.attributes = spanAttributes(method, req);
     this.span = opts.tracer.startSpan(
       `${fullName(service)}/${method}`,
       {
         kind: SpanKind.SERVER,
-        attributes: { 'rpc.system': 'grpc', 'rpc.service': fullName(service), 'rpc.method': method },
+        attributes: { 'rpc.system': 'grpc', 'rpc.service': fullName(service), 'rpc.method': method, ...this.attributes },
       },
       parent,
     );
+    this.otelContext = trace.setSpan(parent, this.span);
+  }
+
+  /** Runs `fn` (the handler) in the call's span, with the request's attributes for its child spans. */
+  run<T>(fn: () => T): T {
+    return context.with(this.otelContext, () => withSpanAttributes(this.attributes, fn));
   }
 
   get ctx(): CallContext {
     return { log: this.log, signal: this.controller.signal };
   }
 
-  /** Records the outcome; returns the status to send. */
+  /** Records the outcome; returns the status to send. Logged in the call's span: its line carries the trace ID. */
   finish(e: unknown): { code: Status; details: string } {
+    return context.with(this.otelContext, () => this.record(e));
+  }
+
+  private record(e: unknown): { code: Status; details: string } {
     const durationMs = Number(process.hrtime.bigint() - this.start) / 1e6;
     let code = Status.OK;
     let details = '';
@@ -127,7 +169,9 @@ class CallScope {
       details = st.details;
       if (st.unexpected) this.log.error({ err: e, durationMs, code: statusName(code) }, 'call failed unexpectedly');
       else this.log.warn({ durationMs, code: statusName(code), error: details }, 'call failed');
-      this.span.setStatus({ code: SpanStatusCode.ERROR, message: details });
+      // OpenTelemetry's gRPC conventions for servers: only codes that say the server
+      // failed make the span an error; a client's mistake (NOT_FOUND …) leaves it unset.
+      if (isServerError(code)) this.span.setStatus({ code: SpanStatusCode.ERROR, message: details });
     } else {
       const level = READ_ONLY.test(this.method) ? 'debug' : 'info';
       this.log[level]({ durationMs, code: 'OK' }, 'call done');
@@ -193,7 +237,7 @@ function wrapUnary(opts: InstrumentOptions, service: string, method: string, han
     Promise.resolve()
       .then(() => {
         if (bad !== undefined) throw malformedError(service, method, bad);
-        return handler(request, scope.ctx);
+        return scope.run(() => handler(request, scope.ctx));
       })
       .then(
         (res: unknown) => {
@@ -214,7 +258,7 @@ function wrapStream(opts: InstrumentOptions, service: string, method: string, ha
     const request: object = bad === undefined ? call.request : {};
     const scope = new CallScope(opts, service, method, request, call.metadata);
     call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
-    void (async () => {
+    void scope.run(async () => {
       try {
         if (bad !== undefined) throw malformedError(service, method, bad);
         // Inside the try: a handler that throws synchronously (before returning its
@@ -229,7 +273,7 @@ function wrapStream(opts: InstrumentOptions, service: string, method: string, ha
         const { code, details } = scope.finish(e);
         call.emit('error', { code, details, metadata: new Metadata() });
       }
-    })();
+    });
   };
 }
 

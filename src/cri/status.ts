@@ -51,3 +51,21 @@ export function toGrpcStatus(e: unknown): GrpcStatus {
 export function statusName(code: Status): string {
   return Status[code] ?? String(code);
 }
+
+/**
+ * Codes that say the server failed, per OpenTelemetry's semantic conventions for gRPC
+ * servers; every other code (NOT_FOUND, INVALID_ARGUMENT, ALREADY_EXISTS …) is the
+ * client's business and leaves a server span's status unset.
+ */
+const SERVER_ERRORS: ReadonlySet<Status> = new Set([
+  Status.UNKNOWN,
+  Status.DEADLINE_EXCEEDED,
+  Status.UNIMPLEMENTED,
+  Status.INTERNAL,
+  Status.UNAVAILABLE,
+  Status.DATA_LOSS,
+]);
+
+export function isServerError(code: Status): boolean {
+  return SERVER_ERRORS.has(code);
+}

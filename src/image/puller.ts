@@ -7,6 +7,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { FailedPreconditionError, ResourceExhaustedError } from '../errors.js';
+import { childSpan, SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
 import type { ContentStore } from './content-store.js';
 import { chainIds, sha256Digest } from './digest.js';
 import { decompressor } from './decompress.js';
@@ -63,7 +64,12 @@ export interface PullRequest {
 export class Puller {
   constructor(private readonly opts: PullerOptions) {}
 
-  async pull(req: PullRequest): Promise<ImageRecord> {
+  pull(req: PullRequest): Promise<ImageRecord> {
+    // Every span of the pull (manifest, each layer's fetch and unpack) names the image.
+    return withSpanAttributes({ [SPAN_ATTR.image]: req.repoTags[0] ?? req.root }, () => this.pullNow(req));
+  }
+
+  private async pullNow(req: PullRequest): Promise<ImageRecord> {
     const { root, manifest, manifestDigest, manifestBlobs } = await this.resolveManifest(req);
     const { config, layers } = await this.readConfig(req, manifest);
     await this.fetchAndUnpackLayers(req, manifest.config.digest, layers);
@@ -86,14 +92,18 @@ export class Puller {
   private async resolveManifest(req: PullRequest): Promise<{ root: string; manifest: ImageManifest; manifestDigest: string; manifestBlobs: string[] }> {
     const { source } = req;
     const rootDesc = req.root.startsWith('sha256:') ? { digest: req.root, size: req.rootSize } : undefined;
-    const root = await this.fetchDocument(source, req.root, rootDesc, req.signal);
+    const root = await childSpan('image fetch manifest', { 'oci.manifest.reference': req.root }, () =>
+      this.fetchDocument(source, req.root, rootDesc, req.signal),
+    );
     const manifestBlobs = [root.digest];
     let manifest: ImageManifest;
     let manifestDigest = root.digest;
     const parsed = parseManifest(root.bytes, root.contentType, `manifest ${root.digest} from ${source.describe}`);
     if (parsed.kind === 'index') {
       const chosen: Descriptor = selectPlatform(parsed, this.opts.platform ?? hostPlatform(), `selecting platform in index ${root.digest}`);
-      const child = await this.fetchDocument(source, chosen.digest, chosen, req.signal);
+      const child = await childSpan('image fetch manifest', { 'oci.manifest.reference': chosen.digest }, () =>
+        this.fetchDocument(source, chosen.digest, chosen, req.signal),
+      );
       const inner = parseManifest(child.bytes, chosen.mediaType, `manifest ${chosen.digest} from ${source.describe}`);
       if (inner.kind !== 'manifest') throw new FailedPreconditionError(`manifest ${chosen.digest}: an index inside an index is not supported`);
       manifest = inner;
@@ -147,12 +157,15 @@ export class Puller {
       }
     };
     await forEachLimited(layers, LAYER_CONCURRENCY, async (l) => {
-      await this.ingest(req.source, l, req);
+      const layerAttrs = { 'sandlot.layer.digest': l.digest, 'sandlot.layer.size': l.size, 'sandlot.layer.media_type': l.mediaType };
+      await childSpan('image fetch layer', layerAttrs, () => this.ingest(req.source, l, req));
       req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'unpacking' });
-      await this.opts.snapshots.unpack(l.chainId, l.diffId, () => this.openLayer(l), `unpacking layer ${l.digest}`, {
-        layerMaxBytes: this.opts.limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER,
-        charge: (n) => charge(n, l.digest),
-      });
+      await childSpan('image unpack layer', { ...layerAttrs, 'sandlot.layer.chain_id': l.chainId }, () =>
+        this.opts.snapshots.unpack(l.chainId, l.diffId, () => this.openLayer(l), `unpacking layer ${l.digest}`, {
+          layerMaxBytes: this.opts.limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER,
+          charge: (n) => charge(n, l.digest),
+        }),
+      );
       req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'done' });
     });
   }

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DeadlineExceededError, FailedPreconditionError, InternalError, errorMessage } from '../errors.js';
+import { childSpan, SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
 import type { CniNetworkList, CniPluginConf } from './cni-config.js';
 import type { PluginExecutor } from './cni-exec.js';
 import { parseCniError, parseCniResult, supportsCheck, type CniResult } from './cni-result.js';
@@ -33,6 +34,17 @@ export interface RuntimeConf {
 }
 
 type Command = 'ADD' | 'CHECK' | 'DEL';
+
+/** The span of one network list's ADD/CHECK/DEL (its plugins' spans below it); all of them name the pod. */
+function cniSpan<T>(cmd: Command, list: CniNetworkList, rt: RuntimeConf, fn: () => Promise<T>): Promise<T> {
+  const arg = (k: string) => rt.args.find(([key]) => key === k)?.[1];
+  const pod = {
+    [SPAN_ATTR.podSandboxId]: rt.containerId,
+    [SPAN_ATTR.podName]: arg('K8S_POD_NAME'),
+    [SPAN_ATTR.podNamespace]: arg('K8S_POD_NAMESPACE'),
+  };
+  return withSpanAttributes(pod, () => childSpan(`CNI ${cmd}`, { 'cni.command': cmd, 'cni.network': list.name, 'cni.ifname': rt.ifName }, fn));
+}
 
 /**
  * The config one plugin gets on stdin: its own entry plus the list's name and cniVersion,
@@ -103,7 +115,11 @@ export class CniRunner {
     return [...types].filter((t) => this.findPlugin(t) === undefined);
   }
 
-  async add(list: CniNetworkList, rt: RuntimeConf): Promise<CniResult> {
+  add(list: CniNetworkList, rt: RuntimeConf): Promise<CniResult> {
+    return cniSpan('ADD', list, rt, () => this.addNow(list, rt));
+  }
+
+  private async addNow(list: CniNetworkList, rt: RuntimeConf): Promise<CniResult> {
     let prev: CniResult | undefined;
     for (const plugin of list.plugins) {
       const out = await this.call('ADD', list, plugin, prev?.raw, rt);
@@ -115,6 +131,10 @@ export class CniRunner {
 
   async check(list: CniNetworkList, rt: RuntimeConf, prevResult: Record<string, unknown>): Promise<void> {
     if (list.disableCheck || !supportsCheck(list.cniVersion)) return;
+    await cniSpan('CHECK', list, rt, () => this.checkNow(list, rt, prevResult));
+  }
+
+  private async checkNow(list: CniNetworkList, rt: RuntimeConf, prevResult: Record<string, unknown>): Promise<void> {
     for (const plugin of list.plugins) {
       try {
         await this.call('CHECK', list, plugin, prevResult, rt);
@@ -125,7 +145,11 @@ export class CniRunner {
   }
 
   /** Every plugin in reverse, even after a failure; throws an AggregateError of all failures. */
-  async del(list: CniNetworkList, rt: RuntimeConf, prevResult: Record<string, unknown> | undefined): Promise<void> {
+  del(list: CniNetworkList, rt: RuntimeConf, prevResult: Record<string, unknown> | undefined): Promise<void> {
+    return cniSpan('DEL', list, rt, () => this.delNow(list, rt, prevResult));
+  }
+
+  private async delNow(list: CniNetworkList, rt: RuntimeConf, prevResult: Record<string, unknown> | undefined): Promise<void> {
     const errors: unknown[] = [];
     for (const plugin of [...list.plugins].reverse()) {
       try {
@@ -144,7 +168,13 @@ export class CniRunner {
     return `running CNI plugin "${plugin.type}" ${cmd} for network "${list.name}"`;
   }
 
-  private async call(
+  private call(cmd: Command, list: CniNetworkList, plugin: CniPluginConf, prevResult: Record<string, unknown> | undefined, rt: RuntimeConf): Promise<string> {
+    return childSpan(`CNI ${cmd} ${plugin.type}`, { 'cni.command': cmd, 'cni.network': list.name, 'cni.plugin': plugin.type }, () =>
+      this.callNow(cmd, list, plugin, prevResult, rt),
+    );
+  }
+
+  private async callNow(
     cmd: Command,
     list: CniNetworkList,
     plugin: CniPluginConf,

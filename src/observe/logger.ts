@@ -1,11 +1,24 @@
 // The root logger, on stderr. The only module-level state sandlot allows. A person at a
 // terminal reads lines (pino-pretty); anything else (a pipe, journald, a node agent
 // collecting logs) gets one JSON object per line.
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { PinoPretty } from 'pino-pretty';
 import type { LogLevel } from '../config/types.js';
 
 const LOG_FD = 2;
+
+/**
+ * The active span's IDs on every line logged inside a traced call (the field names of
+ * OpenTelemetry's pino instrumentation). Without tracing no span is active: nothing added.
+ */
+export function traceFields(): Record<string, string> {
+  const span = trace.getActiveSpan();
+  if (span === undefined) return {};
+  const sc = span.spanContext();
+  if (!isSpanContextValid(sc)) return {};
+  return { trace_id: sc.traceId, span_id: sc.spanId, trace_flags: `0${sc.traceFlags.toString(16)}`.slice(-2) };
+}
 
 export interface LoggerOptions {
   /** Readable lines instead of JSON; by default when stderr is a terminal. */
@@ -20,6 +33,7 @@ export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logg
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      mixin: traceFields,
     },
     pretty ? prettyDestination() : pino.destination({ fd: LOG_FD, sync: false }),
   );

@@ -4,6 +4,7 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { commandSpan } from './command-span.js';
 
 export interface CommandResult {
   stdout: string;
@@ -41,7 +42,9 @@ export class CommandError extends Error {
 export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 
 export const runCommand: CommandRunner = (file, args, options = {}) =>
-  options.outputFile !== undefined ? runToFile(file, args, options.outputFile, options.timeoutMs) : runPiped(file, args, options);
+  commandSpan(file, args, () =>
+    options.outputFile !== undefined ? runToFile(file, args, options.outputFile, options.timeoutMs) : runPiped(file, args, options),
+  );
 
 async function runToFile(file: string, args: string[], outputFile: string, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<CommandResult> {
   const handle = await fsp.open(outputFile, 'w');

@@ -13,6 +13,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { DeadlineExceededError, errnoCode, errorMessage, FailedPreconditionError, InternalError, SandlotError } from '../errors.js';
 import { resolveBinary } from './command.js';
+import { commandSpan } from './command-span.js';
+import { SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
 import type { RuntimeDriver } from './runtime.js';
 
 export interface ConmonCreateOptions {
@@ -119,7 +121,13 @@ export class Conmon {
   }
 
   /** Starts conmon, which runs `<runtime> create`; resolves once create has finished. */
-  async create(o: ConmonCreateOptions): Promise<ConmonCreated> {
+  create(o: ConmonCreateOptions): Promise<ConmonCreated> {
+    return withSpanAttributes({ [SPAN_ATTR.containerId]: o.id, [SPAN_ATTR.handler]: o.runtime.name }, () =>
+      commandSpan(this.binary, this.args(o), () => this.createUnder(o), 'conmon create'),
+    );
+  }
+
+  private async createUnder(o: ConmonCreateOptions): Promise<ConmonCreated> {
     await Promise.all([
       fs.mkdir(o.exitDir, { recursive: true }),
       fs.mkdir(o.socketDir, { recursive: true }),

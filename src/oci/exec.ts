@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipe } from '../../native/index.js';
 import { errnoCode, errorMessage, InternalError } from '../errors.js';
+import { endProcessSpan, startProcessSpan } from './command-span.js';
 
 /** The subset of an OCI process the exec copies from the container. */
 export interface OciProcess {
@@ -123,7 +124,9 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
   const bin = o.runtime.binaryPath(); // FailedPrecondition before anything is made
   const dir = path.join(o.scratchDir, randomBytes(8).toString('hex'));
   const files = await writeExecFiles(dir, o, base);
-  const { child, ours } = spawnExec(bin, [...o.runtime.globalArgs(), ...o.runtime.execArgs(o.containerId, files)], o);
+  const args = [...o.runtime.globalArgs(), ...o.runtime.execArgs(o.containerId, files)];
+  const { child, ours } = spawnExec(bin, args, o);
+  const span = startProcessSpan(bin, args);
   const outputClosed = Promise.all(
     ours.slice(1).map((sock) => (sock === undefined ? Promise.resolve() : new Promise<void>((resolve) => sock.once('close', () => resolve())))),
   ).then(() => undefined);
@@ -138,6 +141,7 @@ export async function launchExec(o: LaunchOptions): Promise<ExecLaunch> {
       resolve(code ?? 128 + (sig ? (os.constants.signals[sig] ?? 9) : 0));
     });
   });
+  void exited.then((code) => endProcessSpan(span, code));
   let killing: Promise<void> | undefined;
   const kill = (): Promise<void> => {
     killing ??= (async () => {

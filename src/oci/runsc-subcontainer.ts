@@ -32,6 +32,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DeadlineExceededError, errnoCode, errorMessage, FailedPreconditionError, InternalError, wrapError } from '../errors.js';
 import { packageRoot } from '../util/package-info.js';
 import { runCommand, type CommandRunner } from './command.js';
+import { withHandler } from './command-span.js';
+import { childSpan, SPAN_ATTR } from '../observe/spans.js';
 import type { RuntimeDriver } from './runtime.js';
 import { ANNOTATION_CONTAINER_TYPE, ANNOTATION_SANDBOX_ID } from './spec-common.js';
 
@@ -152,7 +154,8 @@ export class RunscShim {
     this.runtime = options.runtime;
     this.shimPath = options.shimPath ?? defaultShimPath();
     this.shell = options.shell ?? '/bin/sh';
-    this.run = options.run ?? runCommand;
+    const run = options.run ?? runCommand;
+    this.run = (file, args, opts) => withHandler(this.runtime.name, () => run(file, args, opts));
     this.probe = options.proxyProbe ?? procProxyProbe;
   }
 
@@ -200,7 +203,12 @@ export class RunscShim {
    * Makes the proxy run `runsc start` and resolves once it did; rejects with runsc's
    * message when start failed (the proxy then exits 128, conmon records it).
    */
-  async triggerStart(o: TriggerStartOptions): Promise<void> {
+  triggerStart(o: TriggerStartOptions): Promise<void> {
+    // The proxy runs `runsc start`: its span is the daemon's wait for the outcome.
+    return withHandler(this.runtime.name, () => childSpan('runsc start', { [SPAN_ATTR.containerId]: o.id }, () => this.triggerStartNow(o)));
+  }
+
+  private async triggerStartNow(o: TriggerStartOptions): Promise<void> {
     const ctx = `starting runsc subcontainer "${o.id}"`;
     const timeoutMs = o.timeoutMs ?? START_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;

@@ -14,6 +14,7 @@ import type { RuntimeHandlerConfig, RuntimeType } from '../config/types.js';
 import { errorMessage, FailedPreconditionError, wrapError } from '../errors.js';
 import { boundingSetOfStatus, unknownCapabilityIn } from './capabilities.js';
 import { CommandError, resolveBinary, runCommand, type CommandRunner } from './command.js';
+import { withHandler } from './command-span.js';
 import { launchExec, type ExecFiles, type ExecLaunch, type ExecOptions } from './exec.js';
 import {
   probeContainerId,
@@ -52,7 +53,9 @@ export abstract class CliRuntime implements RuntimeDriver {
     this.config = options.config;
     this.root = path.join(options.stateDir, 'runtimes', options.name);
     this.log = options.log;
-    this.run = options.run ?? runCommand;
+    const run = options.run ?? runCommand;
+    // Every process span of this driver names its handler.
+    this.run = (file, args, opts) => withHandler(this.name, () => run(file, args, opts));
   }
 
   /** The handler type's own global flags (after --root, before the config's args). */
@@ -221,7 +224,7 @@ export abstract class CliRuntime implements RuntimeDriver {
   }
 
   exec(options: ExecOptions): Promise<ExecLaunch> {
-    return launchExec({ ...options, runtime: this });
+    return withHandler(this.name, () => launchExec({ ...options, runtime: this }));
   }
 }
 

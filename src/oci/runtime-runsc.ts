@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import type { RuntimeType } from '../config/types.js';
 import { UnimplementedError } from '../errors.js';
+import { commandSpan } from './command-span.js';
 import { treeOf, type ExecFiles } from './exec.js';
 import { CliRuntime } from './runtime-cli.js';
 import { runtimeFeatures, type PortForwardPath, type RuntimeFeatures, type RuntimeStats } from './runtime.js';
@@ -88,6 +89,10 @@ export class RunscRuntime extends CliRuntime {
 
 /** The stdout of a command; empty when it cannot run (best effort: a kill path). */
 function runOutput(bin: string, args: string[]): Promise<string> {
+  return commandSpan(bin, args, () => spawnOutput(bin, args));
+}
+
+function spawnOutput(bin: string, args: string[]): Promise<string> {
   return new Promise((resolve) => {
     const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
@@ -99,6 +104,10 @@ function runOutput(bin: string, args: string[]): Promise<string> {
 
 /** Runs a command to its end, ignoring how it went (best effort: a kill path). */
 function runQuiet(bin: string, args: string[]): Promise<void> {
+  return commandSpan(bin, args, () => spawnQuiet(bin, args));
+}
+
+function spawnQuiet(bin: string, args: string[]): Promise<void> {
   return new Promise((resolve) => {
     const c = spawn(bin, args, { stdio: 'ignore' });
     c.once('error', () => resolve());

@@ -15,15 +15,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** The CLI with `args` as given (no --socket added). */
-export function cliSpawn(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', TSX, BIN, ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+/** The CLI with `args` as given (no --socket added); `env` is added to ours (OTEL_* for the tracing test). */
+export function cliSpawn(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', TSX, BIN, ...args], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
 }
 
 /** Runs the CLI to its end; stdin gets `input` (or nothing) and is closed. */
-export function cliRun(args: string[], input?: string): Promise<CliResult> {
+export function cliRun(args: string[], input?: string, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = cliSpawn(args);
+    const child = cliSpawn(args, env);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
