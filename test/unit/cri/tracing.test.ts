@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { propagation } from '@opentelemetry/api';
+import { propagation, SpanStatusCode } from '@opentelemetry/api';
 import { core, tracing } from '@opentelemetry/sdk-node';
 import { pino } from 'pino';
 import { CriClient } from '../../../src/cli/client.js';
@@ -62,6 +62,9 @@ test('each CRI call becomes a server span named after the method, carrying the p
   const pull = spans.find((s) => s.name === 'runtime.v1.ImageService/PullImage');
   assert.ok(pull, 'a span for PullImage');
   assert.equal(pull.attributes['rpc.grpc.status_code'], 12, 'UNIMPLEMENTED recorded');
+  // OpenTelemetry's gRPC server conventions: UNIMPLEMENTED is a server error; OK leaves the status unset.
+  assert.equal(pull.status.code, SpanStatusCode.ERROR);
+  assert.equal(version.status.code, SpanStatusCode.UNSET);
   const st = spans.find((s) => s.name === 'runtime.v1.RuntimeService/Status');
   assert.ok(st, 'a span for Status');
   assert.equal(st.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
