@@ -154,6 +154,14 @@ class CallScope {
     return { log: this.log, signal: this.controller.signal };
   }
 
+  /** Names on the span what the call made (RunPodSandbox's pod, CreateContainer's container): traces are found by these IDs. */
+  noteAnswer(res: unknown): void {
+    if (!this.span.isRecording() || typeof res !== 'object' || res === null) return;
+    const { pod_sandbox_id: pod, container_id: ctr } = res as { pod_sandbox_id?: unknown; container_id?: unknown };
+    if (typeof pod === 'string' && pod !== '') this.span.setAttribute(SPAN_ATTR.podSandboxId, pod);
+    if (typeof ctr === 'string' && ctr !== '') this.span.setAttribute(SPAN_ATTR.containerId, ctr);
+  }
+
   /** Records the outcome; returns the status to send. Logged in the call's span: its line carries the trace ID. */
   finish(e: unknown): { code: Status; details: string } {
     return context.with(this.otelContext, () => this.record(e));
@@ -241,6 +249,7 @@ function wrapUnary(opts: InstrumentOptions, service: string, method: string, han
       })
       .then(
         (res: unknown) => {
+          scope.noteAnswer(res);
           scope.finish(undefined);
           callback(null, res);
         },

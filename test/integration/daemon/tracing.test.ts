@@ -106,6 +106,7 @@ for (const handler of ['runc', 'runsc']) {
       // RunPodSandbox: the network list's ADD and each plugin's, then the infra under conmon.
       const run = await callTree('RunPodSandbox', (s) => s.attributes['k8s.pod.name'] === podName, ['CNI ADD', 'CNI ADD bridge', 'conmon create']);
       assert.equal(run.call.attributes['sandlot.runtime_handler'], handler);
+      assert.equal(run.call.attributes['sandlot.pod_sandbox.id'], podId, 'the span names the pod the call made');
       assert.equal(run.call.status.code, STATUS_CODE.UNSET);
       // The bridge plugin's span sits under its network list's ADD, which names the pod.
       const bridge = named(run.below, 'CNI ADD bridge');
@@ -121,6 +122,7 @@ for (const handler of ['runc', 'runsc']) {
       // CreateContainer: the container under conmon, naming container, pod and image.
       const create = await callTree('CreateContainer', (s) => s.attributes['sandlot.pod_sandbox.id'] === podId, ['conmon create']);
       assert.equal(create.call.attributes['k8s.container.name'], 'app');
+      assert.equal(create.call.attributes['container.id'], ctrId, 'the span names the container the call made');
       const ctr = named(create.below, 'conmon create');
       assert.equal(ctr.attributes['container.id'], ctrId);
       assert.equal(ctr.attributes['sandlot.runtime_handler'], handler);
