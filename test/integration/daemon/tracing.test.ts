@@ -171,40 +171,49 @@ test('a NOT_FOUND call is no server error (status unset); an INTERNAL one is', {
   await env.d.runtime('RemovePodSandbox', { pod_sandbox_id: podId }, 120_000);
 });
 
-test('sandlot run from the real CLI is one trace: its calls are client spans the daemon continues', { timeout: 300_000 }, async () => {
-  const logRoot = path.join(work, 'logs');
-  const res = await cliRun(['run', '--socket', env.d.socket, '--rm', '--name', 'traced-cli', '--log-root', logRoot, 'busybox', 'echo', 'traced'], undefined, {
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
-  });
-  assert.equal(res.code, 0, res.stderr);
-  assert.equal(res.stdout, 'traced\n');
+for (const handler of ['runc', 'runsc']) {
+  test(`${handler}: sandlot run from the real CLI is one trace: its calls are client spans the daemon continues`, { timeout: 300_000 }, async () => {
+    const logRoot = path.join(work, 'logs');
+    const name = `traced-cli-${handler}`;
+    const res = await cliRun(
+      ['run', '--socket', env.d.socket, '--runtime', handler, '--rm', '--name', name, '--log-root', logRoot, 'busybox', 'echo', 'traced'],
+      undefined,
+      { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+    );
+    assert.equal(res.code, 0, res.stderr);
+    assert.equal(res.stdout, 'traced\n');
 
-  const root = await receiver.waitFor('the CLI root span', (spans) => spans.find((s) => s.name === 'sandlot run' && s.service === 'sandlot-cli'));
-  assert.equal(root.parentSpanId, '', 'the run is the root of its trace');
-  const methods = ['RunPodSandbox', 'CreateContainer', 'StartContainer', 'StopPodSandbox', 'RemovePodSandbox'];
-  const inTrace = await receiver.waitFor(`daemon spans of ${methods.join(', ')} in the CLI's trace`, (spans) => {
-    const server = spans.filter((s) => s.traceId === root.traceId && s.kind === SPAN_KIND.SERVER && s.service === 'sandlot');
-    return methods.every((m) => server.some((s) => s.name === `runtime.v1.RuntimeService/${m}`)) ? server : undefined;
+    // The daemon's RunPodSandbox of this run, and the CLI's root span of its trace.
+    const rps = await receiver.waitFor(`the RunPodSandbox of pod ${name}`, (spans) =>
+      serverSpan(spans, 'RunPodSandbox', (s) => s.attributes['k8s.pod.name'] === name),
+    );
+    const root = await receiver.waitFor('the CLI root span', (spans) => spans.find((s) => s.traceId === rps.traceId && s.name === 'sandlot run'));
+    assert.equal(root.parentSpanId, '', 'the run is the root of its trace');
+    assert.equal(root.service, 'sandlot-cli');
+    const methods = ['RunPodSandbox', 'CreateContainer', 'StartContainer', 'StopPodSandbox', 'RemovePodSandbox'];
+    const inTrace = await receiver.waitFor(`daemon spans of ${methods.join(', ')} in the CLI's trace`, (spans) => {
+      const server = spans.filter((s) => s.traceId === root.traceId && s.kind === SPAN_KIND.SERVER && s.service === 'sandlot');
+      return methods.every((m) => server.some((s) => s.name === `runtime.v1.RuntimeService/${m}`)) ? server : undefined;
+    });
+    for (const m of methods) {
+      const server = inTrace.find((s) => s.name === `runtime.v1.RuntimeService/${m}`)!;
+      const client = receiver.spans.find((s) => s.spanId === server.parentSpanId);
+      assert.ok(client, `${m}: the daemon's span has the CLI's client span as parent`);
+      assert.equal(client.kind, SPAN_KIND.CLIENT);
+      assert.equal(client.service, 'sandlot-cli');
+    }
+    // The daemon's work is in the same trace too, on the handler asked for.
+    const below = receiver.descendants(root);
+    assert.ok(
+      below.some((s) => s.name === 'conmon create' && s.attributes['sandlot.runtime_handler'] === handler),
+      `conmon create (${handler}) lies in the CLI trace`,
+    );
+    assert.ok(
+      below.some((s) => s.name === 'CNI ADD'),
+      'CNI ADD lies in the CLI trace',
+    );
   });
-  for (const m of methods) {
-    const server = inTrace.find((s) => s.name === `runtime.v1.RuntimeService/${m}`)!;
-    const client = receiver.spans.find((s) => s.spanId === server.parentSpanId);
-    assert.ok(client, `${m}: the daemon's span has the CLI's client span as parent`);
-    assert.equal(client.kind, SPAN_KIND.CLIENT);
-    assert.equal(client.service, 'sandlot-cli');
-  }
-  // The daemon's work is in the same trace too.
-  const below = receiver.descendants(root);
-  assert.ok(
-    below.some((s) => s.name === 'conmon create'),
-    'conmon create lies in the CLI trace',
-  );
-  assert.ok(
-    below.some((s) => s.name === 'CNI ADD'),
-    'CNI ADD lies in the CLI trace',
-  );
-});
+}
 
 test('an OTLP endpoint that refuses is logged as an export failure; the daemon keeps serving', { timeout: 180_000 }, async () => {
   const port = await freePort(); // nothing listens on it
