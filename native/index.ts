@@ -3,6 +3,7 @@ export * from './libc.js';
 export * from './flock.js';
 export * from './netns.js';
 export * from './mount.js';
+export * from './mount-api.js';
 export * from './mknod.js';
 export * from './xattr.js';
 export * from './socket.js';

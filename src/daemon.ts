@@ -41,6 +41,7 @@ import { StreamingServer } from './streaming/server.js';
 import { exposureWarnings, loadStreamingTls } from './config/streaming-tls.js';
 import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
+import { probeMountApi } from './oci/tree-mounts.js';
 import { packageVersion } from './util/package-info.js';
 
 /** How long in-flight calls get to finish on SIGTERM. */
@@ -285,8 +286,15 @@ async function runtimeHandlerSet(
   const criu = await probeCriu();
   if (!criu.ok) log.info({ output: probeSummary(criu) }, 'criu check failed: CheckpointContainer answers UNIMPLEMENTED');
   const sandboxSet = requestedStops(sandboxHandlers(pods), lifecycle);
+  // open_tree and mount_setattr (Linux 5.12+) make what runc 1.1.5 cannot.
+  const mountApi = probeMountApi();
+  if (!mountApi.ok) log.info({ reason: mountApi.reason }, 'the new mount API is not usable: recursive read-only mounts are refused');
   const runtimeHandlers = (): HandlerReadiness[] =>
-    pods.runtimeHandlers().map((h) => ({ name: h.name, ready: h.ready, reason: h.ready ? '' : `${h.reason}: ${h.message}` }));
+    pods.runtimeHandlers().map((h) => {
+      const f = pods.driver(h.name).features;
+      const features = { recursive_read_only_mounts: mountApi.ok && f.recursiveReadOnlyMounts, user_namespaces: false };
+      return { name: h.name, ready: h.ready, reason: h.ready ? '' : `${h.reason}: ${h.message}`, features };
+    });
   return merge(
     runtimeInfoHandlers({
       version: parts.version,

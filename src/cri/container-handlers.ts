@@ -4,6 +4,7 @@
 // container layer trusts what it gets.
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
+import { checkPreparedMounts } from '../oci/prepared-mounts.js';
 import { buildResources, type CriContainerConfig, type CriContainerResources, type CriMount } from '../oci/spec-container.js';
 import { criContainerState, type ContainerRecord, type CriContainerState } from '../sandbox/container/container.js';
 import type { ContainerFilter } from '../sandbox/container/container-filter.js';
@@ -122,6 +123,7 @@ export function parseCreateContainer(req: CreateContainerRequest): CreateContain
   (c.mounts ?? []).forEach((m, i) => {
     if (!path.isAbsolute(m.container_path ?? '')) throw new InvalidArgumentError(`config.mounts[${i}].container_path "${m.container_path}" must be absolute`);
   });
+  checkPreparedMounts(c.mounts ?? [], 'config.mounts');
   checkResources('config.linux.resources', c.linux?.resources);
   return {
     podId,

@@ -18,6 +18,8 @@ export interface HandlerReadiness {
   name: string;
   ready: boolean;
   reason: string;
+  /** RuntimeHandlerFeatures: what the handler does here (its features and the kernel's). */
+  features: { recursive_read_only_mounts: boolean; user_namespaces: boolean };
 }
 
 export interface RuntimeInfoDeps {
@@ -76,7 +78,7 @@ export function runtimeInfoHandlers(deps: RuntimeInfoDeps): HandlerSet {
           info,
           runtime_handlers: handlers.map((h) => ({
             name: h.name,
-            features: { recursive_read_only_mounts: false, user_namespaces: false },
+            features: h.features,
           })),
           features: { supplemental_groups_policy: false },
         };

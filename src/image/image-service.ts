@@ -24,7 +24,8 @@ import { Puller, type PullProgress } from './puller.js';
 import { credentialIdentity, credentialsFromAuthConfig, type CriAuthConfig, type RegistryCredentials } from './registry-auth.js';
 import { RegistryClient } from './registry-client.js';
 import { formatReference, isDigest, isHexId, parseReference, repoName, tagReference, type ImageReference } from './reference.js';
-import { RootfsManager, type RootfsMounter, type RootfsPaths } from './rootfs.js';
+import { checkContainerId, KERNEL_MOUNTER, RootfsManager, type RootfsMounter, type RootfsPaths } from './rootfs.js';
+import { imageVolumesDir, mountImageVolume, unmountImageVolumes } from './image-volumes.js';
 import { SnapshotStore } from './snapshot-store.js';
 import type { UnpackNative } from './unpack.js';
 import type { ImagePullMetrics } from '../observe/image-pull-metrics.js';
@@ -355,7 +356,8 @@ export class ImageService {
       if (rec.pinned) {
         throw new FailedPreconditionError(`${what}: image ${rec.id} (${rec.repoTags.join(', ') || 'untagged'}) is pinned; pinned images are not removed`);
       }
-      const users = [...this.store.rootfsRefs()].filter(([, ref]) => ref.imageId === rec.id).map(([id]) => id);
+      // Rootfs references are keyed by container ID, image volumes' by `<id>/image-volume/<n>`.
+      const users = [...new Set([...this.store.rootfsRefs()].filter(([, ref]) => ref.imageId === rec.id).map(([key]) => key.split('/')[0]))];
       if (users.length > 0) {
         throw new FailedPreconditionError(
           `${what}: image ${rec.id} is in use by container${users.length > 1 ? 's' : ''} ${users.map((u) => `"${u}"`).join(', ')}; remove ${users.length > 1 ? 'them' : 'it'} first`,
@@ -406,6 +408,50 @@ export class ImageService {
         await this.gcLocked();
       }
     });
+  }
+
+  /**
+   * KEP-4639: image `refOrId` mounted read-only as image volume `index` of
+   * `containerId`; its path. The reference is recorded first, so RemoveImage names the
+   * container and GC keeps the layers until removeImageVolumes. NotFound when the image
+   * is not present (the kubelet pulls it before CreateContainer).
+   */
+  async prepareImageVolume(refOrId: string, containerId: string, index: number): Promise<string> {
+    checkContainerId(containerId);
+    const img = this.resolve(refOrId);
+    for (const c of img.chainIds) {
+      if (!(await this.snapshots.has(c))) throw new FailedPreconditionError(`layer snapshot ${c} of image ${img.id} is missing; pull the image again`);
+    }
+    const key = `${containerId}/image-volume/${index}`;
+    await this.mutex.run(() => this.store.addRootfsRef(key, { imageId: img.id, chainIds: img.chainIds }));
+    const target = path.join(imageVolumesDir(this.rootfsContainersDir, containerId), String(index));
+    try {
+      await mountImageVolume(this.mounter, this.snapshots.dir, target, img.chainIds);
+    } catch (e) {
+      await fsp.rmdir(target).catch(() => undefined);
+      await this.mutex.run(() => this.store.deleteRootfsRef(key));
+      throw e;
+    }
+    return target;
+  }
+
+  /** Unmounts the image volumes of `containerId` and drops their references (then GC); idempotent. */
+  async removeImageVolumes(containerId: string): Promise<void> {
+    checkContainerId(containerId);
+    await unmountImageVolumes(imageVolumesDir(this.rootfsContainersDir, containerId));
+    await this.mutex.run(async () => {
+      const keys = [...this.store.rootfsRefs().keys()].filter((k) => k.startsWith(`${containerId}/image-volume/`));
+      for (const k of keys) await this.store.deleteRootfsRef(k);
+      if (keys.length > 0) await this.gcLocked();
+    });
+  }
+
+  private get rootfsContainersDir(): string {
+    return path.join(this.opts.config.root_dir, 'containers');
+  }
+
+  private get mounter(): RootfsMounter {
+    return this.opts.mounter ?? KERNEL_MOUNTER;
   }
 
   /** Paths of a container's rootfs (whether or not it is mounted). */

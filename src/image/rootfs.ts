@@ -54,6 +54,23 @@ function unescapeMountPath(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
+/**
+ * Mounts overlayfs over the layer snapshots `chainIds` (bottom layer first, as in the
+ * image config) at `target`, with `tail` (upper/work dirs, or `ro`) after the lower dirs.
+ */
+export async function mountLayers(mounter: RootfsMounter, snapshotsDir: string, target: string, chainIds: readonly string[], tail: string): Promise<void> {
+  // overlayfs lists the top layer first; an image config lists the bottom first.
+  const top = [...chainIds].reverse();
+  const abs = top.map((c) => path.join(snapshotsDir, digestHex(c), 'fs'));
+  const absOpts = `lowerdir=${abs.join(':')},${tail}`;
+  if (absOpts.length <= MOUNT_DATA_MAX_BYTES) {
+    await mounter.mountOverlay(target, absOpts, undefined);
+  } else {
+    const rel = top.map((c) => `${digestHex(c)}/fs`);
+    await mounter.mountOverlay(target, `lowerdir=${rel.join(':')},${tail}`, snapshotsDir);
+  }
+}
+
 export interface RootfsPaths {
   /** The merged tree: the container's root. */
   path: string;
@@ -100,17 +117,7 @@ export class RootfsManager {
       await fsp.mkdir(p.upper, { recursive: true, mode: 0o755 });
       await fsp.mkdir(p.work, { recursive: true, mode: 0o700 });
       await fsp.mkdir(p.path, { recursive: true, mode: 0o755 });
-      // overlayfs lists the top layer first; an image config lists the bottom first.
-      const top = [...chainIds].reverse();
-      const abs = top.map((c) => path.join(this.opts.snapshotsDir, digestHex(c), 'fs'));
-      const tail = `upperdir=${p.upper},workdir=${p.work}`;
-      const absOpts = `lowerdir=${abs.join(':')},${tail}`;
-      if (absOpts.length <= MOUNT_DATA_MAX_BYTES) {
-        await this.mounter.mountOverlay(p.path, absOpts, undefined);
-      } else {
-        const rel = top.map((c) => `${digestHex(c)}/fs`);
-        await this.mounter.mountOverlay(p.path, `lowerdir=${rel.join(':')},${tail}`, this.opts.snapshotsDir);
-      }
+      await mountLayers(this.mounter, this.opts.snapshotsDir, p.path, chainIds, `upperdir=${p.upper},workdir=${p.work}`);
       return p;
     } catch (e) {
       throw wrapError(what, e);

@@ -126,6 +126,11 @@ export interface RuntimeFeatures {
    * /dev (a write to its path lands in a tmpfs file), so CDI device nodes are refused there.
    */
   readonly hostDeviceNodes: boolean;
+  /**
+   * CRI Mount.recursive_read_only works: the daemon's read-only clone (prepared-mounts.ts)
+   * bound by the runtime keeps its submounts read-only (measured per handler).
+   */
+  readonly recursiveReadOnlyMounts: boolean;
 }
 
 const OCI_FEATURES: RuntimeFeatures = {
@@ -143,6 +148,7 @@ const OCI_FEATURES: RuntimeFeatures = {
   cgroupParentAnnotation: false,
   runtimeHookStages: ['prestart', 'createRuntime', 'createContainer', 'startContainer'],
   hostDeviceNodes: true,
+  recursiveReadOnlyMounts: true,
 };
 
 const RUNSC_FEATURES: RuntimeFeatures = {
@@ -160,6 +166,7 @@ const RUNSC_FEATURES: RuntimeFeatures = {
   cgroupParentAnnotation: true,
   runtimeHookStages: ['prestart', 'createRuntime'],
   hostDeviceNodes: false,
+  recursiveReadOnlyMounts: true,
 };
 
 /**

@@ -34,7 +34,8 @@ export async function buildMounts(input: ContainerSpecInput, privileged: boolean
   for (const [i, m] of (input.config.mounts ?? []).entries()) {
     const field = `mounts[${i}]`;
     if (m.image && (m.image.image ?? '') !== '') {
-      throw new UnimplementedError(`${field}.image: image volumes are not supported`);
+      // prepared-mounts.ts mounts image volumes and hands them over as binds of ready paths.
+      throw new UnimplementedError(`${field}.image: an image volume must be prepared by the daemon before its spec is built`);
     }
     if ((m.uidMappings ?? []).length > 0 || (m.gidMappings ?? []).length > 0) {
       throw new UnimplementedError(`${field}: id-mapped mounts are not supported`);
@@ -76,7 +77,9 @@ export async function buildMounts(input: ContainerSpecInput, privileged: boolean
     if (m.recursive_read_only) {
       if (!m.readonly) throw new InvalidArgumentError(`${field}.recursive_read_only: needs readonly`);
       if (propagation !== 'PROPAGATION_PRIVATE') throw new InvalidArgumentError(`${field}.recursive_read_only: needs propagation PROPAGATION_PRIVATE`);
-      options.push('rro');
+      // runc 1.1.5 takes an unknown "rro" as mount data and ignores it: prepared-mounts.ts
+      // makes the read-only tree and hands it over as a plain read-only bind.
+      throw new UnimplementedError(`${field}.recursive_read_only: must be prepared by the daemon before the spec is built (runc 1.1.5 has no "rro")`);
     }
     cri.push({ destination, type: 'bind', source, options });
   }

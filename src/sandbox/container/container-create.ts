@@ -12,9 +12,10 @@ import {
   type SpecLookups,
 } from '../../oci/spec-container.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
+import { prepareMounts, preparedMountsDir } from '../../oci/prepared-mounts.js';
 import { Cleanup } from '../../util/cleanup.js';
 import { changeState, normalizeStopSignal, nsString, type ContainerPaths, type ContainerRecord } from './container.js';
-import { destroyProcess, filestorePlanFor, removeRuntimeFiles, type ContainerTeardown } from './container-destroy.js';
+import { destroyProcess, filestorePlanFor, removePreparedMounts, removeRuntimeFiles, type ContainerTeardown } from './container-destroy.js';
 import { daemonOomFloor, lastCap, podFacts } from './container-spec-input.js';
 import { bindPodTmpfs, runscTmpfsHintMounts } from '../storage/pod-mounts.js';
 import type { SandboxRecord } from '../pod/sandbox.js';
@@ -62,7 +63,15 @@ export async function createContainerLocked(
     rec.rootfsPrepared = true;
     await c.store.save(rec);
     const rootfs = await c.images.prepareRootfs(image.id, id);
-    await writeContainerSpec(c, rec, pod, input.config, driver, image, rootfs.path, cleanup);
+    // Recursive read-only binds and image volumes, made by the daemon (prepared-mounts.ts).
+    cleanup.add('removing prepared mounts', () => removePreparedMounts(c, rec));
+    const prep = {
+      dir: preparedMountsDir(rec.paths.dir),
+      exists: (p: string) => c.lookups.exists(p),
+      imageVolume: (ref: string, i: number) => c.images.prepareImageVolume(ref, id, i),
+    };
+    const mounts = await prepareMounts(input.config.mounts ?? [], prep);
+    await writeContainerSpec(c, rec, pod, { ...input.config, mounts }, driver, image, rootfs.path, cleanup);
     await createUnderMonitor(c, rec, pod, driver, cleanup);
     cleanup.release();
     log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { DeadlineExceededError } from '../../errors.js';
 import type { ImageService } from '../../image/image-service.js';
 import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
+import { preparedMountsDir, releasePreparedMounts } from '../../oci/prepared-mounts.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, requireState, type ContainerRecord } from './container.js';
 import { noteExitLocked, refreshLocked, type ContainerExitBooks } from './exit-books.js';
@@ -22,7 +23,7 @@ import { containerFilestorePlan, type PodFilestores } from '../storage/pod-mount
 import type { SandboxRecord } from '../pod/sandbox.js';
 
 /** The parts of the image service containers use. */
-export type ContainerImages = Pick<ImageService, 'resolve' | 'prepareRootfs' | 'removeRootfs'>;
+export type ContainerImages = Pick<ImageService, 'resolve' | 'prepareRootfs' | 'removeRootfs' | 'prepareImageVolume' | 'removeImageVolumes'>;
 /** The parts of the pod manager containers use. */
 export type ContainerPods = Pick<PodManager, 'get' | 'withSandbox' | 'driver' | 'requireRunning'>;
 
@@ -92,6 +93,7 @@ export async function removeContainerLocked(t: ContainerTeardown, rec: Container
   if (monitor && (rec.state === 'running' || rec.state === 'created')) await steps.run('stopping', () => stopContainerLocked(t, rec, 0));
   if (monitor) await steps.run('deleting the container', () => destroyProcess(rec, monitor!));
   else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) steps.errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
+  await steps.run('removing prepared mounts', () => removePreparedMounts(t, rec));
   if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
   // "" only for an unknown container whose spec named none.
   if (rec.cgroupPath !== '') await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
@@ -113,6 +115,12 @@ export async function destroyProcess(rec: ContainerRecord, monitor: ContainerMon
   if (conmonPid > 0 && !(await waitPidGone(conmonPid, CONMON_EXIT_WAIT_MS))) {
     throw new DeadlineExceededError(`the monitor of container "${rec.id}" (pid ${conmonPid}) did not exit within ${CONMON_EXIT_WAIT_MS} ms`);
   }
+}
+
+/** The daemon-made mounts of the container (recursive read-only binds, image volumes); idempotent. */
+export async function removePreparedMounts(t: Pick<ContainerTeardown, 'images'>, rec: ContainerRecord): Promise<void> {
+  await releasePreparedMounts(preparedMountsDir(rec.paths.dir));
+  await t.images.removeImageVolumes(rec.id);
 }
 
 export async function removeRuntimeFiles(t: Pick<ContainerTeardown, 'exitDir' | 'socketDir'>, rec: ContainerRecord): Promise<void> {

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { buildContainerSpec, NODE_SPEC_LOOKUPS, type CriContainerConfig } from '../../../src/oci/spec-container.js';
+import { prepareMounts, releasePreparedMounts } from '../../../src/oci/prepared-mounts.js';
 import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
 
@@ -60,9 +61,18 @@ async function runSpec(t: { after: (fn: () => Promise<void>) => void }, config: 
       { container_path: '/rshared', host_path: shared, readonly: true, recursive_read_only: true },
     ],
   };
+  // The recursive read-only bind is made by the daemon (runc 1.1.5 has no "rro").
+  // Not under `dir`: its removal is recursive, and must never walk into a mount.
+  const mountsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-spec-mounts-'));
+  t.after(() => releasePreparedMounts(mountsDir));
+  const mounts = await prepareMounts(withMount.mounts ?? [], {
+    dir: mountsDir,
+    exists: (p) => NODE_SPEC_LOOKUPS.exists(p),
+    imageVolume: () => Promise.reject(new Error('no image volumes here')),
+  });
   const spec = await buildContainerSpec({
     containerId: id,
-    config: withMount,
+    config: { ...withMount, mounts },
     image: { User: user, Env: ['PATH=/bin', 'FROM_IMAGE=1'], WorkingDir: '/data' },
     pod,
     rootfs,

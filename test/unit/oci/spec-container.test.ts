@@ -264,9 +264,13 @@ test('mounts under runsc: HOST_TO_CONTAINER keeps rslave (root too); BIDIRECTION
   );
 });
 
-test('mounts: recursive read-only adds rro and needs readonly + private propagation; image volumes are unimplemented', async () => {
-  const s = await buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', readonly: true, recursive_read_only: true }] }));
-  assert.deepEqual(mount(s, '/a')?.options, ['rbind', 'rprivate', 'ro', 'rro']);
+test('mounts: recursive read-only and image volumes reach the spec only as prepared binds (prepared-mounts.ts); the CRI rules still hold', async () => {
+  // runc 1.1.5 would take "rro" as mount data and ignore it: never a fake recursive read-only.
+  await rejects(
+    buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', readonly: true, recursive_read_only: true }] })),
+    /mounts\[0\]\.recursive_read_only: must be prepared by the daemon/,
+    UnimplementedError,
+  );
   await rejects(
     buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', recursive_read_only: true }] })),
     /mounts\[0\]\.recursive_read_only: needs readonly/,
@@ -279,7 +283,11 @@ test('mounts: recursive read-only adds rro and needs readonly + private propagat
     ),
     /needs propagation PROPAGATION_PRIVATE/,
   );
-  await rejects(buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '', image: { image: 'x' } }] })), /image volumes/, UnimplementedError);
+  await rejects(
+    buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '', image: { image: 'x' } }] })),
+    /mounts\[0\]\.image: an image volume must be prepared/,
+    UnimplementedError,
+  );
 });
 
 test('mounts: nested mounts come after their parents', async () => {

@@ -1,0 +1,97 @@
+// The mounts of a container the daemon makes itself before the runtime runs, handed
+// to it as plain binds of ready paths (runc 1.1.5 has no `rro`; no runtime here mounts
+// images):
+//   recursive_read_only  a read-only clone of the source with every submount read-only
+//                        too, at <state_dir>/mounts/<id>/<index>
+//   image (KEP-4639)     the image's filesystem, read-only, mounted by the image service
+// Ready paths live outside the container's state dir, which destroy deletes
+// recursively: a mount left there by a failed unmount must make removal fail, never
+// let a recursive delete walk into a volume.
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { InvalidArgumentError, UnimplementedError, wrapError } from '../errors.js';
+import type { CriMount } from './container-config.js';
+import { cleanAbsolute } from './spec-container-mounts.js';
+import { cloneTree, removeMountDir } from './tree-mounts.js';
+
+/** What preparing a container's mounts needs from the layers beside this one. */
+export interface MountPreparation {
+  /** preparedMountsDir(container dir). */
+  dir: string;
+  /** Mounts image `ref` read-only as volume `index`; its path. NotFound when the image is not present. */
+  imageVolume(ref: string, index: number): Promise<string>;
+  exists(hostPath: string): Promise<boolean>;
+}
+
+/** <state_dir>/mounts/<id> for the container dir <state_dir>/containers/<id>. */
+export function preparedMountsDir(containerDir: string): string {
+  return path.join(path.dirname(path.dirname(containerDir)), 'mounts', path.basename(containerDir));
+}
+
+const imageOf = (m: CriMount): string => m.image?.image ?? '';
+
+/**
+ * The CRI's rules for the mounts sandlot prepares (api.proto Mount): recursive
+ * read-only needs `readonly` and PRIVATE propagation; an image volume names an image
+ * and may not ask for propagation other than PRIVATE. `prefix` names the list in errors.
+ */
+export function checkPreparedMounts(mounts: readonly CriMount[], prefix: string): void {
+  mounts.forEach((m, i) => {
+    const field = `${prefix}[${i}]`;
+    const propagation = m.propagation ?? 'PROPAGATION_PRIVATE';
+    if (m.recursive_read_only) {
+      if (!m.readonly) throw new InvalidArgumentError(`${field}.recursive_read_only: needs readonly: true`);
+      if (propagation !== 'PROPAGATION_PRIVATE') {
+        throw new InvalidArgumentError(`${field}.recursive_read_only: needs propagation PROPAGATION_PRIVATE, not ${propagation}`);
+      }
+    }
+    if (imageOf(m) !== '') {
+      if (propagation !== 'PROPAGATION_PRIVATE')
+        throw new InvalidArgumentError(`${field}.image: an image volume takes propagation PROPAGATION_PRIVATE, not ${propagation}`);
+      if ((m.image_sub_path ?? '') !== '') {
+        throw new UnimplementedError(`${field}.image_sub_path: ${JSON.stringify(m.image_sub_path)}: sub-paths of image volumes are not supported`);
+      }
+    }
+  });
+}
+
+/** The container's mounts with every one sandlot makes replaced by a read-only bind of its ready path. */
+export async function prepareMounts(mounts: readonly CriMount[], p: MountPreparation): Promise<CriMount[]> {
+  checkPreparedMounts(mounts, 'mounts');
+  const out: CriMount[] = [];
+  for (const [i, m] of mounts.entries()) {
+    const field = `mounts[${i}]`;
+    if (imageOf(m) !== '') {
+      const ready = await p.imageVolume(imageOf(m), i).catch((e: unknown) => {
+        throw wrapError(`${field}.image: mounting image "${imageOf(m)}"`, e);
+      });
+      out.push({ ...m, image: null, host_path: ready, readonly: true });
+    } else if (m.recursive_read_only) {
+      out.push({ ...m, host_path: await cloneReadOnly(m, field, i, p), recursive_read_only: false, readonly: true });
+    } else {
+      out.push(m);
+    }
+  }
+  return out;
+}
+
+async function cloneReadOnly(m: CriMount, field: string, i: number, p: MountPreparation): Promise<string> {
+  const source = cleanAbsolute(m.host_path, `${field}.host_path`);
+  if (!(await p.exists(source))) throw new InvalidArgumentError(`${field}.host_path: mount source "${source}" does not exist`);
+  const target = path.join(p.dir, String(i));
+  await fsp.mkdir(p.dir, { recursive: true, mode: 0o700 });
+  // A bind's mount point is of the source's kind.
+  if ((await fsp.stat(source)).isDirectory()) await fsp.mkdir(target, { mode: 0o755 });
+  else await fsp.writeFile(target, '', { mode: 0o644 });
+  try {
+    cloneTree(source, target, { readOnly: true });
+  } catch (e) {
+    throw wrapError(`${field}.recursive_read_only: making a recursive read-only clone of "${source}"`, e);
+  }
+  return target;
+}
+
+/** S7: the ready paths of a container unmounted and removed; idempotent. */
+export async function releasePreparedMounts(dir: string): Promise<void> {
+  await removeMountDir(dir);
+}
