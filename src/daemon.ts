@@ -151,8 +151,10 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
 
 /** The config with root_dir and state_dir made and resolved to real paths. */
 function resolveDirs(given: SandlotConfig): SandlotConfig {
-  fs.mkdirSync(given.root_dir, { recursive: true, mode: 0o700 });
-  fs.mkdirSync(given.state_dir, { recursive: true, mode: 0o700 });
+  // 0711 (as containerd's): a pod user namespace's root (an unprivileged host uid) must
+  // reach its rootfs and pod files below them by path; nothing here can be listed.
+  fs.mkdirSync(given.root_dir, { recursive: true, mode: 0o711 });
+  fs.mkdirSync(given.state_dir, { recursive: true, mode: 0o711 });
   // Real paths from here on: a symlink in them would make runc refuse every pod's
   // rootfs and the mount table (which holds real paths) miss every pod mount (issue 11).
   return { ...given, root_dir: fs.realpathSync(given.root_dir), state_dir: fs.realpathSync(given.state_dir) };
@@ -288,11 +290,11 @@ async function runtimeHandlerSet(
   const sandboxSet = requestedStops(sandboxHandlers(pods), lifecycle);
   // open_tree and mount_setattr (Linux 5.12+) make what runc 1.1.5 cannot.
   const mountApi = probeMountApi();
-  if (!mountApi.ok) log.info({ reason: mountApi.reason }, 'the new mount API is not usable: recursive read-only mounts are refused');
+  if (!mountApi.ok) log.info({ reason: mountApi.reason }, 'the new mount API is not usable: recursive read-only mounts and user namespaces are not offered');
   const runtimeHandlers = (): HandlerReadiness[] =>
     pods.runtimeHandlers().map((h) => {
       const f = pods.driver(h.name).features;
-      const features = { recursive_read_only_mounts: mountApi.ok && f.recursiveReadOnlyMounts, user_namespaces: false };
+      const features = { recursive_read_only_mounts: mountApi.ok && f.recursiveReadOnlyMounts, user_namespaces: mountApi.ok && f.userNamespaces };
       return { name: h.name, ready: h.ready, reason: h.ready ? '' : `${h.reason}: ${h.message}`, features };
     });
   return merge(

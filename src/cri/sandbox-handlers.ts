@@ -7,6 +7,7 @@ import os from 'node:os';
 import { InvalidArgumentError } from '../errors.js';
 import type { PortMapping } from '../network/network-manager.js';
 import { podHostname, type IpcMode, type NetworkMode, type PidMode } from '../oci/spec-sandbox.js';
+import { podUserNamespace, type CriUserNamespace } from '../oci/user-namespace.js';
 import type { PodFilter, PodManager } from '../sandbox/pod/pod-manager.js';
 import { parseMountHints } from '../sandbox/storage/mount-hints.js';
 import { criState, type RunPodInput, type SandboxRecord } from '../sandbox/pod/sandbox.js';
@@ -120,17 +121,20 @@ export function parseRunPodSandbox(req: RunPodSandboxRequest): RunPodInput {
   }
   const linux = c.linux ?? {};
   const nsOpts = linux.security_context?.namespace_options ?? {};
-  if (nsOpts.userns_options && nsOpts.userns_options.mode && nsOpts.userns_options.mode !== 'NODE') {
-    throw new InvalidArgumentError(
-      `config.linux.security_context.namespace_options.userns_options.mode ${JSON.stringify(nsOpts.userns_options.mode)} is not supported; allowed: NODE`,
-    );
-  }
   const field = 'config.linux.security_context.namespace_options';
+  // S19: mappings without a user namespace are an error (podUserNamespace).
+  const user = podUserNamespace(nsOpts.userns_options as CriUserNamespace | null | undefined, `${field}.userns_options`);
   const namespaces = {
     network: mode<NetworkMode>(`${field}.network`, nsOpts.network, ['POD', 'NODE'], 'POD'),
     pid: mode<PidMode>(`${field}.pid`, nsOpts.pid, ['POD', 'CONTAINER', 'NODE'], 'CONTAINER'),
     ipc: mode<IpcMode>(`${field}.ipc`, nsOpts.ipc, ['POD', 'NODE'], 'POD'),
+    ...(user ? { user } : {}),
   };
+  if (user && namespaces.network !== 'POD') {
+    throw new InvalidArgumentError(
+      `${field}.userns_options: a pod user namespace needs the pod's own network namespace (network POD), not ${namespaces.network}`,
+    );
+  }
   const portMappings = parsePortMappings(c.port_mappings ?? []);
   const dns = parseDns(c.dns_config);
   const hostname = podHostname(String(c.hostname ?? ''), os.hostname());

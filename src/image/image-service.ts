@@ -25,6 +25,7 @@ import { credentialIdentity, credentialsFromAuthConfig, type CriAuthConfig, type
 import { RegistryClient } from './registry-client.js';
 import { formatReference, isDigest, isHexId, parseReference, repoName, tagReference, type ImageReference } from './reference.js';
 import { checkContainerId, KERNEL_MOUNTER, RootfsManager, type RootfsMounter, type RootfsPaths } from './rootfs.js';
+import type { RootfsIdmap } from './rootfs-idmap.js';
 import { imageVolumesDir, mountImageVolume, unmountImageVolumes } from './image-volumes.js';
 import { SnapshotStore } from './snapshot-store.js';
 import type { UnpackNative } from './unpack.js';
@@ -381,7 +382,7 @@ export class ImageService {
    * Mounts a private overlay rootfs of image `refOrId` for `containerId` and records
    * the reference (so GC keeps its layers even when the image is removed).
    */
-  async prepareRootfs(refOrId: string, containerId: string): Promise<RootfsPaths> {
+  async prepareRootfs(refOrId: string, containerId: string, idmap?: RootfsIdmap): Promise<RootfsPaths> {
     const existing = this.store.getRootfsRef(containerId);
     const chainIds = existing?.chainIds ?? this.resolve(refOrId).chainIds;
     const imageId = existing?.imageId ?? this.resolve(refOrId).id;
@@ -392,7 +393,7 @@ export class ImageService {
     }
     await this.mutex.run(() => this.store.addRootfsRef(containerId, { imageId, chainIds }));
     try {
-      return await this.rootfs.prepare(containerId, chainIds);
+      return await this.rootfs.prepare(containerId, chainIds, idmap);
     } catch (e) {
       if (!existing) await this.mutex.run(() => this.store.deleteRootfsRef(containerId));
       throw e;

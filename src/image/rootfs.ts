@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { InvalidArgumentError, errnoCode, errorMessage, wrapError } from '../errors.js';
 import { MNT_DETACH, mount, umount2 } from '../../native/index.js';
 import { digestHex } from './digest.js';
+import { mountIdmappedLayers, unmountIdmappedLayers, type RootfsIdmap } from './rootfs-idmap.js';
 
 const execFileAsync = promisify(execFile);
 const MOUNT_DATA_MAX_BYTES = 4000;
@@ -109,7 +110,7 @@ export class RootfsManager {
    * Mounts the overlay for `containerId` over `chainIds` (bottom layer first, as in the
    * image config). Idempotent: an existing mount is reused (e.g. after a restart).
    */
-  async prepare(containerId: string, chainIds: string[]): Promise<RootfsPaths> {
+  async prepare(containerId: string, chainIds: string[], idmap?: RootfsIdmap): Promise<RootfsPaths> {
     const p = this.paths(containerId);
     const what = `preparing rootfs of container "${containerId}"`;
     try {
@@ -117,7 +118,9 @@ export class RootfsManager {
       await fsp.mkdir(p.upper, { recursive: true, mode: 0o755 });
       await fsp.mkdir(p.work, { recursive: true, mode: 0o700 });
       await fsp.mkdir(p.path, { recursive: true, mode: 0o755 });
-      await mountLayers(this.mounter, this.opts.snapshotsDir, p.path, chainIds, `upperdir=${p.upper},workdir=${p.work}`);
+      const tail = `upperdir=${p.upper},workdir=${p.work}`;
+      if (idmap === undefined) await mountLayers(this.mounter, this.opts.snapshotsDir, p.path, chainIds, tail);
+      else await mountIdmappedLayers(this.mounter, this.opts.snapshotsDir, p, chainIds, idmap);
       return p;
     } catch (e) {
       throw wrapError(what, e);
@@ -130,6 +133,7 @@ export class RootfsManager {
     const errors: unknown[] = [];
     try {
       if (await this.mounter.isMounted(p.path)) await this.mounter.unmount(p.path);
+      await unmountIdmappedLayers(p);
     } catch (e) {
       errors.push(e);
     }

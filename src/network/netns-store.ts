@@ -3,7 +3,9 @@
 // (and a daemon restart). The directory is a shared mount of itself, like /run/netns.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createPinnedNetns, makeSharedMountPoint, unmountAll, withNetnsSync } from '../../native/index.js';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createPinnedNetns, makeSharedMountPoint, mount, MS_BIND, unmountAll, withNetnsSync } from '../../native/index.js';
 import { AlreadyExistsError, InternalError, InvalidArgumentError, errnoCode, errorMessage } from '../errors.js';
 
 /** The OS side, swappable in unit tests. */
@@ -134,9 +136,38 @@ export class NetnsStore {
     return file;
   }
 
-  /** Unmounts and unlinks; a missing file is fine (idempotent). */
+  /** Where the pod's user namespace is pinned (a pod with one, S19): <dir>/../userns/<podId>. */
+  usernsPath(podId: string): string {
+    return path.join(path.dirname(this.dir), 'userns', this.path(podId).slice(this.dir.length + 1));
+  }
+
+  /** create() for a pod with its own user namespace: the netns belongs to it (createPinnedUsernsNetns). */
+  async createInUserns(podId: string, userns: PodUserns): Promise<string> {
+    const file = this.path(podId);
+    const user = this.usernsPath(podId);
+    if (this.isPinned(file)) throw new AlreadyExistsError(`creating netns for pod "${podId}": "${file}" is already pinned`);
+    try {
+      fs.mkdirSync(path.dirname(user), { recursive: true, mode: 0o755 });
+      for (const f of [file, user]) fs.closeSync(fs.openSync(f, fs.constants.O_CREAT | fs.constants.O_RDONLY, 0o444));
+      await createPinnedUsernsNetns(user, file, userns);
+      for (const [name, value] of Object.entries(POD_NETNS_SYSCTLS)) this.ops.writeSysctl(file, name, value);
+    } catch (e) {
+      this.removeQuietly(file);
+      this.removeQuietly(user);
+      throw new InternalError(`creating user and network namespaces for pod "${podId}": ${errorMessage(e)}`, { cause: e });
+    }
+    return file;
+  }
+
+  /** Unmounts and unlinks (the pinned user namespace too); a missing file is fine (idempotent). */
   remove(podId: string): void {
     const file = this.path(podId);
+    try {
+      this.ops.unmountAll(this.usernsPath(podId));
+      fs.unlinkSync(this.usernsPath(podId));
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') throw new InternalError(`removing user namespace of pod "${podId}": ${errorMessage(e)}`, { cause: e });
+    }
     try {
       this.ops.unmountAll(file);
       fs.unlinkSync(file);
@@ -174,5 +205,53 @@ export class NetnsStore {
     } catch {
       // best effort on a path that failed to be made
     }
+  }
+}
+
+/** One line of /proc/PID/{uid,gid}_map, as the OCI spec writes it. */
+export interface NsIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+/** A pod's user namespace (S19): its ID mappings. */
+export interface PodUserns {
+  uidMappings: NsIdMapping[];
+  gidMappings: NsIdMapping[];
+}
+
+const USERNS_READY_WAIT_MS = 5_000;
+
+/**
+ * A new user namespace with `userns`'s mappings and a network namespace it owns, pinned
+ * on `usernsFile` and `netnsFile` (existing empty files). The netns must belong to the
+ * pod's user namespace: runc joins the user namespace first, and then may only enter
+ * namespaces that it owns (measured with runc 1.1.5: a pinned host netns → "setns into
+ * net namespace: operation not permitted"; sysfs cannot be mounted for it either). A
+ * thread of this multi-threaded daemon cannot enter a user namespace, so one
+ * `unshare --user --net` child makes both; it is ended once they are pinned.
+ */
+export async function createPinnedUsernsNetns(usernsFile: string, netnsFile: string, userns: PodUserns): Promise<void> {
+  const child = spawn('unshare', ['--user', '--net', '--', 'sleep', '60'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.once('error', () => undefined);
+  try {
+    const pid = child.pid;
+    if (pid === undefined) throw new Error('spawning unshare --user --net: no pid');
+    const own = fs.readlinkSync('/proc/self/ns/user');
+    const end = Date.now() + USERNS_READY_WAIT_MS;
+    while (fs.readlinkSync(`/proc/${pid}/ns/user`) === own) {
+      if (Date.now() > end) throw new Error(`unshare --user --net (pid ${pid}) did not enter a new user namespace within ${USERNS_READY_WAIT_MS} ms`);
+      await sleep(5);
+    }
+    const lines = (ms: NsIdMapping[]): string => ms.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+    fs.writeFileSync(`/proc/${pid}/uid_map`, lines(userns.uidMappings));
+    fs.writeFileSync(`/proc/${pid}/gid_map`, lines(userns.gidMappings));
+    mount(`/proc/${pid}/ns/user`, usernsFile, null, MS_BIND, null);
+    mount(`/proc/${pid}/ns/net`, netnsFile, null, MS_BIND, null);
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
   }
 }

@@ -25,7 +25,7 @@ import {
 import { ProcessPluginExecutor, type PluginExecutor } from './cni-exec.js';
 import { podIps } from './cni-result.js';
 import { CniRunner, type CniPortMapping, type RuntimeConf } from './cni-runner.js';
-import { NetnsStore, validatePodId, type InterfaceCounters, type NetnsOps } from './netns-store.js';
+import { NetnsStore, validatePodId, type InterfaceCounters, type NetnsOps, type PodUserns } from './netns-store.js';
 import { ResultCache } from './result-cache.js';
 import { SharedExclusiveLock } from './shared-exclusive-lock.js';
 
@@ -171,8 +171,14 @@ export class NetworkManager {
     this.log.info({ podCidr: cidr }, 'pod CIDR set for the default CNI network');
   }
 
-  createNetns(podId: string): Promise<string> {
-    return promised(() => this.netns.create(podId));
+  /** The pod's pinned netns; with `userns` (S19) inside a new user namespace pinned at usernsPath(podId). */
+  createNetns(podId: string, userns?: PodUserns): Promise<string> {
+    return userns === undefined ? promised(() => this.netns.create(podId)) : this.netns.createInUserns(podId, userns);
+  }
+
+  /** Where a pod's user namespace is pinned (createNetns with `userns`). */
+  usernsPath(podId: string): string {
+    return this.netns.usernsPath(podId);
   }
 
   removeNetns(podId: string): Promise<void> {

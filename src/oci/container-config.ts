@@ -123,7 +123,7 @@ export interface PodFacts {
    * Namespaces to join: the infra process's /proc/<pid>/ns/{net,ipc,uts,pid} (see
    * infraNamespacePaths) or the pinned netns for the network.
    */
-  namespacePaths: { network?: string; ipc?: string; uts?: string; pid?: string };
+  namespacePaths: { network?: string; ipc?: string; uts?: string; pid?: string; user?: string };
   /** The pod cgroup (S12). */
   cgroupParent: string;
   /** The pod's hostname (the node's for a host-network pod): HOSTNAME in the env. */

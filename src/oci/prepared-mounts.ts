@@ -79,7 +79,8 @@ async function cloneReadOnly(m: CriMount, field: string, i: number, p: MountPrep
   const source = cleanAbsolute(m.host_path, `${field}.host_path`);
   if (!(await p.exists(source))) throw new InvalidArgumentError(`${field}.host_path: mount source "${source}" does not exist`);
   const target = path.join(p.dir, String(i));
-  await fsp.mkdir(p.dir, { recursive: true, mode: 0o700 });
+  // 0711: the runtime binds it as the container's root, an unprivileged uid in a pod user namespace (S19).
+  await fsp.mkdir(p.dir, { recursive: true, mode: 0o711 });
   // A bind's mount point is of the source's kind.
   if ((await fsp.stat(source)).isDirectory()) await fsp.mkdir(target, { mode: 0o755 });
   else await fsp.writeFile(target, '', { mode: 0o644 });

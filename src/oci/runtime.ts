@@ -131,6 +131,11 @@ export interface RuntimeFeatures {
    * bound by the runtime keeps its submounts read-only (measured per handler).
    */
   readonly recursiveReadOnlyMounts: boolean;
+  /**
+   * S19 pod user namespaces (CRI userns_options mode POD): runc joins the pinned one with
+   * its mappings; runsc ignores the spec's mappings (its sandbox has its own, measured).
+   */
+  readonly userNamespaces: boolean;
 }
 
 const OCI_FEATURES: RuntimeFeatures = {
@@ -149,6 +154,7 @@ const OCI_FEATURES: RuntimeFeatures = {
   runtimeHookStages: ['prestart', 'createRuntime', 'createContainer', 'startContainer'],
   hostDeviceNodes: true,
   recursiveReadOnlyMounts: true,
+  userNamespaces: true,
 };
 
 const RUNSC_FEATURES: RuntimeFeatures = {
@@ -167,6 +173,7 @@ const RUNSC_FEATURES: RuntimeFeatures = {
   runtimeHookStages: ['prestart', 'createRuntime'],
   hostDeviceNodes: false,
   recursiveReadOnlyMounts: true,
+  userNamespaces: false,
 };
 
 /**

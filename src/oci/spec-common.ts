@@ -106,6 +106,8 @@ export interface LinuxResources {
 
 export interface OciLinux {
   namespaces: LinuxNamespace[];
+  uidMappings?: Array<{ containerID: number; hostID: number; size: number }>;
+  gidMappings?: Array<{ containerID: number; hostID: number; size: number }>;
   cgroupsPath?: string;
   sysctl?: Record<string, string>;
   resources?: LinuxResources;

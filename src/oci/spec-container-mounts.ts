@@ -38,6 +38,8 @@ export async function buildMounts(input: ContainerSpecInput, privileged: boolean
       throw new UnimplementedError(`${field}.image: an image volume must be prepared by the daemon before its spec is built`);
     }
     if ((m.uidMappings ?? []).length > 0 || (m.gidMappings ?? []).length > 0) {
+      // S19: mappings need a user namespace.
+      if (!pod.namespaces.user) throw new InvalidArgumentError(`${field}: uidMappings/gidMappings need a pod user namespace (S19)`);
       throw new UnimplementedError(`${field}: id-mapped mounts are not supported`);
     }
     const destination = cleanAbsolute(m.container_path, `${field}.container_path`);

@@ -9,7 +9,7 @@
 // This module is the entry point: the input types (container-config.ts) and the real
 // lookups (spec-container-lookups.ts) are re-exported here for callers.
 import path from 'node:path';
-import { InvalidArgumentError, UnimplementedError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import { computeCapabilities, DEFAULT_LAST_CAP } from './capabilities.js';
 import type {
   ContainerSpecInput,
@@ -73,6 +73,8 @@ export function infraNamespacePaths(pid: number, netnsPath?: string): PodFacts['
     ipc: `/proc/${pid}/ns/ipc`,
     uts: `/proc/${pid}/ns/uts`,
     pid: `/proc/${pid}/ns/pid`,
+    // Only a pod with its own user namespace (PodNamespaces.user) joins it.
+    user: `/proc/${pid}/ns/user`,
   };
 }
 
@@ -139,6 +141,8 @@ export async function buildContainerSpec(input: ContainerSpecInput): Promise<Oci
     annotations: buildAnnotations(input),
     linux: {
       namespaces: buildNamespaces(input, modes),
+      // S19: runc 1.1.5 wants the mappings even when it joins the pod's user namespace.
+      ...(pod.namespaces.user ? { uidMappings: pod.namespaces.user.uidMappings, gidMappings: pod.namespaces.user.gidMappings } : {}),
       cgroupsPath: containerCgroupPath(pod.cgroupParent, input.containerId),
       sysctl: sysctls,
       resources,
@@ -251,9 +255,12 @@ interface ContainerModes {
 function containerNamespaceModes(opt: CriNamespaceOption | undefined, pod: PodNamespaces): ContainerModes {
   // Without namespace_options the container follows its pod.
   if (opt === undefined) return { network: pod.network, pid: pod.pid, ipc: pod.ipc };
-  const userns = opt.userns_options?.mode ?? 'NODE';
-  if (userns !== 'NODE') {
-    throw new UnimplementedError(`linux.security_context.namespace_options.userns_options.mode: ${userns}: user namespaces are not supported`);
+  // S19: a container is in its pod's user namespace or in none (the kubelet repeats the pod's mode).
+  const userns = opt.userns_options?.mode ?? (pod.user ? 'POD' : 'NODE');
+  if (userns !== (pod.user ? 'POD' : 'NODE')) {
+    throw new InvalidArgumentError(
+      `linux.security_context.namespace_options.userns_options.mode: ${userns}: the pod's user namespace mode is ${pod.user ? 'POD' : 'NODE'}, and a container's must be the same`,
+    );
   }
   const modes = { network: opt.network ?? 'POD', pid: opt.pid ?? 'POD', ipc: opt.ipc ?? 'POD' };
   for (const k of ['network', 'ipc'] as const) {
@@ -273,6 +280,8 @@ function buildNamespaces(input: ContainerSpecInput, modes: ContainerModes): Linu
     return { type, path: p };
   };
   const ns: LinuxNamespace[] = [{ type: 'mount' }];
+  // S19: joined first by the runtime; the pod's other namespaces belong to it.
+  if (input.pod.namespaces.user) ns.push(join('user', paths.user, 'user'));
   if (modes.network !== 'NODE') {
     ns.push(join('network', paths.network, 'network'));
     // A host-network pod shares the host's UTS namespace too (the kubelet's convention).

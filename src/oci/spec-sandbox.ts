@@ -2,7 +2,7 @@
 // paused `catatonit -P` bind-mounted read-only from the host onto a tiny read-only
 // rootfs, owning the pod's namespaces. Pure: every path and decision comes in typed.
 import type { RuntimeType } from '../config/types.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import { runtimeFeatures } from './runtime.js';
 import {
   ANNOTATION_CGROUP_PARENT,
@@ -22,10 +22,19 @@ export type NetworkMode = 'POD' | 'NODE';
 export type PidMode = 'POD' | 'CONTAINER' | 'NODE';
 export type IpcMode = 'POD' | 'NODE';
 
+/** One ID mapping of a user namespace, as the OCI spec writes it. */
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
 export interface PodNamespaces {
   network: NetworkMode;
   pid: PidMode;
   ipc: IpcMode;
+  /** S19: the pod's own user namespace (CRI userns_options mode POD) and its mappings. */
+  user?: { uidMappings: IdMapping[]; gidMappings: IdMapping[] };
 }
 
 /** Where catatonit appears inside the rootfs. */
@@ -49,6 +58,8 @@ export interface SandboxSpecInput {
   namespaces: PodNamespaces;
   /** The pinned netns (network POD). */
   netnsPath?: string;
+  /** S19: the pinned user namespace that owns the netns (namespaces.user). */
+  usernsPath?: string;
   sysctls: Record<string, string>;
   /** cgroupsPath of the infra container. */
   cgroupsPath: string;
@@ -110,6 +121,28 @@ export function validateSysctls(sysctls: Record<string, string>, ns: PodNamespac
   }
 }
 
+/**
+ * S19: the infra joins the pod's pinned user namespace, which owns the pod's netns (the
+ * runtime enters the user namespace first). runc 1.1.5 wants the mappings in the spec
+ * even when it joins one ("User namespaces enabled, but no uid mappings found").
+ */
+function podUserNamespace(
+  input: SandboxSpecInput,
+  supported: boolean,
+): ({ namespace: { type: string; path: string } } & NonNullable<PodNamespaces['user']>) | undefined {
+  const user = input.namespaces.user;
+  if (user === undefined) return undefined;
+  if (!supported) {
+    throw new UnimplementedError(
+      `config.linux.security_context.namespace_options.userns_options.mode: POD is not supported under ${input.runtimeType}: gVisor keeps its own user namespace (the sandbox runs as nobody on the host) and ignores the spec's mappings (inside, /proc/self/uid_map shows "0 0 4294967295"; measured)`,
+    );
+  }
+  if (input.usernsPath === undefined || input.namespaces.network !== 'POD') {
+    throw new InvalidArgumentError(`pod "${input.id}": a pod user namespace needs the pod network namespace it owns`);
+  }
+  return { namespace: { type: 'user', path: input.usernsPath }, uidMappings: user.uidMappings, gidMappings: user.gidMappings };
+}
+
 export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
   const { namespaces: ns } = input;
   const features = runtimeFeatures(input.runtimeType);
@@ -122,6 +155,8 @@ export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
     if (input.netnsPath === undefined) throw new InvalidArgumentError(`pod "${input.id}": a pod network needs a netns path`);
     namespaces.push({ type: 'network', path: input.netnsPath });
   }
+  const userns = podUserNamespace(input, features.userNamespaces);
+  if (userns) namespaces.push(userns.namespace);
   const annotations: Record<string, string> = {
     ...input.annotations,
     ...(features.podSharedTmpfs === 'sandbox' ? (input.mountHintAnnotations ?? {}) : {}),
@@ -163,6 +198,7 @@ export function sandboxSpec(input: SandboxSpecInput): Record<string, unknown> {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
       maskedPaths: [...DEFAULT_MASKED_PATHS],
       readonlyPaths: [...DEFAULT_READONLY_PATHS],
+      ...(userns ? { uidMappings: userns.uidMappings, gidMappings: userns.gidMappings } : {}),
     },
   };
   // runc refuses a hostname without a UTS namespace of the pod's own; gVisor always has

@@ -13,6 +13,7 @@ import {
 } from '../../oci/spec-container.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { prepareMounts, preparedMountsDir } from '../../oci/prepared-mounts.js';
+import { rootfsIdmapOf } from '../../oci/user-namespace.js';
 import { Cleanup } from '../../util/cleanup.js';
 import { changeState, normalizeStopSignal, nsString, type ContainerPaths, type ContainerRecord } from './container.js';
 import { destroyProcess, filestorePlanFor, removePreparedMounts, removeRuntimeFiles, type ContainerTeardown } from './container-destroy.js';
@@ -62,7 +63,9 @@ export async function createContainerLocked(
     cleanup.add('removing the rootfs', () => c.images.removeRootfs(id));
     rec.rootfsPrepared = true;
     await c.store.save(rec);
-    const rootfs = await c.images.prepareRootfs(image.id, id);
+    // S19: in a pod user namespace the layers are idmapped through it, never chowned.
+    const user = pod.config.namespaces.user;
+    const rootfs = await c.images.prepareRootfs(image.id, id, user ? rootfsIdmapOf(user, pod.pid) : undefined);
     // Recursive read-only binds and image volumes, made by the daemon (prepared-mounts.ts).
     cleanup.add('removing prepared mounts', () => removePreparedMounts(c, rec));
     const prep = {

@@ -18,7 +18,7 @@ import { changeState, nameKey, type SandboxRecord } from './sandbox.js';
 import type { SandboxStore } from '../store/sandbox-store.js';
 
 /** The part of the NetworkManager pods use (a seam for unit tests). */
-export type PodNetwork = Pick<NetworkManager, 'createNetns' | 'removeNetns' | 'setUp' | 'tearDown' | 'listPinned' | 'listAttached'>;
+export type PodNetwork = Pick<NetworkManager, 'createNetns' | 'usernsPath' | 'removeNetns' | 'setUp' | 'tearDown' | 'listPinned' | 'listAttached'>;
 
 /** What the container layer does for a pod being stopped or removed (wired by the daemon). */
 export interface PodContainersHook {

@@ -104,7 +104,7 @@ async function preparePodFiles(s: PodSetup, rec: SandboxRecord, driver: RuntimeD
 /** The pinned netns and the CNI ADD (each saved before the next step), then /etc/hosts with the IPs. */
 async function setUpPodNetwork(s: PodSetup, rec: SandboxRecord, cleanup: Cleanup): Promise<void> {
   cleanup.add('removing netns', () => s.network.removeNetns(rec.id));
-  rec.netnsPath = await s.network.createNetns(rec.id);
+  rec.netnsPath = await s.network.createNetns(rec.id, rec.config.namespaces.user);
   await s.store.save(rec);
   const req = podNetworkRequest(rec);
   cleanup.add('tearing down the pod network', () => s.network.tearDown(req));
@@ -128,6 +128,7 @@ async function writeInfraSpec(s: PodSetup, rec: SandboxRecord, driver: RuntimeDr
     catatonitPath: catatonit,
     namespaces: config.namespaces,
     ...(rec.netnsPath !== undefined ? { netnsPath: rec.netnsPath } : {}),
+    ...(config.namespaces.user !== undefined ? { usernsPath: s.network.usernsPath(rec.id) } : {}),
     sysctls: config.sysctls,
     cgroupsPath: rec.infraCgroup,
     podCgroup: rec.podCgroup,

@@ -322,12 +322,17 @@ test('mounts: a missing source, a relative or ".." path is INVALID_ARGUMENT nami
 });
 
 test('what sandlot cannot do yet is UNIMPLEMENTED, naming the field', async () => {
+  // S19: mappings without a user namespace are an error; id-mapped volumes are not made yet.
   await rejects(
     buildContainerSpec(input({ mounts: [{ container_path: '/a', host_path: '/data', uidMappings: [{ host_id: 1, container_id: 0, length: 1 }] }] })),
-    /mounts\[0\]: id-mapped/,
-    UnimplementedError,
+    /mounts\[0\]: uidMappings\/gidMappings need a pod user namespace \(S19\)/,
+    InvalidArgumentError,
   );
-  await rejects(buildContainerSpec(input(sc({ namespace_options: { userns_options: { mode: 'POD' } } }))), /userns_options\.mode: POD/, UnimplementedError);
+  await rejects(
+    buildContainerSpec(input(sc({ namespace_options: { userns_options: { mode: 'POD' } } }))),
+    /userns_options\.mode: POD: the pod's user namespace mode is NODE/,
+    InvalidArgumentError,
+  );
   await rejects(buildContainerSpec(input({ CDI_devices: [{ name: 'vendor.com/gpu=0' }] })), /CDI_devices: .*"vendor\.com\/gpu=0"/, UnimplementedError);
 });
 
