@@ -72,6 +72,7 @@ export async function createContainerLocked(
       dir: preparedMountsDir(rec.paths.dir),
       exists: (p: string) => c.lookups.exists(p),
       imageVolume: (ref: string, i: number) => c.images.prepareImageVolume(ref, id, i),
+      ...(user ? { userns: { path: `/proc/${pod.pid}/ns/user`, ...user } } : {}),
     };
     const mounts = await prepareMounts(input.config.mounts ?? [], prep);
     await writeContainerSpec(c, rec, pod, { ...input.config, mounts }, driver, image, rootfs.path, cleanup);

@@ -3,7 +3,8 @@
 // mappings and owns the pod netns; the infra and the app containers join it; the
 // container's root is an unprivileged uid on the host; image layers are idmapped
 // through it (never chowned), so image files are root's inside and the rootfs is
-// writable; a plain volume gets the mapped owner on the host. runsc: UNIMPLEMENTED
+// writable; a plain volume gets the mapped owner on the host, an idmapped one (the
+// pod's mappings on the mount) keeps the host's owners. runsc: UNIMPLEMENTED
 // (gVisor ignores the spec's mappings, measured). Bad mappings: INVALID_ARGUMENT.
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
@@ -34,7 +35,7 @@ const mountsUnder = (dir: string): string[] =>
 const hostUid = (pid: number): number => Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 
 test(
-  'runc: a pod user namespace maps the container root to an unprivileged host uid, with image files root-owned inside and volume writes owned by the mapped uid',
+  'runc: a pod user namespace maps the container root to an unprivileged host uid, with image files root-owned inside, plain volume writes owned by the mapped uid and idmapped volumes keeping host owners',
   { timeout: 300_000 },
   async (t) => {
     const env = await makeContainerEnv(t);
@@ -48,9 +49,16 @@ test(
     const vol = path.join(env.d.dir, 'userns-vol');
     fs.mkdirSync(vol, { mode: 0o777 });
     fs.chmodSync(vol, 0o777);
+    const idvol = path.join(env.d.dir, 'userns-idvol');
+    fs.mkdirSync(idvol, { mode: 0o755 });
+    fs.writeFileSync(path.join(idvol, 'root-file'), 'root\n');
     const id = await env.createContainer(pod, 'userns', {
       command: ['/bin/sh', '-c', 'sleep 3600'],
-      mounts: [{ container_path: '/vol', host_path: vol }],
+      mounts: [
+        { container_path: '/vol', host_path: vol },
+        // An idmapped volume (the pod's mappings): what the host's root owns is root's inside.
+        { container_path: '/idvol', host_path: idvol, uidMappings: USERNS.uids, gidMappings: USERNS.gids },
+      ],
       ...nsOptions(USERNS),
     });
     await env.d.runtime('StartContainer', { container_id: id }, 120_000);
@@ -67,6 +75,11 @@ test(
     assert.match(lines[3], /^\S+\s+\d+\s+0\s+0\s/, `image files are root's inside: ${lines[3]}`);
     assert.match(inside.out, /rootfs-writable/);
 
+    const idmapped = await exec(env, id, 'ls -ln /idvol/root-file; echo x > /idvol/from-ctr && echo idvol-writable');
+    assert.match(idmapped.out, /^\S+\s+\d+\s+0\s+0\s/, `the host root's file is root's inside: ${idmapped.out}`);
+    assert.match(idmapped.out, /idvol-writable/);
+    assert.equal(fs.statSync(path.join(idvol, 'from-ctr')).uid, 0, "through the idmapped volume the container root's write is the host root's");
+
     const pid = Number((await env.info(id)).pid);
     assert.equal(hostUid(pid), HOST_ID, 'on the host the container runs as the mapped uid');
     assert.equal(fs.statSync(path.join(vol, 'from-ctr')).uid, HOST_ID, 'a volume write gets the mapped owner on the host');
@@ -75,6 +88,7 @@ test(
     assert.ok(fs.existsSync(podPin));
     await env.d.runtime('RemoveContainer', { container_id: id }, 60_000);
     assert.deepEqual(mountsUnder(path.join(env.d.rootDir, 'containers', id)), [], 'no idmapped layer stays mounted');
+    assert.deepEqual(mountsUnder(path.join(env.d.stateDir, 'mounts', id)), [], 'no idmapped volume stays mounted');
     await env.d.runtime('StopPodSandbox', { pod_sandbox_id: pod }, 60_000);
     await env.d.runtime('RemovePodSandbox', { pod_sandbox_id: pod }, 60_000);
     assert.equal(fs.existsSync(podPin), false, 'the pinned user namespace goes with the pod');
