@@ -2,6 +2,8 @@
 // the bundle dir, the rootfs from the image, the OCI spec (S1: a subcontainer of its
 // pod; S14 mount hints; S10 score), S15 filestores and S12 cgroup under runsc, then the
 // container under its monitor. A failure undoes them all and names what it was doing.
+// What a step makes is committed through the container's cell (store/cell.ts) before
+// the next begins; an undo reads the committed record.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -15,11 +17,16 @@ import type { RuntimeDriver } from '../../oci/runtime.js';
 import { prepareMounts, preparedMountsDir } from '../../oci/prepared-mounts.js';
 import { rootfsIdmapOf } from '../../oci/user-namespace.js';
 import { Cleanup } from '../../util/cleanup.js';
-import { changeState, normalizeStopSignal, nsString, type ContainerPaths, type ContainerRecord } from './container.js';
+import { normalizeStopSignal, nsString, type ContainerPaths, type ContainerRecord } from './container.js';
+import type { Container } from '../store/cell-types.js';
+import { beginCreate, commitCreated } from '../store/cell.js';
 import { destroyProcess, filestorePlanFor, removePreparedMounts, removeRuntimeFiles, type ContainerTeardown } from './container-destroy.js';
 import { daemonOomFloor, lastCap, podFacts } from './container-spec-input.js';
 import { bindPodTmpfs, runscTmpfsHintMounts } from '../storage/pod-mounts.js';
 import type { SandboxRecord } from '../pod/sandbox.js';
+
+/** The action CreateContainer's guards name. */
+const CREATE = 'create';
 
 /** The validated CreateContainer request. */
 export interface CreateContainerInput {
@@ -35,34 +42,37 @@ export interface ContainerSetup extends ContainerTeardown {
   paths: (id: string) => ContainerPaths;
 }
 
-/** CreateContainer with the pod's and the new container's mutexes held; a failure undoes every step. */
+/**
+ * CreateContainer with the pod's and the new container's mutexes held; a failure undoes
+ * every step. Each step commits what it made through the container's cell before the
+ * next begins, and each undo reads the committed record when it runs.
+ */
 export async function createContainerLocked(
   c: ContainerSetup,
-  id: string,
+  container: Container,
   pod: SandboxRecord,
   input: CreateContainerInput,
   metadata: { name: string; attempt: number },
   configHash: string,
 ): Promise<string> {
   const started = Date.now();
+  const { id } = container;
   const log = c.log.child({ podSandboxId: pod.id, containerId: id });
   // The pod may have been stopped while this create waited for its lock.
   c.pods.requireRunning(pod.id, 'create a container in');
   const driver = c.pods.driver(pod.runtimeHandler);
   const image = c.images.resolve(input.config.image.image);
-  const rec = newContainerRecord(id, pod, input.config, metadata, configHash, driver, image, c.paths(id));
   const cleanup = new Cleanup();
   try {
-    // First write before any side effect: a crash from here on leaves a `creating`
-    // record that recovery undoes (S5).
-    await c.store.save(rec);
-    cleanup.add('removing metadata', () => c.store.delete(id));
+    const rec = newContainerRecord(id, pod, input.config, metadata, configHash, driver, image, c.paths(id));
+    await beginCreate(container, rec, cleanup);
     cleanup.add('removing runtime files', () => removeRuntimeFiles(c, rec));
     await fs.mkdir(rec.paths.bundle, { recursive: true, mode: 0o700 });
 
     cleanup.add('removing the rootfs', () => c.images.removeRootfs(id));
-    rec.rootfsPrepared = true;
-    await c.store.save(rec);
+    await container.updateLocked(CREATE, ['creating'], (d) => {
+      d.rootfsPrepared = true;
+    });
     // S19: in a pod user namespace the layers are idmapped through it, never chowned.
     const user = pod.config.namespaces.user;
     const rootfs = await c.images.prepareRootfs(image.id, id, user ? rootfsIdmapOf(user, pod.pid) : undefined);
@@ -75,8 +85,8 @@ export async function createContainerLocked(
       ...(user ? { userns: { path: `/proc/${pod.pid}/ns/user`, ...user } } : {}),
     };
     const mounts = await prepareMounts(input.config.mounts ?? [], prep);
-    await writeContainerSpec(c, rec, pod, { ...input.config, mounts }, driver, image, rootfs.path, cleanup);
-    await createUnderMonitor(c, rec, pod, driver, cleanup);
+    await writeContainerSpec(c, container, pod, { ...input.config, mounts }, driver, image, rootfs.path, cleanup);
+    await createUnderMonitor(c, container, pod, driver, cleanup);
     cleanup.release();
     log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');
     return id;
@@ -137,10 +147,10 @@ function newContainerRecord(
   };
 }
 
-/** The OCI spec (S1, S14, S10) in the bundle, the S15 filestores it needs, and what the record learns from it. */
+/** The OCI spec (S1, S14, S10) in the bundle, the S15 filestores it needs, and what the record learns from it (committed). */
 async function writeContainerSpec(
   c: ContainerSetup,
-  rec: ContainerRecord,
+  container: Container,
   pod: SandboxRecord,
   config: CreateContainerInput['config'],
   driver: RuntimeDriver,
@@ -148,6 +158,8 @@ async function writeContainerSpec(
   rootfs: string,
   cleanup: Cleanup,
 ): Promise<void> {
+  const rec = container.record;
+  // The OCI spec from the CRI config, the image and the pod (oci/spec-container.ts).
   const spec = await buildContainerSpec({
     containerId: rec.id,
     // S14 (runc): sources of pod-shared tmpfs hints are bound from the pod's tmpfs.
@@ -173,23 +185,26 @@ async function writeContainerSpec(
     await c.filestores.create(pod.id, plan);
   }
   const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
-  // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
-  rec.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
-  rec.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };
-  rec.cgroupPath = spec.linux.cgroupsPath ?? rec.cgroupPath;
+  await container.updateLocked(CREATE, ['creating'], (d) => {
+    // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
+    d.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
+    d.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };
+    d.cgroupPath = spec.linux.cgroupsPath ?? d.cgroupPath;
+  });
   await fs.writeFile(rec.paths.spec, JSON.stringify(spec, null, 1));
 }
 
-/** The S12 cgroup, then the container under its monitor (→ created, saved, published). */
-async function createUnderMonitor(c: ContainerSetup, rec: ContainerRecord, pod: SandboxRecord, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
+/** The S12 cgroup, then the container under its monitor (→ created, committed, published). */
+async function createUnderMonitor(c: ContainerSetup, container: Container, pod: SandboxRecord, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
+  const rec = container.record;
   const monitor = c.monitor(pod.runtimeHandler);
   cleanup.add('removing the container cgroup', () => c.cgroups.remove(rec.cgroupPath));
   // S12: under runsc the container runs inside the sandbox; its cgroup stays empty but
   // exists in every hierarchy, so cAdvisor and the kubelet find the container.
   if (driver.features.emptyContainerCgroup) await c.cgroups.create(rec.cgroupPath, {});
-  cleanup.add('deleting the container', () => destroyProcess(rec, monitor));
+  cleanup.add('deleting the container', () => destroyProcess(container.record, monitor));
   const { metadata } = rec;
-  const created = await monitor.create({
+  const made = await monitor.create({
     id: rec.id,
     name: `${pod.config.metadata.namespace}_${pod.config.metadata.name}_${metadata.name}_${metadata.attempt}`,
     paths: rec.paths,
@@ -198,9 +213,5 @@ async function createUnderMonitor(c: ContainerSetup, rec: ContainerRecord, pod: 
     stdin: rec.stdin,
     stdinOnce: rec.stdinOnce,
   });
-  rec.pid = created.pid;
-  rec.conmonPid = created.conmonPid;
-  changeState(rec, 'created');
-  await c.store.save(rec);
-  c.events?.publish('CONTAINER_CREATED_EVENT', rec.id, pod.id);
+  await commitCreated(container, CREATE, made, 'CONTAINER_CREATED_EVENT');
 }

@@ -1,7 +1,9 @@
-// Stopping and removing app containers (S7): StopContainer and RemoveContainer once the
-// caller holds the container's mutex, and the process kill/delete and runtime files
-// that a failed CreateContainer undoes with. Remove tries every step and joins the
-// failures; the metadata stays until all of them succeed.
+// Stopping and removing app containers (S7): StopContainer in three parts (signal with
+// the container's mutex held, the grace waited for without it, then SIGKILL and the exit
+// recorded with it), RemoveContainer with the mutex held, and the process kill/delete
+// and runtime files that a failed CreateContainer undoes with. Remove tries every step
+// and joins the failures; the metadata stays until all of them succeed. The record
+// changes through the container's cell (store/cell.ts) only.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -12,7 +14,8 @@ import { preparedMountsDir, releasePreparedMounts } from '../../oci/prepared-mou
 import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, requireState, type ContainerRecord } from './container.js';
 import { noteExitLocked, refreshLocked, type ContainerExitBooks } from './exit-books.js';
-import { processAlive, removeExitFile, waitExit, waitPidGone } from './container-exits.js';
+import { exitFileExists, processAlive, removeExitFile, waitExit, waitPidGone } from './container-exits.js';
+import type { Container } from '../store/cell-types.js';
 import type { ContainerMonitor } from './container-monitor.js';
 import { readPid } from './container-spec-input.js';
 import type { FilestorePlan } from '../storage/filestore-plan.js';
@@ -43,54 +46,85 @@ export interface ContainerTeardown extends ContainerExitBooks {
   socketDir: string;
 }
 
-/** StopContainer with the container's mutex held; `timeoutMs` 0 → SIGKILL at once. */
-export async function stopContainerLocked(t: ContainerTeardown, rec: ContainerRecord, timeoutMs: number): Promise<void> {
-  await refreshLocked(t, rec);
-  if (rec.state === 'stopped') return;
+/**
+ * StopContainer, first part (the container's mutex held): an exit already there is
+ * recorded; a stopped container is done; a running one with a grace gets its stop
+ * signal. True when the grace is to be waited for: the caller waits WITHOUT the mutex
+ * (waitGrace), so a RemoveContainer or a StopContainer with a shorter timeout (the
+ * kubelet escalates so) acts at once, as containerd lets a later stop escalate.
+ */
+export async function signalStopLocked(t: ContainerTeardown, container: Container, timeoutMs: number): Promise<boolean> {
+  await refreshLocked(t, container);
+  const rec = container.record;
+  if (rec.state === 'stopped') return false;
   requireState(rec, 'stop', 'created', 'running');
-  const monitor = t.monitor(rec.runtimeHandler);
+  if (rec.state !== 'running' || timeoutMs <= 0) return false;
+  try {
+    await t.monitor(rec.runtimeHandler).kill(rec.id, rec.stopSignal);
+  } catch (e) {
+    t.log.debug({ err: e, containerId: rec.id, signal: rec.stopSignal }, 'sending the stop signal');
+  }
+  return true;
+}
+
+/** The grace of a stop, waited for without the mutex: true when the container exited (or is gone) within it. */
+export async function waitGrace(t: ContainerTeardown, container: Container, timeoutMs: number): Promise<boolean> {
+  const rec = container.find();
+  if (rec === undefined) return true;
+  return waitExit(t.exitDir, rec.id, rec.conmonPid, timeoutMs);
+}
+
+/**
+ * StopContainer, last part (the container's mutex held): an exit is recorded, what the
+ * container left killed; one still running gets SIGKILL. Nothing to do when another
+ * call removed or stopped it meanwhile.
+ */
+export async function finishStopLocked(t: ContainerTeardown, container: Container): Promise<void> {
+  const rec = container.find();
+  if (rec === undefined) return;
   const log = t.log.child({ containerId: rec.id, podSandboxId: rec.podId });
-  if (rec.state === 'running' && timeoutMs > 0) {
-    try {
-      await monitor.kill(rec.id, rec.stopSignal);
-    } catch (e) {
-      log.debug({ err: e, signal: rec.stopSignal }, 'sending the stop signal');
+  const monitor = t.monitor(rec.runtimeHandler);
+  if (rec.state === 'stopped' || exitFileExists(t.exitDir, rec.id)) {
+    // In a pod-wide PID namespace the init's children outlive it (reparented to the
+    // infra): a stopped container leaves none running, as containerd's shim kills
+    // them all when the init exits (S9: `all` is allowed on a stopped container).
+    await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch((e: unknown) => log.debug({ err: e }, 'killing what the container left'));
+  } else {
+    if (rec.state === 'running') log.info({ signal: rec.stopSignal }, 'container did not stop within its grace; sending SIGKILL');
+    await monitor
+      .kill(rec.id, 'SIGKILL', { all: true })
+      .catch(() => monitor.kill(rec.id, 'SIGKILL'))
+      .catch((e: unknown) => {
+        log.debug({ err: e }, 'sending SIGKILL');
+      });
+    if (!(await waitExit(t.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
+      throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
     }
-    if (await waitExit(t.exitDir, rec.id, rec.conmonPid, timeoutMs)) {
-      // In a pod-wide PID namespace the init's children outlive it (reparented to the
-      // infra): a stopped container leaves none running, as containerd's shim kills
-      // them all when the init exits (S9: `all` is allowed on a stopped container).
-      await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch((e: unknown) => log.debug({ err: e }, 'killing what the container left'));
-      await noteExitLocked(t, rec);
-      log.info({ exitCode: rec.exitCode }, 'container stopped');
-      return;
-    }
-    log.info({ timeoutMs, signal: rec.stopSignal }, 'container ignored its stop signal; sending SIGKILL');
   }
-  await monitor
-    .kill(rec.id, 'SIGKILL', { all: true })
-    .catch(() => monitor.kill(rec.id, 'SIGKILL'))
-    .catch((e: unknown) => {
-      log.debug({ err: e }, 'sending SIGKILL');
-    });
-  if (!(await waitExit(t.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
-    throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
-  }
-  await noteExitLocked(t, rec);
-  log.info({ exitCode: rec.exitCode }, 'container stopped');
+  if (rec.state === 'stopped') return;
+  const stopped = await noteExitLocked(t, container);
+  log.info({ exitCode: stopped.exitCode }, 'container stopped');
+}
+
+/** StopContainer with no grace (SIGKILL at once), the mutex held throughout: RemoveContainer's stop. */
+export async function killLocked(t: ContainerTeardown, container: Container): Promise<void> {
+  await signalStopLocked(t, container, 0);
+  await finishStopLocked(t, container);
 }
 
 /** S7, with the container's mutex held: thorough, every step tried, failures joined. */
-export async function removeContainerLocked(t: ContainerTeardown, rec: ContainerRecord): Promise<void> {
+export async function removeContainerLocked(t: ContainerTeardown, container: Container): Promise<void> {
   const steps = new Cleanup();
   let monitor: ContainerMonitor | undefined;
+  const first = container.record;
   // Cleanup.run catches what the step throws synchronously, too.
   await steps.run('finding the container monitor', () => {
-    monitor = t.monitor(rec.runtimeHandler);
+    monitor = t.monitor(first.runtimeHandler);
     return Promise.resolve();
   });
   // The CRI: a running container is removed by force.
-  if (monitor && (rec.state === 'running' || rec.state === 'created')) await steps.run('stopping', () => stopContainerLocked(t, rec, 0));
+  if (monitor && (first.state === 'running' || first.state === 'created')) await steps.run('stopping', () => killLocked(t, container));
+  const rec = container.record;
   if (monitor) await steps.run('deleting the container', () => destroyProcess(rec, monitor!));
   else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) steps.errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
   await steps.run('removing prepared mounts', () => removePreparedMounts(t, rec));
@@ -101,8 +135,7 @@ export async function removeContainerLocked(t: ContainerTeardown, rec: Container
   await steps.run('removing runtime files', () => removeRuntimeFiles(t, rec));
   // On a failure the metadata stays, so a retry of RemoveContainer can finish the job.
   steps.throwIfFailed(`removing container "${rec.id}"`);
-  await t.store.delete(rec.id);
-  t.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.podId);
+  await container.remove('CONTAINER_DELETED_EVENT');
   t.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);
   t.log.info({ containerId: rec.id, podSandboxId: rec.podId }, 'container removed');
 }

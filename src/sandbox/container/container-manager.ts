@@ -24,9 +24,17 @@ import { containerSpecExtensions } from '../../oci/spec-container-extensions.js'
 import { withHookStages } from '../../oci/hook-stages.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
-import { containerNameKey, nsString, requireState, type ContainerPaths, type ContainerRecord } from './container.js';
+import { containerNameKey, nsString, type ContainerPaths, type ContainerRecord } from './container.js';
 import { createContainerLocked, type ContainerSetup, type CreateContainerInput } from './container-create.js';
-import { removeContainerLocked, stopContainerLocked, type ContainerImages, type ContainerPods, type ContainerTeardown } from './container-destroy.js';
+import {
+  finishStopLocked,
+  removeContainerLocked,
+  signalStopLocked,
+  waitGrace,
+  type ContainerImages,
+  type ContainerPods,
+  type ContainerTeardown,
+} from './container-destroy.js';
 import type { ContainerEventSink } from './container-events.js';
 import { refreshLocked, type ContainerExitBooks } from './exit-books.js';
 import { ExitWatcher, OomKillReader } from './container-exits.js';
@@ -42,11 +50,9 @@ import type { PodContainersHook } from '../pod/pod-manager.js';
 import { PodFilestores } from '../storage/pod-mounts-filestores.js';
 import { stableJson } from '../pod/sandbox.js';
 import { Cell } from '../store/cell.js';
-import type { ContainerEventType } from './container-events.js';
-import type { ContainerState } from './container.js';
+import type { Container } from '../store/cell-types.js';
 
-/** A container as a cell: its record, mutex, store handle and event sink (store/cell.ts). */
-export type Container = Cell<ContainerState, ContainerRecord, ContainerEventType>;
+export type { Container } from '../store/cell-types.js';
 
 export type { ContainerImages, ContainerPods } from './container-destroy.js';
 export type { CreateContainerInput } from './container-create.js';
@@ -139,7 +145,6 @@ export class ContainerManager {
       monitor: (handler) => this.monitor(handler),
       oomKills: this.oomKills,
       podScores: this.podScores,
-      events: this.events,
     };
   }
 
@@ -236,7 +241,10 @@ export class ContainerManager {
       id,
       configHash,
       (holder) => this.store.find(holder)?.state === 'created',
-      () => this.pods.withSandbox(pod.id, (p) => this.locks.runExclusive(id, () => createContainerLocked(this.setup(), id, p, input, metadata, configHash))),
+      () =>
+        this.pods.withSandbox(pod.id, (p) =>
+          this.locks.runExclusive(id, () => createContainerLocked(this.setup(), this.cell(id), p, input, metadata, configHash)),
+        ),
       () => this.log.info({ podSandboxId: pod.id, container: key }, 'waiting for the create in progress of the same container'),
     );
   }
@@ -244,50 +252,55 @@ export class ContainerManager {
   // ── StartContainer ─────────────────────────────────────────────────────────────
 
   async start(idOrPrefix: string): Promise<void> {
-    const id = this.store.resolve(idOrPrefix).id;
-    await this.locks.runExclusive(id, async () => {
-      const rec = this.store.resolve(id);
-      await refreshLocked(this.books(), rec);
+    const c = this.cell(this.store.resolve(idOrPrefix).id);
+    await c.locked(async () => {
+      await refreshLocked(this.books(), c);
+      const rec = c.record;
       // The retried start of one whose start a crash lost succeeds; otherwise S4 holds.
       if (rec.state === 'running' && rec.startRecovered === true) return;
-      requireState(rec, 'start', 'created');
-      const monitor = this.monitor(rec.runtimeHandler);
-      // Taken before the call: a quick container may exit (exit file mtime) before start returns.
-      const startedAt = nsString(Date.now());
-      try {
-        await monitor.start(id);
-      } catch (e) {
-        // The runtime's word first: one that runs was started (a start the daemon lost).
-        const st = await monitor.state(id).catch(() => undefined);
-        if (st?.status === 'running' || st?.status === 'paused') {
-          await markStartedLocked({ store: this.store }, rec, st.pid);
-          this.events?.publish('CONTAINER_STARTED_EVENT', id, rec.podId);
-          this.log.warn({ containerId: id, err: e }, 'start failed but the runtime runs the container; recorded as running');
-          return;
-        }
-        // As containerd: a container whose start failed is exited (StartError), not left created.
-        await monitor.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
-        const startError = (d: ContainerRecord): void => {
-          d.exitCode = 128;
-          d.reason = 'StartError';
-          d.message = errorMessage(e);
-          d.finishedAt = nsString(Date.now());
-        };
-        await this.cell(id).updateLocked('start', ['created'], startError, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' });
-        throw wrapError(`starting container "${id}"`, e);
-      }
-      const started = (d: ContainerRecord): void => {
-        d.startedAt = startedAt;
-      };
-      await this.cell(id).updateLocked('start', ['created'], started, { to: 'running', event: 'CONTAINER_STARTED_EVENT' });
-      this.log.info({ containerId: id, podSandboxId: rec.podId }, 'container started');
-      // S11: the monitor dedicated to this container gets its score.
-      await this.oom
-        .adjustHelper(rec.conmonPid, rec.oomScoreAdj)
-        .catch((e: unknown) => this.log.warn({ err: e, containerId: id }, 'setting the monitor oom_score_adj'));
+      c.require('start', ['created']);
+      await this.startLocked(c, rec);
     });
     // S10: after every start.
-    await this.adjustPodOom(this.store.resolve(id).podId);
+    await this.adjustPodOom(c.record.podId);
+  }
+
+  /** The runtime's start, committed (→ running) or, when it failed, the container exited with StartError. */
+  private async startLocked(c: Container, rec: ContainerRecord): Promise<void> {
+    const { id } = rec;
+    const monitor = this.monitor(rec.runtimeHandler);
+    // Taken before the call: a quick container may exit (exit file mtime) before start returns.
+    const startedAt = nsString(Date.now());
+    try {
+      await monitor.start(id);
+    } catch (e) {
+      // The runtime's word first: one that runs was started (a start the daemon lost).
+      const st = await monitor.state(id).catch(() => undefined);
+      if (st?.status === 'running' || st?.status === 'paused') {
+        await markStartedLocked(c, st.pid);
+        this.log.warn({ containerId: id, err: e }, 'start failed but the runtime runs the container; recorded as running');
+        return;
+      }
+      // As containerd: a container whose start failed is exited (StartError), not left created.
+      await monitor.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+      const startError = (d: ContainerRecord): void => {
+        d.exitCode = 128;
+        d.reason = 'StartError';
+        d.message = errorMessage(e);
+        d.finishedAt = nsString(Date.now());
+      };
+      await c.updateLocked('start', ['created'], startError, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' });
+      throw wrapError(`starting container "${id}"`, e);
+    }
+    const started = (d: ContainerRecord): void => {
+      d.startedAt = startedAt;
+    };
+    await c.updateLocked('start', ['created'], started, { to: 'running', event: 'CONTAINER_STARTED_EVENT' });
+    this.log.info({ containerId: id, podSandboxId: rec.podId }, 'container started');
+    // S11: the monitor dedicated to this container gets its score.
+    await this.oom
+      .adjustHelper(rec.conmonPid, rec.oomScoreAdj)
+      .catch((e: unknown) => this.log.warn({ err: e, containerId: id }, 'setting the monitor oom_score_adj'));
   }
 
   // ── StopContainer ──────────────────────────────────────────────────────────────
@@ -296,10 +309,13 @@ export class ContainerManager {
   async stop(idOrPrefix: string, timeoutMs: number): Promise<void> {
     const found = this.store.find(idOrPrefix);
     if (!found) return;
-    await this.locks.runExclusive(found.id, async () => {
-      const rec = this.store.find(found.id);
-      if (rec) await stopContainerLocked(this.teardown(), rec, timeoutMs);
-    });
+    const c = this.cell(found.id);
+    const t = this.teardown();
+    const graceful = await c.locked(async () => c.find() !== undefined && (await signalStopLocked(t, c, timeoutMs)));
+    // The grace is waited for without the lock: Status and List answer, and a RemoveContainer
+    // or a StopContainer with a shorter timeout escalates at once (as containerd's).
+    if (graceful) await waitGrace(t, c, timeoutMs);
+    await c.locked(() => finishStopLocked(t, c));
   }
 
   /** Refreshes every running container whose exit file exists (before Status/List answer). */
@@ -314,10 +330,8 @@ export class ContainerManager {
 
   private async onExitFile(id: string): Promise<void> {
     try {
-      await this.locks.runExclusive(id, async () => {
-        const rec = this.store.find(id);
-        if (rec) await refreshLocked(this.books(), rec);
-      });
+      const c = this.cell(id);
+      await c.locked(() => refreshLocked(this.books(), c));
     } catch (e) {
       this.log.warn({ err: e, containerId: id }, 'recording a container exit');
     }
@@ -329,9 +343,9 @@ export class ContainerManager {
   async remove(idOrPrefix: string): Promise<void> {
     const found = this.store.find(idOrPrefix);
     if (!found) return;
-    await this.locks.runExclusive(found.id, async () => {
-      const rec = this.store.find(found.id);
-      if (rec) await removeContainerLocked(this.teardown(), rec);
+    const c = this.cell(found.id);
+    await c.locked(async () => {
+      if (c.find()) await removeContainerLocked(this.teardown(), c);
     });
     await this.adjustPodOom(found.podId); // S10: after every removal
   }
@@ -394,11 +408,10 @@ export class ContainerManager {
   async updateResources(idOrPrefix: string, resources: CriContainerResources): Promise<void> {
     const id = this.store.resolve(idOrPrefix).id;
     const oci = buildResources(resources); // validates before anything changes
-    await this.locks.runExclusive(id, async () => {
-      const rec = this.store.resolve(id);
-      await refreshLocked(this.books(), rec);
-      requireState(rec, 'update', 'created', 'running');
-      await this.cell(id).updateLocked('update', ['created', 'running'], async (d) => {
+    const c = this.cell(id);
+    await c.locked(async () => {
+      await refreshLocked(this.books(), c);
+      await c.updateLocked('update', ['created', 'running'], async (d) => {
         await this.monitor(d.runtimeHandler).update(id, oci);
         // The score is fixed at create (the runtime cannot change it later): keep the old one.
         d.resources = { ...resources, oom_score_adj: d.resources.oom_score_adj ?? 0 };
@@ -410,10 +423,10 @@ export class ContainerManager {
   /** Makes the monitor reopen the CRI log file (the kubelet's log rotation). */
   async reopenLog(idOrPrefix: string): Promise<void> {
     const id = this.store.resolve(idOrPrefix).id;
-    await this.locks.runExclusive(id, async () => {
-      const rec = this.store.resolve(id);
-      await refreshLocked(this.books(), rec);
-      requireState(rec, 'reopen the log of', 'running');
+    const c = this.cell(id);
+    await c.locked(async () => {
+      await refreshLocked(this.books(), c);
+      const rec = c.require('reopen the log of', ['running']);
       await reopenConmonLog(rec.paths.ctlFifo, { containerId: rec.id, logPath: rec.monitorLogPath });
     });
   }
@@ -434,7 +447,7 @@ export class ContainerManager {
   async recover(): Promise<void> {
     await recoverContainers({
       ...this.teardown(),
-      locks: this.locks,
+      cell: (id) => this.cell(id),
       stateDir: this.config.state_dir,
       paths: (id) => this.paths(id),
       handlers: Object.keys(this.config.runtimes),

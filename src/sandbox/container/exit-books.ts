@@ -1,11 +1,11 @@
 // Recording a container's exit in its books, once the caller holds the container's
 // mutex: by StopContainer, by the exit watcher and the refresh before Status/List, and
 // by recovery at start. The exit file is the truth (container-exits.ts); what it cannot
-// tell (an OOM kill, the termination message) is read before the record is saved.
+// tell (an OOM kill, the termination message) is read before the cell commits the exit.
 import fsSync from 'node:fs';
 import path from 'node:path';
-import { changeState, exitReason, nsString, type ContainerRecord } from './container.js';
-import type { ContainerEventSink } from './container-events.js';
+import { exitReason, nsString, type ContainerRecord } from './container.js';
+import type { Container } from '../store/cell-types.js';
 import { readExit, readTerminationMessage, type OomKillReader } from './container-exits.js';
 import type { ContainerMonitor } from './container-monitor.js';
 import type { PodOomScores } from '../resources/pod-oom-scores.js';
@@ -22,14 +22,17 @@ export interface ContainerExitBooks {
   monitor: (handler: string) => ContainerMonitor;
   oomKills: OomKillReader;
   podScores: PodOomScores;
-  events: ContainerEventSink | undefined;
 }
 
-/** Records the exit: code and finish time from the exit file, OOM kills, termination message. */
-export async function noteExitLocked(b: ContainerExitBooks, rec: ContainerRecord): Promise<void> {
-  if (rec.state === 'stopped') return;
+/**
+ * Records the exit through the container's cell (→ stopped, CONTAINER_STOPPED_EVENT): code
+ * and finish time from the exit file, OOM kills, termination message. Returns the record.
+ */
+export async function noteExitLocked(b: ContainerExitBooks, container: Container): Promise<ContainerRecord> {
+  const rec = container.record;
+  if (rec.state === 'stopped') return rec;
   const exit = await readExit(b.exitDir, rec.id).catch(() => undefined);
-  rec.exitCode = exit?.exitCode ?? UNKNOWN_EXIT_CODE;
+  const exitCode = exit?.exitCode ?? UNKNOWN_EXIT_CODE;
   let monitor: ContainerMonitor | undefined;
   try {
     monitor = b.monitor(rec.runtimeHandler);
@@ -37,21 +40,26 @@ export async function noteExitLocked(b: ContainerExitBooks, rec: ContainerRecord
     monitor = undefined; // a handler no longer configured: the cgroup decides
   }
   const oomKilled = monitor?.oomKilled
-    ? await monitor.oomKilled(rec.id, rec.exitCode, { container: rec.cgroupPath, pod: path.posix.dirname(rec.cgroupPath) }).catch(() => false)
+    ? await monitor.oomKilled(rec.id, exitCode, { container: rec.cgroupPath, pod: path.posix.dirname(rec.cgroupPath) }).catch(() => false)
     : (await b.oomKills.kills(rec.cgroupPath)) > 0;
-  rec.finishedAt = nsString(exit?.finishedAtMs ?? Date.now());
-  if (BigInt(rec.finishedAt) < BigInt(rec.startedAt)) rec.finishedAt = rec.startedAt; // clock granularity
-  rec.reason = exitReason(rec.exitCode, oomKilled);
-  rec.message = exit ? await readTerminationMessage(rec.terminationMessagePath) : 'the container monitor ended without an exit file';
-  changeState(rec, 'stopped');
-  await b.store.save(rec);
-  b.events?.publish('CONTAINER_STOPPED_EVENT', rec.id, rec.podId); // stop, exit watcher, refresh, recovery
+  const message = exit ? await readTerminationMessage(rec.terminationMessagePath) : 'the container monitor ended without an exit file';
+  const exited = (d: ContainerRecord): ContainerRecord => {
+    d.exitCode = exitCode;
+    d.finishedAt = nsString(exit?.finishedAtMs ?? Date.now());
+    if (BigInt(d.finishedAt) < BigInt(d.startedAt)) d.finishedAt = d.startedAt; // clock granularity
+    d.reason = exitReason(exitCode, oomKilled);
+    d.message = message;
+    return d;
+  };
+  // Stop, exit watcher, refresh, recovery: all record it here.
+  return container.updateLocked('record the exit of', ['created', 'running'], exited, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' });
 }
 
 /** Notices an exit the watcher may have missed (cheap: one stat). */
-export async function refreshLocked(b: ContainerExitBooks, rec: ContainerRecord): Promise<void> {
-  if ((rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) {
-    await noteExitLocked(b, rec);
+export async function refreshLocked(b: ContainerExitBooks, container: Container): Promise<void> {
+  const rec = container.find();
+  if (rec && (rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) {
+    await noteExitLocked(b, container);
     await b.podScores.adjust(rec.podId); // S10: after every exit
   }
 }

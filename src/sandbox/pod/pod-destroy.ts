@@ -1,6 +1,8 @@
 // Stopping and removing pod sandboxes (S7): StopPodSandbox and RemovePodSandbox once the
 // caller holds the pod's mutex, and the infra container's kill and delete that a failed
-// RunPodSandbox undoes with. Every step is tried; the failures are joined.
+// RunPodSandbox undoes with. Every step is tried; the failures are joined. The record
+// changes through the pod's cell (store/cell.ts) only. StopPodSandbox gives no grace
+// (SIGKILL to what still runs, as containerd): the kubelet stopped the containers first.
 import fs from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -8,13 +10,13 @@ import { FailedPreconditionError } from '../../errors.js';
 import type { NetworkManager, PodNetworkRequest } from '../../network/network-manager.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import type { CgroupManager } from '../resources/cgroups.js';
-import type { ContainerEventSink } from '../container/container-events.js';
 import { Cleanup } from '../../util/cleanup.js';
 import type { NameIndex } from '../store/name-index.js';
 import { removePodFiles } from './pod-files.js';
 import { unmountPodMounts } from '../storage/pod-mounts.js';
 import type { PodFilestores } from '../storage/pod-mounts-filestores.js';
-import { changeState, nameKey, type SandboxRecord } from './sandbox.js';
+import { nameKey, type SandboxRecord } from './sandbox.js';
+import type { PodSandbox } from '../store/cell-types.js';
 import type { SandboxStore } from '../store/sandbox-store.js';
 
 /** The part of the NetworkManager pods use (a seam for unit tests). */
@@ -26,12 +28,15 @@ export interface PodContainersHook {
   removeAll(podId: string): Promise<void>;
 }
 
-/** Grace the infra gets between SIGTERM and SIGKILL. */
-export const INFRA_STOP_GRACE_MS = 10_000;
 /** How long to wait for the infra to be gone after SIGKILL. */
 const INFRA_KILL_WAIT_MS = 30_000;
-/** Grace given to the pod's app containers by StopPodSandbox. */
-export const CONTAINERS_STOP_GRACE_MS = 10_000;
+/**
+ * Grace given to the pod's app containers by StopPodSandbox: none (SIGKILL at once), as
+ * containerd's: the kubelet stops each container with its own grace before the pod.
+ */
+export const CONTAINERS_STOP_GRACE_MS = 0;
+/** Every state StopPodSandbox acts on (an unknown pod too: its stop is kept in memory). */
+const STOPPABLE = ['creating', 'created', 'running', 'stopped', 'unknown'] as const;
 /** How long the infra's conmon may take to go after the infra was deleted. */
 const INFRA_CONMON_EXIT_WAIT_MS = 10_000;
 
@@ -45,7 +50,6 @@ export interface PodTeardown {
   runtimes: ReadonlyMap<string, RuntimeDriver>;
   log: Logger;
   containers: PodContainersHook | undefined;
-  events: ContainerEventSink | undefined;
 }
 
 export function podNetworkRequest(rec: SandboxRecord): PodNetworkRequest {
@@ -66,38 +70,42 @@ export async function removePodCgroups(store: SandboxStore, cgroups: CgroupManag
   await cgroups.remove(shared ? rec.infraCgroup : rec.podCgroup);
 }
 
-/** StopPodSandbox with the pod's mutex held: every step tried, failures joined. */
-export async function stopPodLocked(t: PodTeardown, rec: SandboxRecord): Promise<void> {
+/**
+ * StopPodSandbox with the pod's mutex held: every step tried, failures joined. What still
+ * runs is killed at once (SIGKILL), as containerd does: the kubelet has stopped the
+ * containers with their grace before it stops the pod.
+ */
+export async function stopPodLocked(t: PodTeardown, pod: PodSandbox): Promise<void> {
+  const rec = pod.record;
   const log = t.log.child({ podSandboxId: rec.id });
   const steps = new Cleanup();
   const containers = t.containers;
   if (containers) await steps.run('stopping the pod containers', () => containers.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
   const driver = t.runtimes.get(rec.runtimeHandler);
   if (driver) await steps.run('stopping the infra container', () => stopInfra(rec, driver, t.log));
+  let networkDown = !rec.networkUp;
   if (rec.networkUp) {
     await steps.run('tearing down the pod network', async () => {
       await t.network.tearDown(podNetworkRequest(rec));
-      rec.networkUp = false;
+      networkDown = true;
     });
   }
-  if (rec.netnsPath !== undefined && !rec.networkUp) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
-  // An unknown pod (its meta.json did not load) stays unknown and is never saved over.
+  if (rec.netnsPath !== undefined && networkDown) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
+  // An unknown pod (its meta.json did not load) stays unknown; the cell keeps its change in memory.
   const stoppedNow = rec.state !== 'stopped' && rec.state !== 'unknown';
-  if (stoppedNow) changeState(rec, 'stopped');
-  if (rec.state === 'unknown') t.store.remember(rec);
-  else await steps.run('saving metadata', () => t.store.save(rec));
-  if (stoppedNow) t.events?.publish('CONTAINER_STOPPED_EVENT', rec.id, rec.id);
+  const down = (d: SandboxRecord): void => {
+    if (networkDown) d.networkUp = false;
+  };
+  await steps.run('saving metadata', () => pod.updateLocked('stop', STOPPABLE, down, stoppedNow ? { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' } : {}));
   steps.throwIfFailed(`stopping sandbox "${rec.id}"`);
   log.info('pod sandbox stopped');
 }
 
 /** S7, with the pod's mutex held: idempotent, thorough, every step tried; failures joined. */
-export async function removePodLocked(t: PodTeardown, rec: SandboxRecord): Promise<void> {
+export async function removePodLocked(t: PodTeardown, pod: PodSandbox): Promise<void> {
   const steps = new Cleanup();
-  if (rec.state !== 'stopped') {
-    await steps.run('stopping', () => stopPodLocked(t, rec));
-    rec = t.store.find(rec.id) ?? rec;
-  }
+  if (pod.record.state !== 'stopped') await steps.run('stopping', () => stopPodLocked(t, pod));
+  const rec = pod.record;
   const containers = t.containers;
   if (containers) await steps.run('removing the pod containers', () => containers.removeAll(rec.id));
   const driver = t.runtimes.get(rec.runtimeHandler);
@@ -110,8 +118,7 @@ export async function removePodLocked(t: PodTeardown, rec: SandboxRecord): Promi
   await steps.run('removing pod files', () => removePodFiles(rec.paths));
   // On a failure the metadata stays, so a retry of RemovePodSandbox can finish the job.
   steps.throwIfFailed(`removing sandbox "${rec.id}"`);
-  await t.store.delete(rec.id);
-  t.events?.publish('CONTAINER_DELETED_EVENT', rec.id, rec.id);
+  await pod.remove('CONTAINER_DELETED_EVENT');
   t.names.release(nameKey(rec.config.metadata), rec.id);
   t.log.info({ podSandboxId: rec.id }, 'pod sandbox removed');
 }
@@ -123,12 +130,17 @@ export async function destroyInfra(rec: SandboxRecord, driver: RuntimeDriver, lo
   if (rec.conmonPid > 0) await waitPidGone(rec.conmonPid, INFRA_CONMON_EXIT_WAIT_MS);
 }
 
-/** SIGTERM, a grace, SIGKILL; done when the runtime no longer sees it running. */
+/**
+ * SIGKILL to everything in the infra container; done when the runtime no longer sees it
+ * running. No grace: the infra (catatonit) holds no state, and what else still runs in
+ * the pod has had its grace from the kubelet's StopContainer calls (issue 15).
+ */
 async function stopInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger): Promise<void> {
   if (!(await infraAlive(rec, driver))) return;
-  await driver.kill(rec.id, 'SIGTERM').catch((e: unknown) => log.debug({ err: e, podSandboxId: rec.id }, 'SIGTERM to the infra'));
-  if (await waitInfraGone(rec, driver, INFRA_STOP_GRACE_MS)) return;
-  await driver.kill(rec.id, 'SIGKILL', { all: true }).catch(() => driver.kill(rec.id, 'SIGKILL'));
+  await driver
+    .kill(rec.id, 'SIGKILL', { all: true })
+    .catch(() => driver.kill(rec.id, 'SIGKILL'))
+    .catch((e: unknown) => log.debug({ err: e, podSandboxId: rec.id }, 'SIGKILL to the infra'));
   if (!(await waitInfraGone(rec, driver, INFRA_KILL_WAIT_MS))) {
     throw new FailedPreconditionError(`sandbox "${rec.id}": the infra process survived SIGKILL for ${INFRA_KILL_WAIT_MS} ms`);
   }

@@ -26,13 +26,13 @@ import { removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork
 import { PodFilestores, runscOverlayConfig } from '../storage/pod-mounts-filestores.js';
 import { recoverPods } from './pod-recovery.js';
 import { runPodLocked, type PodSetup } from './pod-run.js';
-import { nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord, type SandboxState } from './sandbox.js';
+import { nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import { SandboxStore } from '../store/sandbox-store.js';
 import { Cell } from '../store/cell.js';
-import type { ContainerEventType } from '../container/container-events.js';
+import type { PodSandbox } from '../store/cell-types.js';
 
 export type { PodContainersHook, PodNetwork } from './pod-destroy.js';
-export { CONTAINERS_STOP_GRACE_MS, INFRA_STOP_GRACE_MS } from './pod-destroy.js';
+export { CONTAINERS_STOP_GRACE_MS } from './pod-destroy.js';
 
 export interface PodManagerOptions {
   config: SandlotConfig;
@@ -47,8 +47,7 @@ export interface PodManagerOptions {
   filestores?: PodFilestores;
 }
 
-/** A pod sandbox as a cell: its record, mutex, store handle and event sink (store/cell.ts). */
-export type PodSandbox = Cell<SandboxState, SandboxRecord, ContainerEventType>;
+export type { PodSandbox } from '../store/cell-types.js';
 
 export interface RuntimeHandlerStatus {
   name: string;
@@ -109,7 +108,6 @@ export class PodManager {
       cgroups: this.cgroups,
       conmon: () => this.conmon,
       log: this.log,
-      events: this.events,
     };
   }
 
@@ -124,7 +122,6 @@ export class PodManager {
       runtimes: this.runtimes,
       log: this.log,
       containers: this.containers,
-      events: this.events,
     };
   }
 
@@ -219,7 +216,7 @@ export class PodManager {
       id,
       configHash,
       (holder) => this.store.find(holder)?.state === 'running',
-      () => this.locks.runExclusive(id, () => runPodLocked(this.setup(), id, config, configHash, driver)),
+      () => this.locks.runExclusive(id, () => runPodLocked(this.setup(), this.cell(id), config, configHash, driver)),
       () => this.log.info({ podSandboxId: this.names.holder(key), pod: key }, 'waiting for the run in progress of the same pod'),
     );
   }
@@ -230,9 +227,9 @@ export class PodManager {
   async stop(idOrPrefix: string): Promise<void> {
     const found = this.store.find(idOrPrefix);
     if (!found) return;
-    await this.locks.runExclusive(found.id, async () => {
-      const rec = this.store.find(found.id);
-      if (rec) await stopPodLocked(this.teardown(), rec);
+    const pod = this.cell(found.id);
+    await pod.locked(async () => {
+      if (pod.find()) await stopPodLocked(this.teardown(), pod);
     });
   }
 
@@ -240,9 +237,9 @@ export class PodManager {
   async remove(idOrPrefix: string): Promise<void> {
     const found = this.store.find(idOrPrefix);
     if (!found) return;
-    await this.locks.runExclusive(found.id, async () => {
-      const rec = this.store.find(found.id);
-      if (rec) await removePodLocked(this.teardown(), rec);
+    const pod = this.cell(found.id);
+    await pod.locked(async () => {
+      if (pod.find()) await removePodLocked(this.teardown(), pod);
     });
   }
 
@@ -320,7 +317,7 @@ export class PodManager {
   async recover(): Promise<void> {
     await recoverPods({
       ...this.teardown(),
-      locks: this.locks,
+      cell: (id) => this.cell(id),
       stateDir: this.config.state_dir,
       defaultCgroupParent: path.join(this.config.cgroup_root, this.config.default_cgroup_parent),
     });

@@ -5,16 +5,16 @@
 // RemovePodSandbox take it away (as containerd keeps a sandbox it cannot load).
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { KeyedMutex } from '../../util/mutex.js';
 import type { LoadFailure } from '../store/metadata-store.js';
 import { podPaths, removePodFiles } from './pod-files.js';
 import { unmountPodMounts } from '../storage/pod-mounts.js';
 import { removePodLocked, type PodTeardown } from './pod-destroy.js';
-import { changeState, nameKey, unknownSandboxRecord, type SandboxRecord } from './sandbox.js';
+import { nameKey, unknownSandboxRecord, type SandboxRecord } from './sandbox.js';
+import type { PodSandbox } from '../store/cell-types.js';
 
-/** What recovery touches: the teardown's parts, the pods' mutexes and the state dir. */
+/** What recovery touches: the teardown's parts, the pods' cells and the state dir. */
 export interface PodRecovery extends PodTeardown {
-  locks: KeyedMutex;
+  cell: (id: string) => PodSandbox;
   stateDir: string;
   /** The cgroup pods get their own cgroup under (cgroup_root + default_cgroup_parent). */
   defaultCgroupParent: string;
@@ -47,12 +47,14 @@ export async function recoverPods(r: PodRecovery): Promise<void> {
       if (rec.state === 'running') {
         const st = driver ? await driver.state(rec.id) : undefined;
         if (st?.status !== 'running') {
-          changeState(rec, 'stopped');
-          rec.reason = driver
+          const reason = driver
             ? `the infra container was ${st?.status ?? 'gone'} at restart`
             : `runtime handler "${rec.runtimeHandler}" is no longer configured`;
-          await r.store.save(rec);
-          log.warn({ reason: rec.reason }, 'pod sandbox not ready after restart');
+          const notReady = (d: SandboxRecord): void => {
+            d.reason = reason;
+          };
+          await r.cell(rec.id).update('recover', ['running'], notReady, { to: 'stopped' });
+          log.warn({ reason }, 'pod sandbox not ready after restart');
         }
       }
     } catch (e) {
@@ -125,7 +127,7 @@ async function keepUnreadable(r: PodRecovery, f: LoadFailure): Promise<void> {
     },
     f.parsed,
   );
-  r.store.remember(rec);
+  r.cell(f.id).keepUnreadable(rec);
   r.log.error(
     { podSandboxId: f.id, reason: f.reason, handler: runtimeHandler, pid },
     'sandbox metadata not loadable: kept as UNKNOWN, untouched; only StopPodSandbox and RemovePodSandbox act on it',
@@ -142,7 +144,8 @@ async function cgroupNamed(pid: number, base: string): Promise<string | undefine
   return undefined;
 }
 
+/** A pod a crash left creating or created: stopped (its infra killed, its network down), then removed. */
 async function removeHalfMade(r: PodRecovery, rec: SandboxRecord): Promise<void> {
-  changeState(rec, 'stopped');
-  await r.locks.runExclusive(rec.id, () => removePodLocked(r, rec));
+  const pod = r.cell(rec.id);
+  await pod.locked(() => removePodLocked(r, pod));
 }

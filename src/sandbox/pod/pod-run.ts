@@ -1,7 +1,8 @@
 // RunPodSandbox's steps, in order, each registering its undo: metadata first (S5), pod
 // files and /dev/shm, the pod's mount hints (S14), the netns and CNI, the pod cgroup
 // (S12), the infra spec, then the infra container under conmon. A failure undoes them
-// all and names what it was doing.
+// all and names what it was doing. What a step makes is committed through the pod's
+// cell (store/cell.ts) before the next begins; an undo reads the committed record.
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -14,15 +15,19 @@ import type { RuntimeDriver } from '../../oci/runtime.js';
 import { INFRA_OOM_SCORE_ADJ, sandboxSpec } from '../../oci/spec-sandbox.js';
 import { Cleanup } from '../../util/cleanup.js';
 import { type CgroupManager, podResources } from '../resources/cgroups.js';
-import type { ContainerEventSink } from '../container/container-events.js';
 import { mountHintAnnotations } from '../storage/mount-hints.js';
 import { CAP_SYS_RESOURCE_BIT, hasCapability } from '../resources/oom-score.js';
 import { destroyInfra, podNetworkRequest, removePodCgroups, type PodNetwork } from './pod-destroy.js';
 import { mountPodShm, podPaths, removePodFiles, writeHosts, writePodFiles } from './pod-files.js';
 import { mountPodTmpfs, podMountHints, unmountPodMounts } from '../storage/pod-mounts.js';
 import { relayBinaryFor } from '../io/port-forward-relay.js';
-import { changeState, nameKey, type RunPodInput, type SandboxRecord } from './sandbox.js';
+import { nameKey, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import type { SandboxStore } from '../store/sandbox-store.js';
+import { beginCreate, commitCreated } from '../store/cell.js';
+import type { PodSandbox } from '../store/cell-types.js';
+
+/** The action RunPodSandbox's guards name. */
+const RUN = 'run';
 
 /** What RunPodSandbox touches. */
 export interface PodSetup {
@@ -33,29 +38,29 @@ export interface PodSetup {
   /** Made when first needed: a missing conmon binary fails the run at that step. */
   conmon: () => Conmon;
   log: Logger;
-  events: ContainerEventSink | undefined;
 }
 
-/** RunPodSandbox with the new pod's mutex held; every side effect is undone on failure. */
-export async function runPodLocked(s: PodSetup, id: string, config: RunPodInput, configHash: string, driver: RuntimeDriver): Promise<string> {
+/**
+ * RunPodSandbox with the new pod's mutex held; every side effect is undone on failure.
+ * Each step commits what it made through the pod's cell before the next begins, and
+ * each undo reads the committed record when it runs (what a later step added is undone).
+ */
+export async function runPodLocked(s: PodSetup, pod: PodSandbox, config: RunPodInput, configHash: string, driver: RuntimeDriver): Promise<string> {
   const started = Date.now();
-  const log = s.log.child({ podSandboxId: id });
-  const rec = newPodRecord(s.config, id, config, configHash, driver);
+  const log = s.log.child({ podSandboxId: pod.id });
   const cleanup = new Cleanup();
   try {
-    // First write before any side effect: a crash from here on leaves a `creating`
-    // record that recovery undoes (S5).
-    await s.store.save(rec);
-    cleanup.add('removing metadata', () => s.store.delete(id));
-    await preparePodFiles(s, rec, driver, cleanup);
-    if (config.namespaces.network !== 'NODE') await setUpPodNetwork(s, rec, cleanup);
-    cleanup.add('removing the pod cgroup', () => removePodCgroups(s.store, s.cgroups, rec));
-    await s.cgroups.create(rec.podCgroup, podResources(config.resources, config.overhead));
-    await writeInfraSpec(s, rec, driver);
-    await runInfra(s, rec, driver, cleanup);
+    await beginCreate(pod, newPodRecord(s.config, pod.id, config, configHash, driver), cleanup);
+    await preparePodFiles(pod, driver, cleanup);
+    if (config.namespaces.network !== 'NODE') await setUpPodNetwork(s, pod, cleanup);
+    cleanup.add('removing the pod cgroup', () => removePodCgroups(s.store, s.cgroups, pod.record));
+    await s.cgroups.create(pod.record.podCgroup, podResources(config.resources, config.overhead));
+    await writeInfraSpec(s, pod.record, driver);
+    await runInfra(s, pod, driver, cleanup);
     cleanup.release();
+    const rec = pod.record;
     log.info({ durationMs: Date.now() - started, handler: driver.name, pid: rec.pid, ip: rec.ip }, 'pod sandbox running');
-    return id;
+    return pod.id;
   } catch (e) {
     throw await cleanup.undoAfter(e, `running pod sandbox "${nameKey(config.metadata)}"`, log);
   }
@@ -87,32 +92,40 @@ function newPodRecord(cfg: SandlotConfig, id: string, config: RunPodInput, confi
 }
 
 /** The pod's files and /dev/shm, its mount hints (S14) and, where the host makes them, its shared tmpfs volumes. */
-async function preparePodFiles(s: PodSetup, rec: SandboxRecord, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
-  const { paths, config } = rec;
+async function preparePodFiles(pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
+  const { paths, config } = pod.record;
   cleanup.add('removing pod files', () => removePodFiles(paths));
   await writePodFiles(paths, config.hostname, config.dns);
   await mountPodShm(paths);
   // S14: the pod's mount hints; runc pods get their shared tmpfs volumes here.
-  rec.mountHints = await podMountHints(config.annotations, config.metadata.uid);
-  await s.store.save(rec);
+  const hints = await podMountHints(config.annotations, config.metadata.uid);
+  await pod.updateLocked(RUN, ['creating'], (d) => {
+    d.mountHints = hints;
+  });
   if (driver.features.podSharedTmpfs === 'host') {
     cleanup.add('unmounting the pod volumes', () => unmountPodMounts(paths.dir));
-    await mountPodTmpfs(paths.dir, rec.mountHints);
+    await mountPodTmpfs(paths.dir, hints);
   }
 }
 
-/** The pinned netns and the CNI ADD (each saved before the next step), then /etc/hosts with the IPs. */
-async function setUpPodNetwork(s: PodSetup, rec: SandboxRecord, cleanup: Cleanup): Promise<void> {
-  cleanup.add('removing netns', () => s.network.removeNetns(rec.id));
-  rec.netnsPath = await s.network.createNetns(rec.id, rec.config.namespaces.user);
-  await s.store.save(rec);
-  const req = podNetworkRequest(rec);
-  cleanup.add('tearing down the pod network', () => s.network.tearDown(req));
-  rec.networkUp = true;
-  await s.store.save(rec);
-  const net = await s.network.setUp(req);
-  rec.ip = net.ip;
-  rec.additionalIps = net.additionalIps;
+/** The pinned netns and the CNI ADD (each committed before the next step), then /etc/hosts with the IPs. */
+async function setUpPodNetwork(s: PodSetup, pod: PodSandbox, cleanup: Cleanup): Promise<void> {
+  cleanup.add('removing netns', () => s.network.removeNetns(pod.id));
+  const netnsPath = await s.network.createNetns(pod.id, pod.record.config.namespaces.user);
+  await pod.updateLocked(RUN, ['creating'], (d) => {
+    d.netnsPath = netnsPath;
+  });
+  // Marked up before the ADD: a crash inside it leaves an attachment recovery tears down.
+  cleanup.add('tearing down the pod network', () => s.network.tearDown(podNetworkRequest(pod.record)));
+  await pod.updateLocked(RUN, ['creating'], (d) => {
+    d.networkUp = true;
+  });
+  const net = await s.network.setUp(podNetworkRequest(pod.record));
+  const rec = await pod.updateLocked(RUN, ['creating'], (d) => {
+    d.ip = net.ip;
+    d.additionalIps = net.additionalIps;
+    return d;
+  });
   await writeHosts(rec.paths, rec.config.hostname, [net.ip, ...net.additionalIps].filter(Boolean));
 }
 
@@ -143,12 +156,12 @@ async function writeInfraSpec(s: PodSetup, rec: SandboxRecord, driver: RuntimeDr
   await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
 }
 
-/** The infra container created under conmon (→ created), then started (→ running), each saved and published. */
-async function runInfra(s: PodSetup, rec: SandboxRecord, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
-  const { id, config, paths } = rec;
+/** The infra container created under conmon (→ created), then started (→ running), each committed and published. */
+async function runInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
+  const { id, config, paths } = pod.record;
   await driver.ensureRoot();
-  cleanup.add('deleting the infra container', () => destroyInfra(rec, driver, s.log));
-  const created = await s.conmon().create({
+  cleanup.add('deleting the infra container', () => destroyInfra(pod.record, driver, s.log));
+  const made = await s.conmon().create({
     id,
     name: `${config.metadata.namespace}_${config.metadata.name}_infra`,
     runtime: driver,
@@ -161,15 +174,9 @@ async function runInfra(s: PodSetup, rec: SandboxRecord, driver: RuntimeDriver, 
     persistDir: paths.persistDir,
     conmonLogFile: paths.conmonLog,
   });
-  rec.pid = created.pid;
-  rec.conmonPid = created.conmonPid;
-  changeState(rec, 'created');
-  await s.store.save(rec);
-  s.events?.publish('CONTAINER_CREATED_EVENT', id, id);
+  await commitCreated(pod, RUN, made, 'CONTAINER_CREATED_EVENT');
   await driver.start(id);
-  changeState(rec, 'running');
-  await s.store.save(rec);
-  s.events?.publish('CONTAINER_STARTED_EVENT', id, id);
+  await pod.updateLocked(RUN, ['created'], () => undefined, { to: 'running', event: 'CONTAINER_STARTED_EVENT' });
 }
 
 /**

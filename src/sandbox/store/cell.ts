@@ -1,16 +1,25 @@
 // A cell: one pod sandbox or container as an object that owns its record (through the
 // store handle), its mutex, and its event sink, with one way to change it (S4):
 //
+//   create(rec)                        first write, before any side effect (S5)
 //   update(action, allowed, fn, { to, event }):
 //     lock → requireState(allowed) → fn(draft) → changeState(to) → atomic save
 //     → commit to memory → publish(event)
+//   keepUnreadable(rec)                an `unknown` stand-in, in memory only
+//   remove(event)                      disk first, then memory, then publish
 //
 // The draft is a copy: until the save succeeded nothing anyone reads has changed. A
 // failed save is rolled back (the previous record written again, so disk and memory
 // agree) and the ORIGINAL error is thrown, whatever the rollback met. The event is
 // published only after the commit, so a listener that reads the record sees the new one.
+// An `unknown` record (its meta.json did not load) is never written over: its changes
+// are committed to memory only.
+//
+// Steps that undo or tear down read `record` (the committed record) when they run, never
+// a copy taken earlier: what a later step committed (a pid, a netns) is what they undo.
 import type { Logger } from 'pino';
-import { NotFoundError } from '../../errors.js';
+import { InternalError, NotFoundError } from '../../errors.js';
+import type { Cleanup } from '../../util/cleanup.js';
 import type { KeyedMutex } from '../../util/mutex.js';
 import { changeLifecycle, requireLifecycle, type LifecycleRecord, type LifecycleState } from './lifecycle.js';
 
@@ -19,6 +28,8 @@ export interface CellStore<R> {
   find(id: string): R | undefined;
   write(rec: R): Promise<void>;
   remember(rec: R): void;
+  /** Disk first, then memory; idempotent. */
+  delete(id: string): Promise<void>;
 }
 
 export interface CellEvents<E extends string> {
@@ -60,6 +71,11 @@ export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E exte
     return rec;
   }
 
+  /** The committed record, or undefined once it is gone. */
+  find(): R | undefined {
+    return this.opts.store.find(this.id);
+  }
+
   /** Runs `fn` holding the cell's mutex. */
   async locked<T>(fn: () => Promise<T>): Promise<T> {
     return this.opts.locks.runExclusive(this.id, fn);
@@ -88,7 +104,37 @@ export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E exte
     return result;
   }
 
+  /**
+   * The first write of a new record (state creating), before any side effect (S5): a
+   * crash from here on leaves a record that recovery undoes.
+   */
+  async create(rec: R): Promise<void> {
+    if (rec.id !== this.id || this.opts.store.find(this.id) !== undefined) {
+      throw new InternalError(`creating the record of ${this.opts.kind} "${this.id}": it exists already`);
+    }
+    await this.opts.store.write(rec);
+    this.opts.store.remember(rec);
+  }
+
+  /** Keeps the stand-in of a record that did not load (state unknown), in memory only. */
+  keepUnreadable(rec: R): void {
+    if (rec.id !== this.id || rec.state !== 'unknown') throw new InternalError(`keeping ${this.opts.kind} "${rec.id}" as unknown: state ${rec.state}`);
+    this.opts.store.remember(rec);
+  }
+
+  /** Removes the record (disk first, then memory), then publishes `event`. Idempotent. */
+  async remove(event?: E): Promise<void> {
+    const last = this.find();
+    await this.opts.store.delete(this.id);
+    if (event !== undefined && last !== undefined) this.opts.events?.publish(event, this.id, this.opts.podIdOf(last));
+  }
+
   private async save(before: R, draft: R): Promise<void> {
+    if (before.state === 'unknown') {
+      // Never written over (metadata-store.ts refuses it too): the change lives in memory.
+      this.opts.store.remember(draft);
+      return;
+    }
     try {
       await this.opts.store.write(draft);
     } catch (e) {
@@ -101,4 +147,41 @@ export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E exte
     }
     this.opts.store.remember(draft);
   }
+}
+
+/** What a monitor (conmon) reports of the process it made. */
+export interface MadeProcess {
+  pid: number;
+  conmonPid: number;
+}
+
+/**
+ * The "created" step of RunPodSandbox (the infra) and CreateContainer, written once: the
+ * process the monitor made is committed (creating → created), then CONTAINER_CREATED_EVENT
+ * is published. The caller holds the cell's mutex.
+ */
+export async function commitCreated<R extends LifecycleRecord & MadeProcess, E extends string>(
+  cell: Cell<LifecycleState, R, E>,
+  action: string,
+  made: MadeProcess,
+  event: E,
+): Promise<void> {
+  const record = (d: R): void => {
+    d.pid = made.pid;
+    d.conmonPid = made.conmonPid;
+  };
+  await cell.updateLocked(action, ['creating'], record, { to: 'created', event });
+}
+
+/**
+ * The first step of RunPodSandbox and CreateContainer, written once: the new record
+ * (state creating) saved before any side effect (S5), with its removal as the last undo.
+ */
+export async function beginCreate<S extends LifecycleState, R extends LifecycleRecord<S>, E extends string>(
+  cell: Cell<S, R, E>,
+  rec: R,
+  cleanup: Cleanup,
+): Promise<void> {
+  await cell.create(rec);
+  cleanup.add('removing metadata', () => cell.remove());
 }

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import { FailedPreconditionError, InternalError, NotFoundError } from '../../../src/errors.js';
 import { KeyedMutex } from '../../../src/util/mutex.js';
-import { Cell, type CellStore } from '../../../src/sandbox/store/cell.js';
+import { beginCreate, Cell, commitCreated, type CellStore } from '../../../src/sandbox/store/cell.js';
+import { Cleanup } from '../../../src/util/cleanup.js';
 import { canChange, type LifecycleState } from '../../../src/sandbox/store/lifecycle.js';
 
 interface Rec {
@@ -35,6 +36,11 @@ class FakeStore implements CellStore<Rec> {
   }
   remember(rec: Rec): void {
     this.memory.set(rec.id, structuredClone(rec));
+  }
+  async delete(id: string): Promise<void> {
+    await tick();
+    this.disk.delete(id);
+    this.memory.delete(id);
   }
 }
 
@@ -197,4 +203,69 @@ test('a cell whose record is gone is NotFound', async () => {
     cell.update('start', ['created'], () => undefined),
     NotFoundError,
   );
+});
+
+test('S5: create writes the new record before any side effect; a second create of the same id is a bug', async () => {
+  const { store, cell } = setup('created');
+  store.memory.delete('c1');
+  store.disk.delete('c1');
+  await cell.create({ id: 'c1', podId: 'p1', state: 'creating', note: 'new' });
+  assert.deepEqual(store.disk.get('c1'), { id: 'c1', podId: 'p1', state: 'creating', note: 'new' });
+  assert.deepEqual(store.memory.get('c1'), store.disk.get('c1'));
+  await assert.rejects(cell.create({ id: 'c1', podId: 'p1', state: 'creating', note: 'again' }), InternalError);
+});
+
+test("the create paths: beginCreate registers the record's removal as the last undo; commitCreated commits the monitor's pids and publishes created", async () => {
+  interface Made extends Rec {
+    pid: number;
+    conmonPid: number;
+  }
+  const store = new FakeStore() as unknown as FakeStore & CellStore<Made>;
+  const published: string[] = [];
+  const cell = new Cell<LifecycleState, Made, string>({
+    kind: 'container',
+    unknownAllows: 'RemoveContainer',
+    id: 'c2',
+    store,
+    locks: new KeyedMutex(),
+    events: { publish: (type) => void published.push(type) },
+    podIdOf: (r) => r.podId,
+    log: { error: () => undefined } as never,
+  });
+  const cleanup = new Cleanup();
+  await beginCreate(cell, { id: 'c2', podId: 'p1', state: 'creating', note: '', pid: 0, conmonPid: 0 }, cleanup);
+  // An undo registered later reads the record committed by then (the pids), not a stale copy.
+  const undone: number[] = [];
+  cleanup.add('deleting the process', () => void undone.push(cell.record.conmonPid));
+  await cell.locked(() => commitCreated(cell, 'create', { pid: 7, conmonPid: 8 }, 'CONTAINER_CREATED_EVENT'));
+  assert.deepEqual([cell.record.state, cell.record.pid, cell.record.conmonPid], ['created', 7, 8]);
+  assert.deepEqual(published, ['CONTAINER_CREATED_EVENT']);
+  await cleanup.undo();
+  assert.deepEqual(undone, [8]);
+  assert.equal(store.disk.has('c2'), false, 'the record went last');
+  assert.equal(cell.find(), undefined);
+});
+
+test('an unknown record is kept in memory only: its changes are never written over its unreadable meta.json', async () => {
+  const { store, cell } = setup('created');
+  store.memory.delete('c1');
+  assert.throws(() => cell.keepUnreadable({ id: 'c1', podId: 'p1', state: 'created', note: '' }), InternalError);
+  cell.keepUnreadable({ id: 'c1', podId: 'p1', state: 'unknown', unreadable: 'bad json', note: '' });
+  const writes = store.writes.length;
+  await cell.update('stop', ['unknown'], (d) => void (d.note = 'stopped'));
+  assert.equal(store.writes.length, writes, 'nothing written');
+  assert.equal(store.memory.get('c1')!.note, 'stopped');
+});
+
+test('remove takes the record off disk and out of memory, then publishes; removing a gone record succeeds quietly', async () => {
+  const { store, cell, published } = setup('stopped');
+  await cell.remove('CONTAINER_DELETED_EVENT');
+  assert.equal(store.disk.has('c1'), false);
+  assert.equal(store.memory.has('c1'), false);
+  assert.deepEqual(
+    published.map((p) => [p.type, p.podId, p.seen]),
+    [['CONTAINER_DELETED_EVENT', 'p1', undefined]],
+  );
+  await cell.remove('CONTAINER_DELETED_EVENT');
+  assert.equal(published.length, 1);
 });
