@@ -6,7 +6,7 @@ import { errorText, listPods, resolveAny, resolvePod } from '../lookup.js';
 import { formatDoc, outputFormat } from '../output.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, OUTPUT_OPTION, SOCKET_OPTION, table, UsageError, withClient, type Verb, type VerbValues } from '../verb.js';
 
-/** Stopping a pod stops its containers with their grace first. */
+/** How long a StopPodSandbox may take (the daemon kills what still runs at once, as containerd). */
 export const POD_STOP_TIMEOUT_MS = 5 * 60_000;
 const STATUS_TIMEOUT_MS = 30_000;
 
@@ -66,12 +66,12 @@ export function regexpOf(flag: string, v: VerbValues[string]): RegExp | undefine
   }
 }
 
-/** Runs `fn` on each ID; a failure is reported and the others still run (exit 1 at the end). */
-async function eachId(verb: string, ids: string[], fn: (id: string) => Promise<string>): Promise<number> {
+/** Runs `fn` on each ID (with its place, `2/6`); a failure is reported and the others still run (exit 1 at the end). */
+async function eachId(verb: string, ids: string[], fn: (id: string, place: string) => Promise<string>): Promise<number> {
   let code = EXIT_OK;
-  for (const prefix of ids) {
+  for (const [i, prefix] of ids.entries()) {
     try {
-      process.stdout.write(`${await fn(prefix)}\n`);
+      process.stdout.write(`${await fn(prefix, `${i + 1}/${ids.length}`)}\n`);
     } catch (e) {
       process.stderr.write(`sandlot ${verb}: ${errorText(e)}\n`);
       code = EXIT_FAILURE;
@@ -111,11 +111,13 @@ export const rmpVerb: Verb = {
       return EXIT_USAGE;
     }
     return withClient(values, (c) =>
-      eachId('rmp', positionals, async (prefix) => {
+      eachId('rmp', positionals, async (prefix, place) => {
         const id = await resolvePod(c, prefix);
         const st = await c.runtimeCall('PodSandboxStatus', { pod_sandbox_id: id }, { timeoutMs: STATUS_TIMEOUT_MS });
         if (st.status?.state === 'SANDBOX_READY') {
           if (!values.force) throw new Error(`pod "${id}" is ready: stop it first (sandlot stopp) or use -f`);
+          // Progress on stderr (stdout keeps one line per removed pod, for scripts).
+          process.stderr.write(`Stopping sandbox ${id} (${place}) ${st.status.metadata?.name ?? ''}\n`);
           await c.runtimeCall('StopPodSandbox', { pod_sandbox_id: id }, { timeoutMs: POD_STOP_TIMEOUT_MS });
         }
         await c.runtimeCall('RemovePodSandbox', { pod_sandbox_id: id }, { timeoutMs: POD_STOP_TIMEOUT_MS });

@@ -57,12 +57,10 @@ async function cleanupPod(c: CriClient, podId: string, plan: RunPlan, remove: bo
   if (problems.length > 0) process.stderr.write(`sandlot run: cleaning up pod "${podId}": ${problems.join('; ')}\n`);
 }
 
-async function runIn(c: CriClient, values: VerbValues, positionals: string[]): Promise<number> {
+/** The run's plan from the flags, its image present (pulled if missing) and its log dir made. */
+async function planFromFlags(c: CriClient, values: VerbValues, positionals: string[]): Promise<RunPlan> {
   const [ref, ...args] = positionals;
-  const tty = Boolean(values.tty);
-  const stdin = Boolean(values.interactive);
-  const detach = Boolean(values.detach);
-  if (detach && values.rm) throw new UsageError('-d and --rm do not go together: a detached container is left running');
+  if (Boolean(values.detach) && values.rm) throw new UsageError('-d and --rm do not go together: a detached container is left running');
   let mounts;
   let portMappings;
   try {
@@ -78,8 +76,8 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
     args,
     ...(values.name !== undefined ? { name: String(values.name) } : {}),
     env: (values.env as string[] | undefined) ?? [],
-    tty,
-    stdin,
+    tty: Boolean(values.tty),
+    stdin: Boolean(values.interactive),
     mounts,
     portMappings,
     ...(values.runtime !== undefined ? { runtimeHandler: String(values.runtime) } : {}),
@@ -87,6 +85,41 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
     random: randomBytes(16).toString('hex'),
   });
   await fsp.mkdir(path.join(plan.logDirectory, path.dirname(plan.logPath)), { recursive: true, mode: 0o755 });
+  return plan;
+}
+
+/** A started container's log on the terminal (stdin through Attach with -i) until it exits; its exit code. */
+async function followToExit(
+  c: CriClient,
+  id: string,
+  plan: RunPlan,
+  watch: ContainerExitWatch,
+  io: { stdin: boolean; tty: boolean; signal: AbortSignal; onRawTty: (restore: () => void) => void },
+): Promise<number> {
+  const logPath = absoluteLogPath(String((await containerStatus(c, id)).log_path || plan.logPath), plan.logDirectory);
+  if (io.stdin) {
+    if (io.tty) io.onRawTty(rawStdin());
+    const url = String((await c.runtimeCall('Attach', { container_id: id, stdin: true, tty: io.tty, stdout: false, stderr: false })).url);
+    // The output comes from the log; the session only carries stdin (and resizes).
+    runRemoteCommand(url, { ...terminalIo({ stdin: true, tty: io.tty, stdout: false }) }).catch((e) =>
+      process.stderr.write(`sandlot run: attaching stdin: ${errorText(e)}\n`),
+    );
+  }
+  await followCriLog({
+    path: logPath,
+    signal: io.signal,
+    onRecord: (r) => (r.stream === 'stderr' ? process.stderr : process.stdout).write(recordText(r)),
+    isDone: () => Promise.resolve(watch.exited),
+  });
+  if (io.signal.aborted) throw new Interrupted();
+  return (await watch.wait()).exitCode ?? EXIT_FAILURE;
+}
+
+async function runIn(c: CriClient, values: VerbValues, positionals: string[]): Promise<number> {
+  const tty = Boolean(values.tty);
+  const stdin = Boolean(values.interactive);
+  const detach = Boolean(values.detach);
+  const plan = await planFromFlags(c, values, positionals);
 
   const ac = new AbortController();
   const onSignal = (): void => ac.abort();
@@ -115,25 +148,7 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
       process.stdout.write(`${id}\n`);
       return EXIT_OK;
     }
-    const logPath = absoluteLogPath(String((await containerStatus(c, id)).log_path || plan.logPath), plan.logDirectory);
-
-    if (stdin) {
-      if (tty) restoreTty = rawStdin();
-      const url = String((await c.runtimeCall('Attach', { container_id: id, stdin: true, tty, stdout: false, stderr: false })).url);
-      // The output comes from the log; the session only carries stdin (and resizes).
-      runRemoteCommand(url, { ...terminalIo({ stdin: true, tty, stdout: false }) }).catch((e) =>
-        process.stderr.write(`sandlot run: attaching stdin: ${errorText(e)}\n`),
-      );
-    }
-    const w = watch!;
-    await followCriLog({
-      path: logPath,
-      signal: ac.signal,
-      onRecord: (r) => (r.stream === 'stderr' ? process.stderr : process.stdout).write(recordText(r)),
-      isDone: () => Promise.resolve(w.exited),
-    });
-    if (ac.signal.aborted) throw new Interrupted();
-    return (await w.wait()).exitCode ?? EXIT_FAILURE;
+    return await followToExit(c, id, plan, watch!, { stdin, tty, signal: ac.signal, onRawTty: (restore) => (restoreTty = restore) });
   } catch (e) {
     if (e instanceof Interrupted) return EXIT_INTERRUPTED;
     failed = true;
@@ -147,7 +162,7 @@ async function runIn(c: CriClient, values: VerbValues, positionals: string[]): P
     // A pod whose container never started is of no use; one we lost track of (Ctrl-C,
     // a failed attach) is stopped rather than left running unseen.
     const remove = Boolean(values.rm) || !started;
-    // Stopping gives the container its grace: say what the wait is for.
+    // The daemon's StopPodSandbox kills what runs at once; say what the wait is for.
     if (podId !== undefined && ac.signal.aborted)
       process.stderr.write(`sandlot run: interrupted: ${remove ? 'stopping and removing' : 'stopping'} pod "${plan.podName}" (${podId.slice(0, 13)})…\n`);
     if (podId !== undefined && (remove || failed || ac.signal.aborted)) await cleanupPod(c, podId, plan, remove);

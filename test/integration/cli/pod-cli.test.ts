@@ -117,6 +117,20 @@ test('rmp -f stops and removes a ready pod; an unknown ID fails naming it while 
   assert.equal(await podState(id), undefined);
 });
 
+test('rmp -f of several pods shows progress per pod on stderr (issue 15); stdout keeps one line per removed pod', async (t) => {
+  const a = await runPod('cli-rmp-progress-a');
+  const b = await runPod('cli-rmp-progress-b');
+  t.after(() => removePod(a));
+  t.after(() => removePod(b));
+  const res = await cli(['rmp', '-f', a, b]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(res.stdout, `Removed sandbox ${a}\nRemoved sandbox ${b}\n`);
+  assert.match(res.stderr, new RegExp(`Stopping sandbox ${a} \\(1/2\\) cli-rmp-progress-a`));
+  assert.match(res.stderr, new RegExp(`Stopping sandbox ${b} \\(2/2\\) cli-rmp-progress-b`));
+  assert.equal(await podState(a), undefined);
+  assert.equal(await podState(b), undefined);
+});
+
 test('inspect shows a pod by prefix as JSON, with the verbose info parsed', async (t) => {
   const id = await runPod('cli-inspect');
   t.after(() => removePod(id));
