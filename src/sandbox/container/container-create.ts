@@ -34,12 +34,11 @@ export interface CreateContainerInput {
   config: CriContainerConfig & { metadata: { name: string; attempt?: number }; image: { image: string } };
 }
 
-/** What CreateContainer touches: the teardown's parts (to undo), spec lookups and paths. */
+/** The objects CreateContainer uses: the teardown's (to undo) and the spec lookups. */
 export interface ContainerSetup extends ContainerTeardown {
   lookups: SpecLookups;
   /** S20 CDI devices and S6 hooks from the node's files. */
   specExtensions: ContainerSpecExtensions;
-  paths: (id: string) => ContainerPaths;
 }
 
 /**
@@ -64,9 +63,9 @@ export async function createContainerLocked(
   const image = c.images.resolve(input.config.image.image);
   const cleanup = new Cleanup();
   try {
-    const rec = newContainerRecord(id, pod, input.config, metadata, configHash, driver, image, c.paths(id));
+    const rec = newContainerRecord(id, pod, input.config, metadata, configHash, driver, image, c.monitors.paths(id));
     await beginCreate(container, rec, cleanup);
-    cleanup.add('removing runtime files', () => removeRuntimeFiles(c, rec));
+    cleanup.add('removing runtime files', () => removeRuntimeFiles(c.monitors, rec));
     await fs.mkdir(rec.paths.bundle, { recursive: true, mode: 0o700 });
 
     cleanup.add('removing the rootfs', () => c.images.removeRootfs(id));
@@ -197,7 +196,7 @@ async function writeContainerSpec(
 /** The S12 cgroup, then the container under its monitor (→ created, committed, published). */
 async function createUnderMonitor(c: ContainerSetup, container: Container, pod: SandboxRecord, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
   const rec = container.record;
-  const monitor = c.monitor(pod.runtimeHandler);
+  const monitor = c.monitors.of(pod.runtimeHandler);
   cleanup.add('removing the container cgroup', () => c.cgroups.remove(rec.cgroupPath));
   // S12: under runsc the container runs inside the sandbox; its cgroup stays empty but
   // exists in every hierarchy, so cAdvisor and the kubelet find the container.

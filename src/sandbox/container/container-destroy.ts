@@ -13,7 +13,8 @@ import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
 import { preparedMountsDir, releasePreparedMounts } from '../../oci/prepared-mounts.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, requireState, type ContainerRecord } from './container.js';
-import { noteExitLocked, refreshLocked, type ContainerExitBooks } from './exit-books.js';
+import type { ExitBooks } from './exit-books.js';
+import type { ContainerMonitors } from './container-monitors.js';
 import { exitFileExists, processAlive, removeExitFile, waitExit, waitPidGone } from './container-exits.js';
 import type { Container } from '../store/cell-types.js';
 import type { ContainerMonitor } from './container-monitor.js';
@@ -35,15 +36,16 @@ const KILL_WAIT_MS = 30_000;
 /** How long conmon may take to go after its container was deleted. */
 const CONMON_EXIT_WAIT_MS = 10_000;
 
-/** What stopping and removing a container touches (the event sink as wired at the call). */
-export interface ContainerTeardown extends ContainerExitBooks {
+/** The objects stopping and removing a container use (made once by the ContainerManager). */
+export interface ContainerTeardown {
+  exits: ExitBooks;
+  monitors: ContainerMonitors;
   names: NameIndex;
   log: Logger;
   images: ContainerImages;
   pods: ContainerPods;
   cgroups: CgroupManager;
   filestores: PodFilestores;
-  socketDir: string;
 }
 
 /**
@@ -54,13 +56,13 @@ export interface ContainerTeardown extends ContainerExitBooks {
  * kubelet escalates so) acts at once, as containerd lets a later stop escalate.
  */
 export async function signalStopLocked(t: ContainerTeardown, container: Container, timeoutMs: number): Promise<boolean> {
-  await refreshLocked(t, container);
+  await t.exits.refreshLocked(container);
   const rec = container.record;
   if (rec.state === 'stopped') return false;
   requireState(rec, 'stop', 'created', 'running');
   if (rec.state !== 'running' || timeoutMs <= 0) return false;
   try {
-    await t.monitor(rec.runtimeHandler).kill(rec.id, rec.stopSignal);
+    await t.monitors.of(rec.runtimeHandler).kill(rec.id, rec.stopSignal);
   } catch (e) {
     t.log.debug({ err: e, containerId: rec.id, signal: rec.stopSignal }, 'sending the stop signal');
   }
@@ -71,7 +73,7 @@ export async function signalStopLocked(t: ContainerTeardown, container: Containe
 export async function waitGrace(t: ContainerTeardown, container: Container, timeoutMs: number): Promise<boolean> {
   const rec = container.find();
   if (rec === undefined) return true;
-  return waitExit(t.exitDir, rec.id, rec.conmonPid, timeoutMs);
+  return waitExit(t.monitors.exitDir, rec.id, rec.conmonPid, timeoutMs);
 }
 
 /**
@@ -83,8 +85,8 @@ export async function finishStopLocked(t: ContainerTeardown, container: Containe
   const rec = container.find();
   if (rec === undefined) return;
   const log = t.log.child({ containerId: rec.id, podSandboxId: rec.podId });
-  const monitor = t.monitor(rec.runtimeHandler);
-  if (rec.state === 'stopped' || exitFileExists(t.exitDir, rec.id)) {
+  const monitor = t.monitors.of(rec.runtimeHandler);
+  if (rec.state === 'stopped' || exitFileExists(t.monitors.exitDir, rec.id)) {
     // In a pod-wide PID namespace the init's children outlive it (reparented to the
     // infra): a stopped container leaves none running, as containerd's shim kills
     // them all when the init exits (S9: `all` is allowed on a stopped container).
@@ -97,12 +99,12 @@ export async function finishStopLocked(t: ContainerTeardown, container: Containe
       .catch((e: unknown) => {
         log.debug({ err: e }, 'sending SIGKILL');
       });
-    if (!(await waitExit(t.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
+    if (!(await waitExit(t.monitors.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
       throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
     }
   }
   if (rec.state === 'stopped') return;
-  const stopped = await noteExitLocked(t, container);
+  const stopped = await t.exits.noteLocked(container);
   log.info({ exitCode: stopped.exitCode }, 'container stopped');
 }
 
@@ -119,7 +121,7 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   const first = container.record;
   // Cleanup.run catches what the step throws synchronously, too.
   await steps.run('finding the container monitor', () => {
-    monitor = t.monitor(first.runtimeHandler);
+    monitor = t.monitors.of(first.runtimeHandler);
     return Promise.resolve();
   });
   // The CRI: a running container is removed by force.
@@ -132,7 +134,7 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   // "" only for an unknown container whose spec named none.
   if (rec.cgroupPath !== '') await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
   if (runtimeFeatures(rec.runtimeType).filestores) await steps.run('removing filestores', () => removeFilestores(t, rec));
-  await steps.run('removing runtime files', () => removeRuntimeFiles(t, rec));
+  await steps.run('removing runtime files', () => removeRuntimeFiles(t.monitors, rec));
   // On a failure the metadata stays, so a retry of RemoveContainer can finish the job.
   steps.throwIfFailed(`removing container "${rec.id}"`);
   await container.remove('CONTAINER_DELETED_EVENT');
@@ -156,9 +158,10 @@ export async function removePreparedMounts(t: Pick<ContainerTeardown, 'images'>,
   await t.images.removeImageVolumes(rec.id);
 }
 
-export async function removeRuntimeFiles(t: Pick<ContainerTeardown, 'exitDir' | 'socketDir'>, rec: ContainerRecord): Promise<void> {
-  await removeExitFile(t.exitDir, rec.id);
-  await fs.rm(path.join(t.socketDir, rec.id), { force: true });
+/** The container's exit file, attach link and state dir. */
+export async function removeRuntimeFiles(files: Pick<ContainerMonitors, 'exitDir' | 'socketDir'>, rec: ContainerRecord): Promise<void> {
+  await removeExitFile(files.exitDir, rec.id);
+  await fs.rm(path.join(files.socketDir, rec.id), { force: true });
   await fs.rm(rec.paths.dir, { recursive: true, force: true });
 }
 

@@ -9,10 +9,10 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ANNOTATION_CONTAINER_NAME, ANNOTATION_IMAGE_NAME, ANNOTATION_SANDBOX_ID } from '../../oci/spec-common.js';
 import type { LoadFailure } from '../store/metadata-store.js';
-import { containerNameKey, nsString, unknownContainerRecord, type ContainerPaths } from './container.js';
+import { containerNameKey, nsString, unknownContainerRecord } from './container.js';
 import type { Container } from '../store/cell-types.js';
 import { removeContainerLocked, type ContainerTeardown } from './container-destroy.js';
-import { noteExitLocked } from './exit-books.js';
+import type { ContainerStore } from '../store/container-store.js';
 import { removeExitFile } from './container-exits.js';
 import type { ContainerMonitor } from './container-monitor.js';
 import type { ContainerRecord } from './container.js';
@@ -20,12 +20,11 @@ import { sweepExecScratch } from '../io/exec-scratch-sweep.js';
 import { processStartTimeMs } from './process-start-time.js';
 import { readPid } from './container-spec-input.js';
 
-/** What recovery touches: the teardown's parts, the containers' cells and the state dir. */
+/** What recovery uses: the teardown's objects, the store, the containers' cells and the state dir. */
 export interface ContainerRecovery extends ContainerTeardown {
+  store: ContainerStore;
   cell: (id: string) => Container;
   stateDir: string;
-  /** Where a container's runtime files are (for one whose record does not load). */
-  paths: (id: string) => ContainerPaths;
   /** The configured runtime handlers, to ask which one knows such a container. */
   handlers: string[];
 }
@@ -37,8 +36,8 @@ export interface ContainerRecovery extends ContainerTeardown {
  * without metadata are removed.
  */
 export async function recoverContainers(r: ContainerRecovery): Promise<void> {
-  await fs.mkdir(r.exitDir, { recursive: true, mode: 0o700 });
-  await fs.mkdir(r.socketDir, { recursive: true, mode: 0o700 });
+  await fs.mkdir(r.monitors.exitDir, { recursive: true, mode: 0o700 });
+  await fs.mkdir(r.monitors.socketDir, { recursive: true, mode: 0o700 });
   const { records, failures } = await r.store.loadAll();
   const leftOnDisk = await keepFailures(r, failures);
   for (const rec of records) {
@@ -89,20 +88,20 @@ async function recoverOne(r: ContainerRecovery, rec: ContainerRecord, log: Logge
 async function reconcileLocked(r: ContainerRecovery, container: Container, log: Logger): Promise<void> {
   const rec = container.record;
   if (fsSync.existsSync(rec.paths.exitFile)) {
-    const exited = await noteExitLocked(r, container);
+    const exited = await r.exits.noteLocked(container);
     log.info({ exitCode: exited.exitCode }, 'container exited while the daemon was down');
     return;
   }
   let st: Awaited<ReturnType<ContainerMonitor['state']>>;
   try {
-    st = await r.monitor(rec.runtimeHandler).state(rec.id);
+    st = await r.monitors.of(rec.runtimeHandler).state(rec.id);
   } catch (e) {
     log.warn({ err: e }, 'asking the runtime about a container at restart');
     return;
   }
   if (st === undefined || st.status === 'stopped') {
     // The monitor died too (no exit file): the exit code is lost.
-    await noteExitLocked(r, container);
+    await r.exits.noteLocked(container);
     log.warn({ runtimeState: st?.status ?? 'gone' }, 'container found stopped without an exit file at restart');
     return;
   }
@@ -120,8 +119,8 @@ async function removeOrphanFiles(r: ContainerRecovery, leftOnDisk: Set<string>):
   for (const id of await fs.readdir(path.join(r.stateDir, 'containers')).catch(() => [] as string[])) {
     if (known.has(id) || leftOnDisk.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue;
     await fs.rm(path.join(r.stateDir, 'containers', id), { recursive: true, force: true }).catch(() => undefined);
-    await removeExitFile(r.exitDir, id).catch(() => undefined);
-    await fs.rm(path.join(r.socketDir, id), { force: true }).catch(() => undefined);
+    await removeExitFile(r.monitors.exitDir, id).catch(() => undefined);
+    await fs.rm(path.join(r.monitors.socketDir, id), { force: true }).catch(() => undefined);
   }
 }
 
@@ -146,7 +145,7 @@ export async function markStartedLocked(container: Container, pid: number): Prom
  * spec's annotations and cgroup, and which runtime knows it (its pid).
  */
 async function keepUnreadable(r: ContainerRecovery, f: LoadFailure): Promise<void> {
-  const paths = r.paths(f.id);
+  const paths = r.monitors.paths(f.id);
   const spec = JSON.parse(await fs.readFile(paths.spec, 'utf8').catch(() => '{}')) as {
     annotations?: Record<string, string>;
     linux?: { cgroupsPath?: string };
@@ -157,7 +156,7 @@ async function keepUnreadable(r: ContainerRecovery, f: LoadFailure): Promise<voi
   let pid = 0;
   for (const h of r.handlers) {
     const st = await Promise.resolve()
-      .then(() => r.monitor(h).state(f.id))
+      .then(() => r.monitors.of(h).state(f.id))
       .catch(() => undefined);
     if (st === undefined) continue;
     runtimeHandler = h;

@@ -49,7 +49,8 @@ export interface PodTeardown {
   filestores: PodFilestores;
   runtimes: ReadonlyMap<string, RuntimeDriver>;
   log: Logger;
-  containers: PodContainersHook | undefined;
+  /** The container layer's hook, as the daemon wired it (read at the call). */
+  containers: () => PodContainersHook | undefined;
 }
 
 export function podNetworkRequest(rec: SandboxRecord): PodNetworkRequest {
@@ -79,7 +80,7 @@ export async function stopPodLocked(t: PodTeardown, pod: PodSandbox): Promise<vo
   const rec = pod.record;
   const log = t.log.child({ podSandboxId: rec.id });
   const steps = new Cleanup();
-  const containers = t.containers;
+  const containers = t.containers();
   if (containers) await steps.run('stopping the pod containers', () => containers.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
   const driver = t.runtimes.get(rec.runtimeHandler);
   if (driver) await steps.run('stopping the infra container', () => stopInfra(rec, driver, t.log));
@@ -106,7 +107,7 @@ export async function removePodLocked(t: PodTeardown, pod: PodSandbox): Promise<
   const steps = new Cleanup();
   if (pod.record.state !== 'stopped') await steps.run('stopping', () => stopPodLocked(t, pod));
   const rec = pod.record;
-  const containers = t.containers;
+  const containers = t.containers();
   if (containers) await steps.run('removing the pod containers', () => containers.removeAll(rec.id));
   const driver = t.runtimes.get(rec.runtimeHandler);
   if (driver) await steps.run('deleting the infra container', () => destroyInfra(rec, driver, t.log));

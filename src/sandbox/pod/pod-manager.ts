@@ -1,29 +1,27 @@
 // Pod sandboxes (S1–S9): RunPodSandbox, StopPodSandbox, RemovePodSandbox, status, list,
 // and recovery at start. The infra container is `catatonit -P` run by the pod's runtime
 // handler under conmon; the pod network is a pinned netns with CNI; the pod cgroup is
-// made on cgroupfs under config.cgroup_root. This class holds the probes, locking and
-// name reservation; the steps live beside it: pod-run.ts, pod-destroy.ts (stop, remove)
-// and pod-recovery.ts.
+// made on cgroupfs under config.cgroup_root. This class is the registry (the store, the
+// cells, the name reservation and the locks); the handlers and their probes are
+// runtime-handlers.ts; the objects the steps use are made once here, and the steps live
+// beside it: pod-run.ts, pod-destroy.ts (stop, remove) and pod-recovery.ts.
 //
 // Concurrency (STYLE.md §7): one async mutex per sandbox; the store and the name index
 // are only touched between awaits, never locked across a call to an external program.
 import { createHash, randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../../config/types.js';
-import { FailedPreconditionError, InvalidArgumentError } from '../../errors.js';
 import { Conmon, readExitFile } from '../../oci/conmon.js';
-import { resolveBinary } from '../../oci/command.js';
-import { probeContainerId, type ProbeResult, type RuntimeDriver } from '../../oci/runtime.js';
-import { createRuntime } from '../../oci/runtimes.js';
+import type { RuntimeDriver } from '../../oci/runtime.js';
 import { validateSysctls } from '../../oci/spec-sandbox.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
 import type { ContainerEventSink } from '../container/container-events.js';
 import { NameIndex } from '../store/name-index.js';
 import { removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork, type PodTeardown } from './pod-destroy.js';
-import { PodFilestores, runscOverlayConfig } from '../storage/pod-mounts-filestores.js';
+import { PodFilestores } from '../storage/pod-mounts-filestores.js';
+import { RuntimeHandlers, type RuntimeHandlerStatus } from './runtime-handlers.js';
 import { recoverPods } from './pod-recovery.js';
 import { runPodLocked, type PodSetup } from './pod-run.js';
 import { nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
@@ -32,6 +30,7 @@ import { Cell } from '../store/cell.js';
 import type { PodSandbox } from '../store/cell-types.js';
 
 export type { PodContainersHook, PodNetwork } from './pod-destroy.js';
+export type { RuntimeHandlerStatus } from './runtime-handlers.js';
 export { CONTAINERS_STOP_GRACE_MS } from './pod-destroy.js';
 
 export interface PodManagerOptions {
@@ -49,13 +48,6 @@ export interface PodManagerOptions {
 
 export type { PodSandbox } from '../store/cell-types.js';
 
-export interface RuntimeHandlerStatus {
-  name: string;
-  ready: boolean;
-  reason: string;
-  message: string;
-}
-
 export interface PodFilter {
   id?: string;
   state?: 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
@@ -65,63 +57,45 @@ export interface PodFilter {
 export class PodManager {
   private readonly config: SandlotConfig;
   private readonly log: Logger;
-  private readonly network: PodNetwork;
-  private readonly cgroups: CgroupManager;
-  private readonly runtimes: Map<string, RuntimeDriver>;
-  private readonly probes = new Map<string, ProbeResult>();
+  private readonly handlers: RuntimeHandlers;
   private readonly store: SandboxStore;
   private readonly names = new NameIndex({ what: 'pod sandbox name', holder: 'sandbox' });
   private readonly locks = new KeyedMutex();
-  private readonly filestores: PodFilestores;
-  private conmonInstance: Conmon | undefined;
-  private readonly conmonOption: Conmon | undefined;
+  /** The objects RunPodSandbox's steps use, made once. */
+  private readonly setup: PodSetup;
+  /** The objects stop, remove and recovery use, made once. */
+  private readonly teardown: PodTeardown;
   containers: PodContainersHook | undefined;
   /** GetContainerEvents: sandboxes send events too, as containerd's (wired by the daemon). */
   events: ContainerEventSink | undefined;
 
   constructor(options: PodManagerOptions) {
-    this.config = options.config;
-    this.log = options.log;
-    this.network = options.network;
-    this.cgroups = options.cgroups;
-    this.conmonOption = options.conmon;
+    const { config, log, network, cgroups } = options;
+    this.config = config;
+    this.log = log;
     this.containers = options.containers;
-    this.store = new SandboxStore({ rootDir: options.config.root_dir });
-    this.filestores = options.filestores ?? new PodFilestores({ log: options.log });
-    this.runtimes =
-      options.runtimes ??
-      new Map(
-        Object.entries(options.config.runtimes).map(([name, rc]) => [
-          name,
-          // S15: the handler's overlay setting as this runsc spells --overlay2 (a bad one stops the start).
-          createRuntime({ name, config: runscOverlayConfig(rc), stateDir: options.config.state_dir, log: options.log }),
-        ]),
-      );
-  }
-
-  /** What RunPodSandbox touches. */
-  private setup(): PodSetup {
-    return {
-      config: this.config,
+    this.store = new SandboxStore({ rootDir: config.root_dir });
+    this.handlers = new RuntimeHandlers({ config, log, cgroups, ...(options.runtimes !== undefined ? { runtimes: options.runtimes } : {}) });
+    let conmon = options.conmon;
+    this.setup = {
+      config,
       store: this.store,
-      network: this.network,
-      cgroups: this.cgroups,
-      conmon: () => this.conmon,
-      log: this.log,
+      network,
+      cgroups,
+      // Made when first needed: a missing conmon binary fails the run at that step.
+      conmon: () => (conmon ??= new Conmon({ path: config.conmon_path, ...conmonPlacement(config, cgroups) })),
+      log,
     };
-  }
-
-  /** What stop and remove touch, with the hooks as the daemon wired them. */
-  private teardown(): PodTeardown {
-    return {
+    this.teardown = {
       store: this.store,
       names: this.names,
-      network: this.network,
-      cgroups: this.cgroups,
-      filestores: this.filestores,
-      runtimes: this.runtimes,
-      log: this.log,
-      containers: this.containers,
+      network,
+      cgroups,
+      filestores: options.filestores ?? new PodFilestores({ log }),
+      runtimes: this.handlers.drivers,
+      log,
+      // Wired by the daemon after both managers exist.
+      containers: () => this.containers,
     };
   }
 
@@ -139,73 +113,28 @@ export class PodManager {
     });
   }
 
-  private get conmon(): Conmon {
-    this.conmonInstance ??= this.conmonOption ?? new Conmon({ path: this.config.conmon_path, ...conmonPlacement(this.config, this.cgroups) });
-    return this.conmonInstance;
-  }
-
   // ── start ────────────────────────────────────────────────────────────────────────
 
   /** Probes every handler, then reconciles the books with what runs (recovery). */
   async start(): Promise<void> {
-    await this.probeAll();
+    await this.handlers.probeAll();
     await this.recover();
-  }
-
-  async probeAll(): Promise<void> {
-    const catatonit = resolveBinary(this.config.catatonit_path);
-    const workDir = path.join(this.config.state_dir, 'probe');
-    // One at a time: runsc and runc creates compete for the 2 cores otherwise.
-    for (const [name, driver] of this.runtimes) {
-      let result: ProbeResult;
-      if (catatonit === undefined) {
-        result = { ready: false, reason: 'CatatonitNotFound', message: `catatonit binary "${this.config.catatonit_path}" not found` };
-      } else {
-        const cgroupsPath = path.join(this.config.cgroup_root, this.config.default_cgroup_parent, probeContainerId(name));
-        try {
-          result = await driver.probe({ workDir, cgroupsPath, catatonitPath: catatonit });
-        } finally {
-          await this.cgroups.remove(cgroupsPath).catch((e: unknown) => this.log.warn({ err: e }, 'removing probe cgroup'));
-        }
-      }
-      this.probes.set(name, result);
-      if (result.ready) this.log.info({ handler: name }, 'runtime handler ready');
-      else this.log.warn({ handler: name, reason: result.reason, detail: result.message }, 'runtime handler not ready');
-    }
-    await fs.rm(workDir, { recursive: true, force: true });
   }
 
   /** Every configured handler with its probe result (the CRI Status runtime_handlers). */
   runtimeHandlers(): RuntimeHandlerStatus[] {
-    return [...this.runtimes.keys()].map((name) => {
-      const p = this.probes.get(name) ?? { ready: false, reason: 'NotProbed', message: 'the handler has not been probed yet' };
-      return { name, ready: p.ready, reason: p.reason, message: p.message };
-    });
+    return this.handlers.statuses();
   }
 
   /** The driver for a handler name ("" = default); InvalidArgument listing the configured ones. */
   driver(handler: string): RuntimeDriver {
-    const name = handler === '' ? this.config.default_runtime : handler;
-    const d = this.runtimes.get(name);
-    if (!d) {
-      throw new InvalidArgumentError(`runtime_handler "${handler}" is not configured; configured handlers: ${[...this.runtimes.keys()].join(', ')}`);
-    }
-    return d;
-  }
-
-  private readyDriver(handler: string): RuntimeDriver {
-    const d = this.driver(handler);
-    const p = this.probes.get(d.name);
-    if (!p?.ready) {
-      throw new FailedPreconditionError(`runtime handler "${d.name}" is not ready: ${p ? `${p.reason}: ${p.message}` : 'not probed yet'}`);
-    }
-    return d;
+    return this.handlers.driver(handler);
   }
 
   // ── RunPodSandbox ───────────────────────────────────────────────────────────────
 
   async run(input: RunPodInput): Promise<string> {
-    const driver = this.readyDriver(input.runtimeHandler);
+    const driver = this.handlers.readyDriver(input.runtimeHandler);
     validateSysctls(input.sysctls, input.namespaces);
     const config: RunPodInput = { ...input, runtimeHandler: driver.name };
     const configHash = createHash('sha256').update(stableJson(config)).digest('hex');
@@ -216,7 +145,7 @@ export class PodManager {
       id,
       configHash,
       (holder) => this.store.find(holder)?.state === 'running',
-      () => this.locks.runExclusive(id, () => runPodLocked(this.setup(), this.cell(id), config, configHash, driver)),
+      () => this.locks.runExclusive(id, () => runPodLocked(this.setup, this.cell(id), config, configHash, driver)),
       () => this.log.info({ podSandboxId: this.names.holder(key), pod: key }, 'waiting for the run in progress of the same pod'),
     );
   }
@@ -229,7 +158,7 @@ export class PodManager {
     if (!found) return;
     const pod = this.cell(found.id);
     await pod.locked(async () => {
-      if (pod.find()) await stopPodLocked(this.teardown(), pod);
+      if (pod.find()) await stopPodLocked(this.teardown, pod);
     });
   }
 
@@ -239,7 +168,7 @@ export class PodManager {
     if (!found) return;
     const pod = this.cell(found.id);
     await pod.locked(async () => {
-      if (pod.find()) await removePodLocked(this.teardown(), pod);
+      if (pod.find()) await removePodLocked(this.teardown, pod);
     });
   }
 
@@ -316,7 +245,7 @@ export class PodManager {
    */
   async recover(): Promise<void> {
     await recoverPods({
-      ...this.teardown(),
+      ...this.teardown,
       cell: (id) => this.cell(id),
       stateDir: this.config.state_dir,
       defaultCgroupParent: path.join(this.config.cgroup_root, this.config.default_cgroup_parent),
