@@ -145,3 +145,22 @@ test('CheckpointContainer: NOT_FOUND, S4 state, bad input, and UNIMPLEMENTED wit
   assert.equal(stopped.code, GrpcStatus.FAILED_PRECONDITION);
   assert.match(stopped.details, new RegExp(`cannot checkpoint container "${ctr}" in state stopped`));
 });
+
+test(
+  'S17 on runsc: CheckpointContainer is UNIMPLEMENTED saying why (runsc checkpoints whole sandboxes), and the pod keeps running',
+  { timeout: 180_000 },
+  async (t) => {
+    const env = await makeContainerEnv(t);
+    const { d } = env;
+    const pod = await env.runPod('ckpt-runsc', {}, 'runsc');
+    const ctr = await env.createContainer(pod, 'app', { command: ['/bin/sh', '-c', 'sleep 3600'] });
+    await d.runtime('StartContainer', { container_id: ctr });
+    const location = path.join(d.dir, 'checkpoints', 'app.tar');
+
+    const f = await failure(d.runtime('CheckpointContainer', { container_id: ctr, location }));
+    assert.equal(f.code, GrpcStatus.UNIMPLEMENTED);
+    assert.match(f.details, new RegExp(`checkpointing container "${ctr}": the installed runsc cannot checkpoint a container and keep its pod running`));
+    assert.equal(fs.existsSync(location), false, 'no archive written');
+    assert.equal((await env.status(ctr)).state, 'CONTAINER_RUNNING', 'the container was not touched');
+  },
+);
