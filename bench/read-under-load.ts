@@ -50,7 +50,7 @@ async function heapMiB(d: TestDaemon): Promise<string> {
     return m ? (Number(m[1]) / 1024 / 1024).toFixed(1) : '?';
   };
   const series = text.split('\n').filter((l) => /^sandlot_(container|pod)_/.test(l)).length;
-  return `heap used ${pick('sandlot_nodejs_heap_size_used_bytes')} MiB, external ${pick('sandlot_nodejs_external_memory_bytes')} MiB, per-pod/container series ${series}`;
+  return `heap used ${pick('nodejs_heap_size_used_bytes')} MiB, external ${pick('nodejs_external_memory_bytes')} MiB, per-pod/container series ${series}`;
 }
 
 function quantile(sorted: number[], q: number): number {
