@@ -7,7 +7,7 @@
 // children by PID). Exit statuses come from waitid(P_PIDFD), which also reaps.
 import fs from 'node:fs';
 import os from 'node:os';
-import { callAsync, check, errno, libc, SyscallError } from './libc.js';
+import { callAsync, check, libc, SyscallError } from './libc.js';
 
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -20,7 +20,6 @@ const P_PIDFD = 3;
 const WEXITED = 4;
 const POLLIN = 1;
 const CLD_EXITED = 1;
-const EINTR = 4;
 /** glibc's posix_spawn_file_actions_t is 80 bytes, posix_spawnattr_t 336, sigset_t 128: room to spare. */
 const OPAQUE_BYTES = 1024;
 const SIGINFO_BYTES = 128;
@@ -179,7 +178,8 @@ async function pollLoop(): Promise<void> {
       }
       if (n === -1) continue; // EINTR: poll again
       if (pfds.readInt16LE(6) !== 0) drainWake();
-      for (let i = 1; i < fds.length; i++) if (pfds.readInt16LE(8 * i + 6) !== 0) reap(fds[i]);
+      const ready = fds.filter((_, i) => i > 0 && pfds.readInt16LE(8 * i + 6) !== 0);
+      await Promise.all(ready.map(reap));
     }
   } finally {
     polling = false;
@@ -194,12 +194,15 @@ function drainWake(): void {
   }
 }
 
-/** waitid(P_PIDFD) on a readable pidfd: the exit status, and the child is reaped. */
-function reap(pidfd: number): void {
+/**
+ * waitid(P_PIDFD) on a readable pidfd: the exit status, and the child is reaped. Async:
+ * a multi-threaded child (runc, a Go program) may take a moment between its pidfd turning
+ * readable and its last thread being gone (measured ~1 ms), not to be spent on the event loop.
+ */
+async function reap(pidfd: number): Promise<void> {
   const info = Buffer.alloc(SIGINFO_BYTES);
-  let rc: number;
-  do rc = waitidFn(P_PIDFD, pidfd, info, WEXITED) as number;
-  while (rc === -1 && errno() === EINTR);
+  // No signal handler runs on koffi's pool threads, so no EINTR there.
+  const rc = await callAsync<number>(waitidFn, P_PIDFD, pidfd, info, WEXITED).catch(() => -1);
   const w = waiting.get(pidfd);
   waiting.delete(pidfd);
   w?.closing();
