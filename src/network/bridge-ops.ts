@@ -1,12 +1,11 @@
 // The host side of a CNI bridge. The bridge plugin's DEL removes the pod's veth but leaves
 // the bridge (and its gateway address) behind; sandlot removes it once no pod uses it.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import { promisify } from 'node:util';
+import { runProcess } from '../../native/index.js';
 import { InternalError, errnoCode, errorMessage } from '../errors.js';
 
-const execFileAsync = promisify(execFile);
 const IP_TIMEOUT_MS = 30_000;
+const IP_OUTPUT_LIMIT_BYTES = 64 * 1024;
 
 export interface BridgeOps {
   /** Interfaces attached to `bridge`, or undefined when there is no such bridge. */
@@ -24,13 +23,16 @@ export const HOST_BRIDGE_OPS: BridgeOps = {
     }
   },
   async remove(bridge) {
+    let said: string;
     try {
-      await execFileAsync('ip', ['link', 'delete', 'dev', bridge, 'type', 'bridge'], { timeout: IP_TIMEOUT_MS });
+      const r = await runProcess('ip', ['link', 'delete', 'dev', bridge, 'type', 'bridge'], { timeoutMs: IP_TIMEOUT_MS, outputLimit: IP_OUTPUT_LIMIT_BYTES });
+      if (r.code === 0) return;
+      said = r.stderr.trim() || `ip exited with ${r.code ?? r.signal}${r.timedOut ? ' (killed after its timeout)' : ''}`;
     } catch (e) {
-      // Gone meanwhile is what we wanted.
-      if (!fs.existsSync(`/sys/class/net/${bridge}`)) return;
-      const stderr = (e as { stderr?: string }).stderr?.trim();
-      throw new InternalError(`removing bridge "${bridge}": ${stderr || errorMessage(e)}`, { cause: e });
+      said = errorMessage(e);
     }
+    // Gone meanwhile is what we wanted.
+    if (!fs.existsSync(`/sys/class/net/${bridge}`)) return;
+    throw new InternalError(`removing bridge "${bridge}": ${said}`);
   },
 };

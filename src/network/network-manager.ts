@@ -1,8 +1,8 @@
 // Pod networking: a pinned netns per pod and CNI ADD/CHECK/DEL on it.
 //
 //   createNetns ──► setUp (loopback ADD on lo, network ADD on eth0) ──► check ──► tearDown ──► removeNetns
-//                        │ failure: DEL of everything, then the error           (DEL in reverse;
-//                        ▼                                                       last pod: bridge removed)
+//                        │ failure: DEL of everything, then the error           (DEL in reverse; last pod:
+//                        ▼                                                       bridge removed BRIDGE_LINGER_MS later)
 //                   result cache (<state_dir>/cni/results/<podId>.json), written BEFORE the ADD,
 //                   so a crash half-way still leaves what the DEL needs: no leaked IP (containerd#5768).
 //
@@ -66,7 +66,16 @@ export interface NetworkManagerOptions {
   netnsOps?: NetnsOps;
   bridgeOps?: BridgeOps;
   configReader?: ConfigReader;
+  /** How long a bridge without pods stays for the next pod (default BRIDGE_LINGER_MS; 0: removed at once). */
+  bridgeLingerMs?: number;
 }
+
+/**
+ * A CNI bridge without pods is kept this long for the next pod: deleting it with the last
+ * pod and making it again with the next cost a pod lifecycle two more processes and the
+ * bridge's setup (issue 13: 203 times in one run of 78 pod tests). close() removes it.
+ */
+export const BRIDGE_LINGER_MS = 60_000;
 
 export const POD_INTERFACE = 'eth0';
 export const NOT_READY_REASON = 'NetworkPluginNotReady';
@@ -95,6 +104,9 @@ export class NetworkManager {
   private readonly lock = new SharedExclusiveLock();
   private readonly ipamDataDir: string;
   private podCidrs: string[] | undefined;
+  private readonly bridgeLingerMs: number;
+  /** Bridges whose last pod left, each with its pending removal. */
+  private readonly bridgeTimers = new Map<string, NodeJS.Timeout>();
 
   private constructor(opts: NetworkManagerOptions) {
     this.config = opts.config;
@@ -106,6 +118,7 @@ export class NetworkManager {
     this.netns = new NetnsStore({ dir: path.join(opts.config.state_dir, 'netns'), ...(opts.netnsOps ? { ops: opts.netnsOps } : {}) });
     this.bridges = opts.bridgeOps ?? HOST_BRIDGE_OPS;
     this.reader = opts.configReader ?? FS_CONFIG_READER;
+    this.bridgeLingerMs = opts.bridgeLingerMs ?? BRIDGE_LINGER_MS;
   }
 
   static create(opts: NetworkManagerOptions): Promise<NetworkManager> {
@@ -119,9 +132,13 @@ export class NetworkManager {
     });
   }
 
-  /** At daemon shutdown: unmounts the netns dir when no pod uses it. */
-  close(): Promise<void> {
-    return promised(() => this.netns.release());
+  /** At daemon shutdown: removes the bridges no pod uses, unmounts the netns dir when no pod uses it. */
+  async close(): Promise<void> {
+    const lingering = [...this.bridgeTimers.keys()];
+    for (const t of this.bridgeTimers.values()) clearTimeout(t);
+    this.bridgeTimers.clear();
+    await this.removeIdleBridgesNow(lingering).catch((e: unknown) => this.log.warn({ err: e }, 'removing idle bridge'));
+    await promised(() => this.netns.release());
   }
 
   /** The network list new pods join now (config file or the embedded default). */
@@ -300,9 +317,26 @@ export class NetworkManager {
     }
   }
 
-  /** The CNI bridge plugin's DEL leaves the bridge: remove it when no pod is attached any more. */
+  /**
+   * The CNI bridge plugin's DEL leaves the bridge: remove it when no pod is attached any
+   * more, bridgeLingerMs after the last one left (each leaving pod restarts the wait).
+   */
   private async removeIdleBridges(list: CniNetworkList): Promise<void> {
     const names = list.plugins.filter((p) => p.type === 'bridge').map((p) => (typeof p.bridge === 'string' && p.bridge !== '' ? p.bridge : 'cni0'));
+    if (this.bridgeLingerMs === 0) return this.removeIdleBridgesNow(names);
+    for (const bridge of names) {
+      clearTimeout(this.bridgeTimers.get(bridge));
+      const timer = setTimeout(() => {
+        this.bridgeTimers.delete(bridge);
+        this.removeIdleBridgesNow([bridge]).catch((e: unknown) => this.log.warn({ err: e, bridge }, 'removing idle bridge'));
+      }, this.bridgeLingerMs);
+      timer.unref();
+      this.bridgeTimers.set(bridge, timer);
+    }
+  }
+
+  /** Removes each of these bridges that has no pod attached (a pod coming meanwhile keeps it). */
+  private async removeIdleBridgesNow(names: string[]): Promise<void> {
     if (names.length === 0) return;
     await this.lock.exclusive(async () => {
       for (const bridge of names) {

@@ -1,9 +1,10 @@
-// Running the runtime CLIs: one child process per call, output captured, bounded in
-// time. Behind the `CommandRunner` interface so drivers are unit-testable without root.
-import { execFile, spawn } from 'node:child_process';
+// Running the runtime CLIs: one child process per call (posix_spawn, native/spawn.ts),
+// output captured, bounded in time. Behind the `CommandRunner` interface so drivers are unit-testable without root.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { runProcess, spawnProcess, type RunResult, type SpawnedChild, type SpawnOptions } from '../../native/index.js';
+import { errorMessage } from '../errors.js';
 import { commandSpan } from './command-span.js';
 
 export interface CommandResult {
@@ -41,65 +42,67 @@ export class CommandError extends Error {
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 
+/** stdout and stderr are each kept up to this many bytes (execFile's maxBuffer before). */
+const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The one place src/oci starts a program: posix_spawn off the event loop's fork path,
+ * the exit seen through a pidfd (native/spawn.ts). Runtime calls come here through
+ * runCommand, conmon directly.
+ */
+export function spawnChild(file: string, args: string[], options: SpawnOptions): SpawnedChild {
+  return spawnProcess(file, args, options);
+}
+
 export const runCommand: CommandRunner = (file, args, options = {}) =>
   commandSpan(file, args, () =>
     options.outputFile !== undefined ? runToFile(file, args, options.outputFile, options.timeoutMs) : runPiped(file, args, options),
   );
 
+/** A program that could not be started at all (ENOENT, EACCES …): exit code null. */
+function notStarted(file: string, args: string[], e: unknown): CommandError {
+  const err = new CommandError(file, args, null, '', '');
+  err.message = `${path.basename(file)}: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`;
+  return err;
+}
+
 async function runToFile(file: string, args: string[], outputFile: string, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<CommandResult> {
   const handle = await fsp.open(outputFile, 'w');
-  let code: number | null;
-  let killed = false;
+  let run: RunResult;
   try {
-    code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(file, args, { stdio: ['ignore', handle.fd, handle.fd] });
-      const timer = setTimeout(() => {
-        killed = true;
-        child.kill('SIGKILL');
-      }, timeoutMs);
-      child.once('error', (e) => {
-        clearTimeout(timer);
-        reject(new CommandError(file, args, null, `${path.basename(file)}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, ''));
-      });
-      child.once('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
+    run = await runProcess(file, args, { timeoutMs, outputLimit: 0, outputFd: handle.fd }).catch((e: unknown) => {
+      throw notStarted(file, args, e);
     });
   } finally {
     await handle.close();
   }
   const out = await fsp.readFile(outputFile, 'utf8').catch(() => '');
   await fsp.rm(outputFile, { force: true });
-  if (code !== 0) {
-    const e = new CommandError(file, args, code, out, '');
-    if (killed) e.message += ' (killed after its timeout)';
+  if (run.code !== 0) {
+    const e = new CommandError(file, args, run.code, out, '');
+    if (run.timedOut) e.message += ' (killed after its timeout)';
     throw e;
   }
   return { stdout: out, stderr: '' };
 }
 
-const runPiped = (file: string, args: string[], options: RunOptions): Promise<CommandResult> =>
-  new Promise((resolve, reject) => {
-    const child = execFile(
-      file,
-      args,
-      { timeout: options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, killSignal: 'SIGKILL' },
-      (err, stdout, stderr) => {
-        if (err) {
-          const code = typeof err.code === 'number' ? err.code : null;
-          const e = new CommandError(file, args, code, String(stderr), String(stdout));
-          if (err.killed) e.message += ' (killed after its timeout)';
-          else if (typeof err.code === 'string') e.message = `${path.basename(file)}: ${err.code}`;
-          reject(e);
-          return;
-        }
-        resolve({ stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
-    if (options.input !== undefined) child.stdin?.end(options.input);
-    else child.stdin?.end();
+async function runPiped(file: string, args: string[], options: RunOptions): Promise<CommandResult> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const run = await runProcess(file, args, {
+    timeoutMs,
+    outputLimit: MAX_OUTPUT_BYTES,
+    ...(options.input !== undefined ? { input: options.input } : {}),
+  }).catch((e: unknown) => {
+    throw notStarted(file, args, e);
   });
+  if (run.truncated) throw notStarted(file, args, { code: 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER' });
+  if (run.code !== 0) {
+    const e = new CommandError(file, args, run.code, run.stderr, run.stdout);
+    if (run.timedOut) e.message += ' (killed after its timeout)';
+    throw e;
+  }
+  return { stdout: run.stdout, stderr: run.stderr };
+}
 
 /** Resolves a binary name on PATH (absolute paths are returned as they are, if executable). */
 export function resolveBinary(name: string, envPath = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'): string | undefined {

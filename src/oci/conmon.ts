@@ -6,13 +6,14 @@
 // "create is done" is the sync pipe: `_OCI_SYNCPIPE=<fd>` in its env plus that fd open,
 // on which conmon writes `{"pid": N}` (or `{"pid": -1, "message": "…"}`) once create
 // has finished. So we never sleep or poll for the pidfile.
-import { spawn } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipe, type SpawnedChild } from '../../native/index.js';
 import { DeadlineExceededError, errnoCode, errorMessage, FailedPreconditionError, InternalError, SandlotError } from '../errors.js';
-import { resolveBinary } from './command.js';
+import { resolveBinary, spawnChild } from './command.js';
 import { commandSpan } from './command-span.js';
 import { SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
 import type { RuntimeDriver } from './runtime.js';
@@ -120,6 +121,31 @@ export class Conmon {
     return args;
   }
 
+  /**
+   * Spawns conmon (spawnChild: posix_spawn, a session of its own) with the sync pipe in
+   * slot 3: a real pipe whose write end we close once conmon has it. conmon keeps stdio
+   * on its log file, never our pipes, so nothing ties its lifetime to ours.
+   */
+  private start(o: ConmonCreateOptions, logFd: number, ctx: string): { child: SpawnedChild; sync: net.Socket } {
+    const [syncRead, syncWrite] = pipe();
+    try {
+      const child = spawnChild(this.binary, this.args(o), {
+        stdio: ['ignore', logFd, logFd, syncWrite],
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
+        // conmon drops files in its working directory (an `oom` marker when the
+        // cgroup reports an OOM): keep them with the container, not in our cwd.
+        cwd: o.persistDir,
+        setsid: true,
+      });
+      return { child, sync: new net.Socket({ fd: syncRead, readable: true, writable: false }) };
+    } catch (e) {
+      closeSync(syncRead);
+      throw wrapSpawn(ctx, e);
+    } finally {
+      closeSync(syncWrite);
+    }
+  }
+
   /** Starts conmon, which runs `<runtime> create`; resolves once create has finished. */
   create(o: ConmonCreateOptions): Promise<ConmonCreated> {
     return withSpanAttributes({ [SPAN_ATTR.containerId]: o.id, [SPAN_ATTR.handler]: o.runtime.name }, () =>
@@ -138,23 +164,8 @@ export class Conmon {
     const logHandle = await fs.open(o.conmonLogFile, 'a');
     const ctx = `creating container "${o.id}" under conmon`;
     try {
-      const child = spawn(this.binary, this.args(o), {
-        // Slot 3 is the sync pipe; conmon keeps stdio on its log file, never our pipes,
-        // so nothing ties its lifetime to ours.
-        stdio: ['ignore', logHandle.fd, logHandle.fd, 'pipe'],
-        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
-        // conmon drops files in its working directory (an `oom` marker when the
-        // cgroup reports an OOM): keep them with the container, not in our cwd.
-        cwd: o.persistDir,
-        detached: true,
-      });
-      child.unref();
-      const sync = child.stdio[3] as Readable;
-      const exited = new Promise<number | null>((resolve) => {
-        child.once('exit', (code) => resolve(code));
-        child.once('error', () => resolve(null));
-      });
-      const spawnError = new Promise<never>((_, reject) => child.once('error', (e) => reject(wrapSpawn(ctx, e))));
+      const { child, sync } = this.start(o, logHandle.fd, ctx);
+      const exited = child.exited.then((x) => x.code);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
@@ -163,7 +174,7 @@ export class Conmon {
         );
       });
       try {
-        const msg = await Promise.race([readSyncMessage(sync), spawnError, timeout]);
+        const msg = await Promise.race([readSyncMessage(sync), timeout]);
         const conmonExit = await Promise.race([exited, timeout]);
         const pid = typeof msg.pid === 'number' ? msg.pid : typeof msg.data === 'number' ? msg.data : -1;
         if (pid <= 0) {

@@ -36,6 +36,8 @@ export interface NetEnvOptions {
   subnet: string;
   binDirs?: string[];
   confFiles?: Record<string, string>;
+  /** NetworkManager's bridgeLingerMs; 0 here (the bridge goes with the last pod) unless a test checks the linger. */
+  bridgeLingerMs?: number;
 }
 
 export async function makeNetEnv(t: AfterHost, opts: NetEnvOptions): Promise<NetEnv> {
@@ -63,6 +65,7 @@ export async function makeNetEnv(t: AfterHost, opts: NetEnvOptions): Promise<Net
         // already gone
       }
     }
+    await manager?.close().catch(() => {});
     for (const br of bridges) {
       for (const port of listPorts(br)) await execFileAsync('ip', ['link', 'delete', 'dev', port]).catch(() => {});
       if (fs.existsSync(`/sys/class/net/${br}`)) await execFileAsync('ip', ['link', 'delete', 'dev', br, 'type', 'bridge']).catch(() => {});
@@ -74,7 +77,7 @@ export async function makeNetEnv(t: AfterHost, opts: NetEnvOptions): Promise<Net
     }
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
-  const manager = await NetworkManager.create({ config, log: pino({ level: 'silent' }) });
+  const manager = await NetworkManager.create({ config, log: pino({ level: 'silent' }), bridgeLingerMs: opts.bridgeLingerMs ?? 0 });
   let n = 0;
   const newPod = (portMappings: PodNetworkRequest['portMappings'] = []): PodNetworkRequest => {
     const podId = `${opts.bridge}${String(n++).padStart(3, '0')}${'0'.repeat(50)}`.slice(0, 64);

@@ -108,7 +108,7 @@ test('after a restart a new manager finds the pods and tears them down, also one
   // A second manager on the same state dir stands for the daemon after a SIGKILL.
   const { NetworkManager } = await import('../../../src/network/network-manager.js');
   const { pino } = await import('pino');
-  const again = await NetworkManager.create({ config: env.config, log: pino({ level: 'silent' }) });
+  const again = await NetworkManager.create({ config: env.config, log: pino({ level: 'silent' }), bridgeLingerMs: 0 });
   assert.deepEqual(await again.listPinned(), [a.podId, b.podId].sort());
   assert.deepEqual(await again.listAttached(), [a.podId, b.podId].sort());
   await again.check(a);
@@ -122,4 +122,36 @@ test('after a restart a new manager finds the pods and tears them down, also one
   assert.deepEqual(ipamLeases(path.join(env.stateDir, 'cni', 'networks')), []);
   assert.deepEqual(await again.listAttached(), []);
   assert.equal(bridgeExists(BRIDGE), false);
+});
+
+test('with a linger the bridge outlives the last pod, serves the next one as it is, and goes at close', async (t) => {
+  // Issue 13: deleting the bridge with the last pod and making it with the next costs both.
+  const env = await makeNetEnv(t, { bridge: BRIDGE, subnet: SUBNET, bridgeLingerMs: 10 * 60_000 });
+  const first = await env.newPodWithNetns();
+  await env.manager.setUp(first);
+  const ifindex = fs.readFileSync(`/sys/class/net/${BRIDGE}/ifindex`, 'utf8');
+  await env.manager.tearDown(first);
+  await env.manager.removeNetns(first.podId);
+  assert.deepEqual(listPorts(BRIDGE), [], 'no veth left');
+  assert.ok(bridgeExists(BRIDGE), 'the bridge stays for the next pod');
+  const next = await env.newPodWithNetns();
+  const res = await env.manager.setUp(next);
+  await ping(res.ip);
+  assert.equal(fs.readFileSync(`/sys/class/net/${BRIDGE}/ifindex`, 'utf8'), ifindex, 'the same bridge, not a new one');
+  await env.manager.tearDown(next);
+  await env.manager.removeNetns(next.podId);
+  await env.manager.close();
+  assert.equal(bridgeExists(BRIDGE), false, 'close removes the bridge no pod uses');
+});
+
+test('a short linger removes the unused bridge by itself', async (t) => {
+  const env = await makeNetEnv(t, { bridge: BRIDGE, subnet: SUBNET, bridgeLingerMs: 50 });
+  const req = await env.newPodWithNetns();
+  await env.manager.setUp(req);
+  await env.manager.tearDown(req);
+  await env.manager.removeNetns(req.podId);
+  // Poll with a deadline: the removal runs on a timer, after a busy machine gets to it.
+  const deadline = Date.now() + 60_000;
+  while (bridgeExists(BRIDGE) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(bridgeExists(BRIDGE), false, 'the bridge went once it had no pod for the linger');
 });

@@ -1,0 +1,122 @@
+// One runtime under test as the vs-containerd bench drives it: a CRI socket, the daemon's
+// PID, its per-pod helper processes, and the pod workload both runtimes get the same way
+// (through the gRPC client, or a process per call like crictl).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CriClient, RuntimeUnaryMethod } from '../../src/cli/client.js';
+import { timed, type Timings } from './stats.js';
+
+export const CALL_TIMEOUT_MS = 120_000;
+export const LIFECYCLE = [
+  'RunPodSandbox',
+  'CreateContainer',
+  'StartContainer',
+  'StopContainer',
+  'RemoveContainer',
+  'StopPodSandbox',
+  'RemovePodSandbox',
+] as const;
+/** The app container ends on SIGTERM at once: stop measures the path, not a grace period. */
+const APP_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
+const CRI_CALL = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cri-call.mjs');
+
+export interface CriRuntime {
+  name: 'sandlot' | 'containerd';
+  client: CriClient;
+  socket: string;
+  pid: number;
+  /** The daemon's per-pod helper processes now (conmon; containerd-shim-runc-v2). */
+  helpers(): number[];
+}
+
+export type Answer = Record<string, unknown>;
+/** Makes one CRI call; the answer as a plain object. */
+export type Caller = (method: RuntimeUnaryMethod, req: Record<string, unknown>) => Promise<Answer>;
+
+export const grpcCaller =
+  (rt: CriRuntime): Caller =>
+  async (method, req) =>
+    (await rt.client.runtimeCall(method, req, { timeoutMs: CALL_TIMEOUT_MS })) as unknown as Answer;
+
+/** A fresh `node bench/lib/cri-call.mjs` per call: what crictl costs a caller, for both runtimes alike. */
+export const processCaller =
+  (rt: CriRuntime): Caller =>
+  (method, req) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CRI_CALL, rt.socket, method, JSON.stringify(req)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => (code === 0 ? resolve(JSON.parse(out) as Answer) : reject(new Error(`cri-call ${method}: exit ${code}: ${err}`))));
+    });
+
+export interface Workload {
+  image: string;
+  logDir: string;
+  /** Each pod's cgroup_parent goes below this (absolute, as a kubelet sends it). */
+  cgroupParent: string;
+}
+
+export function podConfig(rt: CriRuntime, w: Workload, name: string): Record<string, unknown> {
+  const logDirectory = path.join(w.logDir, rt.name, name);
+  fs.mkdirSync(logDirectory, { recursive: true });
+  return {
+    metadata: { name, uid: `uid-${name}`, namespace: 'bench', attempt: 0 },
+    hostname: name,
+    log_directory: logDirectory,
+    linux: {
+      cgroup_parent: path.join(w.cgroupParent, `${rt.name}-${name}`),
+      security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+    },
+  };
+}
+
+/** RunPodSandbox, CreateContainer, StartContainer: a running pod; returns pod and container IDs. */
+export async function startPod(call: Caller, rt: CriRuntime, w: Workload, t: Timings, name: string): Promise<{ pod: string; ctr: string }> {
+  const config = podConfig(rt, w, name);
+  const run = await timed(t, 'RunPodSandbox', () => call('RunPodSandbox', { config, runtime_handler: 'runc' }));
+  const pod = String(run.pod_sandbox_id);
+  const containerConfig = { metadata: { name: 'app' }, image: { image: w.image }, command: APP_COMMAND, log_path: 'app.log' };
+  const created = await timed(t, 'CreateContainer', () => call('CreateContainer', { pod_sandbox_id: pod, config: containerConfig, sandbox_config: config }));
+  const ctr = String(created.container_id);
+  await timed(t, 'StartContainer', () => call('StartContainer', { container_id: ctr }));
+  return { pod, ctr };
+}
+
+/** The whole lifecycle of one pod, each RPC timed, and the total. */
+export async function podLifecycle(call: Caller, rt: CriRuntime, w: Workload, t: Timings, name: string): Promise<void> {
+  const total = process.hrtime.bigint();
+  const { pod, ctr } = await startPod(call, rt, w, t, name);
+  await timed(t, 'StopContainer', () => call('StopContainer', { container_id: ctr, timeout: 10 }));
+  await timed(t, 'RemoveContainer', () => call('RemoveContainer', { container_id: ctr }));
+  await timed(t, 'StopPodSandbox', () => call('StopPodSandbox', { pod_sandbox_id: pod }));
+  await timed(t, 'RemovePodSandbox', () => call('RemovePodSandbox', { pod_sandbox_id: pod }));
+  (t.total ??= []).push(Number(process.hrtime.bigint() - total) / 1e6);
+}
+
+/** Stops and removes every pod the runtime lists (best effort). */
+export async function removeAllPods(rt: CriRuntime, concurrency = 4): Promise<void> {
+  const call = grpcCaller(rt);
+  const list = (await call('ListPodSandbox', {}).catch(() => ({ items: [] }))) as { items?: Array<{ id: string }> };
+  const ids = (list.items ?? []).map((p) => p.id);
+  await inBatches(ids, concurrency, async (id) => {
+    await call('StopPodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
+    await call('RemovePodSandbox', { pod_sandbox_id: id }).catch(() => undefined);
+  });
+}
+
+/** Runs fn over items, at most `concurrency` at a time. */
+export async function inBatches<T>(items: T[], concurrency: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}

@@ -1,0 +1,84 @@
+// The vs-containerd phases that measure one runtime at a time: memory with many pods
+// running and List/Status latency among them; one image pull (wall, CPU, peak RSS).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { grpcCaller, inBatches, removeAllPods, startPod, type CriRuntime, type Workload } from './cri-runtime.js';
+import { memoryOf, ownCpuMs, peakRssKiB, resetPeakRss, sumMemory, type Memory } from './proc-usage.js';
+import { timed, type Timings } from './stats.js';
+
+const START_CONCURRENCY = 4;
+const READ_ROUNDS = 200;
+/** Lets helpers finish starting (and pages settle) before memory is read. */
+const SETTLE_MS = 2000;
+const PULL_TIMEOUT_MS = 10 * 60_000;
+
+export interface ScaleFigures {
+  /** Daemon alone and daemon + helpers, with no pod, before the pods start. */
+  idleDaemon: Memory;
+  /** Per pod count: daemon alone and daemon + per-pod helpers. */
+  levels: Array<{ pods: number; daemon: Memory; runtime: Memory }>;
+  /** Latencies of List/Status calls with the most pods running. */
+  reads: Timings;
+  /** Daemon alone after every pod is gone again. */
+  idleAfter: Memory;
+}
+
+async function settledMemory(rt: CriRuntime): Promise<{ daemon: Memory; runtime: Memory }> {
+  await sleep(SETTLE_MS);
+  const daemon = memoryOf(rt.pid);
+  const helpers = sumMemory(rt.helpers());
+  return { daemon, runtime: { rssKiB: daemon.rssKiB + helpers.rssKiB, pssKiB: daemon.pssKiB + helpers.pssKiB } };
+}
+
+async function reads(rt: CriRuntime, running: Array<{ pod: string; ctr: string }>): Promise<Timings> {
+  const call = grpcCaller(rt);
+  const t: Timings = {};
+  for (let i = 0; i < READ_ROUNDS; i++) {
+    const { pod, ctr } = running[i % running.length];
+    await timed(t, 'ListPodSandbox', () => call('ListPodSandbox', {}));
+    await timed(t, 'PodSandboxStatus', () => call('PodSandboxStatus', { pod_sandbox_id: pod }));
+    await timed(t, 'ListContainers', () => call('ListContainers', {}));
+    await timed(t, 'ContainerStatus', () => call('ContainerStatus', { container_id: ctr }));
+  }
+  return t;
+}
+
+/** Starts pods up to each level (memory at each), reads at the top, removes them all. */
+export async function measureScale(rt: CriRuntime, w: Workload, levels: number[]): Promise<ScaleFigures> {
+  const idle = await settledMemory(rt);
+  const running: Array<{ pod: string; ctr: string }> = [];
+  const out: ScaleFigures = { idleDaemon: idle.daemon, levels: [{ pods: 0, ...idle }], reads: {}, idleAfter: idle.daemon };
+  const call = grpcCaller(rt);
+  try {
+    for (const level of levels) {
+      const names = Array.from({ length: level - running.length }, (_, i) => `scale-${running.length + i}`);
+      await inBatches(names, START_CONCURRENCY, async (name) => {
+        running.push(await startPod(call, rt, w, {}, name));
+      });
+      out.levels.push({ pods: level, ...(await settledMemory(rt)) });
+    }
+    out.reads = await reads(rt, running);
+  } finally {
+    await removeAllPods(rt, START_CONCURRENCY);
+  }
+  out.idleAfter = (await settledMemory(rt)).daemon;
+  return out;
+}
+
+export interface PullFigures {
+  wallMs: number;
+  /** The daemon's own CPU (children excluded) over the pull. */
+  cpuMs: number;
+  /** The daemon's peak RSS during the pull, and its RSS just before. */
+  peakKiB: number;
+  beforeKiB: number;
+}
+
+export async function measurePull(rt: CriRuntime, ref: string): Promise<PullFigures> {
+  const beforeKiB = memoryOf(rt.pid).rssKiB;
+  resetPeakRss(rt.pid);
+  const cpu0 = ownCpuMs(rt.pid);
+  const start = process.hrtime.bigint();
+  await rt.client.imageCall('PullImage', { image: { image: ref } }, { timeoutMs: PULL_TIMEOUT_MS });
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+  return { wallMs, cpuMs: ownCpuMs(rt.pid) - cpu0, peakKiB: peakRssKiB(rt.pid), beforeKiB };
+}

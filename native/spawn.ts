@@ -1,0 +1,280 @@
+// Starting programs off the event loop's fork path: posix_spawn(3) (glibc clones with
+// CLONE_VM|CLONE_VFORK, so the cost does not grow with the daemon's heap, unlike
+// child_process's fork on the event loop: ~9 ms each here), a pidfd per child, and one
+// exit watcher for all of them: a single koffi-async poll() over every pidfd plus an
+// eventfd that wakes it when the set changes (ARCHITECTURE.md: never park a blocking
+// wait per process on koffi's 4-thread pool; never wait4(-1), libuv reaps its own
+// children by PID). Exit statuses come from waitid(P_PIDFD), which also reaps.
+import fs from 'node:fs';
+import os from 'node:os';
+import { callAsync, check, libc, SyscallError } from './libc.js';
+
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const POSIX_SPAWN_SETSID = 0x80;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+const EFD_NONBLOCK = 0o4000;
+const MFD_CLOEXEC = 1;
+const P_PIDFD = 3;
+const WEXITED = 4;
+const POLLIN = 1;
+const CLD_EXITED = 1;
+/** glibc's posix_spawn_file_actions_t is 80 bytes, posix_spawnattr_t 336, sigset_t 128: room to spare. */
+const OPAQUE_BYTES = 1024;
+const SIGINFO_BYTES = 128;
+const POLL_RETRY_MS = 10;
+
+const spawnpFn = libc.func('int posix_spawnp(_Out_ int *pid, const char *file, void *actions, void *attr, const char **argv, const char **envp)');
+const faInit = libc.func('int posix_spawn_file_actions_init(void *actions)');
+const faDestroy = libc.func('int posix_spawn_file_actions_destroy(void *actions)');
+const faDup2 = libc.func('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
+const faOpen = libc.func('int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)');
+const faChdir = libc.func('int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)');
+const attrInit = libc.func('int posix_spawnattr_init(void *attr)');
+const attrDestroy = libc.func('int posix_spawnattr_destroy(void *attr)');
+const attrFlags = libc.func('int posix_spawnattr_setflags(void *attr, short flags)');
+const attrSigmask = libc.func('int posix_spawnattr_setsigmask(void *attr, void *sigset)');
+const attrSigdefault = libc.func('int posix_spawnattr_setsigdefault(void *attr, void *sigset)');
+const sigemptysetFn = libc.func('int sigemptyset(void *set)');
+const sigfillsetFn = libc.func('int sigfillset(void *set)');
+const pidfdOpenFn = libc.func('int pidfd_open(int pid, unsigned int flags)');
+const pidfdSignalFn = libc.func('int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)');
+const waitidFn = libc.func('int waitid(int idtype, int id, void *infop, int options)');
+const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
+const eventfdFn = libc.func('int eventfd(unsigned int initval, int flags)');
+const memfdCreateFn = libc.func('int memfd_create(const char *name, unsigned int flags)');
+
+/** How a child ended: its exit code, or the signal that killed it (the other is null). */
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface SpawnOptions {
+  /** The child's fds 0, 1, 2, 3 …: a parent fd to dup2 there, or 'ignore' (/dev/null). */
+  stdio: Array<number | 'ignore'>;
+  /** The whole environment (default: this process's). */
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** A new session (setsid), like child_process's `detached`. */
+  setsid?: boolean;
+}
+
+export interface SpawnedChild {
+  pid: number;
+  /** Settles when the child has exited and is reaped. */
+  exited: Promise<ChildExit>;
+  /** Sends a signal through the pidfd (never a recycled PID); false once it is gone. */
+  kill(signal: NodeJS.Signals): boolean;
+}
+
+const SIGNALS: Record<string, number> = os.constants.signals;
+
+function signalName(n: number): NodeJS.Signals | null {
+  const e = Object.entries(SIGNALS).find(([, v]) => v === n);
+  return (e?.[0] as NodeJS.Signals | undefined) ?? null;
+}
+
+function envArray(env: Record<string, string | undefined>): Array<string | null> {
+  const out: Array<string | null> = [];
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out.push(`${k}=${v}`);
+  out.push(null);
+  return out;
+}
+
+function fileActions(o: SpawnOptions): Buffer {
+  const fa = Buffer.alloc(OPAQUE_BYTES);
+  faInit(fa);
+  try {
+    o.stdio.forEach((fd, target) => {
+      const rc = fd === 'ignore' ? (faOpen(fa, target, '/dev/null', O_RDWR, 0) as number) : (faDup2(fa, fd, target) as number);
+      if (rc !== 0) throw new SyscallError('posix_spawn_file_actions', rc, `fd ${target}`);
+    });
+    const rc = o.cwd === undefined ? 0 : (faChdir(fa, o.cwd) as number);
+    if (rc !== 0) throw new SyscallError('posix_spawn_file_actions_addchdir_np', rc, `"${o.cwd}"`);
+  } catch (e) {
+    faDestroy(fa);
+    throw e;
+  }
+  return fa;
+}
+
+/** Every signal back to its default and none blocked in the child, as libuv does for child_process. */
+function spawnAttr(setsid: boolean): Buffer {
+  const attr = Buffer.alloc(OPAQUE_BYTES);
+  attrInit(attr);
+  const all = Buffer.alloc(OPAQUE_BYTES);
+  const none = Buffer.alloc(OPAQUE_BYTES);
+  sigfillsetFn(all);
+  // sigfillset leaves out glibc's internal signals 32 and 33, which glibc's spawn child
+  // then ignores: set their bits too (signal n is bit n-1), so nothing stays SIG_IGN.
+  all[3] |= 0x80;
+  all[4] |= 0x01;
+  sigemptysetFn(none);
+  attrSigdefault(attr, all);
+  attrSigmask(attr, none);
+  attrFlags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : 0));
+  return attr;
+}
+
+/** Starts `file` (searched on PATH when it has no slash) with argv [file, ...args]. */
+export function spawnProcess(file: string, args: string[], o: SpawnOptions): SpawnedChild {
+  const fa = fileActions(o);
+  const attr = spawnAttr(o.setsid ?? false);
+  const pidOut = new Int32Array(1);
+  let rc: number;
+  try {
+    rc = spawnpFn(pidOut, file, fa, attr, [file, ...args, null], envArray(o.env ?? process.env)) as number;
+  } finally {
+    faDestroy(fa);
+    attrDestroy(attr);
+  }
+  if (rc !== 0) throw new SyscallError('posix_spawnp', rc, `"${file}"`);
+  const pid = pidOut[0];
+  // The child is ours and not reaped yet, so the PID cannot have been recycled.
+  const pidfd = check('pidfd_open', pidfdOpenFn(pid, 0) as number, `pid ${pid}`);
+  // Set when the pidfd is closed (synchronously, before its number can be reused).
+  let gone = false;
+  const exited = watchExit(pidfd, () => (gone = true));
+  return {
+    pid,
+    exited,
+    kill: (signal) => !gone && (pidfdSignalFn(pidfd, SIGNALS[signal] ?? 9, null, 0) as number) === 0,
+  };
+}
+
+// The exit watcher: one poll() in flight over [eventfd, ...pidfds] while any child runs.
+const waiting = new Map<number, { resolve: (exit: ChildExit) => void; closing: () => void }>();
+let wakeFd = -1;
+let polling = false;
+
+function watchExit(pidfd: number, closing: () => void): Promise<ChildExit> {
+  const done = new Promise<ChildExit>((resolve) => waiting.set(pidfd, { resolve, closing }));
+  if (wakeFd === -1) wakeFd = check('eventfd', eventfdFn(0, O_CLOEXEC | EFD_NONBLOCK) as number);
+  if (polling) fs.writeSync(wakeFd, WAKE);
+  else void pollLoop();
+  return done;
+}
+
+const WAKE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+
+async function pollLoop(): Promise<void> {
+  polling = true;
+  try {
+    while (waiting.size > 0) {
+      const fds = [wakeFd, ...waiting.keys()];
+      const pfds = Buffer.alloc(8 * fds.length);
+      fds.forEach((fd, i) => {
+        pfds.writeInt32LE(fd, 8 * i);
+        pfds.writeInt16LE(POLLIN, 8 * i + 4);
+      });
+      let n: number;
+      try {
+        n = await callAsync<number>(pollFn, pfds, fds.length, -1);
+      } catch {
+        n = -1; // koffi could not run it: try again shortly
+        await new Promise((r) => setTimeout(r, POLL_RETRY_MS));
+      }
+      if (n === -1) continue; // EINTR: poll again
+      if (pfds.readInt16LE(6) !== 0) drainWake();
+      const ready = fds.filter((_, i) => i > 0 && pfds.readInt16LE(8 * i + 6) !== 0);
+      await Promise.all(ready.map(reap));
+    }
+  } finally {
+    polling = false;
+  }
+}
+
+function drainWake(): void {
+  try {
+    fs.readSync(wakeFd, Buffer.alloc(8));
+  } catch {
+    // EAGAIN: another reader got it first
+  }
+}
+
+/**
+ * waitid(P_PIDFD) on a readable pidfd: the exit status, and the child is reaped. Async:
+ * a multi-threaded child (runc, a Go program) may take a moment between its pidfd turning
+ * readable and its last thread being gone (measured ~1 ms), not to be spent on the event loop.
+ */
+async function reap(pidfd: number): Promise<void> {
+  const info = Buffer.alloc(SIGINFO_BYTES);
+  // No signal handler runs on koffi's pool threads, so no EINTR there.
+  const rc = await callAsync<number>(waitidFn, P_PIDFD, pidfd, info, WEXITED).catch(() => -1);
+  const w = waiting.get(pidfd);
+  waiting.delete(pidfd);
+  w?.closing();
+  fs.closeSync(pidfd);
+  // si_code at offset 8, si_status at 24 (x86-64 siginfo_t, SIGCHLD layout).
+  const code = info.readInt32LE(8);
+  const status = info.readInt32LE(24);
+  w?.resolve(rc === -1 ? { code: null, signal: null } : code === CLD_EXITED ? { code: status, signal: null } : { code: null, signal: signalName(status) });
+}
+
+/** A close-on-exec anonymous file (memfd_create), for a child's captured output or its input. */
+export function memFile(name: string): number {
+  return check('memfd_create', memfdCreateFn(name, MFD_CLOEXEC) as number, `"${name}"`);
+}
+
+/** The whole content of a file descriptor from offset 0 (pread: the offset is left alone). */
+export function readWhole(fd: number, limit: number): { data: Buffer; truncated: boolean } {
+  const size = fs.fstatSync(fd).size;
+  const data = Buffer.alloc(Math.min(size, limit));
+  let got = 0;
+  while (got < data.length) {
+    const n = fs.readSync(fd, data, got, data.length - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  return { data: data.subarray(0, got), truncated: size > limit };
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  /** Written to the child's stdin (else stdin is /dev/null). */
+  input?: string;
+  timeoutMs: number;
+  /** Bytes kept of stdout and of stderr each. */
+  outputLimit: number;
+  /** Both stdout and stderr go to this fd instead of being captured. */
+  outputFd?: number;
+}
+
+export interface RunResult extends ChildExit {
+  stdout: string;
+  stderr: string;
+  /** Killed (SIGKILL) after timeoutMs. */
+  timedOut: boolean;
+  /** stdout or stderr was longer than outputLimit (cut there). */
+  truncated: boolean;
+}
+
+/**
+ * Runs a program to its exit with stdout and stderr captured in memfds (read once it has
+ * exited: a grandchild keeping them open does not hold the caller up).
+ */
+export async function runProcess(file: string, args: string[], o: RunOptions): Promise<RunResult> {
+  const fds: number[] = [];
+  const own = (fd: number): number => (fds.push(fd), fd);
+  try {
+    let stdin: number | 'ignore' = 'ignore';
+    if (o.input !== undefined) {
+      stdin = own(memFile('stdin'));
+      fs.writeSync(stdin, o.input, 0); // at offset 0, which stays the file's offset
+    }
+    const [out, err] = o.outputFd !== undefined ? [o.outputFd, o.outputFd] : [own(memFile('stdout')), own(memFile('stderr'))];
+    const child = spawnProcess(file, args, { stdio: [stdin, out, err], ...(o.env ? { env: o.env } : {}) });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = child.kill('SIGKILL');
+    }, o.timeoutMs);
+    const exit = await child.exited.finally(() => clearTimeout(timer));
+    if (o.outputFd !== undefined) return { ...exit, stdout: '', stderr: '', timedOut, truncated: false };
+    const [so, se] = [readWhole(out, o.outputLimit), readWhole(err, o.outputLimit)];
+    return { ...exit, stdout: so.data.toString('utf8'), stderr: se.data.toString('utf8'), timedOut, truncated: so.truncated || se.truncated };
+  } finally {
+    for (const fd of fds) fs.closeSync(fd);
+  }
+}
