@@ -45,13 +45,17 @@ test('pod sandbox metrics: descriptors, values of a running container and its po
 
   const labelsOf = (m: Metric): Record<string, string> => Object.fromEntries((keys.get(m.name) ?? []).map((k, i) => [k, m.label_values[i]]));
   let entry: PodMetrics | undefined;
+  // While awk still builds its string the pod and container cgroups are read a moment
+  // apart, so wait until the allocation has settled: 20 MiB held, and the pod's figure
+  // (which includes the container's) not behind it.
+  const workingSet = (ms: Metric[] | undefined): number => Number(ms?.find((m) => m.name === 'container_memory_working_set_bytes')?.value?.value ?? 0);
   await waitFor(
-    '20 MiB in the working set metric',
+    '20 MiB in the working set metric, the pod holding its container',
     async () => {
       const list = (await d.runtime('ListPodSandboxMetrics', {})).pod_metrics;
       entry = list.find((p) => p.pod_sandbox_id === pod);
-      const ws = entry?.container_metrics.find((c) => c.container_id === ctr)?.metrics.find((m) => m.name === 'container_memory_working_set_bytes');
-      return Number(ws?.value?.value ?? 0) >= 20 * MIB;
+      const ctrSet = workingSet(entry?.container_metrics.find((c) => c.container_id === ctr)?.metrics);
+      return ctrSet >= 20 * MIB && workingSet(entry?.metrics) >= ctrSet;
     },
     60_000,
   );
