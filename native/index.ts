@@ -4,6 +4,7 @@ export * from './flock.js';
 export * from './netns.js';
 export * from './mount.js';
 export * from './mount-api.js';
+export * from './mount-tree.js';
 export * from './mknod.js';
 export * from './xattr.js';
 export * from './socket.js';

@@ -41,8 +41,8 @@ import { StreamingServer } from './streaming/server.js';
 import { exposureWarnings, loadStreamingTls } from './config/streaming-tls.js';
 import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
-import { probeMountApi } from './oci/tree-mounts.js';
 import { packageVersion } from './util/package-info.js';
+import { probeMountApi } from '../native/index.js';
 
 /** How long in-flight calls get to finish on SIGTERM. */
 const SHUTDOWN_GRACE_MS = 10_000;

@@ -7,20 +7,7 @@
 // Unmounting goes by /proc/self/mountinfo; nothing is ever deleted through a mount.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import {
-  AT_RECURSIVE,
-  MNT_DETACH,
-  MOUNT_ATTR_RDONLY,
-  MOUNT_PROPAGATION_PRIVATE,
-  OPEN_TREE_CLOEXEC,
-  OPEN_TREE_CLONE,
-  moveMountTo,
-  mountSetattr,
-  openTree,
-  umount2,
-  withTreeFd,
-} from '../../native/index.js';
-import { errnoCode } from '../errors.js';
+import { cloneMountTree, removeMountDir } from '../../native/index.js';
 import { digestHex } from './digest.js';
 import { mountLayers, type RootfsMounter } from './rootfs.js';
 
@@ -38,35 +25,12 @@ export async function mountImageVolume(mounter: RootfsMounter, snapshotsDir: str
   }
   // An image has at least one layer (the manifest check refuses none).
   const layer = path.join(snapshotsDir, digestHex(chainIds[0]), 'fs');
-  withTreeFd(openTree(layer, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE), (fd) => {
-    mountSetattr(fd, AT_RECURSIVE, { set: MOUNT_ATTR_RDONLY, propagation: MOUNT_PROPAGATION_PRIVATE });
-    moveMountTo(fd, target);
-  });
-}
-
-function unescapeMountPath(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+  cloneMountTree(layer, target, { readOnly: true });
 }
 
 /** Unmounts every volume of `dir` (imageVolumesDir) and removes their empty mount points and the dir; idempotent. */
 export async function unmountImageVolumes(dir: string): Promise<void> {
-  const info = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-  const points = info
-    .split('\n')
-    .map((l) => unescapeMountPath(l.split(' ')[4] ?? ''))
-    .filter((p) => p.startsWith(`${dir}/`))
-    .sort((a, b) => a.length - b.length);
-  for (const p of points) {
-    try {
-      umount2(p, MNT_DETACH);
-    } catch (e) {
-      if (errnoCode(e) !== 'EINVAL' && errnoCode(e) !== 'ENOENT') throw e;
-    }
-  }
-  for (const n of await fsp.readdir(dir).catch(() => [] as string[])) await fsp.rmdir(path.join(dir, n));
-  await fsp.rmdir(dir).catch((e: unknown) => {
-    if (errnoCode(e) !== 'ENOENT') throw e;
-  });
+  await removeMountDir(dir);
   // The container dir goes when nothing else of the container is left in it.
   await fsp.rmdir(path.dirname(dir)).catch(() => undefined);
 }

@@ -10,20 +10,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import {
-  AT_RECURSIVE,
-  MNT_DETACH,
-  MOUNT_ATTR_IDMAP,
-  MOUNT_PROPAGATION_PRIVATE,
-  OPEN_TREE_CLOEXEC,
-  OPEN_TREE_CLONE,
-  moveMountTo,
-  mountSetattr,
-  openTree,
-  umount2,
-  withTreeFd,
-} from '../../native/index.js';
-import { errnoCode } from '../errors.js';
+import { cloneMountTree, removeMountDir } from '../../native/index.js';
 import { digestHex } from './digest.js';
 
 /** The parts of rootfs.ts's RootfsMounter and RootfsPaths used here (rootfs.ts imports this file). */
@@ -62,10 +49,7 @@ export async function mountIdmappedLayers(
     for (const [n, c] of top.entries()) {
       const target = path.join(dir, String(n));
       await fsp.mkdir(target, { recursive: true, mode: 0o755 });
-      withTreeFd(openTree(path.join(snapshotsDir, digestHex(c), 'fs'), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE), (fd) => {
-        mountSetattr(fd, AT_RECURSIVE, { set: MOUNT_ATTR_IDMAP, usernsFd: userns, propagation: MOUNT_PROPAGATION_PRIVATE });
-        moveMountTo(fd, target);
-      });
+      cloneMountTree(path.join(snapshotsDir, digestHex(c), 'fs'), target, { idmapUsernsFd: userns });
     }
   } finally {
     fs.closeSync(userns);
@@ -87,18 +71,5 @@ export async function mountIdmappedLayers(
 
 /** Unmounts and removes the idmapped layer clones (after the overlay over them); idempotent. */
 export async function unmountIdmappedLayers(p: RootfsPaths): Promise<void> {
-  const dir = idmappedDir(p);
-  const names = await fsp.readdir(dir).catch(() => [] as string[]);
-  for (const n of names) {
-    try {
-      umount2(path.join(dir, n), MNT_DETACH);
-    } catch (e) {
-      if (errnoCode(e) !== 'EINVAL' && errnoCode(e) !== 'ENOENT') throw e;
-    }
-    // rmdir, never a recursive delete: a clone still mounted makes this fail (EBUSY).
-    await fsp.rmdir(path.join(dir, n));
-  }
-  await fsp.rmdir(dir).catch((e: unknown) => {
-    if (errnoCode(e) !== 'ENOENT') throw e;
-  });
+  await removeMountDir(idmappedDir(p));
 }

@@ -12,11 +12,11 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { cloneMountTree, removeMountDir } from '../../native/index.js';
 import { InvalidArgumentError, UnimplementedError, wrapError } from '../errors.js';
 import type { CriMount } from './container-config.js';
 import type { IdMapping } from './spec-sandbox.js';
 import { cleanAbsolute } from './spec-container-mounts.js';
-import { cloneTree, removeMountDir } from './tree-mounts.js';
 
 /** What preparing a container's mounts needs from the layers beside this one. */
 export interface MountPreparation {
@@ -125,7 +125,7 @@ async function cloneTreeOf(m: CriMount, field: string, i: number, p: MountPrepar
   else await fsp.writeFile(target, '', { mode: 0o644 });
   const userns = usernsPath === undefined ? undefined : fs.openSync(usernsPath, 'r');
   try {
-    cloneTree(source, target, { readOnly: m.recursive_read_only === true, ...(userns !== undefined ? { idmapUsernsFd: userns } : {}) });
+    cloneMountTree(source, target, { readOnly: m.recursive_read_only === true, ...(userns !== undefined ? { idmapUsernsFd: userns } : {}) });
   } catch (e) {
     throw wrapError(`${field}: making a ${m.recursive_read_only ? 'recursive read-only' : 'idmapped'} clone of "${source}"`, e);
   } finally {

@@ -16,7 +16,7 @@
 //          The tmpfs goes when the pod is removed (also at recovery of a dead pod).
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, umount2 } from '../../../native/index.js';
+import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, mountPointsUnder, umount2 } from '../../../native/index.js';
 import { errorMessage, InternalError } from '../../errors.js';
 import type { OciMount } from '../../oci/spec-common.js';
 import type { CriMount } from '../../oci/spec-container.js';
@@ -98,22 +98,13 @@ export async function mountPodTmpfs(podDir: string, hints: readonly MountHint[])
   }
 }
 
-async function mountPointsUnder(dir: string): Promise<string[]> {
-  const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  return info
-    .split('\n')
-    .map((l) => l.split(' ')[4])
-    .filter((p): p is string => p !== undefined && p.startsWith(`${dir}/`))
-    .map((p) => p.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8))))
-    .sort((a, b) => b.length - a.length);
-}
-
 /** Unmounts every mount under the pod's mounts dir (idempotent; before the pod dir goes). */
 export async function unmountPodMounts(podDir: string): Promise<void> {
   const dir = podMountsDir(podDir);
   const errors: Error[] = [];
   for (let round = 0; round < 8; round++) {
-    const points = await mountPointsUnder(dir);
+    // Deepest first: each is unmounted on its own, a parent after its children.
+    const points = (await mountPointsUnder(dir)).reverse();
     if (points.length === 0) break;
     for (const p of points) {
       try {
