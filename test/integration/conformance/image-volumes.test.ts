@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { mountPointsUnder } from '../../../native/index.js';
 import { buildImage, buildLayer } from '../../helpers/image-build.js';
 import { pushImage, startRegistry, type TestRegistry } from '../../helpers/registry.js';
-import { failure, makeContainerEnv, type ContainerEnv } from '../container/container-env.js';
+import { failure, makeContainerEnv, type ContainerEnv, shellExec } from '../container/container-env.js';
 
 let reg: TestRegistry;
 before(async () => {
@@ -20,18 +21,6 @@ before(async () => {
 after(async () => {
   await reg?.stop();
 });
-
-async function exec(env: ContainerEnv, id: string, script: string): Promise<{ code: number; out: string }> {
-  const r = await env.d.runtime('ExecSync', { container_id: id, cmd: ['/bin/sh', '-c', script], timeout: 30 }, 60_000);
-  return { code: r.exit_code, out: `${Buffer.from(r.stdout).toString()}${Buffer.from(r.stderr).toString()}` };
-}
-
-const mountsUnder = (dir: string): string[] =>
-  fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((p) => p.startsWith(`${dir}/`));
 
 /** Pushes a data-only image of `layers` (each a list of file name → content) and pulls it; its reference and ID. */
 async function dataImage(env: ContainerEnv, repo: string, layers: Array<Record<string, string>>): Promise<{ ref: string; id: string }> {
@@ -62,10 +51,10 @@ for (const handler of ['runc', 'runsc']) {
       });
       await env.d.runtime('StartContainer', { container_id: id }, 120_000);
 
-      const seen = await exec(env, id, 'cat /two/data/hello /two/data/over /one/data/only');
+      const seen = await shellExec(env, id, 'cat /two/data/hello /two/data/over /one/data/only');
       assert.equal(seen.out, 'from layer one\nnew\nsingle layer\n');
       for (const p of ['/two/x', '/two/data/over', '/one/x', '/one/data/only']) {
-        const w = await exec(env, id, `echo x >> ${p}`);
+        const w = await shellExec(env, id, `echo x >> ${p}`);
         assert.notEqual(w.code, 0, `writing ${p} must fail: ${w.out}`);
         assert.match(w.out, /Read-only file system/i, p);
       }
@@ -85,10 +74,10 @@ for (const handler of ['runc', 'runsc']) {
         assert.match(f.details, new RegExp(`in use by container "${id}"`));
       }
       const volumes = path.join(env.d.rootDir, 'containers', id, 'image-volumes');
-      assert.equal(mountsUnder(volumes).length, 2);
+      assert.equal((await mountPointsUnder(volumes)).length, 2);
 
       await env.d.runtime('RemoveContainer', { container_id: id }, 60_000);
-      assert.deepEqual(mountsUnder(volumes), []);
+      assert.deepEqual(await mountPointsUnder(volumes), []);
       assert.equal(fs.existsSync(volumes), false);
       for (const img of [two, one]) {
         await env.d.image('RemoveImage', { image: { image: img.ref } });
@@ -109,7 +98,7 @@ for (const handler of ['runc', 'runsc']) {
     assert.equal(g.code, status.UNIMPLEMENTED, g.details);
     assert.match(g.details, /config\.mounts\[0\]\.image_sub_path: "data": sub-paths of image volumes are not supported/);
     assert.deepEqual(
-      mountsUnder(path.join(env.d.rootDir, 'containers')).filter((p) => p.includes('image-volumes')),
+      (await mountPointsUnder(path.join(env.d.rootDir, 'containers'))).filter((p) => p.includes('image-volumes')),
       [],
     );
   });

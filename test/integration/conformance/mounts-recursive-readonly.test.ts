@@ -11,19 +11,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { execFileAsync, failure, makeContainerEnv, type ContainerEnv } from '../container/container-env.js';
-
-async function exec(env: ContainerEnv, id: string, script: string): Promise<{ code: number; out: string }> {
-  const r = await env.d.runtime('ExecSync', { container_id: id, cmd: ['/bin/sh', '-c', script], timeout: 30 }, 60_000);
-  return { code: r.exit_code, out: `${Buffer.from(r.stdout).toString()}${Buffer.from(r.stderr).toString()}` };
-}
-
-const mountsUnder = (dir: string): string[] =>
-  fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+import { mountPointsUnder } from '../../../native/index.js';
+import { execFileAsync, failure, makeContainerEnv, shellExec } from '../container/container-env.js';
 
 /** A volume source holding a tmpfs submount (`sub`, with a marker file); unmounted at cleanup. */
 async function sourceWithSubmount(t: { after(fn: () => Promise<void>): void }, dir: string): Promise<string> {
@@ -57,24 +46,24 @@ for (const handler of ['runc', 'runsc']) {
       });
       await env.d.runtime('StartContainer', { container_id: id }, 120_000);
       const prepared = path.join(env.d.stateDir, 'mounts', id);
-      assert.ok(mountsUnder(prepared).length > 0, 'the read-only clone is mounted while the container exists');
+      assert.ok((await mountPointsUnder(prepared, { includeDir: true })).length > 0, 'the read-only clone is mounted while the container exists');
 
-      const seen = await exec(env, id, 'cat /rro/sub/marker');
+      const seen = await shellExec(env, id, 'cat /rro/sub/marker');
       assert.equal(seen.out, 'submount\n', 'the submount is in the volume');
       for (const p of ['/rro/sub/x', '/rro/x']) {
-        const w = await exec(env, id, `touch ${p}`);
+        const w = await shellExec(env, id, `touch ${p}`);
         assert.notEqual(w.code, 0, `touch ${p} must fail: ${w.out}`);
         assert.match(w.out, /Read-only file system/i, `touch ${p}`);
       }
       // The host's copy stays writable, and a plain read-only bind only covers its top mount.
       fs.writeFileSync(path.join(src, 'sub', 'from-host'), 'host\n');
       // runsc (measured): the gofer serves a read-only mount read-only all the way down.
-      const plain = await exec(env, id, 'touch /ro/sub/plain && echo writable');
+      const plain = await shellExec(env, id, 'touch /ro/sub/plain && echo writable');
       if (handler === 'runc') assert.equal(plain.code, 0, `a plain read-only bind leaves the submount writable (why rro exists): ${plain.out}`);
       else assert.match(plain.out, /Read-only file system/i, 'runsc: a plain read-only mount is read-only below too');
 
       await env.d.runtime('RemoveContainer', { container_id: id }, 60_000);
-      assert.deepEqual(mountsUnder(prepared), []);
+      assert.deepEqual(await mountPointsUnder(prepared, { includeDir: true }), []);
       assert.equal(fs.existsSync(prepared), false);
       assert.equal(fs.readFileSync(path.join(src, 'sub', 'marker'), 'utf8'), 'submount\n', 'the source is untouched');
     },
@@ -110,7 +99,7 @@ for (const handler of ['runc', 'runsc']) {
       );
       assert.equal(f.code, status.INVALID_ARGUMENT, f.details);
       assert.match(f.details, /mounts\[0\]\.host_path: mount source ".*nope" does not exist/);
-      assert.deepEqual(mountsUnder(path.join(env.d.stateDir, 'mounts')), []);
+      assert.deepEqual(await mountPointsUnder(path.join(env.d.stateDir, 'mounts'), { includeDir: true }), []);
       // A failure after the clone was made (the next mount's source is missing) undoes it.
       const g = await failure(
         env.createContainer(pod, 'rro-undo', {
@@ -122,7 +111,7 @@ for (const handler of ['runc', 'runsc']) {
       );
       assert.equal(g.code, status.INVALID_ARGUMENT, g.details);
       assert.match(g.details, /mounts\[1\]\.host_path: mount source ".*nope" does not exist/);
-      assert.deepEqual(mountsUnder(path.join(env.d.stateDir, 'mounts')), []);
+      assert.deepEqual(await mountPointsUnder(path.join(env.d.stateDir, 'mounts'), { includeDir: true }), []);
       const left = path.join(env.d.stateDir, 'mounts');
       assert.deepEqual(fs.existsSync(left) ? fs.readdirSync(left) : [], []);
     },

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { failure, makeContainerEnv, type ContainerEnv } from '../container/container-env.js';
+import { mountPointsUnder } from '../../../native/index.js';
+import { failure, makeContainerEnv, shellExec } from '../container/container-env.js';
 
 const HOST_ID = 300_000;
 const LENGTH = 65_536;
@@ -19,18 +20,6 @@ const USERNS = { mode: 'POD', uids: [{ host_id: HOST_ID, container_id: 0, length
 const nsOptions = (userns: unknown): Record<string, unknown> => ({
   linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD', userns_options: userns } } },
 });
-
-async function exec(env: ContainerEnv, id: string, script: string): Promise<{ code: number; out: string }> {
-  const r = await env.d.runtime('ExecSync', { container_id: id, cmd: ['/bin/sh', '-c', script], timeout: 30 }, 60_000);
-  return { code: r.exit_code, out: `${Buffer.from(r.stdout).toString()}${Buffer.from(r.stderr).toString()}` };
-}
-
-const mountsUnder = (dir: string): string[] =>
-  fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((p) => p.startsWith(`${dir}/`));
 
 const hostUid = (pid: number): number => Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 
@@ -63,7 +52,7 @@ test(
     });
     await env.d.runtime('StartContainer', { container_id: id }, 120_000);
 
-    const inside = await exec(
+    const inside = await shellExec(
       env,
       id,
       'id -u; id -g; cat /proc/self/uid_map; ls -ln /bin/busybox; touch /rootfs-write && echo rootfs-writable; echo hi > /vol/from-ctr',
@@ -75,7 +64,7 @@ test(
     assert.match(lines[3], /^\S+\s+\d+\s+0\s+0\s/, `image files are root's inside: ${lines[3]}`);
     assert.match(inside.out, /rootfs-writable/);
 
-    const idmapped = await exec(env, id, 'ls -ln /idvol/root-file; echo x > /idvol/from-ctr && echo idvol-writable');
+    const idmapped = await shellExec(env, id, 'ls -ln /idvol/root-file; echo x > /idvol/from-ctr && echo idvol-writable');
     assert.match(idmapped.out, /^\S+\s+\d+\s+0\s+0\s/, `the host root's file is root's inside: ${idmapped.out}`);
     assert.match(idmapped.out, /idvol-writable/);
     assert.equal(fs.statSync(path.join(idvol, 'from-ctr')).uid, 0, "through the idmapped volume the container root's write is the host root's");
@@ -87,8 +76,8 @@ test(
     const podPin = path.join(env.d.stateDir, 'userns', pod);
     assert.ok(fs.existsSync(podPin));
     await env.d.runtime('RemoveContainer', { container_id: id }, 60_000);
-    assert.deepEqual(mountsUnder(path.join(env.d.rootDir, 'containers', id)), [], 'no idmapped layer stays mounted');
-    assert.deepEqual(mountsUnder(path.join(env.d.stateDir, 'mounts', id)), [], 'no idmapped volume stays mounted');
+    assert.deepEqual(await mountPointsUnder(path.join(env.d.rootDir, 'containers', id)), [], 'no idmapped layer stays mounted');
+    assert.deepEqual(await mountPointsUnder(path.join(env.d.stateDir, 'mounts', id)), [], 'no idmapped volume stays mounted');
     await env.d.runtime('StopPodSandbox', { pod_sandbox_id: pod }, 60_000);
     await env.d.runtime('RemovePodSandbox', { pod_sandbox_id: pod }, 60_000);
     assert.equal(fs.existsSync(podPin), false, 'the pinned user namespace goes with the pod');

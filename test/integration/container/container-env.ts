@@ -176,3 +176,9 @@ export async function failure(p: Promise<unknown>): Promise<{ code: number; deta
     (e: { code: number; details: string }) => ({ code: e.code, details: e.details }),
   );
 }
+
+/** Runs `script` under /bin/sh in a container through ExecSync: its exit code and its output (stdout then stderr). */
+export async function shellExec(env: ContainerEnv, id: string, script: string): Promise<{ code: number; out: string }> {
+  const r = await env.d.runtime('ExecSync', { container_id: id, cmd: ['/bin/sh', '-c', script], timeout: 30 }, 60_000);
+  return { code: r.exit_code, out: `${Buffer.from(r.stdout).toString()}${Buffer.from(r.stderr).toString()}` };
+}
