@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { errnoCode, errorMessage, InvalidArgumentError } from '../errors.js';
+import { ParsedFileCache } from '../util/parsed-file-cache.js';
 import { parseCdiSpec, parseQualifiedName, type CdiDevice, type CdiSpec } from './cdi-spec.js';
 
 export interface CdiRegistryOptions {
@@ -22,12 +23,6 @@ export interface CdiResolved {
   device: CdiDevice;
 }
 
-interface CachedSpec {
-  stamp: string;
-  spec: CdiSpec | undefined;
-  error: string | undefined;
-}
-
 interface Snapshot {
   /** Per qualified name, the definitions of the latest directory defining it (more than one: a conflict). */
   devices: Map<string, { dir: number; defs: Array<{ spec: CdiSpec; device: CdiDevice }> }>;
@@ -37,7 +32,7 @@ interface Snapshot {
 const SPEC_FILE_RE = /\.(json|ya?ml)$/;
 
 export class CdiRegistry {
-  private readonly cache = new Map<string, CachedSpec>();
+  private readonly files = new ParsedFileCache<CdiSpec>(async (file) => parseCdiSpec(await fs.readFile(file, 'utf8'), file));
 
   constructor(private readonly options: CdiRegistryOptions) {}
 
@@ -72,44 +67,25 @@ export class CdiRegistry {
     for (const [dirIndex, dir] of this.options.dirs.entries()) {
       for (const file of await specFiles(dir, this.options.log)) {
         seen.add(file);
-        const cached = await this.load(file);
-        if (cached === undefined) continue;
-        if (cached.spec === undefined) {
-          snap.broken.push({ file, error: cached.error ?? 'unreadable' });
+        const got = await this.files.get(file);
+        if (got === undefined) continue;
+        if (!got.parsed.ok) {
+          const error = errorMessage(got.parsed.error);
+          if (got.fresh) this.options.log.warn({ file, reason: error }, 'skipping an unusable CDI spec');
+          snap.broken.push({ file, error });
           continue;
         }
-        for (const device of cached.spec.devices) {
-          const qualified = `${cached.spec.kind}=${device.name}`;
+        const spec = got.parsed.value;
+        for (const device of spec.devices) {
+          const qualified = `${spec.kind}=${device.name}`;
           const prev = snap.devices.get(qualified);
-          if (prev?.dir === dirIndex) prev.defs.push({ spec: cached.spec, device });
-          else snap.devices.set(qualified, { dir: dirIndex, defs: [{ spec: cached.spec, device }] });
+          if (prev?.dir === dirIndex) prev.defs.push({ spec, device });
+          else snap.devices.set(qualified, { dir: dirIndex, defs: [{ spec, device }] });
         }
       }
     }
-    for (const file of this.cache.keys()) if (!seen.has(file)) this.cache.delete(file);
+    this.files.prune(seen);
     return snap;
-  }
-
-  private async load(file: string): Promise<CachedSpec | undefined> {
-    let stamp: string;
-    try {
-      const st = await fs.stat(file);
-      stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return undefined;
-      throw e;
-    }
-    const cached = this.cache.get(file);
-    if (cached?.stamp === stamp) return cached;
-    let entry: CachedSpec;
-    try {
-      entry = { stamp, spec: parseCdiSpec(await fs.readFile(file, 'utf8'), file), error: undefined };
-    } catch (e) {
-      entry = { stamp, spec: undefined, error: errorMessage(e) };
-      this.options.log.warn({ file, reason: entry.error }, 'skipping an unusable CDI spec');
-    }
-    this.cache.set(file, entry);
-    return entry;
   }
 }
 

@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { errnoCode, errorMessage } from '../errors.js';
+import { ParsedFileCache } from '../util/parsed-file-cache.js';
 import { HookFileError, parseHookFile, type HookDefinition } from './oci-hooks.js';
 
 export interface HooksDirsOptions {
@@ -15,13 +16,8 @@ export interface HooksDirsOptions {
   log: Logger;
 }
 
-interface CachedFile {
-  stamp: string;
-  def: HookDefinition | undefined;
-}
-
 export class HooksDirs {
-  private readonly cache = new Map<string, CachedFile>();
+  private readonly files = new ParsedFileCache<HookDefinition>((file) => readHookFile(file));
 
   constructor(private readonly options: HooksDirsOptions) {}
 
@@ -39,34 +35,27 @@ export class HooksDirs {
       const def = await this.load(file);
       if (def !== undefined) out.push(def);
     }
-    for (const file of this.cache.keys()) if (!seen.has(file)) this.cache.delete(file);
+    this.files.prune(seen);
     return out;
   }
 
+  /** The file's definition; undefined when it is gone or unusable (logged once per change of the file). */
   private async load(file: string): Promise<HookDefinition | undefined> {
-    let stamp: string;
-    try {
-      const st = await fs.stat(file);
-      stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return undefined; // removed since the readdir
-      throw e;
-    }
-    const cached = this.cache.get(file);
-    if (cached?.stamp === stamp) return cached.def;
-    let def: HookDefinition | undefined;
-    try {
-      def = parseHookFile(await fs.readFile(file, 'utf8'), file);
-      await fs.access(def.hook.path, fs.constants.X_OK).catch((e: unknown) => {
-        throw new HookFileError(`hook.path: "${def!.hook.path}" is not an executable file (${errnoCode(e) ?? errorMessage(e)})`);
-      });
-    } catch (e) {
-      def = undefined;
-      this.options.log.warn({ file, reason: errorMessage(e) }, 'skipping an unusable OCI hook file');
-    }
-    this.cache.set(file, { stamp, def });
-    return def;
+    const got = await this.files.get(file);
+    if (got === undefined) return undefined;
+    if (got.parsed.ok) return got.parsed.value;
+    if (got.fresh) this.options.log.warn({ file, reason: errorMessage(got.parsed.error) }, 'skipping an unusable OCI hook file');
+    return undefined;
   }
+}
+
+/** A hook file parsed, its hook binary checked to be executable. */
+async function readHookFile(file: string): Promise<HookDefinition> {
+  const def = parseHookFile(await fs.readFile(file, 'utf8'), file);
+  await fs.access(def.hook.path, fs.constants.X_OK).catch((e: unknown) => {
+    throw new HookFileError(`hook.path: "${def.hook.path}" is not an executable file (${errnoCode(e) ?? errorMessage(e)})`);
+  });
+  return def;
 }
 
 /** The `*.json` names in a directory; a missing directory has none. */
