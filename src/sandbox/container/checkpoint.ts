@@ -1,14 +1,19 @@
-// CheckpointContainer (S17) through `runc checkpoint` (CRIU). CRIU must work on the node:
-// the daemon runs `criu check` once at start (bounded in time) and, when it fails, every
-// CheckpointContainer of a known, checkpointable container answers UNIMPLEMENTED with
-// what the probe printed. (CRIU 3.17 of Debian fails here: "vdso: Failed to fill self
-// vdso symtable", see ARCHITECTURE.md.)
+// CheckpointContainer (S17). S17 allows Created, Running or Paused; sandlot has no paused
+// state, so Created or Running (anything else: FAILED_PRECONDITION naming the state).
 //
-// When the probe passes: `runc checkpoint --image-path <tmp>/checkpoint --leave-running`
-// and a plain tar at `location` holding checkpoint/ (the CRIU image files), config.json
-// (the container's OCI spec) and sandlot-checkpoint.json (the CRI record). That is
-// sandlot's own layout, not containerd's or CRI-O's checkpoint archive, and sandlot has
-// no restore yet.
+// runc: through `runc checkpoint` (CRIU). CRIU must work on the node: the daemon runs
+// `criu check` once at start (bounded in time) and, when it fails, every CheckpointContainer
+// of a known, checkpointable container answers UNIMPLEMENTED with what the probe printed.
+// (CRIU 3.17 of Debian fails here: "vdso: Unexpected rt vDSO area bounds", "Failed to fill
+// self vdso symtable", see ARCHITECTURE.md.) When the probe passes: `runc checkpoint
+// --image-path <tmp>/checkpoint --leave-running` and a plain tar at `location` holding
+// checkpoint/ (the CRIU image files), config.json (the container's OCI spec) and
+// sandlot-checkpoint.json (the CRI record). That is sandlot's own layout, not containerd's
+// or CRI-O's checkpoint archive, and sandlot has no restore yet.
+//
+// runsc: UNIMPLEMENTED, for the reasons runscCheckpointRefusal() gives (measured by hand
+// with runsc 0.0~20221219 and the pod layout sandlot uses: a root container = the pod's
+// infra, each app container a subcontainer of that sandbox).
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +21,7 @@ import type { Logger } from 'pino';
 import { errorMessage, UnimplementedError, wrapError } from '../../errors.js';
 import { resolveBinary, runCommand, type CommandRunner } from '../../oci/command.js';
 import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
+import { RunscRuntime } from '../../oci/runtime-runsc.js';
 import { requireState, type ContainerRecord } from './container.js';
 
 /** How long `criu check` may take at start. */
@@ -42,6 +48,39 @@ export async function probeCriu(options: { binary?: string; timeoutMs?: number; 
     const said = `${err.stderr ?? ''}${err.stdout ?? ''}`.trim();
     return { ok: false, output: said !== '' ? said : errorMessage(e) };
   }
+}
+
+/**
+ * Why a container of a runsc pod cannot be checkpointed, by the handler's network mode.
+ * Measured with runsc 0.0~20221219 (`runsc checkpoint`/`restore` by hand):
+ * - host (sandlot's default here: that runsc's netstack refuses a pod netns on this
+ *   kernel, as its root-netns test is "/proc/sys/net/core/rmem_default exists", which
+ *   kernel 6.18 has in every netns): `runsc checkpoint` of any container fails at once,
+ *   the pod keeps running: "checkpoint not supported when using hostinet"
+ *   (runsc/boot/loader.go, Loader.save; gvisor.dev/issues/6243).
+ * - sandbox (netstack; tried with --network=none): the checkpoint saves the whole sandbox
+ *   and stops it; a one-container sandbox restores (a counter went on 4 → 5, 6, 7; also
+ *   with --network=sandbox in a netns when runsc ran with /proc/sys/net hidden), but a
+ *   sandbox of a root container and one subcontainer does not: `runsc restore` of the root
+ *   fails "cannot allocate memory". Restore maps each saved gofer filesystem to a gofer
+ *   connection by its mount point only ("/" for every container's root), so the app's
+ *   root is re-attached to the infra container's gofer, whose connection then refuses a
+ *   third lisafs channel ("channel creation failed because server hit max channels
+ *   limit", ENOMEM; maxChannels = GOMAXPROCS clamped to 2..4). Same with
+ *   --file-access=shared, --overlay2=root:memory, --lisafs=false (a no-op there) and
+ *   GOMAXPROCS=4. `--leave-running` re-creates the container in the stopped sandbox
+ *   ("connection refused"), and `runsc restore` of a subcontainer into a running sandbox
+ *   kills it.
+ */
+export function runscCheckpointRefusal(network: 'host' | 'sandbox'): string {
+  const restore =
+    'a runsc checkpoint saves the whole pod sandbox, and runsc (0.0~20221219, measured) cannot restore a sandbox of more than one container ' +
+    "(the pod infra container and its app containers): its restore re-attaches every container's root filesystem to the infra container's gofer, " +
+    'which refuses the extra channels ("max channels limit": "cannot allocate memory")';
+  if (network === 'host') {
+    return `runsc refuses to checkpoint a sandbox on host networking ("checkpoint not supported when using hostinet"), which this handler uses (network: auto/host); besides, ${restore}`;
+  }
+  return `${restore}, so checkpointing would stop the pod without a way back`;
 }
 
 /** One line of the probe's output for messages. */
@@ -80,13 +119,8 @@ export class ContainerCheckpointer {
     requireState(rec, 'checkpoint', 'created', 'running');
     const action = `checkpointing container "${rec.id}"`;
     if (!runtimeFeatures(rec.runtimeType).containerCheckpoint) {
-      // Measured with runsc 0.0~20221219: `runsc checkpoint` saves the whole sandbox, and its
-      // `--leave-running` restores it at once; a sandbox of two containers (the pod's root and
-      // one app container) fails that restore in the gofer ("max channels limit", reported as
-      // "cannot allocate memory") and is left stopped. Only one-container sandboxes round-trip.
-      throw new UnimplementedError(
-        `${action}: the installed runsc cannot checkpoint a container and keep its pod running (it checkpoints whole sandboxes, and restoring a sandbox of more than one container fails)`,
-      );
+      const driver = this.opts.driver(rec.runtimeHandler);
+      throw new UnimplementedError(`${action}: ${runscCheckpointRefusal(driver instanceof RunscRuntime ? driver.network() : 'host')}`);
     }
     if (!this.opts.probe.ok) {
       throw new UnimplementedError(
