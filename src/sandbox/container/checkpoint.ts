@@ -66,7 +66,9 @@ export async function probeCriu(options: { binary?: string; timeoutMs?: number; 
  *   connection by its mount point only ("/" for every container's root), so the app's
  *   root is re-attached to the infra container's gofer, whose connection then refuses a
  *   third lisafs channel ("channel creation failed because server hit max channels
- *   limit", ENOMEM; maxChannels = GOMAXPROCS clamped to 2..4). Same with
+ *   limit", ENOMEM; maxChannels = GOMAXPROCS clamped to 2..4, 2 on these 2-CPU machines;
+ *   with more CPUs the limit may not trip, but the app's root would then be served from
+ *   the infra's rootfs: not measurable here). Same with
  *   --file-access=shared, --overlay2=root:memory, --lisafs=false (a no-op there) and
  *   GOMAXPROCS=4. `--leave-running` re-creates the container in the stopped sandbox
  *   ("connection refused"), and `runsc restore` of a subcontainer into a running sandbox
