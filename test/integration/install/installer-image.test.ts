@@ -13,7 +13,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { buildImage, IMAGE_NAME } from '../../../src/install/build-image.js';
 import { BUNDLE_DIR, CONFIG_FILE, UNIT_FILE } from '../../../src/install/host-install.js';
@@ -42,24 +42,38 @@ function imageArchive(): Promise<string> {
   return built;
 }
 
-async function envWithImage(t: { after(fn: () => unknown): void }): Promise<{ env: ContainerEnv; work: string }> {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-installer-img-'));
-  t.after(() => fs.rmSync(work, { recursive: true, force: true }));
-  const archive = await imageArchive();
-  // Imported once the daemon is up (a preload of this size outlasts the start timeout).
-  const env = await makeContainerEnv(t);
-  await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'image', 'import', archive, '--socket', env.d.socket], {
-    cwd: REPO_ROOT,
-    timeout: 600_000,
-  });
-  return { env, work };
+let shared: Promise<{ env: ContainerEnv; work: string }> | undefined;
+/** The shared env's cleanups, run after the file's last test (in the order registered, as t.after runs them). */
+const cleanups: Array<() => unknown> = [];
+after(async () => {
+  for (const fn of cleanups) await fn();
+});
+
+/**
+ * One daemon with the image imported, for both tests (an import unpacks the whole
+ * bundle: it is done once). Cleaned up after the file's last test.
+ */
+function envWithImage(): Promise<{ env: ContainerEnv; work: string }> {
+  shared ??= (async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-installer-img-'));
+    cleanups.push(() => fs.rmSync(work, { recursive: true, force: true }));
+    const archive = await imageArchive();
+    // Imported once the daemon is up (a preload of this size outlasts the start timeout).
+    const env = await makeContainerEnv({ after: (fn) => cleanups.push(fn) });
+    await execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', 'image', 'import', archive, '--socket', env.d.socket], {
+      cwd: REPO_ROOT,
+      timeout: 600_000,
+    });
+    return { env, work };
+  })();
+  return shared;
 }
 
 test(
   'the image as installer, run by sandlot on runc and on runsc: installs into /host and labels the node, reinstalls, uninstalls',
   { timeout: 2_700_000 },
   async (t) => {
-    const { env, work } = await envWithImage(t);
+    const { env, work } = await envWithImage();
     const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { 'kubernetes.io/os': 'linux' } } };
     const api = await fakeApiServer(t, node);
     const kube = path.join(work, 'kube');
@@ -134,8 +148,8 @@ test(
   },
 );
 
-test('the image as the daemon (values.image): `sandlot daemon` from it answers its own CLI', { timeout: 1_200_000 }, async (t) => {
-  const { env } = await envWithImage(t);
+test('the image as the daemon (values.image): `sandlot daemon` from it answers its own CLI', { timeout: 1_200_000 }, async () => {
+  const { env } = await envWithImage();
   const pod = await env.runPod('daemon-img', {
     linux: { security_context: { privileged: true, namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
   });
