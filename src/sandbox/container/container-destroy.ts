@@ -1,7 +1,8 @@
 // Stopping and removing app containers (S7): StopContainer in three parts (signal with
 // the container's mutex held, the grace waited for without it, then SIGKILL and the exit
-// recorded with it), RemoveContainer with the mutex held, and the process kill/delete
-// and runtime files that a failed CreateContainer undoes with. Remove tries every step
+// recorded with it), RemoveContainer with the mutex held (the runtime delete begun at the
+// exit waited for, or done here: container-runtime-delete.ts), and the mounts and runtime
+// files that a failed CreateContainer undoes with. Remove tries every step
 // and joins the failures; the metadata stays until all of them succeed. The record
 // changes through the container's cell (store/cell.ts) only.
 import fs from 'node:fs/promises';
@@ -15,10 +16,10 @@ import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, requireState, type ContainerRecord } from './container.js';
 import type { ExitBooks } from './exit-books.js';
 import type { ContainerMonitors } from './container-monitors.js';
-import { exitFileExists, processAlive, removeExitFile, waitExit, waitPidGone } from './container-exits.js';
+import { exitFileExists, processAlive, removeExitFile, waitExit } from './container-exits.js';
+import { destroyProcess, type ExitDeletes } from './container-runtime-delete.js';
 import type { Container } from '../store/cell-types.js';
 import type { ContainerMonitor } from './container-monitor.js';
-import { readPid } from './container-spec-input.js';
 import type { FilestorePlan } from '../storage/filestore-plan.js';
 import { Cleanup } from '../../util/cleanup.js';
 import type { NameIndex } from '../store/name-index.js';
@@ -33,8 +34,6 @@ export type ContainerPods = Pick<PodManager, 'get' | 'withSandbox' | 'driver' | 
 
 /** How long SIGKILL may take before StopContainer gives up. */
 const KILL_WAIT_MS = 30_000;
-/** How long conmon may take to go after its container was deleted. */
-const CONMON_EXIT_WAIT_MS = 10_000;
 
 /** The objects stopping and removing a container use (made once by the ContainerManager). */
 export interface ContainerTeardown {
@@ -46,6 +45,8 @@ export interface ContainerTeardown {
   pods: ContainerPods;
   cgroups: CgroupManager;
   filestores: PodFilestores;
+  /** The runtime deletes begun when an exit was recorded (RemoveContainer waits for them). */
+  exitDeletes: ExitDeletes;
 }
 
 /**
@@ -127,8 +128,10 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   // The CRI: a running container is removed by force.
   if (monitor && (first.state === 'running' || first.state === 'created')) await steps.run('stopping', () => killLocked(t, container));
   const rec = container.record;
-  if (monitor) await steps.run('deleting the container', () => destroyProcess(rec, monitor!));
-  else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) steps.errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
+  if (monitor) {
+    // Done already when the delete begun at the exit succeeded (ExitDeletes); else done here.
+    if (!(await t.exitDeletes.take(rec.id))) await steps.run('deleting the container', () => destroyProcess(rec, monitor!));
+  } else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) steps.errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
   await steps.run('removing prepared mounts', () => removePreparedMounts(t, rec));
   if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
   // "" only for an unknown container whose spec named none.
@@ -140,16 +143,6 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   await container.remove('CONTAINER_DELETED_EVENT');
   t.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);
   t.log.info({ containerId: rec.id, podSandboxId: rec.podId }, 'container removed');
-}
-
-/** Kill, delete from the runtime, and wait for the monitor to go. */
-export async function destroyProcess(rec: ContainerRecord, monitor: ContainerMonitor): Promise<void> {
-  await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch(() => undefined);
-  await monitor.delete(rec.id);
-  const conmonPid = rec.conmonPid > 0 ? rec.conmonPid : await readPid(rec.paths.conmonPidFile);
-  if (conmonPid > 0 && !(await waitPidGone(conmonPid, CONMON_EXIT_WAIT_MS))) {
-    throw new DeadlineExceededError(`the monitor of container "${rec.id}" (pid ${conmonPid}) did not exit within ${CONMON_EXIT_WAIT_MS} ms`);
-  }
 }
 
 /** The daemon-made mounts of the container (recursive read-only binds, image volumes); idempotent. */

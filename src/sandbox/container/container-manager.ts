@@ -27,6 +27,7 @@ import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, type ContainerRecord } from './container.js';
 import { createContainerLocked, type ContainerSetup, type CreateContainerInput } from './container-create.js';
 import { finishStopLocked, removeContainerLocked, signalStopLocked, waitGrace, type ContainerImages, type ContainerPods } from './container-destroy.js';
+import { ExitDeletes } from './container-runtime-delete.js';
 import type { ContainerEventSink } from './container-events.js';
 import { ExitBooks } from './exit-books.js';
 import { ExitWatcher } from './container-exits.js';
@@ -117,6 +118,7 @@ export class ContainerManager {
     this.exits = new ExitBooks({ monitors: this.monitors, podScores: this.podScores });
     this.parts = {
       exits: this.exits,
+      exitDeletes: new ExitDeletes(this.monitors, log),
       monitors: this.monitors,
       names: this.names,
       log,

@@ -10,6 +10,7 @@ import { OomKillReader, readExit, readTerminationMessage } from './container-exi
 import type { ContainerMonitors } from './container-monitors.js';
 import type { ContainerMonitor } from './container-monitor.js';
 import type { PodOomScores } from '../resources/pod-oom-scores.js';
+import { deleteAfterExit } from './container-runtime-delete.js';
 
 /** Exit code reported when the monitor left none (containerd's unknown exit code). */
 export const UNKNOWN_EXIT_CODE = 255;
@@ -47,7 +48,9 @@ export class ExitBooks {
       return d;
     };
     // Stop, exit watcher, refresh, recovery: all record it here.
-    return container.updateLocked('record the exit of', ['created', 'running'], exited, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' });
+    return container
+      .updateLocked('record the exit of', ['created', 'running'], exited, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' })
+      .then((r) => deleteAfterExit(this.options.monitors, r)); // issue 13: the runtime delete begins now
   }
 
   /** Notices an exit the watcher may have missed (cheap: one stat); the caller holds the mutex. */

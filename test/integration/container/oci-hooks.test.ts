@@ -110,7 +110,8 @@ for (const h of HANDLERS) {
       assert.equal(recorded(dir, 'poststart', id)!.status, 'running');
 
       await env.d.runtime('StopContainer', { container_id: id, timeout: 0 }, 120_000);
-      assert.equal(recorded(dir, 'poststop', id), undefined, 'poststop waits for the delete');
+      // The runtime delete (and so poststop) follows the recorded exit, before any RemoveContainer (issue 13).
+      await waitFor('poststop to run after the delete that follows the exit', () => recorded(dir, 'poststop', id) !== undefined, 60_000);
       await env.d.runtime('RemoveContainer', { container_id: id }, 120_000);
       assert.deepEqual(order(dir, id), [...h.atCreate, 'poststart', 'poststop']);
       assert.equal(recorded(dir, 'poststop', id)!.status, 'stopped');
