@@ -19,7 +19,7 @@ import { rootfsIdmapOf } from '../../oci/user-namespace.js';
 import { Cleanup } from '../../util/cleanup.js';
 import { normalizeStopSignal, nsString, type ContainerPaths, type ContainerRecord } from './container.js';
 import type { Container } from '../store/cell-types.js';
-import { beginCreate, commitCreated } from '../store/cell.js';
+import { beginCreate } from '../store/cell.js';
 import { filestorePlanFor, removePreparedMounts, removeRuntimeFiles, type ContainerTeardown } from './container-destroy.js';
 import { destroyProcess } from './container-runtime-delete.js';
 import { daemonOomFloor, lastCap, podFacts } from './container-spec-input.js';
@@ -64,15 +64,13 @@ export async function createContainerLocked(
   const image = c.images.resolve(input.config.image.image);
   const cleanup = new Cleanup();
   try {
+    // rootfsPrepared from the first write: the rootfs is made next, and its removal is
+    // idempotent, so a crash at any later point leaves recovery something to undo (S5).
     const rec = newContainerRecord(id, pod, input.config, metadata, configHash, driver, image, c.monitors.paths(id));
     await beginCreate(container, rec, cleanup);
     cleanup.add('removing runtime files', () => removeRuntimeFiles(c.monitors, rec));
     await fs.mkdir(rec.paths.bundle, { recursive: true, mode: 0o700 });
-
     cleanup.add('removing the rootfs', () => c.images.removeRootfs(id));
-    await container.updateLocked(CREATE, ['creating'], (d) => {
-      d.rootfsPrepared = true;
-    });
     // S19: in a pod user namespace the layers are idmapped through it, never chowned.
     const user = pod.config.namespaces.user;
     const rootfs = await c.images.prepareRootfs(image.id, id, user ? rootfsIdmapOf(user, pod.pid) : undefined);
@@ -85,8 +83,8 @@ export async function createContainerLocked(
       ...(user ? { userns: { path: `/proc/${pod.pid}/ns/user`, ...user } } : {}),
     };
     const mounts = await prepareMounts(input.config.mounts ?? [], prep);
-    await writeContainerSpec(c, container, pod, { ...input.config, mounts }, driver, image, rootfs.path, cleanup);
-    await createUnderMonitor(c, container, pod, driver, cleanup);
+    const learned = await writeContainerSpec(c, container, pod, { ...input.config, mounts }, driver, image, rootfs.path, cleanup);
+    await createUnderMonitor(c, container, pod, driver, cleanup, learned);
     cleanup.release();
     log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');
     return id;
@@ -143,11 +141,14 @@ function newContainerRecord(
     pid: 0,
     conmonPid: 0,
     paths,
-    rootfsPrepared: false,
+    rootfsPrepared: true,
   };
 }
 
-/** The OCI spec (S1, S14, S10) in the bundle, the S15 filestores it needs, and what the record learns from it (committed). */
+/** What the record learns from the spec (committed with the created state). */
+type SpecFacts = (d: ContainerRecord) => void;
+
+/** The OCI spec (S1, S14, S10) in the bundle and the S15 filestores it needs; returns what the record learns from it. */
 async function writeContainerSpec(
   c: ContainerSetup,
   container: Container,
@@ -157,7 +158,7 @@ async function writeContainerSpec(
   image: ResolvedImage,
   rootfs: string,
   cleanup: Cleanup,
-): Promise<void> {
+): Promise<SpecFacts> {
   const rec = container.record;
   // The OCI spec from the CRI config, the image and the pod (oci/spec-container.ts).
   const spec = await buildContainerSpec({
@@ -184,18 +185,32 @@ async function writeContainerSpec(
     cleanup.add('removing filestores', () => c.filestores.removeForContainer(pod.id, plan));
     await c.filestores.create(pod.id, plan);
   }
+  // The cgroup the runtime will make must be in the record before it is made (recovery
+  // removes it); it is the record's own unless an extension moved it.
+  const cgroupPath = spec.linux.cgroupsPath ?? rec.cgroupPath;
+  if (cgroupPath !== rec.cgroupPath) {
+    await container.updateLocked(CREATE, ['creating'], (d) => {
+      d.cgroupPath = cgroupPath;
+    });
+  }
+  await fs.writeFile(rec.paths.spec, JSON.stringify(spec, null, 1));
   const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
-  await container.updateLocked(CREATE, ['creating'], (d) => {
+  return (d) => {
     // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
     d.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
     d.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };
-    d.cgroupPath = spec.linux.cgroupsPath ?? d.cgroupPath;
-  });
-  await fs.writeFile(rec.paths.spec, JSON.stringify(spec, null, 1));
+  };
 }
 
 /** The S12 cgroup, then the container under its monitor (→ created, committed, published). */
-async function createUnderMonitor(c: ContainerSetup, container: Container, pod: SandboxRecord, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
+async function createUnderMonitor(
+  c: ContainerSetup,
+  container: Container,
+  pod: SandboxRecord,
+  driver: RuntimeDriver,
+  cleanup: Cleanup,
+  learned: SpecFacts,
+): Promise<void> {
   const rec = container.record;
   const monitor = c.monitors.of(pod.runtimeHandler);
   cleanup.add('removing the container cgroup', () => c.cgroups.remove(rec.cgroupPath));
@@ -213,5 +228,11 @@ async function createUnderMonitor(c: ContainerSetup, container: Container, pod: 
     stdin: rec.stdin,
     stdinOnce: rec.stdinOnce,
   });
-  await commitCreated(container, CREATE, made, 'CONTAINER_CREATED_EVENT');
+  // One write for the created state, the process and what the spec told (commitCreated's, plus the spec's facts).
+  const created = (d: ContainerRecord): void => {
+    learned(d);
+    d.pid = made.pid;
+    d.conmonPid = made.conmonPid;
+  };
+  await container.updateLocked(CREATE, ['creating'], created, { to: 'created', event: 'CONTAINER_CREATED_EVENT' });
 }

@@ -23,7 +23,7 @@ import { mountPodTmpfs, podMountHints, unmountPodMounts } from '../storage/pod-m
 import { relayBinaryFor } from '../io/port-forward-relay.js';
 import { nameKey, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import type { SandboxStore } from '../store/sandbox-store.js';
-import { beginCreate, commitCreated } from '../store/cell.js';
+import { beginCreate } from '../store/cell.js';
 import type { PodSandbox } from '../store/cell-types.js';
 
 /** The action RunPodSandbox's guards name. */
@@ -50,13 +50,15 @@ export async function runPodLocked(s: PodSetup, pod: PodSandbox, config: RunPodI
   const log = s.log.child({ podSandboxId: pod.id });
   const cleanup = new Cleanup();
   try {
-    await beginCreate(pod, newPodRecord(s.config, pod.id, config, configHash, driver), cleanup);
+    // S14: the pod's mount hints, read (no side effect) before the first write, which holds them.
+    const hints = await podMountHints(config.annotations, config.metadata.uid);
+    await beginCreate(pod, { ...newPodRecord(s.config, pod.id, config, configHash, driver), mountHints: hints }, cleanup);
     await preparePodFiles(pod, driver, cleanup);
-    if (config.namespaces.network !== 'NODE') await setUpPodNetwork(s, pod, cleanup);
+    const ips = config.namespaces.network !== 'NODE' ? await setUpPodNetwork(s, pod, cleanup) : undefined;
     cleanup.add('removing the pod cgroup', () => removePodCgroups(s.store, s.cgroups, pod.record));
     await s.cgroups.create(pod.record.podCgroup, podResources(config.resources, config.overhead));
     await writeInfraSpec(s, pod.record, driver);
-    await runInfra(s, pod, driver, cleanup);
+    await runInfra(s, pod, driver, cleanup, ips);
     cleanup.release();
     const rec = pod.record;
     log.info({ durationMs: Date.now() - started, handler: driver.name, pid: rec.pid, ip: rec.ip }, 'pod sandbox running');
@@ -97,36 +99,37 @@ async function preparePodFiles(pod: PodSandbox, driver: RuntimeDriver, cleanup: 
   cleanup.add('removing pod files', () => removePodFiles(paths));
   await writePodFiles(paths, config.hostname, config.dns);
   await mountPodShm(paths);
-  // S14: the pod's mount hints; runc pods get their shared tmpfs volumes here.
-  const hints = await podMountHints(config.annotations, config.metadata.uid);
-  await pod.updateLocked(RUN, ['creating'], (d) => {
-    d.mountHints = hints;
-  });
+  // S14: runc pods get their shared tmpfs volumes here.
   if (driver.features.podSharedTmpfs === 'host') {
     cleanup.add('unmounting the pod volumes', () => unmountPodMounts(paths.dir));
-    await mountPodTmpfs(paths.dir, hints);
+    await mountPodTmpfs(paths.dir, pod.record.mountHints ?? []);
   }
 }
 
-/** The pinned netns and the CNI ADD (each committed before the next step), then /etc/hosts with the IPs. */
-async function setUpPodNetwork(s: PodSetup, pod: PodSandbox, cleanup: Cleanup): Promise<void> {
+/** The pod's IPs from the CNI ADD (recorded with the created state). */
+interface PodIps {
+  ip: string;
+  additionalIps: string[];
+}
+
+/**
+ * The pinned netns and the CNI ADD, then /etc/hosts with the IPs. The netns and the
+ * network are committed together before the ADD: a crash inside it leaves an attachment
+ * recovery tears down (a crash before the commit leaves a pinned netns without a pod,
+ * which recovery removes: pod-recovery.ts). The IPs are returned, for the created state.
+ */
+async function setUpPodNetwork(s: PodSetup, pod: PodSandbox, cleanup: Cleanup): Promise<PodIps> {
   cleanup.add('removing netns', () => s.network.removeNetns(pod.id));
   const netnsPath = await s.network.createNetns(pod.id, pod.record.config.namespaces.user);
-  await pod.updateLocked(RUN, ['creating'], (d) => {
-    d.netnsPath = netnsPath;
-  });
-  // Marked up before the ADD: a crash inside it leaves an attachment recovery tears down.
   cleanup.add('tearing down the pod network', () => s.network.tearDown(podNetworkRequest(pod.record)));
-  await pod.updateLocked(RUN, ['creating'], (d) => {
-    d.networkUp = true;
-  });
-  const net = await s.network.setUp(podNetworkRequest(pod.record));
   const rec = await pod.updateLocked(RUN, ['creating'], (d) => {
-    d.ip = net.ip;
-    d.additionalIps = net.additionalIps;
+    d.netnsPath = netnsPath;
+    d.networkUp = true;
     return d;
   });
+  const net = await s.network.setUp(podNetworkRequest(rec));
   await writeHosts(rec.paths, rec.config.hostname, [net.ip, ...net.additionalIps].filter(Boolean));
+  return { ip: net.ip, additionalIps: net.additionalIps };
 }
 
 /** The infra container's OCI spec, in its bundle. */
@@ -156,8 +159,8 @@ async function writeInfraSpec(s: PodSetup, rec: SandboxRecord, driver: RuntimeDr
   await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
 }
 
-/** The infra container created under conmon (→ created), then started (→ running), each committed and published. */
-async function runInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
+/** The infra container created under conmon (→ created, with the pod's IPs), then started (→ running), each committed and published. */
+async function runInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup, ips: PodIps | undefined): Promise<void> {
   const { id, config, paths } = pod.record;
   await driver.ensureRoot();
   cleanup.add('deleting the infra container', () => destroyInfra(pod.record, driver, s.log));
@@ -174,7 +177,13 @@ async function runInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cle
     persistDir: paths.persistDir,
     conmonLogFile: paths.conmonLog,
   });
-  await commitCreated(pod, RUN, made, 'CONTAINER_CREATED_EVENT');
+  // One write: commitCreated's (the process) and the IPs the ADD gave.
+  const created = (d: SandboxRecord): void => {
+    d.pid = made.pid;
+    d.conmonPid = made.conmonPid;
+    if (ips !== undefined) Object.assign(d, ips);
+  };
+  await pod.updateLocked(RUN, ['creating'], created, { to: 'created', event: 'CONTAINER_CREATED_EVENT' });
   await driver.start(id);
   await pod.updateLocked(RUN, ['created'], () => undefined, { to: 'running', event: 'CONTAINER_STARTED_EVENT' });
 }
