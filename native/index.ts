@@ -14,3 +14,4 @@ export * from './seqpacket.js';
 export * from './pty.js';
 export * from './pipe.js';
 export * from './spawn.js';
+export * from './link-up.js';

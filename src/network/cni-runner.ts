@@ -73,6 +73,17 @@ export function formatCniArgs(args: Array<[string, string]>): string {
   return args.map(([k, v]) => `${k}=${v}`).join(';');
 }
 
+/**
+ * The reference portmap plugin without port mappings is a no-op (measured with Debian's
+ * containernetworking-plugins: ADD prints prevResult back, CHECK and DEL exit 0 without
+ * touching the netns or iptables): such a call is answered here, without a process
+ * (issue 13: two fewer per pod). With mappings, or with no result to pass on, it runs.
+ */
+function idlePortmap(cmd: Command, plugin: CniPluginConf, prevResult: Record<string, unknown> | undefined, rt: RuntimeConf): boolean {
+  if (plugin.type !== 'portmap' || rt.portMappings.length > 0) return false;
+  return cmd !== 'ADD' || prevResult !== undefined;
+}
+
 export interface CniRunnerOptions {
   binDirs: string[];
   exec: PluginExecutor;
@@ -169,6 +180,7 @@ export class CniRunner {
   }
 
   private call(cmd: Command, list: CniNetworkList, plugin: CniPluginConf, prevResult: Record<string, unknown> | undefined, rt: RuntimeConf): Promise<string> {
+    if (idlePortmap(cmd, plugin, prevResult, rt)) return Promise.resolve(cmd === 'ADD' ? JSON.stringify(prevResult) : '');
     return childSpan(`CNI ${cmd} ${plugin.type}`, { 'cni.command': cmd, 'cni.network': list.name, 'cni.plugin': plugin.type }, () =>
       this.callNow(cmd, list, plugin, prevResult, rt),
     );

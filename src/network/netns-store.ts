@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createPinnedNetns, makeSharedMountPoint, mount, MS_BIND, unmountAll, withNetnsSync } from '../../native/index.js';
+import { createPinnedNetns, makeSharedMountPoint, mount, MS_BIND, setLinkUpInNetns, unmountAll, withNetnsSync } from '../../native/index.js';
 import { AlreadyExistsError, InternalError, InvalidArgumentError, errnoCode, errorMessage } from '../errors.js';
 
 /** The OS side, swappable in unit tests. */
@@ -16,6 +16,8 @@ export interface NetnsOps {
   readInNetns<T>(nsPath: string, fn: () => T): T;
   /** Writes /proc/sys/<name with "/"> as seen from inside the netns at `nsPath`. */
   writeSysctl(nsPath: string, name: string, value: string): void;
+  /** Sets an interface of the netns at `nsPath` up. */
+  linkUp(nsPath: string, name: string): void;
 }
 
 export const NATIVE_NETNS_OPS: NetnsOps = {
@@ -26,6 +28,7 @@ export const NATIVE_NETNS_OPS: NetnsOps = {
   // /proc/sys/net/* belongs to the netns of the thread that opens it: the synchronous
   // write runs on this thread between its setns there and back.
   writeSysctl: (nsPath, name, value) => withNetnsSync(nsPath, () => fs.writeFileSync(path.join('/proc/sys', ...name.split('.')), value)),
+  linkUp: setLinkUpInNetns,
 };
 
 /**
@@ -128,12 +131,21 @@ export class NetnsStore {
       // A file left without a mount by a crash half-way is reused.
       fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_RDONLY, 0o444));
       this.ops.createPinned(file);
-      for (const [name, value] of Object.entries(POD_NETNS_SYSCTLS)) this.ops.writeSysctl(file, name, value);
+      this.prepare(file);
     } catch (e) {
       this.removeQuietly(file);
       throw new InternalError(`creating netns for pod "${podId}": ${errorMessage(e)}`, { cause: e });
     }
     return file;
+  }
+
+  /**
+   * A new pod netns gets its sysctls and an up `lo` (what the CNI loopback plugin's ADD
+   * did, done here without a process: issue 13).
+   */
+  private prepare(file: string): void {
+    for (const [name, value] of Object.entries(POD_NETNS_SYSCTLS)) this.ops.writeSysctl(file, name, value);
+    this.ops.linkUp(file, 'lo');
   }
 
   /** Where the pod's user namespace is pinned (a pod with one, S19): <dir>/../userns/<podId>. */
@@ -150,7 +162,7 @@ export class NetnsStore {
       fs.mkdirSync(path.dirname(user), { recursive: true, mode: 0o755 });
       for (const f of [file, user]) fs.closeSync(fs.openSync(f, fs.constants.O_CREAT | fs.constants.O_RDONLY, 0o444));
       await createPinnedUsernsNetns(user, file, userns);
-      for (const [name, value] of Object.entries(POD_NETNS_SYSCTLS)) this.ops.writeSysctl(file, name, value);
+      this.prepare(file);
     } catch (e) {
       this.removeQuietly(file);
       this.removeQuietly(user);

@@ -236,11 +236,11 @@ export class NetworkManager {
     }
     const outcome = await this.lock.shared(async () => {
       // Recorded before the ADD: whatever happens next, a DEL knows what to undo.
-      this.cache.save({ version: 1, podId: req.podId, ifName: POD_INTERFACE, network: list, portMappings: rt.portMappings, result: {} });
+      await this.cache.save({ version: 1, podId: req.podId, ifName: POD_INTERFACE, network: list, portMappings: rt.portMappings, result: {} });
       try {
-        await this.runner.add(LOOPBACK_NETWORK, { ...rt, ifName: 'lo', portMappings: [] });
+        // `lo` is up already: the netns store sets it up when it makes the netns.
         const result = await this.runner.add(list, rt);
-        this.cache.save({ version: 1, podId: req.podId, ifName: POD_INTERFACE, network: list, portMappings: rt.portMappings, result: result.raw });
+        await this.cache.save({ version: 1, podId: req.podId, ifName: POD_INTERFACE, network: list, portMappings: rt.portMappings, result: result.raw });
         return { ok: true as const, ips: podIps(result) };
       } catch (e) {
         await this.undoAdd(req.podId, list, rt);
@@ -285,8 +285,9 @@ export class NetworkManager {
     try {
       await this.lock.shared(async () => {
         const prev = Object.keys(cached.result).length > 0 ? cached.result : undefined;
+        // No loopback DEL: it only takes lo down in a netns that holds no process any more
+        // and is removed next (issue 13: one process fewer per pod).
         await this.runner.del(cached.network, conf, prev);
-        if (conf.netns !== '') await this.runner.del(LOOPBACK_NETWORK, { ...conf, ifName: 'lo', portMappings: [] }, undefined);
       });
     } catch (e) {
       throw wrapError(what, e);

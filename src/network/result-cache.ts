@@ -2,9 +2,10 @@
 // so CHECK and DEL get prevResult and the same config after a restart or a config change
 // (libcni keeps the same under /var/lib/cni/results).
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { InternalError, errnoCode, errorMessage } from '../errors.js';
-import { writeFileAtomicSync } from '../util/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import type { CniNetworkList } from './cni-config.js';
 import type { CniPortMapping } from './cni-runner.js';
 
@@ -25,11 +26,15 @@ export class ResultCache {
     return path.join(this.dir, `${podId}.json`);
   }
 
-  /** Written atomically (util/atomic-file). */
-  save(entry: CachedAttachment): void {
+  /**
+   * Written atomically (util/atomic-file), off the event loop and without fsync: the
+   * cache is in the state dir (tmpfs), which a machine crash empties together with the
+   * netns and leases it describes; after a daemon crash the rename alone is whole.
+   */
+  async save(entry: CachedAttachment): Promise<void> {
     try {
-      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      writeFileAtomicSync(this.file(entry.podId), JSON.stringify(entry), { mode: 0o600 });
+      await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+      await writeFileAtomic(this.file(entry.podId), JSON.stringify(entry), { mode: 0o600, durable: false });
     } catch (e) {
       throw new InternalError(`saving CNI result of pod "${entry.podId}": ${errorMessage(e)}`, { cause: e });
     }
