@@ -34,6 +34,11 @@ function rpcRows(title: string, t: Record<string, Timings>): void {
   const sum = (r: string): number => percentile(t[r]?.CreateContainer ?? [], 50) + percentile(t[r]?.StartContainer ?? [], 50);
   rows.push(['Create+Start (p50 sum)', ms(sum(C)), ms(sum(S)), ratio(sum(S), sum(C)), '', '']);
   printTable(['RPC', 'containerd p50', 'sandlot p50', 'ratio', 'containerd p95', 'sandlot p95'], rows);
+  console.log(
+    '  why CreateContainer differs: sandlot starts conmon and `runc create` in CreateContainer (the container process exists, not started, when it returns);\n' +
+      '  containerd makes its shim and task at StartContainer: compare the Create+Start sum. The runtime delete: containerd deletes the task in its exit\n' +
+      '  handler (before StopContainer returns), sandlot begins it when the exit is recorded, in the background (RemoveContainer waits for it if it still runs).',
+  );
 }
 
 const level = (f: ScaleFigures | undefined, pods: number) => f?.levels.find((l) => l.pods === pods);
