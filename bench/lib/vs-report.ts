@@ -24,7 +24,7 @@ type Row = [string, number, number, (v: number) => string];
 const S = 'sandlot';
 const C = 'containerd';
 
-function rpcRows(title: string, t: Record<string, Timings>): void {
+function rpcRows(title: string, t: Record<string, Timings>, why = false): void {
   console.log(`\n${title}`);
   const rows = [...LIFECYCLE, 'total'].map((rpc) => {
     const [c, s] = [t[C]?.[rpc] ?? [], t[S]?.[rpc] ?? []];
@@ -34,6 +34,7 @@ function rpcRows(title: string, t: Record<string, Timings>): void {
   const sum = (r: string): number => percentile(t[r]?.CreateContainer ?? [], 50) + percentile(t[r]?.StartContainer ?? [], 50);
   rows.push(['Create+Start (p50 sum)', ms(sum(C)), ms(sum(S)), ratio(sum(S), sum(C)), '', '']);
   printTable(['RPC', 'containerd p50', 'sandlot p50', 'ratio', 'containerd p95', 'sandlot p95'], rows);
+  if (!why) return;
   console.log(
     '  why CreateContainer differs: sandlot starts conmon and `runc create` in CreateContainer (the container process exists, not started, when it returns);\n' +
       '  containerd makes its shim and task at StartContainer: compare the Create+Start sum. The runtime delete: containerd deletes the task in its exit\n' +
@@ -83,7 +84,7 @@ export function report(f: RunFigures, levels: number[]): void {
     ['figure', 'containerd', 'sandlot', 'sandlot ÷ containerd'],
     mainRows(f, levels).map(([name, c, s, fmt]) => [name, fmt(c), fmt(s), ratio(s, c)]),
   );
-  rpcRows(`per RPC, one after another (${f.reps} × ${f.pods} pods)`, f.seq);
+  rpcRows(`per RPC, one after another (${f.reps} × ${f.pods} pods)`, f.seq, true);
   rpcRows(`per RPC, ${f.pods} at once (${f.reps} reps)`, f.par);
   rpcRows(`per RPC, a process per call (${f.reps} × ${f.perCallPods} pods)`, f.perCall);
   const r = (x: number, y: number): string => (Number.isFinite(x / y) ? `${(x / y).toFixed(2)}×` : 'n/a');
