@@ -2,9 +2,11 @@
 // Debian docker-registry: sandlot (a real daemon, PullImage over its socket) beside
 // `skopeo copy` + `umoci unpack` of the same image in the same run. Prints wall time
 // and peak RSS of each and the ratios; asserts nothing.
-//   node --import tsx bench/image-pull.ts [--layers 5] [--layer-mib 40]
-// Peak RSS: sandlot's is the daemon process's VmHWM (/proc/<pid>/status) after the
-// pull (it includes the daemon's start-up, shown separately); skopeo's and umoci's
+//   node --import tsx bench/image-pull.ts [--layers 5] [--layer-mib 40] [--reps 1] [--sandlot-only]
+// With --reps N sandlot pulls N times (RemoveImage between pulls) and the medians are
+// shown. Peak RSS: sandlot's is the daemon's VmHWM (/proc/<pid>/status), reset
+// (clear_refs) just before each pull, beside its RSS just before; the daemon's CPU is
+// its own utime + stime over the pull (children excluded); skopeo's and umoci's
 // come from `/usr/bin/time -v` (Debian `time`), or from polling /proc when it is missing.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -15,6 +17,8 @@ import { parseArgs } from 'node:util';
 import { startDaemon, unmountUnder, type TestDaemon } from '../test/helpers/daemon.js';
 import { buildImage, buildLayer, type TestLayer } from '../test/helpers/image-build.js';
 import { pushImage, startRegistry, type TestRegistry } from '../test/helpers/registry.js';
+import { memoryOf, ownCpuMs, peakRssKiB, resetPeakRss } from './lib/proc-usage.js';
+import { median } from './lib/stats.js';
 
 const MIB = 1024 * 1024;
 const PULL_TIMEOUT_MS = 30 * 60_000;
@@ -26,10 +30,58 @@ interface Measured {
   peakRssKiB: number;
 }
 
-function vmHwmKiB(pid: number): number {
-  const m = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`reading VmHWM of pid ${pid}: no VmHWM line`);
-  return Number(m[1]);
+/** CPU ms of each thread of `pid` by thread name (main thread, libuv workers, V8 GC helpers). */
+function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = Number(tid) === pid ? 'main' : name;
+      out.set(key, (out.get(key) ?? 0) + ((Number(rest[11]) + Number(rest[12])) * 1000) / 100);
+    } catch {
+      // the thread exited
+    }
+  }
+  return out;
+}
+
+function threadDelta(before: Map<string, number>, after: Map<string, number>): string {
+  return [...after]
+    .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
+    .join(', ');
+}
+
+interface DaemonPull extends Measured {
+  cpuMs: number;
+  beforeKiB: number;
+}
+
+/** PullImage `reps` times on the daemon (RemoveImage between), one figure set per pull. */
+async function daemonPulls(daemon: TestDaemon, ref: string, configDigest: string, reps: number): Promise<DaemonPull[]> {
+  const pid = daemon.pid!;
+  const out: DaemonPull[] = [];
+  for (let i = 0; i < reps; i++) {
+    if (i > 0) await daemon.image('RemoveImage', { image: { image: ref } });
+    const beforeKiB = memoryOf(pid).rssKiB;
+    resetPeakRss(pid);
+    const cpu0 = ownCpuMs(pid);
+    const threads0 = threadCpuMs(pid);
+    const started = process.hrtime.bigint();
+    const res = await daemon.image('PullImage', { image: { image: ref } }, PULL_TIMEOUT_MS);
+    const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+    if (res.image_ref !== configDigest) throw new Error(`sandlot pulled ${String(res.image_ref)}, expected ${configDigest}`);
+    out.push({ wallMs, cpuMs: ownCpuMs(pid) - cpu0, peakRssKiB: peakRssKiB(pid), beforeKiB });
+    process.stdout.write(
+      `sandlot pull ${i + 1}/${reps}: wall ${fmtMs(wallMs)}, daemon CPU ${fmtMs(out[i].cpuMs)}, peak RSS ${fmtKiB(out[i].peakRssKiB)} (before: ${fmtKiB(beforeKiB)})\n` +
+        `  CPU by thread: ${threadDelta(threads0, threadCpuMs(pid))}\n`,
+    );
+  }
+  return out;
 }
 
 /** Runs a command to completion; peak RSS from GNU time -v, or by polling /proc. */
@@ -43,7 +95,7 @@ async function measure(cmd: string, args: string[]): Promise<Measured> {
   let polledKiB = 0;
   const poll = setInterval(() => {
     try {
-      polledKiB = Math.max(polledKiB, vmHwmKiB(child.pid!));
+      polledKiB = Math.max(polledKiB, peakRssKiB(child.pid!));
     } catch {
       // exited between ticks
     }
@@ -71,7 +123,14 @@ function fmtKiB(k: number): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { layers: { type: 'string', default: '5' }, 'layer-mib': { type: 'string', default: '40' } } });
+  const { values } = parseArgs({
+    options: {
+      layers: { type: 'string', default: '5' },
+      'layer-mib': { type: 'string', default: '40' },
+      reps: { type: 'string', default: '1' },
+      'sandlot-only': { type: 'boolean', default: false },
+    },
+  });
   const layerCount = Number(values.layers);
   const layerMiB = Number(values['layer-mib']);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-pull-'));
@@ -93,15 +152,24 @@ async function main(): Promise<void> {
 
     // sandlot: a real daemon; PullImage returns once every layer is verified and unpacked.
     daemon = await startDaemon({ built: true, config: { log_level: 'info' } });
-    const pid = daemon.pid!;
-    const idleKiB = vmHwmKiB(pid);
-    const started = process.hrtime.bigint();
-    const res = await daemon.image('PullImage', { image: { image: ref } }, PULL_TIMEOUT_MS);
-    const sandlotMs = Number(process.hrtime.bigint() - started) / 1e6;
-    if (res.image_ref !== image.config.digest) throw new Error(`sandlot pulled ${String(res.image_ref)}, expected ${image.config.digest}`);
-    const sandlot: Measured = { wallMs: sandlotMs, peakRssKiB: vmHwmKiB(pid) };
+    const pulls = await daemonPulls(daemon, ref, image.config.digest, Number(values.reps));
+    const sandlot: DaemonPull = {
+      wallMs: median(pulls.map((p) => p.wallMs)),
+      cpuMs: median(pulls.map((p) => p.cpuMs)),
+      peakRssKiB: median(pulls.map((p) => p.peakRssKiB)),
+      beforeKiB: median(pulls.map((p) => p.beforeKiB)),
+    };
     await daemon.cleanup();
     daemon = undefined;
+    const sandlotRow = [
+      `sandlot PullImage (daemon, median of ${pulls.length})`,
+      fmtMs(sandlot.wallMs),
+      `${fmtKiB(sandlot.peakRssKiB)} (before the pull: ${fmtKiB(sandlot.beforeKiB)}); daemon CPU ${fmtMs(sandlot.cpuMs)}`,
+    ];
+    if (values['sandlot-only']) {
+      process.stdout.write(`\n${sandlotRow.join('  ')}\n`);
+      return;
+    }
 
     // skopeo copy into an OCI layout, then umoci unpack into a bundle.
     const layout = path.join(work, 'oci');
@@ -111,7 +179,7 @@ async function main(): Promise<void> {
     const other: Measured = { wallMs: copy.wallMs + unpack.wallMs, peakRssKiB: Math.max(copy.peakRssKiB, unpack.peakRssKiB) };
 
     const rows = [
-      ['sandlot PullImage (daemon)', fmtMs(sandlot.wallMs), `${fmtKiB(sandlot.peakRssKiB)} (idle daemon: ${fmtKiB(idleKiB)})`],
+      sandlotRow,
       ['skopeo copy', fmtMs(copy.wallMs), fmtKiB(copy.peakRssKiB)],
       ['umoci unpack', fmtMs(unpack.wallMs), fmtKiB(unpack.peakRssKiB)],
       ['skopeo + umoci', fmtMs(other.wallMs), `${fmtKiB(other.peakRssKiB)} (max of the two)`],

@@ -2,17 +2,24 @@
 // `<dir>/ingest/<hex>-<random>`, is hashed and counted on the way, fsynced, and
 // renamed into place only when digest and size match the descriptor; so a blob that
 // is visible is always complete and correct. Concurrent ingests of one digest share
-// one download.
+// one download. An ingest may feed a tap (the layer's unpack) with the same bytes as
+// they arrive; the tap ends only once they are verified.
+// Crash safety: the blob file is fsynced before its rename (a blob that is visible
+// after a crash is whole: `has` trusts its size), and the directory after it.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FailedPreconditionError, InvalidArgumentError, errnoCode, isNotFound } from '../errors.js';
 import { fsyncPath } from '../util/atomic-file.js';
 import { digestHex } from './digest.js';
 import { isDigest } from './reference.js';
+import { TapStream } from './tap-stream.js';
+
+/** Chunk size of blob reads and writes: few syscalls, little held at once. */
+export const BLOB_CHUNK_BYTES = 256 * 1024;
 
 export interface BlobDescriptor {
   digest: string;
@@ -107,24 +114,48 @@ export class ContentStore {
 
   /**
    * Stores the blob `desc` from `open()` unless present. Concurrent calls for one
-   * digest share the same ingest. `onBytes` sees the byte count as it grows.
+   * digest share the same ingest. `onBytes` sees the byte count as it grows. `tap`,
+   * when given, receives the blob's bytes: as they arrive when this call downloads
+   * them (ended once digest and size are verified, destroyed with the error when
+   * not), else read from the stored blob; a tap that fails does not fail the ingest.
    */
-  async ingest(desc: BlobDescriptor, open: () => Promise<Readable>, onBytes?: (n: number) => void): Promise<void> {
+  async ingest(desc: BlobDescriptor, open: () => Promise<Readable>, onBytes?: (n: number) => void, tap?: Writable): Promise<void> {
     const running = this.inflight.get(desc.digest);
-    if (running) return running;
+    if (running) {
+      await this.feedFromStore(running, desc.digest, tap);
+      return;
+    }
+    let tapped = false;
     const p = (async () => {
       if (await this.has(desc)) {
         onBytes?.(desc.size);
         return;
       }
-      await this.ingestLocked(desc, await open(), onBytes);
+      tapped = true;
+      await this.ingestLocked(desc, await open(), onBytes, tap);
     })();
     this.inflight.set(desc.digest, p);
     try {
       await p;
+    } catch (e) {
+      tap?.destroy(e as Error);
+      throw e;
     } finally {
       this.inflight.delete(desc.digest);
     }
+    if (!tapped) await this.feedFromStore(p, desc.digest, tap);
+  }
+
+  /** After `stored`, streams the stored blob into `tap` (if any); the tap's own failure is its consumer's. */
+  private async feedFromStore(stored: Promise<void>, digest: string, tap: Writable | undefined): Promise<void> {
+    try {
+      await stored;
+    } catch (e) {
+      tap?.destroy(e as Error);
+      throw e;
+    }
+    if (!tap) return;
+    await pipeline(this.openRead(digest), tap).catch(() => undefined);
   }
 
   /** Stores bytes already in memory (manifests, configs) after checking them. */
@@ -132,18 +163,22 @@ export class ContentStore {
     await this.ingest(desc, () => Promise.resolve(Readable.from([data])));
   }
 
-  private async ingestLocked(desc: BlobDescriptor, src: Readable, onBytes?: (n: number) => void): Promise<void> {
+  private async ingestLocked(desc: BlobDescriptor, src: Readable, onBytes?: (n: number) => void, tap?: Writable): Promise<void> {
     const what = `verifying blob ${desc.digest}`;
     const tmp = path.join(this.ingestDir, `${digestHex(desc.digest)}-${crypto.randomBytes(6).toString('hex')}`);
     const verify = new VerifyingStream(desc.size, what);
     if (onBytes) verify.on('data', () => onBytes(verify.bytes));
+    const out = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: BLOB_CHUNK_BYTES });
     try {
-      await pipeline(src, verify, fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      if (tap) await pipeline(src, verify, new TapStream(tap), out);
+      else await pipeline(src, verify, out);
       if (verify.bytes !== desc.size) {
         throw new FailedPreconditionError(`${what}: truncated: got ${verify.bytes} of the ${desc.size} bytes the descriptor declares`);
       }
       const got = verify.digest();
       if (got !== desc.digest) throw new FailedPreconditionError(`${what}: digest mismatch: content hashes to ${got}`);
+      // Verified: the tap's consumer may now finish (its commit waits for this end).
+      tap?.end();
       await fsyncPath(tmp);
       await fsp.rename(tmp, this.path(desc.digest));
       await fsyncPath(this.blobsDir);
@@ -162,7 +197,7 @@ export class ContentStore {
   }
 
   openRead(digest: string): Readable {
-    return fs.createReadStream(this.path(digest));
+    return fs.createReadStream(this.path(digest), { highWaterMark: BLOB_CHUNK_BYTES });
   }
 
   async list(): Promise<string[]> {

@@ -1,14 +1,17 @@
 // One pull, from any ImageSource:
 //   root manifest (tag or digest) ─index?→ platform manifest → config → layers
 // Every document and blob is checked against the digest and size that named it (a
-// manifest that lies about a size fails); layers download concurrently (bounded),
-// each straight into the content store, then unpack into its chain-ID snapshot.
+// manifest that lies about a size fails); layers are fetched concurrently (bounded),
+// each in one pass: the bytes stream into the content store and, as they arrive,
+// through the decompressor into the layer's chain-ID snapshot (each layer is its own
+// overlay lower dir, so layers unpack in any order). The snapshot is committed only
+// once the blob's digest and the layer's diff ID both check out.
 // The result is an ImageRecord the caller stores.
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { FailedPreconditionError, ResourceExhaustedError } from '../errors.js';
 import { childSpan, SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
-import type { ContentStore } from './content-store.js';
+import { BLOB_CHUNK_BYTES, type ContentStore } from './content-store.js';
 import { chainIds, sha256Digest } from './digest.js';
 import { decompressor } from './decompress.js';
 import type { ImageSource } from './image-source.js';
@@ -24,7 +27,7 @@ import {
   type ImageManifest,
   type Platform,
 } from './manifest.js';
-import type { SnapshotStore } from './snapshot-store.js';
+import type { SnapshotStore, UnpackLimits } from './snapshot-store.js';
 
 export const LAYER_CONCURRENCY = 3;
 const LAYER_ATTEMPTS = 3;
@@ -156,26 +159,58 @@ export class Puller {
         );
       }
     };
-    await forEachLimited(layers, LAYER_CONCURRENCY, async (l) => {
-      const layerAttrs = { 'sandlot.layer.digest': l.digest, 'sandlot.layer.size': l.size, 'sandlot.layer.media_type': l.mediaType };
-      await childSpan('image fetch layer', layerAttrs, () => this.ingest(req.source, l, req));
-      req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'unpacking' });
-      await childSpan('image unpack layer', { ...layerAttrs, 'sandlot.layer.chain_id': l.chainId }, () =>
-        this.opts.snapshots.unpack(l.chainId, l.diffId, () => this.openLayer(l), `unpacking layer ${l.digest}`, {
-          layerMaxBytes: this.opts.limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER,
-          charge: (n) => charge(n, l.digest),
-        }),
-      );
-      req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'done' });
-    });
+    await forEachLimited(layers, LAYER_CONCURRENCY, (l) =>
+      this.retrying(req, l.digest, () =>
+        this.fetchAndUnpack(req, l, { layerMaxBytes: this.opts.limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER, charge: (n) => charge(n, l.digest) }),
+      ),
+    );
   }
 
-  /** The stored layer blob, decompressed. */
-  private openLayer(l: LayerRecord): Readable {
-    const raw = this.opts.content.openRead(l.digest);
+  /**
+   * One layer: the download streams into the content store and, through a tap, into
+   * the unpack at once. Either failing fails the layer; the unpack commits only
+   * after the blob is verified (the tap ends then) and its own diff ID matches.
+   */
+  private async fetchAndUnpack(req: PullRequest, l: LayerRecord, limits: UnpackLimits): Promise<void> {
+    const layerAttrs = { 'sandlot.layer.digest': l.digest, 'sandlot.layer.size': l.size, 'sandlot.layer.media_type': l.mediaType };
+    let fetching: Promise<void> | undefined;
+    const fetch = (tap?: PassThrough): Promise<void> =>
+      childSpan('image fetch layer', layerAttrs, () =>
+        this.opts.content.ingest(
+          l,
+          () => req.source.openBlob(l.digest, req.signal),
+          (bytes) => req.onProgress?.({ layer: l.digest, bytes, total: l.size, phase: 'downloading' }),
+          tap,
+        ),
+      ).then(() => req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'unpacking' }));
+    const open = (): Readable => {
+      const tap = new PassThrough({ highWaterMark: BLOB_CHUNK_BYTES });
+      fetching = fetch(tap);
+      // Awaited below once the unpack settles; until then a failure must not count as unhandled.
+      fetching.catch(() => undefined);
+      return this.decompressed(l, tap);
+    };
+    try {
+      await childSpan('image unpack layer', { ...layerAttrs, 'sandlot.layer.chain_id': l.chainId }, () =>
+        this.opts.snapshots.unpack(l.chainId, l.diffId, open, `unpacking layer ${l.digest}`, limits),
+      );
+    } catch (e) {
+      // The download's own error (a digest mismatch, a network failure) says more than the unpack's echo of it.
+      await fetching;
+      throw e;
+    }
+    // No unpack ran (the snapshot exists or another pull made it): the blob still belongs to the image.
+    await (fetching ?? fetch());
+    req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'done' });
+  }
+
+  /** The layer's compressed bytes from `raw`, decompressed. */
+  private decompressed(l: LayerRecord, raw: Readable): Readable {
     const dec = decompressor(layerCompression(l.mediaType));
     raw.on('error', (e) => dec.destroy(e));
-    dec.on('error', () => raw.destroy());
+    // However the unpack stops reading (an error, or destroy() without one), the tap
+    // goes too, so its producer never waits on a consumer that is gone.
+    dec.once('close', () => raw.destroy());
     return raw.pipe(dec);
   }
 
@@ -205,19 +240,20 @@ export class Puller {
     await this.opts.content.writeBytes({ digest, size: bytes.length }, bytes);
   }
 
-  private async ingest(source: ImageSource, desc: { digest: string; size: number }, req: PullRequest): Promise<void> {
+  private ingest(source: ImageSource, desc: { digest: string; size: number }, req: PullRequest): Promise<void> {
+    return this.retrying(req, desc.digest, () => this.opts.content.ingest(desc, () => source.openBlob(desc.digest, req.signal)));
+  }
+
+  /** Runs `fn` again (up to LAYER_ATTEMPTS) while it fails with UNAVAILABLE (a download cut off). */
+  private async retrying(req: PullRequest, digest: string, fn: () => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.opts.content.ingest(
-          desc,
-          () => source.openBlob(desc.digest, req.signal),
-          (bytes) => req.onProgress?.({ layer: desc.digest, bytes, total: desc.size, phase: 'downloading' }),
-        );
+        await fn();
         return;
       } catch (e) {
         const transient = (e as { code?: string }).code === 'UNAVAILABLE';
         if (!transient || attempt >= LAYER_ATTEMPTS || req.signal?.aborted) throw e;
-        this.opts.log.warn({ err: e, attempt, digest: desc.digest }, 'blob download failed; retrying');
+        this.opts.log.warn({ err: e, attempt, digest }, 'blob download failed; retrying');
       }
     }
   }

@@ -70,7 +70,7 @@ export class SnapshotStore {
     if (running) return running;
     const p = (async () => {
       if (await this.has(chainId)) return;
-      await this.unpackNew(chainId, diffId, open(), what, limits);
+      await this.unpackNew(chainId, diffId, open, what, limits);
     })();
     this.inflight.set(chainId, p);
     try {
@@ -80,11 +80,15 @@ export class SnapshotStore {
     }
   }
 
-  private async unpackNew(chainId: string, diffId: string, src: Readable, what: string, limits?: UnpackLimits): Promise<void> {
+  private async unpackNew(chainId: string, diffId: string, open: () => Readable, what: string, limits?: UnpackLimits): Promise<void> {
     const tmp = path.join(this.opts.dir, `${TMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
     const root = path.join(tmp, 'fs');
     await fsp.mkdir(root, { recursive: true, mode: 0o755 });
+    // Opened only now, with its error handler attached at once: a source that starts
+    // flowing when opened (a download teed into this unpack) may fail at any moment.
+    let src: Readable | undefined;
     try {
+      src = open();
       const max = limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER;
       // Counted while streaming, so a small gzip that expands without bound stops at
       // the limit instead of filling the disk; the temp dir then goes (nothing stays).
@@ -104,7 +108,7 @@ export class SnapshotStore {
       await fsp.rename(tmp, path.join(this.opts.dir, digestHex(chainId)));
       await fsyncPath(this.opts.dir);
     } catch (e) {
-      src.destroy();
+      src?.destroy();
       await fsp.rm(tmp, { recursive: true, force: true });
       throw e;
     }

@@ -3,11 +3,13 @@
 // overlay rootfs, removes and garbage-collects.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, type SandlotError } from '../../../src/errors.js';
@@ -257,6 +259,50 @@ test('digest mismatch, truncated blobs and manifests lying about sizes fail the 
   const host = await lyingRegistry(t, new Map([['ok', good.manifest]]), good.blobs);
   const { svc } = await openService(t);
   assert.equal((await svc.pull(`${host}/bad/image:ok`)).id, good.config.digest);
+});
+
+test('a layer unpacks while it downloads; a corrupt one fails naming its digest and leaves no blob, snapshot or temp dir', async (t) => {
+  const small = await buildLayer([{ type: 'file', name: 'small', data: 'ok' }]);
+  const big = await buildLayer([{ type: 'file', name: 'data/big.bin', data: crypto.randomBytes(4 << 20) }]);
+  const img = buildImage([small, big]);
+  // The big layer's second half has one byte changed: same size, another digest.
+  const half = big.size >> 1;
+  const tail = Buffer.from(big.data.subarray(half));
+  tail[tail.length >> 1] ^= 0xff;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-images-'));
+  const snapshots = path.join(root, 'images/snapshots');
+  let unpackedMidDownload = false;
+  const server = http.createServer((req, res) => {
+    const m = /^\/v2\/.+\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
+    if (!m) return void res.writeHead(404).end();
+    if (m[1] === 'manifests') return void res.writeHead(200, { 'content-type': img.manifest.mediaType }).end(img.manifest.data);
+    if (m[2] !== big.digest) return void res.writeHead(200).end(img.blobs.get(m[2]));
+    res.writeHead(200, { 'content-length': String(big.size) });
+    res.write(big.data.subarray(0, half));
+    // Hold the rest until the layer's file shows in a temp snapshot: it unpacks while it downloads.
+    void (async () => {
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && !unpackedMidDownload) {
+        const tmps = fs.existsSync(snapshots) ? fs.readdirSync(snapshots).filter((n) => n.startsWith('tmp-')) : [];
+        unpackedMidDownload = tmps.some((n) => fs.existsSync(path.join(snapshots, n, 'fs/data/big.bin')));
+        await sleep(20);
+      }
+      res.end(tail);
+    })();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  const { svc } = await openService(t, root);
+  t.after(() => fs.rmSync(root, { recursive: true, force: true }));
+  await assert.rejects(svc.pull(`${host}/corrupt/layer:v1`), (e: unknown) => {
+    assert.ok(e instanceof FailedPreconditionError, String(e));
+    assert.match((e as Error).message, new RegExp(`blob ${big.digest}: digest mismatch`));
+    return true;
+  });
+  assert.ok(unpackedMidDownload, 'the layer file appeared in a temp snapshot before its download ended');
+  assertNothingRecorded(svc, root);
+  assert.deepEqual(storeEntries(root).blobs, []);
 });
 
 test('images import from an OCI layout dir and a docker-archive tarball', async (t) => {
