@@ -14,6 +14,8 @@ import { Readable, Transform, type TransformCallback, type Writable } from 'node
 import { pipeline } from 'node:stream/promises';
 import { FailedPreconditionError, InvalidArgumentError, errnoCode, isNotFound } from '../errors.js';
 import { fsyncPath } from '../util/atomic-file.js';
+import { BatchedFileWriter } from './batched-file-writer.js';
+import { noteStreamedBytes } from './buffer-reclaim.js';
 import { digestHex } from './digest.js';
 import { isDigest } from './reference.js';
 import { TapStream } from './tap-stream.js';
@@ -67,6 +69,7 @@ export class VerifyingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    noteStreamedBytes(chunk.length);
     cb(null, chunk);
   }
 
@@ -168,7 +171,7 @@ export class ContentStore {
     const tmp = path.join(this.ingestDir, `${digestHex(desc.digest)}-${crypto.randomBytes(6).toString('hex')}`);
     const verify = new VerifyingStream(desc.size, what);
     if (onBytes) verify.on('data', () => onBytes(verify.bytes));
-    const out = fs.createWriteStream(tmp, { flags: 'wx', mode: 0o644, highWaterMark: BLOB_CHUNK_BYTES });
+    const out = new BatchedFileWriter(tmp, 'wx', 0o644);
     try {
       if (tap) await pipeline(src, verify, new TapStream(tap), out);
       else await pipeline(src, verify, out);

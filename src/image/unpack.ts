@@ -9,7 +9,7 @@
 // away, so a failed layer leaves nothing behind. Layer xattrs (SCHILY.xattr.*) pass
 // xattrVerdict: trusted.* (overlayfs control: redirect, metacopy, opaque) is refused,
 // a malformed security.capability is refused, other security.* labels are dropped.
-import fs from 'node:fs';
+import type fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -18,6 +18,7 @@ import tar from 'tar-stream';
 import type { Logger } from 'pino';
 import { InvalidArgumentError, SandlotError, errnoCode, errorMessage } from '../errors.js';
 import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, mknod } from '../../native/index.js';
+import { BatchedFileWriter } from './batched-file-writer.js';
 
 const WHITEOUT_PREFIX = '.wh.';
 const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -237,7 +238,7 @@ class LayerUnpacker {
       case null:
       case undefined: {
         await this.clearTarget(target, false);
-        const out = fs.createWriteStream(target, { flags: 'wx', mode: 0o600 });
+        const out = new BatchedFileWriter(target, 'wx', 0o600);
         try {
           await Promise.race([pipeline(body, out), this.feedFailed]);
         } catch (e) {

@@ -1,0 +1,94 @@
+// A file written in large batches: chunks are gathered until BATCH_BYTES and then go
+// to the kernel in one writev. Every async fs call is a round trip through libuv's
+// threadpool, whose wake-up cost ~50–70 µs of the event loop on this VM (measured:
+// fs.write's binding was the largest self time in a pull's profile, at 64 KiB a call);
+// a layer's blob and large files of its unpack are written with ~16× fewer of them.
+// Holds at most BATCH_BYTES (plus one chunk) at a time; no bytes are copied.
+import fsp, { type FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+
+export const BATCH_BYTES = 1024 * 1024;
+
+export class BatchedFileWriter extends Writable {
+  private fh: FileHandle | undefined;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+
+  /** `flags` and `mode` as for open(2); `wx` refuses an existing file. */
+  constructor(
+    private readonly file: string,
+    private readonly flags = 'wx',
+    private readonly mode = 0o644,
+  ) {
+    super({ highWaterMark: BATCH_BYTES });
+  }
+
+  override _construct(cb: (e?: Error | null) => void): void {
+    fsp.open(this.file, this.flags, this.mode).then(
+      (fh) => {
+        this.fh = fh;
+        cb();
+      },
+      (e: Error) => cb(e),
+    );
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.batch.push(chunk);
+    this.batchBytes += chunk.length;
+    if (this.batchBytes < BATCH_BYTES) {
+      cb();
+      return;
+    }
+    this.flush().then(() => cb(), cb);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.flush()
+      .then(() => this.closeFile())
+      .then(() => cb(), cb);
+  }
+
+  override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
+    this.batch = [];
+    this.closeFile().then(
+      () => cb(e),
+      () => cb(e),
+    );
+  }
+
+  private async flush(): Promise<void> {
+    const bufs = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    let left = bufs.reduce((n, b) => n + b.length, 0);
+    let rest = bufs;
+    // writev may write less than asked (rare for regular files): go on from where it stopped.
+    while (left > 0) {
+      const { bytesWritten } = await this.fh!.writev(rest);
+      left -= bytesWritten;
+      if (left > 0) rest = remainder(rest, bytesWritten);
+    }
+  }
+
+  private async closeFile(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close();
+  }
+}
+
+/** `bufs` without their first `n` bytes. */
+function remainder(bufs: Buffer[], n: number): Buffer[] {
+  const out: Buffer[] = [];
+  let skip = n;
+  for (const b of bufs) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
