@@ -15,7 +15,6 @@ import { pipeline } from 'node:stream/promises';
 import { FailedPreconditionError, InvalidArgumentError, errnoCode, isNotFound } from '../errors.js';
 import { fsyncPath } from '../util/atomic-file.js';
 import { BatchedFileWriter } from './batched-file-writer.js';
-import { noteStreamedBytes } from './buffer-reclaim.js';
 import { digestHex } from './digest.js';
 import { isDigest } from './reference.js';
 import { TapStream } from './tap-stream.js';
@@ -69,7 +68,6 @@ export class VerifyingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
-    noteStreamedBytes(chunk.length);
     cb(null, chunk);
   }
 
