@@ -27,6 +27,7 @@ import { Gauge } from 'prom-client';
 import { runtimeInfoHandlers, type HandlerReadiness, type Readiness } from './cri/runtime-info.js';
 import { sandlotImagesService } from './cri/sandlot-images.js';
 import { claimSocketPath, CriServer } from './cri/server.js';
+import { loadApiServices } from './cri/proto.js';
 import { ImageService } from './image/image-service.js';
 import { NetworkManager } from './network/network-manager.js';
 import { PodManager } from './sandbox/pod/pod-manager.js';
@@ -122,11 +123,13 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   const runtimeSet = await runtimeHandlerSet({ config, configFile: opts.configFile, version, log, network, sandbox, ...streaming });
   const imageSet = merge(imageHandlers(images));
 
+  const api = loadApiServices();
   const server = await CriServer.listen({
     socketPath: config.socket_path,
     runtimeHandlers: runtimeSet,
     imageHandlers: imageSet,
-    extraServices: [sandlotImagesService(images)],
+    services: api,
+    extraServices: [sandlotImagesService(images, api.SandlotImages)],
     log,
     metrics,
     tracer: tracing.tracer,
