@@ -103,6 +103,16 @@ export class CriServer {
     this.listener = net.createServer((sock) => this.accept(sock));
   }
 
+  /** CRI calls begun since the start (in flight or done). */
+  get callsStarted(): number {
+    return this.inflight.started;
+  }
+
+  /** Calls being served now. */
+  get callsInFlight(): number {
+    return this.inflight.size;
+  }
+
   static async listen(opts: CriServerOptions): Promise<CriServer> {
     fs.mkdirSync(path.dirname(opts.socketPath), { recursive: true, mode: 0o750 });
     await claimSocketPath(opts.socketPath);
