@@ -4,14 +4,15 @@
 // time, while `--readers` clients loop over ListPodSandbox, ListContainers,
 // PodSandboxStatus, ContainerStatus and ListContainerStats. Prints the daemon's RSS
 // before, after the cycles and after an idle wait, its V8 heap as /metrics shows it,
-// and p50/p99/max of each read while pods start. Asserts nothing.
+// and p50/p99/max of each read while pods start. Asserts nothing. The "warm idle" is
+// the RSS after `--warm` cycles and the idle wait, before the measured cycles.
 // "heap used" is what /metrics shows: it counts garbage V8 has not collected yet, and an
 // idle daemon allocates too little to trigger a collection, so it stays high after load.
 // With --live-heap it also prints "live heap", the total of a heap snapshot (V8 takes
 // it after a full GC): the figure that shows retention. Taking a snapshot costs the
 // daemon tens of MiB of RSS it keeps, so RSS figures after one are not comparable with
 // a run without it. The daemon runs from dist/ (`make bench` builds it).
-//   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc] [--live-heap]
+//   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc] [--warm 5] [--idle 10] [--live-heap]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     parallel: { type: 'string', default: '2' },
     handler: { type: 'string', default: 'runc' },
     idle: { type: 'string', default: '10' },
+    warm: { type: 'string', default: '5' },
     'live-heap': { type: 'boolean', default: false },
   },
 });
@@ -36,11 +38,19 @@ const READERS = Number(values.readers);
 const PARALLEL = Number(values.parallel);
 const HANDLER = String(values.handler);
 const IDLE_S = Number(values.idle);
+const WARM = Number(values.warm);
 const LIVE_HEAP = values['live-heap'] === true;
 
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** RSS split into anonymous memory (heap, malloc, stacks) and file pages (the node binary, shared libraries). */
+function rssSplit(pid: number): string {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN);
+  return `${rssMiB(pid).toFixed(1)} MiB (anon ${(kib('RssAnon') / 1024).toFixed(1)}, file ${(kib('RssFile') / 1024).toFixed(1)})`;
 }
 
 async function heapMiB(d: TestDaemon): Promise<string> {
@@ -49,8 +59,8 @@ async function heapMiB(d: TestDaemon): Promise<string> {
     const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
     return m ? (Number(m[1]) / 1024 / 1024).toFixed(1) : '?';
   };
-  const series = text.split('\n').filter((l) => /^sandlot_(container|pod)_/.test(l)).length;
-  return `heap used ${pick('nodejs_heap_size_used_bytes')} MiB, external ${pick('nodejs_external_memory_bytes')} MiB, per-pod/container series ${series}`;
+  const series = text.split('\n').filter((l) => l.includes('sandbox_id="')).length;
+  return `heap used/total ${pick('nodejs_heap_size_used_bytes')}/${pick('nodejs_heap_size_total_bytes')} MiB, external ${pick('nodejs_external_memory_bytes')} MiB, per-pod/container series ${series}`;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -95,8 +105,7 @@ async function main(): Promise<void> {
   try {
     const pid = d.pid!;
     await sleep(1000); // let start-up settle before the first figure
-    const before = rssMiB(pid);
-    console.log(`daemon RSS before: ${before.toFixed(1)} MiB; ${await heapMiB(d)}${await liveHeapMiB(d)}`);
+    console.log(`daemon RSS before: ${rssSplit(pid)}; ${await heapMiB(d)}${await liveHeapMiB(d)}`);
 
     const lat = new Map<string, number[]>();
     const known: { pods: string[]; ctrs: string[] } = { pods: [], ctrs: [] };
@@ -132,9 +141,10 @@ async function main(): Promise<void> {
       }
     };
     let next = 0;
+    let limit = WARM;
     let failed = 0;
     const cycler = async () => {
-      while (next < CYCLES) {
+      while (next < limit) {
         const n = next++;
         const name = `load-${n}`;
         const podConfig = {
@@ -172,15 +182,21 @@ async function main(): Promise<void> {
         }
       }
     };
+    // Warm idle: a few cycles (code compiled, caches and pools filled), then the idle
+    // wait: what the daemon after 100 cycles is compared with (issue 13: within 10 %).
+    await Promise.all(Array.from({ length: PARALLEL }, cycler));
+    await sleep(IDLE_S * 1000);
+    const warm = rssMiB(pid);
+    console.log(`daemon RSS warm idle (${WARM} cycles, ${IDLE_S} s idle): ${rssSplit(pid)}; ${await heapMiB(d)}`);
+    limit = WARM + CYCLES;
     const started = Date.now();
     const readers = Array.from({ length: READERS }, (_, i) => reader(i));
     await Promise.all(Array.from({ length: PARALLEL }, cycler));
     cycling = false;
     await Promise.all(readers);
     const wall = (Date.now() - started) / 1000;
-    const after = rssMiB(pid);
     console.log(`${CYCLES} ${HANDLER} pod cycles (${failed} failed), ${PARALLEL} at a time, ${READERS} readers, in ${wall.toFixed(1)} s`);
-    console.log(`daemon RSS after the cycles: ${after.toFixed(1)} MiB; ${await heapMiB(d)}`);
+    console.log(`daemon RSS after the cycles: ${rssSplit(pid)}; ${await heapMiB(d)}`);
     for (const [name, xs] of [...lat.entries()].sort()) {
       xs.sort((a, b) => a - b);
       console.log(
@@ -188,7 +204,10 @@ async function main(): Promise<void> {
       );
     }
     await sleep(IDLE_S * 1000);
-    console.log(`daemon RSS after ${IDLE_S} s idle: ${rssMiB(pid).toFixed(1)} MiB; ${await heapMiB(d)}${await liveHeapMiB(d)}`);
+    const idleAfter = rssMiB(pid);
+    console.log(
+      `daemon RSS after ${IDLE_S} s idle: ${rssSplit(pid)}, ${((idleAfter / warm - 1) * 100).toFixed(0)} % over the warm idle; ${await heapMiB(d)}${await liveHeapMiB(d)}`,
+    );
   } finally {
     await d.cleanup();
     fs.rmSync(layoutRoot, { recursive: true, force: true });

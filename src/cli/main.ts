@@ -6,7 +6,6 @@ import { ConfigError } from '../config/config-error.js';
 import { errorMessage } from '../errors.js';
 import { daemonUnreachable } from './unreachable.js';
 import { traceVerb } from './verb-trace.js';
-import { VERBS } from './registry.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, SOCKET_HELP, socketOf, UsageError, type Verb, type VerbOption, type VerbValues } from './verb.js';
 
 const EPILOG = [
@@ -41,13 +40,22 @@ function valuesOf(cmd: Command, verb: Verb, global: Command): VerbValues {
   return out;
 }
 
-const USAGE = new Map(VERBS.map((v) => [v.name, v.usage ?? '']));
+/**
+ * The verbs `argv` may run. `sandlot daemon` loads its own verb alone: the client verbs
+ * (terminal, progress bars, streaming clients, tables) would stay in the daemon's heap
+ * for its whole life otherwise.
+ */
+async function verbsFor(argv: string[]): Promise<Verb[]> {
+  if (argv[0] === 'daemon') return [(await import('./verbs/daemon.js')).daemonVerb];
+  return (await import('./registry.js')).VERBS;
+}
 
 interface Outcome {
   code: number;
 }
 
-function buildProgram(outcome: Outcome): Command {
+function buildProgram(outcome: Outcome, verbs: Verb[]): Command {
+  const usage = new Map(verbs.map((v) => [v.name, v.usage ?? '']));
   const program = new Command('sandlot')
     .description('a Kubernetes CRI runtime: the daemon, and crictl-like verbs for people')
     .usage('[--socket PATH] <verb> [flags] [args]')
@@ -56,14 +64,14 @@ function buildProgram(outcome: Outcome): Command {
     .showSuggestionAfterError(true)
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', EPILOG)
-    .configureHelp({ subcommandTerm: (cmd) => `${cmd.name()}${USAGE.get(cmd.name()) ? ` ${USAGE.get(cmd.name())}` : ''}` })
+    .configureHelp({ subcommandTerm: (cmd) => `${cmd.name()}${usage.get(cmd.name()) ? ` ${usage.get(cmd.name())}` : ''}` })
     .exitOverride()
     .configureOutput({
       writeOut: (s) => process.stdout.write(s),
       writeErr: (s) => process.stderr.write(s),
       outputError: (s, write) => write(s.replace(/^error: /, 'sandlot: ')),
     });
-  for (const verb of VERBS) {
+  for (const verb of verbs) {
     const cmd = program
       .command(verb.name)
       .description(verb.summary)
@@ -118,7 +126,7 @@ async function runVerb(verb: Verb, values: VerbValues, args: string[]): Promise<
 
 export async function main(argv: string[]): Promise<number> {
   const outcome: Outcome = { code: EXIT_OK };
-  const program = buildProgram(outcome);
+  const program = buildProgram(outcome, await verbsFor(argv));
   if (argv.length === 0) {
     process.stdout.write(program.helpInformation());
     process.stdout.write(`${EPILOG}\n`);

@@ -29,14 +29,21 @@ export interface InstrumentOptions {
 /** Calls being served right now; `idle()` resolves when none is. */
 export class InflightCalls {
   private count = 0;
+  private begun = 0;
   private waiters: Array<() => void> = [];
 
   get size(): number {
     return this.count;
   }
 
+  /** Calls begun since the start: unchanged between two looks means nothing came meanwhile. */
+  get started(): number {
+    return this.begun;
+  }
+
   begin(): void {
     this.count += 1;
+    this.begun += 1;
   }
 
   end(): void {

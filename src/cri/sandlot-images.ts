@@ -109,7 +109,10 @@ function sandlotImagesHandlers(images: ImageService): HandlerSet {
   };
 }
 
-/** sandlot.v1.Images over `images`, for CriServerOptions.extraServices. */
-export function sandlotImagesService(images: ImageService): ExtraService {
-  return { name: 'sandlot.v1.Images', definition: loadSandlotPackage().Images.service, handlers: sandlotImagesHandlers(images) };
+/**
+ * sandlot.v1.Images over `images`, for CriServerOptions.extraServices; `definition` when
+ * the caller loaded it already (loadApiServices), else loaded here.
+ */
+export function sandlotImagesService(images: ImageService, definition: ServiceDefinition = loadSandlotPackage().Images.service): ExtraService {
+  return { name: 'sandlot.v1.Images', definition, handlers: sandlotImagesHandlers(images) };
 }

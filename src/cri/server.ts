@@ -11,7 +11,7 @@ import { errnoCode, FailedPreconditionError } from '../errors.js';
 import { AuthorityFront } from './authority-front.js';
 import type { HandlerSet } from './handler-types.js';
 import { implementService, InflightCalls, tolerantDefinition, type InstrumentOptions } from './instrument.js';
-import { loadCriServices } from './proto.js';
+import { loadCriServices, type CriServices } from './proto.js';
 import type { ExtraService } from './sandlot-images.js';
 
 export const SOCKET_MODE = 0o660;
@@ -31,6 +31,8 @@ export interface CriServerOptions extends InstrumentOptions {
   imageHandlers: HandlerSet;
   /** Non-CRI services served on the same socket (sandlot.v1.Images). */
   extraServices?: ExtraService[];
+  /** The CRI definitions, when the caller loaded them already (loadApiServices); else loaded here. */
+  services?: CriServices;
 }
 
 /** Thrown when another live server already answers on the socket. */
@@ -87,7 +89,7 @@ export class CriServer {
   private constructor(opts: CriServerOptions) {
     this.log = opts.log;
     this.socketPath = opts.socketPath;
-    const services = loadCriServices();
+    const services = opts.services ?? loadCriServices();
     const instrument = { ...opts, inflight: this.inflight };
     this.grpc.addService(
       tolerantDefinition(services.RuntimeService),
@@ -99,6 +101,16 @@ export class CriServer {
     }
     this.injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
     this.listener = net.createServer((sock) => this.accept(sock));
+  }
+
+  /** CRI calls begun since the start (in flight or done). */
+  get callsStarted(): number {
+    return this.inflight.started;
+  }
+
+  /** Calls being served now. */
+  get callsInFlight(): number {
+    return this.inflight.size;
   }
 
   static async listen(opts: CriServerOptions): Promise<CriServer> {

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { packageRoot } from '../util/package-info.js';
+import { DAEMON_NODE_FLAGS } from '../config/node-flags.js';
 
 export const UNIT_NAME = 'sandlot.service';
 export const BUNDLE_DIR = '/opt/sandlot';
@@ -88,7 +89,7 @@ Before=kubelet.service
 
 [Service]
 Type=simple
-ExecStart=${cur}/node ${cur}/dist/src/cli/bin.js daemon --config ${CONFIG_FILE}
+ExecStart=${cur}/node ${DAEMON_NODE_FLAGS.join(' ')} ${cur}/dist/src/cli/bin.js daemon --config ${CONFIG_FILE}
 Environment=PATH=${cur}/node_modules/.bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Only the daemon is stopped on a restart or upgrade: conmon and the containers it
 # monitors stay (they are also moved out of this unit's cgroup: conmon_cgroup).
@@ -179,7 +180,7 @@ export function install(o: InstallOptions): InstallResult {
   if (configWritten) writeAtomic(configFile, hostConfigText());
   const wrapper = under(root, '/usr/local/bin/sandlot');
   fs.mkdirSync(path.dirname(wrapper), { recursive: true });
-  writeAtomic(wrapper, `#!/bin/sh\nexec ${BUNDLE_DIR}/current/node ${BUNDLE_DIR}/current/dist/src/cli/bin.js "$@"\n`, 0o755);
+  writeAtomic(wrapper, `#!/bin/sh\nexec ${BUNDLE_DIR}/current/node ${DAEMON_NODE_FLAGS.join(' ')} ${BUNDLE_DIR}/current/dist/src/cli/bin.js "$@"\n`, 0o755);
 
   if (o.start) {
     systemctl(['daemon-reload']);

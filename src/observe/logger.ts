@@ -3,7 +3,8 @@
 // collecting logs) gets one JSON object per line.
 import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type * as PinoPrettyModule from 'pino-pretty';
 import type { LogLevel } from '../config/types.js';
 
 const LOG_FD = 2;
@@ -40,7 +41,10 @@ export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logg
 }
 
 function prettyDestination(): DestinationStream {
-  // Synchronous on the main thread: a terminal is slow to nobody, and a fatal line
-  // printed just before exit must not be lost in a worker's buffer.
+  // Loaded only for a terminal: a daemon writing JSON would keep pino-pretty and its
+  // dependencies in its heap for nothing. Synchronous on the main thread: a terminal is
+  // slow to nobody, and a fatal line printed just before exit must not be lost in a
+  // worker's buffer.
+  const { PinoPretty } = createRequire(import.meta.url)('pino-pretty') as typeof PinoPrettyModule;
   return PinoPretty({ destination: LOG_FD, sync: true, colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
 }

@@ -13,6 +13,7 @@ import type { CriMethod, ResponseOutputOf, StreamMethod, UnaryMethod } from '../
 import type { ImageServiceDefinition } from '../../src/types/cri/runtime/v1/ImageService.js';
 import type { RuntimeServiceDefinition } from '../../src/types/cri/runtime/v1/RuntimeService.js';
 import { testCgroupRoot } from './cgroup.js';
+import { DAEMON_NODE_FLAGS } from '../../src/config/node-flags.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = path.join(REPO_ROOT, 'src/cli/bin.ts');
@@ -133,7 +134,7 @@ export class TestDaemon {
   async start(): Promise<void> {
     this.stderr = '';
     const entry = this.built && builtIsFresh() ? [BUILT_BIN] : ['--import', 'tsx', BIN];
-    const child = spawn(process.execPath, [...entry, 'daemon', '--config', this.configPath, ...this.args], {
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...entry, 'daemon', '--config', this.configPath, ...this.args], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
