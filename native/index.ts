@@ -15,3 +15,4 @@ export * from './pty.js';
 export * from './pipe.js';
 export * from './spawn.js';
 export * from './link-up.js';
+export * from './pid-watch.js';
