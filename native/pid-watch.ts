@@ -144,9 +144,8 @@ export function watchPid(pid: number): PidWatch {
   };
 }
 
-/** True when `pid` has exited (or is a zombie) within `timeoutMs`; false at the deadline. */
-export async function waitPidExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const w = watchPid(pid);
+/** True when the watched process has ended within `timeoutMs`; false at the deadline. */
+export async function endedWithin(w: PidWatch, timeoutMs: number): Promise<boolean> {
   if (w.ended) return true;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)));
@@ -154,6 +153,48 @@ export async function waitPidExit(pid: number, timeoutMs: number): Promise<boole
     return await Promise.race([w.gone.then(() => true), deadline]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** True when `pid` has exited (or is a zombie) within `timeoutMs`; false at the deadline. */
+export async function waitPidExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const w = watchPid(pid);
+  try {
+    return await endedWithin(w, timeoutMs);
+  } finally {
     w.close();
+  }
+}
+
+/**
+ * One watch per key (a container's or a pod's ID): `onGone(key)` runs once when its
+ * process ends. A key watched already keeps its first watch, ended or not, until it is
+ * forgotten (when its object is removed).
+ */
+export class PidWatches {
+  private readonly watches = new Map<string, PidWatch>();
+
+  constructor(private readonly onGone: (key: string) => void) {}
+
+  watch(key: string, pid: number): void {
+    if (pid <= 0 || this.watches.has(key)) return;
+    const w = watchPid(pid);
+    this.watches.set(key, w);
+    void w.gone.then(() => this.watches.get(key) === w && this.onGone(key)); // else forgotten meanwhile
+  }
+
+  /** The watch of `key` (ended or not); undefined when it was never watched or is forgotten. */
+  get(key: string): PidWatch | undefined {
+    return this.watches.get(key);
+  }
+
+  forget(key: string): void {
+    this.watches.get(key)?.close();
+    this.watches.delete(key);
+  }
+
+  close(): void {
+    for (const w of this.watches.values()) w.close();
+    this.watches.clear();
   }
 }
