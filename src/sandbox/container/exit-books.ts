@@ -1,7 +1,8 @@
 // Recording a container's exit in its books, once the caller holds the container's
 // mutex: by StopContainer, by the end of the container's conmon (pushed, by pidfd), by
-// the check before a start, an update or a log reopen, and by recovery at start. The exit file is the truth (container-exits.ts); what it cannot
-// tell (an OOM kill, the termination message) is read before the cell commits the exit.
+// the check before a start, an update or a log reopen, and by recovery at start. The
+// exit file is the truth (container-exits.ts); what it cannot tell (an OOM kill, the
+// termination message) is read before the cell commits the exit.
 import fsSync from 'node:fs';
 import path from 'node:path';
 import { exitReason, nsString, type ContainerRecord } from './container.js';
