@@ -4,26 +4,25 @@
 // exit watcher for all of them: a single koffi-async poll() over every pidfd plus an
 // eventfd that wakes it when the set changes (ARCHITECTURE.md: never park a blocking
 // wait per process on koffi's 4-thread pool; never wait4(-1), libuv reaps its own
-// children by PID). Exit statuses come from waitid(P_PIDFD), which also reaps.
+// children by PID; the watcher is native/pid-watch.ts, shared with the watches of PIDs
+// that are not our children). Exit statuses come from waitid(P_PIDFD), which also reaps.
 import fs from 'node:fs';
 import os from 'node:os';
 import { callAsync, check, libc, SyscallError } from './libc.js';
+import { openPidfd, watchReadable } from './pid-watch.js';
 
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 const POSIX_SPAWN_SETSID = 0x80;
 const O_RDWR = 2;
-const O_CLOEXEC = 0o2000000;
-const EFD_NONBLOCK = 0o4000;
+const ESRCH = 3;
 const MFD_CLOEXEC = 1;
 const P_PIDFD = 3;
 const WEXITED = 4;
-const POLLIN = 1;
 const CLD_EXITED = 1;
 /** glibc's posix_spawn_file_actions_t is 80 bytes, posix_spawnattr_t 336, sigset_t 128: room to spare. */
 const OPAQUE_BYTES = 1024;
 const SIGINFO_BYTES = 128;
-const POLL_RETRY_MS = 10;
 
 const spawnpFn = libc.func('int posix_spawnp(_Out_ int *pid, const char *file, void *actions, void *attr, const char **argv, const char **envp)');
 const faInit = libc.func('int posix_spawn_file_actions_init(void *actions)');
@@ -38,11 +37,8 @@ const attrSigmask = libc.func('int posix_spawnattr_setsigmask(void *attr, void *
 const attrSigdefault = libc.func('int posix_spawnattr_setsigdefault(void *attr, void *sigset)');
 const sigemptysetFn = libc.func('int sigemptyset(void *set)');
 const sigfillsetFn = libc.func('int sigfillset(void *set)');
-const pidfdOpenFn = libc.func('int pidfd_open(int pid, unsigned int flags)');
 const pidfdSignalFn = libc.func('int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)');
 const waitidFn = libc.func('int waitid(int idtype, int id, void *infop, int options)');
-const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
-const eventfdFn = libc.func('int eventfd(unsigned int initval, int flags)');
 const memfdCreateFn = libc.func('int memfd_create(const char *name, unsigned int flags)');
 
 /** How a child ended: its exit code, or the signal that killed it (the other is null). */
@@ -133,7 +129,8 @@ export function spawnProcess(file: string, args: string[], o: SpawnOptions): Spa
   if (rc !== 0) throw new SyscallError('posix_spawnp', rc, `"${file}"`);
   const pid = pidOut[0];
   // The child is ours and not reaped yet, so the PID cannot have been recycled.
-  const pidfd = check('pidfd_open', pidfdOpenFn(pid, 0) as number, `pid ${pid}`);
+  const pidfd = openPidfd(pid);
+  if (pidfd === undefined) throw new SyscallError('pidfd_open', ESRCH, `pid ${pid}`);
   // Set when the pidfd is closed (synchronously, before its number can be reused).
   let gone = false;
   const exited = watchExit(pidfd, () => (gone = true));
@@ -144,54 +141,9 @@ export function spawnProcess(file: string, args: string[], o: SpawnOptions): Spa
   };
 }
 
-// The exit watcher: one poll() in flight over [eventfd, ...pidfds] while any child runs.
-const waiting = new Map<number, { resolve: (exit: ChildExit) => void; closing: () => void }>();
-let wakeFd = -1;
-let polling = false;
-
+/** Settles once the child has exited and is reaped (its pidfd in the one exit watcher). */
 function watchExit(pidfd: number, closing: () => void): Promise<ChildExit> {
-  const done = new Promise<ChildExit>((resolve) => waiting.set(pidfd, { resolve, closing }));
-  if (wakeFd === -1) wakeFd = check('eventfd', eventfdFn(0, O_CLOEXEC | EFD_NONBLOCK) as number);
-  if (polling) fs.writeSync(wakeFd, WAKE);
-  else void pollLoop();
-  return done;
-}
-
-const WAKE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
-
-async function pollLoop(): Promise<void> {
-  polling = true;
-  try {
-    while (waiting.size > 0) {
-      const fds = [wakeFd, ...waiting.keys()];
-      const pfds = Buffer.alloc(8 * fds.length);
-      fds.forEach((fd, i) => {
-        pfds.writeInt32LE(fd, 8 * i);
-        pfds.writeInt16LE(POLLIN, 8 * i + 4);
-      });
-      let n: number;
-      try {
-        n = await callAsync<number>(pollFn, pfds, fds.length, -1);
-      } catch {
-        n = -1; // koffi could not run it: try again shortly
-        await new Promise((r) => setTimeout(r, POLL_RETRY_MS));
-      }
-      if (n === -1) continue; // EINTR: poll again
-      if (pfds.readInt16LE(6) !== 0) drainWake();
-      const ready = fds.filter((_, i) => i > 0 && pfds.readInt16LE(8 * i + 6) !== 0);
-      await Promise.all(ready.map(reap));
-    }
-  } finally {
-    polling = false;
-  }
-}
-
-function drainWake(): void {
-  try {
-    fs.readSync(wakeFd, Buffer.alloc(8));
-  } catch {
-    // EAGAIN: another reader got it first
-  }
+  return new Promise<ChildExit>((resolve) => watchReadable(pidfd, () => void reap(pidfd, closing).then(resolve)));
 }
 
 /**
@@ -199,18 +151,16 @@ function drainWake(): void {
  * a multi-threaded child (runc, a Go program) may take a moment between its pidfd turning
  * readable and its last thread being gone (measured ~1 ms), not to be spent on the event loop.
  */
-async function reap(pidfd: number): Promise<void> {
+async function reap(pidfd: number, closing: () => void): Promise<ChildExit> {
   const info = Buffer.alloc(SIGINFO_BYTES);
   // No signal handler runs on koffi's pool threads, so no EINTR there.
   const rc = await callAsync<number>(waitidFn, P_PIDFD, pidfd, info, WEXITED).catch(() => -1);
-  const w = waiting.get(pidfd);
-  waiting.delete(pidfd);
-  w?.closing();
+  closing();
   fs.closeSync(pidfd);
   // si_code at offset 8, si_status at 24 (x86-64 siginfo_t, SIGCHLD layout).
   const code = info.readInt32LE(8);
   const status = info.readInt32LE(24);
-  w?.resolve(rc === -1 ? { code: null, signal: null } : code === CLD_EXITED ? { code: status, signal: null } : { code: null, signal: signalName(status) });
+  return rc === -1 ? { code: null, signal: null } : code === CLD_EXITED ? { code: status, signal: null } : { code: null, signal: signalName(status) };
 }
 
 /** A close-on-exec anonymous file (memfd_create), for a child's captured output or its input. */

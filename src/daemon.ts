@@ -257,6 +257,7 @@ async function startSandbox(
   await containers.recover(); // then the containers: exits while down, half-created ones
   logRecovered(log, pods, containers, lifecycle.endRecovery());
   closers.push({ what: 'containers', close: () => Promise.resolve(containers.close()) });
+  closers.push({ what: 'pods', close: () => Promise.resolve(pods.close()) });
   const stats = new StatsCollector({
     log: log.child({ component: 'stats' }),
     pods,

@@ -21,7 +21,7 @@ import type { PodSandboxStatus } from '../types/cri/runtime/v1/PodSandboxStatus.
 import type { PodSandboxStatusResponse } from '../types/cri/runtime/v1/PodSandboxStatusResponse.js';
 import type { PortMapping as PortMappingMessage } from '../types/cri/runtime/v1/PortMapping.js';
 import type { RunPodSandboxRequest } from '../types/cri/runtime/v1/RunPodSandboxRequest.js';
-import type { HandlerSet } from './handler-types.js';
+import { answer, type HandlerSet } from './handler-types.js';
 
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
 
@@ -232,42 +232,41 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
         await pods.remove(podId(req));
         return {};
       },
-      async PodSandboxStatus(req) {
-        const id = podId(req);
-        await pods.refresh();
-        const r = pods.get(id);
-        const res: PodSandboxStatusResponse = {
-          status: podSandboxStatus(r),
-          info: {},
-          containers_statuses: [],
-          timestamp: (BigInt(Date.now()) * 1_000_000n).toString(),
-        };
-        if (req.verbose) {
-          res.info = {
-            info: JSON.stringify({
-              pid: r.pid,
-              conmonPid: r.conmonPid,
-              handler: r.runtimeHandler,
-              state: r.state,
-              reason: r.reason ?? '',
-              netnsPath: r.netnsPath ?? '',
-              podCgroup: r.podCgroup,
-              infraCgroup: r.infraCgroup,
-              paths: r.paths,
-              runtimeSpec: path.join(r.paths.bundle, 'config.json'),
-            }),
+      PodSandboxStatus(req) {
+        return answer(() => {
+          // From memory: infra exits are pushed (PodManager), nothing is read here.
+          const r = pods.get(podId(req));
+          const res: PodSandboxStatusResponse = {
+            status: podSandboxStatus(r),
+            info: {},
+            containers_statuses: [],
+            timestamp: (BigInt(Date.now()) * 1_000_000n).toString(),
           };
-        }
-        return res;
+          if (req.verbose) {
+            res.info = {
+              info: JSON.stringify({
+                pid: r.pid,
+                conmonPid: r.conmonPid,
+                handler: r.runtimeHandler,
+                state: r.state,
+                reason: r.reason ?? '',
+                netnsPath: r.netnsPath ?? '',
+                podCgroup: r.podCgroup,
+                infraCgroup: r.infraCgroup,
+                paths: r.paths,
+                runtimeSpec: path.join(r.paths.bundle, 'config.json'),
+              }),
+            };
+          }
+          return res;
+        });
       },
-      async ListPodSandbox(req) {
-        await pods.refresh();
-        return { items: pods.list(parseFilter(req.filter)).map(podSandbox) };
+      ListPodSandbox(req) {
+        return answer(() => ({ items: pods.list(parseFilter(req.filter)).map(podSandbox) }));
       },
     },
     stream: {
-      async *StreamPodSandboxes(req) {
-        await pods.refresh();
+      *StreamPodSandboxes(req) {
         yield { pod_sandboxes: pods.list(parseFilter(req.filter)).map(podSandbox) };
       },
     },

@@ -1,18 +1,19 @@
 // How a container's end is learned: conmon writes `<exit dir>/<id>` (the exit code, or
-// 128+signal) when the container's init exits; its mtime is the finish time, also
-// after a daemon restart. The daemon watches the exit dir (fs.watch) and, because a
-// watch may drop events, also stats a running container's exit file before answering
-// Status/List. OOM kills come from the container's own cgroup (v1 memory.oom_control
-// oom_kill, v2 memory.events oom_kill), read before `runtime delete` removes it.
+// 128+signal) when the container's init exits, then exits itself; the file's mtime is the
+// finish time, also after a daemon restart. The daemon holds a pidfd of each container's
+// conmon (native/pid-watch.ts: pushed, nothing dropped, no polling) and reads the exit
+// file once when conmon is gone; at start, recovery reads the files of exits that
+// happened while it was down. Status and List answer from memory. OOM kills come from
+// the container's own cgroup (v1 memory.oom_control oom_kill, v2 memory.events oom_kill),
+// read before `runtime delete` removes it.
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
+import { waitPidExit } from '../../../native/index.js';
 import { errnoCode } from '../../errors.js';
 import { readExitFile } from '../../oci/conmon.js';
 import { CgroupStatsReader, detectCgroupLayout } from '../stats/cgroup-stats.js';
-import { CONTAINER_ID_RE } from './container.js';
 
 /** The kubelet reads at most this much of a termination message. */
 export const TERMINATION_MESSAGE_MAX_BYTES = 4096;
@@ -51,24 +52,22 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** True once `pid` is gone (a zombie counts), false after `timeoutMs`: by pidfd, no polling. */
 export async function waitPidGone(pid: number, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
-    if (!processAlive(pid)) return true;
-    if (Date.now() > end) return false;
-    await sleep(delay);
-  }
+  return waitPidExit(pid, timeoutMs);
 }
 
 /**
- * Waits until the exit file appears (true), or the monitor is gone without writing one
- * (true as well: nothing will ever write it), or the timeout passes (false).
+ * Waits until the exit file is there (true): conmon writes it, then exits, so its end is
+ * waited for by pidfd; gone without writing one is true as well (nothing will ever write
+ * it); false when the timeout passes. Without a monitor PID the file is looked for.
  */
 export async function waitExit(exitDir: string, id: string, conmonPid: number, timeoutMs: number): Promise<boolean> {
+  if (exitFileExists(exitDir, id)) return true;
+  if (conmonPid > 0) return waitPidExit(conmonPid, timeoutMs);
   const end = Date.now() + timeoutMs;
   for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
     if (exitFileExists(exitDir, id)) return true;
-    if (conmonPid > 0 && !processAlive(conmonPid)) return true;
     if (Date.now() > end) return false;
     await sleep(delay);
   }
@@ -102,30 +101,6 @@ export class OomKillReader {
     } catch {
       return 0;
     }
-  }
-}
-
-/**
- * Calls `onExit(id)` for every exit file conmon writes in `exitDir`. fs.watch may
- * coalesce or drop events under load; callers also look at the files before answering.
- */
-export class ExitWatcher {
-  private watcher: fsSync.FSWatcher | undefined;
-
-  constructor(private readonly options: { exitDir: string; log: Logger; onExit: (id: string) => void }) {}
-
-  start(): void {
-    this.watcher = fsSync.watch(this.options.exitDir, { persistent: false }, (_event, filename) => {
-      const name = filename?.toString();
-      if (name === undefined || !CONTAINER_ID_RE.test(name)) return;
-      this.options.onExit(name);
-    });
-    this.watcher.on('error', (e) => this.options.log.warn({ err: e }, 'watching container exit files'));
-  }
-
-  close(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
   }
 }
 

@@ -14,7 +14,6 @@
 // its pod's mutex (so a pod cannot be stopped half-way through a create in it). No lock
 // spans the whole store.
 import { createHash, randomBytes } from 'node:crypto';
-import fsSync from 'node:fs';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../../config/types.js';
 import { errorMessage } from '../../errors.js';
@@ -22,6 +21,7 @@ import { reopenConmonLog, type Conmon } from '../../oci/conmon.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { buildResources, NODE_SPEC_LOOKUPS, type CriContainerResources, type SpecLookups } from '../../oci/spec-container.js';
 import { containerSpecExtensions } from '../../oci/spec-container-extensions.js';
+import { PidWatches } from '../../../native/index.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, type ContainerRecord } from './container.js';
@@ -30,7 +30,6 @@ import { finishStopLocked, removeContainerLocked, signalStopLocked, waitGrace, t
 import { ExitDeletes } from './container-runtime-delete.js';
 import type { ContainerEventSink } from './container-events.js';
 import { ExitBooks } from './exit-books.js';
-import { ExitWatcher } from './container-exits.js';
 import { filterContainers, type ContainerFilter } from './container-filter.js';
 import type { ContainerMonitor } from './container-monitor.js';
 import { ContainerMonitors } from './container-monitors.js';
@@ -49,6 +48,11 @@ import type { Container } from '../store/cell-types.js';
 export type { Container } from '../store/cell-types.js';
 
 export type { ContainerImages, ContainerPods } from './container-destroy.js';
+
+/** A read answered from memory, as a promise (a throw becomes its rejection). */
+function fromMemory<T>(read: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(read()));
+}
 export type { CreateContainerInput } from './container-create.js';
 export { UNKNOWN_EXIT_CODE } from './exit-books.js';
 
@@ -84,7 +88,8 @@ export class ContainerManager {
   private readonly podScores: PodOomScores;
   /** The objects the steps (create, stop, remove, recovery) use, made once. */
   private readonly parts: ContainerSetup;
-  private watcher: ExitWatcher | undefined;
+  /** Each created or running container's conmon, by pidfd: its end is the container's exit, pushed. */
+  private readonly monitorEnds = new PidWatches((id) => void this.onMonitorGone(id));
   /** GetContainerEvents: one publish per transition, after it is saved (wired by the daemon). */
   events: ContainerEventSink | undefined;
 
@@ -166,7 +171,7 @@ export class ContainerManager {
       .update(stableJson({ pod: pod.id, config: input.config }))
       .digest('hex');
     const id = randomBytes(32).toString('hex');
-    return this.names.runReserved(
+    const created = await this.names.runReserved(
       key,
       id,
       configHash,
@@ -177,6 +182,8 @@ export class ContainerManager {
         ),
       () => this.log.info({ podSandboxId: pod.id, container: key }, 'waiting for the create in progress of the same container'),
     );
+    this.watchMonitor(created);
+    return created;
   }
 
   // ── StartContainer ─────────────────────────────────────────────────────────────
@@ -209,20 +216,21 @@ export class ContainerManager {
     await c.locked(() => finishStopLocked(t, c));
   }
 
-  /** Refreshes every running container whose exit file exists (before Status/List answer). */
-  async refresh(): Promise<void> {
-    for (const rec of this.store.list()) {
-      // A read never waits for a container's lock (a graceful stop holds it for its whole
-      // timeout): the holder records the exit itself, or the next read does.
-      if (this.locks.busy(rec.id)) continue;
-      if ((rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) await this.onExitFile(rec.id);
-    }
+  /** Watches the conmon of a created or running container (its exit is pushed from then on). */
+  private watchMonitor(id: string): void {
+    const rec = this.store.find(id);
+    if (rec && (rec.state === 'created' || rec.state === 'running')) this.monitorEnds.watch(id, rec.conmonPid);
   }
 
-  private async onExitFile(id: string): Promise<void> {
+  /** conmon is gone, so the exit file is written: record the exit (once, under the lock). */
+  private async onMonitorGone(id: string): Promise<void> {
     try {
       const c = this.cell(id);
-      await c.locked(() => this.exits.refreshLocked(c));
+      await c.locked(async () => {
+        await this.exits.refreshLocked(c);
+        const rec = c.find();
+        if (rec?.state === 'running') this.log.warn({ containerId: id, conmonPid: rec.conmonPid }, 'the container monitor ended without an exit file');
+      });
     } catch (e) {
       this.log.warn({ err: e, containerId: id }, 'recording a container exit');
     }
@@ -238,6 +246,7 @@ export class ContainerManager {
     await c.locked(async () => {
       if (c.find()) await removeContainerLocked(this.parts, c);
     });
+    if (!this.store.has(found.id)) this.monitorEnds.forget(found.id);
     await this.adjustPodOom(found.podId); // S10: after every removal
   }
 
@@ -266,14 +275,9 @@ export class ContainerManager {
 
   // ── Status / List / Update / Reopen ────────────────────────────────────────────
 
-  async status(idOrPrefix: string): Promise<ContainerRecord> {
-    const rec = this.store.resolve(idOrPrefix);
-    // Answered from memory: the lock (held by a create, a start or a graceful stop for
-    // its whole timeout) is taken only for an exit to record, and not waited for.
-    if (!this.locks.busy(rec.id) && (rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) {
-      await this.onExitFile(rec.id);
-    }
-    return this.store.resolve(rec.id);
+  /** From memory: exits are pushed (monitorEnds), nothing is read and no lock is taken. */
+  status(idOrPrefix: string): Promise<ContainerRecord> {
+    return fromMemory(() => this.store.resolve(idOrPrefix));
   }
 
   /** The pod's containers as the store holds them now (no refresh: for event snapshots). */
@@ -281,8 +285,12 @@ export class ContainerManager {
     return this.store.ofPod(podId);
   }
 
-  async list(filter: ContainerFilter = {}): Promise<ContainerRecord[]> {
-    await this.refresh();
+  /** From memory, like status. */
+  list(filter: ContainerFilter = {}): Promise<ContainerRecord[]> {
+    return fromMemory(() => this.listNow(filter));
+  }
+
+  private listNow(filter: ContainerFilter): ContainerRecord[] {
     let podId = filter.podId;
     if (podId) {
       try {
@@ -332,7 +340,7 @@ export class ContainerManager {
 
   /**
    * Reconciles metadata with the monitors' exit files and the runtimes at start
-   * (container-recovery.ts), then watches for exits. Call once, after the PodManager's
+   * (container-recovery.ts), then watches each monitor for its exit. Call once, after the PodManager's
    * own recovery.
    */
   async recover(): Promise<void> {
@@ -343,11 +351,11 @@ export class ContainerManager {
       stateDir: this.config.state_dir,
       handlers: Object.keys(this.config.runtimes),
     });
-    this.watcher = new ExitWatcher({ exitDir: this.monitors.exitDir, log: this.log, onExit: (id) => void this.onExitFile(id) });
-    this.watcher.start();
+    // Exits from now on are pushed: recovery recorded those that happened while the daemon was down.
+    for (const rec of this.store.list()) this.watchMonitor(rec.id);
   }
 
   close(): void {
-    this.watcher?.close();
+    this.monitorEnds.close();
   }
 }

@@ -1,7 +1,8 @@
 // Recording a container's exit in its books, once the caller holds the container's
-// mutex: by StopContainer, by the exit watcher and the refresh before Status/List, and
-// by recovery at start. The exit file is the truth (container-exits.ts); what it cannot
-// tell (an OOM kill, the termination message) is read before the cell commits the exit.
+// mutex: by StopContainer, by the end of the container's conmon (pushed, by pidfd), by
+// the check before a start, an update or a log reopen, and by recovery at start. The
+// exit file is the truth (container-exits.ts); what it cannot tell (an OOM kill, the
+// termination message) is read before the cell commits the exit.
 import fsSync from 'node:fs';
 import path from 'node:path';
 import { exitReason, nsString, type ContainerRecord } from './container.js';
@@ -47,13 +48,13 @@ export class ExitBooks {
       d.message = message;
       return d;
     };
-    // Stop, exit watcher, refresh, recovery: all record it here.
+    // Stop, the monitor's end, the checks before a change, recovery: all record it here.
     return container
       .updateLocked('record the exit of', ['created', 'running'], exited, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' })
       .then((r) => deleteAfterExit(this.options.monitors, r)); // issue 13: the runtime delete begins now
   }
 
-  /** Notices an exit the watcher may have missed (cheap: one stat); the caller holds the mutex. */
+  /** Records the exit when the exit file is there (one stat); the caller holds the mutex. */
   async refreshLocked(container: Container): Promise<void> {
     const rec = container.find();
     if (rec && (rec.state === 'running' || rec.state === 'created') && fsSync.existsSync(rec.paths.exitFile)) {

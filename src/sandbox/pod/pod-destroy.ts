@@ -3,9 +3,8 @@
 // RunPodSandbox undoes with. Every step is tried; the failures are joined. The record
 // changes through the pod's cell (store/cell.ts) only. StopPodSandbox gives no grace
 // (SIGKILL to what still runs, as containerd): the kubelet stopped the containers first.
-import fs from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { endedWithin, waitPidExit, watchPid, type PidWatch } from '../../../native/index.js';
 import { FailedPreconditionError } from '../../errors.js';
 import type { NetworkManager, PodNetworkRequest } from '../../network/network-manager.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
@@ -51,6 +50,14 @@ export interface PodTeardown {
   log: Logger;
   /** The container layer's hook, as the daemon wired it (read at the call). */
   containers: () => PodContainersHook | undefined;
+  /** The pidfd watches of a pod's infra and its conmon, where the PodManager holds them. */
+  infraWatches?: (podId: string) => InfraWatches;
+}
+
+/** The end of a pod's infra process and of its conmon (native/pid-watch.ts). */
+export interface InfraWatches {
+  infra?: PidWatch | undefined;
+  monitor?: PidWatch | undefined;
 }
 
 export function podNetworkRequest(rec: SandboxRecord): PodNetworkRequest {
@@ -83,7 +90,7 @@ export async function stopPodLocked(t: PodTeardown, pod: PodSandbox): Promise<vo
   const containers = t.containers();
   if (containers) await steps.run('stopping the pod containers', () => containers.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
   const driver = t.runtimes.get(rec.runtimeHandler);
-  if (driver) await steps.run('stopping the infra container', () => stopInfra(rec, driver, t.log));
+  if (driver) await steps.run('stopping the infra container', () => stopInfra(rec, driver, t.log, t.infraWatches?.(rec.id).infra));
   let networkDown = !rec.networkUp;
   if (rec.networkUp) {
     await steps.run('tearing down the pod network', async () => {
@@ -110,7 +117,7 @@ export async function removePodLocked(t: PodTeardown, pod: PodSandbox): Promise<
   const containers = t.containers();
   if (containers) await steps.run('removing the pod containers', () => containers.removeAll(rec.id));
   const driver = t.runtimes.get(rec.runtimeHandler);
-  if (driver) await steps.run('deleting the infra container', () => destroyInfra(rec, driver, t.log));
+  if (driver) await steps.run('deleting the infra container', () => destroyInfra(rec, driver, t.log, t.infraWatches?.(rec.id)));
   if (rec.networkUp) await steps.run('tearing down the pod network', () => t.network.tearDown(podNetworkRequest(rec)));
   if (rec.netnsPath !== undefined) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
   await steps.run('removing the pod cgroup', () => removePodCgroups(t.store, t.cgroups, rec));
@@ -124,53 +131,41 @@ export async function removePodLocked(t: PodTeardown, pod: PodSandbox): Promise<
   t.log.info({ podSandboxId: rec.id }, 'pod sandbox removed');
 }
 
-/** Kill and delete the infra container; wait for its conmon to go. */
-export async function destroyInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger): Promise<void> {
-  await stopInfra(rec, driver, log).catch(() => undefined);
+/** Kill and delete the infra container; wait for its conmon to go (by pidfd). */
+export async function destroyInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger, watches: InfraWatches = {}): Promise<void> {
+  await stopInfra(rec, driver, log, watches.infra).catch(() => undefined);
   await driver.delete(rec.id, { force: true });
-  if (rec.conmonPid > 0) await waitPidGone(rec.conmonPid, INFRA_CONMON_EXIT_WAIT_MS);
+  if (watches.monitor) await endedWithin(watches.monitor, INFRA_CONMON_EXIT_WAIT_MS);
+  else if (rec.conmonPid > 0) await waitPidExit(rec.conmonPid, INFRA_CONMON_EXIT_WAIT_MS);
 }
 
 /**
- * SIGKILL to everything in the infra container; done when the runtime no longer sees it
- * running. No grace: the infra (catatonit) holds no state, and what else still runs in
- * the pod has had its grace from the kubelet's StopContainer calls (issue 15).
+ * SIGKILL to everything in the infra container; done when the infra process is gone
+ * (its pidfd: no `runtime state` polling). No grace: the infra (catatonit) holds no
+ * state, and what else still runs in the pod has had its grace from the kubelet's
+ * StopContainer calls (issue 15). Without a watch (a pod recovery found not running, an
+ * unreadable one) the runtime is asked once for the infra's PID.
  */
-async function stopInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger): Promise<void> {
-  if (!(await infraAlive(rec, driver))) return;
-  await driver
-    .kill(rec.id, 'SIGKILL', { all: true })
-    .catch(() => driver.kill(rec.id, 'SIGKILL'))
-    .catch((e: unknown) => log.debug({ err: e, podSandboxId: rec.id }, 'SIGKILL to the infra'));
-  if (!(await waitInfraGone(rec, driver, INFRA_KILL_WAIT_MS))) {
-    throw new FailedPreconditionError(`sandbox "${rec.id}": the infra process survived SIGKILL for ${INFRA_KILL_WAIT_MS} ms`);
-  }
-}
-
-async function infraAlive(rec: SandboxRecord, driver: RuntimeDriver): Promise<boolean> {
-  const st = await driver.state(rec.id);
-  return st !== undefined && st.status !== 'stopped';
-}
-
-async function waitInfraGone(rec: SandboxRecord, driver: RuntimeDriver, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
-    if (!(await infraAlive(rec, driver))) return true;
-    if (Date.now() > end) return false;
-    await sleep(delay);
-  }
-}
-
-async function waitPidGone(pid: number, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (let delay = 10; Date.now() < end; delay = Math.min(delay * 2, 200)) {
-    try {
-      process.kill(pid, 0);
-      const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-      if (/^\d+ \(.*\) Z/.test(stat)) return; // a zombie: gone for our purposes
-    } catch {
-      return;
+async function stopInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger, watch: PidWatch | undefined): Promise<void> {
+  const infra = watch ?? (await runtimeInfra(rec, driver));
+  if (infra === undefined || infra.ended) return;
+  try {
+    await driver
+      .kill(rec.id, 'SIGKILL', { all: true })
+      .catch(() => driver.kill(rec.id, 'SIGKILL'))
+      .catch((e: unknown) => log.debug({ err: e, podSandboxId: rec.id }, 'SIGKILL to the infra'));
+    if (!(await endedWithin(infra, INFRA_KILL_WAIT_MS))) {
+      throw new FailedPreconditionError(`sandbox "${rec.id}": the infra process survived SIGKILL for ${INFRA_KILL_WAIT_MS} ms`);
     }
-    await sleep(delay);
+  } finally {
+    if (infra !== watch) infra.close();
   }
+}
+
+/** A watch of the infra process the runtime reports alive; undefined when it reports none. */
+async function runtimeInfra(rec: SandboxRecord, driver: RuntimeDriver): Promise<PidWatch | undefined> {
+  const st = await driver.state(rec.id);
+  if (st === undefined || st.status === 'stopped') return undefined;
+  // The runtime just named the PID: it is the infra's (not yet another process's).
+  return watchPid(st.pid > 0 ? st.pid : rec.pid);
 }

@@ -15,6 +15,7 @@ import type { SandlotConfig } from '../../config/types.js';
 import { Conmon, readExitFile } from '../../oci/conmon.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { validateSysctls } from '../../oci/spec-sandbox.js';
+import { PidWatches } from '../../../native/index.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
 import type { ContainerEventSink } from '../container/container-events.js';
@@ -68,6 +69,10 @@ export class PodManager {
   containers: PodContainersHook | undefined;
   /** GetContainerEvents: sandboxes send events too, as containerd's (wired by the daemon). */
   events: ContainerEventSink | undefined;
+  /** Each running pod's infra process, by pidfd (StopPodSandbox waits on it). */
+  private readonly infras = new PidWatches(() => undefined);
+  /** Each running pod's infra conmon, by pidfd: its end pushes the infra's exit (NOTREADY). */
+  private readonly infraMonitors = new PidWatches((id) => void this.onInfraMonitorGone(id));
 
   constructor(options: PodManagerOptions) {
     const { config, log, network, cgroups } = options;
@@ -96,6 +101,7 @@ export class PodManager {
       log,
       // Wired by the daemon after both managers exist.
       containers: () => this.containers,
+      infraWatches: (id) => ({ infra: this.infras.get(id), monitor: this.infraMonitors.get(id) }),
     };
   }
 
@@ -140,7 +146,7 @@ export class PodManager {
     const configHash = createHash('sha256').update(stableJson(config)).digest('hex');
     const key = nameKey(config.metadata);
     const id = randomBytes(32).toString('hex');
-    return this.names.runReserved(
+    const ran = await this.names.runReserved(
       key,
       id,
       configHash,
@@ -148,6 +154,16 @@ export class PodManager {
       () => this.locks.runExclusive(id, () => runPodLocked(this.setup, this.cell(id), config, configHash, driver)),
       () => this.log.info({ podSandboxId: this.names.holder(key), pod: key }, 'waiting for the run in progress of the same pod'),
     );
+    this.watchInfra(ran);
+    return ran;
+  }
+
+  /** Watches a running pod's infra and its conmon (opened while their PIDs are theirs). */
+  private watchInfra(id: string): void {
+    const rec = this.store.find(id);
+    if (rec?.state !== 'running') return;
+    this.infras.watch(id, rec.pid);
+    this.infraMonitors.watch(id, rec.conmonPid);
   }
 
   // ── Stop / Remove ───────────────────────────────────────────────────────────────
@@ -170,33 +186,38 @@ export class PodManager {
     await pod.locked(async () => {
       if (pod.find()) await removePodLocked(this.teardown, pod);
     });
+    if (!this.store.has(found.id)) {
+      this.infras.forget(found.id);
+      this.infraMonitors.forget(found.id);
+    }
   }
 
   // ── Status / List ───────────────────────────────────────────────────────────────
 
   /**
-   * Notices infra processes that ended while the daemon runs: conmon writes the exit
-   * file when the infra exits, so a READY pod with one is NOTREADY now (cheap: one
-   * stat per running pod, done before Status and List answer).
+   * The infra's conmon ended, so the infra did and conmon wrote its exit file: the READY
+   * pod is NOTREADY now (read once, here; Status and List answer from memory).
    */
-  async refresh(): Promise<void> {
-    for (const rec of this.store.list()) {
-      if (rec.state !== 'running') continue;
-      // A read never waits for a pod's lock (held across a create or a stop): the holder
-      // records the exit itself, or the next read does.
-      if (this.locks.busy(rec.id)) continue;
-      const code = await readExitFile(rec.paths.exitDir, rec.id).catch(() => undefined);
-      if (code === undefined) continue;
-      const pod = this.cell(rec.id);
+  private async onInfraMonitorGone(id: string): Promise<void> {
+    const pod = this.cell(id);
+    try {
       await pod.locked(async () => {
-        if (this.store.find(rec.id)?.state !== 'running') return;
+        const rec = pod.find();
+        if (rec?.state !== 'running') return; // stopped by StopPodSandbox, or gone
+        const code = await readExitFile(rec.paths.exitDir, rec.id).catch(() => undefined);
+        if (code === undefined) {
+          this.log.warn({ podSandboxId: id, conmonPid: rec.conmonPid }, 'the pod infra monitor ended without an exit file');
+          return;
+        }
         const record = (d: SandboxRecord): void => {
           d.exitCode = code;
           d.reason = `the infra process exited with ${code}`;
         };
         await pod.updateLocked('record the infra exit of', ['running'], record, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' });
-        this.log.warn({ podSandboxId: rec.id, exitCode: code }, 'pod sandbox infra exited; the pod is not ready');
+        this.log.warn({ podSandboxId: id, exitCode: code }, 'pod sandbox infra exited; the pod is not ready');
       });
+    } catch (e) {
+      this.log.warn({ err: e, podSandboxId: id }, 'recording a pod infra exit');
     }
   }
 
@@ -250,5 +271,13 @@ export class PodManager {
       stateDir: this.config.state_dir,
       defaultCgroupParent: path.join(this.config.cgroup_root, this.config.default_cgroup_parent),
     });
+    // Infra exits from now on are pushed (recovery found those of the time the daemon was down).
+    for (const rec of this.store.list()) this.watchInfra(rec.id);
+  }
+
+  /** Stops watching (the daemon's shutdown). */
+  close(): void {
+    this.infras.close();
+    this.infraMonitors.close();
   }
 }

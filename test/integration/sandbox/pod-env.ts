@@ -63,6 +63,7 @@ export async function makePodEnv(t: AfterHost, overrides: Record<string, unknown
   const log = pino({ level: process.env.SANDLOT_TEST_LOG ?? 'silent' });
   const env = {} as PodEnv;
   const build = async (): Promise<void> => {
+    (env.pods as PodManager | undefined)?.close(); // a restart: the old daemon watches nothing any more
     env.network = await NetworkManager.create({ config, log });
     env.pods = new PodManager({ config, log, network: env.network, cgroups: new CgroupManager() });
     await env.pods.start();

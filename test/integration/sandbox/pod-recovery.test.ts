@@ -35,7 +35,8 @@ test('after a restart: running pods stay READY untouched, a pod whose infra died
   meta.state = 'creating';
   fs.writeFileSync(metaFile, JSON.stringify(meta));
 
-  // The infra of `dies` is killed while the daemon is "down".
+  // The infra of `dies` is killed while the daemon is "down" (nothing watches its exit).
+  env.pods.close();
   process.kill(diesRec.pid, 'SIGKILL');
   await waitFor('the killed infra to be gone', () => !alive(diesRec.pid));
 
@@ -92,12 +93,14 @@ test('a pinned netns with a CNI attachment but no metadata is released at start'
   assert.deepEqual(ipamLeases(env.config.state_dir), [], 'its IP is released');
 });
 
-test('a pod whose infra dies while the daemon runs turns NOTREADY in status and list', { timeout: 120_000 }, async (t) => {
+test('a pod whose infra dies while the daemon runs turns NOTREADY, pushed, in status and list', { timeout: 120_000 }, async (t) => {
   const env = await makePodEnv(t);
   const { pod_sandbox_id: id } = (await env.call('RunPodSandbox', { config: podConfig('sudden') })) as { pod_sandbox_id: string };
   const rec = env.pods.get(id);
   process.kill(rec.pid, 'SIGKILL');
-  await waitFor('the exit file', () => fs.existsSync(path.join(rec.paths.exitDir, id)));
+  // Pushed by the end of the infra's conmon (a pidfd): no Status or List needed to notice it.
+  await waitFor('the infra exit to be recorded', () => env.pods.get(id).state === 'stopped');
+  assert.ok(fs.existsSync(path.join(rec.paths.exitDir, id)), 'conmon wrote the exit file first');
   const st = (await env.call('PodSandboxStatus', { pod_sandbox_id: id })) as { status: { state: string } };
   assert.equal(st.status.state, 'SANDBOX_NOTREADY');
   const list = (await env.call('ListPodSandbox', { filter: { state: { state: 'SANDBOX_NOTREADY' } } })) as { items: Array<{ id: string }> };
