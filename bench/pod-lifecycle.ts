@@ -5,7 +5,8 @@
 // created, started, killed and deleted with runc directly, without conmon, CNI, overlay
 // or books. Prints median and p95 per step and in total, and sandlot's overhead over
 // the floor as a ratio; asserts nothing.
-//   node --import tsx bench/pod-lifecycle.ts [--pods 20]
+//   node --import tsx bench/pod-lifecycle.ts [--pods 20] [--skip-floor] [--cpu-prof]
+// --cpu-prof runs the daemon under `node --cpu-prof` and prints where its CPU went.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +20,7 @@ import { createRuntime } from '../src/oci/runtimes.js';
 import { removeCgroupTree } from '../src/sandbox/resources/cgroups.js';
 import { testCgroupRoot } from '../test/helpers/cgroup.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+import { printCpuProfile } from './lib/cpu-profile.js';
 import { ownCpuMs } from './lib/proc-usage.js';
 
 const IMAGE = 'docker.io/library/busybox:latest';
@@ -165,16 +167,21 @@ function report(title: string, t: Timings, steps: readonly string[]): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { pods: { type: 'string', default: '20' }, 'skip-floor': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: { pods: { type: 'string', default: '20' }, 'skip-floor': { type: 'boolean', default: false }, 'cpu-prof': { type: 'boolean', default: false } },
+  });
   const n = Number(values.pods);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-pods-'));
   const log = pino({ level: 'silent' });
   const cgroupParent = path.join(testCgroupRoot(), `sandlot-bench-${process.pid}`);
   let d: TestDaemon | undefined;
   let rawDriver: RuntimeDriver | undefined;
+  // --cpu-prof: the daemon writes a V8 CPU profile at exit; its summary is printed then.
+  const profDir = path.join(dir, 'cpu-prof');
   try {
     await writeBusyboxLayout(path.join(dir, 'layout'), IMAGE);
-    d = await startDaemon({ built: true, config: { preload_images: [path.join(dir, 'layout')], log_level: 'info' } });
+    const nodeArgs = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+    d = await startDaemon({ built: true, nodeArgs, config: { preload_images: [path.join(dir, 'layout')], log_level: 'info' } });
     const logDir = path.join(dir, 'logs');
     // One warm-up pod: the first create pays for caches (binaries, layer snapshot pages).
     await sandlotPod(d, {}, 'warmup', logDir);
@@ -223,6 +230,7 @@ async function main(): Promise<void> {
       for (const p of ps.items) await d.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }).catch(() => undefined);
       await d.cleanup();
       await removeCgroupTree(path.join(testCgroupRoot(), '/sandlot')).catch(() => undefined);
+      if (values['cpu-prof'] && fs.existsSync(profDir)) printCpuProfile(profDir);
     }
     if (rawDriver) {
       // A failed run leaves raw containers running: every one goes, by force.

@@ -30,6 +30,8 @@ export interface StartDaemonOptions {
   dir?: string;
   /** Run the built daemon (dist/, as `make build` leaves it) instead of the sources under tsx; benchmarks measure that one. */
   built?: boolean;
+  /** Extra Node flags for the daemon process (e.g. `--cpu-prof` in a benchmark). */
+  nodeArgs?: string[];
 }
 
 /** The named methods of a generated service definition (without its `[name: string]` index signature). */
@@ -96,6 +98,7 @@ export class TestDaemon {
     readonly config: Record<string, unknown>,
     private readonly args: string[],
     private readonly built = false,
+    private readonly nodeArgs: string[] = [],
   ) {
     this.client = new CriClient(this.socket);
   }
@@ -134,7 +137,7 @@ export class TestDaemon {
   async start(): Promise<void> {
     this.stderr = '';
     const entry = this.built && builtIsFresh() ? [BUILT_BIN] : ['--import', 'tsx', BIN];
-    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...entry, 'daemon', '--config', this.configPath, ...this.args], {
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, ...this.nodeArgs, ...entry, 'daemon', '--config', this.configPath, ...this.args], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -294,7 +297,7 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<TestDa
   };
   const configPath = path.join(dir, 'config.yaml');
   fs.writeFileSync(configPath, YAML.stringify(config));
-  const d = new TestDaemon(dir, configPath, config, opts.args ?? [], opts.built ?? false);
+  const d = new TestDaemon(dir, configPath, config, opts.args ?? [], opts.built ?? false, opts.nodeArgs ?? []);
   try {
     await d.start();
   } catch (e) {
