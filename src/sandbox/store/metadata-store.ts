@@ -74,7 +74,7 @@ export class MetadataStore<R extends MetadataRecord> {
   /** Writes the record atomically and keeps a copy in memory. */
   async save(rec: R): Promise<void> {
     await this.write(rec);
-    this.records.set(rec.id, structuredClone(rec));
+    this.records.set(rec.id, frozenCopy(rec));
   }
 
   /** Writes the record atomically to disk only (a cell commits it to memory itself). */
@@ -96,7 +96,7 @@ export class MetadataStore<R extends MetadataRecord> {
    * unknown), listed and found like the others until it is removed.
    */
   remember(rec: R): void {
-    this.records.set(rec.id, structuredClone(rec));
+    this.records.set(rec.id, frozenCopy(rec));
   }
 
   /**
@@ -147,7 +147,7 @@ export class MetadataStore<R extends MetadataRecord> {
         if (rec.version !== METADATA_VERSION) throw new Error(`unknown metadata version ${JSON.stringify(rec.version)}`);
         if (rec.id !== id) throw new Error(`metadata names ${this.opts.kind} "${rec.id}"`);
         records.push(rec);
-        this.records.set(id, structuredClone(rec));
+        this.records.set(id, frozenCopy(rec));
       } catch (e) {
         failures.push({ id, reason: `${this.metaPath(id)}: ${errorMessage(e)}`, kind: 'unreadable', ...(parsed !== undefined ? { parsed } : {}) });
       }
@@ -173,8 +173,9 @@ export class MetadataStore<R extends MetadataRecord> {
     return matches.length === 1 ? structuredClone(this.records.get(matches[0])!) : undefined;
   }
 
-  list(): R[] {
-    return [...this.records.values()].map((r) => structuredClone(r));
+  /** The kept records themselves, frozen (a read never copies; change one through its cell). */
+  list(): Array<Readonly<R>> {
+    return [...this.records.values()];
   }
 
   has(id: string): boolean {
@@ -189,4 +190,22 @@ export class MetadataStore<R extends MetadataRecord> {
       return [];
     }
   }
+}
+
+/**
+ * The copy the store keeps: deeply frozen, so list() can hand the kept records out
+ * without a copy per read (a List of 100 pods cloned 100 records) and no reader can
+ * change what the store holds; find() still answers a mutable copy.
+ */
+function frozenCopy<R>(rec: R): R {
+  return deepFreeze(structuredClone(rec));
+}
+
+function deepFreeze<T>(v: T): T {
+  // Byte arrays (a decoded `bytes` field) cannot be frozen while they hold elements.
+  if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v) && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
+  }
+  return v;
 }
