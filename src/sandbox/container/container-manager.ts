@@ -120,10 +120,11 @@ export class ContainerManager {
           .filter((c) => c.state === 'running')
           .map((c) => ({ id: c.id, type: 'container' as const, ...(c.oomScoreAdj !== undefined ? { oomScoreAdj: c.oomScoreAdj } : {}) })),
     });
-    this.exits = new ExitBooks({ monitors: this.monitors, podScores: this.podScores });
+    const exitDeletes = new ExitDeletes(this.monitors, log);
+    this.exits = new ExitBooks({ monitors: this.monitors, podScores: this.podScores, onRecorded: (rec) => exitDeletes.begin(rec) });
     this.parts = {
       exits: this.exits,
-      exitDeletes: new ExitDeletes(this.monitors, log),
+      exitDeletes,
       monitors: this.monitors,
       names: this.names,
       log,

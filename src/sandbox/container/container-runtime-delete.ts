@@ -35,9 +35,7 @@ export class ExitDeletes {
   constructor(
     private readonly monitors: Pick<ContainerMonitors, 'of'>,
     private readonly log: Logger,
-  ) {
-    exitDeletesOf.set(monitors, this);
-  }
+  ) {}
 
   /** Begins the delete of a container whose exit was just recorded (once per container). */
   begin(rec: ContainerRecord): void {
@@ -64,15 +62,6 @@ export class ExitDeletes {
     this.running.delete(id);
     return deleted !== undefined && (await deleted);
   }
-}
-
-/** Each ContainerManager's ExitDeletes, by the monitors its ExitBooks record exits with. */
-const exitDeletesOf = new WeakMap<object, ExitDeletes>();
-
-/** ExitBooks' call once an exit is recorded: begins the runtime delete of `rec` (where a manager made an ExitDeletes for `monitors`). */
-export function deleteAfterExit(monitors: object, rec: ContainerRecord): ContainerRecord {
-  exitDeletesOf.get(monitors)?.begin(rec);
-  return rec;
 }
 
 /** An exited container's delete: no kill first (delete --force kills what it left), then conmon's exit. */

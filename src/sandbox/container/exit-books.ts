@@ -11,7 +11,6 @@ import { OomKillReader, readExit, readTerminationMessage } from './container-exi
 import type { ContainerMonitors } from './container-monitors.js';
 import type { ContainerMonitor } from './container-monitor.js';
 import type { PodOomScores } from '../resources/pod-oom-scores.js';
-import { deleteAfterExit } from './container-runtime-delete.js';
 
 /** Exit code reported when the monitor left none (containerd's unknown exit code). */
 export const UNKNOWN_EXIT_CODE = 255;
@@ -20,6 +19,8 @@ export interface ExitBooksOptions {
   /** The monitors of each handler's containers, and where their exit files are. */
   monitors: Pick<ContainerMonitors, 'of' | 'exitDir'>;
   podScores: PodOomScores;
+  /** Called with each exit once recorded (the manager begins the runtime delete there, issue 13). */
+  onRecorded?: (rec: ContainerRecord) => void;
 }
 
 /** The exits of containers, recorded through each container's cell. */
@@ -49,9 +50,10 @@ export class ExitBooks {
       return d;
     };
     // Stop, the monitor's end, the checks before a change, recovery: all record it here.
-    return container
-      .updateLocked('record the exit of', ['created', 'running'], exited, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' })
-      .then((r) => deleteAfterExit(this.options.monitors, r)); // issue 13: the runtime delete begins now
+    return container.updateLocked('record the exit of', ['created', 'running'], exited, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' }).then((r) => {
+      this.options.onRecorded?.(r);
+      return r;
+    });
   }
 
   /** Records the exit when the exit file is there (one stat); the caller holds the mutex. */
