@@ -1,7 +1,7 @@
 // sandlot beside Debian's containerd (1.6, runc), both started privately in the same run
 // and driven by the same CRI gRPC client with the same workload (issue 13): pod
 // lifecycles one after another and N at once, per-RPC p50/p95, the same lifecycle with
-// a process per call (crictl is not in Debian: `node bench/lib/cri-call.mjs` per call,
+// a process per call (crictl is not in Debian: bench/lib/cri-raw, a one-call Go gRPC client,
 // for both), daemon CPU per pod (the daemon's own utime+stime, children excluded), RSS
 // and PSS of daemon + per-pod helpers (conmon; containerd-shim-runc-v2) at 0/20/100
 // pods, List/Status latency at 100 pods, and a 1 MiB and a 200 MiB pull from a local
@@ -26,8 +26,6 @@ import { measurePull, measureScale } from './lib/vs-phases.js';
 import { report, type RunFigures } from './lib/vs-report.js';
 
 const MIB = 1024 * 1024;
-/** Process-per-call lifecycles per repetition: each call starts a node process (0.3–0.6 s here). */
-const MAX_PROCESS_PER_CALL_PODS = 10;
 
 interface Setup {
   dir: string;
@@ -139,7 +137,7 @@ async function main(): Promise<void> {
       ...{ seq: {}, par: {}, perCall: {}, parWallMs: {}, cpuPerPodMs: {}, freshIdleKiB: {}, scale: {}, pulls: {} },
       reps: 0,
       pods,
-      perCallPods: Math.min(pods, MAX_PROCESS_PER_CALL_PODS),
+      perCallPods: pods,
     };
     for (const rt of runtimes) f.freshIdleKiB[rt.name] = memoryOf(rt.pid).rssKiB;
     // The built daemon (dist/) is what a node runs; under tsx (dist stale) its figures are not comparable.

@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CriClient, RuntimeUnaryMethod } from '../../src/cli/client.js';
+import { loadCriServices, type CriServices } from '../../src/cri/proto.js';
+import { buildGo } from '../../test/helpers/go-build.js';
 import { timed, type Timings } from './stats.js';
 
 export const CALL_TIMEOUT_MS = 120_000;
@@ -20,7 +22,7 @@ export const LIFECYCLE = [
 ] as const;
 /** The app container ends on SIGTERM at once: stop measures the path, not a grace period. */
 const APP_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'];
-const CRI_CALL = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cri-call.mjs');
+const CRI_RAW_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cri-raw');
 
 export interface CriRuntime {
   name: 'sandlot' | 'containerd';
@@ -40,19 +42,34 @@ export const grpcCaller =
   async (method, req) =>
     (await rt.client.runtimeCall(method, req, { timeoutMs: CALL_TIMEOUT_MS })) as unknown as Answer;
 
-/** A fresh `node bench/lib/cri-call.mjs` per call: what crictl costs a caller, for both runtimes alike. */
+let criRaw: string | undefined;
+let services: CriServices | undefined;
+
+/**
+ * A fresh `cri-raw` process per call (bench/lib/cri-raw: a Go gRPC client that dials, makes
+ * one call and exits, as crictl does): what crictl costs a caller, for both runtimes alike.
+ * The request is encoded and the answer decoded here, with the project's CRI proto.
+ */
 export const processCaller =
   (rt: CriRuntime): Caller =>
-  (method, req) =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CRI_CALL, rt.socket, method, JSON.stringify(req)], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
+  (method, req) => {
+    criRaw ??= buildGo(CRI_RAW_DIR, 'cri-raw');
+    services ??= loadCriServices();
+    const def = services.RuntimeService[method];
+    const body = def.requestSerialize(req);
+    return new Promise((resolve, reject) => {
+      const child = spawn(criRaw!, [rt.socket, def.path], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const out: Buffer[] = [];
       let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdout.on('data', (d: Buffer) => out.push(d));
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       child.once('error', reject);
-      child.once('close', (code) => (code === 0 ? resolve(JSON.parse(out) as Answer) : reject(new Error(`cri-call ${method}: exit ${code}: ${err}`))));
+      child.once('close', (code) =>
+        code === 0 ? resolve(def.responseDeserialize(Buffer.concat(out)) as Answer) : reject(new Error(`cri-raw ${method}: exit ${code}: ${err.trim()}`)),
+      );
+      child.stdin.end(body);
     });
+  };
 
 export interface Workload {
   image: string;

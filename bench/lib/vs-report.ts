@@ -79,7 +79,9 @@ function mainRows(f: RunFigures, levels: number[]): Row[] {
 
 export function report(f: RunFigures, levels: number[]): void {
   console.log(`\nsandlot vs containerd: ${f.pods} pods, ${f.reps} alternating repetitions, runc, ${f.perCallPods} pods per process-per-call run`);
-  console.log('(process per call: crictl is not in Debian; a fresh `node bench/lib/cri-call.mjs` per RPC stands in for it, for both runtimes)\n');
+  console.log(
+    '(process per call: crictl is not in Debian; a fresh bench/lib/cri-raw per RPC, a Go gRPC client that dials, calls once and exits, stands in for it, for both runtimes)\n',
+  );
   printTable(
     ['figure', 'containerd', 'sandlot', 'sandlot ÷ containerd'],
     mainRows(f, levels).map(([name, c, s, fmt]) => [name, fmt(c), fmt(s), ratio(s, c)]),
