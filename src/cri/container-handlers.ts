@@ -18,6 +18,7 @@ import type { CreateContainerRequest } from '../types/cri/runtime/v1/CreateConta
 import type { IDMapping } from '../types/cri/runtime/v1/IDMapping.js';
 import type { Mount } from '../types/cri/runtime/v1/Mount.js';
 import type { Signal__Output } from '../types/cri/runtime/v1/Signal.js';
+import { AnswerMemo } from './answer-memo.js';
 import type { HandlerSet } from './handler-types.js';
 
 const CRI_STATES: readonly CriContainerState[] = ['CONTAINER_CREATED', 'CONTAINER_RUNNING', 'CONTAINER_EXITED', 'CONTAINER_UNKNOWN'];
@@ -210,6 +211,9 @@ function timeoutMs(v: unknown): number {
 }
 
 export function containerHandlers(containers: ContainerManager): HandlerSet {
+  // List answers: one message per frozen record, sent as the bytes it was first encoded to.
+  const listed = new AnswerMemo(containerOf);
+  const items = async (filter: ContainerFilterMessage | null | undefined) => (await containers.list(parseFilter(filter))).map((r) => listed.of(r));
   return {
     unary: {
       async CreateContainer(req) {
@@ -254,7 +258,7 @@ export function containerHandlers(containers: ContainerManager): HandlerSet {
         return res;
       },
       async ListContainers(req) {
-        return { containers: (await containers.list(parseFilter(req.filter))).map(containerOf) };
+        return { containers: await items(req.filter) };
       },
       async UpdateContainerResources(req) {
         const id = containerId(req);
@@ -271,7 +275,7 @@ export function containerHandlers(containers: ContainerManager): HandlerSet {
     },
     stream: {
       async *StreamContainers(req) {
-        yield { containers: (await containers.list(parseFilter(req.filter))).map(containerOf) };
+        yield { containers: await items(req.filter) };
       },
     },
   };

@@ -1,14 +1,21 @@
-// Loads the project's CRI proto (api/cri.proto) into grpc-js service definitions, with
-// the loader options every decoder here uses (PROTO_LOADER_OPTIONS; the generated types
-// in src/types/cri/ are made with the same, see test/unit/cri/generated-types.test.ts).
-import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
-import { InvalidArgumentError } from '../errors.js';
-import type { ProtoGrpcType } from '../types/cri/cri.js';
-import type { ProtoGrpcType as SandlotProtoGrpcType } from '../types/cri/sandlot.js';
-import type { CriMethod, RequestInputOf, RequestOf } from './handler-types.js';
-import { loadSync } from '@grpc/proto-loader';
+// The project's protos (api/sandlot.proto, which imports api/cri.proto) as grpc-js
+// service definitions, built straight from the protobufjs types: one parse per process,
+// shared by the daemon, the CLI client and the tests. @grpc/proto-loader would also make,
+// for every message type of every method, descriptor objects and file descriptor protos
+// (for reflection, which sandlot does not serve): about 2 MiB of RSS for nothing.
+//
+// Decoding uses PROTO_LOADER_OPTIONS, the options the generated types in src/types/cri/
+// are made with (test/unit/cri/generated-types.test.ts): keepCase field names, int64 as
+// decimal strings, enums as names, defaults filled, oneofs named. Encoding takes what
+// proto-loader's serializer takes (fromObject), and answers built by an AnswerMemo go
+// out as the bytes encoded the first time (src/cri/answer-memo.ts).
+import { makeClientConstructor, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 import path from 'node:path';
+import protobuf from 'protobufjs';
+import { InvalidArgumentError } from '../errors.js';
 import { packageRoot } from '../util/package-info.js';
+import { messageSerializer } from './message-encoder.js';
+import type { CriMethod, RequestInputOf, RequestOf } from './handler-types.js';
 
 export function protoPath(): string {
   return path.join(packageRoot(), 'api/cri.proto');
@@ -22,17 +29,17 @@ export const PROTO_LOADER_OPTIONS = {
   oneofs: true,
 } as const;
 
+/** What protobufjs's toObject takes of the options (keepCase is a parse option). */
+const CONVERSION: protobuf.IConversionOptions = {
+  longs: PROTO_LOADER_OPTIONS.longs,
+  enums: PROTO_LOADER_OPTIONS.enums,
+  defaults: PROTO_LOADER_OPTIONS.defaults,
+  oneofs: PROTO_LOADER_OPTIONS.oneofs,
+};
+
 export interface CriServices {
   RuntimeService: ServiceDefinition;
   ImageService: ServiceDefinition;
-}
-
-export function loadCriServices(): CriServices {
-  const pkg = loadCriPackage();
-  return {
-    RuntimeService: pkg.RuntimeService.service,
-    ImageService: pkg.ImageService.service,
-  };
 }
 
 export interface ApiServices extends CriServices {
@@ -40,34 +47,74 @@ export interface ApiServices extends CriServices {
   SandlotImages: ServiceDefinition;
 }
 
-/**
- * Every service the daemon serves, from one load of api/sandlot.proto (which imports
- * cri.proto): loading cri.proto on its own as well would keep a second copy of all CRI
- * descriptors in the daemon (about 2 MiB of heap).
- */
-export function loadApiServices(): ApiServices {
+let loaded: ApiServices | undefined;
+
+/** api/sandlot.proto and what it imports (cri.proto), parsed with field names as written. */
+function loadRoot(): protobuf.Root {
   const api = path.join(packageRoot(), 'api');
-  const def = loadSync(path.join(api, 'sandlot.proto'), { ...PROTO_LOADER_OPTIONS, includeDirs: [api] });
-  const pkg = loadPackageDefinition(def) as unknown as SandlotProtoGrpcType;
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(api, target));
+  root.loadSync(path.join(api, 'sandlot.proto'), { keepCase: PROTO_LOADER_OPTIONS.keepCase });
+  root.resolveAll();
+  return root;
+}
+
+function deserializer(type: protobuf.Type): (buf: Buffer) => object {
+  return (buf) => type.toObject(type.decode(buf), CONVERSION);
+}
+
+/** One method as grpc-js takes it (what proto-loader makes, without the reflection descriptors). */
+function methodDefinition(serviceName: string, m: protobuf.Method): MethodDefinition<object, object> {
+  const req = m.resolvedRequestType!;
+  const res = m.resolvedResponseType!;
   return {
-    RuntimeService: pkg.runtime.v1.RuntimeService.service,
-    ImageService: pkg.runtime.v1.ImageService.service,
-    SandlotImages: pkg.sandlot.v1.Images.service,
+    path: `/${serviceName}/${m.name}`,
+    requestStream: m.requestStream === true,
+    responseStream: m.responseStream === true,
+    requestSerialize: messageSerializer(req),
+    requestDeserialize: deserializer(req),
+    responseSerialize: messageSerializer(res),
+    responseDeserialize: deserializer(res),
+    originalName: m.name.charAt(0).toLowerCase() + m.name.slice(1),
   };
 }
 
-/** runtime.v1 as grpc-js loads it, typed by the generated src/types/cri/cri.ts. */
-function loadCriPackage(): ProtoGrpcType['runtime']['v1'] {
-  const def = loadSync(protoPath(), PROTO_LOADER_OPTIONS);
-  return (loadPackageDefinition(def) as unknown as ProtoGrpcType).runtime.v1;
+function serviceDefinition(root: protobuf.Root, serviceName: string): ServiceDefinition {
+  const def: Record<string, MethodDefinition<object, object>> = {};
+  for (const m of root.lookupService(serviceName).methodsArray) def[m.name] = methodDefinition(serviceName, m);
+  return def;
 }
 
-// Untyped on purpose for now: callers index methods by name (src/cli/client.ts, tests);
-// the typed constructors are ProtoGrpcType['runtime']['v1'] (src/types/cri/cri.ts).
+/**
+ * Every service the daemon serves, from one parse of api/sandlot.proto (which imports
+ * cri.proto), made once per process: the daemon, its clients and the tests share it.
+ */
+export function loadApiServices(): ApiServices {
+  if (!loaded) {
+    const root = loadRoot();
+    loaded = {
+      RuntimeService: serviceDefinition(root, 'runtime.v1.RuntimeService'),
+      ImageService: serviceDefinition(root, 'runtime.v1.ImageService'),
+      SandlotImages: serviceDefinition(root, 'sandlot.v1.Images'),
+    };
+  }
+  return loaded;
+}
+
+export function loadCriServices(): CriServices {
+  const { RuntimeService, ImageService } = loadApiServices();
+  return { RuntimeService, ImageService };
+}
+
+// Untyped on purpose for now: callers index methods by name (tests); the typed stubs are
+// RuntimeServiceClient / ImageServiceClient (src/types/cri/runtime/v1/).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function loadCriClientConstructors(): { RuntimeService: any; ImageService: any } {
-  const pkg = loadCriPackage();
-  return { RuntimeService: pkg.RuntimeService, ImageService: pkg.ImageService };
+  const services = loadCriServices();
+  return {
+    RuntimeService: makeClientConstructor(services.RuntimeService, 'RuntimeService'),
+    ImageService: makeClientConstructor(services.ImageService, 'ImageService'),
+  };
 }
 
 /**

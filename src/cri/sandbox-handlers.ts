@@ -21,6 +21,7 @@ import type { PodSandboxStatus } from '../types/cri/runtime/v1/PodSandboxStatus.
 import type { PodSandboxStatusResponse } from '../types/cri/runtime/v1/PodSandboxStatusResponse.js';
 import type { PortMapping as PortMappingMessage } from '../types/cri/runtime/v1/PortMapping.js';
 import type { RunPodSandboxRequest } from '../types/cri/runtime/v1/RunPodSandboxRequest.js';
+import { AnswerMemo } from './answer-memo.js';
 import { answer, type HandlerSet } from './handler-types.js';
 
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
@@ -216,6 +217,9 @@ function parseFilter(f: PodSandboxFilter | null | undefined): PodFilter {
 }
 
 export function sandboxHandlers(pods: PodManager): HandlerSet {
+  // List answers: one message per frozen record, sent as the bytes it was first encoded to.
+  const listed = new AnswerMemo(podSandbox);
+  const items = (filter: PodSandboxFilter | null | undefined) => pods.list(parseFilter(filter)).map((r) => listed.of(r));
   return {
     unary: {
       async RunPodSandbox(req) {
@@ -262,12 +266,12 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
         });
       },
       ListPodSandbox(req) {
-        return answer(() => ({ items: pods.list(parseFilter(req.filter)).map(podSandbox) }));
+        return answer(() => ({ items: items(req.filter) }));
       },
     },
     stream: {
       *StreamPodSandboxes(req) {
-        yield { pod_sandboxes: pods.list(parseFilter(req.filter)).map(podSandbox) };
+        yield { pod_sandboxes: items(req.filter) };
       },
     },
   };

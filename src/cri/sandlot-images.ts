@@ -2,19 +2,17 @@
 // PullWithProgress streams per-layer progress of the same pull PullImage runs;
 // Import makes the daemon read an image archive from its own filesystem, so imports
 // go through the daemon's store lock like every other write.
-import { loadPackageDefinition, type ServiceDefinition } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { makeClientConstructor, type ServiceDefinition } from '@grpc/grpc-js';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import type { ImageService } from '../image/image-service.js';
 import type { PullProgress } from '../image/puller.js';
 import { isDigest, isHexId, parseReference } from '../image/reference.js';
-import { packageRoot } from '../util/package-info.js';
 import type { ProtoGrpcType } from '../types/cri/sandlot.js';
 import type { PullEvent } from '../types/cri/sandlot/v1/PullEvent.js';
 import type { HandlerSet } from './handler-types.js';
 import { authConfig, imageField } from './image-handlers.js';
-import { PROTO_LOADER_OPTIONS } from './proto.js';
+import { loadApiServices } from './proto.js';
 
 /** Progress of one layer in one phase is sent at most this often. */
 export const PROGRESS_INTERVAL_MS = 100;
@@ -27,15 +25,9 @@ export interface ExtraService {
   handlers: HandlerSet;
 }
 
-function loadSandlotPackage(): ProtoGrpcType['sandlot']['v1'] {
-  const api = path.join(packageRoot(), 'api');
-  const def = loadSync(path.join(api, 'sandlot.proto'), { ...PROTO_LOADER_OPTIONS, includeDirs: [api] });
-  return (loadPackageDefinition(def) as unknown as ProtoGrpcType).sandlot.v1;
-}
-
 /** The client constructor of sandlot.v1.Images (typed ImagesClient), for the CLI and tests. */
 export function loadSandlotImagesClient(): ProtoGrpcType['sandlot']['v1']['Images'] {
-  return loadSandlotPackage().Images;
+  return makeClientConstructor(loadApiServices().SandlotImages, 'Images') as unknown as ProtoGrpcType['sandlot']['v1']['Images'];
 }
 
 /** Drops progress events that come faster than PROGRESS_INTERVAL_MS per layer and phase. */
@@ -109,10 +101,7 @@ function sandlotImagesHandlers(images: ImageService): HandlerSet {
   };
 }
 
-/**
- * sandlot.v1.Images over `images`, for CriServerOptions.extraServices; `definition` when
- * the caller loaded it already (loadApiServices), else loaded here.
- */
-export function sandlotImagesService(images: ImageService, definition: ServiceDefinition = loadSandlotPackage().Images.service): ExtraService {
+/** sandlot.v1.Images over `images`, for CriServerOptions.extraServices. */
+export function sandlotImagesService(images: ImageService, definition: ServiceDefinition = loadApiServices().SandlotImages): ExtraService {
   return { name: 'sandlot.v1.Images', definition, handlers: sandlotImagesHandlers(images) };
 }

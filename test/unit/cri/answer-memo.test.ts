@@ -1,0 +1,111 @@
+// AnswerMemo and the message serializer (src/cri/answer-memo.ts, message-encoder.ts):
+// List answers built from frozen records go out as bytes encoded once, and decode to
+// exactly what the plain path (fromObject + encode) gives; a changed record is a new
+// object, so its answer and bytes are new.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AnswerMemo, isMemoizedAnswer } from '../../../src/cri/answer-memo.js';
+import { loadCriServices } from '../../../src/cri/proto.js';
+
+interface FakeRecord {
+  id: string;
+  name: string;
+  state: 'running' | 'stopped';
+  createdAt: string;
+  labels: Record<string, string>;
+}
+
+function record(id: string, state: FakeRecord['state'] = 'running'): FakeRecord {
+  return Object.freeze({ id, name: `pod-${id}`, state, createdAt: '1733560000123456789', labels: Object.freeze({ app: id }) });
+}
+
+function podSandbox(r: FakeRecord) {
+  return {
+    id: r.id,
+    metadata: { name: r.name, uid: `uid-${r.id}`, namespace: 'ns', attempt: 1 },
+    state: r.state === 'running' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
+    created_at: r.createdAt,
+    labels: r.labels,
+    annotations: { 'a.example/b': 'c' },
+    runtime_handler: 'runc',
+  };
+}
+
+const list = loadCriServices().RuntimeService.ListPodSandbox;
+const status = loadCriServices().RuntimeService.PodSandboxStatus;
+
+test('a List answer of memoized messages is the same bytes and decodes to the same answer as the plain one', () => {
+  const memo = new AnswerMemo(podSandbox);
+  const recs = ['a1', 'b2', 'c3'].map((id) => record(id));
+  const memoized = { items: recs.map((r) => memo.of(r)) };
+  const plain = { items: recs.map(podSandbox) };
+  assert.ok(memoized.items.every(isMemoizedAnswer));
+  assert.ok(!plain.items.some(isMemoizedAnswer));
+  const a = list.responseSerialize(memoized);
+  const b = list.responseSerialize(plain);
+  assert.ok(a.equals(b), 'the only field is the list: same bytes in the same order');
+  assert.deepEqual(list.responseDeserialize(a), list.responseDeserialize(b));
+  // Sent again (bytes kept) it is still the same.
+  assert.ok(list.responseSerialize(memoized).equals(b));
+  const decoded = list.responseDeserialize(a) as { items: Array<{ id: string; created_at: string; state: string; labels: object }> };
+  assert.deepEqual(
+    decoded.items.map((p) => [p.id, p.created_at, p.state, p.labels]),
+    recs.map((r) => [r.id, r.createdAt, 'SANDBOX_READY', { app: r.id }]),
+  );
+});
+
+test('the memo answers the same frozen message for the same record, a new one for a changed record', () => {
+  const memo = new AnswerMemo(podSandbox);
+  const r1 = record('a1');
+  const m1 = memo.of(r1);
+  assert.equal(memo.of(r1), m1);
+  assert.ok(Object.isFrozen(m1) && Object.isFrozen(m1.metadata));
+  // The store replaces a changed record with a new frozen copy: its answer and bytes follow.
+  const before = list.responseSerialize({ items: [m1] });
+  const r2 = Object.freeze({ ...r1, state: 'stopped' as const });
+  const m2 = memo.of(r2);
+  assert.notEqual(m2, m1);
+  const after = list.responseDeserialize(list.responseSerialize({ items: [m2] })) as { items: Array<{ state: string }> };
+  assert.equal(after.items[0].state, 'SANDBOX_NOTREADY');
+  assert.equal((list.responseDeserialize(before) as { items: Array<{ state: string }> }).items[0].state, 'SANDBOX_READY');
+});
+
+test('a record that is not frozen (a mutable copy) gets a fresh message every time, never kept bytes', () => {
+  const memo = new AnswerMemo(podSandbox);
+  const r = { ...record('a1'), labels: { app: 'a1' } };
+  const m = memo.of(r);
+  assert.ok(!isMemoizedAnswer(m));
+  assert.notEqual(memo.of(r), m);
+  r.state = 'stopped';
+  const decoded = list.responseDeserialize(list.responseSerialize({ items: [memo.of(r)] })) as { items: Array<{ state: string }> };
+  assert.equal(decoded.items[0].state, 'SANDBOX_NOTREADY');
+});
+
+test('an answer mixing a memoized message with plain fields decodes equal to the plain one', () => {
+  const memo = new AnswerMemo((r: FakeRecord) => ({
+    id: r.id,
+    state: 'SANDBOX_READY',
+    created_at: r.createdAt,
+    labels: r.labels,
+    network: { ip: '10.0.0.2', additional_ips: [] },
+  }));
+  const r = record('a1');
+  const rest = { info: { k: 'v' }, containers_statuses: [{ id: 'c1', state: 'CONTAINER_RUNNING' }], timestamp: '1733560000999999999' };
+  const mixed = status.responseSerialize({ status: memo.of(r), ...rest });
+  const plain = status.responseSerialize({ status: { ...memo.of(r) }, ...rest });
+  assert.deepEqual(status.responseDeserialize(mixed), status.responseDeserialize(plain));
+});
+
+test('a list that mixes memoized and plain messages takes the plain path, and empty lists stay empty', () => {
+  const memo = new AnswerMemo(podSandbox);
+  const items = [memo.of(record('a1')), podSandbox(record('b2'))];
+  assert.deepEqual(
+    list.responseDeserialize(list.responseSerialize({ items })),
+    list.responseDeserialize(list.responseSerialize({ items: items.map((m) => ({ ...m })) })),
+  );
+  assert.deepEqual(list.responseDeserialize(list.responseSerialize({ items: [] })), { items: [] });
+});
+
+test('the serializer refuses an array, as proto-loader did', () => {
+  assert.throws(() => list.responseSerialize([]), /expected object with ListPodSandboxResponse structure, got array/);
+});
