@@ -63,7 +63,8 @@ export class CriClient {
     const target = `unix://${socketPath}`;
     // Answers larger than grpc-js's default 4 MiB: an ExecSync answer holds up to 16 MiB
     // of each stream. Requests are not capped here; the daemon takes up to 16 MiB.
-    const limits = { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES };
+    // No channelz: nothing reads its per-call books.
+    const limits = { 'grpc.max_receive_message_length': MAX_ANSWER_BYTES, 'grpc.enable_channelz': 0 };
     // makeClientConstructor is what loadPackageDefinition builds each service's stub with.
     const Runtime = makeClientConstructor(services.RuntimeService, 'RuntimeService');
     const Image = makeClientConstructor(services.ImageService, 'ImageService');

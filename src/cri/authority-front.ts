@@ -72,6 +72,14 @@ export class AuthorityFront extends Duplex {
     this.socket.write(chunk, cb);
   }
 
+  /**
+   * What the HTTP/2 session flushes at once (an answer's HEADERS, DATA and trailers come
+   * as several buffers) goes out in one write, not one system call per buffer.
+   */
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (e?: Error | null) => void): void {
+    this.socket.write(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), cb);
+  }
+
   override _final(cb: (e?: Error | null) => void): void {
     this.socket.end(cb);
   }

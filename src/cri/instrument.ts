@@ -122,23 +122,24 @@ function metadataCarrier(md: Metadata): Record<string, string> {
 
 class CallScope {
   readonly start = process.hrtime.bigint();
-  readonly controller = new AbortController();
-  readonly log: Logger;
   readonly span;
   /** The context with this call's span active: handlers run in it, so their work is its children. */
   private readonly otelContext: Context;
   private readonly attributes: Attributes;
+  // Made when first used: a read that logs nothing at the daemon's level needs neither.
+  private logger: Logger | undefined;
+  private controller: AbortController | undefined;
+  private cancelReason: Error | undefined;
 
   constructor(
     private readonly opts: InstrumentOptions,
     readonly service: string,
     readonly method: string,
-    req: IdentifyingFields,
+    private readonly req: IdentifyingFields,
     md: Metadata,
   ) {
     opts.inflight?.begin();
     opts.metrics.criCallsInFlight.inc({ service: shortName(service), method });
-    this.log = opts.log.child({ rpc: method, ...idFields(req) });
     const parent = propagation.extract(context.active(), metadataCarrier(md));
     this.attributes = spanAttributes(method, req);
     this.span = opts.tracer.startSpan(
@@ -152,13 +153,45 @@ class CallScope {
     this.otelContext = trace.setSpan(parent, this.span);
   }
 
+  get log(): Logger {
+    return (this.logger ??= this.opts.log.child({ rpc: this.method, ...idFields(this.req) }));
+  }
+
+  /** Aborts the call's signal (made now if the handler has not asked for it yet). */
+  cancel(reason: Error): void {
+    this.cancelReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  get cancelled(): boolean {
+    return this.cancelReason !== undefined;
+  }
+
+  private get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.cancelReason) this.controller.abort(this.cancelReason);
+    }
+    return this.controller.signal;
+  }
+
   /** Runs `fn` (the handler) in the call's span, with the request's attributes for its child spans. */
   run<T>(fn: () => T): T {
     return context.with(this.otelContext, () => withSpanAttributes(this.attributes, fn));
   }
 
   get ctx(): CallContext {
-    return { log: this.log, signal: this.controller.signal };
+    // Getters: the call's logger and signal are made only if the handler uses them.
+    const log = () => this.log;
+    const signal = () => this.signal;
+    return {
+      get log() {
+        return log();
+      },
+      get signal() {
+        return signal();
+      },
+    };
   }
 
   /** Names on the span what the call made (RunPodSandbox's pod, CreateContainer's container): traces are found by these IDs. */
@@ -189,7 +222,7 @@ class CallScope {
       if (isServerError(code)) this.span.setStatus({ code: SpanStatusCode.ERROR, message: details });
     } else {
       const level = READ_ONLY.test(this.method) ? 'debug' : 'info';
-      this.log[level]({ durationMs, code: 'OK' }, 'call done');
+      if (this.opts.log.isLevelEnabled(level)) this.log[level]({ durationMs, code: 'OK' }, 'call done');
     }
     this.span.setAttribute('rpc.grpc.status_code', code);
     this.span.end();
@@ -246,7 +279,7 @@ function wrapUnary(opts: InstrumentOptions, service: string, method: string, han
     const bad = malformedReason(call.request);
     const request: object = bad === undefined ? call.request : {};
     const scope = new CallScope(opts, service, method, request, call.metadata);
-    call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
+    call.on('cancelled', () => scope.cancel(new Error('call cancelled by the client')));
     // Called inside then(), so a handler that throws synchronously (a plain function, not
     // `async`) is answered with its status like one that rejects, not left to grpc-js.
     Promise.resolve()
@@ -273,14 +306,14 @@ function wrapStream(opts: InstrumentOptions, service: string, method: string, ha
     const bad = malformedReason(call.request);
     const request: object = bad === undefined ? call.request : {};
     const scope = new CallScope(opts, service, method, request, call.metadata);
-    call.on('cancelled', () => scope.controller.abort(new Error('call cancelled by the client')));
+    call.on('cancelled', () => scope.cancel(new Error('call cancelled by the client')));
     void scope.run(async () => {
       try {
         if (bad !== undefined) throw malformedError(service, method, bad);
         // Inside the try: a handler that throws synchronously (before returning its
         // iterable) is answered with its status too.
         for await (const msg of handler(request, scope.ctx)) {
-          if (scope.controller.signal.aborted) break;
+          if (scope.cancelled) break;
           if (!call.write(msg)) await new Promise((r) => call.once('drain', r));
         }
         scope.finish(undefined);

@@ -78,6 +78,8 @@ export async function claimSocketPath(socketPath: string): Promise<void> {
 export class CriServer {
   private readonly grpc = new Server({
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    // sandlot serves no channelz service; its per-call books cost ~6 % of a read's CPU.
+    'grpc.enable_channelz': 0,
   });
   private readonly injector: ConnectionInjector;
   private readonly listener: net.Server;
