@@ -120,6 +120,27 @@ function metadataCarrier(md: Metadata): Record<string, string> {
   return carrier;
 }
 
+/** What every call of one method shares: worked out once, when the service is registered. */
+interface MethodFacts {
+  method: string;
+  /** The metric labels (service without its package). */
+  labels: { service: string; method: string };
+  spanName: string;
+  rpcAttributes: Attributes;
+  /** The level of the "call done" line: reads at debug, everything else at info. */
+  doneLevel: 'debug' | 'info';
+}
+
+function methodFacts(service: string, method: string): MethodFacts {
+  return {
+    method,
+    labels: { service: shortName(service), method },
+    spanName: `${fullName(service)}/${method}`,
+    rpcAttributes: { 'rpc.system': 'grpc', 'rpc.service': fullName(service), 'rpc.method': method },
+    doneLevel: READ_ONLY.test(method) ? 'debug' : 'info',
+  };
+}
+
 class CallScope {
   readonly start = process.hrtime.bigint();
   readonly span;
@@ -133,28 +154,20 @@ class CallScope {
 
   constructor(
     private readonly opts: InstrumentOptions,
-    readonly service: string,
-    readonly method: string,
+    private readonly facts: MethodFacts,
     private readonly req: IdentifyingFields,
     md: Metadata,
   ) {
     opts.inflight?.begin();
-    opts.metrics.criCallsInFlight.inc({ service: shortName(service), method });
+    opts.metrics.criCallsInFlight.inc(facts.labels);
     const parent = propagation.extract(context.active(), metadataCarrier(md));
-    this.attributes = spanAttributes(method, req);
-    this.span = opts.tracer.startSpan(
-      `${fullName(service)}/${method}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: { 'rpc.system': 'grpc', 'rpc.service': fullName(service), 'rpc.method': method, ...this.attributes },
-      },
-      parent,
-    );
+    this.attributes = spanAttributes(facts.method, req);
+    this.span = opts.tracer.startSpan(facts.spanName, { kind: SpanKind.SERVER, attributes: { ...facts.rpcAttributes, ...this.attributes } }, parent);
     this.otelContext = trace.setSpan(parent, this.span);
   }
 
   get log(): Logger {
-    return (this.logger ??= this.opts.log.child({ rpc: this.method, ...idFields(this.req) }));
+    return (this.logger ??= this.opts.log.child({ rpc: this.facts.method, ...idFields(this.req) }));
   }
 
   /** Aborts the call's signal (made now if the handler has not asked for it yet). */
@@ -221,13 +234,13 @@ class CallScope {
       // failed make the span an error; a client's mistake (NOT_FOUND …) leaves it unset.
       if (isServerError(code)) this.span.setStatus({ code: SpanStatusCode.ERROR, message: details });
     } else {
-      const level = READ_ONLY.test(this.method) ? 'debug' : 'info';
+      const level = this.facts.doneLevel;
       if (this.opts.log.isLevelEnabled(level)) this.log[level]({ durationMs, code: 'OK' }, 'call done');
     }
     this.span.setAttribute('rpc.grpc.status_code', code);
     this.span.end();
-    this.opts.metrics.criCallDuration.observe({ service: shortName(this.service), method: this.method, code: statusName(code) }, durationMs / 1000);
-    this.opts.metrics.criCallsInFlight.dec({ service: shortName(this.service), method: this.method });
+    this.opts.metrics.criCallDuration.observe({ ...this.facts.labels, code: statusName(code) }, durationMs / 1000);
+    this.opts.metrics.criCallsInFlight.dec(this.facts.labels);
     this.opts.inflight?.end();
     return { code, details };
   }
@@ -275,10 +288,11 @@ function malformedError(service: string, method: string, reason: string): Invali
 }
 
 function wrapUnary(opts: InstrumentOptions, service: string, method: string, handler: AnyUnaryHandler) {
+  const facts = methodFacts(service, method);
   return (call: ServerUnaryCall<object, unknown>, callback: sendUnaryData<unknown>): void => {
     const bad = malformedReason(call.request);
     const request: object = bad === undefined ? call.request : {};
-    const scope = new CallScope(opts, service, method, request, call.metadata);
+    const scope = new CallScope(opts, facts, request, call.metadata);
     call.on('cancelled', () => scope.cancel(new Error('call cancelled by the client')));
     // Called inside then(), so a handler that throws synchronously (a plain function, not
     // `async`) is answered with its status like one that rejects, not left to grpc-js.
@@ -302,10 +316,11 @@ function wrapUnary(opts: InstrumentOptions, service: string, method: string, han
 }
 
 function wrapStream(opts: InstrumentOptions, service: string, method: string, handler: AnyStreamHandler) {
+  const facts = methodFacts(service, method);
   return (call: ServerWritableStream<object, unknown>): void => {
     const bad = malformedReason(call.request);
     const request: object = bad === undefined ? call.request : {};
-    const scope = new CallScope(opts, service, method, request, call.metadata);
+    const scope = new CallScope(opts, facts, request, call.metadata);
     call.on('cancelled', () => scope.cancel(new Error('call cancelled by the client')));
     void scope.run(async () => {
       try {
