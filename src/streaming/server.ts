@@ -7,20 +7,17 @@
 //   /attach/<token>      same protocols
 //   /portforward/<token> portforward.k8s.io over SPDY, or WebSocket channels
 //
-// A token that is unknown, used or expired gets 404 before anything runs.
+// A token that is unknown, used or expired gets 404 before anything runs. The session
+// code (src/streaming/sessions.ts: ws, SPDY, the protocols) is imported on the first
+// upgrade: a node that never streams does not keep it in its heap.
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
 import type { StreamingTlsMaterial } from '../config/streaming-tls.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { StreamingBackend } from './backend.js';
-import { PORTFORWARD_PROTOCOL_V1, serveSpdyPortForward } from './portforward-spdy.js';
-import { serveWsPortForward } from './portforward-ws.js';
-import { REMOTECOMMAND_SPDY_PROTOCOLS, serveSpdyRemoteCommand } from './remotecommand-spdy.js';
-import { serveWsRemoteCommand } from './remotecommand-ws.js';
 import {
   validateAttachRequest,
   validateExecRequest,
@@ -29,9 +26,9 @@ import {
   type ExecRequest,
   type PortForwardRequest,
 } from './requests.js';
-import { SpdySession } from './spdy/session.js';
+import type { StreamingSessions } from './sessions.js';
 import { TokenStore, type BoundRequest } from './tokens.js';
-import { negotiateWsProtocol, type ChannelProtocol } from './ws-channels.js';
+import { rejectUpgrade } from './upgrade-reply.js';
 
 export interface StreamingServerOptions {
   /** host:port; port 0 picks a free one (config key streaming_address). */
@@ -50,7 +47,6 @@ export interface StreamingServerOptions {
 
 const PATH_RE = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]{1,128})\/?$/;
 const UPGRADE_MISSING = 'unable to upgrade: missing upgrade headers in request';
-const PROTOCOL_HEADER = 'x-stream-protocol-version';
 
 /** Splits `host:port` / `[v6]:port` into listen arguments. */
 export function parseListenAddress(address: string): { host: string; port: number } {
@@ -64,9 +60,12 @@ export function parseListenAddress(address: string): { host: string; port: numbe
 
 export class StreamingServer {
   private readonly tokens: TokenStore;
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
   private readonly upgraded = new Set<Duplex>();
   private readonly running = new Set<Promise<void>>();
+  /** The session code once the first upgrade imported it. */
+  private sessions: StreamingSessions | undefined;
+  private sessionsLoading: Promise<StreamingSessions> | undefined;
+  private closing = false;
   /** Base URL clients are sent to, e.g. http://127.0.0.1:40123 (https:// with TLS). */
   readonly baseUrl: string;
 
@@ -136,9 +135,10 @@ export class StreamingServer {
 
   /** Stops listening and ends every session (their processes are killed/detached). */
   async close(): Promise<void> {
+    this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.upgraded) s.destroy();
-    for (const c of this.wss.clients) c.terminate();
+    this.sessions?.terminate();
     this.server.closeAllConnections();
     await Promise.allSettled([...this.running]);
     await closed;
@@ -184,80 +184,40 @@ export class StreamingServer {
     const connection = String(req.headers.connection ?? '').toLowerCase();
     if (!connection.split(',').some((t) => t.trim() === 'upgrade')) {
       rejectUpgrade(socket, 400, UPGRADE_MISSING);
-    } else if (upgrade === 'websocket') {
-      this.upgradeWebSocket(req, socket, head, bound);
-    } else if (upgrade === 'spdy/3.1') {
-      this.upgradeSpdy(req, socket as Socket, head, bound);
+    } else if (upgrade === 'websocket' || upgrade === 'spdy/3.1') {
+      const kind = upgrade === 'websocket' ? 'websocket' : 'spdy';
+      this.withSessions(socket, (sessions) => sessions.upgrade(kind, req, socket, head, bound, (sock, served) => this.track(sock, served)));
     } else {
       rejectUpgrade(socket, 400, UPGRADE_MISSING);
     }
   }
 
-  private upgradeSpdy(req: http.IncomingMessage, socket: Socket, head: Buffer, bound: BoundRequest): void {
-    const offered = headerList(req.headers[PROTOCOL_HEADER]);
-    const supported = bound.kind === 'portforward' ? [PORTFORWARD_PROTOCOL_V1] : REMOTECOMMAND_SPDY_PROTOCOLS;
-    // httpstream.Handshake: no offer at all is a pre-1.0 client, served the oldest way.
-    const protocol = offered.length === 0 ? '' : offered.find((p) => supported.includes(p));
-    if (protocol === undefined) {
-      const msg = `unable to upgrade: unable to negotiate protocol: client supports [${offered.join(' ')}], server accepts [${supported.join(' ')}]`;
-      rejectUpgrade(
-        socket,
-        403,
-        msg,
-        supported.map((p) => `X-Accepted-Stream-Protocol-Versions: ${p}`),
-      );
+  /**
+   * Runs `serve` with the session code, importing it on the first upgrade. Until then the
+   * connection's bytes wait in its socket (an upgraded socket is not flowing); a socket
+   * that closed meanwhile, or a server that is closing, ends it instead.
+   */
+  private withSessions(socket: Duplex, serve: (sessions: StreamingSessions) => void): void {
+    if (this.sessions) {
+      serve(this.sessions);
       return;
     }
-    socket.setNoDelay(true);
-    socket.write(
-      'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n' +
-        (protocol ? `X-Stream-Protocol-Version: ${protocol}\r\n` : '') +
-        '\r\n',
-    );
-    const log = this.sessionLog(bound, 'spdy', protocol);
-    const session = new SpdySession({ socket, isServer: true, head, log });
-    const served =
-      bound.kind === 'portforward'
-        ? serveSpdyPortForward({ session, request: bound.request, backend: this.opts.backend, log })
-        : serveSpdyRemoteCommand({
-            session,
-            protocol,
-            command: bound,
-            backend: this.opts.backend,
-            log,
-            ...(this.opts.streamCreationTimeoutMs !== undefined ? { streamCreationTimeoutMs: this.opts.streamCreationTimeoutMs } : {}),
-          });
-    this.track(socket, served);
-  }
-
-  private upgradeWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, bound: BoundRequest): void {
-    const offered = headerList(req.headers['sec-websocket-protocol']);
-    const protocol = negotiateWsProtocol(offered);
-    if (!protocol) {
-      rejectUpgrade(socket, 400, `requested protocol(s) are not supported: [${offered.join(' ')}]`);
-      return;
-    }
-    if (bound.kind === 'portforward' && bound.request.ports.length === 0) {
-      rejectUpgrade(socket, 400, 'port forward over websocket needs the ports in the PortForward request');
-      return;
-    }
-    this.wss.options.handleProtocols = () => protocol.name || false;
-    this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const log = this.sessionLog(bound, 'websocket', protocol.name);
-      const served = this.serveWs(ws, protocol, bound, log);
-      this.track(socket, served);
+    this.sessionsLoading ??= import('./sessions.js').then(({ StreamingSessions }) => {
+      const { backend, log, streamCreationTimeoutMs } = this.opts;
+      this.sessions = new StreamingSessions({ backend, log, ...(streamCreationTimeoutMs !== undefined ? { streamCreationTimeoutMs } : {}) });
+      return this.sessions;
     });
-  }
-
-  private serveWs(ws: WebSocket, protocol: ChannelProtocol, bound: BoundRequest, log: Logger): Promise<void> {
-    const backend = this.opts.backend;
-    if (bound.kind === 'portforward') return serveWsPortForward({ ws, protocol, request: bound.request, backend, log });
-    return serveWsRemoteCommand({ ws, protocol, command: bound, backend, log });
-  }
-
-  private sessionLog(bound: BoundRequest, transport: string, protocol: string): Logger {
-    const ids = bound.kind === 'portforward' ? { podSandboxId: bound.request.podSandboxId } : { containerId: bound.request.containerId };
-    return this.opts.log.child({ streaming: bound.kind, transport, protocol, ...ids });
+    this.sessionsLoading.then(
+      (sessions) => {
+        if (this.closing || socket.destroyed) socket.destroy();
+        else serve(sessions);
+      },
+      (err: unknown) => {
+        this.sessionsLoading = undefined; // the next upgrade tries again
+        this.opts.log.error({ err }, 'loading the streaming session code');
+        rejectUpgrade(socket, 500, 'loading the streaming session code failed');
+      },
+    );
   }
 
   private track(socket: Duplex, served: Promise<void>): void {
@@ -270,22 +230,4 @@ export class StreamingServer {
       });
     this.running.add(p);
   }
-}
-
-function headerList(v: string | string[] | undefined): string[] {
-  const values = Array.isArray(v) ? v : v === undefined ? [] : [v];
-  return values
-    .flatMap((s) => s.split(','))
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
-}
-
-function rejectUpgrade(socket: Duplex, status: number, message: string, extraHeaders: string[] = []): void {
-  const body = `${message}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n` +
-      'Connection: close\r\nContent-Type: text/plain; charset=utf-8\r\n' +
-      extraHeaders.map((h) => `${h}\r\n`).join('') +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
 }
