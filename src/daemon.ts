@@ -43,6 +43,7 @@ import { exposureWarnings, loadStreamingTls } from './config/streaming-tls.js';
 import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
 import { packageVersion } from './util/package-info.js';
+import { TrimSchedule } from './util/trim-schedule.js';
 import { mallocTrim, probeMountApi } from '../native/index.js';
 
 /** How long in-flight calls get to finish on SIGTERM. */
@@ -153,28 +154,29 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   };
 }
 
-/** How often the daemon gives free malloc pages back when calls came since it last did. */
-const TRIM_INTERVAL_MS = 10_000;
+/** How often the daemon looks whether calls came and went since it last trimmed. */
+const TRIM_CHECK_MS = 1_000;
+/** Under calls that never pause (a kubelet's relists), a trim at least this often. */
+const TRIM_BUSY_INTERVAL_MS = 10_000;
 
 /**
  * Gives glibc's free heap pages back to the kernel (malloc_trim): once start-up is done
- * (module compilation, the proto parse and preloads leave free chunks behind), then every
- * TRIM_INTERVAL_MS when calls came since the last trim and none is in flight at that
- * moment. A burst of calls leaves ~10 MiB of free chunks resident otherwise
- * (bench/read-under-load.ts: [heap] 6 → 16 MiB after 30 cycles). A kubelet calls every
- * second or so, so waiting for a quiet interval would never trim under one. A trim that
- * finds nothing to give back takes ~0.2 ms; one that returns 25 MiB ~9 ms.
+ * (module compilation, the proto parse and preloads leave free chunks behind), then when
+ * calls came since the last trim and none is in flight: once a second passed without a
+ * new call (a burst is over), or every TRIM_BUSY_INTERVAL_MS while calls keep coming (a
+ * kubelet calls every second or so: waiting for a quiet interval would never trim under
+ * one). A burst of calls leaves ~10 MiB of free chunks resident otherwise
+ * (bench/read-under-load.ts: [heap] 6 → 16 MiB after 30 cycles), and the first pull
+ * ~9 MiB in the arenas of V8's compiler threads (undici's llhttp WebAssembly). A trim
+ * that finds nothing to give back takes ~0.2 ms; one that returns 25 MiB ~9 ms.
  */
 function trimAfterCalls(server: CriServer, closers: Closer[]): void {
+  const calls = () => ({ started: server.callsStarted, inFlight: server.callsInFlight });
   mallocTrim();
-  let trimmed = server.callsStarted;
+  const schedule = new TrimSchedule({ busyIntervalMs: TRIM_BUSY_INTERVAL_MS }, calls(), Date.now());
   const timer = setInterval(() => {
-    const now = server.callsStarted;
-    if (now !== trimmed && server.callsInFlight === 0) {
-      mallocTrim();
-      trimmed = now;
-    }
-  }, TRIM_INTERVAL_MS);
+    if (schedule.check(calls(), Date.now())) mallocTrim();
+  }, TRIM_CHECK_MS);
   timer.unref();
   closers.push({ what: 'malloc-trim', close: () => Promise.resolve(clearInterval(timer)) });
 }
