@@ -1,6 +1,7 @@
 // `sandlot daemon`: builds every component from the validated configuration, serves
 // CRI on the socket, and shuts down cleanly on SIGTERM/SIGINT.
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from './config/types.js';
@@ -158,22 +159,27 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
 const TRIM_CHECK_MS = 1_000;
 /** Under calls that never pause (a kubelet's relists), a trim at least this often. */
 const TRIM_BUSY_INTERVAL_MS = 10_000;
+/** A V8 heap this much smaller than at the last trim: a major GC freed native memory since. */
+const TRIM_HEAP_SHRINK_BYTES = 4 * 1024 * 1024;
 
 /**
  * Gives glibc's free heap pages back to the kernel (malloc_trim): once start-up is done
  * (module compilation, the proto parse and preloads leave free chunks behind), then when
- * calls came since the last trim and none is in flight: once a second passed without a
+ * none is in flight and calls came since the last trim: once a second passed without a
  * new call (a burst is over), or every TRIM_BUSY_INTERVAL_MS while calls keep coming (a
  * kubelet calls every second or so: waiting for a quiet interval would never trim under
- * one). A burst of calls leaves ~10 MiB of free chunks resident otherwise
- * (bench/read-under-load.ts: [heap] 6 → 16 MiB after 30 cycles), and the first pull
- * ~9 MiB in the arenas of V8's compiler threads (undici's llhttp WebAssembly). A trim
- * that finds nothing to give back takes ~0.2 ms; one that returns 25 MiB ~9 ms.
+ * one); and when V8's heap shrank by TRIM_HEAP_SHRINK_BYTES since the last trim (the
+ * memory reducer's GC, seconds after a burst, frees the Buffers and native parts of what
+ * it collected, with no call left to cause a trim). A burst of calls leaves ~10 MiB of
+ * free chunks resident otherwise (bench/read-under-load.ts: [heap] 6 → 16 MiB after 30
+ * cycles), and the first pull ~9 MiB in the arenas of V8's compiler threads (undici's
+ * llhttp WebAssembly). A trim that finds nothing to give back takes ~0.2 ms; one that
+ * returns 25 MiB ~9 ms.
  */
 function trimAfterCalls(server: CriServer, closers: Closer[]): void {
-  const calls = () => ({ started: server.callsStarted, inFlight: server.callsInFlight });
+  const calls = () => ({ started: server.callsStarted, inFlight: server.callsInFlight, heapBytes: v8.getHeapStatistics().total_heap_size });
   mallocTrim();
-  const schedule = new TrimSchedule({ busyIntervalMs: TRIM_BUSY_INTERVAL_MS }, calls(), Date.now());
+  const schedule = new TrimSchedule({ busyIntervalMs: TRIM_BUSY_INTERVAL_MS, heapShrinkBytes: TRIM_HEAP_SHRINK_BYTES }, calls(), Date.now());
   const timer = setInterval(() => {
     if (schedule.check(calls(), Date.now())) mallocTrim();
   }, TRIM_CHECK_MS);
