@@ -9,6 +9,12 @@ const START_CONCURRENCY = 4;
 const READ_ROUNDS = 200;
 /** Lets helpers finish starting (and pages settle) before memory is read. */
 const SETTLE_MS = 2000;
+/**
+ * Idle memory is read after this long without calls: V8's memory reducer collects about 8 s
+ * after a burst (and the daemon returns the freed malloc memory then), Go's scavenger gives
+ * memory back over seconds too; read sooner, both runtimes show the garbage of the burst.
+ */
+const IDLE_MS = 12_000;
 const PULL_TIMEOUT_MS = 10 * 60_000;
 
 export interface ScaleFigures {
@@ -22,8 +28,8 @@ export interface ScaleFigures {
   idleAfter: Memory;
 }
 
-async function settledMemory(rt: CriRuntime): Promise<{ daemon: Memory; runtime: Memory }> {
-  await sleep(SETTLE_MS);
+async function settledMemory(rt: CriRuntime, waitMs = SETTLE_MS): Promise<{ daemon: Memory; runtime: Memory }> {
+  await sleep(waitMs);
   const daemon = memoryOf(rt.pid);
   const helpers = sumMemory(rt.helpers());
   return { daemon, runtime: { rssKiB: daemon.rssKiB + helpers.rssKiB, pssKiB: daemon.pssKiB + helpers.pssKiB } };
@@ -44,7 +50,7 @@ async function reads(rt: CriRuntime, running: Array<{ pod: string; ctr: string }
 
 /** Starts pods up to each level (memory at each), reads at the top, removes them all. */
 export async function measureScale(rt: CriRuntime, w: Workload, levels: number[]): Promise<ScaleFigures> {
-  const idle = await settledMemory(rt);
+  const idle = await settledMemory(rt, IDLE_MS);
   const running: Array<{ pod: string; ctr: string }> = [];
   const out: ScaleFigures = { idleDaemon: idle.daemon, levels: [{ pods: 0, ...idle }], reads: {}, idleAfter: idle.daemon };
   const call = grpcCaller(rt);
@@ -60,7 +66,7 @@ export async function measureScale(rt: CriRuntime, w: Workload, levels: number[]
   } finally {
     await removeAllPods(rt, START_CONCURRENCY);
   }
-  out.idleAfter = (await settledMemory(rt)).daemon;
+  out.idleAfter = (await settledMemory(rt, IDLE_MS)).daemon;
   return out;
 }
 
