@@ -27,7 +27,7 @@ import { podIps } from './cni-result.js';
 import { CniRunner, type CniPortMapping, type RuntimeConf } from './cni-runner.js';
 import { NetnsStore, validatePodId, type InterfaceCounters, type NetnsOps, type PodUserns } from './netns-store.js';
 import { ResultCache } from './result-cache.js';
-import { SharedExclusiveLock } from './shared-exclusive-lock.js';
+import { SharedExclusiveLock } from '../util/shared-exclusive-lock.js';
 
 export interface PortMapping {
   protocol: 'TCP' | 'UDP' | 'SCTP';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toCniPortMappings, type PodNetworkRequest } from '../../../src/network/network-manager.js';
 import { parseNetDev, validatePodId } from '../../../src/network/netns-store.js';
-import { SharedExclusiveLock } from '../../../src/network/shared-exclusive-lock.js';
+import { SharedExclusiveLock } from '../../../src/util/shared-exclusive-lock.js';
 import { InvalidArgumentError } from '../../../src/errors.js';
 
 const req = (portMappings: PodNetworkRequest['portMappings']): PodNetworkRequest => ({

@@ -1,6 +1,8 @@
-// A FIFO shared/exclusive lock. Pod network ADD/DEL calls share it; removing the bridge
-// takes it exclusively, so the bridge never vanishes between the bridge plugin finding it
-// and attaching a new pod's veth to it.
+// A FIFO shared/exclusive lock, for a resource many may use at once but one must
+// sometimes take away: pod network ADD/DEL calls share the CNI bridge, removing it takes
+// the lock exclusively (the bridge never vanishes between the bridge plugin finding it
+// and attaching a new pod's veth); cgroup creates share the cgroup tree, pruning its
+// empty ancestors takes it exclusively (sandbox/resources/cgroups.ts).
 
 interface Waiter {
   exclusive: boolean;
