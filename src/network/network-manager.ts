@@ -188,6 +188,11 @@ export class NetworkManager {
     this.log.info({ podCidr: cidr }, 'pod CIDR set for the default CNI network');
   }
 
+  /** Where a pod's netns is pinned (createNetns), known before it is made. */
+  netnsPath(podId: string): string {
+    return this.netns.path(podId);
+  }
+
   /** The pod's pinned netns; with `userns` (S19) inside a new user namespace pinned at usernsPath(podId). */
   createNetns(podId: string, userns?: PodUserns): Promise<string> {
     return userns === undefined ? promised(() => this.netns.create(podId)) : this.netns.createInUserns(podId, userns);

@@ -19,7 +19,10 @@ import type { PodSandbox } from '../store/cell-types.js';
 import type { SandboxStore } from '../store/sandbox-store.js';
 
 /** The part of the NetworkManager pods use (a seam for unit tests). */
-export type PodNetwork = Pick<NetworkManager, 'createNetns' | 'usernsPath' | 'removeNetns' | 'setUp' | 'tearDown' | 'listPinned' | 'listAttached'>;
+export type PodNetwork = Pick<
+  NetworkManager,
+  'netnsPath' | 'createNetns' | 'usernsPath' | 'removeNetns' | 'setUp' | 'tearDown' | 'listPinned' | 'listAttached'
+>;
 
 /** What the container layer does for a pod being stopped or removed (wired by the daemon). */
 export interface PodContainersHook {
@@ -90,14 +93,18 @@ export async function stopPodLocked(t: PodTeardown, pod: PodSandbox): Promise<vo
   const containers = t.containers();
   if (containers) await steps.run('stopping the pod containers', () => containers.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
   const driver = t.runtimes.get(rec.runtimeHandler);
-  if (driver) await steps.run('stopping the infra container', () => stopInfra(rec, driver, t.log, t.infraWatches?.(rec.id).infra));
   let networkDown = !rec.networkUp;
-  if (rec.networkUp) {
-    await steps.run('tearing down the pod network', async () => {
-      await t.network.tearDown(podNetworkRequest(rec));
-      networkDown = true;
-    });
-  }
+  // The infra's kill and the CNI DEL need nothing of each other: at once (issue 13); the
+  // netns goes once both are done.
+  await Promise.all([
+    driver ? steps.run('stopping the infra container', () => stopInfra(rec, driver, t.log, t.infraWatches?.(rec.id).infra)) : undefined,
+    rec.networkUp
+      ? steps.run('tearing down the pod network', async () => {
+          await t.network.tearDown(podNetworkRequest(rec));
+          networkDown = true;
+        })
+      : undefined,
+  ]);
   if (rec.netnsPath !== undefined && networkDown) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
   // An unknown pod (its meta.json did not load) stays unknown; the cell keeps its change in memory.
   const stoppedNow = rec.state !== 'stopped' && rec.state !== 'unknown';

@@ -1,8 +1,9 @@
-// RunPodSandbox's steps, in order, each registering its undo: metadata first (S5), pod
-// files and /dev/shm, the pod's mount hints (S14), the netns and CNI, the pod cgroup
-// (S12), the infra spec, then the infra container under conmon. A failure undoes them
-// all and names what it was doing. What a step makes is committed through the pod's
-// cell (store/cell.ts) before the next begins; an undo reads the committed record.
+// RunPodSandbox's steps, each registering its undo: metadata first (S5, naming the
+// netns the pod will have), pod files and /dev/shm, the pod's mount hints (S14), the
+// netns; then at once the CNI ADD and the pod cgroup (S12) with the infra spec (neither
+// needs the other); then the infra container under conmon. A failure undoes them all
+// and names what it was doing. What a step makes is committed through the pod's cell
+// (store/cell.ts) before the next begins; an undo reads the committed record.
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { resolveBinary } from '../../oci/command.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { INFRA_OOM_SCORE_ADJ, sandboxSpec } from '../../oci/spec-sandbox.js';
 import { Cleanup } from '../../util/cleanup.js';
-import { type CgroupManager, podResources } from '../resources/cgroups.js';
+import { type CgroupManager, type PodResources, podResources } from '../resources/cgroups.js';
 import { mountHintAnnotations } from '../storage/mount-hints.js';
 import { CAP_SYS_RESOURCE_BIT, hasCapability } from '../resources/oom-score.js';
 import { destroyInfra, podNetworkRequest, removePodCgroups, type PodNetwork } from './pod-destroy.js';
@@ -52,12 +53,19 @@ export async function runPodLocked(s: PodSetup, pod: PodSandbox, config: RunPodI
   try {
     // S14: the pod's mount hints, read (no side effect) before the first write, which holds them.
     const hints = await podMountHints(config.annotations, config.metadata.uid);
-    await beginCreate(pod, { ...newPodRecord(s.config, pod.id, config, configHash, driver), mountHints: hints }, cleanup);
+    // A pod network's netns path is known before it exists: the first write names it, so a
+    // crash from here on leaves a record whose removal unpins it and DELs what the ADD made.
+    const netnsPath = config.namespaces.network !== 'NODE' ? s.network.netnsPath(pod.id) : undefined;
+    await beginCreate(pod, { ...newPodRecord(s.config, pod.id, config, configHash, driver, netnsPath), mountHints: hints }, cleanup);
     await preparePodFiles(pod, driver, cleanup);
-    const ips = config.namespaces.network !== 'NODE' ? await setUpPodNetwork(s, pod, cleanup) : undefined;
+    if (netnsPath !== undefined) await createPodNetns(s, pod, cleanup);
     cleanup.add('removing the pod cgroup', () => removePodCgroups(s.store, s.cgroups, pod.record));
-    await s.cgroups.create(pod.record.podCgroup, podResources(config.resources, config.overhead));
-    await writeInfraSpec(s, pod.record, driver);
+    // The CNI ADD needs the netns only, the cgroup and the spec need no interface: at once (issue 13).
+    const made = pod.record;
+    const [ips] = await allSettledFirst([
+      netnsPath !== undefined ? setUpPodNetwork(s, made) : Promise.resolve(undefined),
+      prepareInfra(s, made, driver, podResources(config.resources, config.overhead)),
+    ]);
     await runInfra(s, pod, driver, cleanup, ips);
     cleanup.release();
     const rec = pod.record;
@@ -68,8 +76,15 @@ export async function runPodLocked(s: PodSetup, pod: PodSandbox, config: RunPodI
   }
 }
 
-/** The record of a pod about to be made (state creating): its paths and cgroups (S12). */
-function newPodRecord(cfg: SandlotConfig, id: string, config: RunPodInput, configHash: string, driver: RuntimeDriver): SandboxRecord {
+/** The record of a pod about to be made (state creating): its paths, cgroups (S12) and the netns it will have. */
+function newPodRecord(
+  cfg: SandlotConfig,
+  id: string,
+  config: RunPodInput,
+  configHash: string,
+  driver: RuntimeDriver,
+  netnsPath: string | undefined,
+): SandboxRecord {
   const ownsPodCgroup = config.cgroupParent === '';
   const podCgroup = ownsPodCgroup ? path.join(cfg.cgroup_root, cfg.default_cgroup_parent, `pod-${id}`) : path.join(cfg.cgroup_root, config.cgroupParent);
   return {
@@ -83,8 +98,9 @@ function newPodRecord(cfg: SandlotConfig, id: string, config: RunPodInput, confi
     podCgroup,
     infraCgroup: path.join(podCgroup, `sandlot-${id}`),
     ownsPodCgroup,
-    netnsPath: undefined,
-    networkUp: false,
+    netnsPath,
+    // Set before the ADD: whatever the ADD did, a DEL undoes (a DEL of nothing is nothing).
+    networkUp: netnsPath !== undefined,
     ip: '',
     additionalIps: [],
     pid: 0,
@@ -113,23 +129,38 @@ interface PodIps {
 }
 
 /**
- * The pinned netns and the CNI ADD, then /etc/hosts with the IPs. The netns and the
- * network are committed together before the ADD: a crash inside it leaves an attachment
- * recovery tears down (a crash before the commit leaves a pinned netns without a pod,
- * which recovery removes: pod-recovery.ts). The IPs are returned, for the created state.
+ * The pinned netns, at the path the first record names (the record already says the
+ * network is up: a crash from here on is undone by recovery, pod-recovery.ts).
  */
-async function setUpPodNetwork(s: PodSetup, pod: PodSandbox, cleanup: Cleanup): Promise<PodIps> {
+async function createPodNetns(s: PodSetup, pod: PodSandbox, cleanup: Cleanup): Promise<void> {
   cleanup.add('removing netns', () => s.network.removeNetns(pod.id));
-  const netnsPath = await s.network.createNetns(pod.id, pod.record.config.namespaces.user);
+  await s.network.createNetns(pod.id, pod.record.config.namespaces.user);
   cleanup.add('tearing down the pod network', () => s.network.tearDown(podNetworkRequest(pod.record)));
-  const rec = await pod.updateLocked(RUN, ['creating'], (d) => {
-    d.netnsPath = netnsPath;
-    d.networkUp = true;
-    return d;
-  });
+}
+
+/** The CNI ADD, then /etc/hosts with the IPs. The IPs are returned, for the created state. */
+async function setUpPodNetwork(s: PodSetup, rec: SandboxRecord): Promise<PodIps> {
   const net = await s.network.setUp(podNetworkRequest(rec));
   await writeHosts(rec.paths, rec.config.hostname, [net.ip, ...net.additionalIps].filter(Boolean));
   return { ip: net.ip, additionalIps: net.additionalIps };
+}
+
+/** The pod cgroup with its limits (S12), the infra spec and the runtime's root: what the infra's create needs. */
+async function prepareInfra(s: PodSetup, rec: SandboxRecord, driver: RuntimeDriver, limits: PodResources): Promise<void> {
+  await s.cgroups.create(rec.podCgroup, limits);
+  await writeInfraSpec(s, rec, driver);
+  await driver.ensureRoot();
+}
+
+/**
+ * Promise.all that waits for every branch before it rejects (with the first failure):
+ * the undo of a failed RunPodSandbox must never run while a branch still makes things.
+ */
+async function allSettledFirst<T extends readonly unknown[]>(branches: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(branches);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 /** The infra container's OCI spec, in its bundle. */
@@ -162,7 +193,6 @@ async function writeInfraSpec(s: PodSetup, rec: SandboxRecord, driver: RuntimeDr
 /** The infra container created under conmon (→ created, with the pod's IPs), then started (→ running), each committed and published. */
 async function runInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup, ips: PodIps | undefined): Promise<void> {
   const { id, config, paths } = pod.record;
-  await driver.ensureRoot();
   cleanup.add('deleting the infra container', () => destroyInfra(pod.record, driver, s.log));
   const made = await s.conmon().create({
     id,
