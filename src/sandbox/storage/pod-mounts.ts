@@ -17,7 +17,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, mountPointsUnder, umount2 } from '../../../native/index.js';
-import { errorMessage, InternalError } from '../../errors.js';
+import { errnoCode, errorMessage, InternalError } from '../../errors.js';
 import type { OciMount } from '../../oci/spec-common.js';
 import type { CriMount } from '../../oci/spec-container.js';
 import {
@@ -101,6 +101,8 @@ export async function mountPodTmpfs(podDir: string, hints: readonly MountHint[])
 /** Unmounts every mount under the pod's mounts dir (idempotent; before the pod dir goes). */
 export async function unmountPodMounts(podDir: string): Promise<void> {
   const dir = podMountsDir(podDir);
+  // No mounts dir (a pod without pod-shared tmpfs volumes): nothing can be mounted below it.
+  if (!(await pathExists(dir))) return;
   const errors: Error[] = [];
   for (let round = 0; round < 8; round++) {
     // Deepest first: each is unmounted on its own, a parent after its children.
@@ -116,6 +118,16 @@ export async function unmountPodMounts(podDir: string): Promise<void> {
   }
   if (errors.length > 0) throw new AggregateError(errors, errors.map((e) => e.message).join('; '));
   await fs.rm(dir, { recursive: true, force: true });
+}
+
+/** False only when `p` is not there (ENOENT); any other failure of the stat says "maybe". */
+async function pathExists(p: string): Promise<boolean> {
+  try {
+    await fs.stat(p);
+    return true;
+  } catch (e) {
+    return errnoCode(e) !== 'ENOENT';
+  }
 }
 
 /**
