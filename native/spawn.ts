@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { callAsync, check, libc, SyscallError } from './libc.js';
-import { openPidfd, watchReadable } from './pid-watch.js';
+import { openPidfd, pidfdSendSignal, watchReadable } from './pid-watch.js';
 
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -37,7 +37,6 @@ const attrSigmask = libc.func('int posix_spawnattr_setsigmask(void *attr, void *
 const attrSigdefault = libc.func('int posix_spawnattr_setsigdefault(void *attr, void *sigset)');
 const sigemptysetFn = libc.func('int sigemptyset(void *set)');
 const sigfillsetFn = libc.func('int sigfillset(void *set)');
-const pidfdSignalFn = libc.func('int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)');
 const waitidFn = libc.func('int waitid(int idtype, int id, void *infop, int options)');
 const memfdCreateFn = libc.func('int memfd_create(const char *name, unsigned int flags)');
 
@@ -137,8 +136,17 @@ export function spawnProcess(file: string, args: string[], o: SpawnOptions): Spa
   return {
     pid,
     exited,
-    kill: (signal) => !gone && (pidfdSignalFn(pidfd, SIGNALS[signal] ?? 9, null, 0) as number) === 0,
+    kill: (signal) => !gone && pidfdSendSignalQuiet(pidfd, SIGNALS[signal] ?? 9),
   };
+}
+
+/** A signal to a child of ours: false when it is gone or cannot be signalled (as kill(2)'s -1 was read before). */
+function pidfdSendSignalQuiet(pidfd: number, signal: number): boolean {
+  try {
+    return pidfdSendSignal(pidfd, signal);
+  } catch {
+    return false;
+  }
 }
 
 /** Settles once the child has exited and is reaped (its pidfd in the one exit watcher). */

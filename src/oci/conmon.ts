@@ -6,12 +6,13 @@
 // "create is done" is the sync pipe: `_OCI_SYNCPIPE=<fd>` in its env plus that fd open,
 // on which conmon writes `{"pid": N}` (or `{"pid": -1, "message": "…"}`) once create
 // has finished. So we never sleep or poll for the pidfile.
-import { closeSync, constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants, readFileSync } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipe, type SpawnedChild } from '../../native/index.js';
+import { openPidfd, pidfdSendSignal, pipe, type SpawnedChild } from '../../native/index.js';
 import { DeadlineExceededError, errnoCode, errorMessage, FailedPreconditionError, InternalError, SandlotError } from '../errors.js';
 import { resolveBinary, spawnChild } from './command.js';
 import { commandSpan } from './command-span.js';
@@ -67,6 +68,40 @@ export async function readExitFile(exitDir: string, id: string): Promise<number 
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return undefined;
     throw e;
+  }
+}
+
+/** What signalling a container's init through its pidfd did. */
+export type InitSignalled = 'sent' | 'gone' | 'not-conmon-child';
+
+/**
+ * Signals a container's init through a pidfd, without a runtime process (issue 13: a
+ * `runc kill` per StopContainer). conmon makes itself the child subreaper before it runs
+ * `<runtime> create`, so once create has returned the init is conmon's child: a process
+ * of PID `pid` whose parent is the container's conmon is the init, and the pidfd opened
+ * before that check pins it (a PID that ended meanwhile cannot be recycled under it).
+ * 'gone' when the init has exited; 'not-conmon-child' when the PID is no child of that
+ * conmon (the caller asks the runtime). `signal` is a name ("SIGTERM") or a number.
+ */
+export function signalContainerInit(pid: number, conmonPid: number, signal: string): InitSignalled {
+  const signo = /^\d+$/.test(signal) ? Number(signal) : os.constants.signals[signal as NodeJS.Signals];
+  if (signo === undefined || pid <= 0 || conmonPid <= 0) return 'not-conmon-child';
+  const pidfd = openPidfd(pid);
+  if (pidfd === undefined) return 'gone';
+  try {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return 'gone';
+    }
+    // Fields after the command name (which may hold spaces): state, ppid, …
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(ppid) !== conmonPid) return 'not-conmon-child';
+    if (state === 'Z') return 'gone';
+    return pidfdSendSignal(pidfd, signo) ? 'sent' : 'gone';
+  } finally {
+    closeSync(pidfd);
   }
 }
 

@@ -63,7 +63,7 @@ export async function signalStopLocked(t: ContainerTeardown, container: Containe
   requireState(rec, 'stop', 'created', 'running');
   if (rec.state !== 'running' || timeoutMs <= 0) return false;
   try {
-    await t.monitors.of(rec.runtimeHandler).kill(rec.id, rec.stopSignal);
+    await t.monitors.of(rec.runtimeHandler).kill(rec.id, rec.stopSignal, { init: { pid: rec.pid, conmonPid: rec.conmonPid } });
   } catch (e) {
     t.log.debug({ err: e, containerId: rec.id, signal: rec.stopSignal }, 'sending the stop signal');
   }
@@ -87,11 +87,16 @@ export async function finishStopLocked(t: ContainerTeardown, container: Containe
   if (rec === undefined) return;
   const log = t.log.child({ containerId: rec.id, podSandboxId: rec.podId });
   const monitor = t.monitors.of(rec.runtimeHandler);
-  if (rec.state === 'stopped' || exitFileExists(t.monitors.exitDir, rec.id)) {
+  const exited = exitFileExists(t.monitors.exitDir, rec.id);
+  if (rec.state === 'stopped' || exited) {
     // In a pod-wide PID namespace the init's children outlive it (reparented to the
     // infra): a stopped container leaves none running, as containerd's shim kills
-    // them all when the init exits (S9: `all` is allowed on a stopped container).
-    await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch((e: unknown) => log.debug({ err: e }, 'killing what the container left'));
+    // them all when the init exits (S9: `all` is allowed on a stopped container). In a
+    // host PID namespace of its own the kernel has done that already (exitEndsAll) once
+    // the init has exited (the exit file; a conmon that died without one proves nothing).
+    if (rec.exitEndsAll !== true || !exited) {
+      await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch((e: unknown) => log.debug({ err: e }, 'killing what the container left'));
+    }
   } else {
     if (rec.state === 'running') log.info({ signal: rec.stopSignal }, 'container did not stop within its grace; sending SIGKILL');
     await monitor
