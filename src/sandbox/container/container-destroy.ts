@@ -140,7 +140,9 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   await steps.run('removing prepared mounts', () => removePreparedMounts(t, rec));
   if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
   // "" only for an unknown container whose spec named none.
-  if (rec.cgroupPath !== '') await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
+  if (rec.cgroupPath !== '' && (await cgroupLeft(t.cgroups, rec.cgroupPath))) {
+    await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
+  }
   if (runtimeFeatures(rec.runtimeType).filestores) await steps.run('removing filestores', () => removeFilestores(t, rec));
   await steps.run('removing runtime files', () => removeRuntimeFiles(t.monitors, rec));
   // On a failure the metadata stays, so a retry of RemoveContainer can finish the job.
@@ -148,6 +150,29 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   await container.remove('CONTAINER_DELETED_EVENT');
   t.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);
   t.log.info({ containerId: rec.id, podSandboxId: rec.podId }, 'container removed');
+}
+
+/**
+ * Whether any hierarchy still has the container's cgroup: the runtime's delete removes
+ * it (runc), so usually none does, and the removal (under the cgroup manager's one tree
+ * lock, a rmdir per hierarchy and ancestor) is skipped for a stat per hierarchy.
+ */
+async function cgroupLeft(cgroups: CgroupManager, cgPath: string): Promise<boolean> {
+  let dirs: string[];
+  try {
+    dirs = cgroups.dirs(cgPath);
+  } catch {
+    return true; // a path the manager refuses: its remove says why
+  }
+  const found = await Promise.all(
+    dirs.map((d) =>
+      fs.access(d).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return found.includes(true);
 }
 
 /** The daemon-made mounts of the container (recursive read-only binds, image volumes); idempotent. */
