@@ -161,10 +161,10 @@ export class Conmon {
    * slot 3: a real pipe whose write end we close once conmon has it. conmon keeps stdio
    * on its log file, never our pipes, so nothing ties its lifetime to ours.
    */
-  private start(o: ConmonCreateOptions, logFd: number, ctx: string): { child: SpawnedChild; sync: net.Socket } {
+  private async start(o: ConmonCreateOptions, logFd: number, ctx: string): Promise<{ child: SpawnedChild; sync: net.Socket }> {
     const [syncRead, syncWrite] = pipe();
     try {
-      const child = spawnChild(this.binary, this.args(o), {
+      const child = await spawnChild(this.binary, this.args(o), {
         stdio: ['ignore', logFd, logFd, syncWrite],
         env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
         // conmon drops files in its working directory (an `oom` marker when the
@@ -199,7 +199,7 @@ export class Conmon {
     const logHandle = await fs.open(o.conmonLogFile, 'a');
     const ctx = `creating container "${o.id}" under conmon`;
     try {
-      const { child, sync } = this.start(o, logHandle.fd, ctx);
+      const { child, sync } = await this.start(o, logHandle.fd, ctx);
       const exited = child.exited.then((x) => x.code);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
