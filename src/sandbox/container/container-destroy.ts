@@ -5,12 +5,14 @@
 // files that a failed CreateContainer undoes with. Remove tries every step
 // and joins the failures; the metadata stays until all of them succeed. The record
 // changes through the container's cell (store/cell.ts) only.
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { DeadlineExceededError } from '../../errors.js';
 import type { ImageService } from '../../image/image-service.js';
 import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
+import { SANDLOT_HOOKS_FILE } from '../../oci/hook-stages.js';
 import { preparedMountsDir, releasePreparedMounts } from '../../oci/prepared-mounts.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, requireState, type ContainerRecord } from './container.js';
@@ -133,12 +135,19 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   // The CRI: a running container is removed by force.
   if (monitor && (first.state === 'running' || first.state === 'created')) await steps.run('stopping', () => killLocked(t, container));
   const rec = container.record;
+  // The rootfs and the daemon-made mounts go while the runtime's delete begun at the exit
+  // still runs (issue 13: RemoveContainer right after a stop waited for it first) when
+  // nothing can use them any more: every process of the container ended with its init
+  // (exitEndsAll, and the exit file says the init exited) and no poststop hook is to run.
+  const early =
+    monitor !== undefined && rec.state === 'stopped' && rec.exitEndsAll === true && exitFileExists(t.monitors.exitDir, rec.id) && !hasSandlotHooks(rec);
+  const filesEarly = early ? removeMountsAndRootfs(t, steps, rec) : Promise.resolve();
   if (monitor) {
     // Done already when the delete begun at the exit succeeded (ExitDeletes); else done here.
     if (!(await t.exitDeletes.take(rec.id))) await steps.run('deleting the container', () => destroyProcess(rec, monitor!));
   } else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) steps.errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
-  await steps.run('removing prepared mounts', () => removePreparedMounts(t, rec));
-  if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
+  await filesEarly;
+  if (!early) await removeMountsAndRootfs(t, steps, rec);
   // "" only for an unknown container whose spec named none.
   if (rec.cgroupPath !== '' && (await cgroupLeft(t.cgroups, rec.cgroupPath))) {
     await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
@@ -150,6 +159,17 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   await container.remove('CONTAINER_DELETED_EVENT');
   t.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);
   t.log.info({ containerId: rec.id, podSandboxId: rec.podId }, 'container removed');
+}
+
+/** The daemon-made mounts and the rootfs, each a step of the removal. */
+async function removeMountsAndRootfs(t: ContainerTeardown, steps: Cleanup, rec: ContainerRecord): Promise<void> {
+  await steps.run('removing prepared mounts', () => removePreparedMounts(t, rec));
+  if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
+}
+
+/** Whether poststop hooks are still to run at the container's delete (oci/hook-stages.ts). */
+function hasSandlotHooks(rec: ContainerRecord): boolean {
+  return fsSync.existsSync(path.join(rec.paths.bundle, SANDLOT_HOOKS_FILE));
 }
 
 /**
