@@ -76,6 +76,17 @@ const isCode = (e: unknown, ...codes: string[]): boolean => codes.includes(Strin
  * delete walking into a volume. Idempotent.
  */
 export async function removeMountDir(dir: string): Promise<void> {
+  // A dir that is not there has no mount at or below it: mountinfo (hundreds of KiB on
+  // a busy node, a page per read) is read only for one that is (issue 13: three reads
+  // per RemoveContainer, for prepared mounts, image volumes and idmapped layers it had not).
+  const present = await fs.lstat(dir).then(
+    () => true,
+    (e: unknown) => {
+      if (isCode(e, 'ENOENT')) return false;
+      throw e;
+    },
+  );
+  if (!present) return;
   await detachMountsUnder(dir, { includeDir: true });
   const names = await fs.readdir(dir).catch((e: unknown) => {
     if (isCode(e, 'ENOENT')) return [] as string[];

@@ -16,6 +16,7 @@ const POLL_RETRY_MS = 10;
 const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
 const eventfdFn = libc.func('int eventfd(unsigned int initval, int flags)');
 const pidfdOpenFn = libc.func('int pidfd_open(int pid, unsigned int flags)');
+const pidfdSignalFn = libc.func('int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)');
 
 /** A pidfd of `pid` (PIDFD_NONBLOCK unset); undefined when the process is gone (ESRCH). */
 export function openPidfd(pid: number): number | undefined {
@@ -24,6 +25,17 @@ export function openPidfd(pid: number): number | undefined {
   const e = errno();
   if (e === ESRCH) return undefined;
   throw new SyscallError('pidfd_open', e, `pid ${pid}`);
+}
+
+/**
+ * Sends signal number `signal` to the process of `pidfd` (never a recycled PID); false
+ * when it has exited (ESRCH), a throw for any other failure.
+ */
+export function pidfdSendSignal(pidfd: number, signal: number): boolean {
+  if ((pidfdSignalFn(pidfd, signal, null, 0) as number) === 0) return true;
+  const e = errno();
+  if (e === ESRCH) return false;
+  throw new SyscallError('pidfd_send_signal', e, `signal ${signal}`);
 }
 
 interface Watch {

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { callAsync, check, libc, SyscallError } from './libc.js';
-import { openPidfd, watchReadable } from './pid-watch.js';
+import { openPidfd, pidfdSendSignal, watchReadable } from './pid-watch.js';
 
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -37,7 +37,6 @@ const attrSigmask = libc.func('int posix_spawnattr_setsigmask(void *attr, void *
 const attrSigdefault = libc.func('int posix_spawnattr_setsigdefault(void *attr, void *sigset)');
 const sigemptysetFn = libc.func('int sigemptyset(void *set)');
 const sigfillsetFn = libc.func('int sigfillset(void *set)');
-const pidfdSignalFn = libc.func('int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)');
 const waitidFn = libc.func('int waitid(int idtype, int id, void *infop, int options)');
 const memfdCreateFn = libc.func('int memfd_create(const char *name, unsigned int flags)');
 
@@ -116,18 +115,51 @@ function spawnAttr(setsid: boolean): Buffer {
 
 /** Starts `file` (searched on PATH when it has no slash) with argv [file, ...args]. */
 export function spawnProcess(file: string, args: string[], o: SpawnOptions): SpawnedChild {
-  const fa = fileActions(o);
-  const attr = spawnAttr(o.setsid ?? false);
-  const pidOut = new Int32Array(1);
+  const call = spawnCall(file, args, o);
   let rc: number;
   try {
-    rc = spawnpFn(pidOut, file, fa, attr, [file, ...args, null], envArray(o.env ?? process.env)) as number;
+    rc = spawnpFn(...call.args) as number;
   } finally {
-    faDestroy(fa);
-    attrDestroy(attr);
+    call.done();
   }
+  return spawned(file, rc, call.pid[0]);
+}
+
+/**
+ * spawnProcess on one of koffi's pool threads: posix_spawn's CLONE_VFORK suspends the
+ * calling thread until the child has exec'd (under load, milliseconds of a busy run
+ * queue), and on the event loop that held every RPC up (issue 13: what serialized
+ * CreateContainer at once). The fds in `o.stdio` must stay open until it settles.
+ */
+export async function spawnProcessAsync(file: string, args: string[], o: SpawnOptions): Promise<SpawnedChild> {
+  const call = spawnCall(file, args, o);
+  let rc: number;
+  try {
+    rc = await callAsync<number>(spawnpFn, ...call.args);
+  } finally {
+    call.done();
+  }
+  return spawned(file, rc, call.pid[0]);
+}
+
+/** posix_spawnp's arguments, and what frees them once it has returned. */
+function spawnCall(file: string, args: string[], o: SpawnOptions): { args: unknown[]; pid: Int32Array; done: () => void } {
+  const fa = fileActions(o);
+  const attr = spawnAttr(o.setsid ?? false);
+  const pid = new Int32Array(1);
+  return {
+    args: [pid, file, fa, attr, [file, ...args, null], envArray(o.env ?? process.env)],
+    pid,
+    done: () => {
+      faDestroy(fa);
+      attrDestroy(attr);
+    },
+  };
+}
+
+/** The child posix_spawnp started (rc 0), its exit watched through a pidfd. */
+function spawned(file: string, rc: number, pid: number): SpawnedChild {
   if (rc !== 0) throw new SyscallError('posix_spawnp', rc, `"${file}"`);
-  const pid = pidOut[0];
   // The child is ours and not reaped yet, so the PID cannot have been recycled.
   const pidfd = openPidfd(pid);
   if (pidfd === undefined) throw new SyscallError('pidfd_open', ESRCH, `pid ${pid}`);
@@ -137,8 +169,17 @@ export function spawnProcess(file: string, args: string[], o: SpawnOptions): Spa
   return {
     pid,
     exited,
-    kill: (signal) => !gone && (pidfdSignalFn(pidfd, SIGNALS[signal] ?? 9, null, 0) as number) === 0,
+    kill: (signal) => !gone && pidfdSendSignalQuiet(pidfd, SIGNALS[signal] ?? 9),
   };
+}
+
+/** A signal to a child of ours: false when it is gone or cannot be signalled (as kill(2)'s -1 was read before). */
+function pidfdSendSignalQuiet(pidfd: number, signal: number): boolean {
+  try {
+    return pidfdSendSignal(pidfd, signal);
+  } catch {
+    return false;
+  }
 }
 
 /** Settles once the child has exited and is reaped (its pidfd in the one exit watcher). */
@@ -215,7 +256,7 @@ export async function runProcess(file: string, args: string[], o: RunOptions): P
       fs.writeSync(stdin, o.input, 0); // at offset 0, which stays the file's offset
     }
     const [out, err] = o.outputFd !== undefined ? [o.outputFd, o.outputFd] : [own(memFile('stdout')), own(memFile('stderr'))];
-    const child = spawnProcess(file, args, { stdio: [stdin, out, err], ...(o.env ? { env: o.env } : {}) });
+    const child = await spawnProcessAsync(file, args, { stdio: [stdin, out, err], ...(o.env ? { env: o.env } : {}) });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = child.kill('SIGKILL');

@@ -18,7 +18,7 @@ import { flockTry, funlock } from '../../native/index.js';
 import { planImport } from './archive-import.js';
 import { ContentStore } from './content-store.js';
 import { RegistrySource } from './image-source.js';
-import { ImageStore, type ImageRecord } from './image-store.js';
+import { ImageStore, type ImageRecord, type RootfsRef } from './image-store.js';
 import type { ImageRuntimeConfig, Platform } from './manifest.js';
 import { Puller, type PullProgress } from './puller.js';
 import { credentialIdentity, credentialsFromAuthConfig, type CriAuthConfig, type RegistryCredentials } from './registry-auth.js';
@@ -391,11 +391,11 @@ export class ImageService {
         throw new FailedPreconditionError(`preparing rootfs of container "${containerId}": layer snapshot ${c} is missing; pull the image again`);
       }
     }
-    await this.mutex.run(() => this.store.addRootfsRef(containerId, { imageId, chainIds }));
+    await this.addRef(containerId, { imageId, chainIds });
     try {
       return await this.rootfs.prepare(containerId, chainIds, idmap);
     } catch (e) {
-      if (!existing) await this.mutex.run(() => this.store.deleteRootfsRef(containerId));
+      if (!existing) await this.dropRefs([containerId]);
       throw e;
     }
   }
@@ -403,12 +403,38 @@ export class ImageService {
   /** Unmounts and deletes the rootfs of `containerId`; idempotent. */
   async removeRootfs(containerId: string): Promise<void> {
     await this.rootfs.remove(containerId);
-    await this.mutex.run(async () => {
-      if (this.store.getRootfsRef(containerId)) {
-        await this.store.deleteRootfsRef(containerId);
+    await this.dropRefs([containerId]);
+  }
+
+  /**
+   * Records a rootfs reference: in memory under the mutex (never in the middle of a GC),
+   * its file written durably after the mutex is released (image-store.ts), so creates at
+   * once do not queue behind each other's fsyncs. Resolves once the file is on disk.
+   */
+  private async addRef(key: string, ref: RootfsRef): Promise<void> {
+    const { written } = await this.mutex.run(() => {
+      const pending = this.store.addRootfsRef(key, ref);
+      return Promise.resolve({ written: pending });
+    });
+    await written;
+  }
+
+  /**
+   * Drops rootfs references (memory under the mutex, files after it). A GC only when one
+   * named an image that is gone: while its image is there, the image keeps every layer
+   * the reference did, and a GC would free nothing (it was run on every remove).
+   */
+  private async dropRefs(keys: string[]): Promise<void> {
+    const { removed } = await this.mutex.run(async () => {
+      const refs = keys.map((k) => this.store.getRootfsRef(k)).filter((r): r is RootfsRef => r !== undefined);
+      const files = Promise.all(keys.map((k) => this.store.deleteRootfsRef(k)));
+      if (refs.some((r) => this.store.get(r.imageId) === undefined)) {
+        await files;
         await this.gcLocked();
       }
+      return { removed: files };
     });
+    await removed;
   }
 
   /**
@@ -424,13 +450,13 @@ export class ImageService {
       if (!(await this.snapshots.has(c))) throw new FailedPreconditionError(`layer snapshot ${c} of image ${img.id} is missing; pull the image again`);
     }
     const key = `${containerId}/image-volume/${index}`;
-    await this.mutex.run(() => this.store.addRootfsRef(key, { imageId: img.id, chainIds: img.chainIds }));
+    await this.addRef(key, { imageId: img.id, chainIds: img.chainIds });
     const target = path.join(imageVolumesDir(this.rootfsContainersDir, containerId), String(index));
     try {
       await mountImageVolume(this.mounter, this.snapshots.dir, target, img.chainIds);
     } catch (e) {
       await fsp.rmdir(target).catch(() => undefined);
-      await this.mutex.run(() => this.store.deleteRootfsRef(key));
+      await this.dropRefs([key]);
       throw e;
     }
     return target;
@@ -440,11 +466,8 @@ export class ImageService {
   async removeImageVolumes(containerId: string): Promise<void> {
     checkContainerId(containerId);
     await unmountImageVolumes(imageVolumesDir(this.rootfsContainersDir, containerId));
-    await this.mutex.run(async () => {
-      const keys = [...this.store.rootfsRefs().keys()].filter((k) => k.startsWith(`${containerId}/image-volume/`));
-      for (const k of keys) await this.store.deleteRootfsRef(k);
-      if (keys.length > 0) await this.gcLocked();
-    });
+    const keys = [...this.store.rootfsRefs().keys()].filter((k) => k.startsWith(`${containerId}/image-volume/`));
+    if (keys.length > 0) await this.dropRefs(keys);
   }
 
   private get rootfsContainersDir(): string {

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { runProcess, spawnProcess, type RunResult, type SpawnedChild, type SpawnOptions } from '../../native/index.js';
+import { runProcess, spawnProcessAsync, type RunResult, type SpawnedChild, type SpawnOptions } from '../../native/index.js';
 import { errorMessage } from '../errors.js';
 import { commandSpan } from './command-span.js';
 
@@ -46,12 +46,12 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /**
- * The one place src/oci starts a program: posix_spawn off the event loop's fork path,
+ * The one place src/oci starts a program: posix_spawn off the event loop (on a pool thread),
  * the exit seen through a pidfd (native/spawn.ts). Runtime calls come here through
  * runCommand, conmon directly.
  */
-export function spawnChild(file: string, args: string[], options: SpawnOptions): SpawnedChild {
-  return spawnProcess(file, args, options);
+export function spawnChild(file: string, args: string[], options: SpawnOptions): Promise<SpawnedChild> {
+  return spawnProcessAsync(file, args, options);
 }
 
 export const runCommand: CommandRunner = (file, args, options = {}) =>

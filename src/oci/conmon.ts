@@ -6,12 +6,13 @@
 // "create is done" is the sync pipe: `_OCI_SYNCPIPE=<fd>` in its env plus that fd open,
 // on which conmon writes `{"pid": N}` (or `{"pid": -1, "message": "…"}`) once create
 // has finished. So we never sleep or poll for the pidfile.
-import { closeSync, constants as fsConstants } from 'node:fs';
+import { closeSync, constants as fsConstants, readFileSync } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipe, type SpawnedChild } from '../../native/index.js';
+import { openPidfd, pidfdSendSignal, pipe, type SpawnedChild } from '../../native/index.js';
 import { DeadlineExceededError, errnoCode, errorMessage, FailedPreconditionError, InternalError, SandlotError } from '../errors.js';
 import { resolveBinary, spawnChild } from './command.js';
 import { commandSpan } from './command-span.js';
@@ -67,6 +68,40 @@ export async function readExitFile(exitDir: string, id: string): Promise<number 
   } catch (e) {
     if (errnoCode(e) === 'ENOENT') return undefined;
     throw e;
+  }
+}
+
+/** What signalling a container's init through its pidfd did. */
+export type InitSignalled = 'sent' | 'gone' | 'not-conmon-child';
+
+/**
+ * Signals a container's init through a pidfd, without a runtime process (issue 13: a
+ * `runc kill` per StopContainer). conmon makes itself the child subreaper before it runs
+ * `<runtime> create`, so once create has returned the init is conmon's child: a process
+ * of PID `pid` whose parent is the container's conmon is the init, and the pidfd opened
+ * before that check pins it (a PID that ended meanwhile cannot be recycled under it).
+ * 'gone' when the init has exited; 'not-conmon-child' when the PID is no child of that
+ * conmon (the caller asks the runtime). `signal` is a name ("SIGTERM") or a number.
+ */
+export function signalContainerInit(pid: number, conmonPid: number, signal: string): InitSignalled {
+  const signo = /^\d+$/.test(signal) ? Number(signal) : os.constants.signals[signal as NodeJS.Signals];
+  if (signo === undefined || pid <= 0 || conmonPid <= 0) return 'not-conmon-child';
+  const pidfd = openPidfd(pid);
+  if (pidfd === undefined) return 'gone';
+  try {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return 'gone';
+    }
+    // Fields after the command name (which may hold spaces): state, ppid, …
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(ppid) !== conmonPid) return 'not-conmon-child';
+    if (state === 'Z') return 'gone';
+    return pidfdSendSignal(pidfd, signo) ? 'sent' : 'gone';
+  } finally {
+    closeSync(pidfd);
   }
 }
 
@@ -126,10 +161,10 @@ export class Conmon {
    * slot 3: a real pipe whose write end we close once conmon has it. conmon keeps stdio
    * on its log file, never our pipes, so nothing ties its lifetime to ours.
    */
-  private start(o: ConmonCreateOptions, logFd: number, ctx: string): { child: SpawnedChild; sync: net.Socket } {
+  private async start(o: ConmonCreateOptions, logFd: number, ctx: string): Promise<{ child: SpawnedChild; sync: net.Socket }> {
     const [syncRead, syncWrite] = pipe();
     try {
-      const child = spawnChild(this.binary, this.args(o), {
+      const child = await spawnChild(this.binary, this.args(o), {
         stdio: ['ignore', logFd, logFd, syncWrite],
         env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', _OCI_SYNCPIPE: '3' },
         // conmon drops files in its working directory (an `oom` marker when the
@@ -164,7 +199,7 @@ export class Conmon {
     const logHandle = await fs.open(o.conmonLogFile, 'a');
     const ctx = `creating container "${o.id}" under conmon`;
     try {
-      const { child, sync } = this.start(o, logHandle.fd, ctx);
+      const { child, sync } = await this.start(o, logHandle.fd, ctx);
       const exited = child.exited.then((x) => x.code);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {

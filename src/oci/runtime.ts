@@ -106,6 +106,13 @@ export interface RuntimeFeatures {
   readonly bidirectionalPropagation: boolean;
   /** App containers join the infra's PID namespace by path (runsc: the sandbox is one). */
   readonly joinsPodPidNamespace: boolean;
+  /**
+   * A container's PID namespace is the host kernel's: when the init of a namespace of its
+   * own exits, the kernel kills and reaps every other process in it before the init's
+   * exit is seen (so after a stop nothing is left to `kill --all`). runsc: the sandbox
+   * kernel's namespaces, not measured, so not assumed.
+   */
+  readonly hostPidNamespaces: boolean;
   /** The sandbox spec's hostname is set even without a pod UTS namespace (runsc: the sentry's). */
   readonly sandboxHostnameAlways: boolean;
   /** The sandbox spec carries the pod cgroup as an annotation (runsc: S12 for subcontainers). */
@@ -149,6 +156,7 @@ const OCI_FEATURES: RuntimeFeatures = {
   sandboxOomKills: false,
   bidirectionalPropagation: true,
   joinsPodPidNamespace: true,
+  hostPidNamespaces: true,
   sandboxHostnameAlways: false,
   cgroupParentAnnotation: false,
   runtimeHookStages: ['prestart', 'createRuntime', 'createContainer', 'startContainer'],
@@ -168,6 +176,7 @@ const RUNSC_FEATURES: RuntimeFeatures = {
   sandboxOomKills: true,
   bidirectionalPropagation: false,
   joinsPodPidNamespace: false,
+  hostPidNamespaces: false,
   sandboxHostnameAlways: true,
   cgroupParentAnnotation: true,
   runtimeHookStages: ['prestart', 'createRuntime'],

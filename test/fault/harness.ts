@@ -350,6 +350,8 @@ function leftovers(env: ContainerEnv): Record<string, number> {
     ...['pods', 'containers', 'exec', 'cni/results'].flatMap((s) => entries(path.join(d.stateDir, s)).map((e) => `state/${s}/${e}`)),
     ...['pods', 'containers'].flatMap((s) => entries(path.join(d.rootDir, s)).map((e) => `root/${s}/${e}`)),
     ...entries(path.join(d.stateDir, 'exits')).map((e) => `state/exits/${e}`),
+    // The rootfs references (image-store.ts): one file per container rootfs or image volume.
+    ...entries(path.join(d.rootDir, 'images', 'rootfs-refs')).map((e) => `root/images/rootfs-refs/${e}`),
   ];
   return {
     processes: env.pids.filter((p) => alive(p)).length,

@@ -195,7 +195,9 @@ async function writeContainerSpec(
   }
   await fs.writeFile(rec.paths.spec, JSON.stringify(spec, null, 1));
   const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
+  const ownPidNamespace = spec.linux.namespaces.some((n) => n.type === 'pid' && (n.path ?? '') === '');
   return (d) => {
+    if (driver.features.hostPidNamespaces && ownPidNamespace) d.exitEndsAll = true;
     // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
     d.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
     d.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };

@@ -5,12 +5,14 @@
 // files that a failed CreateContainer undoes with. Remove tries every step
 // and joins the failures; the metadata stays until all of them succeed. The record
 // changes through the container's cell (store/cell.ts) only.
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { DeadlineExceededError } from '../../errors.js';
 import type { ImageService } from '../../image/image-service.js';
 import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
+import { SANDLOT_HOOKS_FILE } from '../../oci/hook-stages.js';
 import { preparedMountsDir, releasePreparedMounts } from '../../oci/prepared-mounts.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import { containerNameKey, requireState, type ContainerRecord } from './container.js';
@@ -63,7 +65,7 @@ export async function signalStopLocked(t: ContainerTeardown, container: Containe
   requireState(rec, 'stop', 'created', 'running');
   if (rec.state !== 'running' || timeoutMs <= 0) return false;
   try {
-    await t.monitors.of(rec.runtimeHandler).kill(rec.id, rec.stopSignal);
+    await t.monitors.of(rec.runtimeHandler).kill(rec.id, rec.stopSignal, { init: { pid: rec.pid, conmonPid: rec.conmonPid } });
   } catch (e) {
     t.log.debug({ err: e, containerId: rec.id, signal: rec.stopSignal }, 'sending the stop signal');
   }
@@ -87,11 +89,16 @@ export async function finishStopLocked(t: ContainerTeardown, container: Containe
   if (rec === undefined) return;
   const log = t.log.child({ containerId: rec.id, podSandboxId: rec.podId });
   const monitor = t.monitors.of(rec.runtimeHandler);
-  if (rec.state === 'stopped' || exitFileExists(t.monitors.exitDir, rec.id)) {
+  const exited = exitFileExists(t.monitors.exitDir, rec.id);
+  if (rec.state === 'stopped' || exited) {
     // In a pod-wide PID namespace the init's children outlive it (reparented to the
     // infra): a stopped container leaves none running, as containerd's shim kills
-    // them all when the init exits (S9: `all` is allowed on a stopped container).
-    await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch((e: unknown) => log.debug({ err: e }, 'killing what the container left'));
+    // them all when the init exits (S9: `all` is allowed on a stopped container). In a
+    // host PID namespace of its own the kernel has done that already (exitEndsAll) once
+    // the init has exited (the exit file; a conmon that died without one proves nothing).
+    if (rec.exitEndsAll !== true || !exited) {
+      await monitor.kill(rec.id, 'SIGKILL', { all: true }).catch((e: unknown) => log.debug({ err: e }, 'killing what the container left'));
+    }
   } else {
     if (rec.state === 'running') log.info({ signal: rec.stopSignal }, 'container did not stop within its grace; sending SIGKILL');
     await monitor
@@ -128,14 +135,23 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   // The CRI: a running container is removed by force.
   if (monitor && (first.state === 'running' || first.state === 'created')) await steps.run('stopping', () => killLocked(t, container));
   const rec = container.record;
+  // The rootfs and the daemon-made mounts go while the runtime's delete begun at the exit
+  // still runs (issue 13: RemoveContainer right after a stop waited for it first) when
+  // nothing can use them any more: every process of the container ended with its init
+  // (exitEndsAll, and the exit file says the init exited) and no poststop hook is to run.
+  const early =
+    monitor !== undefined && rec.state === 'stopped' && rec.exitEndsAll === true && exitFileExists(t.monitors.exitDir, rec.id) && !hasSandlotHooks(rec);
+  const filesEarly = early ? removeMountsAndRootfs(t, steps, rec) : Promise.resolve();
   if (monitor) {
     // Done already when the delete begun at the exit succeeded (ExitDeletes); else done here.
     if (!(await t.exitDeletes.take(rec.id))) await steps.run('deleting the container', () => destroyProcess(rec, monitor!));
   } else if (rec.conmonPid > 0 && processAlive(rec.conmonPid)) steps.errors.push(new Error(`the monitor (pid ${rec.conmonPid}) is still running`));
-  await steps.run('removing prepared mounts', () => removePreparedMounts(t, rec));
-  if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
+  await filesEarly;
+  if (!early) await removeMountsAndRootfs(t, steps, rec);
   // "" only for an unknown container whose spec named none.
-  if (rec.cgroupPath !== '') await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
+  if (rec.cgroupPath !== '' && (await cgroupLeft(t.cgroups, rec.cgroupPath))) {
+    await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
+  }
   if (runtimeFeatures(rec.runtimeType).filestores) await steps.run('removing filestores', () => removeFilestores(t, rec));
   await steps.run('removing runtime files', () => removeRuntimeFiles(t.monitors, rec));
   // On a failure the metadata stays, so a retry of RemoveContainer can finish the job.
@@ -143,6 +159,40 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   await container.remove('CONTAINER_DELETED_EVENT');
   t.names.release(containerNameKey(rec.podId, rec.metadata), rec.id);
   t.log.info({ containerId: rec.id, podSandboxId: rec.podId }, 'container removed');
+}
+
+/** The daemon-made mounts and the rootfs, each a step of the removal. */
+async function removeMountsAndRootfs(t: ContainerTeardown, steps: Cleanup, rec: ContainerRecord): Promise<void> {
+  await steps.run('removing prepared mounts', () => removePreparedMounts(t, rec));
+  if (rec.rootfsPrepared) await steps.run('removing the rootfs', () => t.images.removeRootfs(rec.id));
+}
+
+/** Whether poststop hooks are still to run at the container's delete (oci/hook-stages.ts). */
+function hasSandlotHooks(rec: ContainerRecord): boolean {
+  return fsSync.existsSync(path.join(rec.paths.bundle, SANDLOT_HOOKS_FILE));
+}
+
+/**
+ * Whether any hierarchy still has the container's cgroup: the runtime's delete removes
+ * it (runc), so usually none does, and the removal (under the cgroup manager's one tree
+ * lock, a rmdir per hierarchy and ancestor) is skipped for a stat per hierarchy.
+ */
+async function cgroupLeft(cgroups: CgroupManager, cgPath: string): Promise<boolean> {
+  let dirs: string[];
+  try {
+    dirs = cgroups.dirs(cgPath);
+  } catch {
+    return true; // a path the manager refuses: its remove says why
+  }
+  const found = await Promise.all(
+    dirs.map((d) =>
+      fs.access(d).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return found.includes(true);
 }
 
 /** The daemon-made mounts of the container (recursive read-only binds, image volumes); idempotent. */

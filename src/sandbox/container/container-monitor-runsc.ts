@@ -12,7 +12,7 @@ import type { RunscShim } from '../../oci/runsc-subcontainer.js';
 import type { LinuxResources } from '../../oci/spec-common.js';
 import type { ContainerPaths } from './container.js';
 import { OomKillReader } from './container-exits.js';
-import { conmonOptions, type ContainerMonitor, type MonitorCreated, type MonitorCreateRequest } from './container-monitor.js';
+import { conmonOptions, type ContainerMonitor, type KillOptions, type MonitorCreated, type MonitorCreateRequest } from './container-monitor.js';
 
 export interface RunscMonitorOptions {
   conmon: Conmon;
@@ -61,7 +61,8 @@ export class RunscMonitor implements ContainerMonitor {
     await this.options.shim.triggerStart({ id, stateDir: this.shimDir(id), ...(pid !== undefined ? { proxyPid: pid } : {}) });
   }
 
-  async kill(id: string, signal: string, options: { all?: boolean } = {}): Promise<void> {
+  /** A subcontainer has no host PID: every signal goes through runsc (`init` is not used). */
+  async kill(id: string, signal: string, options: KillOptions = {}): Promise<void> {
     const st = await this.options.driver.state(id).catch(() => undefined);
     if (st?.status === 'created') {
       // runsc cannot signal a created subcontainer: end its waiting proxy instead.
@@ -69,7 +70,7 @@ export class RunscMonitor implements ContainerMonitor {
       await this.options.shim.cancelStart({ id, stateDir: this.shimDir(id), ...(pid !== undefined ? { proxyPid: pid } : {}) });
       return;
     }
-    await this.options.driver.kill(id, signal, options);
+    await this.options.driver.kill(id, signal, options.all === true ? { all: true } : {});
   }
 
   async delete(id: string): Promise<void> {

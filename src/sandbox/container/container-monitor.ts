@@ -7,7 +7,8 @@
 // by the runtime's `features.subcontainerMonitor` (or ContainerManagerOptions.monitorFor
 // in tests). Every monitor keeps the same contract:
 // the exit code lands in `paths.exitFile`, the log in `logPath`.
-import type { Conmon, ConmonCreateOptions } from '../../oci/conmon.js';
+import { FailedPreconditionError } from '../../errors.js';
+import { signalContainerInit, type Conmon, type ConmonCreateOptions } from '../../oci/conmon.js';
 import type { OciState, RuntimeDriver } from '../../oci/runtime.js';
 import type { LinuxResources } from '../../oci/spec-common.js';
 import type { ContainerPaths } from './container.js';
@@ -31,12 +32,21 @@ export interface MonitorCreated {
   conmonPid: number;
 }
 
+export interface KillOptions {
+  all?: boolean;
+  init?: { pid: number; conmonPid: number };
+}
+
 export interface ContainerMonitor {
   /** Creates the container process (not started); resolves when create is complete. */
   create(req: MonitorCreateRequest): Promise<MonitorCreated>;
   start(id: string): Promise<void>;
-  /** S9: `all` signals every process of the container (allowed on a stopped one). */
-  kill(id: string, signal: string, options?: { all?: boolean }): Promise<void>;
+  /**
+   * S9: `all` signals every process of the container (allowed on a stopped one). `init`
+   * (the record's PIDs) lets a monitor whose container init is a host process signal it
+   * without the runtime.
+   */
+  kill(id: string, signal: string, options?: KillOptions): Promise<void>;
   /** Forced and idempotent: an unknown container is not an error. */
   delete(id: string): Promise<void>;
   /** The runtime's view; undefined when it does not know the container. */
@@ -84,8 +94,19 @@ export class ConmonMonitor implements ContainerMonitor {
     return this.options.driver.start(id);
   }
 
-  kill(id: string, signal: string, options: { all?: boolean } = {}): Promise<void> {
-    return this.options.driver.kill(id, signal, options);
+  /**
+   * One signal to the init goes through its pidfd (conmon.ts signalContainerInit: no
+   * `<runtime> kill` process, issue 13); `all`, or an init that is not conmon's child,
+   * goes through the runtime.
+   */
+  async kill(id: string, signal: string, options: KillOptions = {}): Promise<void> {
+    const { init, ...runtimeOptions } = options;
+    if (options.all !== true && init !== undefined) {
+      const signalled = signalContainerInit(init.pid, init.conmonPid, signal);
+      if (signalled === 'sent') return;
+      if (signalled === 'gone') throw new FailedPreconditionError(`signalling container "${id}" with ${signal}: its process has exited`);
+    }
+    await this.options.driver.kill(id, signal, runtimeOptions);
   }
 
   delete(id: string): Promise<void> {

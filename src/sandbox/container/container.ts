@@ -83,6 +83,13 @@ export interface ContainerRecord {
   stdinOnce: boolean;
   pid: number;
   conmonPid: number;
+  /**
+   * True when the container's init is the init of a host PID namespace of its own
+   * (features.hostPidNamespaces and a `pid` namespace without a path in its spec): its
+   * exit takes every process of the container with it, so a stop has nothing left to
+   * kill. Absent (older records, shared PID namespaces): what is left is killed.
+   */
+  exitEndsAll?: boolean;
   paths: ContainerPaths;
   /** The rootfs was mounted (so removal must unmount it). */
   rootfsPrepared: boolean;
