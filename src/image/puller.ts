@@ -33,12 +33,6 @@ import {
 import type { SnapshotStore, UnpackLimits } from './snapshot-store.js';
 
 export const LAYER_CONCURRENCY = 3;
-/**
- * Layers at least this large (compressed) go to a layer worker; smaller ones are done
- * in this thread, where they cost less than starting a worker (~20 ms of CPU, more
- * on a busy host) would.
- */
-export const WORKER_LAYER_MIN_BYTES = 4 * 1024 * 1024;
 const LAYER_ATTEMPTS = 3;
 
 export interface PullProgress {
@@ -171,7 +165,7 @@ export class Puller {
       };
       await forEachLimited(layers, LAYER_CONCURRENCY, (l) =>
         this.retrying(req, l.digest, async () => {
-          if (l.size < WORKER_LAYER_MIN_BYTES) {
+          if (!workers.wants(l.size)) {
             await this.fetchAndUnpack(req, l, { layerMaxBytes, charge: sharedCharge(used, l.digest) });
             return;
           }
