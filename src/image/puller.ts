@@ -215,16 +215,21 @@ export class Puller {
       if (bytes === l.size) req.onProgress?.({ layer: l.digest, bytes, total: l.size, phase: 'unpacking' });
     };
     const run = (job: LayerJob): Promise<void> => workers.run(job, { signal: req.signal, onBytes });
+    // The same spans as in this thread: the fetch (with, on the worker, the unpack it feeds) inside the unpack.
     const fetch = (unpack?: LayerJob['unpack']): Promise<boolean> =>
-      content.ingestVia(l, async (tmp) => run({ ...base, from: await req.source.locateBlob(l.digest), blobFile: tmp, unpack, budget }));
-    await childSpan('image fetch and unpack layer', { ...layerAttrs, 'sandlot.layer.chain_id': l.chainId }, async () => {
-      await snapshots.unpackVia(l.chainId, async (root) => {
+      childSpan('image fetch layer', layerAttrs, () =>
+        content.ingestVia(l, async (tmp) => run({ ...base, from: await req.source.locateBlob(l.digest), blobFile: tmp, unpack, budget })),
+      );
+    let unpacked = false;
+    await childSpan('image unpack layer', { ...layerAttrs, 'sandlot.layer.chain_id': l.chainId }, () =>
+      snapshots.unpackVia(l.chainId, async (root) => {
+        unpacked = true;
         const unpack = { root, diffId: l.diffId, layerMaxBytes };
         if (!(await fetch(unpack))) await run({ ...base, from: { kind: 'file', path: content.path(l.digest) }, unpack, budget });
-      });
-      // The snapshot was there (or another pull made it): the blob still belongs to the image.
-      await fetch();
-    });
+      }),
+    );
+    // The snapshot was there (or another pull made it): the blob still belongs to the image.
+    if (!unpacked) await fetch();
     req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'done' });
   }
 
