@@ -164,27 +164,57 @@ export class ContentStore {
     await this.ingest(desc, () => Promise.resolve(Readable.from([data])));
   }
 
-  private async ingestLocked(desc: BlobDescriptor, src: Readable, onBytes?: (n: number) => void, tap?: Writable): Promise<void> {
-    const what = `verifying blob ${desc.digest}`;
-    const tmp = path.join(this.ingestDir, `${digestHex(desc.digest)}-${crypto.randomBytes(6).toString('hex')}`);
-    const verify = new VerifyingStream(desc.size, what);
-    if (onBytes) verify.on('data', () => onBytes(verify.bytes));
-    const out = new BatchedFileWriter(tmp, 'wx', 0o644);
-    try {
-      if (tap) await pipeline(src, verify, new TapStream(tap), out);
-      else await pipeline(src, verify, out);
-      if (verify.bytes !== desc.size) {
-        throw new FailedPreconditionError(`${what}: truncated: got ${verify.bytes} of the ${desc.size} bytes the descriptor declares`);
+  /**
+   * Stores the blob `desc` unless present, with `produce` writing it, verified and
+   * fsynced, to the temp file it is given (writeVerifiedBlob, e.g. in a layer worker);
+   * renamed into place here. Concurrent calls for one digest (this or ingest) share
+   * one: a caller that waited on another's returns false, as does one that found the
+   * blob stored; true when its own `produce` made it.
+   */
+  async ingestVia(desc: BlobDescriptor, produce: (tmp: string) => Promise<void>): Promise<boolean> {
+    const running = this.inflight.get(desc.digest);
+    if (running) {
+      await running;
+      return false;
+    }
+    let produced = false;
+    const p = (async () => {
+      if (await this.has(desc)) return;
+      const tmp = this.ingestPath(desc.digest);
+      try {
+        await produce(tmp);
+        await this.commit(tmp, desc.digest);
+      } catch (e) {
+        await fsp.rm(tmp, { force: true });
+        throw e;
       }
-      const got = verify.digest();
-      if (got !== desc.digest) throw new FailedPreconditionError(`${what}: digest mismatch: content hashes to ${got}`);
-      // Verified: the tap's consumer may now finish (its commit waits for this end).
-      tap?.end();
-      await fsyncPath(tmp);
-      await fsp.rename(tmp, this.path(desc.digest));
-      await fsyncPath(this.blobsDir);
+      produced = true;
+    })();
+    this.inflight.set(desc.digest, p);
+    try {
+      await p;
+    } finally {
+      this.inflight.delete(desc.digest);
+    }
+    return produced;
+  }
+
+  private ingestPath(digest: string): string {
+    return path.join(this.ingestDir, `${digestHex(digest)}-${crypto.randomBytes(6).toString('hex')}`);
+  }
+
+  /** Renames a verified, fsynced temp file into place as `digest`. */
+  private async commit(tmp: string, digest: string): Promise<void> {
+    await fsp.rename(tmp, this.path(digest));
+    await fsyncPath(this.blobsDir);
+  }
+
+  private async ingestLocked(desc: BlobDescriptor, src: Readable, onBytes?: (n: number) => void, tap?: Writable): Promise<void> {
+    const tmp = this.ingestPath(desc.digest);
+    try {
+      await writeVerifiedBlob(desc, src, tmp, onBytes, tap);
+      await this.commit(tmp, desc.digest);
     } catch (e) {
-      src.destroy();
       await fsp.rm(tmp, { force: true });
       throw e;
     }
@@ -216,5 +246,35 @@ export class ContentStore {
 
   async delete(digest: string): Promise<void> {
     await fsp.rm(this.path(digest), { force: true });
+  }
+}
+
+/**
+ * Writes `src` to the new file `tmp`, counting and hashing it on the way, and fsyncs it
+ * once digest and size match `desc`; `tap`, when given, gets the same bytes and is
+ * ended only then (destroyed with the error when not). The caller removes `tmp` on
+ * failure and renames it on success.
+ */
+export async function writeVerifiedBlob(desc: BlobDescriptor, src: Readable, tmp: string, onBytes?: (n: number) => void, tap?: Writable): Promise<void> {
+  const what = `verifying blob ${desc.digest}`;
+  const verify = new VerifyingStream(desc.size, what);
+  if (onBytes) verify.on('data', () => onBytes(verify.bytes));
+  const out = new BatchedFileWriter(tmp, 'wx', 0o644);
+  try {
+    if (tap) await pipeline(src, verify, new TapStream(tap), out);
+    else await pipeline(src, verify, out);
+    if (verify.bytes !== desc.size) {
+      throw new FailedPreconditionError(`${what}: truncated: got ${verify.bytes} of the ${desc.size} bytes the descriptor declares`);
+    }
+    const got = verify.digest();
+    if (got !== desc.digest) throw new FailedPreconditionError(`${what}: digest mismatch: content hashes to ${got}`);
+    // Verified: the tap's consumer may now finish (its commit waits for this end).
+    tap?.end();
+    await fsyncPath(tmp);
+  } catch (e) {
+    src.destroy();
+    // Its consumer (an unpack) must not wait for bytes that will never be verified.
+    tap?.destroy(e as Error);
+    throw e;
   }
 }

@@ -3,7 +3,7 @@
 // gunzip runs on libuv's threadpool one output buffer at a time; each round trip costs
 // ~50 µs of the event loop here (measured: zlib's default 16 KiB chunks spent more of
 // the daemon's CPU on scheduling than on inflating), so its chunks are large.
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { InvalidArgumentError, errorMessage } from '../errors.js';
@@ -52,4 +52,14 @@ export function decompressor(compression: Compression): Transform {
     case 'none':
       return new PassThrough();
   }
+}
+
+/** `raw` (compressed as `compression`) decompressed; either failing or closing ends both. */
+export function decompressedFrom(raw: Readable, compression: Compression): Readable {
+  const dec = decompressor(compression);
+  raw.on('error', (e) => dec.destroy(e));
+  // However the unpack stops reading (an error, or destroy() without one), the raw
+  // stream goes too, so its producer never waits on a consumer that is gone.
+  dec.once('close', () => raw.destroy());
+  return raw.pipe(dec);
 }

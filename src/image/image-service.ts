@@ -20,6 +20,7 @@ import { ContentStore } from './content-store.js';
 import { RegistrySource } from './image-source.js';
 import { ImageStore, type ImageRecord, type RootfsRef } from './image-store.js';
 import type { ImageRuntimeConfig, Platform } from './manifest.js';
+import { LayerWorkerPool } from './layer-worker-pool.js';
 import { Puller, type PullProgress } from './puller.js';
 import { credentialIdentity, credentialsFromAuthConfig, type CriAuthConfig, type RegistryCredentials } from './registry-auth.js';
 import { RegistryClient } from './registry-client.js';
@@ -41,6 +42,12 @@ export interface ImageServiceOptions {
   registry?: { requestTimeoutMs?: number; retryAttempts?: number; retryBaseDelayMs?: number };
   /** Counts each registry pull (observe/image-pull-metrics.ts); none in tests that do not care. */
   pullMetrics?: Pick<ImagePullMetrics, 'begin'>;
+  /**
+   * Where layers are fetched and unpacked: a pool of worker threads (the default; none
+   * start before the first layer), or `false` for this thread. With `native` (test
+   * fakes of mknod/lsetxattr, which a worker cannot see) always this thread.
+   */
+  layerWorkers?: LayerWorkerPool | false;
 }
 
 export interface PullOptions {
@@ -110,6 +117,7 @@ export class ImageService {
   private readonly mutex = new Mutex();
   private usageCache: { at: number; usage: FsUsage } | undefined;
   private closed = false;
+  private readonly layerWorkers: LayerWorkerPool | undefined;
 
   private constructor(
     private readonly opts: ImageServiceOptions,
@@ -120,7 +128,9 @@ export class ImageService {
     private readonly store: ImageStore,
     private readonly rootfs: RootfsManager,
     private readonly registry: RegistryClient,
-  ) {}
+  ) {
+    if (opts.layerWorkers !== false && !opts.native) this.layerWorkers = opts.layerWorkers ?? new LayerWorkerPool({ log: opts.log });
+  }
 
   static async open(opts: ImageServiceOptions): Promise<ImageService> {
     const imagesDir = path.join(opts.config.root_dir, 'images');
@@ -174,6 +184,7 @@ export class ImageService {
       log: this.opts.log,
       ...(this.opts.platform ? { platform: this.opts.platform } : {}),
       lease: (k) => set.add(k),
+      workers: this.layerWorkers,
       limits: {
         layerMaxBytes: this.opts.config.max_layer_unpacked_bytes,
         imageMaxBytes: this.opts.config.max_image_unpacked_bytes,
@@ -562,6 +573,7 @@ export class ImageService {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.layerWorkers?.close();
     await this.store.flush();
     try {
       funlock(this.lockFd);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { NotFoundError, errnoCode } from '../errors.js';
 import { checkDigest, digestHex } from './digest.js';
+import type { BlobLocation } from './layer-job.js';
 import { MANIFEST_SIZE_MAX_BYTES } from './manifest.js';
 import type { RegistryCredentials } from './registry-auth.js';
 import type { RegistryClient } from './registry-client.js';
@@ -24,6 +25,11 @@ export interface ImageSource {
   readonly describe: string;
   fetchManifest(tagOrDigest: string, signal?: AbortSignal): Promise<FetchedDocument>;
   openBlob(digest: string, signal?: AbortSignal): Promise<Readable>;
+  /**
+   * Where a layer worker reads the blob from (layer-job.ts). A registry status it
+   * gets there (BlobStatusError) sends the layer back to openBlob in this thread.
+   */
+  locateBlob(digest: string): Promise<BlobLocation>;
 }
 
 export class RegistrySource implements ImageSource {
@@ -44,6 +50,10 @@ export class RegistrySource implements ImageSource {
 
   openBlob(digest: string, signal?: AbortSignal): Promise<Readable> {
     return this.client.openBlob(this.ref, digest, this.creds, signal);
+  }
+
+  locateBlob(digest: string): Promise<BlobLocation> {
+    return Promise.resolve(this.client.blobLocation(this.ref, digest, this.creds));
   }
 }
 
@@ -75,6 +85,14 @@ export class FileSource implements ImageSource {
   }
 
   async openBlob(digest: string): Promise<Readable> {
+    return fs.createReadStream(await this.existing(digest));
+  }
+
+  async locateBlob(digest: string): Promise<BlobLocation> {
+    return { kind: 'file', path: await this.existing(digest) };
+  }
+
+  private async existing(digest: string): Promise<string> {
     const file = this.locate(digest);
     try {
       await fsp.access(file);
@@ -82,6 +100,6 @@ export class FileSource implements ImageSource {
       if (errnoCode(e) === 'ENOENT') throw new NotFoundError(`${this.describe}: blob ${digest} not found`);
       throw e;
     }
-    return fs.createReadStream(file);
+    return file;
   }
 }

@@ -13,8 +13,11 @@ import { FailedPreconditionError, ResourceExhaustedError } from '../errors.js';
 import { childSpan, SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
 import { BLOB_CHUNK_BYTES, type ContentStore } from './content-store.js';
 import { chainIds, sha256Digest } from './digest.js';
-import { decompressor } from './decompress.js';
+import { BlobStatusError } from './blob-http.js';
+import { decompressedFrom } from './decompress.js';
 import type { ImageSource } from './image-source.js';
+import type { LayerJob } from './layer-job.js';
+import type { LayerWorkerPool } from './layer-worker-pool.js';
 import type { ImageRecord, LayerRecord } from './image-store.js';
 import {
   CONFIG_SIZE_MAX_BYTES,
@@ -48,6 +51,8 @@ export interface PullerOptions {
   lease: (key: string) => void;
   /** Unpack bounds (config max_layer_unpacked_bytes / max_image_unpacked_bytes); unbounded when absent. */
   limits?: { layerMaxBytes: number; imageMaxBytes: number };
+  /** Layer worker threads to fetch and unpack layers on; in this thread when absent. */
+  workers?: LayerWorkerPool | undefined;
 }
 
 export interface PullRequest {
@@ -148,22 +153,84 @@ export class Puller {
 
   /** Downloads and unpacks the layers, LAYER_CONCURRENCY at once, under one image budget. */
   private async fetchAndUnpackLayers(req: PullRequest, configDigest: string, layers: LayerRecord[]): Promise<void> {
-    // One budget for the whole image, shared by its concurrent layer unpacks.
+    const layerMaxBytes = this.opts.limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER;
     const imageMax = this.opts.limits?.imageMaxBytes ?? Number.MAX_SAFE_INTEGER;
+    const workers = this.opts.workers;
+    if (workers) {
+      // One budget for the whole image, counted by its layers' jobs in whichever worker.
+      const budget = { used: new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT), max: imageMax, configDigest };
+      const used = new BigInt64Array(budget.used);
+      const sharedCharge = (counter: BigInt64Array, digest: string) => (n: number) => {
+        if (Atomics.add(counter, 0, BigInt(n)) + BigInt(n) > BigInt(imageMax)) throw overImage(digest, configDigest, imageMax);
+      };
+      await forEachLimited(layers, LAYER_CONCURRENCY, (l) =>
+        this.retrying(req, l.digest, async () => {
+          if (!workers.wants(l.size)) {
+            await this.fetchAndUnpack(req, l, { layerMaxBytes, charge: sharedCharge(used, l.digest) });
+            return;
+          }
+          try {
+            await this.fetchAndUnpackInWorker(workers, req, l, layerMaxBytes, budget);
+          } catch (e) {
+            if (!(e instanceof BlobStatusError)) throw e;
+            // The registry wants more than the worker's one GET (a new token, another
+            // mirror, a retry of a 5xx): this thread's client does all that, and gives
+            // the typed error when it cannot.
+            this.opts.log.debug({ err: e, digest: l.digest }, 'layer worker got a registry status; fetching the layer here');
+            await this.fetchAndUnpack(req, l, { layerMaxBytes, charge: sharedCharge(used, l.digest) });
+          }
+        }),
+      );
+      return;
+    }
+    // One budget for the whole image, shared by its concurrent layer unpacks.
     let imageBytes = 0;
     const charge = (n: number, layer: string): void => {
       imageBytes += n;
-      if (imageBytes > imageMax) {
-        throw new ResourceExhaustedError(
-          `unpacking layer ${layer}: image ${configDigest} unpacks to more than ${imageMax} bytes (config max_image_unpacked_bytes)`,
-        );
-      }
+      if (imageBytes > imageMax) throw overImage(layer, configDigest, imageMax);
     };
     await forEachLimited(layers, LAYER_CONCURRENCY, (l) =>
-      this.retrying(req, l.digest, () =>
-        this.fetchAndUnpack(req, l, { layerMaxBytes: this.opts.limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER, charge: (n) => charge(n, l.digest) }),
-      ),
+      this.retrying(req, l.digest, () => this.fetchAndUnpack(req, l, { layerMaxBytes, charge: (n) => charge(n, l.digest) })),
     );
+  }
+
+  /**
+   * One layer on a layer worker: the download into the content store's temp file and
+   * the unpack into the snapshot's temp dir in one pass there (layer-job.ts); each
+   * store renames its part into place here. A blob already stored is unpacked from
+   * its file; a snapshot already made only needs the blob.
+   */
+  private async fetchAndUnpackInWorker(
+    workers: LayerWorkerPool,
+    req: PullRequest,
+    l: LayerRecord,
+    layerMaxBytes: number,
+    budget: NonNullable<LayerJob['budget']>,
+  ): Promise<void> {
+    const { content, snapshots } = this.opts;
+    const layerAttrs = { 'sandlot.layer.digest': l.digest, 'sandlot.layer.size': l.size, 'sandlot.layer.media_type': l.mediaType };
+    const base = { digest: l.digest, size: l.size, mediaType: l.mediaType };
+    const onBytes = (bytes: number): void => {
+      req.onProgress?.({ layer: l.digest, bytes, total: l.size, phase: 'downloading' });
+      if (bytes === l.size) req.onProgress?.({ layer: l.digest, bytes, total: l.size, phase: 'unpacking' });
+    };
+    const run = (job: LayerJob): Promise<void> => workers.run(job, { signal: req.signal, onBytes });
+    // The same spans as in this thread: the fetch (with, on the worker, the unpack it feeds) inside the unpack.
+    const fetch = (unpack?: LayerJob['unpack']): Promise<boolean> =>
+      childSpan('image fetch layer', layerAttrs, () =>
+        content.ingestVia(l, async (tmp) => run({ ...base, from: await req.source.locateBlob(l.digest), blobFile: tmp, unpack, budget })),
+      );
+    let unpacked = false;
+    await childSpan('image unpack layer', { ...layerAttrs, 'sandlot.layer.chain_id': l.chainId }, () =>
+      snapshots.unpackVia(l.chainId, async (root) => {
+        unpacked = true;
+        const unpack = { root, diffId: l.diffId, layerMaxBytes };
+        if (!(await fetch(unpack))) await run({ ...base, from: { kind: 'file', path: content.path(l.digest) }, unpack, budget });
+      }),
+    );
+    // The snapshot was there (or another pull made it): the blob still belongs to the image.
+    if (!unpacked) await fetch();
+    req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'done' });
   }
 
   /**
@@ -188,7 +255,7 @@ export class Puller {
       fetching = fetch(tap);
       // Awaited below once the unpack settles; until then a failure must not count as unhandled.
       fetching.catch(() => undefined);
-      return this.decompressed(l, tap);
+      return decompressedFrom(tap, layerCompression(l.mediaType));
     };
     try {
       await childSpan('image unpack layer', { ...layerAttrs, 'sandlot.layer.chain_id': l.chainId }, () =>
@@ -202,16 +269,6 @@ export class Puller {
     // No unpack ran (the snapshot exists or another pull made it): the blob still belongs to the image.
     await (fetching ?? fetch());
     req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'done' });
-  }
-
-  /** The layer's compressed bytes from `raw`, decompressed. */
-  private decompressed(l: LayerRecord, raw: Readable): Readable {
-    const dec = decompressor(layerCompression(l.mediaType));
-    raw.on('error', (e) => dec.destroy(e));
-    // However the unpack stops reading (an error, or destroy() without one), the tap
-    // goes too, so its producer never waits on a consumer that is gone.
-    dec.once('close', () => raw.destroy());
-    return raw.pipe(dec);
   }
 
   /** Fetches a manifest/index; checks digest (and size when a descriptor named it). */
@@ -275,4 +332,8 @@ export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T)
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed) throw failed.e;
+}
+
+function overImage(layer: string, configDigest: string, imageMax: number): ResourceExhaustedError {
+  return new ResourceExhaustedError(`unpacking layer ${layer}: image ${configDigest} unpacks to more than ${imageMax} bytes (config max_image_unpacked_bytes)`);
 }

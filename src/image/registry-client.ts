@@ -17,6 +17,7 @@ import {
   errnoCode,
   errorMessage,
 } from '../errors.js';
+import type { HttpBlobLocation } from './blob-http.js';
 import { checkDigest } from './digest.js';
 import { MANIFEST_ACCEPT, MANIFEST_SIZE_MAX_BYTES } from './manifest.js';
 import { basicAuthHeader, credentialIdentity, parseWwwAuthenticate, type RegistryCredentials } from './registry-auth.js';
@@ -85,6 +86,8 @@ export function isLoopbackHost(host: string): boolean {
 
 export class RegistryClient {
   private readonly tokens = new Map<string, CachedToken>();
+  /** Per registry domain, the endpoint base that last answered (where a layer worker fetches blobs). */
+  private readonly lastEndpoint = new Map<string, string>();
   private readonly requestTimeoutMs: number;
   private readonly blobIdleTimeoutMs: number;
   private readonly retryAttempts: number;
@@ -173,12 +176,36 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * Where a layer worker may GET the blob (blob-http.ts), without a request: the
+   * endpoint that last answered for this registry (the manifest's), with the
+   * authorization cached for it (earned fetching the manifest). A worker that gets a
+   * status other than 2xx (an expired token, a mirror without the blob, a 5xx) hands
+   * the layer back to openBlob, which has the auth, mirror and retry logic.
+   */
+  blobLocation(ref: ImageReference, digest: string, creds: RegistryCredentials | undefined): HttpBlobLocation {
+    const what = `fetching blob ${digest} of "${repoName(ref)}"`;
+    checkDigest(digest, what);
+    const base = this.lastEndpoint.get(ref.domain) ?? this.endpoints(ref.domain)[0].base;
+    const auth = creds?.registryToken ? `Bearer ${creds.registryToken}` : this.cachedToken(`${base}|repository:${ref.path}:pull|${credentialIdentity(creds)}`);
+    return {
+      kind: 'http',
+      url: `${base}/v2/${ref.path}/blobs/${digest}`,
+      headers: { accept: '*/*', ...(auth ? { authorization: auth } : {}) },
+      requestTimeoutMs: this.requestTimeoutMs,
+      idleTimeoutMs: this.blobIdleTimeoutMs,
+      what: `${what} from registry "${ref.domain}"`,
+    };
+  }
+
   private async withEndpoints<T>(ref: ImageReference, what: string, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
     const eps = this.endpoints(ref.domain);
     let lastErr: unknown;
     for (const ep of eps) {
       try {
-        return await this.retrying(() => fn(ep));
+        const out = await this.retrying(() => fn(ep));
+        this.lastEndpoint.set(ref.domain, ep.base);
+        return out;
       } catch (e) {
         lastErr = e;
         if (ep.mirror) {

@@ -11,7 +11,7 @@ import { FailedPreconditionError, ResourceExhaustedError, errnoCode } from '../e
 import { fsyncPath } from '../util/atomic-file.js';
 import { VerifyingStream } from './content-store.js';
 import { digestHex } from './digest.js';
-import { unpackLayer, type UnpackNative } from './unpack.js';
+import { unpackLayer, type UnpackLog, type UnpackNative } from './unpack.js';
 
 const TMP_PREFIX = 'tmp-';
 
@@ -66,11 +66,20 @@ export class SnapshotStore {
    * hashes to `diffId`. A no-op when the snapshot exists.
    */
   async unpack(chainId: string, diffId: string, open: () => Readable, what: string, limits?: UnpackLimits): Promise<void> {
+    await this.unpackVia(chainId, (root) => unpackVerified(open, { root, diffId, what, log: this.opts.log, native: this.opts.native, limits }));
+  }
+
+  /**
+   * Makes the snapshot `chainId` unless it exists: `produce` fills the empty directory
+   * it is given with the verified layer (unpackVerified, e.g. in a layer worker),
+   * which is renamed into place here. Concurrent calls for one chain ID share one.
+   */
+  async unpackVia(chainId: string, produce: (root: string) => Promise<void>): Promise<void> {
     const running = this.inflight.get(chainId);
     if (running) return running;
     const p = (async () => {
       if (await this.has(chainId)) return;
-      await this.unpackNew(chainId, diffId, open, what, limits);
+      await this.unpackNew(chainId, produce);
     })();
     this.inflight.set(chainId, p);
     try {
@@ -80,35 +89,16 @@ export class SnapshotStore {
     }
   }
 
-  private async unpackNew(chainId: string, diffId: string, open: () => Readable, what: string, limits?: UnpackLimits): Promise<void> {
+  private async unpackNew(chainId: string, produce: (root: string) => Promise<void>): Promise<void> {
     const tmp = path.join(this.opts.dir, `${TMP_PREFIX}${crypto.randomBytes(8).toString('hex')}`);
     const root = path.join(tmp, 'fs');
     await fsp.mkdir(root, { recursive: true, mode: 0o755 });
-    // Opened only now, with its error handler attached at once: a source that starts
-    // flowing when opened (a download teed into this unpack) may fail at any moment.
-    let src: Readable | undefined;
     try {
-      src = open();
-      const max = limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER;
-      // Counted while streaming, so a small gzip that expands without bound stops at
-      // the limit instead of filling the disk; the temp dir then goes (nothing stays).
-      const verify = new VerifyingStream(max, what, (chunkBytes, total) => {
-        if (total > max) return new ResourceExhaustedError(`${what}: unpacks to more than ${max} bytes (config max_layer_unpacked_bytes)`);
-        limits?.charge?.(chunkBytes);
-        return undefined;
-      });
-      src.on('error', (e) => verify.destroy(e));
-      src.pipe(verify);
-      await unpackLayer(verify, { root, what, log: this.opts.log, ...(this.opts.native ? { native: this.opts.native } : {}) });
-      const got = verify.digest();
-      if (got !== diffId) {
-        throw new FailedPreconditionError(`${what}: uncompressed layer hashes to ${got}, but the image config says ${diffId}`);
-      }
+      await produce(root);
       await fsyncPath(tmp);
       await fsp.rename(tmp, path.join(this.opts.dir, digestHex(chainId)));
       await fsyncPath(this.opts.dir);
     } catch (e) {
-      src?.destroy();
       await fsp.rm(tmp, { recursive: true, force: true });
       throw e;
     }
@@ -128,5 +118,47 @@ export class SnapshotStore {
 
   async delete(chainId: string): Promise<void> {
     await fsp.rm(path.join(this.opts.dir, digestHex(chainId)), { recursive: true, force: true });
+  }
+}
+
+export interface UnpackVerifiedOptions {
+  /** The empty directory to unpack into. */
+  root: string;
+  diffId: string;
+  what: string;
+  log: UnpackLog;
+  native?: UnpackNative | undefined;
+  limits?: UnpackLimits | undefined;
+}
+
+/**
+ * Unpacks the uncompressed layer tar from `open()` into `o.root`, counting it against
+ * the limits as it streams and checking at the end that it hashes to `o.diffId`.
+ */
+export async function unpackVerified(open: () => Readable, o: UnpackVerifiedOptions): Promise<void> {
+  const { what, limits } = o;
+  // Opened only now, with its error handler attached at once: a source that starts
+  // flowing when opened (a download teed into this unpack) may fail at any moment.
+  let src: Readable | undefined;
+  try {
+    src = open();
+    const max = limits?.layerMaxBytes ?? Number.MAX_SAFE_INTEGER;
+    // Counted while streaming, so a small gzip that expands without bound stops at
+    // the limit instead of filling the disk; the caller's temp dir then goes.
+    const verify = new VerifyingStream(max, what, (chunkBytes, total) => {
+      if (total > max) return new ResourceExhaustedError(`${what}: unpacks to more than ${max} bytes (config max_layer_unpacked_bytes)`);
+      limits?.charge?.(chunkBytes);
+      return undefined;
+    });
+    src.on('error', (e) => verify.destroy(e));
+    src.pipe(verify);
+    await unpackLayer(verify, { root: o.root, what, log: o.log, ...(o.native ? { native: o.native } : {}) });
+    const got = verify.digest();
+    if (got !== o.diffId) {
+      throw new FailedPreconditionError(`${what}: uncompressed layer hashes to ${got}, but the image config says ${o.diffId}`);
+    }
+  } catch (e) {
+    src?.destroy();
+    throw e;
   }
 }

@@ -17,7 +17,10 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Logger } from 'pino';
 import { InvalidArgumentError, SandlotError, errnoCode, errorMessage } from '../errors.js';
-import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, mknod } from '../../native/index.js';
+// The two bindings only, not native/index.js: a layer worker loads this module, and
+// every binding the barrel declares costs it memory.
+import { S_IFBLK, S_IFCHR, S_IFIFO, mknod } from '../../native/mknod.js';
+import { lsetxattr } from '../../native/xattr.js';
 import { BatchedFileWriter } from './batched-file-writer.js';
 
 const WHITEOUT_PREFIX = '.wh.';
@@ -33,6 +36,9 @@ export interface UnpackNative {
   lsetxattr(path: string, name: string, value: Buffer): void;
 }
 
+/** What unpack logs through (a pino Logger, or a layer worker's forwarder). */
+export type UnpackLog = Pick<Logger, 'warn' | 'debug'>;
+
 export const NATIVE_UNPACK: UnpackNative = { mknod, lsetxattr };
 
 export interface UnpackOptions {
@@ -40,7 +46,7 @@ export interface UnpackOptions {
   root: string;
   /** Message prefix, e.g. `unpacking layer sha256:…`. */
   what: string;
-  log: Logger;
+  log: UnpackLog;
   native?: UnpackNative;
 }
 

@@ -1,0 +1,231 @@
+// Layers fetched and unpacked on a layer worker thread (src/image/layer-worker-pool.ts),
+// every layer sent there (minLayerBytes 0): the pull gives the same results and the
+// same typed errors as in the daemon's thread, a worker that dies fails only its pull,
+// and a cancelled pull stops the worker's download and leaves no temp files.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Worker } from 'node:worker_threads';
+import pino from 'pino';
+import { defaultConfig } from '../../../src/config/defaults.js';
+import { FailedPreconditionError, InternalError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../../src/errors.js';
+import { ImageService } from '../../../src/image/image-service.js';
+import { LayerWorkerPool } from '../../../src/image/layer-worker-pool.js';
+import { buildImage, buildLayer, busyboxLayer, type TestImage, type TestLayer } from '../../helpers/image-build.js';
+import { pushImage, startRegistry, type TestRegistry } from '../../helpers/registry.js';
+
+const log = pino({ level: 'silent' });
+let reg: TestRegistry;
+
+before(async () => {
+  reg = await startRegistry();
+});
+after(async () => {
+  await reg?.stop();
+});
+
+interface Opened {
+  svc: ImageService;
+  root: string;
+  spawned: Worker[];
+}
+
+async function openService(t: { after: (fn: () => Promise<void>) => void }, config: Record<string, unknown> = {}): Promise<Opened> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-layer-worker-'));
+  const spawned: Worker[] = [];
+  const layerWorkers = new LayerWorkerPool({ log, minLayerBytes: 0, onSpawn: (w) => spawned.push(w) });
+  const svc = await ImageService.open({ config: { ...defaultConfig(), root_dir: root, ...config }, log, registry: { retryBaseDelayMs: 10 }, layerWorkers });
+  t.after(async () => {
+    await svc.close();
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+  return { svc, root, spawned };
+}
+
+/** No image, no snapshot (or half-made one), no blob being ingested. */
+function assertNothingLeft(svc: ImageService, root: string): void {
+  assert.equal(svc.list().length, 0);
+  assert.deepEqual(fs.readdirSync(path.join(root, 'images/snapshots')), []);
+  assert.deepEqual(fs.readdirSync(path.join(root, 'images/content/ingest')), []);
+}
+
+/** A registry of our own: manifests and config from `img`; each layer blob request goes to `blob`. */
+async function ownRegistry(
+  t: { after: (fn: () => Promise<void>) => void },
+  img: TestImage,
+  blob: (layer: TestLayer | undefined, req: http.IncomingMessage, res: http.ServerResponse) => void,
+  layers: TestLayer[],
+): Promise<string> {
+  const server = http.createServer((req, res) => {
+    const m = /^\/v2\/.+\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
+    if (!m) return void res.writeHead(404).end();
+    if (m[1] === 'manifests') return void res.writeHead(200, { 'content-type': img.manifest.mediaType }).end(img.manifest.data);
+    if (m[2] === img.config.digest) return void res.writeHead(200).end(img.config.data);
+    blob(
+      layers.find((l) => l.digest === m[2]),
+      req,
+      res,
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`waiting for ${what}: not within ${ms} ms`);
+    await sleep(20);
+  }
+}
+
+test('a multi-layer image pulls through a layer worker, byte for byte, and a token-auth registry works there too', async (t) => {
+  const data = crypto.randomBytes(1 << 20);
+  const img = buildImage([await busyboxLayer(), await buildLayer([{ type: 'file', name: 'data/one.bin', data }])]);
+  await pushImage(reg, 'worker/multi', 'v1', img);
+  const { svc, root, spawned } = await openService(t);
+  const rec = await svc.pull(`${reg.host}/worker/multi:v1`);
+  assert.equal(rec.id, img.config.digest);
+  assert.ok(spawned.length >= 1, 'a layer worker ran the layers');
+  const top = path.join(root, 'images/snapshots', rec.layers[1].chainId.slice(7), 'fs/data/one.bin');
+  assert.ok(fs.readFileSync(top).equals(data));
+  for (const l of rec.layers) assert.ok(fs.existsSync(path.join(root, 'images/content/sha256', l.digest.slice(7))));
+
+  const tokenReg = await startRegistry({ auth: 'token', username: 'alice', password: 'wonder' });
+  t.after(() => tokenReg.stop());
+  await pushImage(tokenReg, 'private/img', 'v1', img);
+  const other = await openService(t);
+  const auth = { auth: Buffer.from('alice:wonder').toString('base64') };
+  assert.equal((await other.svc.pull(`${tokenReg.host}/private/img:v1`, auth)).id, img.config.digest);
+});
+
+test('on a worker: a corrupt blob is a digest mismatch, a layer over its limit RESOURCE_EXHAUSTED, a missing blob NotFound; nothing left', async (t) => {
+  const layer = await buildLayer([{ type: 'file', name: 'data/big.bin', data: crypto.randomBytes(256 << 10) }]);
+  const img = buildImage([layer]);
+  const corrupt = Buffer.from(layer.data);
+  corrupt[corrupt.length >> 1] ^= 0xff;
+  const host = await ownRegistry(t, img, (_l, _req, res) => res.writeHead(200, { 'content-length': String(corrupt.length) }).end(corrupt), [layer]);
+  const a = await openService(t);
+  await assert.rejects(a.svc.pull(`${host}/bad/img:v1`), (e: unknown) => {
+    assert.ok(e instanceof FailedPreconditionError, String(e));
+    assert.match((e as Error).message, new RegExp(`blob ${layer.digest}: digest mismatch`));
+    return true;
+  });
+  assertNothingLeft(a.svc, a.root);
+
+  await pushImage(reg, 'worker/limit', 'v1', img);
+  const b = await openService(t, { max_layer_unpacked_bytes: 64 << 10 });
+  await assert.rejects(b.svc.pull(`${reg.host}/worker/limit:v1`), (e: unknown) => {
+    assert.ok(e instanceof ResourceExhaustedError, String(e));
+    assert.match((e as Error).message, new RegExp(`unpacking layer ${layer.digest}: unpacks to more than 65536 bytes`));
+    return true;
+  });
+  assertNothingLeft(b.svc, b.root);
+
+  // The worker's GET gets a 404: the layer goes back to the daemon's client, whose error it is.
+  const gone = await ownRegistry(t, img, (_l, _req, res) => res.writeHead(404).end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}'), [layer]);
+  const c = await openService(t);
+  await assert.rejects(c.svc.pull(`${gone}/gone/img:v1`), (e: unknown) => {
+    assert.ok(e instanceof NotFoundError, String(e));
+    assert.match((e as Error).message, new RegExp(`fetching blob ${layer.digest} of "${gone}/gone/img" from registry "${gone}": 404 not found`));
+    return true;
+  });
+  assertNothingLeft(c.svc, c.root);
+});
+
+test('a registry that goes away mid-layer is UNAVAILABLE after the retries, naming the blob; nothing left', async (t) => {
+  const layer = await buildLayer([{ type: 'file', name: 'data/big.bin', data: crypto.randomBytes(512 << 10) }]);
+  const img = buildImage([layer]);
+  let gets = 0;
+  const host = await ownRegistry(
+    t,
+    img,
+    (_l, req, res) => {
+      gets++;
+      res.writeHead(200, { 'content-length': String(layer.size) });
+      res.write(layer.data.subarray(0, layer.size >> 1), () => req.socket.destroy());
+    },
+    [layer],
+  );
+  const { svc, root } = await openService(t);
+  await assert.rejects(svc.pull(`${host}/cut/img:v1`), (e: unknown) => {
+    assert.ok(e instanceof UnavailableError, String(e));
+    assert.match((e as Error).message, new RegExp(`fetching blob ${layer.digest} of "${host}/cut/img" from registry "${host}": connection lost`));
+    return true;
+  });
+  assert.ok(gets >= 2, `the layer was tried again (${gets} GETs)`);
+  assertNothingLeft(svc, root);
+});
+
+test('a layer worker that dies fails its pull with INTERNAL naming it; the daemon goes on and the next pull works', async (t) => {
+  const layer = await buildLayer([{ type: 'file', name: 'data/big.bin', data: crypto.randomBytes(512 << 10) }]);
+  const img = buildImage([layer]);
+  const { svc, root, spawned } = await openService(t);
+  let requested = false;
+  const host = await ownRegistry(
+    t,
+    img,
+    (_l, _req, res) => {
+      requested = true;
+      res.writeHead(200, { 'content-length': String(layer.size) });
+      res.write(layer.data.subarray(0, 1024)); // then nothing until the worker is gone
+    },
+    [layer],
+  );
+  const pulling = svc.pull(`${host}/dies/img:v1`);
+  pulling.catch(() => undefined);
+  await until('the worker fetching the blob', () => requested && spawned.length > 0);
+  await spawned[0].terminate();
+  await assert.rejects(pulling, (e: unknown) => {
+    assert.ok(e instanceof InternalError, String(e));
+    assert.match((e as Error).message, /running layer worker: the worker died \(exit code 1\)/);
+    return true;
+  });
+  assertNothingLeft(svc, root);
+
+  await pushImage(reg, 'worker/after', 'v1', img);
+  assert.equal((await svc.pull(`${reg.host}/worker/after:v1`)).id, img.config.digest);
+  assert.equal(spawned.length, 2, 'a new worker ran the next pull');
+});
+
+test('a cancelled pull stops the worker download and leaves no temp files', async (t) => {
+  const layer = await buildLayer([{ type: 'file', name: 'data/big.bin', data: crypto.randomBytes(512 << 10) }]);
+  const img = buildImage([layer]);
+  let closed = false;
+  let requested = false;
+  const host = await ownRegistry(
+    t,
+    img,
+    (_l, req, res) => {
+      requested = true;
+      req.socket.once('close', () => (closed = true));
+      res.writeHead(200, { 'content-length': String(layer.size) });
+      res.write(layer.data.subarray(0, 1024)); // and then stalls
+    },
+    [layer],
+  );
+  const { svc, root } = await openService(t);
+  const ac = new AbortController();
+  const pulling = svc.pull(`${host}/cancel/img:v1`, undefined, { signal: ac.signal });
+  pulling.catch(() => undefined);
+  await until('the worker fetching the blob', () => requested);
+  ac.abort();
+  await assert.rejects(pulling, (e: unknown) => /pulling image/.test((e as Error).message));
+  await until('the worker closing its connection', () => closed);
+  const empty = (d: string): boolean => fs.readdirSync(path.join(root, d)).length === 0;
+  await until('the failed pull cleaning up', () => empty('images/snapshots') && empty('images/content/ingest'));
+  assertNothingLeft(svc, root);
+});
