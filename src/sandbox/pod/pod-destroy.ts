@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { endedWithin, waitPidExit, watchPid, type PidWatch } from '../../../native/index.js';
 import { FailedPreconditionError } from '../../errors.js';
 import type { NetworkManager, PodNetworkRequest } from '../../network/network-manager.js';
+import { signalContainerInit } from '../../oci/conmon.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import { Cleanup } from '../../util/cleanup.js';
@@ -157,16 +158,29 @@ async function stopInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger,
   const infra = watch ?? (await runtimeInfra(rec, driver));
   if (infra === undefined || infra.ended) return;
   try {
-    await driver
-      .kill(rec.id, 'SIGKILL', { all: true })
-      .catch(() => driver.kill(rec.id, 'SIGKILL'))
-      .catch((e: unknown) => log.debug({ err: e, podSandboxId: rec.id }, 'SIGKILL to the infra'));
+    if (watch === undefined || !killInfraInit(rec, driver, watch)) {
+      await driver
+        .kill(rec.id, 'SIGKILL', { all: true })
+        .catch(() => driver.kill(rec.id, 'SIGKILL'))
+        .catch((e: unknown) => log.debug({ err: e, podSandboxId: rec.id }, 'SIGKILL to the infra'));
+    }
     if (!(await endedWithin(infra, INFRA_KILL_WAIT_MS))) {
       throw new FailedPreconditionError(`sandbox "${rec.id}": the infra process survived SIGKILL for ${INFRA_KILL_WAIT_MS} ms`);
     }
   } finally {
     if (infra !== watch) infra.close();
   }
+}
+
+/**
+ * SIGKILL to the infra's init through a pidfd (conmon.ts signalContainerInit), no runtime
+ * process (issue 13), where that ends all the infra holds: a runtime whose container PIDs
+ * are host PIDs (runc, not runsc), and a PID namespace of the pod's own, whose init's
+ * death makes the kernel kill every other process in it. False: ask the runtime.
+ */
+function killInfraInit(rec: SandboxRecord, driver: RuntimeDriver, infra: PidWatch): boolean {
+  if (!driver.features.hostPidNamespaces || rec.config.namespaces.pid === 'NODE' || rec.conmonPid <= 0) return false;
+  return signalContainerInit(infra.pid, rec.conmonPid, 'SIGKILL') !== 'not-conmon-child';
 }
 
 /** A watch of the infra process the runtime reports alive; undefined when it reports none. */
