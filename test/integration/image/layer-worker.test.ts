@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
+import { serveLoopback } from '../../helpers/http-server.js';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { FailedPreconditionError, InternalError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../../src/errors.js';
 import { ImageService } from '../../../src/image/image-service.js';
@@ -62,7 +62,7 @@ async function ownRegistry(
   blob: (layer: TestLayer | undefined, req: http.IncomingMessage, res: http.ServerResponse) => void,
   layers: TestLayer[],
 ): Promise<string> {
-  const server = http.createServer((req, res) => {
+  const { host } = await serveLoopback(t, (req, res) => {
     const m = /^\/v2\/.+\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
     if (!m) return void res.writeHead(404).end();
     if (m[1] === 'manifests') return void res.writeHead(200, { 'content-type': img.manifest.mediaType }).end(img.manifest.data);
@@ -73,15 +73,7 @@ async function ownRegistry(
       res,
     );
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return host;
 }
 
 async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {

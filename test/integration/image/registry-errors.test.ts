@@ -2,32 +2,14 @@
 // timeout, retried with backoff), a blob that stalls (idle timeout), 403 and 500s.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type net from 'node:net';
 import pino from 'pino';
+import { serveLoopback } from '../../helpers/http-server.js';
 import { PermissionDeniedError, UnavailableError } from '../../../src/errors.js';
 import { RegistryClient } from '../../../src/image/registry-client.js';
 import { parseReference } from '../../../src/image/reference.js';
 
 const log = pino({ level: 'silent' });
 const DIGEST = `sha256:${'a'.repeat(64)}`;
-
-async function serve(t: { after: (fn: () => Promise<void>) => void }, handler: http.RequestListener): Promise<{ host: string; hits: string[] }> {
-  const hits: string[] = [];
-  const server = http.createServer((req, res) => {
-    hits.push(`${req.method} ${req.url}`);
-    handler(req, res);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  return { host: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, hits };
-}
 
 function client(attempts: number): RegistryClient {
   return new RegistryClient({
@@ -42,7 +24,7 @@ function client(attempts: number): RegistryClient {
 }
 
 test('a registry that never answers is UnavailableError after the timeout, retried attempts times', async (t) => {
-  const { host, hits } = await serve(t, () => undefined); // accepts, never answers
+  const { host, hits } = await serveLoopback(t, () => undefined); // accepts, never answers
   const ref = parseReference(`${host}/slow/img:v1`);
   await assert.rejects(client(3).getManifest(ref, 'v1', undefined), (e: unknown) => {
     assert.ok(e instanceof UnavailableError, String(e));
@@ -53,7 +35,7 @@ test('a registry that never answers is UnavailableError after the timeout, retri
 });
 
 test('a blob that stops sending fails its stream after the idle timeout', async (t) => {
-  const { host } = await serve(t, (_req, res) => {
+  const { host } = await serveLoopback(t, (_req, res) => {
     res.writeHead(200, { 'content-length': '1000' });
     res.write(Buffer.alloc(10)); // then silence
   });
@@ -68,7 +50,7 @@ test('a blob that stops sending fails its stream after the idle timeout', async 
 
 test('a blob that keeps arriving may take longer than the request timeout', async (t) => {
   const CHUNKS = 8;
-  const { host } = await serve(t, (_req, res) => {
+  const { host } = await serveLoopback(t, (_req, res) => {
     res.writeHead(200, { 'content-length': String(CHUNKS * 10) });
     let sent = 0;
     const tick = setInterval(() => {
@@ -86,7 +68,7 @@ test('a blob that keeps arriving may take longer than the request timeout', asyn
 });
 
 test('403 is PermissionDeniedError naming the image; 500s are retried, then UnavailableError', async (t) => {
-  const forbidden = await serve(t, (_req, res) =>
+  const forbidden = await serveLoopback(t, (_req, res) =>
     res.writeHead(403).end('{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}'),
   );
   await assert.rejects(client(3).getManifest(parseReference(`${forbidden.host}/secret/img:v1`), 'v1', undefined), (e: unknown) => {
@@ -97,7 +79,7 @@ test('403 is PermissionDeniedError naming the image; 500s are retried, then Unav
   });
   assert.equal(forbidden.hits.length, 1, '403 is not retried');
 
-  const broken = await serve(t, (_req, res) => res.writeHead(500).end());
+  const broken = await serveLoopback(t, (_req, res) => res.writeHead(500).end());
   await assert.rejects(
     client(3).getManifest(parseReference(`${broken.host}/b/img:v1`), 'v1', undefined),
     (e: unknown) => e instanceof UnavailableError && /500/.test((e as Error).message),
