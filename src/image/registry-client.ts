@@ -3,8 +3,10 @@
 // config `insecure_registries`), plain HTTP. Mirrors from `registry_mirrors` are
 // tried first, then the upstream host. Auth: anonymous, Basic, and the Bearer token
 // flow (401 challenge → token endpoint with scope), cached per endpoint, scope and
-// credentials.
-import { Readable } from 'node:stream';
+// credentials. Requests go through node:http(s) (http-request.ts), shared with the
+// layer workers' blob GETs.
+import type http from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import {
   InternalError,
@@ -19,6 +21,7 @@ import {
 } from '../errors.js';
 import type { HttpBlobLocation } from './blob-http.js';
 import { checkDigest } from './digest.js';
+import { bodyDeadline, errorDetail, httpRequest, readBody, statusText, watchIdle, type HttpRequestOptions } from './http-request.js';
 import { MANIFEST_ACCEPT, MANIFEST_SIZE_MAX_BYTES } from './manifest.js';
 import { basicAuthHeader, credentialIdentity, parseWwwAuthenticate, type RegistryCredentials } from './registry-auth.js';
 import { formatReference, registryHost, repoName, type ImageReference } from './reference.js';
@@ -28,16 +31,9 @@ export const BLOB_IDLE_TIMEOUT_MS = 60_000;
 export const RETRY_ATTEMPTS = 4;
 export const RETRY_BASE_DELAY_MS = 200;
 const TOKEN_DEFAULT_TTL_S = 60;
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-]);
+/** A token endpoint's answer is a small JSON document. */
+const TOKEN_BODY_MAX_BYTES = 1024 * 1024;
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
 
 export interface RegistryClientOptions {
   registryMirrors: Record<string, string[]>;
@@ -125,19 +121,11 @@ export class RegistryClient {
     else if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tagOrDigest)) throw new InvalidArgumentError(`${what}: invalid tag`);
     return this.withEndpoints(ref, what, async (ep) => {
       const res = await this.request(ep, ref, `/manifests/${tagOrDigest}`, MANIFEST_ACCEPT, creds, signal);
-      const len = Number(res.headers.get('content-length') ?? '0');
-      if (len > MANIFEST_SIZE_MAX_BYTES) {
-        await res.body?.cancel();
-        throw new InternalError(`manifest is ${len} bytes, more than the ${MANIFEST_SIZE_MAX_BYTES} allowed`);
-      }
-      const bytes = Buffer.from(await res.arrayBuffer());
-      if (bytes.length > MANIFEST_SIZE_MAX_BYTES) {
-        throw new InternalError(`manifest is ${bytes.length} bytes, more than the ${MANIFEST_SIZE_MAX_BYTES} allowed`);
-      }
+      const bytes = await readBody(res, MANIFEST_SIZE_MAX_BYTES, 'manifest');
       return {
         bytes,
-        contentType: res.headers.get('content-type') ?? '',
-        headerDigest: res.headers.get('docker-content-digest') ?? undefined,
+        contentType: res.headers['content-type'] ?? '',
+        headerDigest: header(res, 'docker-content-digest'),
       };
     });
   }
@@ -150,29 +138,11 @@ export class RegistryClient {
     const what = `fetching blob ${digest} of "${repoName(ref)}"`;
     checkDigest(digest, what);
     return this.withEndpoints(ref, what, async (ep) => {
-      const ac = new AbortController();
-      const onAbort = (): void => ac.abort(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
       // The request timeout covers the wait for headers only: a large layer may take
-      // longer than it to arrive, and the idle timer below watches the body instead.
-      const res = await this.request(ep, ref, `/blobs/${digest}`, '*/*', creds, ac.signal, true);
-      if (!res.body) throw new InternalError('registry sent no body');
-      const body = Readable.fromWeb(res.body);
-      let timer: NodeJS.Timeout | undefined;
-      const arm = (): void => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          body.destroy(new UnavailableError(`${what}: no data for ${this.blobIdleTimeoutMs} ms`));
-          ac.abort();
-        }, this.blobIdleTimeoutMs);
-      };
-      arm();
-      body.on('data', arm);
-      body.once('close', () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      });
-      return body;
+      // longer than it to arrive, and the idle timer watches the body instead.
+      const res = await this.request(ep, ref, `/blobs/${digest}`, '*/*', creds, signal, true);
+      watchIdle(res, this.blobIdleTimeoutMs, () => new UnavailableError(`${what}: no data for ${this.blobIdleTimeoutMs} ms`));
+      return res;
     });
   }
 
@@ -249,7 +219,7 @@ export class RegistryClient {
     }
   }
 
-  /** One HTTP GET with auth; throws HttpStatusError on a non-2xx final answer. */
+  /** One HTTP GET with auth; throws HttpStatusError on a non-2xx final answer (whose body it consumes). */
   private async request(
     ep: Endpoint,
     ref: ImageReference,
@@ -258,7 +228,7 @@ export class RegistryClient {
     creds: RegistryCredentials | undefined,
     signal?: AbortSignal,
     headersOnly = false,
-  ): Promise<Response> {
+  ): Promise<http.IncomingMessage> {
     const url = `${ep.base}/v2/${ref.path}${suffix}`;
     const scope = `repository:${ref.path}:pull`;
     // Cached per credentials too: a token or Basic header earned by one caller's
@@ -266,11 +236,12 @@ export class RegistryClient {
     const cacheKey = `${ep.base}|${scope}|${credentialIdentity(creds)}`;
     let auth: string | undefined = creds?.registryToken ? `Bearer ${creds.registryToken}` : this.cachedToken(cacheKey);
     for (let round = 0; round < 2; round++) {
-      const res = await this.fetchWithTimeout(url, { headers: { accept, ...(auth ? { authorization: auth } : {}) } }, signal, headersOnly);
-      if (res.ok) return res;
-      if (res.status === 401 && round === 0 && !creds?.registryToken) {
-        const challenges = parseWwwAuthenticate(res.headers.get('www-authenticate') ?? '');
-        await res.body?.cancel();
+      const res = await this.send(url, { headers: { accept, ...(auth ? { authorization: auth } : {}) }, signal }, headersOnly);
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) return res;
+      if (status === 401 && round === 0 && !creds?.registryToken) {
+        const challenges = parseWwwAuthenticate(header(res, 'www-authenticate') ?? '');
+        res.destroy();
         const bearer = challenges.find((c) => c.scheme === 'bearer');
         const basic = challenges.find((c) => c.scheme === 'basic');
         if (bearer) {
@@ -287,7 +258,7 @@ export class RegistryClient {
         }
         throw new HttpStatusError(401, `401 unauthorized${creds ? '' : ' (no credentials given)'}`);
       }
-      throw new HttpStatusError(res.status, `${res.status} ${res.statusText.toLowerCase()}${await errorDetail(res)}`);
+      throw new HttpStatusError(status, `${statusText(res)}${await errorDetail(res)}`);
     }
     throw new HttpStatusError(401, '401 unauthorized: credentials rejected');
   }
@@ -304,7 +275,7 @@ export class RegistryClient {
     if (!realm || !/^https?:\/\//.test(realm)) throw new InternalError(`bearer challenge has no usable realm ${JSON.stringify(realm)}`);
     const service = params.service ?? '';
     const wantScope = params.scope ?? scope;
-    let res: Response;
+    let res: http.IncomingMessage;
     if (creds?.identityToken) {
       const form = new URLSearchParams({
         grant_type: 'refresh_token',
@@ -313,26 +284,24 @@ export class RegistryClient {
         scope: wantScope,
         client_id: 'sandlot',
       });
-      res = await this.fetchWithTimeout(
-        realm,
-        { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() },
-        signal,
-      );
+      res = await this.send(realm, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString(), signal });
     } else {
       const u = new URL(realm);
       if (service) u.searchParams.set('service', service);
       u.searchParams.set('scope', wantScope);
       const basic = creds ? basicAuthHeader(creds) : undefined;
-      res = await this.fetchWithTimeout(u.toString(), { headers: basic ? { authorization: basic } : {} }, signal);
+      res = await this.send(u, { headers: basic ? { authorization: basic } : {}, signal });
     }
-    if (!res.ok) {
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      const line = statusText(res);
       const detail = await errorDetail(res);
       throw new HttpStatusError(
-        res.status === 401 || res.status === 403 ? res.status : res.status >= 500 ? res.status : 401,
-        `fetching token from "${new URL(realm).host}": ${res.status} ${res.statusText.toLowerCase()}${detail}`,
+        status === 401 || status === 403 ? status : status >= 500 ? status : 401,
+        `fetching token from "${new URL(realm).host}": ${line}${detail}`,
       );
     }
-    const body = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
+    const body = parseTokenAnswer(await readBody(res, TOKEN_BODY_MAX_BYTES, 'token answer'), new URL(realm).host);
     const token = body.token ?? body.access_token;
     if (!token) throw new InternalError(`token endpoint "${new URL(realm).host}" answered without a token`);
     const header = `Bearer ${token}`;
@@ -342,31 +311,21 @@ export class RegistryClient {
   }
 
   /**
-   * fetch with the request timeout. With `headersOnly` the timer stops once the
+   * One request with the request timeout. With `headersOnly` the timer stops once the
    * headers arrive (blob bodies have their own idle timer); otherwise it also bounds
    * reading the body (manifests, tokens).
    */
-  private async fetchWithTimeout(url: string, init: RequestInit, signal?: AbortSignal, headersOnly = false): Promise<Response> {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new UnavailableError(`no answer within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
-    let res: Response;
-    try {
-      res = await fetch(url, { ...init, signal: combined, redirect: 'follow' });
-    } catch (e) {
-      clearTimeout(timer);
-      if (timeout.signal.aborted) throw new UnavailableError(`no answer within ${this.requestTimeoutMs} ms`, { cause: e });
-      throw e;
-    }
-    if (headersOnly) clearTimeout(timer);
-    else timer.unref();
+  private async send(url: string | URL, init: Omit<HttpRequestOptions, 'timeoutMs'>, headersOnly = false): Promise<http.IncomingMessage> {
+    const started = Date.now();
+    const res = await httpRequest(url, { ...init, timeoutMs: this.requestTimeoutMs });
+    if (!headersOnly) bodyDeadline(res, Math.max(this.requestTimeoutMs - (Date.now() - started), 1));
     return res;
   }
 }
 
+/** node:http's errno (ECONNREFUSED) or TLS (DEPTH_ZERO_SELF_SIGNED_CERT) code. */
 function networkCode(e: unknown): string | undefined {
-  const cause = (e as { cause?: unknown }).cause;
-  return errnoCode(cause) ?? errnoCode(e);
+  return errnoCode(e);
 }
 
 function isTransient(e: unknown): boolean {
@@ -377,15 +336,16 @@ function isTransient(e: unknown): boolean {
   return code !== undefined && TRANSIENT_CODES.has(code);
 }
 
-/** `: CODE message` from a distribution error body, if there is one. */
-async function errorDetail(res: Response): Promise<string> {
+/** A header's value (the first, if it came more than once). */
+function header(res: http.IncomingMessage, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function parseTokenAnswer(bytes: Buffer, host: string): { token?: string; access_token?: string; expires_in?: number } {
   try {
-    const text = (await res.text()).slice(0, 4096);
-    const parsed = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
-    const first = parsed.errors?.[0];
-    if (first) return `: ${[first.code, first.message].filter(Boolean).join(' ')}`;
-    return '';
-  } catch {
-    return '';
+    return JSON.parse(bytes.toString('utf8')) as { token?: string; access_token?: string; expires_in?: number };
+  } catch (e) {
+    throw new InternalError(`token endpoint "${host}" answered with what is not JSON: ${errorMessage(e)}`);
   }
 }
