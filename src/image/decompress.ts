@@ -2,7 +2,8 @@
 // streaming decoder (Node 20 has no zstd of its own), uncompressed as is.
 // gunzip runs on libuv's threadpool one output buffer at a time; each round trip costs
 // ~50 µs of the event loop here (measured: zlib's default 16 KiB chunks spent more of
-// the daemon's CPU on scheduling than on inflating), so its chunks are large.
+// the daemon's CPU on scheduling than on inflating), so its chunks are larger than
+// zlib's; not so large that they outlive a young-generation GC (batched-file-writer.ts).
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
@@ -41,7 +42,7 @@ class ZstdStream extends Transform {
 }
 
 /** Output chunk of gunzip: one threadpool round trip per this many bytes. */
-export const GUNZIP_CHUNK_BYTES = 256 * 1024;
+export const GUNZIP_CHUNK_BYTES = 64 * 1024;
 
 export function decompressor(compression: Compression): Transform {
   switch (compression) {

@@ -10,10 +10,11 @@ import fs from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { ResourceExhaustedError, SandlotError, UnavailableError, errnoCode, errorMessage } from '../errors.js';
 import { getBlob, type HttpBlobLocation } from './blob-http.js';
-import { BLOB_CHUNK_BYTES, writeVerifiedBlob } from './content-store.js';
+import { writeVerifiedBlob } from './content-store.js';
 import { decompressedFrom } from './decompress.js';
 import { layerCompression } from './manifest.js';
 import { unpackVerified } from './snapshot-store.js';
+import { TAP_BUFFER_BYTES } from './tap-stream.js';
 import type { UnpackLog } from './unpack.js';
 
 /** Read size of blob files a layer worker unpacks from. */
@@ -70,7 +71,7 @@ async function fetchAndUnpack(job: LayerJob, blobFile: string, src: Readable, ct
     await writeVerifiedBlob(desc, src, blobFile, ctx.onBytes);
     return;
   }
-  const tap = new PassThrough({ highWaterMark: BLOB_CHUNK_BYTES });
+  const tap = new PassThrough({ highWaterMark: TAP_BUFFER_BYTES });
   const fetching = writeVerifiedBlob(desc, src, blobFile, ctx.onBytes, tap);
   // Awaited below once the unpack settles; until then a failure must not count as unhandled.
   fetching.catch(() => undefined);

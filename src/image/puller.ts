@@ -11,7 +11,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { FailedPreconditionError, ResourceExhaustedError } from '../errors.js';
 import { childSpan, SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
-import { BLOB_CHUNK_BYTES, type ContentStore } from './content-store.js';
+import type { ContentStore } from './content-store.js';
 import { chainIds, sha256Digest } from './digest.js';
 import { BlobStatusError } from './blob-http.js';
 import { decompressedFrom } from './decompress.js';
@@ -31,6 +31,7 @@ import {
   type Platform,
 } from './manifest.js';
 import type { SnapshotStore, UnpackLimits } from './snapshot-store.js';
+import { TAP_BUFFER_BYTES } from './tap-stream.js';
 
 export const LAYER_CONCURRENCY = 3;
 const LAYER_ATTEMPTS = 3;
@@ -251,7 +252,7 @@ export class Puller {
         ),
       ).then(() => req.onProgress?.({ layer: l.digest, bytes: l.size, total: l.size, phase: 'unpacking' }));
     const open = (): Readable => {
-      const tap = new PassThrough({ highWaterMark: BLOB_CHUNK_BYTES });
+      const tap = new PassThrough({ highWaterMark: TAP_BUFFER_BYTES });
       fetching = fetch(tap);
       // Awaited below once the unpack settles; until then a failure must not count as unhandled.
       fetching.catch(() => undefined);

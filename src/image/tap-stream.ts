@@ -6,6 +6,12 @@
 // dropped and the main stream goes on: its consumer reports its own error.
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 
+/**
+ * What the tap's consumer (a PassThrough into the gunzip) may buffer: enough to keep
+ * it busy, small enough that its chunks die young (batched-file-writer.ts).
+ */
+export const TAP_BUFFER_BYTES = 64 * 1024;
+
 export class TapStream extends Transform {
   private tap: Writable | undefined;
 
