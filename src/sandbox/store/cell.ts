@@ -26,7 +26,8 @@ import { changeLifecycle, requireLifecycle, type LifecycleRecord, type Lifecycle
 /** What a cell needs of its store: read from memory, write to disk, commit to memory. */
 export interface CellStore<R> {
   find(id: string): R | undefined;
-  write(rec: R): Promise<void>;
+  /** `first`: the record's first write (S5: it must survive a machine crash); else a rewrite. */
+  write(rec: R, options?: { first?: boolean }): Promise<void>;
   remember(rec: R): void;
   /** Disk first, then memory; idempotent. */
   delete(id: string): Promise<void>;
@@ -112,7 +113,7 @@ export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E exte
     if (rec.id !== this.id || this.opts.store.find(this.id) !== undefined) {
       throw new InternalError(`creating the record of ${this.opts.kind} "${this.id}": it exists already`);
     }
-    await this.opts.store.write(rec);
+    await this.opts.store.write(rec, { first: true });
     this.opts.store.remember(rec);
   }
 
