@@ -137,7 +137,8 @@ export class MetadataStore<R extends MetadataRecord> {
       // Its own files only: meta.json, the lock, and temp files a crash left mid-save.
       const entries = await fs.readdir(dir).catch(() => [] as string[]);
       for (const f of entries) {
-        if (f === META_FILE || f === LOCK_FILE || f.startsWith(`${META_FILE}.tmp`)) await fs.rm(path.join(dir, f), { force: true });
+        // unlink, not rm: no lstat first (a directory under such a name fails, as rm did).
+        if (f === META_FILE || f === LOCK_FILE || f.startsWith(`${META_FILE}.tmp`)) await unlinkIfThere(path.join(dir, f));
       }
       await fs.rmdir(dir).catch((e: unknown) => {
         if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'ENOTEMPTY') throw e;
@@ -191,6 +192,11 @@ export class MetadataStore<R extends MetadataRecord> {
     return matches.length === 1 ? structuredClone(this.records.get(matches[0])!) : undefined;
   }
 
+  /** The kept record of exact ID `id` itself, frozen (no copy; change it through its cell). */
+  peek(id: string): Readonly<R> | undefined {
+    return this.records.get(id);
+  }
+
   /** The kept records themselves, frozen (a read never copies; change one through its cell). */
   list(): Array<Readonly<R>> {
     return [...this.records.values()];
@@ -207,6 +213,14 @@ export class MetadataStore<R extends MetadataRecord> {
     } catch {
       return [];
     }
+  }
+}
+
+async function unlinkIfThere(file: string): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') throw e;
   }
 }
 
