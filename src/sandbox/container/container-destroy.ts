@@ -9,6 +9,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { endedWithin, type PidWatches } from '../../../native/index.js';
 import { DeadlineExceededError } from '../../errors.js';
 import type { ImageService } from '../../image/image-service.js';
 import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
@@ -49,6 +50,8 @@ export interface ContainerTeardown {
   filestores: PodFilestores;
   /** The runtime deletes begun when an exit was recorded (RemoveContainer waits for them). */
   exitDeletes: ExitDeletes;
+  /** The manager's watch of each container's conmon (a stop waits on it: no pidfd of its own). */
+  monitorEnds?: Pick<PidWatches, 'get'>;
 }
 
 /**
@@ -76,7 +79,18 @@ export async function signalStopLocked(t: ContainerTeardown, container: Containe
 export async function waitGrace(t: ContainerTeardown, container: Container, timeoutMs: number): Promise<boolean> {
   const rec = container.find();
   if (rec === undefined) return true;
-  return waitExit(t.monitors.exitDir, rec.id, rec.conmonPid, timeoutMs);
+  return waitMonitorEnd(t, rec, timeoutMs);
+}
+
+/**
+ * True once the container's exit file is there or its conmon is gone, false after
+ * `timeoutMs`: on the manager's watch of that conmon when it has one (issue 13: no
+ * second pidfd and exit-watcher wake per stop), else as waitExit.
+ */
+async function waitMonitorEnd(t: ContainerTeardown, rec: ContainerRecord, timeoutMs: number): Promise<boolean> {
+  const watch = t.monitorEnds?.get(rec.id);
+  if (watch === undefined || watch.pid !== rec.conmonPid) return waitExit(t.monitors.exitDir, rec.id, rec.conmonPid, timeoutMs);
+  return exitFileExists(t.monitors.exitDir, rec.id) || endedWithin(watch, timeoutMs);
 }
 
 /**
@@ -107,7 +121,7 @@ export async function finishStopLocked(t: ContainerTeardown, container: Containe
       .catch((e: unknown) => {
         log.debug({ err: e }, 'sending SIGKILL');
       });
-    if (!(await waitExit(t.monitors.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
+    if (!(await waitMonitorEnd(t, rec, KILL_WAIT_MS))) {
       throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
     }
   }
