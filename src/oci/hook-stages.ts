@@ -14,7 +14,9 @@
 // move from config.json into `sandlot-hooks.json` beside it when the container is
 // created, and `withHookStages` runs them around the monitor's start and delete. After a
 // failed create the undo's delete runs poststop too, as the runtime-spec's lifecycle
-// (and runc itself) does.
+// (and runc itself) does. The spec is split from the object the create was given (no
+// re-read of config.json), and a container created without sandlot stages is
+// remembered, so its start and delete look for no sandlot-hooks.json (issue 13).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -50,9 +52,17 @@ export function splitHookStages(hooks: OciHooks, runtimeStages: readonly HookSta
   return { runtime, sandlot, dropped };
 }
 
+/** What the hook stages read of a spec. */
+export interface HookedSpec {
+  ociVersion?: string;
+  annotations?: Record<string, string>;
+  hooks?: OciHooks;
+}
+
 /** The monitor operations the hook stages wrap (structurally the sandbox's ContainerMonitor). */
 export interface HookableMonitor {
-  create(req: { id: string; paths: { bundle: string } }): Promise<unknown>;
+  /** `spec`: the spec as written to the bundle's config.json (else it is read from there). */
+  create(req: { id: string; paths: { bundle: string }; spec?: HookedSpec }): Promise<unknown>;
   start(id: string): Promise<void>;
   delete(id: string): Promise<void>;
   state(id: string): Promise<OciState | undefined>;
@@ -69,14 +79,20 @@ export interface HookStagesOptions {
 /** `inner` with S6's hook stages: the spec split at create, poststart after start, poststop after delete. */
 export function withHookStages<M extends HookableMonitor>(inner: M, o: HookStagesOptions): M {
   const run = o.runHook ?? runOciHook;
+  // Containers this monitor created without sandlot stages: their start and delete read
+  // no sandlot-hooks.json. Any other (a daemon restart forgot it) has the file read.
+  const withoutHooks = new Set<string>();
+  const hooksOf = async (id: string): Promise<SandlotHooksFile | undefined> => (withoutHooks.has(id) ? undefined : readSandlotHooks(o.bundleOf(id)));
   const wrapped: Pick<HookableMonitor, 'create' | 'start' | 'delete'> = {
     async create(req) {
-      await moveSandlotStages(req.id, req.paths.bundle, o);
+      withoutHooks.delete(req.id);
+      const moved = await moveSandlotStages(req.id, req.paths.bundle, req.spec, o);
+      if (!moved) withoutHooks.add(req.id);
       return inner.create(req);
     },
     async start(id) {
       await inner.start(id);
-      const file = await readSandlotHooks(o.bundleOf(id));
+      const file = await hooksOf(id);
       if (file?.hooks.poststart === undefined) return;
       const st = await inner.state(id).catch(() => undefined);
       const state: OciState = {
@@ -91,9 +107,10 @@ export function withHookStages<M extends HookableMonitor>(inner: M, o: HookStage
     },
     async delete(id) {
       await inner.delete(id);
-      const bundle = o.bundleOf(id);
-      const file = await readSandlotHooks(bundle);
+      const file = await hooksOf(id);
+      withoutHooks.delete(id);
       if (file === undefined) return;
+      const bundle = o.bundleOf(id);
       if (file.hooks.poststop !== undefined) {
         const state = { ociVersion: file.ociVersion, id, status: 'stopped', bundle, annotations: file.annotations } as OciState;
         await runBestEffort('poststop', file.hooks.poststop, state, run, o, 'the removal goes on');
@@ -122,16 +139,15 @@ async function runBestEffort(stage: HookStage, hooks: OciHook[], state: OciState
   }
 }
 
-/** At create: sandlot's stages out of config.json into sandlot-hooks.json; stages the runtime cannot run dropped, logged. */
-async function moveSandlotStages(id: string, bundle: string, o: HookStagesOptions): Promise<void> {
+/**
+ * At create: sandlot's stages out of config.json into sandlot-hooks.json; stages the
+ * runtime cannot run dropped, logged. `given`: the spec as written to config.json (else
+ * read from there). True when sandlot-hooks.json was written.
+ */
+async function moveSandlotStages(id: string, bundle: string, given: HookedSpec | undefined, o: HookStagesOptions): Promise<boolean> {
   const specFile = path.join(bundle, 'config.json');
-  const text = await fs.readFile(specFile, 'utf8').catch((e: unknown) => {
-    if (errnoCode(e) === 'ENOENT') return ''; // a monitor that writes no bundle (tests' fakes)
-    throw e;
-  });
-  if (!text.includes('"hooks"')) return;
-  const spec = JSON.parse(text) as { ociVersion?: string; annotations?: Record<string, string>; hooks?: OciHooks };
-  if (spec.hooks === undefined) return;
+  const spec = given ?? (await readSpec(specFile));
+  if (spec?.hooks === undefined) return false;
   const { runtime, sandlot, dropped } = splitHookStages(spec.hooks, o.features.runtimeHookStages);
   for (const stage of dropped) {
     o.log.warn(
@@ -139,13 +155,29 @@ async function moveSandlotStages(id: string, bundle: string, o: HookStagesOption
       `the runtime of handler "${o.handler}" cannot run ${stage} hooks; they are skipped`,
     );
   }
-  if (Object.keys(sandlot).length > 0) {
+  const moved = Object.keys(sandlot).length > 0;
+  // Only stages the runtime runs: config.json holds them already.
+  if (!moved && dropped.length === 0) return false;
+  if (moved) {
     const file: SandlotHooksFile = { version: 1, ociVersion: spec.ociVersion ?? '1.0.2', annotations: spec.annotations ?? {}, hooks: sandlot };
     await fs.writeFile(path.join(bundle, SANDLOT_HOOKS_FILE), JSON.stringify(file));
   }
-  if (Object.keys(runtime).length > 0) spec.hooks = runtime;
-  else delete spec.hooks;
-  await fs.writeFile(specFile, JSON.stringify(spec, null, 1));
+  // The caller's object stays as it was: the runtime's part goes to disk only.
+  const onDisk: HookedSpec = { ...spec };
+  if (Object.keys(runtime).length > 0) onDisk.hooks = runtime;
+  else delete onDisk.hooks;
+  await fs.writeFile(specFile, JSON.stringify(onDisk, null, 1));
+  return moved;
+}
+
+/** The bundle's config.json, or undefined for a monitor that writes no bundle (tests' fakes). */
+async function readSpec(specFile: string): Promise<HookedSpec | undefined> {
+  const text = await fs.readFile(specFile, 'utf8').catch((e: unknown) => {
+    if (errnoCode(e) === 'ENOENT') return '';
+    throw e;
+  });
+  if (!text.includes('"hooks"')) return undefined;
+  return JSON.parse(text) as HookedSpec;
 }
 
 async function readSandlotHooks(bundle: string): Promise<SandlotHooksFile | undefined> {

@@ -14,6 +14,7 @@ import {
   type SpecLookups,
 } from '../../oci/spec-container.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
+import type { OciSpec } from '../../oci/spec-common.js';
 import { prepareMounts, preparedMountsDir } from '../../oci/prepared-mounts.js';
 import { rootfsIdmapOf } from '../../oci/user-namespace.js';
 import { Cleanup } from '../../util/cleanup.js';
@@ -83,8 +84,8 @@ export async function createContainerLocked(
       ...(user ? { userns: { path: `/proc/${pod.pid}/ns/user`, ...user } } : {}),
     };
     const mounts = await prepareMounts(input.config.mounts ?? [], prep);
-    const learned = await writeContainerSpec(c, container, pod, { ...input.config, mounts }, driver, image, rootfs.path, cleanup);
-    await createUnderMonitor(c, container, pod, driver, cleanup, learned);
+    const written = await writeContainerSpec(c, container, pod, { ...input.config, mounts }, driver, image, rootfs.path, cleanup);
+    await createUnderMonitor(c, container, pod, driver, cleanup, written);
     cleanup.release();
     log.info({ durationMs: Date.now() - started, handler: driver.name, image: rec.image }, 'container created');
     return id;
@@ -145,8 +146,11 @@ function newContainerRecord(
   };
 }
 
-/** What the record learns from the spec (committed with the created state). */
-type SpecFacts = (d: ContainerRecord) => void;
+/** The spec written to the bundle, and what the record learns from it (committed with the created state). */
+interface WrittenSpec {
+  spec: OciSpec;
+  learned: (d: ContainerRecord) => void;
+}
 
 /** The OCI spec (S1, S14, S10) in the bundle and the S15 filestores it needs; returns what the record learns from it. */
 async function writeContainerSpec(
@@ -158,7 +162,7 @@ async function writeContainerSpec(
   image: ResolvedImage,
   rootfs: string,
   cleanup: Cleanup,
-): Promise<SpecFacts> {
+): Promise<WrittenSpec> {
   const rec = container.record;
   // The OCI spec from the CRI config, the image and the pod (oci/spec-container.ts).
   const spec = await buildContainerSpec({
@@ -196,12 +200,13 @@ async function writeContainerSpec(
   await fs.writeFile(rec.paths.spec, JSON.stringify(spec, null, 1));
   const requested = Number(config.linux?.resources?.oom_score_adj ?? 0);
   const ownPidNamespace = spec.linux.namespaces.some((n) => n.type === 'pid' && (n.path ?? '') === '');
-  return (d) => {
+  const learned = (d: ContainerRecord): void => {
     if (driver.features.hostPidNamespaces && ownPidNamespace) d.exitEndsAll = true;
     // proto3 cannot tell 0 from unset; S10 counts only containers that set a value.
     d.oomScoreAdj = requested !== 0 ? spec.process.oomScoreAdj : undefined;
     d.user = { uid: spec.process.user.uid, gid: spec.process.user.gid, supplementalGroups: spec.process.user.additionalGids ?? [] };
   };
+  return { spec, learned };
 }
 
 /** The S12 cgroup, then the container under its monitor (→ created, committed, published). */
@@ -211,7 +216,7 @@ async function createUnderMonitor(
   pod: SandboxRecord,
   driver: RuntimeDriver,
   cleanup: Cleanup,
-  learned: SpecFacts,
+  { spec, learned }: WrittenSpec,
 ): Promise<void> {
   const rec = container.record;
   const monitor = c.monitors.of(pod.runtimeHandler);
@@ -229,6 +234,7 @@ async function createUnderMonitor(
     terminal: rec.tty,
     stdin: rec.stdin,
     stdinOnce: rec.stdinOnce,
+    spec,
   });
   // One write for the created state, the process and what the spec told (commitCreated's, plus the spec's facts).
   const created = (d: ContainerRecord): void => {

@@ -9,6 +9,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { endedWithin, type PidWatches } from '../../../native/index.js';
 import { DeadlineExceededError } from '../../errors.js';
 import type { ImageService } from '../../image/image-service.js';
 import { runtimeFeatures, type RuntimeDriver } from '../../oci/runtime.js';
@@ -49,6 +50,8 @@ export interface ContainerTeardown {
   filestores: PodFilestores;
   /** The runtime deletes begun when an exit was recorded (RemoveContainer waits for them). */
   exitDeletes: ExitDeletes;
+  /** The manager's watch of each container's conmon (a stop waits on it: no pidfd of its own). */
+  monitorEnds?: Pick<PidWatches, 'get'>;
 }
 
 /**
@@ -76,7 +79,18 @@ export async function signalStopLocked(t: ContainerTeardown, container: Containe
 export async function waitGrace(t: ContainerTeardown, container: Container, timeoutMs: number): Promise<boolean> {
   const rec = container.find();
   if (rec === undefined) return true;
-  return waitExit(t.monitors.exitDir, rec.id, rec.conmonPid, timeoutMs);
+  return waitMonitorEnd(t, rec, timeoutMs);
+}
+
+/**
+ * True once the container's exit file is there or its conmon is gone, false after
+ * `timeoutMs`: on the manager's watch of that conmon when it has one (issue 13: no
+ * second pidfd and exit-watcher wake per stop), else as waitExit.
+ */
+async function waitMonitorEnd(t: ContainerTeardown, rec: ContainerRecord, timeoutMs: number): Promise<boolean> {
+  const watch = t.monitorEnds?.get(rec.id);
+  if (watch === undefined || watch.pid !== rec.conmonPid) return waitExit(t.monitors.exitDir, rec.id, rec.conmonPid, timeoutMs);
+  return exitFileExists(t.monitors.exitDir, rec.id) || endedWithin(watch, timeoutMs);
 }
 
 /**
@@ -107,7 +121,7 @@ export async function finishStopLocked(t: ContainerTeardown, container: Containe
       .catch((e: unknown) => {
         log.debug({ err: e }, 'sending SIGKILL');
       });
-    if (!(await waitExit(t.monitors.exitDir, rec.id, rec.conmonPid, KILL_WAIT_MS))) {
+    if (!(await waitMonitorEnd(t, rec, KILL_WAIT_MS))) {
       throw new DeadlineExceededError(`stopping container "${rec.id}": still running ${KILL_WAIT_MS} ms after SIGKILL`);
     }
   }
@@ -149,7 +163,7 @@ export async function removeContainerLocked(t: ContainerTeardown, container: Con
   await filesEarly;
   if (!early) await removeMountsAndRootfs(t, steps, rec);
   // "" only for an unknown container whose spec named none.
-  if (rec.cgroupPath !== '' && (await cgroupLeft(t.cgroups, rec.cgroupPath))) {
+  if (rec.cgroupPath !== '' && cgroupLeft(t.cgroups, rec.cgroupPath)) {
     await steps.run('removing the container cgroup', () => t.cgroups.remove(rec.cgroupPath));
   }
   if (runtimeFeatures(rec.runtimeType).filestores) await steps.run('removing filestores', () => removeFilestores(t, rec));
@@ -175,24 +189,18 @@ function hasSandlotHooks(rec: ContainerRecord): boolean {
 /**
  * Whether any hierarchy still has the container's cgroup: the runtime's delete removes
  * it (runc), so usually none does, and the removal (under the cgroup manager's one tree
- * lock, a rmdir per hierarchy and ancestor) is skipped for a stat per hierarchy.
+ * lock, a rmdir per hierarchy and ancestor) is skipped for a stat per hierarchy. The
+ * stats are synchronous: cgroupfs answers from memory, in microseconds, where a threadpool
+ * round trip per hierarchy cost more than the stat (issue 13).
  */
-async function cgroupLeft(cgroups: CgroupManager, cgPath: string): Promise<boolean> {
+function cgroupLeft(cgroups: CgroupManager, cgPath: string): boolean {
   let dirs: string[];
   try {
     dirs = cgroups.dirs(cgPath);
   } catch {
     return true; // a path the manager refuses: its remove says why
   }
-  const found = await Promise.all(
-    dirs.map((d) =>
-      fs.access(d).then(
-        () => true,
-        () => false,
-      ),
-    ),
-  );
-  return found.includes(true);
+  return dirs.some((d) => fsSync.existsSync(d));
 }
 
 /** The daemon-made mounts of the container (recursive read-only binds, image volumes); idempotent. */
@@ -201,11 +209,16 @@ export async function removePreparedMounts(t: Pick<ContainerTeardown, 'images'>,
   await t.images.removeImageVolumes(rec.id);
 }
 
-/** The container's exit file, attach link and state dir. */
+/**
+ * The container's exit file, attach link and state dir. The link and the dir (a dozen
+ * small files on the state dir, tmpfs by default) go synchronously: a few dozen
+ * microseconds of syscalls in place of two threadpool round trips per file of the
+ * recursive removal (issue 13).
+ */
 export async function removeRuntimeFiles(files: Pick<ContainerMonitors, 'exitDir' | 'socketDir'>, rec: ContainerRecord): Promise<void> {
   await removeExitFile(files.exitDir, rec.id);
-  await fs.rm(path.join(files.socketDir, rec.id), { force: true });
-  await fs.rm(rec.paths.dir, { recursive: true, force: true });
+  fsSync.rmSync(path.join(files.socketDir, rec.id), { force: true });
+  fsSync.rmSync(rec.paths.dir, { recursive: true, force: true });
 }
 
 export function filestorePlanFor(rec: ContainerRecord, pod: SandboxRecord, driver: RuntimeDriver, rootfs: string, readonlyRootfs: boolean): FilestorePlan {

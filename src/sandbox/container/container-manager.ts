@@ -132,6 +132,7 @@ export class ContainerManager {
       pods,
       cgroups: options.cgroups,
       filestores: options.filestores ?? new PodFilestores({ log }),
+      monitorEnds: this.monitorEnds,
       lookups: options.specLookups ?? NODE_SPEC_LOOKUPS,
       specExtensions: containerSpecExtensions(config, log),
     };

@@ -9,6 +9,7 @@
 // the exit code lands in `paths.exitFile`, the log in `logPath`.
 import { FailedPreconditionError } from '../../errors.js';
 import { signalContainerInit, type Conmon, type ConmonCreateOptions } from '../../oci/conmon.js';
+import type { HookedSpec } from '../../oci/hook-stages.js';
 import type { OciState, RuntimeDriver } from '../../oci/runtime.js';
 import type { LinuxResources } from '../../oci/spec-common.js';
 import type { ContainerPaths } from './container.js';
@@ -23,6 +24,8 @@ export interface MonitorCreateRequest {
   terminal: boolean;
   stdin: boolean;
   stdinOnce: boolean;
+  /** The spec as written to the bundle's config.json (S6: the hook stages split it without a re-read). */
+  spec?: HookedSpec;
 }
 
 export interface MonitorCreated {

@@ -32,8 +32,30 @@ export function podFacts(pod: SandboxRecord, driver: RuntimeDriver): PodFacts {
   };
 }
 
-/** The daemon's own score without CAP_SYS_RESOURCE (no child may go below it); else undefined. */
+/**
+ * The daemon's own score without CAP_SYS_RESOURCE (no child may go below it); else
+ * undefined. Read once, as the OomScoreApplier's floor is: the daemon's capabilities and
+ * its own score are set before it starts (issue 13: three /proc reads per create).
+ */
 export function daemonOomFloor(): number | undefined {
+  hostFacts ??= readHostFacts();
+  return hostFacts.oomFloor;
+}
+
+/** The kernel's last capability (read once). */
+export function lastCap(): number | undefined {
+  hostFacts ??= readHostFacts();
+  return hostFacts.lastCap;
+}
+
+/** Facts of the host and of the daemon's own process that do not change while it runs. */
+let hostFacts: { oomFloor: number | undefined; lastCap: number | undefined } | undefined;
+
+function readHostFacts(): { oomFloor: number | undefined; lastCap: number | undefined } {
+  return { oomFloor: readOomFloor(), lastCap: readLastCap() };
+}
+
+function readOomFloor(): number | undefined {
   try {
     if (hasCapability(fsSync.readFileSync('/proc/self/status', 'utf8'), CAP_SYS_RESOURCE_BIT)) return undefined;
     const own = Number(fsSync.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
@@ -43,7 +65,7 @@ export function daemonOomFloor(): number | undefined {
   }
 }
 
-export function lastCap(): number | undefined {
+function readLastCap(): number | undefined {
   try {
     const n = Number(fsSync.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
     return Number.isInteger(n) ? n : undefined;

@@ -12,7 +12,10 @@
 // starting at the same moment can each compute from a stale container list and the
 // last writer wins with the wrong value. OomScoreApplier serializes per sandbox and
 // loads the container list *inside* the lock, so the last write always reflects the
-// latest list.
+// latest list. It also remembers what it last wrote to each sandbox process, so a
+// recompute that lands on the same value writes nothing (issue 13: a container's start,
+// exit and removal each rewrote the unchanged score); only this applier writes a
+// sandbox's score, and the pid is part of what it remembers.
 
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -89,7 +92,8 @@ export interface OomScoreApplierOptions {
 /** What a write did: the value written (after the clamp) or that the process had exited. */
 export type OomScoreWrite = { exited: false; requested: number; written: number } | { exited: true; requested: number };
 
-export type SandboxOomScoreResult = { action: 'skip' } | ({ action: 'set' } & OomScoreWrite);
+/** 'kept': the value is the one last written to that process, so nothing was written. */
+export type SandboxOomScoreResult = { action: 'skip' } | { action: 'kept'; value: number } | ({ action: 'set' } & OomScoreWrite);
 
 /**
  * Writes oom_score_adj values. Without CAP_SYS_RESOURCE the kernel refuses any value
@@ -102,6 +106,8 @@ export class OomScoreApplier {
   private readonly fs: OomScoreFs;
   private readonly procRoot: string;
   private readonly locks = new KeyedMutex();
+  /** What was last written to each sandbox's process (by sandbox ID). */
+  private readonly written = new Map<string, { pid: number; value: number }>();
   private floor: Promise<number | undefined> | undefined;
   private clampLogged = false;
 
@@ -132,12 +138,24 @@ export class OomScoreApplier {
     return this.locks.runExclusive(sandboxId, async () => {
       const decision = sandboxOomScore(await load());
       if (decision.action === 'skip') return decision;
+      const last = this.written.get(sandboxId);
+      if (last !== undefined && last.pid === sandboxPid && last.value === decision.value) return { action: 'kept' as const, value: decision.value };
+      let result: OomScoreWrite;
       try {
-        return { action: 'set' as const, ...(await this.write(sandboxPid, decision.value)) };
+        result = await this.write(sandboxPid, decision.value);
       } catch (e: unknown) {
+        this.written.delete(sandboxId);
         throw wrapError(`adjusting oom_score_adj of sandbox "${sandboxId}"`, e);
       }
+      if (result.exited) this.written.delete(sandboxId);
+      else this.written.set(sandboxId, { pid: sandboxPid, value: decision.value });
+      return { action: 'set' as const, ...result };
     });
+  }
+
+  /** Forgets what was written to a sandbox that is gone. */
+  forgetSandbox(sandboxId: string): void {
+    this.written.delete(sandboxId);
   }
 
   /** S11: a helper dedicated to one container takes that container's score (none set → untouched). */

@@ -2,7 +2,8 @@
 // (infra) process's oom_score_adj becomes the lowest value among the pod's running
 // containers that set one, and the infra's original value (the one its spec was created
 // with) when none does. The applier serializes per sandbox and loads the member list
-// inside its lock, so concurrent starts in one pod cannot leave a stale value.
+// inside its lock, so concurrent starts in one pod cannot leave a stale value, and
+// writes nothing when the value is the one it last wrote.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -61,5 +62,6 @@ export class PodOomScores {
 
   forget(podId: string): void {
     this.originals.delete(podId);
+    this.options.oom.forgetSandbox(podId);
   }
 }

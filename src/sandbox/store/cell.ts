@@ -26,7 +26,10 @@ import { changeLifecycle, requireLifecycle, type LifecycleRecord, type Lifecycle
 /** What a cell needs of its store: read from memory, write to disk, commit to memory. */
 export interface CellStore<R> {
   find(id: string): R | undefined;
-  write(rec: R): Promise<void>;
+  /** The committed record itself (frozen, exact ID): a read that copies nothing. */
+  peek(id: string): Readonly<R> | undefined;
+  /** `first`: the record's first write (S5: it must survive a machine crash); else a rewrite. */
+  write(rec: R, options?: { first?: boolean }): Promise<void>;
   remember(rec: R): void;
   /** Disk first, then memory; idempotent. */
   delete(id: string): Promise<void>;
@@ -95,8 +98,11 @@ export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E exte
 
   /** update() for a caller that already holds the cell's mutex. */
   async updateLocked<T>(action: string, allowed: readonly S[], fn: (draft: R) => T | Promise<T>, options: UpdateOptions<S, E> = {}): Promise<T> {
-    const before = this.require(action, allowed);
-    const draft = structuredClone(before);
+    // The committed record as it is (frozen: the rollback writes it back), one copy as the draft.
+    const before = this.opts.store.peek(this.id);
+    if (before === undefined) throw new NotFoundError(`${this.opts.kind} "${this.id}" not found`);
+    requireLifecycle(this.opts.kind, before, action, allowed, this.opts.unknownAllows);
+    const draft = structuredClone(before) as R;
     const result = await fn(draft);
     if (options.to !== undefined) changeLifecycle(this.opts.kind, draft, options.to);
     await this.save(before, draft);
@@ -109,10 +115,10 @@ export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E exte
    * crash from here on leaves a record that recovery undoes.
    */
   async create(rec: R): Promise<void> {
-    if (rec.id !== this.id || this.opts.store.find(this.id) !== undefined) {
+    if (rec.id !== this.id || this.opts.store.peek(this.id) !== undefined) {
       throw new InternalError(`creating the record of ${this.opts.kind} "${this.id}": it exists already`);
     }
-    await this.opts.store.write(rec);
+    await this.opts.store.write(rec, { first: true });
     this.opts.store.remember(rec);
   }
 
@@ -129,7 +135,7 @@ export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E exte
     if (event !== undefined && last !== undefined) this.opts.events?.publish(event, this.id, this.opts.podIdOf(last));
   }
 
-  private async save(before: R, draft: R): Promise<void> {
+  private async save(before: Readonly<R>, draft: R): Promise<void> {
     if (before.state === 'unknown') {
       // Never written over (metadata-store.ts refuses it too): the change lives in memory.
       this.opts.store.remember(draft);

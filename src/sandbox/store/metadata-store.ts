@@ -1,7 +1,13 @@
 // Metadata on disk (S3) and in memory, for sandboxes and containers alike. One
 // directory per object under <dir>/<id>/ with meta.json ("version": 1), rewritten after
 // every state change as tmp + fsync + rename under an exclusive flock of <id>/.lock, so
-// a second daemon on the same root (or a reader) never sees half a file. In memory: a
+// a second daemon on the same root (or a reader) never sees half a file. The first write
+// (S5: the record before any side effect) also fsyncs the directory, so it survives a
+// machine crash; a rewrite does not (issue 13: two fsyncs per save were 8 of a container
+// lifecycle's 11): its file is never torn, and a machine crash that keeps the previous
+// version leaves a state recovery reconciles anyway, since the crash ended every process
+// the newer one named (a created or running record whose conmon is gone is recorded
+// exited, as after a daemon crash). In memory: a
 // map with id-prefix lookup (S3: an exact ID or a unique prefix). A meta.json that does
 // not load is reported by loadAll(), never deleted nor written over; its owner may keep a
 // stand-in in memory (remember()) until the object is removed.
@@ -55,10 +61,16 @@ export class MetadataStore<R extends MetadataRecord> {
     return path.join(this.dir, id, META_FILE);
   }
 
+  /** `fn` under the exclusive flock of <id>/.lock (the directory made when it is not there yet). */
   private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const dir = path.join(this.dir, id);
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    const handle = await fs.open(path.join(dir, LOCK_FILE), 'a');
+    const lockFile = path.join(dir, LOCK_FILE);
+    // A rewrite finds the directory there: no mkdir per save.
+    const handle = await fs.open(lockFile, 'a').catch(async (e: unknown) => {
+      if (errnoCode(e) !== 'ENOENT') throw e;
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      return fs.open(lockFile, 'a');
+    });
     try {
       await flock(handle.fd, 'exclusive');
       try {
@@ -71,21 +83,27 @@ export class MetadataStore<R extends MetadataRecord> {
     }
   }
 
-  /** Writes the record atomically and keeps a copy in memory. */
+  /** Writes the record atomically (durably, as a first write) and keeps a copy in memory. */
   async save(rec: R): Promise<void> {
-    await this.write(rec);
+    await this.write(rec, { first: true });
     this.records.set(rec.id, frozenCopy(rec));
   }
 
-  /** Writes the record atomically to disk only (a cell commits it to memory itself). */
-  async write(rec: R): Promise<void> {
+  /**
+   * Writes the record atomically to disk only (a cell commits it to memory itself).
+   * `first`: the record's first write, which makes its directory and survives a machine
+   * crash (its directory fsynced too); otherwise a rewrite of a record on disk.
+   */
+  async write(rec: R, options: { first?: boolean } = {}): Promise<void> {
+    const first = options.first === true;
     const file = this.metaPath(rec.id);
     if ((rec as { state?: unknown }).state === 'unknown') {
       // An unreadable meta.json is kept as it is (for inspection) until the object is removed.
       throw new InternalError(`saving metadata of ${this.opts.kind} "${rec.id}": its record is unreadable and is never written over`);
     }
     try {
-      await this.withLock(rec.id, () => writeFileAtomic(file, JSON.stringify({ ...rec, version: METADATA_VERSION }, null, 1), { mode: 0o600 }));
+      const json = JSON.stringify({ ...rec, version: METADATA_VERSION }, null, 1);
+      await this.withLock(rec.id, () => writeFileAtomic(file, json, { mode: 0o600, durable: first ? true : 'contents' }));
     } catch (e) {
       throw new InternalError(`saving metadata of ${this.opts.kind} "${rec.id}" to "${file}": ${errorMessage(e)}`, { cause: e });
     }
@@ -119,7 +137,8 @@ export class MetadataStore<R extends MetadataRecord> {
       // Its own files only: meta.json, the lock, and temp files a crash left mid-save.
       const entries = await fs.readdir(dir).catch(() => [] as string[]);
       for (const f of entries) {
-        if (f === META_FILE || f === LOCK_FILE || f.startsWith(`${META_FILE}.tmp`)) await fs.rm(path.join(dir, f), { force: true });
+        // unlink, not rm: no lstat first (a directory under such a name fails, as rm did).
+        if (f === META_FILE || f === LOCK_FILE || f.startsWith(`${META_FILE}.tmp`)) await unlinkIfThere(path.join(dir, f));
       }
       await fs.rmdir(dir).catch((e: unknown) => {
         if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'ENOTEMPTY') throw e;
@@ -173,6 +192,11 @@ export class MetadataStore<R extends MetadataRecord> {
     return matches.length === 1 ? structuredClone(this.records.get(matches[0])!) : undefined;
   }
 
+  /** The kept record of exact ID `id` itself, frozen (no copy; change it through its cell). */
+  peek(id: string): Readonly<R> | undefined {
+    return this.records.get(id);
+  }
+
   /** The kept records themselves, frozen (a read never copies; change one through its cell). */
   list(): Array<Readonly<R>> {
     return [...this.records.values()];
@@ -189,6 +213,14 @@ export class MetadataStore<R extends MetadataRecord> {
     } catch {
       return [];
     }
+  }
+}
+
+async function unlinkIfThere(file: string): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') throw e;
   }
 }
 

@@ -3,7 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HookFileError, matchingHooks, mergeHooks, parseHookFile, whenMatches, type HookMatchFacts } from '../../../src/oci/oci-hooks.js';
-import { splitHookStages } from '../../../src/oci/hook-stages.js';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { SANDLOT_HOOKS_FILE, splitHookStages, withHookStages, type HookableMonitor } from '../../../src/oci/hook-stages.js';
 import { runtimeFeatures } from '../../../src/oci/runtime.js';
 
 const facts = (over: Partial<HookMatchFacts> = {}): HookMatchFacts => ({
@@ -105,4 +109,71 @@ test('S6: the runtime keeps the stages it runs right; sandlot takes poststart an
   assert.deepEqual(Object.keys(runsc.runtime), ['prestart', 'createRuntime']);
   assert.deepEqual(Object.keys(runsc.sandlot), ['poststart', 'poststop']);
   assert.deepEqual(runsc.dropped, ['createContainer', 'startContainer']);
+});
+
+/** A monitor that only records its calls, over a bundle in a temp dir. */
+async function hookedMonitor(): Promise<{ bundle: string; calls: string[]; ran: string[]; monitor: HookableMonitor; done: () => Promise<void> }> {
+  const bundle = await fs.mkdtemp(path.join(os.tmpdir(), 'sandlot-hook-stages-'));
+  const calls: string[] = [];
+  const ran: string[] = [];
+  const inner: HookableMonitor = {
+    create: (req) => Promise.resolve(calls.push(`create ${req.id}`)),
+    start: (id) => Promise.resolve(void calls.push(`start ${id}`)),
+    delete: (id) => Promise.resolve(void calls.push(`delete ${id}`)),
+    state: () => Promise.resolve(undefined),
+  };
+  const monitor = withHookStages(inner, {
+    features: runtimeFeatures('oci'),
+    handler: 'runc',
+    bundleOf: () => bundle,
+    log: pino({ level: 'silent' }),
+    runHook: (hook) => Promise.resolve(void ran.push(hook.path)),
+  });
+  return { bundle, calls, ran, monitor, done: () => fs.rm(bundle, { recursive: true, force: true }) };
+}
+
+test('S6: the spec given at create is split without reading config.json; poststart and poststop run from sandlot-hooks.json', async () => {
+  const m = await hookedMonitor();
+  try {
+    const spec = {
+      ociVersion: '1.0.2',
+      annotations: { a: 'b' },
+      process: { args: ['sh'] },
+      hooks: { prestart: [{ path: '/pre' }], poststart: [{ path: '/post' }], poststop: [{ path: '/stop' }] },
+    };
+    await fs.writeFile(path.join(m.bundle, 'config.json'), JSON.stringify(spec));
+    await m.monitor.create({ id: 'c1', paths: { bundle: m.bundle }, spec });
+    const onDisk = JSON.parse(await fs.readFile(path.join(m.bundle, 'config.json'), 'utf8')) as typeof spec;
+    assert.deepEqual(onDisk.hooks, { prestart: [{ path: '/pre' }] });
+    assert.deepEqual(onDisk.process, spec.process);
+    assert.deepEqual(Object.keys(spec.hooks), ['prestart', 'poststart', 'poststop'], "the caller's spec is left as it was");
+    await m.monitor.start('c1');
+    await m.monitor.delete('c1');
+    assert.deepEqual(m.ran, ['/post', '/stop']);
+    await assert.rejects(fs.access(path.join(m.bundle, SANDLOT_HOOKS_FILE)), { code: 'ENOENT' });
+  } finally {
+    await m.done();
+  }
+});
+
+test('S6: a container created without sandlot stages has no sandlot-hooks.json looked for; one this monitor did not create has it read', async () => {
+  const m = await hookedMonitor();
+  try {
+    const spec = { ociVersion: '1.0.2', hooks: { prestart: [{ path: '/pre' }] } };
+    await fs.writeFile(path.join(m.bundle, 'config.json'), JSON.stringify(spec));
+    await m.monitor.create({ id: 'c1', paths: { bundle: m.bundle }, spec });
+    // Left there by hand: a container known to have none never reads it.
+    const file = { version: 1, ociVersion: '1.0.2', annotations: {}, hooks: { poststart: [{ path: '/post' }], poststop: [{ path: '/stop' }] } };
+    await fs.writeFile(path.join(m.bundle, SANDLOT_HOOKS_FILE), JSON.stringify(file));
+    await m.monitor.start('c1');
+    await m.monitor.delete('c1');
+    assert.deepEqual(m.ran, []);
+    // A container this monitor never created (a daemon restart): the file is read.
+    await m.monitor.start('c2');
+    await m.monitor.delete('c2');
+    assert.deepEqual(m.ran, ['/post', '/stop']);
+    assert.deepEqual(m.calls, ['create c1', 'start c1', 'delete c1', 'start c2', 'delete c2']);
+  } finally {
+    await m.done();
+  }
 });

@@ -27,6 +27,9 @@ class FakeStore implements CellStore<Rec> {
     const r = this.memory.get(id);
     return r && structuredClone(r);
   }
+  peek(id: string): Readonly<Rec> | undefined {
+    return this.memory.get(id);
+  }
   async write(rec: Rec): Promise<void> {
     await tick();
     this.writes.push(structuredClone(rec));

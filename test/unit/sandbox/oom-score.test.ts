@@ -139,6 +139,44 @@ test('S10: the applier writes the computed value to the sandbox process', async 
   assert.equal(proc.files.get('/proc/100/oom_score_adj'), '-200');
 });
 
+test('S10: a recompute that lands on the value last written to that process writes nothing (issue 13); a new pid or a forgotten sandbox writes again', async () => {
+  const proc = fakeProc(STATUS_ALL_CAPS);
+  proc.files.set('/proc/100/oom_score_adj', '0');
+  proc.files.set('/proc/101/oom_score_adj', '0');
+  const applier = new OomScoreApplier({ logger: captureLogger().logger, fs: proc.fs });
+  const low = input([INFRA, { id: 'a', type: 'container', oomScoreAdj: -200 }]);
+  assert.deepEqual(await applier.adjustSandbox('pod', 100, () => low), { action: 'set', exited: false, requested: -200, written: -200 });
+  assert.deepEqual(await applier.adjustSandbox('pod', 100, () => low), { action: 'kept', value: -200 });
+  // The container went away: the original comes back, once.
+  const none = input([INFRA], { original: 5 });
+  assert.deepEqual(await applier.adjustSandbox('pod', 100, () => none), { action: 'set', exited: false, requested: 5, written: 5 });
+  assert.deepEqual(await applier.adjustSandbox('pod', 100, () => none), { action: 'kept', value: 5 });
+  // Another process of the same ID, or a sandbox forgotten, is written again.
+  assert.equal((await applier.adjustSandbox('pod', 101, () => none)).action, 'set');
+  applier.forgetSandbox('pod');
+  assert.equal((await applier.adjustSandbox('pod', 101, () => none)).action, 'set');
+  assert.deepEqual(proc.ops, [
+    'write /proc/100/oom_score_adj -200',
+    'write /proc/100/oom_score_adj 5',
+    'write /proc/101/oom_score_adj 5',
+    'write /proc/101/oom_score_adj 5',
+  ]);
+});
+
+test('S10: after a failed write the next recompute writes again', async () => {
+  const proc = fakeProc(STATUS_ALL_CAPS);
+  proc.files.set('/proc/100/oom_score_adj', 'EACCES');
+  const applier = new OomScoreApplier({ logger: captureLogger().logger, fs: proc.fs });
+  const low = input([INFRA, { id: 'a', type: 'container', oomScoreAdj: 9 }]);
+  await assert.rejects(
+    applier.adjustSandbox('pod', 100, () => low),
+    /EACCES/,
+  );
+  proc.files.set('/proc/100/oom_score_adj', '0');
+  assert.equal((await applier.adjustSandbox('pod', 100, () => low)).action, 'set');
+  assert.deepEqual(proc.ops, ['write /proc/100/oom_score_adj 9']);
+});
+
 test('S10: a skip writes nothing', async () => {
   const proc = fakeProc(STATUS_ALL_CAPS);
   proc.files.set('/proc/100/oom_score_adj', '7');
