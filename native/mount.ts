@@ -1,6 +1,6 @@
 // mount(2) and umount2(2): the pod /dev/shm tmpfs is mounted once per pod by the daemon
 // itself (no runtime owns it), so it needs the raw calls.
-import { check, libc } from './libc.js';
+import { callAsync, check, libc } from './libc.js';
 
 export const MS_RDONLY = 0x1;
 export const MS_NOSUID = 0x2;
@@ -21,4 +21,15 @@ export function mount(source: string, target: string, fstype: string | null, fla
 
 export function umount2(target: string, flags: number): void {
   check('umount2', umount2Fn(target, flags) as number, `"${target}"`);
+}
+
+/**
+ * umount2 on a koffi pool thread: unmounting an overlay syncs its filesystem, milliseconds
+ * the event loop need not wait. errno stays on the pool thread, so a failed call is made
+ * again here, synchronously, to throw the error it names (EBUSY and EINVAL come back the
+ * same; a mount that went away in between answers EINVAL, which callers ignore).
+ */
+export async function umount2Async(target: string, flags: number): Promise<void> {
+  if ((await callAsync<number>(umount2Fn, target, flags)) === 0) return;
+  umount2(target, flags);
 }

@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidArgumentError, errnoCode, errorMessage, wrapError } from '../errors.js';
-import { MNT_DETACH, mount, umount2 } from '../../native/index.js';
+import { MNT_DETACH, mount, umount2, umount2Async } from '../../native/index.js';
 import { digestHex } from './digest.js';
 import { mountIdmappedLayers, unmountIdmappedLayers, type RootfsIdmap } from './rootfs-idmap.js';
 
@@ -34,17 +34,13 @@ export const KERNEL_MOUNTER: RootfsMounter = {
     }
     await execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd });
   },
-  unmount(target) {
-    // A throw in the executor is a rejection, as it was from an async method.
-    return new Promise<void>((resolve) => {
-      try {
-        umount2(target, 0);
-      } catch (e) {
-        if (errnoCode(e) === 'EBUSY') umount2(target, MNT_DETACH);
-        else if (errnoCode(e) !== 'EINVAL' && errnoCode(e) !== 'ENOENT') throw e;
-      }
-      resolve();
-    });
+  async unmount(target) {
+    try {
+      await umount2Async(target, 0);
+    } catch (e) {
+      if (errnoCode(e) === 'EBUSY') umount2(target, MNT_DETACH);
+      else if (errnoCode(e) !== 'EINVAL' && errnoCode(e) !== 'ENOENT') throw e;
+    }
   },
   async isMounted(target) {
     // A rootfs is an overlay, whose device differs from its parent directory's: two stats
