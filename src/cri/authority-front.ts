@@ -2,17 +2,17 @@
 // `:authority` (the kubelet before 1.30, crictl on older grpc-go). Node's HTTP/2 layer
 // (nghttp2) resets such streams with PROTOCOL_ERROR before grpc-js ever sees them.
 //
-// The front sits between the accepted socket and grpc-js. It reads the client's frames
-// and decodes the first header block. If its authority is valid the connection is
-// passed through untouched from then on. Otherwise every header block of the
-// connection is decoded (mirroring the client's HPACK table) and re-encoded with
-// literals that never enter the dynamic table, with `:authority` set to "localhost".
-// The server→client direction is never touched, so its HPACK context stays intact.
+// The opener (src/cri/connection-opener.ts) reads a connection's first header block;
+// only when its authority is invalid does the connection go through this front, between
+// the socket and grpc-js. The front decodes every header block of the connection
+// (mirroring the client's HPACK table) and re-encodes it with literals that never enter
+// the dynamic table, with `:authority` set to "localhost". The server→client direction
+// is never touched, so its HPACK context stays intact.
 import { Duplex } from 'node:stream';
 import type net from 'node:net';
 import hpack from 'hpack.js';
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+const PREFACE_LENGTH = 24;
 const FRAME_HEADER = 9;
 const TYPE_HEADERS = 0x1;
 const TYPE_CONTINUATION = 0x9;
@@ -32,8 +32,6 @@ export function isValidAuthority(value: string): boolean {
   return VALID_AUTHORITY.test(value);
 }
 
-type Mode = 'inspect' | 'passthrough' | 'rewrite';
-
 interface HeaderField {
   name: string;
   value: string;
@@ -44,24 +42,66 @@ interface PendingBlock {
   flags: number;
   priority: Buffer | undefined;
   fragments: Buffer[];
-  raw: Buffer[];
+}
+
+type Decompressor = ReturnType<typeof hpack.decompressor.create>;
+
+function newDecoder(): Decompressor {
+  return hpack.decompressor.create({ table: { size: DEFAULT_TABLE_SIZE } });
+}
+
+/** A HEADERS frame's block fragment (padding and priority taken off) and its priority bytes. */
+function headersPayload(frame: Buffer): { fragment: Buffer; priority: Buffer | undefined } {
+  const flags = frame[4];
+  let p = frame.subarray(FRAME_HEADER);
+  let pad = 0;
+  if (flags & FLAG_PADDED) {
+    pad = p[0]!;
+    p = p.subarray(1);
+  }
+  let priority: Buffer | undefined;
+  if (flags & FLAG_PRIORITY) {
+    priority = Buffer.from(p.subarray(0, 5));
+    p = p.subarray(5);
+  }
+  return { fragment: p.subarray(0, p.length - pad), priority };
+}
+
+function decodeBlock(decoder: Decompressor, block: Buffer): HeaderField[] {
+  decoder.write(block);
+  decoder.execute();
+  const out: HeaderField[] = [];
+  for (;;) {
+    const h = decoder.read() as HeaderField | null;
+    if (h === null) break;
+    out.push({ name: String(h.name), value: String(h.value) });
+  }
+  return out;
+}
+
+/** The `:authority` of a connection's first header block (its HEADERS and CONTINUATION frames); "" when it has none. */
+export function firstAuthority(frames: Buffer[]): string {
+  const fragments = frames.map((f, i) => (i === 0 ? headersPayload(f).fragment : f.subarray(FRAME_HEADER)));
+  return decodeBlock(newDecoder(), Buffer.concat(fragments)).find((h) => h.name === ':authority')?.value ?? '';
 }
 
 export class AuthorityFront extends Duplex {
-  private mode: Mode = 'inspect';
   private buf: Buffer = Buffer.alloc(0);
   private prefaceSeen = false;
   private pending: PendingBlock | undefined;
-  private readonly decoder = hpack.decompressor.create({ table: { size: DEFAULT_TABLE_SIZE } });
-  /** Set when the front rewrote the connection (for logs and tests). */
-  rewritten = false;
+  private readonly decoder = newDecoder();
 
-  constructor(private readonly socket: net.Socket) {
+  /** `initial`: what the opener read of the connection already, from the client preface on. */
+  constructor(
+    private readonly socket: net.Socket,
+    initial: Buffer,
+  ) {
     super({ allowHalfOpen: true });
     socket.on('data', (d: Buffer) => this.onClientData(d));
     socket.on('end', () => this.push(null));
     socket.on('error', (e) => this.destroy(e));
     socket.on('close', () => this.destroy());
+    this.onClientData(initial);
   }
 
   override _read(): void {
@@ -94,10 +134,6 @@ export class AuthorityFront extends Duplex {
   }
 
   private onClientData(data: Buffer): void {
-    if (this.mode === 'passthrough') {
-      this.forward(data);
-      return;
-    }
     this.buf = this.buf.length === 0 ? data : Buffer.concat([this.buf, data]);
     try {
       this.drainFrames();
@@ -108,21 +144,17 @@ export class AuthorityFront extends Duplex {
 
   private drainFrames(): void {
     if (!this.prefaceSeen) {
-      if (this.buf.length < PREFACE.length) return;
-      this.forward(this.buf.subarray(0, PREFACE.length));
-      this.buf = this.buf.subarray(PREFACE.length);
+      if (this.buf.length < PREFACE_LENGTH) return;
+      this.forward(this.buf.subarray(0, PREFACE_LENGTH));
+      this.buf = this.buf.subarray(PREFACE_LENGTH);
       this.prefaceSeen = true;
     }
-    while (this.mode !== 'passthrough' && this.buf.length >= FRAME_HEADER) {
+    while (this.buf.length >= FRAME_HEADER) {
       const length = this.buf.readUIntBE(0, 3);
       if (this.buf.length < FRAME_HEADER + length) return;
       const frame = this.buf.subarray(0, FRAME_HEADER + length);
       this.buf = this.buf.subarray(FRAME_HEADER + length);
       this.onFrame(frame);
-    }
-    if (this.mode === 'passthrough' && this.buf.length > 0) {
-      this.forward(this.buf);
-      this.buf = Buffer.alloc(0);
     }
   }
 
@@ -130,23 +162,11 @@ export class AuthorityFront extends Duplex {
     const type = frame[3];
     const flags = frame[4];
     const streamId = frame.readUInt32BE(5) & 0x7fffffff;
-    const payload = frame.subarray(FRAME_HEADER);
     if (type === TYPE_HEADERS) {
-      let p = payload;
-      let pad = 0;
-      if (flags & FLAG_PADDED) {
-        pad = p[0]!;
-        p = p.subarray(1);
-      }
-      let priority: Buffer | undefined;
-      if (flags & FLAG_PRIORITY) {
-        priority = Buffer.from(p.subarray(0, 5));
-        p = p.subarray(5);
-      }
-      this.pending = { streamId, flags, priority, fragments: [p.subarray(0, p.length - pad)], raw: [frame] };
+      const { fragment, priority } = headersPayload(frame);
+      this.pending = { streamId, flags, priority, fragments: [fragment] };
     } else if (type === TYPE_CONTINUATION && this.pending) {
-      this.pending.fragments.push(payload);
-      this.pending.raw.push(frame);
+      this.pending.fragments.push(frame.subarray(FRAME_HEADER));
       this.pending.flags |= flags & FLAG_END_HEADERS;
     } else {
       this.forward(frame);
@@ -155,36 +175,10 @@ export class AuthorityFront extends Duplex {
     if (this.pending.flags & FLAG_END_HEADERS) {
       const block = this.pending;
       this.pending = undefined;
-      this.onHeaderBlock(block);
+      const headers = decodeBlock(this.decoder, Buffer.concat(block.fragments));
+      const fixed = headers.map((h) => (h.name === ':authority' && !isValidAuthority(h.value) ? { name: h.name, value: REPLACEMENT_AUTHORITY } : h));
+      this.forward(encodeHeaderFrames(block.streamId, block.flags & FLAG_END_STREAM, block.priority, fixed));
     }
-  }
-
-  private onHeaderBlock(block: PendingBlock): void {
-    const headers = this.decode(Buffer.concat(block.fragments));
-    if (this.mode === 'inspect') {
-      const authority = headers.find((h) => h.name === ':authority')?.value ?? '';
-      if (isValidAuthority(authority)) {
-        this.mode = 'passthrough';
-        for (const f of block.raw) this.forward(f);
-        return;
-      }
-      this.mode = 'rewrite';
-      this.rewritten = true;
-    }
-    const fixed = headers.map((h) => (h.name === ':authority' && !isValidAuthority(h.value) ? { name: h.name, value: REPLACEMENT_AUTHORITY } : h));
-    this.forward(encodeHeaderFrames(block.streamId, block.flags & FLAG_END_STREAM, block.priority, fixed));
-  }
-
-  private decode(block: Buffer): HeaderField[] {
-    this.decoder.write(block);
-    this.decoder.execute();
-    const out: HeaderField[] = [];
-    for (;;) {
-      const h = this.decoder.read() as HeaderField | null;
-      if (h === null) break;
-      out.push({ name: String(h.name), value: String(h.value) });
-    }
-    return out;
   }
 }
 

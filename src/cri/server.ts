@@ -1,6 +1,6 @@
 // The CRI gRPC server on a unix socket. Connections are accepted by a plain net.Server,
-// passed through the AuthorityFront (so Go clients that send the socket path as
-// :authority work), and injected into grpc-js.
+// opened (src/cri/connection-opener.ts: the socket itself, or the AuthorityFront over it
+// for Go clients that send the socket path as :authority) and injected into grpc-js.
 import { Server, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { errnoCode, FailedPreconditionError } from '../errors.js';
-import { AuthorityFront } from './authority-front.js';
+import { openConnection } from './connection-opener.js';
 import type { HandlerSet } from './handler-types.js';
 import { implementService, InflightCalls, tolerantDefinition, type InstrumentOptions } from './instrument.js';
 import { loadCriServices, type CriServices } from './proto.js';
@@ -133,13 +133,14 @@ export class CriServer {
   private accept(sock: net.Socket): void {
     this.sockets.add(sock);
     sock.once('close', () => this.sockets.delete(sock));
-    const front = new AuthorityFront(sock);
-    front.on('error', (e) => {
-      // A client that hangs up mid-write is ordinary; anything else is worth a line.
-      const code = errnoCode(e);
-      if (code !== 'EPIPE' && code !== 'ECONNRESET') this.log.debug({ err: e }, 'connection error');
+    openConnection(sock, (conn) => {
+      conn.on('error', (e) => {
+        // A client that hangs up mid-write is ordinary; anything else is worth a line.
+        const code = errnoCode(e);
+        if (code !== 'EPIPE' && code !== 'ECONNRESET') this.log.debug({ err: e }, 'connection error');
+      });
+      this.injector.injectConnection(conn);
     });
-    this.injector.injectConnection(front);
   }
 
   /** Stops accepting, lets in-flight calls finish (up to `graceMs`), removes the socket. */
