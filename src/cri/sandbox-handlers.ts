@@ -217,8 +217,10 @@ function parseFilter(f: PodSandboxFilter | null | undefined): PodFilter {
 }
 
 export function sandboxHandlers(pods: PodManager): HandlerSet {
-  // List answers: one message per frozen record, sent as the bytes it was first encoded to.
+  // List and status answers: one message per frozen record, sent as the bytes it was first
+  // encoded to (PodManager.get answers a copy today: its status is built each time).
   const listed = new AnswerMemo(podSandbox);
+  const statuses = new AnswerMemo(podSandboxStatus);
   const items = (filter: PodSandboxFilter | null | undefined) => pods.list(parseFilter(filter)).map((r) => listed.of(r));
   return {
     unary: {
@@ -241,7 +243,7 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
           // From memory: infra exits are pushed (PodManager), nothing is read here.
           const r = pods.get(podId(req));
           const res: PodSandboxStatusResponse = {
-            status: podSandboxStatus(r),
+            status: statuses.of(r),
             info: {},
             containers_statuses: [],
             timestamp: (BigInt(Date.now()) * 1_000_000n).toString(),

@@ -109,3 +109,21 @@ test('a list that mixes memoized and plain messages takes the plain path, and em
 test('the serializer refuses an array, as proto-loader did', () => {
   assert.throws(() => list.responseSerialize([]), /expected object with ListPodSandboxResponse structure, got array/);
 });
+
+test('a List sent again with the same answers is the same bytes; with one answer changed, added or gone it is the new list', () => {
+  const memo = new AnswerMemo(podSandbox);
+  const recs = ['a1', 'b2', 'c3'].map((id) => record(id));
+  const plainOf = (rs: FakeRecord[]) => list.responseSerialize({ items: rs.map(podSandbox) });
+  const first = list.responseSerialize({ items: recs.map((r) => memo.of(r)) });
+  assert.ok(first.equals(plainOf(recs)));
+  // A new array of the same answers (each List call makes its own): the bytes kept from the last one.
+  assert.ok(list.responseSerialize({ items: recs.map((r) => memo.of(r)) }).equals(first));
+  const changed = [recs[0], Object.freeze({ ...recs[1], state: 'stopped' as const }), recs[2]];
+  assert.ok(list.responseSerialize({ items: changed.map((r) => memo.of(r)) }).equals(plainOf(changed)));
+  const added = [...changed, record('d4')];
+  assert.ok(list.responseSerialize({ items: added.map((r) => memo.of(r)) }).equals(plainOf(added)));
+  const gone = added.slice(1);
+  assert.ok(list.responseSerialize({ items: gone.map((r) => memo.of(r)) }).equals(plainOf(gone)));
+  // Back to an earlier list: its answers' bytes are still kept, and the field is the earlier list's.
+  assert.ok(list.responseSerialize({ items: recs.map((r) => memo.of(r)) }).equals(first));
+});
