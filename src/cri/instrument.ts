@@ -10,7 +10,7 @@ import {
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Tracer } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
@@ -114,11 +114,14 @@ function shortName(service: string): string {
   return service.slice(service.lastIndexOf('.') + 1);
 }
 
-function metadataCarrier(md: Metadata): Record<string, string> {
-  const carrier: Record<string, string> = {};
-  for (const [k, v] of Object.entries(md.getMap())) if (typeof v === 'string') carrier[k] = v;
-  return carrier;
-}
+/** Reads a propagator's fields (traceparent …) straight from the call's metadata: text values only, the first of each key. */
+const METADATA_GETTER: TextMapGetter<Metadata> = {
+  keys: (md) => Object.keys(md.getMap()),
+  get: (md, key) => {
+    const v = md.get(key)[0];
+    return typeof v === 'string' ? v : undefined;
+  },
+};
 
 /** What every call of one method shares: worked out once, when the service is registered. */
 interface MethodFacts {
@@ -141,6 +144,16 @@ function methodFacts(service: string, method: string): MethodFacts {
   };
 }
 
+/**
+ * What a call says of its cancellation: grpc-js sets `cancelled` and emits "cancelled"
+ * when the client cancels, and also after every answered call (once its trailers are
+ * sent), so an answered call's "cancelled" is no cancellation.
+ */
+interface CancellableCall {
+  cancelled: boolean;
+  once(event: 'cancelled', listener: () => void): unknown;
+}
+
 class CallScope {
   readonly start = process.hrtime.bigint();
   readonly span;
@@ -150,17 +163,18 @@ class CallScope {
   // Made when first used: a read that logs nothing at the daemon's level needs neither.
   private logger: Logger | undefined;
   private controller: AbortController | undefined;
-  private cancelReason: Error | undefined;
+  private done = false;
 
   constructor(
     private readonly opts: InstrumentOptions,
     private readonly facts: MethodFacts,
     private readonly req: IdentifyingFields,
     md: Metadata,
+    private readonly call: CancellableCall,
   ) {
     opts.inflight?.begin();
     opts.metrics.criCallsInFlight.inc(facts.labels);
-    const parent = propagation.extract(context.active(), metadataCarrier(md));
+    const parent = propagation.extract(context.active(), md, METADATA_GETTER);
     this.attributes = spanAttributes(facts.method, req);
     this.span = opts.tracer.startSpan(facts.spanName, { kind: SpanKind.SERVER, attributes: { ...facts.rpcAttributes, ...this.attributes } }, parent);
     this.otelContext = trace.setSpan(parent, this.span);
@@ -170,20 +184,24 @@ class CallScope {
     return (this.logger ??= this.opts.log.child({ rpc: this.facts.method, ...idFields(this.req) }));
   }
 
-  /** Aborts the call's signal (made now if the handler has not asked for it yet). */
-  cancel(reason: Error): void {
-    this.cancelReason = reason;
-    this.controller?.abort(reason);
-  }
-
+  /** The client cancelled the call (before it was answered). */
   get cancelled(): boolean {
-    return this.cancelReason !== undefined;
+    return !this.done && this.call.cancelled;
   }
 
+  /**
+   * Aborted when the client cancels. Made when the handler first asks for it: only then is
+   * the call watched (a read never asks).
+   */
   private get signal(): AbortSignal {
     if (!this.controller) {
-      this.controller = new AbortController();
-      if (this.cancelReason) this.controller.abort(this.cancelReason);
+      const controller = new AbortController();
+      this.controller = controller;
+      const cancel = () => {
+        if (!this.done) controller.abort(new Error('call cancelled by the client'));
+      };
+      if (this.call.cancelled) cancel();
+      else this.call.once('cancelled', cancel);
     }
     return this.controller.signal;
   }
@@ -221,6 +239,7 @@ class CallScope {
   }
 
   private record(e: unknown): { code: Status; details: string } {
+    this.done = true;
     const durationMs = Number(process.hrtime.bigint() - this.start) / 1e6;
     let code = Status.OK;
     let details = '';
@@ -292,8 +311,7 @@ function wrapUnary(opts: InstrumentOptions, service: string, method: string, han
   return (call: ServerUnaryCall<object, unknown>, callback: sendUnaryData<unknown>): void => {
     const bad = malformedReason(call.request);
     const request: object = bad === undefined ? call.request : {};
-    const scope = new CallScope(opts, facts, request, call.metadata);
-    call.on('cancelled', () => scope.cancel(new Error('call cancelled by the client')));
+    const scope = new CallScope(opts, facts, request, call.metadata, call);
     // Called inside then(), so a handler that throws synchronously (a plain function, not
     // `async`) is answered with its status like one that rejects, not left to grpc-js.
     Promise.resolve()
@@ -320,8 +338,7 @@ function wrapStream(opts: InstrumentOptions, service: string, method: string, ha
   return (call: ServerWritableStream<object, unknown>): void => {
     const bad = malformedReason(call.request);
     const request: object = bad === undefined ? call.request : {};
-    const scope = new CallScope(opts, facts, request, call.metadata);
-    call.on('cancelled', () => scope.cancel(new Error('call cancelled by the client')));
+    const scope = new CallScope(opts, facts, request, call.metadata, call);
     void scope.run(async () => {
       try {
         if (bad !== undefined) throw malformedError(service, method, bad);
