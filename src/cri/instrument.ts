@@ -79,18 +79,19 @@ function text(v: unknown): string | undefined {
 /** What the request says about its pod, container, image and handler, as span attributes (src/observe/spans.ts). */
 function spanAttributes(method: string, req: IdentifyingFields): Attributes {
   const pod = method === 'RunPodSandbox' ? req.config?.metadata : req.sandbox_config?.metadata;
-  const attrs: Record<string, string | undefined> = {
-    [SPAN_ATTR.podSandboxId]: text(req.pod_sandbox_id),
-    [SPAN_ATTR.podName]: text(pod?.name),
-    [SPAN_ATTR.podNamespace]: text(pod?.namespace),
-    [SPAN_ATTR.podUid]: text(pod?.uid),
-    [SPAN_ATTR.containerId]: text(req.container_id),
-    [SPAN_ATTR.containerName]: method === 'CreateContainer' ? text(req.config?.metadata?.name) : undefined,
-    [SPAN_ATTR.image]: text(req.image?.image) ?? text(req.config?.image?.image),
-    [SPAN_ATTR.handler]: text(req.runtime_handler),
-  };
+  // Set one by one (no object of every name, then filtered): this runs for every call.
   const out: Attributes = {};
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) out[k] = v;
+  const put = (name: string, v: string | undefined): void => {
+    if (v !== undefined) out[name] = v;
+  };
+  put(SPAN_ATTR.podSandboxId, text(req.pod_sandbox_id));
+  put(SPAN_ATTR.podName, text(pod?.name));
+  put(SPAN_ATTR.podNamespace, text(pod?.namespace));
+  put(SPAN_ATTR.podUid, text(pod?.uid));
+  put(SPAN_ATTR.containerId, text(req.container_id));
+  put(SPAN_ATTR.containerName, method === 'CreateContainer' ? text(req.config?.metadata?.name) : undefined);
+  put(SPAN_ATTR.image, text(req.image?.image) ?? text(req.config?.image?.image));
+  put(SPAN_ATTR.handler, text(req.runtime_handler));
   return out;
 }
 
