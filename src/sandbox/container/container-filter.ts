@@ -1,6 +1,7 @@
 // ListContainers / StreamContainers filtering: id (exact or unique prefix; an ambiguous
 // prefix matches nothing, as in containerd), state, pod, labels. Containers still being
 // created are not visible (containerd adds them to its store once created).
+import { compareDecimal } from '../../util/decimal-order.js';
 import { criContainerState, type ContainerRecord, type CriContainerState } from './container.js';
 
 export interface ContainerFilter {
@@ -27,6 +28,7 @@ export function filterContainers(
   }
   if (filter.podId) recs = recs.filter((r) => r.podId === filter.podId);
   if (filter.state) recs = recs.filter((r) => criContainerState(r.state) === filter.state);
-  const sel = filter.labelSelector ?? {};
-  return recs.filter((r) => Object.entries(sel).every(([k, v]) => r.labels[k] === v)).sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
+  const sel = Object.entries(filter.labelSelector ?? {});
+  if (sel.length > 0) recs = recs.filter((r) => sel.every(([k, v]) => r.labels[k] === v));
+  return recs.sort((a, b) => compareDecimal(a.createdAt, b.createdAt));
 }
