@@ -32,9 +32,15 @@ export class ResultCache {
    * netns and leases it describes; after a daemon crash the rename alone is whole.
    */
   async save(entry: CachedAttachment): Promise<void> {
+    const write = (): Promise<void> => writeFileAtomic(this.file(entry.podId), JSON.stringify(entry), { mode: 0o600, durable: false });
     try {
-      await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
-      await writeFileAtomic(this.file(entry.podId), JSON.stringify(entry), { mode: 0o600, durable: false });
+      // The directory is made when a save first finds it missing, not before every save
+      // (two saves per ADD: issue 13).
+      await write().catch(async (e: unknown) => {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+        await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+        await write();
+      });
     } catch (e) {
       throw new InternalError(`saving CNI result of pod "${entry.podId}": ${errorMessage(e)}`, { cause: e });
     }

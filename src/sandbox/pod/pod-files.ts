@@ -1,13 +1,17 @@
-// The files a pod owns under <state_dir>/pods/<id>/: the infra container's tiny rootfs,
-// the pod's resolv.conf, hosts and hostname (bind-mounted into its app containers), and
-// the pod /dev/shm, a tmpfs mounted once for the pod so all its containers share it.
+// The files a pod owns under <state_dir>/pods/<id>/: the pod's resolv.conf, hosts and
+// hostname (bind-mounted into its app containers), and the pod /dev/shm, a tmpfs mounted
+// once for the pod so all its containers share it. The infra container's tiny read-only
+// rootfs is one for all pods (<state_dir>/infra-rootfs).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode, errorMessage, InternalError } from '../../errors.js';
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, umount2 } from '../../../native/index.js';
 import { INFRA_BINARY } from '../../oci/spec-sandbox.js';
+import { allSettledFirst } from './all-settled.js';
 
 export const POD_SHM_SIZE_BYTES = 64 * 1024 * 1024;
+/** The infra rootfs every pod shares, under the state dir. */
+export const INFRA_ROOTFS_DIR = 'infra-rootfs';
 const HOST_RESOLV_CONF = '/etc/resolv.conf';
 
 export interface DnsConfig {
@@ -41,7 +45,8 @@ export function podPaths(stateDir: string, id: string, hostIpc: boolean): PodPat
   return {
     dir,
     bundle: path.join(dir, 'bundle'),
-    rootfs: path.join(dir, 'rootfs'),
+    // Shared by every pod (ensureInfraRootfs); a pod's removal leaves it.
+    rootfs: path.join(stateDir, INFRA_ROOTFS_DIR),
     resolvConf: path.join(dir, 'resolv.conf'),
     hosts: path.join(dir, 'hosts'),
     hostname: path.join(dir, 'hostname'),
@@ -78,24 +83,49 @@ export function hostsText(hostname: string, ips: string[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Makes the pod dir, the rootfs skeleton and the DNS/hostname files. */
-export async function writePodFiles(p: PodPaths, hostname: string, dns: DnsConfig | undefined): Promise<void> {
+/**
+ * Makes the pod dir and its DNS and hostname files, and /etc/hosts when `hosts` (a pod
+ * on the node's network; a pod network's comes with its IPs, writeHosts), each file at
+ * once; and the shared infra rootfs when it is not there yet.
+ */
+export async function writePodFiles(p: PodPaths, hostname: string, dns: DnsConfig | undefined, opts: { hosts: boolean }): Promise<void> {
   await fs.mkdir(p.dir, { recursive: true, mode: 0o711 });
-  for (const d of ['proc', 'dev', 'sys']) await fs.mkdir(path.join(p.rootfs, d), { recursive: true, mode: 0o755 });
-  // The mount point of the bind-mounted catatonit (the rootfs itself is read-only).
-  await fs.writeFile(path.join(p.rootfs, INFRA_BINARY), '', { mode: 0o755 });
-  await fs.mkdir(p.bundle, { recursive: true });
   const resolv = resolvConfText(dns);
-  if (resolv !== undefined) await fs.writeFile(p.resolvConf, resolv, { mode: 0o644 });
-  else await fs.copyFile(HOST_RESOLV_CONF, p.resolvConf).catch(() => fs.writeFile(p.resolvConf, '', { mode: 0o644 }));
-  await fs.writeFile(p.hostname, `${hostname}\n`, { mode: 0o644 });
-  await fs.writeFile(p.hosts, hostsText(hostname, []), { mode: 0o644 });
+  await allSettledFirst([
+    ensureInfraRootfs(p.rootfs),
+    fs.mkdir(p.bundle, { recursive: true }),
+    resolv !== undefined
+      ? fs.writeFile(p.resolvConf, resolv, { mode: 0o644 })
+      : fs.copyFile(HOST_RESOLV_CONF, p.resolvConf).catch(() => fs.writeFile(p.resolvConf, '', { mode: 0o644 })),
+    fs.writeFile(p.hostname, `${hostname}\n`, { mode: 0o644 }),
+    opts.hosts ? writeHosts(p, hostname, []) : Promise.resolve(),
+  ]);
 }
 
+/**
+ * The infra's read-only rootfs: one for every pod (nothing writes it; the runtime mounts
+ * /proc, /dev, /sys and catatonit over its mount points inside each container's own
+ * mount namespace), made by the first pod and found by the next with one stat instead
+ * of five creates and five removals per pod (issue 13). The catatonit mount point is
+ * made last: when it is there, the rest is.
+ */
+async function ensureInfraRootfs(rootfs: string): Promise<void> {
+  const binary = path.join(rootfs, INFRA_BINARY);
+  if (
+    await fs.access(binary).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
+  for (const d of ['proc', 'dev', 'sys']) await fs.mkdir(path.join(rootfs, d), { recursive: true, mode: 0o755 });
+  // Appended to, never truncated: another pod's first run may be making it too.
+  await fs.writeFile(binary, '', { mode: 0o755, flag: 'a' });
+}
+
+/** The pod's /etc/hosts (app containers bind-mount it; none exists before RunPodSandbox returns). */
 export async function writeHosts(p: PodPaths, hostname: string, ips: string[]): Promise<void> {
-  const tmp = `${p.hosts}.tmp`;
-  await fs.writeFile(tmp, hostsText(hostname, ips), { mode: 0o644 });
-  await fs.rename(tmp, p.hosts);
+  await fs.writeFile(p.hosts, hostsText(hostname, ips), { mode: 0o644 });
 }
 
 /** Mounts the pod's /dev/shm tmpfs (64 MiB) unless the pod uses the host's. */

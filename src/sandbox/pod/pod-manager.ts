@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { SandlotConfig } from '../../config/types.js';
 import { Conmon, readExitFile } from '../../oci/conmon.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
+import { resolveBinary } from '../../oci/command.js';
 import { validateSysctls } from '../../oci/spec-sandbox.js';
 import { PidWatches } from '../../../native/index.js';
 import { KeyedMutex } from '../../util/mutex.js';
@@ -24,7 +25,7 @@ import { removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork
 import { PodFilestores } from '../storage/pod-mounts-filestores.js';
 import { RuntimeHandlers, type RuntimeHandlerStatus } from './runtime-handlers.js';
 import { recoverPods } from './pod-recovery.js';
-import { runPodLocked, type PodSetup } from './pod-run.js';
+import { infraOomScoreAdj, runPodLocked, type PodSetup } from './pod-run.js';
 import { nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import { SandboxStore } from '../store/sandbox-store.js';
 import { Cell } from '../store/cell.js';
@@ -82,6 +83,8 @@ export class PodManager {
     this.store = new SandboxStore({ rootDir: config.root_dir });
     this.handlers = new RuntimeHandlers({ config, log, cgroups, ...(options.runtimes !== undefined ? { runtimes: options.runtimes } : {}) });
     let conmon = options.conmon;
+    let catatonit: string | undefined;
+    let oomScoreAdj: number | undefined;
     this.setup = {
       config,
       store: this.store,
@@ -89,6 +92,8 @@ export class PodManager {
       cgroups,
       // Made when first needed: a missing conmon binary fails the run at that step.
       conmon: () => (conmon ??= new Conmon({ path: config.conmon_path, ...conmonPlacement(config, cgroups) })),
+      catatonit: () => (catatonit ??= resolveBinary(config.catatonit_path)),
+      infraOomScoreAdj: () => (oomScoreAdj ??= infraOomScoreAdj()),
       log,
     };
     this.teardown = {

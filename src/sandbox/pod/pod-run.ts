@@ -1,7 +1,9 @@
 // RunPodSandbox's steps, each registering its undo: metadata first (S5, naming the
 // netns the pod will have), pod files and /dev/shm, the pod's mount hints (S14), the
 // netns; then at once the CNI ADD and the pod cgroup (S12) with the infra spec (neither
-// needs the other); then the infra container under conmon. A failure undoes them all
+// needs the other), and, where the runtime's create only joins the pinned netns, the
+// infra container's create under conmon beside the ADD too (else after it); then the
+// created state written while the runtime starts the infra. A failure undoes them all
 // and names what it was doing. What a step makes is committed through the pod's cell
 // (store/cell.ts) before the next begins; an undo reads the committed record.
 import fsSync from 'node:fs';
@@ -11,7 +13,6 @@ import type { Logger } from 'pino';
 import type { SandlotConfig } from '../../config/types.js';
 import { FailedPreconditionError } from '../../errors.js';
 import type { Conmon } from '../../oci/conmon.js';
-import { resolveBinary } from '../../oci/command.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { INFRA_OOM_SCORE_ADJ, sandboxSpec } from '../../oci/spec-sandbox.js';
 import { Cleanup } from '../../util/cleanup.js';
@@ -19,16 +20,23 @@ import { type CgroupManager, type PodResources, podResources } from '../resource
 import { mountHintAnnotations } from '../storage/mount-hints.js';
 import { CAP_SYS_RESOURCE_BIT, hasCapability } from '../resources/oom-score.js';
 import { destroyInfra, podNetworkRequest, removePodCgroups, type PodNetwork } from './pod-destroy.js';
+import { allSettledFirst } from './all-settled.js';
 import { mountPodShm, podPaths, removePodFiles, writeHosts, writePodFiles } from './pod-files.js';
 import { mountPodTmpfs, podMountHints, unmountPodMounts } from '../storage/pod-mounts.js';
 import { relayBinaryFor } from '../io/port-forward-relay.js';
 import { nameKey, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import type { SandboxStore } from '../store/sandbox-store.js';
-import { beginCreate } from '../store/cell.js';
+import { beginCreate, type MadeProcess } from '../store/cell.js';
 import type { PodSandbox } from '../store/cell-types.js';
 
 /** The action RunPodSandbox's guards name. */
 const RUN = 'run';
+/**
+ * The RuntimeFeatures flag (src/oci/runtime.ts) of a runtime whose create of the infra
+ * only joins the pinned netns, so the CNI ADD may run beside it. Read by name until
+ * src/oci declares it (absent: false, the ADD comes first).
+ */
+const NETWORK_AFTER_CREATE = 'podNetworkAfterCreate';
 
 /** What RunPodSandbox touches. */
 export interface PodSetup {
@@ -38,6 +46,10 @@ export interface PodSetup {
   cgroups: CgroupManager;
   /** Made when first needed: a missing conmon binary fails the run at that step. */
   conmon: () => Conmon;
+  /** The catatonit binary (config.catatonit_path looked up once found; undefined while it is not). */
+  catatonit: () => string | undefined;
+  /** The infra's oom_score_adj (infraOomScoreAdj, read once: the daemon's capabilities do not change). */
+  infraOomScoreAdj: () => number;
   log: Logger;
 }
 
@@ -60,16 +72,22 @@ export async function runPodLocked(s: PodSetup, pod: PodSandbox, config: RunPodI
     await preparePodFiles(pod, driver, cleanup);
     if (netnsPath !== undefined) await createPodNetns(s, pod, cleanup);
     cleanup.add('removing the pod cgroup', () => removePodCgroups(s.store, s.cgroups, pod.record));
-    // The CNI ADD needs the netns only, the cgroup and the spec need no interface: at once (issue 13).
-    const made = pod.record;
-    const [ips] = await allSettledFirst([
-      netnsPath !== undefined ? setUpPodNetwork(s, made) : Promise.resolve(undefined),
-      prepareInfra(s, made, driver, podResources(config.resources, config.overhead)),
-    ]);
-    await runInfra(s, pod, driver, cleanup, ips);
-    cleanup.release();
     const rec = pod.record;
-    log.info({ durationMs: Date.now() - started, handler: driver.name, pid: rec.pid, ip: rec.ip }, 'pod sandbox running');
+    const network = netnsPath !== undefined ? setUpPodNetwork(s, rec) : Promise.resolve(undefined);
+    const infra = prepareInfra(s, rec, driver, podResources(config.resources, config.overhead));
+    // The CNI ADD needs the netns only; the cgroup and the spec need no interface: at once
+    // (issue 13). Where the runtime's create only joins the pinned netns, the infra's
+    // create runs beside the ADD too; otherwise it waits for the pod's interfaces.
+    if (netnsPath !== undefined && createsBeforeNetwork(driver, config)) {
+      const [ips, made] = await allSettledFirst([network, infra.then(() => createInfra(s, pod, driver, cleanup))]);
+      await startInfra(pod, driver, made, ips);
+    } else {
+      const [ips] = await allSettledFirst([network, infra]);
+      await startInfra(pod, driver, await createInfra(s, pod, driver, cleanup), ips);
+    }
+    cleanup.release();
+    const running = pod.record;
+    log.info({ durationMs: Date.now() - started, handler: driver.name, pid: running.pid, ip: running.ip }, 'pod sandbox running');
     return pod.id;
   } catch (e) {
     throw await cleanup.undoAfter(e, `running pod sandbox "${nameKey(config.metadata)}"`, log);
@@ -113,7 +131,8 @@ function newPodRecord(
 async function preparePodFiles(pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup): Promise<void> {
   const { paths, config } = pod.record;
   cleanup.add('removing pod files', () => removePodFiles(paths));
-  await writePodFiles(paths, config.hostname, config.dns);
+  // A pod network's /etc/hosts is written once, with the IPs the ADD gives (setUpPodNetwork).
+  await writePodFiles(paths, config.hostname, config.dns, { hosts: config.namespaces.network === 'NODE' });
   await mountPodShm(paths);
   // S14: runc pods get their shared tmpfs volumes here.
   if (driver.features.podSharedTmpfs === 'host') {
@@ -152,21 +171,10 @@ async function prepareInfra(s: PodSetup, rec: SandboxRecord, driver: RuntimeDriv
   await driver.ensureRoot();
 }
 
-/**
- * Promise.all that waits for every branch before it rejects (with the first failure):
- * the undo of a failed RunPodSandbox must never run while a branch still makes things.
- */
-async function allSettledFirst<T extends readonly unknown[]>(branches: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
-  const settled = await Promise.allSettled(branches);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
-  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
-}
-
 /** The infra container's OCI spec, in its bundle. */
 async function writeInfraSpec(s: PodSetup, rec: SandboxRecord, driver: RuntimeDriver): Promise<void> {
   const { config, paths } = rec;
-  const catatonit = resolveBinary(s.config.catatonit_path);
+  const catatonit = s.catatonit();
   if (catatonit === undefined) throw new FailedPreconditionError(`catatonit binary "${s.config.catatonit_path}" not found`);
   const spec = sandboxSpec({
     id: rec.id,
@@ -182,7 +190,7 @@ async function writeInfraSpec(s: PodSetup, rec: SandboxRecord, driver: RuntimeDr
     // S14: runsc sets the pod's shared volumes up from the sandbox spec's hints.
     annotations: config.annotations,
     mountHintAnnotations: mountHintAnnotations(rec.mountHints ?? []),
-    oomScoreAdj: infraOomScoreAdj(),
+    oomScoreAdj: s.infraOomScoreAdj(),
     runtimeType: driver.type,
     // The port-forward relay's busybox, for handlers that relay (port-forward-relay.ts).
     ...(relayBinaryFor(driver) !== undefined ? { relayBinaryPath: relayBinaryFor(driver)! } : {}),
@@ -190,11 +198,22 @@ async function writeInfraSpec(s: PodSetup, rec: SandboxRecord, driver: RuntimeDr
   await fs.writeFile(path.join(paths.bundle, 'config.json'), JSON.stringify(spec, null, 1));
 }
 
-/** The infra container created under conmon (→ created, with the pod's IPs), then started (→ running), each committed and published. */
-async function runInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup, ips: PodIps | undefined): Promise<void> {
+/**
+ * Whether the infra's create may run before the pod's interfaces exist: the runtime only
+ * joins the pinned netns at create (runc), and no pod sysctl acts on the network (a
+ * net.* sysctl set before the ADD could name an interface not there yet, or change the
+ * defaults the new interface takes). runsc sets its network up at create: it waits.
+ */
+function createsBeforeNetwork(driver: RuntimeDriver, config: RunPodInput): boolean {
+  if (Object.keys(config.sysctls).some((k) => k.startsWith('net.') || k.startsWith('net/'))) return false;
+  return (driver.features as Partial<Record<typeof NETWORK_AFTER_CREATE, boolean>>)[NETWORK_AFTER_CREATE] === true;
+}
+
+/** The infra container created under conmon; its processes are returned, for the created state. */
+async function createInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup): Promise<MadeProcess> {
   const { id, config, paths } = pod.record;
   cleanup.add('deleting the infra container', () => destroyInfra(pod.record, driver, s.log));
-  const made = await s.conmon().create({
+  return s.conmon().create({
     id,
     name: `${config.metadata.namespace}_${config.metadata.name}_infra`,
     runtime: driver,
@@ -207,14 +226,20 @@ async function runInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cle
     persistDir: paths.persistDir,
     conmonLogFile: paths.conmonLog,
   });
-  // One write: commitCreated's (the process) and the IPs the ADD gave.
+}
+
+/**
+ * The created state (the processes and the IPs the ADD gave, one write) and the
+ * runtime's start, at once: a crash before that write leaves a creating record whose
+ * undo asks the runtime for the infra (pod-recovery.ts), started or not. Then running.
+ */
+async function startInfra(pod: PodSandbox, driver: RuntimeDriver, made: MadeProcess, ips: PodIps | undefined): Promise<void> {
   const created = (d: SandboxRecord): void => {
     d.pid = made.pid;
     d.conmonPid = made.conmonPid;
     if (ips !== undefined) Object.assign(d, ips);
   };
-  await pod.updateLocked(RUN, ['creating'], created, { to: 'created', event: 'CONTAINER_CREATED_EVENT' });
-  await driver.start(id);
+  await allSettledFirst([pod.updateLocked(RUN, ['creating'], created, { to: 'created', event: 'CONTAINER_CREATED_EVENT' }), driver.start(pod.id)]);
   await pod.updateLocked(RUN, ['created'], () => undefined, { to: 'running', event: 'CONTAINER_STARTED_EVENT' });
 }
 
@@ -222,7 +247,7 @@ async function runInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cle
  * The infra's oom_score_adj: INFRA_OOM_SCORE_ADJ, but never below our own score
  * without CAP_SYS_RESOURCE (the runtime's write would fail with EACCES: measured here).
  */
-function infraOomScoreAdj(): number {
+export function infraOomScoreAdj(): number {
   try {
     const status = fsSync.readFileSync('/proc/self/status', 'utf8');
     if (hasCapability(status, CAP_SYS_RESOURCE_BIT)) return INFRA_OOM_SCORE_ADJ;

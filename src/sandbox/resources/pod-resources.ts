@@ -79,7 +79,7 @@ export class PodResourcesUpdater {
       const limits = podCgroupLimits(update);
       try {
         await this.applyCpuset(rec.podCgroup, limits);
-        await this.cgroups.apply(rec.podCgroup, limits);
+        this.cgroups.apply(rec.podCgroup, limits);
       } catch (e) {
         throw wrapError(`updating resources of sandbox "${id}"`, e);
       }
