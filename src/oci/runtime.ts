@@ -143,6 +143,11 @@ export interface RuntimeFeatures {
    * its mappings; runsc ignores the spec's mappings (its sandbox has its own, measured).
    */
   readonly userNamespaces: boolean;
+  /**
+   * The infra's create only joins the pinned pod netns (runc): the CNI ADD may run beside
+   * it. runsc sets the sandbox's network up at create, from the interfaces already there.
+   */
+  readonly podNetworkAfterCreate: boolean;
 }
 
 const OCI_FEATURES: RuntimeFeatures = {
@@ -163,6 +168,7 @@ const OCI_FEATURES: RuntimeFeatures = {
   hostDeviceNodes: true,
   recursiveReadOnlyMounts: true,
   userNamespaces: true,
+  podNetworkAfterCreate: true,
 };
 
 const RUNSC_FEATURES: RuntimeFeatures = {
@@ -183,6 +189,7 @@ const RUNSC_FEATURES: RuntimeFeatures = {
   hostDeviceNodes: false,
   recursiveReadOnlyMounts: true,
   userNamespaces: false,
+  podNetworkAfterCreate: false,
 };
 
 /**

@@ -31,13 +31,6 @@ import type { PodSandbox } from '../store/cell-types.js';
 
 /** The action RunPodSandbox's guards name. */
 const RUN = 'run';
-/**
- * The RuntimeFeatures flag (src/oci/runtime.ts) of a runtime whose create of the infra
- * only joins the pinned netns, so the CNI ADD may run beside it. Read by name until
- * src/oci declares it (absent: false, the ADD comes first).
- */
-const NETWORK_AFTER_CREATE = 'podNetworkAfterCreate';
-
 /** What RunPodSandbox touches. */
 export interface PodSetup {
   config: SandlotConfig;
@@ -206,7 +199,7 @@ async function writeInfraSpec(s: PodSetup, rec: SandboxRecord, driver: RuntimeDr
  */
 function createsBeforeNetwork(driver: RuntimeDriver, config: RunPodInput): boolean {
   if (Object.keys(config.sysctls).some((k) => k.startsWith('net.') || k.startsWith('net/'))) return false;
-  return (driver.features as Partial<Record<typeof NETWORK_AFTER_CREATE, boolean>>)[NETWORK_AFTER_CREATE] === true;
+  return driver.features.podNetworkAfterCreate;
 }
 
 /** The infra container created under conmon; its processes are returned, for the created state. */
@@ -239,8 +232,11 @@ async function startInfra(pod: PodSandbox, driver: RuntimeDriver, made: MadeProc
     d.conmonPid = made.conmonPid;
     if (ips !== undefined) Object.assign(d, ips);
   };
-  await allSettledFirst([pod.updateLocked(RUN, ['creating'], created, { to: 'created', event: 'CONTAINER_CREATED_EVENT' }), driver.start(pod.id)]);
-  await pod.updateLocked(RUN, ['created'], () => undefined, { to: 'running', event: 'CONTAINER_STARTED_EVENT' });
+  // One write for created and running (issue 13: a durable save fewer per pod). A crash
+  // before it leaves the record creating, whose recovery asks the runtime for the infra
+  // and removes it, as after a crash during the create.
+  await driver.start(pod.id);
+  await pod.updateLocked(RUN, ['creating'], created, { via: 'created', viaEvent: 'CONTAINER_CREATED_EVENT', to: 'running', event: 'CONTAINER_STARTED_EVENT' });
 }
 
 /**

@@ -58,6 +58,12 @@ export interface UpdateOptions<S extends LifecycleState, E extends string> {
   to?: S;
   /** Published after the commit. */
   event?: E;
+  /**
+   * A state passed on the way to `to` in the same write (RunPodSandbox: creating, created,
+   * running in one save), its event published before `event`.
+   */
+  via?: S;
+  viaEvent?: E;
 }
 
 export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E extends string> {
@@ -104,9 +110,12 @@ export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E exte
     requireLifecycle(this.opts.kind, before, action, allowed, this.opts.unknownAllows);
     const draft = structuredClone(before) as R;
     const result = await fn(draft);
+    if (options.via !== undefined) changeLifecycle(this.opts.kind, draft, options.via);
     if (options.to !== undefined) changeLifecycle(this.opts.kind, draft, options.to);
     await this.save(before, draft);
-    if (options.event !== undefined) this.opts.events?.publish(options.event, this.id, this.opts.podIdOf(draft));
+    const podId = this.opts.podIdOf(draft);
+    if (options.viaEvent !== undefined) this.opts.events?.publish(options.viaEvent, this.id, podId);
+    if (options.event !== undefined) this.opts.events?.publish(options.event, this.id, podId);
     return result;
   }
 

@@ -96,6 +96,35 @@ test('S4: update changes the state, saves the draft, commits it to memory, then 
   assert.deepEqual({ ...published[0], seen: published[0].seen?.state }, { type: 'CONTAINER_STARTED_EVENT', id: 'c1', podId: 'p1', seen: 'running' });
 });
 
+test('S4: an update through a state on the way (via) saves once, ends in `to` and publishes both events in order', async () => {
+  const { store, cell, published } = setup('creating');
+  await cell.update('run', ['creating'], (d) => void (d.note = 'pid 7'), {
+    via: 'created',
+    viaEvent: 'CONTAINER_CREATED_EVENT',
+    to: 'running',
+    event: 'CONTAINER_STARTED_EVENT',
+  });
+  assert.equal(store.writes.length, 1);
+  assert.deepEqual(store.disk.get('c1'), { id: 'c1', podId: 'p1', state: 'running', note: 'pid 7' });
+  assert.deepEqual(
+    published.map((p) => [p.type, p.seen?.state]),
+    [
+      ['CONTAINER_CREATED_EVENT', 'running'],
+      ['CONTAINER_STARTED_EVENT', 'running'],
+    ],
+  );
+});
+
+test('S4: a via step the state machine forbids is refused before any write', async () => {
+  const { store, cell, published } = setup('creating');
+  await assert.rejects(
+    cell.update('run', ['creating'], () => undefined, { via: 'running', to: 'created' }),
+    InternalError,
+  );
+  assert.deepEqual(store.writes, []);
+  assert.deepEqual(published, []);
+});
+
 test('S4: an action in a state it does not allow is FAILED_PRECONDITION naming the object and state; nothing is written', async () => {
   const { store, cell, published } = setup('stopped');
   let ran = false;
