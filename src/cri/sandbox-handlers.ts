@@ -241,7 +241,7 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
       PodSandboxStatus(req) {
         return answer(() => {
           // From memory: infra exits are pushed (PodManager), nothing is read here.
-          const r = pods.get(podId(req));
+          const r = pods.view(podId(req));
           const res: PodSandboxStatusResponse = {
             status: statuses.of(r),
             info: {},

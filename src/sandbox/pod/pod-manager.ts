@@ -17,6 +17,7 @@ import type { RuntimeDriver } from '../../oci/runtime.js';
 import { resolveBinary } from '../../oci/command.js';
 import { validateSysctls } from '../../oci/spec-sandbox.js';
 import { PidWatches } from '../../../native/index.js';
+import { compareDecimal } from '../../util/decimal-order.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
 import type { ContainerEventSink } from '../container/container-events.js';
@@ -233,6 +234,13 @@ export class PodManager {
     return rec;
   }
 
+  /** get() for a status read: the kept record itself, frozen, no copy (AnswerMemo keys on it). */
+  view(idOrPrefix: string): Readonly<SandboxRecord> {
+    const rec = this.store.resolveKept(idOrPrefix);
+    if (rec.state === 'unknown') requireState(rec, 'read the status of');
+    return rec;
+  }
+
   /** Runs `fn` holding the sandbox's mutex (for the container layer: creating in a pod). */
   async withSandbox<T>(idOrPrefix: string, fn: (rec: SandboxRecord) => Promise<T>): Promise<T> {
     const id = this.store.resolve(idOrPrefix).id;
@@ -251,9 +259,9 @@ export class PodManager {
       recs = one ? [one] : [];
     }
     if (filter.state) recs = recs.filter((r) => (r.state === 'running' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY') === filter.state);
-    const sel = filter.labelSelector ?? {};
-    recs = recs.filter((r) => Object.entries(sel).every(([k, v]) => r.config.labels[k] === v));
-    return recs.sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
+    const sel = Object.entries(filter.labelSelector ?? {});
+    if (sel.length > 0) recs = recs.filter((r) => sel.every(([k, v]) => r.config.labels[k] === v));
+    return recs.sort((a, b) => compareDecimal(a.createdAt, b.createdAt));
   }
 
   /** S4: guards for callers from the container layer. */

@@ -176,20 +176,32 @@ export class MetadataStore<R extends MetadataRecord> {
 
   /** Exact ID or unique prefix; NotFound otherwise (ambiguous → InvalidArgument). */
   resolve(idOrPrefix: string): R {
-    const rec = this.find(idOrPrefix);
+    return structuredClone(this.resolveKept(idOrPrefix) as R);
+  }
+
+  /** resolve() without the copy: the kept record itself, frozen (for reads that only answer). */
+  resolveKept(idOrPrefix: string): Readonly<R> {
+    const rec = this.findKept(idOrPrefix);
     if (!rec) throw new NotFoundError(`${this.opts.kind} "${idOrPrefix}" not found`);
     return rec;
   }
 
+  /** A mutable copy of the record of exact ID or unique prefix (ambiguous → InvalidArgument). */
   find(idOrPrefix: string): R | undefined {
+    const kept = this.findKept(idOrPrefix);
+    return kept === undefined ? undefined : structuredClone(kept as R);
+  }
+
+  /** find() without the copy: the kept record itself, frozen (for reads that only answer). */
+  findKept(idOrPrefix: string): Readonly<R> | undefined {
     if (idOrPrefix === '') return undefined;
     const exact = this.records.get(idOrPrefix);
-    if (exact) return structuredClone(exact);
+    if (exact) return exact;
     const matches = [...this.records.keys()].filter((k) => k.startsWith(idOrPrefix));
     if (matches.length > 1) {
       throw new InvalidArgumentError(`${this.opts.kind} ID prefix "${idOrPrefix}" is ambiguous: ${matches.length} ${this.opts.plural} match`);
     }
-    return matches.length === 1 ? structuredClone(this.records.get(matches[0])!) : undefined;
+    return matches.length === 1 ? this.records.get(matches[0]) : undefined;
   }
 
   /** The kept record of exact ID `id` itself, frozen (no copy; change it through its cell). */
