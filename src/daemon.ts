@@ -45,7 +45,8 @@ import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
 import { packageVersion } from './util/package-info.js';
 import { TrimSchedule } from './util/trim-schedule.js';
-import { mallocTrim, probeMountApi } from '../native/index.js';
+import { cleanFileMappings } from './util/clean-file-mappings.js';
+import { madviseDontNeed, mallocTrim, probeMountApi } from '../native/index.js';
 
 /** How long in-flight calls get to finish on SIGTERM. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -144,7 +145,7 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   const metricsAddress = config.metrics_address === '' ? '' : await startMetricsServer(config.metrics_address, metrics, log, closers);
   const setup = { version, configFile: opts.configFile, metricsAddress, streamingUrl: streaming.streaming.baseUrl };
   log.info(await effectiveSetup(config, setup, network, sandbox.pods), 'sandlot is serving CRI');
-  trimAfterCalls(server, closers);
+  trimAfterCalls(server, log, closers);
 
   return {
     async shutdown() {
@@ -161,30 +162,101 @@ const TRIM_CHECK_MS = 1_000;
 const TRIM_BUSY_INTERVAL_MS = 10_000;
 /** A V8 heap this much smaller than at the last trim: a major GC freed native memory since. */
 const TRIM_HEAP_SHRINK_BYTES = 4 * 1024 * 1024;
+/** A burst over that left V8's used heap this much bigger than after the last collection: collect. */
+const COLLECT_GROWTH_BYTES = 4 * 1024 * 1024;
 
 /**
- * Gives glibc's free heap pages back to the kernel (malloc_trim): once start-up is done
- * (module compilation, the proto parse and preloads leave free chunks behind), then when
- * none is in flight and calls came since the last trim: once a second passed without a
- * new call (a burst is over), or every TRIM_BUSY_INTERVAL_MS while calls keep coming (a
- * kubelet calls every second or so: waiting for a quiet interval would never trim under
- * one); and when V8's heap shrank by TRIM_HEAP_SHRINK_BYTES since the last trim (the
- * memory reducer's GC, seconds after a burst, frees the Buffers and native parts of what
- * it collected, with no call left to cause a trim). A burst of calls leaves ~10 MiB of
- * free chunks resident otherwise (bench/read-under-load.ts: [heap] 6 → 16 MiB after 30
- * cycles), and the first pull ~9 MiB in the arenas of V8's compiler threads (undici's
- * llhttp WebAssembly). A trim that finds nothing to give back takes ~0.2 ms; one that
- * returns 25 MiB ~9 ms.
+ * Gives memory back when the daemon is idle (issue 13). glibc's free heap pages
+ * (malloc_trim): at the first check once start-up is done (module compilation, the proto
+ * parse and preloads leave free chunks behind), then when none is in flight and calls
+ * came since the last trim: once a second passed without a new call (a burst is over),
+ * or every TRIM_BUSY_INTERVAL_MS while calls keep coming (a kubelet calls every second or
+ * so: waiting for a quiet interval would never trim under one); and when V8's heap shrank
+ * by TRIM_HEAP_SHRINK_BYTES since the last trim (the memory reducer's GC frees the
+ * Buffers and native parts of what it collected, with no call left to cause a trim). A
+ * burst of calls leaves ~10 MiB of free chunks resident otherwise (bench/read-under-load.ts:
+ * [heap] 6 → 16 MiB after 30 cycles). A trim that finds nothing to give back takes
+ * ~0.2 ms; one that returns 25 MiB ~9 ms.
+ *
+ * At that first check, and when a burst that grew V8's used heap or the resident file
+ * pages by COLLECT_GROWTH_BYTES is over, a collection first (collectIdle): a compacting
+ * GC, and the clean file pages dropped from the page tables.
  */
-function trimAfterCalls(server: CriServer, closers: Closer[]): void {
-  const calls = () => ({ started: server.callsStarted, inFlight: server.callsInFlight, heapBytes: v8.getHeapStatistics().total_heap_size });
-  mallocTrim();
-  const schedule = new TrimSchedule({ busyIntervalMs: TRIM_BUSY_INTERVAL_MS, heapShrinkBytes: TRIM_HEAP_SHRINK_BYTES }, calls(), Date.now());
+function trimAfterCalls(server: CriServer, log: Logger, closers: Closer[]): void {
+  const calls = () => {
+    const h = v8.getHeapStatistics();
+    return {
+      started: server.callsStarted,
+      inFlight: server.callsInFlight,
+      heapBytes: h.total_heap_size,
+      heapUsedBytes: h.used_heap_size,
+      fileBytes: residentFileBytes(),
+    };
+  };
+  const opts = { busyIntervalMs: TRIM_BUSY_INTERVAL_MS, heapShrinkBytes: TRIM_HEAP_SHRINK_BYTES, collectGrowthBytes: COLLECT_GROWTH_BYTES };
+  let schedule: TrimSchedule | undefined;
+  // The first collection at the first check, not now: start-up returns (and the SIGTERM
+  // handler is set) without waiting for a GC.
   const timer = setInterval(() => {
-    if (schedule.check(calls(), Date.now())) mallocTrim();
+    if (schedule === undefined) {
+      collectIdle(log);
+      mallocTrim();
+      schedule = new TrimSchedule(opts, calls(), Date.now());
+      return;
+    }
+    const action = schedule.check(calls(), Date.now());
+    if (action === 'collect') {
+      collectIdle(log);
+      schedule.collected(calls());
+    }
+    if (action !== 'none') mallocTrim();
   }, TRIM_CHECK_MS);
   timer.unref();
   closers.push({ what: 'malloc-trim', close: () => Promise.resolve(clearInterval(timer)) });
+}
+
+/** Resident pages of mapped files (RssFile of /proc/self/status), in bytes. */
+function residentFileBytes(): number {
+  const kib = /^RssFile:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
+  return Number(kib ?? 0) * 1024;
+}
+
+/**
+ * A major GC that compacts the whole old generation (when node runs with --expose-gc).
+ * V8 moves objects only off pages it finds mostly empty: after a burst, a plain gc()
+ * left the old generation 23 MiB big with 15.5 MiB in use. compact_on_every_full_gc is
+ * read by each GC when it picks the pages to evacuate, so it is on for this one only.
+ */
+function compactingGc(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return;
+  v8.setFlagsFromString('--compact-on-every-full-gc');
+  try {
+    gc();
+  } finally {
+    v8.setFlagsFromString('--no-compact-on-every-full-gc');
+  }
+}
+
+/** A compacting GC, then node's and the libraries' clean file pages dropped from the page tables. */
+function collectIdle(log: Logger): void {
+  const started = performance.now();
+  const before = v8.getHeapStatistics();
+  compactingGc();
+  const after = v8.getHeapStatistics();
+  const gcMs = Math.round((performance.now() - started) * 10) / 10;
+  let droppedKiB = 0;
+  try {
+    for (const m of cleanFileMappings(fs.readFileSync('/proc/self/smaps', 'utf8'))) {
+      madviseDontNeed(m.start, m.end);
+      droppedKiB += m.rssKiB;
+    }
+  } catch (e) {
+    log.warn({ err: e }, 'dropping clean file pages from the page tables');
+  }
+  const ms = Math.round((performance.now() - started) * 10) / 10;
+  const heap = (h: v8.HeapInfo) => ({ totalKiB: h.total_heap_size >> 10, usedKiB: h.used_heap_size >> 10 });
+  log.debug({ heapBefore: heap(before), heapAfter: heap(after), droppedKiB, gcMs, ms }, 'idle: collected garbage, dropped clean file pages');
 }
 
 /** The config with root_dir and state_dir made and resolved to real paths. */

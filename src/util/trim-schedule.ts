@@ -1,14 +1,20 @@
 // When the daemon gives glibc's free heap pages back (malloc_trim, src/daemon.ts): after
 // calls, once they paused or at least every so often while they never pause; and after
 // V8 shrank its heap (a major GC, often the memory reducer's, seconds after a burst, frees
-// the native memory of what it collected). Pure: it is told the call counters, the V8
-// heap size and the time at each check, and answers whether to trim now.
+// the native memory of what it collected). When a burst that left V8's heap or the
+// resident pages of mapped files much bigger is over, a collection first: a major GC (the
+// garbage the burst promoted to the old generation stays there until one, and V8's own
+// memory reducer may come long after) and the clean file pages dropped. Pure:
+// it is told the call counters, the V8 heap sizes and the time at each check, and answers
+// what to do now.
 
 export interface TrimScheduleOptions {
   /** Under calls that never pause (a kubelet's relists), a trim at least this often. */
   busyIntervalMs: number;
   /** A V8 heap this much smaller than at the last trim means a GC freed memory since. */
   heapShrinkBytes: number;
+  /** A burst over that left this much more of V8's heap in use, or of file pages resident, than after the last collection: collect. */
+  collectGrowthBytes: number;
 }
 
 export interface CallCounters {
@@ -18,13 +24,23 @@ export interface CallCounters {
   inFlight: number;
   /** V8's heap size (v8.getHeapStatistics().total_heap_size). */
   heapBytes: number;
+  /** What of it is in use (used_heap_size): live objects and garbage not yet collected. */
+  heapUsedBytes: number;
+  /** Resident pages of mapped files (RssFile of /proc/self/status). */
+  fileBytes: number;
 }
+
+/** What a check asks for: nothing, a malloc trim, or a full collection (then a trim). */
+export type IdleAction = 'none' | 'trim' | 'collect';
 
 export class TrimSchedule {
   private trimmedCalls: number;
   private seenCalls: number;
   private trimmedAt: number;
   private heapAtTrim: number;
+  private usedAfterCollect: number;
+  private fileAfterCollect: number;
+  private collectedCalls: number;
 
   /** `calls` and `nowMs` at the trim made when start-up was done. */
   constructor(
@@ -36,24 +52,42 @@ export class TrimSchedule {
     this.seenCalls = calls.started;
     this.trimmedAt = nowMs;
     this.heapAtTrim = calls.heapBytes;
+    this.usedAfterCollect = calls.heapUsedBytes;
+    this.fileAfterCollect = calls.fileBytes;
+    this.collectedCalls = calls.started;
   }
 
   /**
-   * One periodic check: true (and counted as done) when none is in flight and either V8's
-   * heap shrank by heapShrinkBytes since the last trim, or calls came since the last trim
-   * and none started since the previous check (a burst is over) or busyIntervalMs passed
+   * One periodic check. Nothing while a call is in flight. 'collect' (a trim too) when
+   * calls came since the last collection, none started since the previous check (a
+   * burst is over) and V8's used heap or the resident file pages grew by
+   * collectGrowthBytes since the last collection. Otherwise 'trim'
+   * (counted as done) when V8's heap shrank by heapShrinkBytes since the last trim, or
+   * calls came since the last trim and either the burst is over or busyIntervalMs passed
    * since the last trim.
    */
-  check(calls: CallCounters, nowMs: number): boolean {
+  check(calls: CallCounters, nowMs: number): IdleAction {
     const quiet = calls.started === this.seenCalls;
     this.seenCalls = calls.started;
-    if (calls.inFlight > 0) return false;
+    if (calls.inFlight > 0) return 'none';
+    const grown =
+      calls.heapUsedBytes >= this.usedAfterCollect + this.opts.collectGrowthBytes || calls.fileBytes >= this.fileAfterCollect + this.opts.collectGrowthBytes;
+    const collect = quiet && grown && calls.started !== this.collectedCalls;
     const shrunk = calls.heapBytes <= this.heapAtTrim - this.opts.heapShrinkBytes;
     const called = calls.started !== this.trimmedCalls && (quiet || nowMs - this.trimmedAt >= this.opts.busyIntervalMs);
-    if (!shrunk && !called) return false;
+    if (!shrunk && !called && !collect) return 'none';
     this.trimmedCalls = calls.started;
     this.trimmedAt = nowMs;
     this.heapAtTrim = calls.heapBytes;
-    return true;
+    if (!collect) return 'trim';
+    this.collectedCalls = calls.started;
+    return 'collect';
+  }
+
+  /** After a collection: the sizes it left, the base of the next growth and shrink. */
+  collected(calls: Pick<CallCounters, 'heapBytes' | 'heapUsedBytes' | 'fileBytes'>): void {
+    this.usedAfterCollect = calls.heapUsedBytes;
+    this.fileAfterCollect = calls.fileBytes;
+    this.heapAtTrim = calls.heapBytes;
   }
 }

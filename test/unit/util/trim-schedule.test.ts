@@ -1,42 +1,83 @@
-// TrimSchedule: when the daemon gives free malloc pages back (issue 13: idle RSS, and
-// within 10 % of the warm idle after pod cycles). Times are given, never waited for.
+// TrimSchedule: when the daemon gives free malloc pages back and collects V8's garbage
+// (issue 13: idle RSS, and within 10 % of the warm idle after pod cycles). Times are
+// given, never waited for.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TrimSchedule } from '../../../src/util/trim-schedule.js';
+import { TrimSchedule, type CallCounters } from '../../../src/util/trim-schedule.js';
 
 const BUSY_MS = 10_000;
 const MIB = 1024 * 1024;
-const OPTS = { busyIntervalMs: BUSY_MS, heapShrinkBytes: 4 * MIB };
+const OPTS = { busyIntervalMs: BUSY_MS, heapShrinkBytes: 4 * MIB, collectGrowthBytes: 4 * MIB };
 const HEAP = 30 * MIB;
+const USED = 20 * MIB;
+
+const FILE = 30 * MIB;
+
+function at(started: number, inFlight: number, heapBytes = HEAP, heapUsedBytes = USED, fileBytes = FILE): CallCounters {
+  return { started, inFlight, heapBytes, heapUsedBytes, fileBytes };
+}
 
 test('no calls since the last trim: never trims, however long', () => {
-  const s = new TrimSchedule(OPTS, { started: 3, inFlight: 0, heapBytes: HEAP }, 0);
-  for (let t = 1000; t <= 60_000; t += 1000) assert.equal(s.check({ started: 3, inFlight: 0, heapBytes: HEAP }, t), false);
+  const s = new TrimSchedule(OPTS, at(3, 0), 0);
+  for (let t = 1000; t <= 60_000; t += 1000) assert.equal(s.check(at(3, 0), t), 'none');
 });
 
 test('a burst of calls: trims at the first check that sees no new call and none in flight, once', () => {
-  const s = new TrimSchedule(OPTS, { started: 0, inFlight: 0, heapBytes: HEAP }, 0);
-  assert.equal(s.check({ started: 5, inFlight: 2, heapBytes: HEAP }, 1000), false, 'calls came since the previous check');
-  assert.equal(s.check({ started: 5, inFlight: 1, heapBytes: HEAP }, 2000), false, 'one still in flight');
-  assert.equal(s.check({ started: 5, inFlight: 0, heapBytes: HEAP }, 3000), true, 'over: no new call, none in flight');
-  assert.equal(s.check({ started: 5, inFlight: 0, heapBytes: HEAP }, 4000), false, 'nothing came since that trim');
+  const s = new TrimSchedule(OPTS, at(0, 0), 0);
+  assert.equal(s.check(at(5, 2), 1000), 'none', 'calls came since the previous check');
+  assert.equal(s.check(at(5, 1), 2000), 'none', 'one still in flight');
+  assert.equal(s.check(at(5, 0), 3000), 'trim', 'over: no new call, none in flight');
+  assert.equal(s.check(at(5, 0), 4000), 'none', 'nothing came since that trim');
 });
 
 test('calls that never pause: trims every busyIntervalMs at a moment none is in flight', () => {
-  const s = new TrimSchedule(OPTS, { started: 0, inFlight: 0, heapBytes: HEAP }, 0);
+  const s = new TrimSchedule(OPTS, at(0, 0), 0);
   const trims: number[] = [];
   for (let i = 1; i <= 25; i++) {
     const t = i * 1000;
-    if (s.check({ started: i * 3, inFlight: i === 10 ? 1 : 0, heapBytes: HEAP }, t)) trims.push(t);
+    if (s.check(at(i * 3, i === 10 ? 1 : 0), t) === 'trim') trims.push(t);
   }
   assert.deepEqual(trims, [11_000, 21_000], 'not at 10 s (a call in flight then), the next second instead');
 });
 
 test('V8 shrank its heap since the last trim (a GC after the burst): trims once, without any new call', () => {
-  const s = new TrimSchedule(OPTS, { started: 0, inFlight: 0, heapBytes: 80 * MIB }, 0);
-  assert.equal(s.check({ started: 0, inFlight: 0, heapBytes: 78 * MIB }, 1000), false, 'less than heapShrinkBytes');
-  assert.equal(s.check({ started: 0, inFlight: 1, heapBytes: 24 * MIB }, 2000), false, 'a call in flight');
-  assert.equal(s.check({ started: 1, inFlight: 0, heapBytes: 24 * MIB }, 3000), true, 'shrunk by 56 MiB');
-  assert.equal(s.check({ started: 1, inFlight: 0, heapBytes: 24 * MIB }, 4000), false, 'the same heap: done');
-  assert.equal(s.check({ started: 1, inFlight: 0, heapBytes: 30 * MIB }, 5000), false, 'a heap that grew is no reason');
+  const s = new TrimSchedule(OPTS, at(0, 0, 80 * MIB), 0);
+  assert.equal(s.check(at(0, 0, 78 * MIB), 1000), 'none', 'less than heapShrinkBytes');
+  assert.equal(s.check(at(0, 1, 24 * MIB), 2000), 'none', 'a call in flight');
+  assert.equal(s.check(at(1, 0, 24 * MIB), 3000), 'trim', 'shrunk by 56 MiB');
+  assert.equal(s.check(at(1, 0, 24 * MIB), 4000), 'none', 'the same heap: done');
+  assert.equal(s.check(at(1, 0, 30 * MIB), 5000), 'none', 'a heap that grew is no reason');
+});
+
+test('a burst over that grew the used heap by collectGrowthBytes: collects once, then trims only', () => {
+  const s = new TrimSchedule(OPTS, at(0, 0), 0);
+  assert.equal(s.check(at(40, 0, 40 * MIB, USED + 9 * MIB), 1000), 'none', 'calls came since the previous check');
+  assert.equal(s.check(at(40, 0, 40 * MIB, USED + 9 * MIB), 2000), 'collect', 'over, and 9 MiB more in use');
+  s.collected({ heapBytes: 38 * MIB, heapUsedBytes: USED + 1 * MIB, fileBytes: FILE });
+  assert.equal(s.check(at(40, 0, 38 * MIB, USED + 1 * MIB), 3000), 'none', 'nothing came since');
+  assert.equal(s.check(at(42, 0, 38 * MIB, USED + 3 * MIB), 4000), 'none', 'calls came since the previous check');
+  assert.equal(s.check(at(42, 0, 38 * MIB, USED + 3 * MIB), 5000), 'trim', 'grown by 2 MiB since the collection: a trim');
+});
+
+test('a burst over that grew the resident file pages by collectGrowthBytes: collects, whatever the heap did', () => {
+  const s = new TrimSchedule(OPTS, at(0, 0), 0);
+  assert.equal(s.check(at(40, 0, HEAP, USED, FILE + 3 * MIB), 1000), 'none', 'calls came since the previous check');
+  assert.equal(s.check(at(40, 0, HEAP, USED, FILE + 3 * MIB), 2000), 'trim', 'over, but only 3 MiB more file pages');
+  assert.equal(s.check(at(50, 0, HEAP, USED - 2 * MIB, FILE + 6 * MIB), 3000), 'none', 'calls came since the previous check');
+  assert.equal(s.check(at(50, 0, HEAP, USED - 2 * MIB, FILE + 6 * MIB), 4000), 'collect', '6 MiB more file pages, a smaller heap');
+  s.collected({ heapBytes: HEAP, heapUsedBytes: USED - 2 * MIB, fileBytes: FILE });
+  assert.equal(s.check(at(51, 0, HEAP, USED - 2 * MIB, FILE + 1 * MIB), 5000), 'none', 'a call came since the previous check');
+  assert.equal(s.check(at(51, 0, HEAP, USED - 2 * MIB, FILE + 1 * MIB), 6000), 'trim', 'grown by 1 MiB since the collection');
+});
+
+test('a busy trim in the last second of a burst: the collection still comes when it is over', () => {
+  const s = new TrimSchedule(OPTS, at(0, 0), 0);
+  for (let i = 1; i < 10; i++) assert.equal(s.check(at(i * 3, 0, HEAP, USED + i * MIB), i * 1000), 'none', `calls at ${i} s`);
+  assert.equal(s.check(at(30, 0, HEAP, USED + 10 * MIB), 10_000), 'trim', 'busyIntervalMs passed: a trim while calls come');
+  assert.equal(s.check(at(30, 0, HEAP, USED + 10 * MIB), 11_000), 'collect', 'no call since: over, and 10 MiB more in use');
+});
+
+test('calls that never pause: never collects, however much the heap grew (only when a burst is over)', () => {
+  const s = new TrimSchedule(OPTS, at(0, 0), 0);
+  for (let i = 1; i <= 25; i++) assert.notEqual(s.check(at(i * 3, 0, HEAP, USED + i * MIB, FILE + i * MIB), i * 1000), 'collect');
 });
