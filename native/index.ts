@@ -16,5 +16,4 @@ export * from './pipe.js';
 export * from './spawn.js';
 export * from './link-up.js';
 export * from './malloc-trim.js';
-export * from './madvise.js';
 export * from './pid-watch.js';

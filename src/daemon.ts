@@ -45,8 +45,7 @@ import { boundAddress, Metrics, serveMetrics } from './observe/metrics.js';
 import { startTracing } from './observe/tracing.js';
 import { packageVersion } from './util/package-info.js';
 import { TrimSchedule } from './util/trim-schedule.js';
-import { cleanFileMappings } from './util/clean-file-mappings.js';
-import { madviseDontNeed, mallocTrim, probeMountApi } from '../native/index.js';
+import { mallocTrim, probeMountApi } from '../native/index.js';
 
 /** How long in-flight calls get to finish on SIGTERM. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -178,9 +177,8 @@ const COLLECT_GROWTH_BYTES = 4 * 1024 * 1024;
  * [heap] 6 → 16 MiB after 30 cycles). A trim that finds nothing to give back takes
  * ~0.2 ms; one that returns 25 MiB ~9 ms.
  *
- * At that first check, and when a burst that grew V8's used heap or the resident file
- * pages by COLLECT_GROWTH_BYTES is over, a collection first (collectIdle): a compacting
- * GC, and the clean file pages dropped from the page tables.
+ * At that first check, and when a burst that grew V8's used heap by COLLECT_GROWTH_BYTES
+ * is over, a collection first (collectIdle): a compacting GC.
  */
 function trimAfterCalls(server: CriServer, log: Logger, closers: Closer[]): void {
   const calls = () => {
@@ -190,7 +188,6 @@ function trimAfterCalls(server: CriServer, log: Logger, closers: Closer[]): void
       inFlight: server.callsInFlight,
       heapBytes: h.total_heap_size,
       heapUsedBytes: h.used_heap_size,
-      fileBytes: residentFileBytes(),
     };
   };
   const opts = { busyIntervalMs: TRIM_BUSY_INTERVAL_MS, heapShrinkBytes: TRIM_HEAP_SHRINK_BYTES, collectGrowthBytes: COLLECT_GROWTH_BYTES };
@@ -215,12 +212,6 @@ function trimAfterCalls(server: CriServer, log: Logger, closers: Closer[]): void
   closers.push({ what: 'malloc-trim', close: () => Promise.resolve(clearInterval(timer)) });
 }
 
-/** Resident pages of mapped files (RssFile of /proc/self/status), in bytes. */
-function residentFileBytes(): number {
-  const kib = /^RssFile:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
-  return Number(kib ?? 0) * 1024;
-}
-
 /**
  * A major GC that compacts the whole old generation (when node runs with --expose-gc).
  * V8 moves objects only off pages it finds mostly empty: after a burst, a plain gc()
@@ -238,25 +229,15 @@ function compactingGc(): void {
   }
 }
 
-/** A compacting GC, then node's and the libraries' clean file pages dropped from the page tables. */
+/** A compacting GC when a burst is over (its time and what it freed go to the debug log). */
 function collectIdle(log: Logger): void {
   const started = performance.now();
   const before = v8.getHeapStatistics();
   compactingGc();
   const after = v8.getHeapStatistics();
-  const gcMs = Math.round((performance.now() - started) * 10) / 10;
-  let droppedKiB = 0;
-  try {
-    for (const m of cleanFileMappings(fs.readFileSync('/proc/self/smaps', 'utf8'))) {
-      madviseDontNeed(m.start, m.end);
-      droppedKiB += m.rssKiB;
-    }
-  } catch (e) {
-    log.warn({ err: e }, 'dropping clean file pages from the page tables');
-  }
   const ms = Math.round((performance.now() - started) * 10) / 10;
   const heap = (h: v8.HeapInfo) => ({ totalKiB: h.total_heap_size >> 10, usedKiB: h.used_heap_size >> 10 });
-  log.debug({ heapBefore: heap(before), heapAfter: heap(after), droppedKiB, gcMs, ms }, 'idle: collected garbage, dropped clean file pages');
+  log.debug({ heapBefore: heap(before), heapAfter: heap(after), ms }, 'idle: collected garbage');
 }
 
 /** The config with root_dir and state_dir made and resolved to real paths. */

@@ -1,10 +1,9 @@
 // When the daemon gives glibc's free heap pages back (malloc_trim, src/daemon.ts): after
 // calls, once they paused or at least every so often while they never pause; and after
 // V8 shrank its heap (a major GC, often the memory reducer's, seconds after a burst, frees
-// the native memory of what it collected). When a burst that left V8's heap or the
-// resident pages of mapped files much bigger is over, a collection first: a major GC (the
-// garbage the burst promoted to the old generation stays there until one, and V8's own
-// memory reducer may come long after) and the clean file pages dropped. Pure:
+// the native memory of what it collected). When a burst that left V8's heap much bigger
+// is over, a collection first: a major GC (the garbage the burst promoted to the old
+// generation stays there until one, and V8's own memory reducer may come long after). Pure:
 // it is told the call counters, the V8 heap sizes and the time at each check, and answers
 // what to do now.
 
@@ -13,7 +12,7 @@ export interface TrimScheduleOptions {
   busyIntervalMs: number;
   /** A V8 heap this much smaller than at the last trim means a GC freed memory since. */
   heapShrinkBytes: number;
-  /** A burst over that left this much more of V8's heap in use, or of file pages resident, than after the last collection: collect. */
+  /** A burst over that left this much more of V8's heap in use than after the last collection: collect. */
   collectGrowthBytes: number;
 }
 
@@ -26,8 +25,6 @@ export interface CallCounters {
   heapBytes: number;
   /** What of it is in use (used_heap_size): live objects and garbage not yet collected. */
   heapUsedBytes: number;
-  /** Resident pages of mapped files (RssFile of /proc/self/status). */
-  fileBytes: number;
 }
 
 /** What a check asks for: nothing, a malloc trim, or a full collection (then a trim). */
@@ -39,7 +36,6 @@ export class TrimSchedule {
   private trimmedAt: number;
   private heapAtTrim: number;
   private usedAfterCollect: number;
-  private fileAfterCollect: number;
   private collectedCalls: number;
 
   /** `calls` and `nowMs` at the trim made when start-up was done. */
@@ -53,15 +49,14 @@ export class TrimSchedule {
     this.trimmedAt = nowMs;
     this.heapAtTrim = calls.heapBytes;
     this.usedAfterCollect = calls.heapUsedBytes;
-    this.fileAfterCollect = calls.fileBytes;
     this.collectedCalls = calls.started;
   }
 
   /**
    * One periodic check. Nothing while a call is in flight. 'collect' (a trim too) when
    * calls came since the last collection, none started since the previous check (a
-   * burst is over) and V8's used heap or the resident file pages grew by
-   * collectGrowthBytes since the last collection. Otherwise 'trim'
+   * burst is over) and V8's used heap grew by collectGrowthBytes since the last
+   * collection. Otherwise 'trim'
    * (counted as done) when V8's heap shrank by heapShrinkBytes since the last trim, or
    * calls came since the last trim and either the burst is over or busyIntervalMs passed
    * since the last trim.
@@ -70,8 +65,7 @@ export class TrimSchedule {
     const quiet = calls.started === this.seenCalls;
     this.seenCalls = calls.started;
     if (calls.inFlight > 0) return 'none';
-    const grown =
-      calls.heapUsedBytes >= this.usedAfterCollect + this.opts.collectGrowthBytes || calls.fileBytes >= this.fileAfterCollect + this.opts.collectGrowthBytes;
+    const grown = calls.heapUsedBytes >= this.usedAfterCollect + this.opts.collectGrowthBytes;
     const collect = quiet && grown && calls.started !== this.collectedCalls;
     const shrunk = calls.heapBytes <= this.heapAtTrim - this.opts.heapShrinkBytes;
     const called = calls.started !== this.trimmedCalls && (quiet || nowMs - this.trimmedAt >= this.opts.busyIntervalMs);
@@ -85,9 +79,8 @@ export class TrimSchedule {
   }
 
   /** After a collection: the sizes it left, the base of the next growth and shrink. */
-  collected(calls: Pick<CallCounters, 'heapBytes' | 'heapUsedBytes' | 'fileBytes'>): void {
+  collected(calls: Pick<CallCounters, 'heapBytes' | 'heapUsedBytes'>): void {
     this.usedAfterCollect = calls.heapUsedBytes;
-    this.fileAfterCollect = calls.fileBytes;
     this.heapAtTrim = calls.heapBytes;
   }
 }

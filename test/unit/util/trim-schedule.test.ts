@@ -11,10 +11,8 @@ const OPTS = { busyIntervalMs: BUSY_MS, heapShrinkBytes: 4 * MIB, collectGrowthB
 const HEAP = 30 * MIB;
 const USED = 20 * MIB;
 
-const FILE = 30 * MIB;
-
-function at(started: number, inFlight: number, heapBytes = HEAP, heapUsedBytes = USED, fileBytes = FILE): CallCounters {
-  return { started, inFlight, heapBytes, heapUsedBytes, fileBytes };
+function at(started: number, inFlight: number, heapBytes = HEAP, heapUsedBytes = USED): CallCounters {
+  return { started, inFlight, heapBytes, heapUsedBytes };
 }
 
 test('no calls since the last trim: never trims, however long', () => {
@@ -53,21 +51,10 @@ test('a burst over that grew the used heap by collectGrowthBytes: collects once,
   const s = new TrimSchedule(OPTS, at(0, 0), 0);
   assert.equal(s.check(at(40, 0, 40 * MIB, USED + 9 * MIB), 1000), 'none', 'calls came since the previous check');
   assert.equal(s.check(at(40, 0, 40 * MIB, USED + 9 * MIB), 2000), 'collect', 'over, and 9 MiB more in use');
-  s.collected({ heapBytes: 38 * MIB, heapUsedBytes: USED + 1 * MIB, fileBytes: FILE });
+  s.collected({ heapBytes: 38 * MIB, heapUsedBytes: USED + 1 * MIB });
   assert.equal(s.check(at(40, 0, 38 * MIB, USED + 1 * MIB), 3000), 'none', 'nothing came since');
   assert.equal(s.check(at(42, 0, 38 * MIB, USED + 3 * MIB), 4000), 'none', 'calls came since the previous check');
   assert.equal(s.check(at(42, 0, 38 * MIB, USED + 3 * MIB), 5000), 'trim', 'grown by 2 MiB since the collection: a trim');
-});
-
-test('a burst over that grew the resident file pages by collectGrowthBytes: collects, whatever the heap did', () => {
-  const s = new TrimSchedule(OPTS, at(0, 0), 0);
-  assert.equal(s.check(at(40, 0, HEAP, USED, FILE + 3 * MIB), 1000), 'none', 'calls came since the previous check');
-  assert.equal(s.check(at(40, 0, HEAP, USED, FILE + 3 * MIB), 2000), 'trim', 'over, but only 3 MiB more file pages');
-  assert.equal(s.check(at(50, 0, HEAP, USED - 2 * MIB, FILE + 6 * MIB), 3000), 'none', 'calls came since the previous check');
-  assert.equal(s.check(at(50, 0, HEAP, USED - 2 * MIB, FILE + 6 * MIB), 4000), 'collect', '6 MiB more file pages, a smaller heap');
-  s.collected({ heapBytes: HEAP, heapUsedBytes: USED - 2 * MIB, fileBytes: FILE });
-  assert.equal(s.check(at(51, 0, HEAP, USED - 2 * MIB, FILE + 1 * MIB), 5000), 'none', 'a call came since the previous check');
-  assert.equal(s.check(at(51, 0, HEAP, USED - 2 * MIB, FILE + 1 * MIB), 6000), 'trim', 'grown by 1 MiB since the collection');
 });
 
 test('a busy trim in the last second of a burst: the collection still comes when it is over', () => {
@@ -79,5 +66,5 @@ test('a busy trim in the last second of a burst: the collection still comes when
 
 test('calls that never pause: never collects, however much the heap grew (only when a burst is over)', () => {
   const s = new TrimSchedule(OPTS, at(0, 0), 0);
-  for (let i = 1; i <= 25; i++) assert.notEqual(s.check(at(i * 3, 0, HEAP, USED + i * MIB, FILE + i * MIB), i * 1000), 'collect');
+  for (let i = 1; i <= 25; i++) assert.notEqual(s.check(at(i * 3, 0, HEAP, USED + i * MIB), i * 1000), 'collect');
 });
