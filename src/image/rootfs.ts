@@ -10,7 +10,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidArgumentError, errnoCode, errorMessage, wrapError } from '../errors.js';
-import { MNT_DETACH, mount, umount2, umount2Async } from '../../native/index.js';
+import { MNT_DETACH, mountAsync, umount2, umount2Async } from '../../native/index.js';
 import { digestHex } from './digest.js';
 import { mountIdmappedLayers, unmountIdmappedLayers, type RootfsIdmap } from './rootfs-idmap.js';
 
@@ -29,7 +29,7 @@ export interface RootfsMounter {
 export const KERNEL_MOUNTER: RootfsMounter = {
   async mountOverlay(target, options, cwd) {
     if (cwd === undefined) {
-      mount('overlay', target, 'overlay', 0, options);
+      await mountAsync('overlay', target, 'overlay', 0, options);
       return;
     }
     await execFileAsync('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd });

@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode, errorMessage, InternalError } from '../../errors.js';
-import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, umount2 } from '../../../native/index.js';
+import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mountAsync, umount2 } from '../../../native/index.js';
 import { INFRA_BINARY } from '../../oci/spec-sandbox.js';
 import { allSettledFirst } from './all-settled.js';
 
@@ -133,7 +133,7 @@ export async function mountPodShm(p: PodPaths): Promise<void> {
   if (p.shm === '/dev/shm') return;
   await fs.mkdir(p.shm, { recursive: true, mode: 0o1777 });
   try {
-    mount('shm', p.shm, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,size=${POD_SHM_SIZE_BYTES}`);
+    await mountAsync('shm', p.shm, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, `mode=1777,size=${POD_SHM_SIZE_BYTES}`);
   } catch (e) {
     throw new InternalError(`mounting the pod /dev/shm at "${p.shm}": ${errorMessage(e)}`, { cause: e });
   }

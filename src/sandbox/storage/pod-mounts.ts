@@ -16,7 +16,7 @@
 //          The tmpfs goes when the pod is removed (also at recovery of a dead pod).
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, mountPointsUnder, umount2 } from '../../../native/index.js';
+import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mountAsync, mountPointsUnder, umount2 } from '../../../native/index.js';
 import { errnoCode, errorMessage, InternalError } from '../../errors.js';
 import type { OciMount } from '../../oci/spec-common.js';
 import type { CriMount } from '../../oci/spec-container.js';
@@ -91,7 +91,7 @@ export async function mountPodTmpfs(podDir: string, hints: readonly MountHint[])
     await fs.mkdir(target, { recursive: true, mode: 0o755 });
     const { flags, data } = tmpfsMountArgs(h.options);
     try {
-      mount('tmpfs', target, 'tmpfs', flags, data);
+      await mountAsync('tmpfs', target, 'tmpfs', flags, data);
     } catch (e) {
       throw new InternalError(`mounting the pod tmpfs of mount hint "${h.name}" at "${target}": ${errorMessage(e)}`, { cause: e });
     }
