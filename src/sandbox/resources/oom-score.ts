@@ -14,8 +14,10 @@
 // loads the container list *inside* the lock, so the last write always reflects the
 // latest list. It also remembers what it last wrote to each sandbox process, so a
 // recompute that lands on the same value writes nothing (issue 13: a container's start,
-// exit and removal each rewrote the unchanged score); only this applier writes a
-// sandbox's score, and the pid is part of what it remembers.
+// exit and removal each rewrote the unchanged score) when the process still has it: the
+// runtime may write it too (runsc sets the sandbox's score at a subcontainer's start,
+// measured: 0 for a container without a value), so the value is read back first, a read
+// instead of a write.
 
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -107,7 +109,7 @@ export class OomScoreApplier {
   private readonly procRoot: string;
   private readonly locks = new KeyedMutex();
   /** What was last written to each sandbox's process (by sandbox ID). */
-  private readonly written = new Map<string, { pid: number; value: number }>();
+  private readonly written = new Map<string, { pid: number; value: number; written: number }>();
   private floor: Promise<number | undefined> | undefined;
   private clampLogged = false;
 
@@ -139,7 +141,9 @@ export class OomScoreApplier {
       const decision = sandboxOomScore(await load());
       if (decision.action === 'skip') return decision;
       const last = this.written.get(sandboxId);
-      if (last !== undefined && last.pid === sandboxPid && last.value === decision.value) return { action: 'kept' as const, value: decision.value };
+      if (last !== undefined && last.pid === sandboxPid && last.value === decision.value && (await this.current(sandboxPid)) === last.written) {
+        return { action: 'kept' as const, value: decision.value };
+      }
       let result: OomScoreWrite;
       try {
         result = await this.write(sandboxPid, decision.value);
@@ -148,9 +152,18 @@ export class OomScoreApplier {
         throw wrapError(`adjusting oom_score_adj of sandbox "${sandboxId}"`, e);
       }
       if (result.exited) this.written.delete(sandboxId);
-      else this.written.set(sandboxId, { pid: sandboxPid, value: decision.value });
+      else this.written.set(sandboxId, { pid: sandboxPid, value: decision.value, written: result.written });
       return { action: 'set' as const, ...result };
     });
+  }
+
+  /** The process's oom_score_adj now; undefined when it cannot be read (then it is written). */
+  private async current(pid: number): Promise<number | undefined> {
+    try {
+      return Number((await this.fs.readFile(`${this.procRoot}/${pid}/oom_score_adj`)).trim());
+    } catch {
+      return undefined;
+    }
   }
 
   /** Forgets what was written to a sandbox that is gone. */

@@ -151,12 +151,17 @@ test('S10: a recompute that lands on the value last written to that process writ
   const none = input([INFRA], { original: 5 });
   assert.deepEqual(await applier.adjustSandbox('pod', 100, () => none), { action: 'set', exited: false, requested: 5, written: 5 });
   assert.deepEqual(await applier.adjustSandbox('pod', 100, () => none), { action: 'kept', value: 5 });
+  // The runtime changed it behind the applier (runsc does at a subcontainer's start): written again.
+  proc.files.set('/proc/100/oom_score_adj', '0\n');
+  assert.equal((await applier.adjustSandbox('pod', 100, () => none)).action, 'set');
+  assert.deepEqual(await applier.adjustSandbox('pod', 100, () => none), { action: 'kept', value: 5 });
   // Another process of the same ID, or a sandbox forgotten, is written again.
   assert.equal((await applier.adjustSandbox('pod', 101, () => none)).action, 'set');
   applier.forgetSandbox('pod');
   assert.equal((await applier.adjustSandbox('pod', 101, () => none)).action, 'set');
   assert.deepEqual(proc.ops, [
     'write /proc/100/oom_score_adj -200',
+    'write /proc/100/oom_score_adj 5',
     'write /proc/100/oom_score_adj 5',
     'write /proc/101/oom_score_adj 5',
     'write /proc/101/oom_score_adj 5',
