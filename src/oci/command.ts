@@ -21,6 +21,12 @@ export interface RunOptions {
    * would stay open (and the call hang) for as long as the container lives.
    */
   outputFile?: string;
+  /**
+   * stdin, stdout and stderr all /dev/null, and finish when the process exits: for a
+   * `create` whose container must not inherit anything of ours (the pod's infra, whose
+   * runtime reports through its own `--log` file instead).
+   */
+  discardOutput?: boolean;
 }
 
 export type CommandRunner = (file: string, args: string[], options?: RunOptions) => Promise<CommandResult>;
@@ -55,9 +61,10 @@ export function spawnChild(file: string, args: string[], options: SpawnOptions):
 }
 
 export const runCommand: CommandRunner = (file, args, options = {}) =>
-  commandSpan(file, args, () =>
-    options.outputFile !== undefined ? runToFile(file, args, options.outputFile, options.timeoutMs) : runPiped(file, args, options),
-  );
+  commandSpan(file, args, () => {
+    if (options.discardOutput) return runToFile(file, args, undefined, options.timeoutMs);
+    return options.outputFile !== undefined ? runToFile(file, args, options.outputFile, options.timeoutMs) : runPiped(file, args, options);
+  });
 
 /** A program that could not be started at all (ENOENT, EACCES …): exit code null. */
 function notStarted(file: string, args: string[], e: unknown): CommandError {
@@ -66,8 +73,9 @@ function notStarted(file: string, args: string[], e: unknown): CommandError {
   return err;
 }
 
-async function runToFile(file: string, args: string[], outputFile: string, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<CommandResult> {
-  const handle = await fsp.open(outputFile, 'w');
+/** Output into `outputFile` (read, then removed); undefined: into /dev/null. */
+async function runToFile(file: string, args: string[], outputFile: string | undefined, timeoutMs = DEFAULT_COMMAND_TIMEOUT_MS): Promise<CommandResult> {
+  const handle = await fsp.open(outputFile ?? '/dev/null', 'w');
   let run: RunResult;
   try {
     run = await runProcess(file, args, { timeoutMs, outputLimit: 0, outputFd: handle.fd }).catch((e: unknown) => {
@@ -76,8 +84,8 @@ async function runToFile(file: string, args: string[], outputFile: string, timeo
   } finally {
     await handle.close();
   }
-  const out = await fsp.readFile(outputFile, 'utf8').catch(() => '');
-  await fsp.rm(outputFile, { force: true });
+  const out = outputFile === undefined ? '' : await fsp.readFile(outputFile, 'utf8').catch(() => '');
+  if (outputFile !== undefined) await fsp.rm(outputFile, { force: true });
   if (run.code !== 0) {
     const e = new CommandError(file, args, run.code, out, '');
     if (run.timedOut) e.message += ' (killed after its timeout)';

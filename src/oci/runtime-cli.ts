@@ -85,7 +85,12 @@ export abstract class CliRuntime implements RuntimeDriver {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
   }
 
-  protected async cli(action: string, sub: string[], timeoutMs = STATE_TIMEOUT_MS, extra: { input?: string; outputFile?: string } = {}): Promise<string> {
+  protected async cli(
+    action: string,
+    sub: string[],
+    timeoutMs = STATE_TIMEOUT_MS,
+    extra: { input?: string; outputFile?: string; discardOutput?: boolean } = {},
+  ): Promise<string> {
     const bin = this.binaryPath();
     try {
       const opts = { timeoutMs, ...extra };
@@ -177,11 +182,27 @@ export abstract class CliRuntime implements RuntimeDriver {
     }
   }
 
-  /** Without conmon: the container's stdio is /dev/null-like (a scratch output file). */
+  /**
+   * Without conmon (the pod's infra): the container's stdin, stdout and stderr are
+   * /dev/null, so it holds nothing of ours and nothing that fills up. The runtime's own
+   * messages go to `<pidFile>.log` (`--log`, JSON), kept beside the pid file: a failed
+   * create says what the runtime said from it (runc writes its error there as to stderr,
+   * measured with 1.1.5; runsc writes it there, and its sandbox keeps the file open for
+   * the errors of its whole life).
+   */
   async create(id: string, bundle: string, pidFile: string): Promise<void> {
-    await this.cli(`creating container "${id}"`, ['create', '--bundle', bundle, '--pid-file', pidFile, id], CREATE_TIMEOUT_MS, {
-      outputFile: `${pidFile}.out`,
-    });
+    const logFile = `${pidFile}.log`;
+    const action = `creating container "${id}"`;
+    try {
+      await this.cli(action, ['--log', logFile, '--log-format', 'json', 'create', '--bundle', bundle, '--pid-file', pidFile, id], CREATE_TIMEOUT_MS, {
+        discardOutput: true,
+      });
+    } catch (e) {
+      const cause = e instanceof Error ? e.cause : undefined;
+      if (!(cause instanceof CommandError) || cause.exitCode === null) throw e;
+      const said = runtimeLogMessages(await fs.readFile(logFile, 'utf8').catch(() => ''));
+      throw wrapError(`${action} with ${this.name}`, new CommandError(cause.file, cause.args, cause.exitCode, said.join('\n'), ''));
+    }
   }
 
   async start(id: string): Promise<void> {
@@ -226,6 +247,22 @@ export abstract class CliRuntime implements RuntimeDriver {
   exec(options: ExecOptions): Promise<ExecLaunch> {
     return withHandler(this.name, () => launchExec({ ...options, runtime: this }));
   }
+}
+
+/**
+ * The messages of a runtime's JSON log (`--log-format json`): runc writes one object per
+ * line, runsc writes them back to back without a newline (measured), so each `"msg"`
+ * string is taken wherever it is. A log that is not JSON gives its lines as they are.
+ */
+export function runtimeLogMessages(text: string): string[] {
+  const msgs = [...text.matchAll(/"msg":("(?:[^"\\]|\\.)*")/g)].map((m) => {
+    try {
+      return String(JSON.parse(m[1]));
+    } catch {
+      return m[1];
+    }
+  });
+  return msgs.length > 0 ? msgs : text.split('\n').filter((l) => l.trim() !== '');
 }
 
 /** A rootfs with catatonit alone, paused: the smallest container that proves create works. */

@@ -17,6 +17,7 @@ import { unmountPodMounts } from '../storage/pod-mounts.js';
 import type { PodFilestores } from '../storage/pod-mounts-filestores.js';
 import { nameKey, type SandboxRecord } from './sandbox.js';
 import type { PodSandbox } from '../store/cell-types.js';
+import { signalInfraProcess } from './infra-process.js';
 import type { SandboxStore } from '../store/sandbox-store.js';
 
 /** The part of the NetworkManager pods use (a seam for unit tests). */
@@ -40,7 +41,7 @@ const INFRA_KILL_WAIT_MS = 30_000;
 export const CONTAINERS_STOP_GRACE_MS = 0;
 /** Every state StopPodSandbox acts on (an unknown pod too: its stop is kept in memory). */
 const STOPPABLE = ['creating', 'created', 'running', 'stopped', 'unknown'] as const;
-/** How long the infra's conmon may take to go after the infra was deleted. */
+/** How long the infra's conmon (pods of earlier versions) may take to go after the infra was deleted. */
 const INFRA_CONMON_EXIT_WAIT_MS = 10_000;
 
 /** What stopping and removing a pod touches (the hooks as wired at the time of the call). */
@@ -54,13 +55,14 @@ export interface PodTeardown {
   log: Logger;
   /** The container layer's hook, as the daemon wired it (read at the call). */
   containers: () => PodContainersHook | undefined;
-  /** The pidfd watches of a pod's infra and its conmon, where the PodManager holds them. */
+  /** The pidfd watches of a pod's infra (and of its conmon, pods of earlier versions), where the PodManager holds them. */
   infraWatches?: (podId: string) => InfraWatches;
 }
 
-/** The end of a pod's infra process and of its conmon (native/pid-watch.ts). */
+/** The end of a pod's infra process and of its conmon where it has one (native/pid-watch.ts). */
 export interface InfraWatches {
   infra?: PidWatch | undefined;
+  /** The infra conmon of a pod made by an earlier version (record conmonPid > 0). */
   monitor?: PidWatch | undefined;
 }
 
@@ -139,7 +141,10 @@ export async function removePodLocked(t: PodTeardown, pod: PodSandbox): Promise<
   t.log.info({ podSandboxId: rec.id }, 'pod sandbox removed');
 }
 
-/** Kill and delete the infra container; wait for its conmon to go (by pidfd). */
+/**
+ * Kill and delete the infra container. The infra has no conmon (pod-run.ts): done once
+ * the runtime has deleted it. A pod of an earlier version has one: wait for it to go (by pidfd).
+ */
 export async function destroyInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger, watches: InfraWatches = {}): Promise<void> {
   await stopInfra(rec, driver, log, watches.infra).catch(() => undefined);
   await driver.delete(rec.id, { force: true });
@@ -173,14 +178,19 @@ async function stopInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger,
 }
 
 /**
- * SIGKILL to the infra's init through a pidfd (conmon.ts signalContainerInit), no runtime
- * process (issue 13), where that ends all the infra holds: a runtime whose container PIDs
- * are host PIDs (runc, not runsc), and a PID namespace of the pod's own, whose init's
- * death makes the kernel kill every other process in it. False: ask the runtime.
+ * SIGKILL to the infra's init through a pidfd, no runtime process (issue 13), where that
+ * ends all the infra holds: a runtime whose container PIDs are host PIDs (runc, not
+ * runsc), and a PID namespace of the pod's own, whose init's death makes the kernel kill
+ * every other process in it. The PID is known to be the infra's by the start time
+ * recorded at create (infra-process.ts); a pod of an earlier version, by its parent
+ * being the infra's conmon (conmon.ts signalContainerInit). False: ask the runtime.
  */
 function killInfraInit(rec: SandboxRecord, driver: RuntimeDriver, infra: PidWatch): boolean {
-  if (!driver.features.hostPidNamespaces || rec.config.namespaces.pid === 'NODE' || rec.conmonPid <= 0) return false;
-  return signalContainerInit(infra.pid, rec.conmonPid, 'SIGKILL') !== 'not-conmon-child';
+  if (!driver.features.hostPidNamespaces || rec.config.namespaces.pid === 'NODE') return false;
+  if (rec.conmonPid > 0) return signalContainerInit(infra.pid, rec.conmonPid, 'SIGKILL') !== 'not-conmon-child';
+  if (rec.pidStartTicks === undefined) return false;
+  signalInfraProcess(infra.pid, rec.pidStartTicks, 'SIGKILL');
+  return true;
 }
 
 /** A watch of the infra process the runtime reports alive; undefined when it reports none. */

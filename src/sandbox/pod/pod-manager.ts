@@ -1,6 +1,6 @@
 // Pod sandboxes (S1–S9): RunPodSandbox, StopPodSandbox, RemovePodSandbox, status, list,
-// and recovery at start. The infra container is `catatonit -P` run by the pod's runtime
-// handler under conmon; the pod network is a pinned netns with CNI; the pod cgroup is
+// and recovery at start. The infra container is `catatonit -P` created by the pod's
+// runtime handler directly, without a conmon (issue 13), and watched by pidfd; the pod network is a pinned netns with CNI; the pod cgroup is
 // made on cgroupfs under config.cgroup_root. This class is the registry (the store, the
 // cells, the name reservation and the locks); the handlers and their probes are
 // runtime-handlers.ts; the objects the steps use are made once here, and the steps live
@@ -12,14 +12,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../../config/types.js';
-import { Conmon, readExitFile } from '../../oci/conmon.js';
+import { readExitFile } from '../../oci/conmon.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { resolveBinary } from '../../oci/command.js';
 import { validateSysctls } from '../../oci/spec-sandbox.js';
 import { PidWatches } from '../../../native/index.js';
 import { compareDecimal } from '../../util/decimal-order.js';
 import { KeyedMutex } from '../../util/mutex.js';
-import { CgroupManager, conmonPlacement } from '../resources/cgroups.js';
+import type { CgroupManager } from '../resources/cgroups.js';
 import type { ContainerEventSink } from '../container/container-events.js';
 import { NameIndex } from '../store/name-index.js';
 import { removePodLocked, stopPodLocked, type PodContainersHook, type PodNetwork, type PodTeardown } from './pod-destroy.js';
@@ -28,6 +28,7 @@ import { RuntimeHandlers, type RuntimeHandlerStatus } from './runtime-handlers.j
 import { recoverPods } from './pod-recovery.js';
 import { infraOomScoreAdj, runPodLocked, type PodSetup } from './pod-run.js';
 import { nameKey, requireState, stableJson, type RunPodInput, type SandboxRecord } from './sandbox.js';
+import { isSameProcess } from './infra-process.js';
 import { SandboxStore } from '../store/sandbox-store.js';
 import { Cell } from '../store/cell.js';
 import type { PodSandbox } from '../store/cell-types.js';
@@ -42,7 +43,6 @@ export interface PodManagerOptions {
   network: PodNetwork;
   /** The daemon's one manager: its tree lock orders every create and prune (S12). */
   cgroups: CgroupManager;
-  conmon?: Conmon;
   /** Drivers by handler name; made from config.runtimes when absent. */
   runtimes?: Map<string, RuntimeDriver>;
   containers?: PodContainersHook;
@@ -71,9 +71,9 @@ export class PodManager {
   containers: PodContainersHook | undefined;
   /** GetContainerEvents: sandboxes send events too, as containerd's (wired by the daemon). */
   events: ContainerEventSink | undefined;
-  /** Each running pod's infra process, by pidfd (StopPodSandbox waits on it). */
-  private readonly infras = new PidWatches(() => undefined);
-  /** Each running pod's infra conmon, by pidfd: its end pushes the infra's exit (NOTREADY). */
+  /** Each running pod's infra process, by pidfd: its end pushes the infra's exit (NOTREADY); StopPodSandbox waits on it. */
+  private readonly infras = new PidWatches((id) => void this.onInfraGone(id));
+  /** The infra conmon of each running pod made by an earlier version (conmonPid > 0): its end pushes the infra's exit with its code. */
   private readonly infraMonitors = new PidWatches((id) => void this.onInfraMonitorGone(id));
 
   constructor(options: PodManagerOptions) {
@@ -83,7 +83,6 @@ export class PodManager {
     this.containers = options.containers;
     this.store = new SandboxStore({ rootDir: config.root_dir });
     this.handlers = new RuntimeHandlers({ config, log, cgroups, ...(options.runtimes !== undefined ? { runtimes: options.runtimes } : {}) });
-    let conmon = options.conmon;
     let catatonit: string | undefined;
     let oomScoreAdj: number | undefined;
     this.setup = {
@@ -91,8 +90,6 @@ export class PodManager {
       store: this.store,
       network,
       cgroups,
-      // Made when first needed: a missing conmon binary fails the run at that step.
-      conmon: () => (conmon ??= new Conmon({ path: config.conmon_path, ...conmonPlacement(config, cgroups) })),
       catatonit: () => (catatonit ??= resolveBinary(config.catatonit_path)),
       infraOomScoreAdj: () => (oomScoreAdj ??= infraOomScoreAdj()),
       log,
@@ -164,12 +161,24 @@ export class PodManager {
     return ran;
   }
 
-  /** Watches a running pod's infra and its conmon (opened while their PIDs are theirs). */
+  /**
+   * Watches a running pod's infra by pidfd, opened before the PID is checked against the
+   * start time recorded at create (infra-process.ts): a PID found someone else's (the
+   * infra died while the daemon was down and its PID was reused) is the infra's end. A
+   * pod of an earlier version is watched through its infra conmon too, as it was made.
+   */
   private watchInfra(id: string): void {
     const rec = this.store.find(id);
     if (rec?.state !== 'running') return;
     this.infras.watch(id, rec.pid);
-    this.infraMonitors.watch(id, rec.conmonPid);
+    if (rec.conmonPid > 0) {
+      this.infraMonitors.watch(id, rec.conmonPid);
+      return;
+    }
+    if (!isSameProcess(rec.pid, rec.pidStartTicks)) {
+      this.infras.forget(id);
+      void this.onInfraGone(id);
+    }
   }
 
   // ── Stop / Remove ───────────────────────────────────────────────────────────────
@@ -201,8 +210,31 @@ export class PodManager {
   // ── Status / List ───────────────────────────────────────────────────────────────
 
   /**
-   * The infra's conmon ended, so the infra did and conmon wrote its exit file: the READY
-   * pod is NOTREADY now (read once, here; Status and List answer from memory).
+   * The infra process ended: the READY pod is NOTREADY now (Status and List answer from
+   * memory). There is no exit code without a monitor (the infra is not our child), and
+   * none is CRI-visible: the reason says the infra exited. A pod of an earlier version
+   * waits for its conmon's end instead (onInfraMonitorGone), which has the code.
+   */
+  private async onInfraGone(id: string): Promise<void> {
+    const pod = this.cell(id);
+    try {
+      await pod.locked(async () => {
+        const rec = pod.find();
+        if (rec?.state !== 'running' || rec.conmonPid > 0) return; // stopped by StopPodSandbox, gone, or conmon's to tell
+        const record = (d: SandboxRecord): void => {
+          d.reason = 'the infra process exited';
+        };
+        await pod.updateLocked('record the infra exit of', ['running'], record, { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' });
+        this.log.warn({ podSandboxId: id, pid: rec.pid }, 'pod sandbox infra exited; the pod is not ready');
+      });
+    } catch (e) {
+      this.log.warn({ err: e, podSandboxId: id }, 'recording a pod infra exit');
+    }
+  }
+
+  /**
+   * The infra conmon of a pod made by an earlier version ended, so the infra did and
+   * conmon wrote its exit file: the READY pod is NOTREADY now, with the exit code.
    */
   private async onInfraMonitorGone(id: string): Promise<void> {
     const pod = this.cell(id);

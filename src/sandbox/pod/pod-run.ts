@@ -2,7 +2,7 @@
 // netns the pod will have), pod files and /dev/shm, the pod's mount hints (S14), the
 // netns; then at once the CNI ADD and the pod cgroup (S12) with the infra spec (neither
 // needs the other), and, where the runtime's create only joins the pinned netns, the
-// infra container's create under conmon beside the ADD too (else after it); then the
+// infra container's create beside the ADD too (else after it); then the
 // created state written while the runtime starts the infra. A failure undoes them all
 // and names what it was doing. What a step makes is committed through the pod's cell
 // (store/cell.ts) before the next begins; an undo reads the committed record.
@@ -11,8 +11,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { SandlotConfig } from '../../config/types.js';
-import { FailedPreconditionError } from '../../errors.js';
-import type { Conmon } from '../../oci/conmon.js';
+import { FailedPreconditionError, InternalError } from '../../errors.js';
 import type { RuntimeDriver } from '../../oci/runtime.js';
 import { INFRA_OOM_SCORE_ADJ, sandboxSpec } from '../../oci/spec-sandbox.js';
 import { Cleanup } from '../../util/cleanup.js';
@@ -28,6 +27,7 @@ import { nameKey, type RunPodInput, type SandboxRecord } from './sandbox.js';
 import type { SandboxStore } from '../store/sandbox-store.js';
 import { beginCreate, type MadeProcess } from '../store/cell.js';
 import type { PodSandbox } from '../store/cell-types.js';
+import { processStartTicks } from './infra-process.js';
 
 /** The action RunPodSandbox's guards name. */
 const RUN = 'run';
@@ -37,8 +37,6 @@ export interface PodSetup {
   store: SandboxStore;
   network: PodNetwork;
   cgroups: CgroupManager;
-  /** Made when first needed: a missing conmon binary fails the run at that step. */
-  conmon: () => Conmon;
   /** The catatonit binary (config.catatonit_path looked up once found; undefined while it is not). */
   catatonit: () => string | undefined;
   /** The infra's oom_score_adj (infraOomScoreAdj, read once: the daemon's capabilities do not change). */
@@ -202,23 +200,27 @@ function createsBeforeNetwork(driver: RuntimeDriver, config: RunPodInput): boole
   return driver.features.podNetworkAfterCreate;
 }
 
-/** The infra container created under conmon; its processes are returned, for the created state. */
-async function createInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup): Promise<MadeProcess> {
-  const { id, config, paths } = pod.record;
+/** The infra process as created: its PID and start time (its identity, infra-process.ts); no conmon. */
+interface MadeInfra extends MadeProcess {
+  pidStartTicks: number;
+}
+
+/**
+ * The infra container created with the runtime directly, without a conmon (issue 13, as
+ * CRI-O's drop_infra_ctr spares the infra its monitor): the infra has no CRI-visible
+ * stdio or exit code, so nothing needs to keep its output or wait for it; the daemon
+ * watches it by pidfd (PodManager) and knows it by its start time. Its stdio is
+ * /dev/null; the runtime's own messages go to a log beside the pid file (runtime-cli.ts).
+ */
+async function createInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, cleanup: Cleanup): Promise<MadeInfra> {
+  const { id, paths } = pod.record;
   cleanup.add('deleting the infra container', () => destroyInfra(pod.record, driver, s.log));
-  return s.conmon().create({
-    id,
-    name: `${config.metadata.namespace}_${config.metadata.name}_infra`,
-    runtime: driver,
-    bundle: paths.bundle,
-    containerPidFile: paths.infraPidFile,
-    conmonPidFile: paths.conmonPidFile,
-    exitDir: paths.exitDir,
-    logPath: paths.infraLog,
-    socketDir: paths.socketDir,
-    persistDir: paths.persistDir,
-    conmonLogFile: paths.conmonLog,
-  });
+  await driver.create(id, paths.bundle, paths.infraPidFile);
+  const pid = Number((await fs.readFile(paths.infraPidFile, 'utf8')).trim());
+  // Read while the created infra waits for its start: its PID cannot be another's yet.
+  const pidStartTicks = processStartTicks(pid);
+  if (pidStartTicks === undefined) throw new InternalError(`creating container "${id}": the infra process ${pid} ended at its create`);
+  return { pid, conmonPid: 0, pidStartTicks };
 }
 
 /**
@@ -226,9 +228,11 @@ async function createInfra(s: PodSetup, pod: PodSandbox, driver: RuntimeDriver, 
  * runtime's start, at once: a crash before that write leaves a creating record whose
  * undo asks the runtime for the infra (pod-recovery.ts), started or not. Then running.
  */
-async function startInfra(pod: PodSandbox, driver: RuntimeDriver, made: MadeProcess, ips: PodIps | undefined): Promise<void> {
+async function startInfra(pod: PodSandbox, driver: RuntimeDriver, made: MadeInfra, ips: PodIps | undefined): Promise<void> {
   const created = (d: SandboxRecord): void => {
     d.pid = made.pid;
+    d.pidStartTicks = made.pidStartTicks;
+    // 0: no infra conmon (sandbox.ts).
     d.conmonPid = made.conmonPid;
     if (ips !== undefined) Object.assign(d, ips);
   };

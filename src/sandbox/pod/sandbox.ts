@@ -64,7 +64,20 @@ export interface SandboxRecord {
   networkUp: boolean;
   ip: string;
   additionalIps: string[];
+  /** The infra process (runsc: the sandbox process); 0 before it is created. */
   pid: number;
+  /**
+   * The start time of `pid` (clock ticks after boot, /proc/<pid>/stat field 22), recorded
+   * at create: what tells the infra from a later process with its PID (infra-process.ts).
+   * Absent in records of earlier versions (their guard is the infra's conmon).
+   */
+  pidStartTicks?: number;
+  /**
+   * The infra's conmon, for pods of earlier versions only: the daemon creates the infra
+   * with the runtime directly since issue 13, without a conmon, and records 0. A record
+   * with a PID here is a pod made with an infra conmon, still recovered, watched and
+   * removed as it was made (its conmon's end and exit file say when the infra died).
+   */
   conmonPid: number;
   paths: PodPaths;
   /** Set when the infra is seen stopped. */

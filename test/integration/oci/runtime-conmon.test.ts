@@ -112,6 +112,47 @@ for (const handler of ['runc', 'runsc']) {
   });
 }
 
+for (const handler of ['runc', 'runsc']) {
+  test(
+    `${handler}: create without conmon (a pod's infra) leaves the container /dev/null stdio, and a failed one says what the runtime said`,
+    { timeout: 120_000 },
+    async (t) => {
+      const undo: Array<() => Promise<unknown>> = [];
+      const dir = tmpDir(t, undo);
+      const id = `oci-plain-${process.pid}-${handler}`;
+      const cgroupsPath = path.join(testCgroupRoot(), `sandlot-oci-plain-${process.pid}-${handler}`);
+      const runtime = createRuntime({ name: handler, config: defaultConfig().runtimes[handler], stateDir: dir, log });
+      await runtime.ensureRoot();
+      undo.push(
+        () => removeCgroupTree(cgroupsPath),
+        () => runtime.delete(id, { force: true }),
+        () => runtime.delete(`${id}-bad`, { force: true }),
+      );
+      const bundle = writeBundle(dir, cgroupsPath);
+      const pidFile = path.join(dir, 'pid');
+      await runtime.create(id, bundle, pidFile);
+      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      for (const fd of [0, 1, 2]) assert.equal(fs.readlinkSync(`/proc/${pid}/fd/${fd}`), '/dev/null', `fd ${fd}`);
+      await runtime.start(id);
+      assert.equal((await runtime.state(id))?.status, 'running');
+      await runtime.delete(id, { force: true });
+      assert.equal(await runtime.state(id), undefined);
+
+      // What each refuses at create (measured): runc a missing binary, runsc a capability it does not know.
+      const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as { process: Record<string, unknown> };
+      if (handler === 'runc') spec.process.args = ['/no-such-binary'];
+      else spec.process.capabilities = { bounding: ['CAP_PERFMON'] };
+      fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
+      await assert.rejects(
+        runtime.create(`${id}-bad`, bundle, path.join(dir, 'bad.pid')),
+        handler === 'runc'
+          ? /creating container "oci-plain-\d+-runc-bad" with runc: runc exited with 1: .*no-such-binary/
+          : /creating container "oci-plain-\d+-runsc-bad" with runsc: runsc exited with 128: .*invalid capability \\?"CAP_PERFMON/,
+      );
+    },
+  );
+}
+
 test('runc: a create failure comes back through the sync pipe with the runtime message', { timeout: 60_000 }, async (t) => {
   const undo: Array<() => Promise<unknown>> = [];
   const dir = tmpDir(t, undo);

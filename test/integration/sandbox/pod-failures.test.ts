@@ -99,7 +99,7 @@ test('a failure after the network is set up undoes everything: no IP lease, netn
     (e: Error) => {
       assert.match(
         e.message,
-        /running pod sandbox "halfway_sandlot-test_uid-halfway_0": creating container "[0-9a-f]{64}" under conmon: .*sandlot_no_such_sysctl/,
+        /running pod sandbox "halfway_sandlot-test_uid-halfway_0": creating container "[0-9a-f]{64}" with runc: runc exited with 1: .*sandlot_no_such_sysctl/,
       );
       return true;
     },

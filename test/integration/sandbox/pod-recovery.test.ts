@@ -3,6 +3,7 @@
 // while "down" is NOTREADY; a half-made pod is undone; a netns without metadata goes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -82,6 +83,31 @@ test('after a restart: running pods stay READY untouched, a pod whose infra died
   assert.deepEqual(fs.readdirSync(path.join(env.config.state_dir, 'netns')), []);
 });
 
+test(
+  'after a restart, an infra PID that is another process now is not taken for the infra: NOTREADY, and that process is never signalled',
+  { timeout: 120_000 },
+  async (t) => {
+    const env = await makePodEnv(t);
+    const { pod_sandbox_id: id } = (await env.call('RunPodSandbox', { config: podConfig('reused') })) as { pod_sandbox_id: string };
+    const rec = env.pods.get(id);
+    assert.ok(rec.pidStartTicks !== undefined, 'the infra start time is recorded at create');
+    // As if the infra had died while the daemon was down and its PID were another process's
+    // now: the record names a live stranger (the real infra runs on, for the runtime to find).
+    const stranger = spawn('sleep', ['600'], { stdio: 'ignore' });
+    t.after(() => stranger.kill('SIGKILL'));
+    env.pods.close();
+    const metaFile = path.join(env.config.root_dir, 'pods', id, 'meta.json');
+    fs.writeFileSync(metaFile, JSON.stringify({ ...(JSON.parse(fs.readFileSync(metaFile, 'utf8')) as object), pid: stranger.pid }));
+    await env.restart();
+    await waitFor('the pod to be NOTREADY', () => env.pods.get(id).state === 'stopped');
+    assert.match(env.pods.get(id).reason ?? '', /the infra process exited/);
+    await env.call('StopPodSandbox', { pod_sandbox_id: id });
+    await env.call('RemovePodSandbox', { pod_sandbox_id: id });
+    assert.ok(alive(stranger.pid!), 'the process that has the PID now was never signalled');
+    assert.ok(!alive(rec.pid), 'the real infra went with the pod (found through the runtime)');
+  },
+);
+
 test('a pinned netns with a CNI attachment but no metadata is released at start', { timeout: 120_000 }, async (t) => {
   const env = await makePodEnv(t);
   const orphan = 'e'.repeat(64);
@@ -93,22 +119,29 @@ test('a pinned netns with a CNI attachment but no metadata is released at start'
   assert.deepEqual(ipamLeases(env.config.state_dir), [], 'its IP is released');
 });
 
-test('a pod whose infra dies while the daemon runs turns NOTREADY, pushed, in status and list', { timeout: 120_000 }, async (t) => {
-  const env = await makePodEnv(t);
-  const { pod_sandbox_id: id } = (await env.call('RunPodSandbox', { config: podConfig('sudden') })) as { pod_sandbox_id: string };
-  const rec = env.pods.get(id);
-  process.kill(rec.pid, 'SIGKILL');
-  // Pushed by the end of the infra's conmon (a pidfd): no Status or List needed to notice it.
-  await waitFor('the infra exit to be recorded', () => env.pods.get(id).state === 'stopped');
-  assert.ok(fs.existsSync(path.join(rec.paths.exitDir, id)), 'conmon wrote the exit file first');
-  const st = (await env.call('PodSandboxStatus', { pod_sandbox_id: id })) as { status: { state: string } };
-  assert.equal(st.status.state, 'SANDBOX_NOTREADY');
-  const list = (await env.call('ListPodSandbox', { filter: { state: { state: 'SANDBOX_NOTREADY' } } })) as { items: Array<{ id: string }> };
-  assert.deepEqual(
-    list.items.map((i) => i.id),
-    [id],
-  );
-  assert.equal(env.pods.get(id).exitCode, 137);
-  await env.call('RemovePodSandbox', { pod_sandbox_id: id });
-  assert.deepEqual(ipamLeases(env.config.state_dir), []);
-});
+for (const handler of ['runc', 'runsc']) {
+  test(`${handler}: a pod whose infra dies while the daemon runs turns NOTREADY, pushed, in status and list`, { timeout: 120_000 }, async (t) => {
+    const env = await makePodEnv(t);
+    const { pod_sandbox_id: id } = (await env.call('RunPodSandbox', { config: podConfig(`sudden-${handler}`), runtime_handler: handler })) as {
+      pod_sandbox_id: string;
+    };
+    const rec = env.pods.get(id);
+    assert.equal(rec.conmonPid, 0, 'the infra has no conmon (issue 13)');
+    // runsc: the host PID is the gVisor sandbox process.
+    process.kill(rec.pid, 'SIGKILL');
+    // Pushed by the end of the infra itself (its pidfd): no Status or List needed to notice it.
+    await waitFor('the infra exit to be recorded', () => env.pods.get(id).state === 'stopped');
+    const st = (await env.call('PodSandboxStatus', { pod_sandbox_id: id })) as { status: { state: string } };
+    assert.equal(st.status.state, 'SANDBOX_NOTREADY');
+    const list = (await env.call('ListPodSandbox', { filter: { state: { state: 'SANDBOX_NOTREADY' } } })) as { items: Array<{ id: string }> };
+    assert.deepEqual(
+      list.items.map((i) => i.id),
+      [id],
+    );
+    // No monitor, no exit code (none is CRI-visible for a pod): the reason says it.
+    assert.equal(env.pods.get(id).exitCode, undefined);
+    assert.match(env.pods.get(id).reason ?? '', /the infra process exited/);
+    await env.call('RemovePodSandbox', { pod_sandbox_id: id });
+    assert.deepEqual(ipamLeases(env.config.state_dir), []);
+  });
+}
