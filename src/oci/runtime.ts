@@ -235,7 +235,7 @@ export interface RuntimeDriver extends ExecRuntime {
   ensureRoot(): Promise<void>;
   /** Is the handler usable? (binary, --version, a trivial container created and deleted) */
   probe(options: ProbeOptions): Promise<ProbeResult>;
-  /** Without conmon: the container's stdio is a scratch output file. */
+  /** Without conmon (a pod's infra): the container's stdio is /dev/null; the runtime's messages go to `<pidFile>.log`. */
   create(id: string, bundle: string, pidFile: string): Promise<void>;
   start(id: string): Promise<void>;
   /** S9: `all` signals every process of the container (allowed on a stopped one). */
