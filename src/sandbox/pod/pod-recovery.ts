@@ -110,6 +110,7 @@ async function keepUnreadable(r: PodRecovery, f: LoadFailure): Promise<void> {
   }
   const base = `sandlot-${f.id}`;
   const infraCgroup = (pid > 0 ? await cgroupNamed(pid, base) : undefined) ?? path.join(r.defaultCgroupParent, `pod-${f.id}`, base);
+  // Only a pod of an earlier version has an infra conmon (its pid file); a pod of this one has none (0).
   const conmonPid = Number((await fs.readFile(paths.conmonPidFile, 'utf8').catch(() => '')).trim());
   const pinned = (await r.network.listPinned()).includes(f.id);
   const attached = (await r.network.listAttached()).includes(f.id);

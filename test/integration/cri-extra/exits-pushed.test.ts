@@ -1,5 +1,5 @@
-// Exits are pushed (issue 13): the end of a container's conmon, and of a pod infra's
-// conmon, is seen through a pidfd, so GetContainerEvents carries CONTAINER_STOPPED for a
+// Exits are pushed (issue 13): the end of a container's conmon, and of a pod's infra
+// process (it has no conmon), is seen through a pidfd, so GetContainerEvents carries CONTAINER_STOPPED for a
 // container that exits on its own, and for a pod whose infra is killed, while nobody calls
 // a Status or a List; the exit is recorded with its code before any read. Both handlers
 // (runsc subcontainers: conmon runs the runsc shim and ends when the subcontainer does).
@@ -30,7 +30,7 @@ for (const handler of ['runc', 'runsc']) {
     assert.equal(st.status?.state, 'CONTAINER_EXITED');
     assert.equal(st.status?.exit_code, 3, 'the code conmon wrote');
 
-    // The pod's infra killed from outside: its conmon ends, the pod is NOTREADY, pushed.
+    // The pod's infra killed from outside: its pidfd reports the end, the pod is NOTREADY, pushed.
     const info = await d.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true });
     const { pid } = JSON.parse(info.info.info ?? '{}') as { pid: number };
     assert.ok(pid > 0, 'the infra has a host PID');
