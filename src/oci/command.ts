@@ -47,6 +47,8 @@ export class CommandError extends Error {
 }
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
+/** What the message of a command killed after its timeout ends with. */
+export const TIMED_OUT_SUFFIX = ' (killed after its timeout)';
 
 /** stdout and stderr are each kept up to this many bytes (execFile's maxBuffer before). */
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
@@ -88,7 +90,7 @@ async function runToFile(file: string, args: string[], outputFile: string | unde
   if (outputFile !== undefined) await fsp.rm(outputFile, { force: true });
   if (run.code !== 0) {
     const e = new CommandError(file, args, run.code, out, '');
-    if (run.timedOut) e.message += ' (killed after its timeout)';
+    if (run.timedOut) e.message += TIMED_OUT_SUFFIX;
     throw e;
   }
   return { stdout: out, stderr: '' };
@@ -106,7 +108,7 @@ async function runPiped(file: string, args: string[], options: RunOptions): Prom
   if (run.truncated) throw notStarted(file, args, { code: 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER' });
   if (run.code !== 0) {
     const e = new CommandError(file, args, run.code, run.stderr, run.stdout);
-    if (run.timedOut) e.message += ' (killed after its timeout)';
+    if (run.timedOut) e.message += TIMED_OUT_SUFFIX;
     throw e;
   }
   return { stdout: run.stdout, stderr: run.stderr };

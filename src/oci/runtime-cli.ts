@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { RuntimeHandlerConfig, RuntimeType } from '../config/types.js';
 import { errorMessage, FailedPreconditionError, wrapError } from '../errors.js';
 import { boundingSetOfStatus, unknownCapabilityIn } from './capabilities.js';
-import { CommandError, resolveBinary, runCommand, type CommandRunner } from './command.js';
+import { CommandError, resolveBinary, runCommand, TIMED_OUT_SUFFIX, type CommandRunner } from './command.js';
 import { withHandler } from './command-span.js';
 import { launchExec, type ExecFiles, type ExecLaunch, type ExecOptions } from './exec.js';
 import {
@@ -199,9 +199,12 @@ export abstract class CliRuntime implements RuntimeDriver {
       });
     } catch (e) {
       const cause = e instanceof Error ? e.cause : undefined;
-      if (!(cause instanceof CommandError) || cause.exitCode === null) throw e;
+      if (!(cause instanceof CommandError)) throw e;
       const said = runtimeLogMessages(await fs.readFile(logFile, 'utf8').catch(() => ''));
-      throw wrapError(`${action} with ${this.name}`, new CommandError(cause.file, cause.args, cause.exitCode, said.join('\n'), ''));
+      if (said.length === 0) throw e; // not started, or it said nothing
+      const withLog = new CommandError(cause.file, cause.args, cause.exitCode, said.join('\n'), '');
+      if (cause.message.endsWith(TIMED_OUT_SUFFIX)) withLog.message += TIMED_OUT_SUFFIX;
+      throw wrapError(`${action} with ${this.name}`, withLog);
     }
   }
 
