@@ -12,7 +12,14 @@
 // it after a full GC): the figure that shows retention. Taking a snapshot costs the
 // daemon tens of MiB of RSS it keeps, so RSS figures after one are not comparable with
 // a run without it. The daemon runs from dist/ (`make bench` builds it).
+// With --hold N, N pods (each with a running container) are started after the warm idle
+// and kept through the rest: the readers read those (issue 13: List/Status at 100 pods,
+// also while pods start). With --rounds R, one client first makes R rounds of
+// ListPodSandbox, PodSandboxStatus, ListContainers, ContainerStatus one after another
+// among the held pods with nothing else running (what bench/vs-containerd.ts measures).
+// --node-arg passes a Node flag to the daemon (A/B of a V8 flag; `--cpu-prof` …).
 //   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc] [--warm 5] [--idle 10] [--live-heap]
+//     [--hold 100] [--rounds 200] [--node-arg FLAG …]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +27,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { writeBusyboxLayout } from '../src/image/oci-layout-writer.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+import { ownCpuMs } from './lib/proc-usage.js';
 
 const BUSYBOX = 'docker.io/library/busybox:latest';
 const { values } = parseArgs({
@@ -31,6 +39,9 @@ const { values } = parseArgs({
     idle: { type: 'string', default: '10' },
     warm: { type: 'string', default: '5' },
     'live-heap': { type: 'boolean', default: false },
+    hold: { type: 'string', default: '0' },
+    rounds: { type: 'string', default: '0' },
+    'node-arg': { type: 'string', multiple: true, default: [] },
   },
 });
 const CYCLES = Number(values.cycles);
@@ -40,6 +51,11 @@ const HANDLER = String(values.handler);
 const IDLE_S = Number(values.idle);
 const WARM = Number(values.warm);
 const LIVE_HEAP = values['live-heap'] === true;
+const HOLD = Number(values.hold);
+const ROUNDS = Number(values.rounds);
+const NODE_ARGS = values['node-arg'] ?? [];
+/** Pods started at once for --hold. */
+const HOLD_CONCURRENCY = 4;
 
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -51,6 +67,32 @@ function rssSplit(pid: number): string {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN);
   return `${rssMiB(pid).toFixed(1)} MiB (anon ${(kib('RssAnon') / 1024).toFixed(1)}, file ${(kib('RssFile') / 1024).toFixed(1)})`;
+}
+
+/** The daemon's GCs so far by kind (minor, major …): count and seconds, from prom-client's nodejs_gc_duration_seconds. */
+async function gcTotals(d: TestDaemon): Promise<Map<string, { n: number; s: number }>> {
+  const text = await (await fetch(`http://${d.metricsAddress}/metrics`)).text();
+  const out = new Map<string, { n: number; s: number }>();
+  for (const m of text.matchAll(/^nodejs_gc_duration_seconds_(count|sum)\{kind="(\w+)"\} ([0-9.e+-]+)$/gm)) {
+    const e = out.get(m[2]) ?? out.set(m[2], { n: 0, s: 0 }).get(m[2])!;
+    if (m[1] === 'count') e.n = Number(m[3]);
+    else e.s = Number(m[3]);
+  }
+  return out;
+}
+
+/** What the daemon spent over `reads` reads: its own CPU and its GCs per read (figures the machine's load moves little). */
+async function perRead(d: TestDaemon, reads: number, fn: () => Promise<void>): Promise<string> {
+  const gc0 = await gcTotals(d);
+  const cpu0 = ownCpuMs(d.pid!);
+  await fn();
+  const cpu = ownCpuMs(d.pid!) - cpu0;
+  const gc1 = await gcTotals(d);
+  const gcs = [...gc1]
+    .map(([kind, e]) => ({ kind, n: e.n - (gc0.get(kind)?.n ?? 0), ms: (e.s - (gc0.get(kind)?.s ?? 0)) * 1000 }))
+    .filter((g) => g.n > 0)
+    .map((g) => `${g.kind} GC every ${(reads / g.n).toFixed(1)} reads (${(g.ms / g.n).toFixed(2)} ms each)`);
+  return `daemon CPU ${(cpu / reads).toFixed(3)} ms per read; ${gcs.join(', ') || 'no GC'}`;
 }
 
 async function heapMiB(d: TestDaemon): Promise<string> {
@@ -66,6 +108,60 @@ async function heapMiB(d: TestDaemon): Promise<string> {
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+function printLatencies(lat: Map<string, number[]>): void {
+  for (const [name, xs] of [...lat.entries()].sort()) {
+    xs.sort((a, b) => a - b);
+    console.log(
+      `  ${name.padEnd(20)} n=${String(xs.length).padStart(5)}  p50 ${quantile(xs, 0.5).toFixed(2)} ms  p99 ${quantile(xs, 0.99).toFixed(2)} ms  max ${xs[xs.length - 1].toFixed(1)} ms`,
+    );
+  }
+}
+
+/** One pod with a running container, kept (--hold). */
+async function startHeldPod(d: TestDaemon, logDir: string, name: string): Promise<{ pod: string; ctr: string }> {
+  const config = {
+    metadata: { name, uid: `uid-${name}`, namespace: 'sandlot-bench', attempt: 0 },
+    hostname: name,
+    log_directory: path.join(logDir, name),
+    labels: { app: name },
+    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+  };
+  const pod = String((await d.runtime('RunPodSandbox', { config, runtime_handler: HANDLER }, 120_000)).pod_sandbox_id);
+  const ctrConfig = { metadata: { name: 'c', attempt: 0 }, image: { image: BUSYBOX }, command: ['/bin/sh', '-c', 'sleep 3600'], log_path: 'c.log' };
+  const ctr = String((await d.runtime('CreateContainer', { pod_sandbox_id: pod, config: ctrConfig, sandbox_config: config }, 120_000)).container_id);
+  await d.runtime('StartContainer', { container_id: ctr }, 120_000);
+  return { pod, ctr };
+}
+
+/** --hold: starts the held pods, HOLD_CONCURRENCY at a time. */
+async function holdPods(d: TestDaemon, logDir: string): Promise<Array<{ pod: string; ctr: string }>> {
+  const held: Array<{ pod: string; ctr: string }> = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < HOLD) held.push(await startHeldPod(d, logDir, `held-${next++}`));
+  };
+  await Promise.all(Array.from({ length: Math.min(HOLD, HOLD_CONCURRENCY) }, worker));
+  return held;
+}
+
+/** --rounds: the List/Status reads one after another, nothing else running. */
+async function quietReads(d: TestDaemon, held: Array<{ pod: string; ctr: string }>): Promise<Map<string, number[]>> {
+  const lat = new Map<string, number[]>();
+  const timed = async (name: string, fn: () => Promise<unknown>) => {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    (lat.get(name) ?? lat.set(name, []).get(name)!).push(Number(process.hrtime.bigint() - t0) / 1e6);
+  };
+  for (let i = 0; i < ROUNDS; i++) {
+    const { pod, ctr } = held[i % held.length];
+    await timed('ListPodSandbox', () => d.runtime('ListPodSandbox', {}, 60_000));
+    await timed('PodSandboxStatus', () => d.runtime('PodSandboxStatus', { pod_sandbox_id: pod }, 60_000));
+    await timed('ListContainers', () => d.runtime('ListContainers', {}, 60_000));
+    await timed('ContainerStatus', () => d.runtime('ContainerStatus', { container_id: ctr }, 60_000));
+  }
+  return lat;
 }
 
 // The daemon writes a heap snapshot on SIGUSR2 into SNAPSHOT_DIR (NODE_OPTIONS, set
@@ -100,7 +196,7 @@ async function main(): Promise<void> {
   const layoutRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-layout-'));
   const layout = path.join(layoutRoot, 'busybox');
   await writeBusyboxLayout(layout, BUSYBOX);
-  const d = await startDaemon({ built: true, config: { preload_images: [layout], log_level: 'info' } });
+  const d = await startDaemon({ built: true, nodeArgs: NODE_ARGS, config: { preload_images: [layout], log_level: 'info' } });
   const logDir = path.join(d.dir, 'pod-logs');
   try {
     const pid = d.pid!;
@@ -156,7 +252,7 @@ async function main(): Promise<void> {
         };
         try {
           const pod = String((await d.runtime('RunPodSandbox', { config: podConfig, runtime_handler: HANDLER }, 120_000)).pod_sandbox_id);
-          known.pods.push(pod);
+          if (HOLD === 0) known.pods.push(pod);
           const ctr = String(
             (
               await d.runtime(
@@ -170,7 +266,7 @@ async function main(): Promise<void> {
               )
             ).container_id,
           );
-          known.ctrs.push(ctr);
+          if (HOLD === 0) known.ctrs.push(ctr);
           await d.runtime('StartContainer', { container_id: ctr }, 120_000);
           await d.runtime('StopContainer', { container_id: ctr, timeout: 0 }, 120_000);
           await d.runtime('RemoveContainer', { container_id: ctr }, 120_000);
@@ -188,6 +284,20 @@ async function main(): Promise<void> {
     await sleep(IDLE_S * 1000);
     const warm = rssMiB(pid);
     console.log(`daemon RSS warm idle (${WARM} cycles, ${IDLE_S} s idle): ${rssSplit(pid)}; ${await heapMiB(d)}`);
+    const held = await holdPods(d, logDir);
+    if (HOLD > 0) {
+      await sleep(2000);
+      console.log(`daemon RSS with ${held.length} pods held: ${rssSplit(pid)}; ${await heapMiB(d)}`);
+      // The readers read the held pods, not the cycling ones (those are mostly gone: NOT_FOUND).
+      known.pods = held.map((h) => h.pod);
+      known.ctrs = held.map((h) => h.ctr);
+    }
+    if (ROUNDS > 0 && held.length > 0) {
+      let lat = new Map<string, number[]>();
+      const cost = await perRead(d, ROUNDS * 4, async () => void (lat = await quietReads(d, held)));
+      console.log(`${ROUNDS} rounds of reads one after another at ${held.length} pods, nothing else running: ${cost}`);
+      printLatencies(lat);
+    }
     limit = WARM + CYCLES;
     const started = Date.now();
     const readers = Array.from({ length: READERS }, (_, i) => reader(i));
@@ -197,12 +307,7 @@ async function main(): Promise<void> {
     const wall = (Date.now() - started) / 1000;
     console.log(`${CYCLES} ${HANDLER} pod cycles (${failed} failed), ${PARALLEL} at a time, ${READERS} readers, in ${wall.toFixed(1)} s`);
     console.log(`daemon RSS after the cycles: ${rssSplit(pid)}; ${await heapMiB(d)}`);
-    for (const [name, xs] of [...lat.entries()].sort()) {
-      xs.sort((a, b) => a - b);
-      console.log(
-        `  ${name.padEnd(20)} n=${String(xs.length).padStart(5)}  p50 ${quantile(xs, 0.5).toFixed(1)} ms  p99 ${quantile(xs, 0.99).toFixed(1)} ms  max ${xs[xs.length - 1].toFixed(1)} ms`,
-      );
-    }
+    printLatencies(lat);
     await sleep(IDLE_S * 1000);
     const idleAfter = rssMiB(pid);
     console.log(
