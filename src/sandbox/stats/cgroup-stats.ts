@@ -9,7 +9,7 @@
 // Memory follows the kubelet/cAdvisor definitions: working set = usage −
 // inactive_file (not below 0); available = limit − working set when a limit is set.
 
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { errnoCode, NotFoundError, wrapError } from '../../errors.js';
 
 /** v1 reports "no limit" as a page-rounded 2^63−1; anything this large is unlimited. */
@@ -164,7 +164,12 @@ export function cpuUsageNsFromV2Stat(text: string): bigint {
   return usec * NS_PER_USEC;
 }
 
-/** The file operations the reader needs; node:fs/promises by default. */
+/**
+ * The file operations the reader needs. By default a synchronous read: a cgroupfs file is
+ * made by the kernel on read, in microseconds, where fs/promises took four or five
+ * thread-pool round trips and a 64 KiB buffer per file (issue 13: ListContainerStats at
+ * 100 containers, daemon CPU per call 40 → 9 ms, a minor GC every 0.6 → 3 calls).
+ */
 export interface CgroupFs {
   readFile(path: string): Promise<string>;
 }
@@ -172,7 +177,11 @@ export interface CgroupFs {
 export const NODE_CGROUP_FS: CgroupFs = { readFile: readText };
 
 function readText(path: string): Promise<string> {
-  return readFile(path, 'utf8');
+  try {
+    return Promise.resolve(readFileSync(path, 'utf8'));
+  } catch (e: unknown) {
+    return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+  }
 }
 
 export interface CgroupStats {

@@ -2,17 +2,22 @@
 // stats the collector reads: per-container CPU seconds (S13 share under runsc) and
 // working set, OOM kills (a runc container's own cgroup; under runsc the pod cgroup's,
 // on an entry with container ""), and the sandbox process's oom_score_adj (S10).
-import fs from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import type { PodMetricsSnapshot } from '../../observe/pod-series.js';
 import { runtimeFeatures } from '../../oci/runtime.js';
 import type { PodStatsSnapshot } from './stats-collector.js';
 
 const NS_PER_SECOND = 1e9;
 
-async function readOomScoreAdj(pid: number): Promise<number | undefined> {
+/** Read synchronously: a procfs file is made on read, in microseconds (cgroup-stats.ts readText). */
+function readOomScoreAdj(pid: number): Promise<number | undefined> {
+  return Promise.resolve(oomScoreAdjOf(pid));
+}
+
+function oomScoreAdjOf(pid: number): number | undefined {
   if (pid <= 0) return undefined;
   try {
-    const n = Number((await fs.readFile(`/proc/${pid}/oom_score_adj`, 'utf8')).trim());
+    const n = Number(readFileSync(`/proc/${pid}/oom_score_adj`, 'utf8').trim());
     return Number.isInteger(n) ? n : undefined;
   } catch {
     return undefined; // the infra is gone
