@@ -6,8 +6,8 @@
 // than 2xx fails with BlobStatusError, which the main thread turns into the registry
 // client's typed error; a connection that fails or stalls is UnavailableError (the
 // pull retries it).
-import type { Readable } from 'node:stream';
-import { UnavailableError, errnoCode, errorMessage } from '../errors.js';
+import { PassThrough, type Readable } from 'node:stream';
+import { SandlotError, UnavailableError, errnoCode, errorMessage } from '../errors.js';
 import { errorDetail, httpRequest, statusText, watchIdle } from './http-request.js';
 
 export interface HttpBlobLocation {
@@ -53,4 +53,33 @@ function networkError(e: unknown, what: string, signal: AbortSignal): unknown {
   if (signal.aborted) return e;
   if (e instanceof UnavailableError) return new UnavailableError(`${what}: ${e.message}`, { cause: e });
   return new UnavailableError(`${what}: ${errnoCode(e) ?? errorMessage(e)}`, { cause: e });
+}
+
+/** How a download that stops part-way fails (node:http and stream codes). */
+const CONNECTION_LOST_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/**
+ * A blob body cut off part-way (the registry or the network went away: node's
+ * "aborted", ECONNRESET …) as UnavailableError naming `what`, which the pull retries and
+ * the client sees as UNAVAILABLE; undefined for any other error (ours, a cancel).
+ */
+export function connectionLost(e: unknown, what: string): UnavailableError | undefined {
+  if (e instanceof SandlotError || (e as Error | undefined)?.name === 'BlobStatusError') return undefined;
+  const code = errnoCode(e);
+  if (code === undefined || !CONNECTION_LOST_CODES.has(code)) return undefined;
+  return new UnavailableError(`${what}: ${code === 'ECONNRESET' ? 'connection lost' : code}: ${errorMessage(e)}`, { cause: e });
+}
+
+/**
+ * `body` (a blob GET's answer on the daemon's thread) as a stream that fails with
+ * connectionLost's UnavailableError when the connection is lost part-way; destroying
+ * it destroys the answer.
+ */
+export function failingAsUnavailable(body: Readable, what: string): Readable {
+  const out = new PassThrough({ highWaterMark: body.readableHighWaterMark });
+  body.on('error', (e) => out.destroy(connectionLost(e, what) ?? e));
+  out.once('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  return body.pipe(out);
 }

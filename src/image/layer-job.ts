@@ -8,8 +8,8 @@
 //                              └─ decompress ─verify diff ID/limits─ untar into root
 import fs from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
-import { ResourceExhaustedError, SandlotError, UnavailableError, errnoCode, errorMessage } from '../errors.js';
-import { getBlob, type HttpBlobLocation } from './blob-http.js';
+import { ResourceExhaustedError } from '../errors.js';
+import { connectionLost, getBlob, type HttpBlobLocation } from './blob-http.js';
 import { writeVerifiedBlob } from './content-store.js';
 import { decompressedFrom } from './decompress.js';
 import { layerCompression } from './manifest.js';
@@ -19,9 +19,6 @@ import type { UnpackLog } from './unpack.js';
 
 /** Read size of blob files a layer worker unpacks from. */
 const FILE_READ_CHUNK_BYTES = 1024 * 1024;
-
-/** How a download that stops part-way fails (node:http and stream codes). */
-const CONNECTION_LOST_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 export type BlobLocation = HttpBlobLocation | { kind: 'file'; path: string };
 
@@ -117,8 +114,6 @@ async function openSource(from: BlobLocation, signal: AbortSignal): Promise<Read
 
 /** A download cut off mid-body (not one of ours, not a cancel) is the registry going away: UNAVAILABLE, retried. */
 function sourceError(e: unknown, from: BlobLocation, signal: AbortSignal): unknown {
-  if (from.kind !== 'http' || signal.aborted || e instanceof SandlotError || (e as Error).name === 'BlobStatusError') return e;
-  const code = errnoCode(e);
-  if (code === undefined || !CONNECTION_LOST_CODES.has(code)) return e;
-  return new UnavailableError(`${from.what}: ${code === 'ECONNRESET' ? 'connection lost' : code}: ${errorMessage(e)}`, { cause: e });
+  if (from.kind !== 'http' || signal.aborted) return e;
+  return connectionLost(e, from.what) ?? e;
 }

@@ -19,7 +19,7 @@ import {
   errnoCode,
   errorMessage,
 } from '../errors.js';
-import type { HttpBlobLocation } from './blob-http.js';
+import { failingAsUnavailable, type HttpBlobLocation } from './blob-http.js';
 import { checkDigest } from './digest.js';
 import { bodyDeadline, errorDetail, httpRequest, readBody, statusText, watchIdle, type HttpRequestOptions } from './http-request.js';
 import { MANIFEST_ACCEPT, MANIFEST_SIZE_MAX_BYTES } from './manifest.js';
@@ -142,7 +142,8 @@ export class RegistryClient {
       // longer than it to arrive, and the idle timer watches the body instead.
       const res = await this.request(ep, ref, `/blobs/${digest}`, '*/*', creds, signal, true);
       watchIdle(res, this.blobIdleTimeoutMs, () => new UnavailableError(`${what}: no data for ${this.blobIdleTimeoutMs} ms`));
-      return res;
+      // A cut-off body is the registry going away (UNAVAILABLE, retried), as on a layer worker (layer-job.ts).
+      return failingAsUnavailable(res, `${what} from registry "${ref.domain}"`);
     });
   }
 

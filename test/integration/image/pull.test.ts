@@ -12,8 +12,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { defaultConfig } from '../../../src/config/defaults.js';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError, type SandlotError } from '../../../src/errors.js';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError, UnavailableError, type SandlotError } from '../../../src/errors.js';
 import { ImageService } from '../../../src/image/image-service.js';
+import { serveLoopback } from '../../helpers/http-server.js';
 import { buildImage, buildIndex, buildLayer, busyboxLayer, hasZstdCli, type TestBlob, type TestImage } from '../../helpers/image-build.js';
 import { pushBlob, pushImage, pushManifest, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 
@@ -228,6 +229,30 @@ async function lyingRegistry(t: { after: (fn: () => Promise<void>) => void }, ma
   t.after(() => new Promise((r) => server.close(() => r())));
   return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
 }
+
+test('a registry that goes away mid-layer (a small layer, on the daemon thread) is UNAVAILABLE after the retries, naming the blob; nothing left', async (t) => {
+  const layer = await buildLayer([{ type: 'file', name: 'data/small.bin', data: crypto.randomBytes(256 << 10) }]);
+  const img = buildImage([layer]);
+  let gets = 0;
+  const { host } = await serveLoopback(t, (req, res) => {
+    const m = /^\/v2\/.+\/(manifests|blobs)\/(.+)$/.exec(req.url ?? '');
+    if (!m) return void res.writeHead(404).end();
+    if (m[1] === 'manifests') return void res.writeHead(200, { 'content-type': img.manifest.mediaType }).end(img.manifest.data);
+    if (m[2] === img.config.digest) return void res.writeHead(200).end(img.config.data);
+    gets++;
+    res.writeHead(200, { 'content-length': String(layer.size) });
+    res.write(layer.data.subarray(0, layer.size >> 1), () => req.socket.destroy());
+  });
+  const { svc, root } = await openService(t);
+  await assert.rejects(svc.pull(`${host}/cut/img:v1`), (e: unknown) => {
+    // A network failure the client sees, as a cut-off download on a layer worker is (layer-worker.test.ts), never INTERNAL.
+    assert.ok(e instanceof UnavailableError, String(e));
+    assert.match((e as Error).message, new RegExp(`fetching blob ${layer.digest} of "${host}/cut/img" from registry "${host}": connection lost`));
+    return true;
+  });
+  assert.ok(gets >= 2, `the layer was tried again (${gets} GETs)`);
+  assertNothingRecorded(svc, root);
+});
 
 test('digest mismatch, truncated blobs and manifests lying about sizes fail the pull', async (t) => {
   const layer = await busyboxLayer();
