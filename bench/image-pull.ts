@@ -3,8 +3,14 @@
 // `skopeo copy` + `umoci unpack` of the same image in the same run. Prints wall time
 // and peak RSS of each and the ratios; asserts nothing.
 //   node --import tsx bench/image-pull.ts [--layers 5] [--layer-mib 40] [--reps 1] [--sandlot-only]
+//     [--containerd] [--baseline CHECKOUT]… [--cpu-prof DIR]
 // With --reps N sandlot pulls N times (RemoveImage between pulls) and the medians are
-// shown. Peak RSS: sandlot's is the daemon's VmHWM (/proc/<pid>/status), reset
+// shown. --containerd pulls with a private containerd too (bench/lib/private-containerd.ts)
+// and each --baseline with another sandlot daemon built from another checkout (its dist/,
+// e.g. main's in a temp copy): every repetition pulls once on each, in a rotating order, so
+// an A/B on this busy machine compares pulls of the same minute; the medians per
+// runtime and their ratios are printed. --cpu-prof writes the daemon's CPU profiles (its
+// layer workers' too) to DIR. Peak RSS: sandlot's is the daemon's VmHWM (/proc/<pid>/status), reset
 // (clear_refs) just before each pull, beside its RSS just before; the daemon's CPU is
 // its own utime + stime over the pull (children excluded); skopeo's and umoci's
 // come from `/usr/bin/time -v` (Debian `time`), or from polling /proc when it is missing.
@@ -13,10 +19,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { CriClient } from '../src/cli/client.js';
+import { testCgroupRoot } from '../test/helpers/cgroup.js';
 import { startDaemon, unmountUnder, type TestDaemon } from '../test/helpers/daemon.js';
 import { buildImage, buildLayer, type TestLayer } from '../test/helpers/image-build.js';
 import { pushImage, startRegistry, type TestRegistry } from '../test/helpers/registry.js';
+import { PrivateContainerd } from './lib/private-containerd.js';
 import { memoryOf, ownCpuMs, peakRssKiB, resetPeakRss } from './lib/proc-usage.js';
 import { median } from './lib/stats.js';
 
@@ -30,7 +40,10 @@ interface Measured {
   peakRssKiB: number;
 }
 
-/** CPU ms of each thread of `pid` by thread name (main thread, libuv workers, V8 GC helpers). */
+/**
+ * CPU ms of each thread of `pid`: `main`, and the others by name and thread ID (Node
+ * names them all `node`: libuv's pool, V8's platform threads, layer workers).
+ */
 function threadCpuMs(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
@@ -38,7 +51,7 @@ function threadCpuMs(pid: number): Map<string, number> {
       const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const key = Number(tid) === pid ? 'main' : name;
+      const key = Number(tid) === pid ? 'main' : `${name}/${tid}`;
       out.set(key, (out.get(key) ?? 0) + ((Number(rest[11]) + Number(rest[12])) * 1000) / 100);
     } catch {
       // the thread exited
@@ -47,9 +60,10 @@ function threadCpuMs(pid: number): Map<string, number> {
   return out;
 }
 
+/** Each thread's CPU over the pull, largest first; `*` marks a thread started during it (a layer worker). */
 function threadDelta(before: Map<string, number>, after: Map<string, number>): string {
   return [...after]
-    .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
+    .map(([k, v]) => [before.has(k) ? k : `${k}*`, v - (before.get(k) ?? 0)] as const)
     .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
@@ -59,29 +73,78 @@ function threadDelta(before: Map<string, number>, after: Map<string, number>): s
 interface DaemonPull extends Measured {
   cpuMs: number;
   beforeKiB: number;
+  /** Peak RSS over the RSS before the pull (a median of these, not of the two). */
+  growthKiB: number;
 }
 
-/** PullImage `reps` times on the daemon (RemoveImage between), one figure set per pull. */
-async function daemonPulls(daemon: TestDaemon, ref: string, configDigest: string, reps: number): Promise<DaemonPull[]> {
-  const pid = daemon.pid!;
-  const out: DaemonPull[] = [];
+/** A runtime pulling over CRI: a sandlot daemon (this checkout's or a baseline's) or containerd. */
+interface PullTarget {
+  name: string;
+  pid: number;
+  client: CriClient;
+}
+
+/** One PullImage on `t` (RemoveImage first when `remove`), its figures and CPU by thread. */
+async function pullOnce(t: PullTarget, ref: string, configDigest: string, remove: boolean): Promise<DaemonPull & { threads: string }> {
+  if (remove) await t.client.imageCall('RemoveImage', { image: { image: ref } }, { timeoutMs: PULL_TIMEOUT_MS });
+  const beforeKiB = memoryOf(t.pid).rssKiB;
+  resetPeakRss(t.pid);
+  const cpu0 = ownCpuMs(t.pid);
+  const threads0 = threadCpuMs(t.pid);
+  const started = process.hrtime.bigint();
+  const res = await t.client.imageCall('PullImage', { image: { image: ref } }, { timeoutMs: PULL_TIMEOUT_MS });
+  const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
+  if (res.image_ref !== configDigest) throw new Error(`${t.name} pulled ${String(res.image_ref)}, expected ${configDigest}`);
+  const peak = peakRssKiB(t.pid);
+  return {
+    wallMs,
+    cpuMs: ownCpuMs(t.pid) - cpu0,
+    peakRssKiB: peak,
+    beforeKiB,
+    growthKiB: peak - beforeKiB,
+    threads: threadDelta(threads0, threadCpuMs(t.pid)),
+  };
+}
+
+/** `reps` pulls on every target, the order rotating per repetition; the medians per target. */
+async function pullRounds(targets: PullTarget[], ref: string, configDigest: string, reps: number): Promise<Map<string, DaemonPull>> {
+  const all = new Map<string, DaemonPull[]>(targets.map((t) => [t.name, []]));
   for (let i = 0; i < reps; i++) {
-    if (i > 0) await daemon.image('RemoveImage', { image: { image: ref } });
-    const beforeKiB = memoryOf(pid).rssKiB;
-    resetPeakRss(pid);
-    const cpu0 = ownCpuMs(pid);
-    const threads0 = threadCpuMs(pid);
-    const started = process.hrtime.bigint();
-    const res = await daemon.image('PullImage', { image: { image: ref } }, PULL_TIMEOUT_MS);
-    const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-    if (res.image_ref !== configDigest) throw new Error(`sandlot pulled ${String(res.image_ref)}, expected ${configDigest}`);
-    out.push({ wallMs, cpuMs: ownCpuMs(pid) - cpu0, peakRssKiB: peakRssKiB(pid), beforeKiB });
-    process.stdout.write(
-      `sandlot pull ${i + 1}/${reps}: wall ${fmtMs(wallMs)}, daemon CPU ${fmtMs(out[i].cpuMs)}, peak RSS ${fmtKiB(out[i].peakRssKiB)} (before: ${fmtKiB(beforeKiB)})\n` +
-        `  CPU by thread: ${threadDelta(threads0, threadCpuMs(pid))}\n`,
-    );
+    const order = targets.map((_, k) => targets[(i + k) % targets.length]);
+    for (const t of order) {
+      const p = await pullOnce(t, ref, configDigest, i > 0);
+      all.get(t.name)!.push(p);
+      process.stdout.write(
+        `${t.name} pull ${i + 1}/${reps}: wall ${fmtMs(p.wallMs)}, daemon CPU ${fmtMs(p.cpuMs)}, peak RSS ${fmtKiB(p.peakRssKiB)} ` +
+          `(before: ${fmtKiB(p.beforeKiB)}, +${fmtKiB(p.growthKiB)})\n  CPU by thread: ${p.threads}\n`,
+      );
+    }
+  }
+  const out = new Map<string, DaemonPull>();
+  for (const [name, pulls] of all) {
+    out.set(name, {
+      wallMs: median(pulls.map((p) => p.wallMs)),
+      cpuMs: median(pulls.map((p) => p.cpuMs)),
+      peakRssKiB: median(pulls.map((p) => p.peakRssKiB)),
+      beforeKiB: median(pulls.map((p) => p.beforeKiB)),
+      growthKiB: median(pulls.map((p) => p.growthKiB)),
+    });
   }
   return out;
+}
+
+/** The medians per target, and each one's ratio to the first (containerd when it runs). */
+function printMedians(m: Map<string, DaemonPull>, reps: number): void {
+  const rows = [...m];
+  const [baseName, base] = rows[0];
+  process.stdout.write(`\nmedians of ${reps} pulls each (ratios to ${baseName}):\n`);
+  for (const [name, p] of rows) {
+    const r = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
+    process.stdout.write(
+      `  ${name.padEnd(28)} wall ${fmtMs(p.wallMs)} (${r(p.wallMs, base.wallMs)})  CPU ${fmtMs(p.cpuMs)} (${r(p.cpuMs, base.cpuMs)})  ` +
+        `peak RSS ${fmtKiB(p.peakRssKiB)}, +${fmtKiB(p.growthKiB)} over before (${fmtKiB(p.beforeKiB)})\n`,
+    );
+  }
 }
 
 /** Runs a command to completion; peak RSS from GNU time -v, or by polling /proc. */
@@ -129,6 +192,9 @@ async function main(): Promise<void> {
       'layer-mib': { type: 'string', default: '40' },
       reps: { type: 'string', default: '1' },
       'sandlot-only': { type: 'boolean', default: false },
+      containerd: { type: 'boolean', default: false },
+      baseline: { type: 'string', multiple: true },
+      'cpu-prof': { type: 'string' },
     },
   });
   const layerCount = Number(values.layers);
@@ -136,6 +202,8 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-pull-'));
   let reg: TestRegistry | undefined;
   let daemon: TestDaemon | undefined;
+  const baselines: TestDaemon[] = [];
+  let containerd: PrivateContainerd | undefined;
   try {
     process.stdout.write(`building ${layerCount} layers of ${layerMiB} MiB random data (gzip) …\n`);
     const layers: TestLayer[] = [];
@@ -151,22 +219,42 @@ async function main(): Promise<void> {
     process.stdout.write(`pushed ${ref}: ${(compressed / MIB).toFixed(1)} MiB compressed in ${layerCount} layers\n`);
 
     // sandlot: a real daemon; PullImage returns once every layer is verified and unpacked.
-    daemon = await startDaemon({ built: true, config: { log_level: 'info' } });
-    const pulls = await daemonPulls(daemon, ref, image.config.digest, Number(values.reps));
-    const sandlot: DaemonPull = {
-      wallMs: median(pulls.map((p) => p.wallMs)),
-      cpuMs: median(pulls.map((p) => p.cpuMs)),
-      peakRssKiB: median(pulls.map((p) => p.peakRssKiB)),
-      beforeKiB: median(pulls.map((p) => p.beforeKiB)),
-    };
+    const targets: PullTarget[] = [];
+    if (values.containerd) {
+      const id = process.pid % 250;
+      containerd = new PrivateContainerd({
+        dir: path.join(work, 'containerd'),
+        registries: [reg.host],
+        sandboxImage: ref,
+        cgroupRoot: testCgroupRoot(),
+        subnet: `10.249.${id}.0/24`,
+        bridge: `ctdp${process.pid % 100000}`,
+      });
+      await containerd.start();
+      targets.push({ name: 'containerd', pid: containerd.pid!, client: containerd.client });
+    }
+    const nodeArgs = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-prof'])}`] : [];
+    for (const dir of values.baseline ?? []) {
+      // The baseline checkout's own helper: it starts that checkout's dist/.
+      const helper = (await import(pathToFileURL(path.join(path.resolve(dir), 'test/helpers/daemon.ts')).href)) as { startDaemon: typeof startDaemon };
+      const d = await helper.startDaemon({ built: true, config: { log_level: 'info' } });
+      baselines.push(d);
+      targets.push({ name: `sandlot@${path.basename(dir)}`, pid: d.pid!, client: d.client });
+    }
+    daemon = await startDaemon({ built: true, config: { log_level: 'info' }, nodeArgs });
+    targets.push({ name: 'sandlot', pid: daemon.pid!, client: daemon.client });
+    const reps = Number(values.reps);
+    const medians = await pullRounds(targets, ref, image.config.digest, reps);
+    printMedians(medians, reps);
+    const sandlot = medians.get('sandlot')!;
     await daemon.cleanup();
     daemon = undefined;
     const sandlotRow = [
-      `sandlot PullImage (daemon, median of ${pulls.length})`,
+      `sandlot PullImage (daemon, median of ${reps})`,
       fmtMs(sandlot.wallMs),
       `${fmtKiB(sandlot.peakRssKiB)} (before the pull: ${fmtKiB(sandlot.beforeKiB)}); daemon CPU ${fmtMs(sandlot.cpuMs)}`,
     ];
-    if (values['sandlot-only']) {
+    if (values['sandlot-only'] || targets.length > 1) {
       process.stdout.write(`\n${sandlotRow.join('  ')}\n`);
       return;
     }
@@ -194,6 +282,8 @@ async function main(): Promise<void> {
     );
   } finally {
     if (daemon) await daemon.cleanup();
+    for (const d of baselines) await d.cleanup();
+    if (containerd) await containerd.stop();
     if (reg) await reg.stop();
     unmountUnder(work);
     fs.rmSync(work, { recursive: true, force: true });
