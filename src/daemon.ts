@@ -1,6 +1,7 @@
 // `sandlot daemon`: builds every component from the validated configuration, serves
 // CRI on the socket, and shuts down cleanly on SIGTERM/SIGINT.
 import fs from 'node:fs';
+import path from 'node:path';
 import v8 from 'node:v8';
 import type http from 'node:http';
 import type { Logger } from 'pino';
@@ -285,8 +286,11 @@ async function startSandbox(
   closers: Closer[],
 ): Promise<SandboxParts> {
   // One manager, so one tree lock: a runsc container's cgroup create cannot race a pod
-  // removal pruning the parents they share (S12).
-  const cgroups = new CgroupManager();
+  // removal pruning the parents they share (S12). The pods' default parent stays while
+  // the daemon runs (made once, not again for every pod) and goes at its stop when empty.
+  const podParent = path.join('/', config.cgroup_root, config.default_cgroup_parent);
+  const cgroups = new CgroupManager({ keep: podParent === '/' ? [] : [podParent] });
+  closers.push({ what: 'cgroups', close: () => cgroups.close() });
   const pods = new PodManager({ config, log: log.child({ component: 'sandbox' }), network, cgroups });
   const containers = new ContainerManager({ config, log: log.child({ component: 'containers' }), images, pods, cgroups });
   pods.containers = containers.podHook();

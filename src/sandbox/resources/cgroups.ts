@@ -5,6 +5,11 @@
 // it; on remove, the tree goes after every process in it is gone (EBUSY is retried
 // briefly), and so do the ancestors that became empty, except those holding this
 // process: runc creates the whole path in every hierarchy, and nothing may stay behind.
+// The daemon's own parent of pods (cgroup_root + default_cgroup_parent, `keep`) and its
+// ancestors stay while the daemon runs, as the kubelet's kubepods do, and go at close()
+// when empty: pruned after every pod and made again for the next, they cost each pod
+// ~20 mkdirs and rmdirs more in the 10 hierarchies of these machines (issue 13: daemon
+// CPU per pod; cgroupfs mkdir and rmdir are the kernel's heavier calls).
 //
 // Creates share the tree; only pruning the ancestors takes it exclusively (a prune must
 // not rmdir a parent a create has just made). A cgroup's own tree is its owner's alone
@@ -111,6 +116,8 @@ export interface CgroupManagerOptions {
   layout?: CgroupLayout;
   /** /proc/self/cgroup text (tests). */
   procSelfCgroup?: string;
+  /** Cgroup paths kept while the daemon runs: a removal prunes no ancestor at or above one; close() prunes them. */
+  keep?: string[];
 }
 
 const RMDIR_RETRY_MS = 5_000;
@@ -121,10 +128,12 @@ export class CgroupManager {
   // Creating a path and pruning empty ancestors must not interleave in one daemon;
   // creates may run together.
   private readonly treeLock = new SharedExclusiveLock();
+  private readonly keep: readonly string[];
 
   constructor(options: CgroupManagerOptions = {}) {
     this.layout = options.layout ?? detectCgroupLayout();
     this.self = options.procSelfCgroup ?? fsSync.readFileSync('/proc/self/cgroup', 'utf8');
+    this.keep = (options.keep ?? []).map((p) => path.normalize(assertCgroupPath(p)));
   }
 
   /** The directory of `cgPath` in every hierarchy. */
@@ -228,7 +237,16 @@ export class CgroupManager {
    * waiting); the prune holds it exclusively.
    */
   async remove(cgPath: string): Promise<void> {
-    await removeTree(this.layout, this.self, cgPath, (prune) => this.treeLock.exclusive(prune));
+    const kept = (p: string) => this.keep.some((k) => k === p || k.startsWith(`${p}/`));
+    await removeTree(this.layout, this.self, cgPath, (prune) => this.treeLock.exclusive(prune), kept);
+  }
+
+  /** At the daemon's stop: the kept parents and their ancestors that are empty go (pods that outlive it keep theirs). */
+  async close(): Promise<void> {
+    await this.treeLock.exclusive(() => {
+      for (const k of this.keep) pruneUp(this.layout.hierarchies, this.self, k, () => false);
+      return Promise.resolve();
+    });
   }
 }
 
@@ -331,7 +349,16 @@ async function removeDirTree(dir: string): Promise<void> {
 /** Runs a prune of ancestors (under the caller's tree lock, if it has one). */
 type PruneRunner = (prune: () => Promise<void>) => Promise<void>;
 
-async function removeTree(layout: CgroupLayout, self: string, cgPath: string, locked: PruneRunner = (prune) => prune()): Promise<void> {
+/** True for an ancestor a removal must not prune. */
+type KeptPath = (cgPath: string) => boolean;
+
+async function removeTree(
+  layout: CgroupLayout,
+  self: string,
+  cgPath: string,
+  locked: PruneRunner = (prune) => prune(),
+  kept: KeptPath = () => false,
+): Promise<void> {
   assertCgroupPath(cgPath);
   const errors: Error[] = [];
   const removed: CgroupHierarchy[] = [];
@@ -343,16 +370,22 @@ async function removeTree(layout: CgroupLayout, self: string, cgPath: string, lo
       errors.push(e instanceof Error ? e : new Error(String(e)));
     }
   }
-  await locked(() => pruneAncestors(removed, self, cgPath));
+  await locked(() => {
+    if (path.dirname(cgPath) !== '/') pruneUp(removed, self, path.dirname(cgPath), kept);
+    return Promise.resolve();
+  });
   if (errors.length > 0) throw new AggregateError(errors, `removing cgroup "${cgPath}": ${errors.map((e) => e.message).join('; ')}`);
 }
 
-/** Prunes the ancestors of `cgPath` that are now empty, never one that holds (or leads to) this process. */
-function pruneAncestors(hierarchies: CgroupHierarchy[], self: string, cgPath: string): Promise<void> {
+/**
+ * Removes `from` and then its ancestors while they are empty, in each hierarchy; never one
+ * that holds (or leads to) this process, nor a kept one.
+ */
+function pruneUp(hierarchies: CgroupHierarchy[], self: string, from: string, kept: KeptPath): void {
   for (const h of hierarchies) {
     const mine = ownCgroupPath(h, self) ?? '/';
-    for (let p = path.dirname(cgPath); p !== '/'; p = path.dirname(p)) {
-      if (mine === p || mine.startsWith(`${p}/`)) break;
+    for (let p = from; p !== '/'; p = path.dirname(p)) {
+      if (mine === p || mine.startsWith(`${p}/`) || kept(p)) break;
       try {
         fsSync.rmdirSync(path.join(h.mountpoint, p));
       } catch {
@@ -360,5 +393,4 @@ function pruneAncestors(hierarchies: CgroupHierarchy[], self: string, cgPath: st
       }
     }
   }
-  return Promise.resolve();
 }

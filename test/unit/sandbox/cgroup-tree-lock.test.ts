@@ -35,3 +35,26 @@ test('S12: removals and creates under one shared parent at once: every created c
   for (const name of fs.readdirSync(path.join(mnt, 'kubepods'))) await cgroups.remove(`/kubepods/${name}`);
   assert.ok(!fs.existsSync(path.join(mnt, 'kubepods')), 'the parent left empty is pruned');
 });
+
+test('S12: the kept parent of pods stays after its last pod goes (made once, not for every pod) and goes at close() when empty', async (t) => {
+  const { mnt, layout } = fakeMount(t);
+  const cgroups = new CgroupManager({ layout, procSelfCgroup: '0::/elsewhere\n', keep: ['/root/sandlot'] });
+  await cgroups.create('/root/sandlot/pod-a', {});
+  await cgroups.create('/root/sandlot/pod-b/infra', {});
+  await cgroups.remove('/root/sandlot/pod-a');
+  await cgroups.remove('/root/sandlot/pod-b/infra');
+  assert.ok(!fs.existsSync(path.join(mnt, 'root/sandlot/pod-a')), 'the removed pod cgroup is gone');
+  assert.ok(!fs.existsSync(path.join(mnt, 'root/sandlot/pod-b')), 'an emptied ancestor below the kept parent is pruned');
+  assert.ok(fs.existsSync(path.join(mnt, 'root/sandlot')), 'the kept parent stays while the daemon runs');
+  // Paths outside the kept one are pruned as before.
+  await cgroups.create('/kubepods/pod-c/infra', {});
+  await cgroups.remove('/kubepods/pod-c/infra');
+  assert.ok(!fs.existsSync(path.join(mnt, 'kubepods')), 'an emptied parent that is not kept is pruned');
+  // A pod left at close (it outlives the daemon) keeps the parent; once gone, close prunes it.
+  await cgroups.create('/root/sandlot/pod-d', {});
+  await cgroups.close();
+  assert.ok(fs.existsSync(path.join(mnt, 'root/sandlot/pod-d')), 'a pod cgroup left at close stays, and its parent with it');
+  fs.rmdirSync(path.join(mnt, 'root/sandlot/pod-d'));
+  await cgroups.close();
+  assert.ok(!fs.existsSync(path.join(mnt, 'root')), 'close prunes the empty kept parent and its empty ancestors');
+});
