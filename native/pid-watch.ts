@@ -1,19 +1,33 @@
-// The one exit watcher of the daemon: a single koffi-async poll() over every watched
-// pidfd plus an eventfd that wakes it when the set changes (ARCHITECTURE.md: never park a
-// blocking wait per process on koffi's 4-thread pool). Two kinds of watch share it:
-// children spawn.ts started (their pidfd turns readable at exit; spawn.ts then reaps them
-// with waitid), and any other PID (conmon, a pod's infra: not our children, so no
-// waitid: a non-child's pidfd turns readable when it exits, a zombie counts as gone).
+// The one exit watcher of the daemon: an epoll set of every watched pidfd (plus an
+// eventfd), waited on by a single koffi-async epoll_wait (ARCHITECTURE.md: never park a
+// blocking wait per process on koffi's 4-thread pool). A watch joins the set with one
+// synchronous epoll_ctl, which the wait in flight sees at once: nothing wakes it and no fd
+// array is rebuilt per change (issue 13: a poll() over the fds woken and marshalled again
+// for every new watch was 19 pool round trips per pod lifecycle). The eventfd only wakes
+// the wait when the last watch is cancelled, so the pool thread is given back. Two kinds of
+// watch share it: children spawn.ts started (their pidfd turns readable at exit; spawn.ts
+// then reaps them with waitid), and any other PID (conmon, a pod's infra: not our
+// children, so no waitid: a non-child's pidfd turns readable when it exits, a zombie
+// counts as gone).
 import fs from 'node:fs';
 import { callAsync, check, errno, libc, SyscallError } from './libc.js';
 
 const O_CLOEXEC = 0o2000000;
 const EFD_NONBLOCK = 0o4000;
-const POLLIN = 1;
+const EPOLL_CTL_ADD = 1;
+const EPOLL_CTL_DEL = 2;
+const EPOLLIN = 1;
 const ESRCH = 3;
 const POLL_RETRY_MS = 10;
+/** struct epoll_event is packed on x86-64: u32 events, u64 data. */
+const EVENT_BYTES = 12;
+const MAX_EVENTS = 64;
+/** The eventfd's token; watches get 1, 2, … (never reused while the daemon runs: 2^32 watches). */
+const WAKE_TOKEN = 0;
 
-const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
+const epollCreateFn = libc.func('int epoll_create1(int flags)');
+const epollCtlFn = libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)');
+const epollWaitFn = libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)');
 const eventfdFn = libc.func('int eventfd(unsigned int initval, int flags)');
 const pidfdOpenFn = libc.func('int pidfd_open(int pid, unsigned int flags)');
 const pidfdSignalFn = libc.func('int pidfd_send_signal(int pidfd, int sig, void *info, unsigned int flags)');
@@ -39,15 +53,35 @@ export function pidfdSendSignal(pidfd: number, signal: number): boolean {
 }
 
 interface Watch {
+  fd: number;
   onReadable: () => void;
 }
 
+/** Watches by token (the epoll data of their fd): a token is never reused, so an event of a cancelled watch is never taken for a newer one on the same fd number. */
 const watched = new Map<number, Watch>();
-/** Cancelled fds, closed only once the poll that may hold them has returned. */
-const closeAfterPoll: number[] = [];
 const WAKE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+/** Written by the pool thread during a wait; one wait at a time. */
+const events = Buffer.alloc(EVENT_BYTES * MAX_EVENTS);
+/** epoll_ctl's argument (main thread only). */
+const ctlEvent = Buffer.alloc(EVENT_BYTES);
+let epollFd = -1;
 let wakeFd = -1;
-let polling = false;
+let lastToken = WAKE_TOKEN;
+let waiting = false;
+
+function epollCtl(op: number, fd: number, token: number): void {
+  ctlEvent.writeUInt32LE(EPOLLIN, 0);
+  ctlEvent.writeUInt32LE(token, 4);
+  ctlEvent.writeUInt32LE(0, 8);
+  check('epoll_ctl', epollCtlFn(epollFd, op, fd, ctlEvent) as number, `fd ${fd}`);
+}
+
+function ensureEpoll(): void {
+  if (epollFd !== -1) return;
+  epollFd = check('epoll_create1', epollCreateFn(O_CLOEXEC) as number);
+  wakeFd = check('eventfd', eventfdFn(0, O_CLOEXEC | EFD_NONBLOCK) as number);
+  epollCtl(EPOLL_CTL_ADD, wakeFd, WAKE_TOKEN);
+}
 
 /**
  * Calls `onReadable` once, when `fd` (a pidfd) turns readable; the fd is the callback's
@@ -55,54 +89,58 @@ let polling = false;
  * callback never runs.
  */
 export function watchReadable(fd: number, onReadable: () => void): () => void {
-  const w: Watch = { onReadable };
-  watched.set(fd, w);
-  wake();
+  ensureEpoll();
+  lastToken = lastToken >= 0xffff_ffff ? 1 : lastToken + 1;
+  const token = lastToken;
+  const w: Watch = { fd, onReadable };
+  epollCtl(EPOLL_CTL_ADD, fd, token);
+  watched.set(token, w);
+  if (!waiting) void waitLoop();
   return () => {
-    if (watched.get(fd) !== w) return; // fired already, or cancelled
-    watched.delete(fd);
-    if (polling) {
-      closeAfterPoll.push(fd);
-      wake();
-    } else fs.closeSync(fd);
+    if (watched.get(token) !== w) return; // fired already, or cancelled
+    watched.delete(token);
+    forget(fd);
+    fs.closeSync(fd);
+    // The last watch gone: the wait ends, and its pool thread is free again.
+    if (watched.size === 0 && waiting) fs.writeSync(wakeFd, WAKE);
   };
 }
 
-function wake(): void {
-  if (wakeFd === -1) wakeFd = check('eventfd', eventfdFn(0, O_CLOEXEC | EFD_NONBLOCK) as number);
-  if (polling) fs.writeSync(wakeFd, WAKE);
-  else void pollLoop();
+/** Takes `fd` out of the epoll set (before it is closed, so its number may be reused). */
+function forget(fd: number): void {
+  try {
+    epollCtl(EPOLL_CTL_DEL, fd, 0);
+  } catch {
+    // not in the set: nothing to take out
+  }
 }
 
-async function pollLoop(): Promise<void> {
-  polling = true;
+async function waitLoop(): Promise<void> {
+  waiting = true;
   try {
     while (watched.size > 0) {
-      const polled = [...watched.entries()];
-      const pfds = Buffer.alloc(8 * (polled.length + 1));
-      [wakeFd, ...polled.map(([fd]) => fd)].forEach((fd, i) => {
-        pfds.writeInt32LE(fd, 8 * i);
-        pfds.writeInt16LE(POLLIN, 8 * i + 4);
-      });
       let n: number;
       try {
-        n = await callAsync<number>(pollFn, pfds, polled.length + 1, -1);
+        n = await callAsync<number>(epollWaitFn, epollFd, events, MAX_EVENTS, -1);
       } catch {
         n = -1; // koffi could not run it: try again shortly
         await new Promise((r) => setTimeout(r, POLL_RETRY_MS));
       }
-      for (const fd of closeAfterPoll.splice(0)) fs.closeSync(fd);
-      if (n === -1) continue; // EINTR: poll again
-      if (pfds.readInt16LE(6) !== 0) drainWake();
-      polled.forEach(([fd, w], i) => {
-        if (pfds.readInt16LE(8 * (i + 1) + 6) === 0 || watched.get(fd) !== w) return;
-        watched.delete(fd);
+      for (let i = 0; i < n; i++) {
+        const token = events.readUInt32LE(EVENT_BYTES * i + 4);
+        if (token === WAKE_TOKEN) {
+          drainWake();
+          continue;
+        }
+        const w = watched.get(token);
+        if (w === undefined) continue; // cancelled while the wait ran
+        watched.delete(token);
+        forget(w.fd);
         w.onReadable();
-      });
+      }
     }
   } finally {
-    polling = false;
-    for (const fd of closeAfterPoll.splice(0)) fs.closeSync(fd);
+    waiting = false;
   }
 }
 
@@ -110,7 +148,7 @@ function drainWake(): void {
   try {
     fs.readSync(wakeFd, Buffer.alloc(8));
   } catch {
-    // EAGAIN: another reader got it first
+    // EAGAIN: drained already
   }
 }
 

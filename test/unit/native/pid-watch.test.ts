@@ -88,3 +88,25 @@ test('waitPidExit: true when the process ends, false at the deadline while it li
     killQuietly(pid);
   }
 });
+
+test('once every watch is cancelled (the shared wait ends), a new watch still settles; a reused fd number is not taken for the cancelled watch', async () => {
+  for (let round = 0; round < 3; round++) {
+    const first = await grandchild();
+    const cancelled = watchPid(first);
+    cancelled.close(); // the last watch: the wait in flight is woken and ends
+    const second = await grandchild();
+    const w = watchPid(second); // very likely the fd number the cancelled watch had
+    try {
+      process.kill(first, 'SIGKILL');
+      assert.equal(await waitPidExit(first, 30_000), true);
+      assert.equal(w.ended, false, `round ${round}: the cancelled watch's process ending does not end the new one`);
+      process.kill(second, 'SIGKILL');
+      await w.gone;
+      assert.equal(cancelled.ended, false, 'a cancelled watch never settles');
+    } finally {
+      killQuietly(first);
+      killQuietly(second);
+      w.close();
+    }
+  }
+});
