@@ -4,7 +4,7 @@
 // with) when none does. The applier serializes per sandbox and loads the member list
 // inside its lock, so concurrent starts in one pod cannot leave a stale value, and
 // writes nothing when the value is the one it last wrote.
-import fs from 'node:fs/promises';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { OomScoreApplier, OomScoreMember } from './oom-score.js';
@@ -51,7 +51,8 @@ export class PodOomScores {
     if (cached !== undefined) return cached;
     let value: number;
     try {
-      const spec = JSON.parse(await fs.readFile(path.join(pod.paths.bundle, 'config.json'), 'utf8')) as { process?: { oomScoreAdj?: number } };
+      // The bundle is on the state dir (tmpfs): read on the loop, once per pod.
+      const spec = JSON.parse(fs.readFileSync(path.join(pod.paths.bundle, 'config.json'), 'utf8')) as { process?: { oomScoreAdj?: number } };
       value = spec.process?.oomScoreAdj ?? 0;
     } catch {
       value = (await this.options.oom.read(pod.pid)) ?? 0;
