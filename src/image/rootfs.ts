@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { InvalidArgumentError, errnoCode, errorMessage, wrapError } from '../errors.js';
 import { MNT_DETACH, mountAsync, umount2, umount2Async } from '../../native/index.js';
+import { removeTree } from '../util/remove-tree.js';
 import { digestHex } from './digest.js';
 import { mountIdmappedLayers, unmountIdmappedLayers, type RootfsIdmap } from './rootfs-idmap.js';
 
@@ -139,9 +140,8 @@ export class RootfsManager {
       errors.push(e);
     }
     if (errors.length === 0) {
-      for (const dir of [p.path, path.dirname(p.upper)]) {
-        await fsp.rm(dir, { recursive: true, force: true }).catch((e: unknown) => errors.push(e));
-      }
+      // removeTree: a round trip per file and two per directory, not fs.rm's four (issue 13).
+      for (const dir of [p.path, path.dirname(p.upper)]) await removeTree(dir).catch((e: unknown) => errors.push(e));
       // The container dir may hold other modules' files; remove it only when empty.
       await fsp.rmdir(path.dirname(p.path)).catch(() => undefined);
     }

@@ -104,9 +104,10 @@ export class OomKillReader {
   }
 }
 
+/** The exit file goes with one unlink (fs.rm makes two lstats first: issue 13); a missing one is no error. */
 export async function removeExitFile(exitDir: string, id: string): Promise<void> {
   try {
-    await fs.rm(path.join(exitDir, id), { force: true });
+    await fs.unlink(path.join(exitDir, id));
   } catch (e) {
     if (errnoCode(e) !== 'ENOENT') throw e;
   }

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mountAsync, mountPointsUnder, umount2 } from '../../../native/index.js';
 import { errnoCode, errorMessage, InternalError } from '../../errors.js';
 import type { OciMount } from '../../oci/spec-common.js';
+import { removeTree } from '../../util/remove-tree.js';
 import type { CriMount } from '../../oci/spec-container.js';
 import {
   deriveEmptyDirHints,
@@ -117,7 +118,7 @@ export async function unmountPodMounts(podDir: string): Promise<void> {
     }
   }
   if (errors.length > 0) throw new AggregateError(errors, errors.map((e) => e.message).join('; '));
-  await fs.rm(dir, { recursive: true, force: true });
+  await removeTree(dir);
 }
 
 /** False only when `p` is not there (ENOENT); any other failure of the stat says "maybe". */
