@@ -5,8 +5,9 @@
 // created, started, killed and deleted with runc directly, without conmon, CNI, overlay
 // or books. Prints median and p95 per step and in total, and sandlot's overhead over
 // the floor as a ratio; asserts nothing.
-//   node --import tsx bench/pod-lifecycle.ts [--pods 20] [--skip-floor] [--cpu-prof]
-// --cpu-prof runs the daemon under `node --cpu-prof` and prints where its CPU went.
+//   node --import tsx bench/pod-lifecycle.ts [--pods 20] [--skip-floor] [--cpu-prof [--cpu-prof-dir DIR]]
+// --cpu-prof runs the daemon under `node --cpu-prof` and prints where its CPU went;
+// --cpu-prof-dir keeps the .cpuprofile there (else it goes with the bench's temp dir).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -168,7 +169,12 @@ function report(title: string, t: Timings, steps: readonly string[]): void {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { pods: { type: 'string', default: '20' }, 'skip-floor': { type: 'boolean', default: false }, 'cpu-prof': { type: 'boolean', default: false } },
+    options: {
+      pods: { type: 'string', default: '20' },
+      'skip-floor': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
+      'cpu-prof-dir': { type: 'string' },
+    },
   });
   const n = Number(values.pods);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-pods-'));
@@ -177,7 +183,7 @@ async function main(): Promise<void> {
   let d: TestDaemon | undefined;
   let rawDriver: RuntimeDriver | undefined;
   // --cpu-prof: the daemon writes a V8 CPU profile at exit; its summary is printed then.
-  const profDir = path.join(dir, 'cpu-prof');
+  const profDir = values['cpu-prof-dir'] !== undefined ? path.resolve(values['cpu-prof-dir']) : path.join(dir, 'cpu-prof');
   try {
     await writeBusyboxLayout(path.join(dir, 'layout'), IMAGE);
     const nodeArgs = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
