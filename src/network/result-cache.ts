@@ -27,9 +27,10 @@ export class ResultCache {
   }
 
   /**
-   * Written atomically (util/atomic-file), off the event loop and without fsync: the
-   * cache is in the state dir (tmpfs), which a machine crash empties together with the
-   * netns and leases it describes; after a daemon crash the rename alone is whole.
+   * Written atomically (util/atomic-file: temp file and rename, microseconds on the
+   * event loop) and without fsync: the cache is in the state dir (tmpfs), which a
+   * machine crash empties together with the netns and leases it describes; after a
+   * daemon crash the rename alone is whole.
    */
   async save(entry: CachedAttachment): Promise<void> {
     const write = (): Promise<void> => writeFileAtomic(this.file(entry.podId), JSON.stringify(entry), { mode: 0o600, durable: false });
