@@ -31,7 +31,6 @@ const faDup2 = libc.func('int posix_spawn_file_actions_adddup2(void *actions, in
 const faOpen = libc.func('int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)');
 const faChdir = libc.func('int posix_spawn_file_actions_addchdir_np(void *actions, const char *path)');
 const attrInit = libc.func('int posix_spawnattr_init(void *attr)');
-const attrDestroy = libc.func('int posix_spawnattr_destroy(void *attr)');
 const attrFlags = libc.func('int posix_spawnattr_setflags(void *attr, short flags)');
 const attrSigmask = libc.func('int posix_spawnattr_setsigmask(void *attr, void *sigset)');
 const attrSigdefault = libc.func('int posix_spawnattr_setsigdefault(void *attr, void *sigset)');
@@ -95,6 +94,22 @@ function fileActions(o: SpawnOptions): Buffer {
   return fa;
 }
 
+/**
+ * The two attribute sets (with and without setsid), made once: posix_spawn only reads
+ * them, so one serves every spawn, on any thread (six libc calls and three buffers less
+ * per spawn; issue 13). They live as long as the process (glibc's destroy frees nothing).
+ */
+const spawnAttrs = new Map<boolean, Buffer>();
+
+function sharedSpawnAttr(setsid: boolean): Buffer {
+  let attr = spawnAttrs.get(setsid);
+  if (attr === undefined) {
+    attr = spawnAttr(setsid);
+    spawnAttrs.set(setsid, attr);
+  }
+  return attr;
+}
+
 /** Every signal back to its default and none blocked in the child, as libuv does for child_process. */
 function spawnAttr(setsid: boolean): Buffer {
   const attr = Buffer.alloc(OPAQUE_BYTES);
@@ -145,14 +160,13 @@ export async function spawnProcessAsync(file: string, args: string[], o: SpawnOp
 /** posix_spawnp's arguments, and what frees them once it has returned. */
 function spawnCall(file: string, args: string[], o: SpawnOptions): { args: unknown[]; pid: Int32Array; done: () => void } {
   const fa = fileActions(o);
-  const attr = spawnAttr(o.setsid ?? false);
+  const attr = sharedSpawnAttr(o.setsid ?? false);
   const pid = new Int32Array(1);
   return {
     args: [pid, file, fa, attr, [file, ...args, null], envArray(o.env ?? process.env)],
     pid,
     done: () => {
       faDestroy(fa);
-      attrDestroy(attr);
     },
   };
 }
