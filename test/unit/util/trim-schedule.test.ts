@@ -68,3 +68,44 @@ test('calls that never pause: never collects, however much the heap grew (only w
   const s = new TrimSchedule(OPTS, at(0, 0), 0);
   for (let i = 1; i <= 25; i++) assert.notEqual(s.check(at(i * 3, 0, HEAP, USED + i * MIB), i * 1000), 'collect');
 });
+
+test('after a burst: follow-up trims at each settle delay while no call comes, none after the last', () => {
+  const s = new TrimSchedule({ ...OPTS, settleTrimsMs: [2000, 5000] }, at(0, 0), 0);
+  assert.equal(s.check(at(5, 0), 1000), 'none', 'calls came since the previous check');
+  assert.equal(s.check(at(5, 0), 2000), 'trim', 'the burst is over');
+  const actions = [3000, 4000, 5000, 6000, 7000, 8000, 30_000].map((t) => [t, s.check(at(5, 0), t)]);
+  assert.deepEqual(actions, [
+    [3000, 'none'],
+    [4000, 'trim'],
+    [5000, 'none'],
+    [6000, 'none'],
+    [7000, 'trim'],
+    [8000, 'none'],
+    [30_000, 'none'],
+  ]);
+});
+
+test('a call before a follow-up is due: no follow-up then; the trim that ends the new burst starts them again', () => {
+  const s = new TrimSchedule({ ...OPTS, settleTrimsMs: [2000] }, at(0, 0), 0);
+  assert.equal(s.check(at(5, 0), 1000), 'none');
+  assert.equal(s.check(at(5, 0), 2000), 'trim', 'the burst is over');
+  assert.equal(s.check(at(6, 1), 3000), 'none', 'a call in flight');
+  assert.equal(s.check(at(6, 0), 4000), 'trim', 'that call is over: its trim');
+  assert.equal(s.check(at(6, 0), 5000), 'none');
+  assert.equal(s.check(at(6, 0), 6000), 'trim', 'the follow-up of the new trim');
+  assert.equal(s.check(at(6, 0), 9000), 'none');
+});
+
+test('a trim for a heap that shrank, without calls, starts no follow-ups', () => {
+  const s = new TrimSchedule({ ...OPTS, settleTrimsMs: [2000] }, at(0, 0, 80 * MIB), 0);
+  assert.equal(s.check(at(0, 0, 80 * MIB), 2000), 'trim', "start-up's follow-up");
+  assert.equal(s.check(at(0, 0, 24 * MIB), 3000), 'trim', 'shrunk');
+  for (let t = 4000; t <= 10_000; t += 1000) assert.equal(s.check(at(0, 0, 24 * MIB), t), 'none');
+});
+
+test("start-up's trim is followed up like a burst's while no call comes", () => {
+  const s = new TrimSchedule({ ...OPTS, settleTrimsMs: [2000] }, at(0, 0), 0);
+  assert.equal(s.check(at(0, 0), 1000), 'none');
+  assert.equal(s.check(at(0, 0), 2000), 'trim');
+  assert.equal(s.check(at(0, 0), 3000), 'none');
+});
