@@ -8,6 +8,7 @@ import { errnoCode, errorMessage, InternalError } from '../../errors.js';
 import { MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID, mountAsync, umount2 } from '../../../native/index.js';
 import { INFRA_BINARY } from '../../oci/spec-sandbox.js';
 import { allSettledFirst } from './all-settled.js';
+import { removeTree } from '../../util/remove-tree.js';
 
 export const POD_SHM_SIZE_BYTES = 64 * 1024 * 1024;
 /** The infra rootfs every pod shares, under the state dir. */
@@ -154,7 +155,7 @@ export async function removePodFiles(p: PodPaths): Promise<void> {
     }
   }
   try {
-    await fs.rm(p.dir, { recursive: true, force: true });
+    await removeTree(p.dir);
   } catch (e) {
     if (errnoCode(e) !== 'ENOENT') throw new InternalError(`removing "${p.dir}": ${errorMessage(e)}`, { cause: e });
   }
