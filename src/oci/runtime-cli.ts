@@ -16,6 +16,7 @@ import { boundingSetOfStatus, unknownCapabilityIn } from './capabilities.js';
 import { CommandError, resolveBinary, runCommand, TIMED_OUT_SUFFIX, type CommandRunner } from './command.js';
 import { withHandler } from './command-span.js';
 import { launchExec, type ExecFiles, type ExecLaunch, type ExecOptions } from './exec.js';
+import { startThroughExecFifo, waitsOnExecFifo, type FifoStart } from './exec-fifo.js';
 import {
   probeContainerId,
   type CheckpointRequest,
@@ -32,6 +33,9 @@ import {
 export const STATE_TIMEOUT_MS = 30_000;
 export const CREATE_TIMEOUT_MS = 120_000;
 
+/** The container IDs runc takes (its own check): anything else is left to the CLI to refuse. */
+const RUNC_ID_RE = /^(?!\.{1,2}$)[\w+.-]+$/;
+
 /** Messages runtimes print for an unknown container ID. */
 const NOT_EXIST_RE = /does not exist|not exist|no such file|not found/i;
 
@@ -47,6 +51,8 @@ export abstract class CliRuntime implements RuntimeDriver {
   protected readonly run: CommandRunner;
   private binary: string | undefined;
   capabilities: string[] | undefined;
+  /** Set by the probe: this handler's created containers are started through runc's exec fifo (exec-fifo.ts). */
+  execFifoStart = false;
 
   constructor(options: RuntimeDriverOptions) {
     this.name = options.name;
@@ -158,6 +164,7 @@ export abstract class CliRuntime implements RuntimeDriver {
           await this.cli('creating the probe container', [...debug, 'create', '--bundle', bundle, id], CREATE_TIMEOUT_MS, {
             outputFile: path.join(options.workDir, `${id}.out`),
           });
+          this.execFifoStart = await this.probeExecFifoStart(id);
         } catch (e) {
           refused = unknownCapabilityIn(`${errorMessage(e)}\n${await readDir(debugDir)}`);
           if (refused === undefined || !caps.includes(refused)) throw e;
@@ -180,6 +187,29 @@ export abstract class CliRuntime implements RuntimeDriver {
       await fs.rm(bundle, { recursive: true, force: true });
       await fs.rm(debugDir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Does the created probe container start through runc's exec fifo, the runtime then
+   * saying it runs? Only then are this handler's containers started that way.
+   */
+  private async probeExecFifoStart(id: string): Promise<boolean> {
+    if (!this.features.execFifoStart || !(await waitsOnExecFifo(path.join(this.root, id)))) return false;
+    try {
+      const started = await startThroughExecFifo(path.join(this.root, id), STATE_TIMEOUT_MS);
+      const st = started === 'started' ? await this.state(id) : undefined;
+      if (st?.status === 'running') {
+        this.log.info({ handler: this.name }, 'containers of this handler are started through their exec fifo, without a runtime process');
+        return true;
+      }
+      this.log.warn(
+        { handler: this.name, started, status: st?.status },
+        'the probe container did not run after its exec fifo was read; containers are started by the runtime CLI',
+      );
+    } catch (e) {
+      this.log.warn({ err: e, handler: this.name }, 'starting the probe container through its exec fifo; containers are started by the runtime CLI');
+    }
+    return false;
   }
 
   /**
@@ -208,7 +238,25 @@ export abstract class CliRuntime implements RuntimeDriver {
     }
   }
 
+  /**
+   * Where the probe found the runtime's created containers waiting on runc's exec fifo
+   * (features.execFifoStart), the handshake in the daemon: no `<runtime> start` process
+   * (issue 13). Anything but a plain created container (started already, stopped,
+   * unknown, paused), and a runtime the probe did not qualify, get `<runtime> start` and
+   * its answer. Not with NOTIFY_SOCKET set: `runc start` would then also wait for the
+   * container's sd_notify READY.
+   */
   async start(id: string): Promise<void> {
+    if (this.execFifoStart && RUNC_ID_RE.test(id) && process.env.NOTIFY_SOCKET === undefined) {
+      const dir = path.join(this.root, id);
+      let started: FifoStart;
+      try {
+        started = await startThroughExecFifo(dir, CREATE_TIMEOUT_MS);
+      } catch (e) {
+        throw wrapError(`starting container "${id}" with ${this.name}`, e);
+      }
+      if (started === 'started') return;
+    }
     await this.cli(`starting container "${id}"`, ['start', id], CREATE_TIMEOUT_MS);
   }
 

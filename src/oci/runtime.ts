@@ -148,6 +148,13 @@ export interface RuntimeFeatures {
    * it. runsc sets the sandbox's network up at create, from the interfaces already there.
    */
   readonly podNetworkAfterCreate: boolean;
+  /**
+   * A created container may wait on runc's exec fifo (`<root>/<id>/exec.fifo`, its init in
+   * state.json): when the probe finds this handler's containers do, `start` is that
+   * handshake in the daemon instead of a `<runtime> start` process (exec-fifo.ts).
+   * runsc has no such fifo and keeps `runsc start`.
+   */
+  readonly execFifoStart: boolean;
 }
 
 const OCI_FEATURES: RuntimeFeatures = {
@@ -169,6 +176,7 @@ const OCI_FEATURES: RuntimeFeatures = {
   recursiveReadOnlyMounts: true,
   userNamespaces: true,
   podNetworkAfterCreate: true,
+  execFifoStart: true,
 };
 
 const RUNSC_FEATURES: RuntimeFeatures = {
@@ -190,6 +198,7 @@ const RUNSC_FEATURES: RuntimeFeatures = {
   recursiveReadOnlyMounts: true,
   userNamespaces: false,
   podNetworkAfterCreate: false,
+  execFifoStart: false,
 };
 
 /**
