@@ -15,6 +15,7 @@ import { errorMessage, FailedPreconditionError, wrapError } from '../errors.js';
 import { boundingSetOfStatus, unknownCapabilityIn } from './capabilities.js';
 import { CommandError, resolveBinary, runCommand, TIMED_OUT_SUFFIX, type CommandRunner } from './command.js';
 import { withHandler } from './command-span.js';
+import { childSpan, SPAN_ATTR } from '../observe/spans.js';
 import { launchExec, type ExecFiles, type ExecLaunch, type ExecOptions } from './exec.js';
 import { startThroughExecFifo, waitsOnExecFifo, type FifoStart } from './exec-fifo.js';
 import {
@@ -251,7 +252,10 @@ export abstract class CliRuntime implements RuntimeDriver {
       const dir = path.join(this.root, id);
       let started: FifoStart;
       try {
-        started = await startThroughExecFifo(dir, CREATE_TIMEOUT_MS);
+        // Its own span where `<runtime> start` had a process span: a trace still shows the start.
+        started = await childSpan(`${this.name} start (exec fifo)`, { [SPAN_ATTR.containerId]: id, [SPAN_ATTR.handler]: this.name }, () =>
+          startThroughExecFifo(dir, CREATE_TIMEOUT_MS),
+        );
       } catch (e) {
         throw wrapError(`starting container "${id}" with ${this.name}`, e);
       }
