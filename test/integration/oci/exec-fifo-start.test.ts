@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { runCommand, type CommandRunner } from '../../../src/oci/command.js';
@@ -20,6 +19,8 @@ import { CliRuntime } from '../../../src/oci/runtime-cli.js';
 import { createRuntime } from '../../../src/oci/runtimes.js';
 import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
+import { writeCatatonitBundle } from '../../helpers/catatonit-bundle.js';
+import { alive, waitFor } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 
@@ -69,22 +70,7 @@ async function createUnderConmon(r: Rig, name: string): Promise<Made> {
   const id = `fifo-${process.pid}-${name}`;
   const cgroupsPath = path.join(testCgroupRoot(), `sandlot-${id}`);
   const bundle = path.join(r.dir, `${id}.bundle`);
-  const rootfs = path.join(bundle, 'rootfs');
-  for (const d of ['proc', 'dev', 'sys']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
-  fs.writeFileSync(path.join(rootfs, 'catatonit'), '');
-  fs.writeFileSync(
-    path.join(bundle, 'config.json'),
-    JSON.stringify({
-      ociVersion: '1.0.2',
-      process: { user: { uid: 0, gid: 0 }, args: ['/catatonit', '-P'], cwd: '/', env: ['PATH=/'] },
-      root: { path: 'rootfs', readonly: true },
-      mounts: [
-        { destination: '/proc', type: 'proc', source: 'proc' },
-        { destination: '/catatonit', type: 'bind', source: '/usr/bin/catatonit', options: ['rbind', 'ro'] },
-      ],
-      linux: { cgroupsPath, namespaces: ['pid', 'ipc', 'uts', 'mount'].map((type) => ({ type })) },
-    }),
-  );
+  writeCatatonitBundle(bundle, { cgroupsPath });
   r.undo.push(
     () => removeCgroupTree(cgroupsPath),
     () => r.runtime.delete(id, { force: true }),
@@ -108,23 +94,6 @@ async function createUnderConmon(r: Rig, name: string): Promise<Made> {
   assert.equal((await r.runtime.state(id))?.status, 'created');
   r.subcommands.length = 0;
   return { id, pid: created.pid, conmonPid: created.conmonPid, exitDir };
-}
-
-async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function killQuietly(pid: number): void {

@@ -18,6 +18,7 @@ import { createRuntime } from '../../../src/oci/runtimes.js';
 import { ANNOTATION_CGROUP_PARENT, ANNOTATION_CONTAINER_TYPE, ANNOTATION_SANDBOX_ID } from '../../../src/oci/spec-common.js';
 import { makeBusyboxRootfs } from '../../../src/image/oci-layout-writer.js';
 import { CgroupManager, removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
+import { writeCatatonitBundle } from '../../helpers/catatonit-bundle.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
 
 const log = pino({ level: 'silent' });
@@ -76,18 +77,9 @@ async function makePod(memoryLimitBytes?: number): Promise<Pod> {
   undo.push(() => removeCgroupTree(cgroup));
   await cgroups.create(cgroup, memoryLimitBytes === undefined ? {} : { memoryLimitBytes });
   const bundle = path.join(dir, id);
-  for (const d of ['rootfs/proc', 'rootfs/dev', 'rootfs/sys']) fs.mkdirSync(path.join(bundle, d), { recursive: true });
-  fs.writeFileSync(path.join(bundle, 'rootfs', 'catatonit'), '');
-  writeJson(path.join(bundle, 'config.json'), {
-    ociVersion: '1.0.2',
-    process: { user: { uid: 0, gid: 0 }, args: ['/catatonit', '-P'], cwd: '/', env: ['PATH=/'] },
-    root: { path: 'rootfs', readonly: true },
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/catatonit', type: 'bind', source: '/usr/bin/catatonit', options: ['rbind', 'ro'] },
-    ],
+  writeCatatonitBundle(bundle, {
+    cgroupsPath: path.join(cgroup, 'infra'),
     annotations: { [ANNOTATION_CONTAINER_TYPE]: 'sandbox', [ANNOTATION_SANDBOX_ID]: id, [ANNOTATION_CGROUP_PARENT]: cgroup },
-    linux: { cgroupsPath: path.join(cgroup, 'infra'), namespaces: ['pid', 'ipc', 'uts', 'mount'].map((type) => ({ type })) },
   });
   undo.push(() => runtime.delete(id, { force: true }));
   await runtime.create(id, bundle, path.join(bundle, 'pid'));

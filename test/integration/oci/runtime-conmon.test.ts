@@ -6,13 +6,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { Conmon, readExitFile } from '../../../src/oci/conmon.js';
 import { probeContainerId } from '../../../src/oci/runtime.js';
 import { createRuntime } from '../../../src/oci/runtimes.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
+import { writeCatatonitBundle } from '../../helpers/catatonit-bundle.js';
+import { alive, waitFor } from '../../helpers/wait.js';
 import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 
 const log = pino({ level: 'silent' });
@@ -27,44 +28,6 @@ function tmpDir(t: { after: (fn: () => Promise<void>) => void }, undo: Array<() 
   return dir;
 }
 
-function writeBundle(dir: string, cgroupsPath: string): string {
-  const bundle = path.join(dir, 'bundle');
-  const rootfs = path.join(bundle, 'rootfs');
-  for (const d of ['proc', 'dev', 'sys']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
-  fs.writeFileSync(path.join(rootfs, 'catatonit'), '');
-  fs.writeFileSync(
-    path.join(bundle, 'config.json'),
-    JSON.stringify({
-      ociVersion: '1.0.2',
-      process: { user: { uid: 0, gid: 0 }, args: ['/catatonit', '-P'], cwd: '/', env: ['PATH=/'] },
-      root: { path: 'rootfs', readonly: true },
-      mounts: [
-        { destination: '/proc', type: 'proc', source: 'proc' },
-        { destination: '/catatonit', type: 'bind', source: '/usr/bin/catatonit', options: ['rbind', 'ro'] },
-      ],
-      linux: { cgroupsPath, namespaces: ['pid', 'ipc', 'uts', 'mount'].map((type) => ({ type })) },
-    }),
-  );
-  return bundle;
-}
-
-async function waitFor(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 for (const handler of ['runc', 'runsc']) {
   test(`${handler}: a catatonit container under conmon is created, started, stopped and deleted`, { timeout: 120_000 }, async (t) => {
     const undo: Array<() => Promise<unknown>> = [];
@@ -77,7 +40,7 @@ for (const handler of ['runc', 'runsc']) {
       () => removeCgroupTree(cgroupsPath),
       () => runtime.delete(id, { force: true }),
     );
-    const bundle = writeBundle(dir, cgroupsPath);
+    const bundle = writeCatatonitBundle(path.join(dir, 'bundle'), { cgroupsPath });
     const conmon = new Conmon({ path: 'conmon' });
     const created = await conmon.create({
       id,
@@ -128,7 +91,7 @@ for (const handler of ['runc', 'runsc']) {
         () => runtime.delete(id, { force: true }),
         () => runtime.delete(`${id}-bad`, { force: true }),
       );
-      const bundle = writeBundle(dir, cgroupsPath);
+      const bundle = writeCatatonitBundle(path.join(dir, 'bundle'), { cgroupsPath });
       const pidFile = path.join(dir, 'pid');
       await runtime.create(id, bundle, pidFile);
       const pid = Number(fs.readFileSync(pidFile, 'utf8'));

@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { mknod, S_IFIFO, spawnProcess, type SpawnedChild } from '../../../native/index.js';
+import { alive, waitFor } from '../../helpers/wait.js';
 import { EXEC_FIFO, isFrozen, parseProcStat, parseRuncState, startThroughExecFifo } from '../../../src/oci/exec-fifo.js';
 
 test('state.json: the init PID and start time; the v1 freezer before the unified path; nothing without an init', () => {
@@ -76,23 +76,6 @@ function holds(file: string): boolean {
       return false;
     }
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(what: string, fn: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 test('the init\'s "0" read to EOF starts it: the fifo is removed, the init runs on; a second start finds no fifo', async (t) => {
