@@ -1,4 +1,6 @@
-// Waiting for what a test asserts: poll with a deadline, never a fixed sleep.
+// Waiting for what a test asserts (poll with a deadline, never a fixed sleep), and the
+// process facts tests poll for.
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Polls `fn` every `intervalMs` until it holds; throws naming `what` after `timeoutMs`. */
@@ -18,4 +20,15 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Does this process hold `file` open (one of its fds names it)? */
+export function holds(file: string): boolean {
+  return fs.readdirSync('/proc/self/fd').some((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
+    } catch {
+      return false;
+    }
+  });
 }

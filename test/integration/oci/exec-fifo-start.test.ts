@@ -20,7 +20,7 @@ import { createRuntime } from '../../../src/oci/runtimes.js';
 import { removeCgroupTree } from '../../../src/sandbox/resources/cgroups.js';
 import { testCgroupRoot } from '../../helpers/cgroup.js';
 import { writeCatatonitBundle } from '../../helpers/catatonit-bundle.js';
-import { alive, waitFor } from '../../helpers/wait.js';
+import { alive, holds, waitFor } from '../../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 
@@ -112,17 +112,6 @@ function procState(pid: number): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Does this process hold `file` open? */
-function holds(file: string): boolean {
-  return fs.readdirSync('/proc/self/fd').some((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
-    } catch {
-      return false;
-    }
-  });
 }
 
 /** The container's end: conmon writes the exit code and exits; the runtime's delete leaves no state. */

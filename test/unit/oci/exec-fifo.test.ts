@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { mknod, S_IFIFO, spawnProcess, type SpawnedChild } from '../../../native/index.js';
-import { alive, waitFor } from '../../helpers/wait.js';
+import { alive, holds, waitFor } from '../../helpers/wait.js';
 import { EXEC_FIFO, isFrozen, parseProcStat, parseRuncState, startThroughExecFifo } from '../../../src/oci/exec-fifo.js';
 
 test('state.json: the init PID and start time; the v1 freezer before the unified path; nothing without an init', () => {
@@ -65,17 +65,6 @@ function fakeContainer(t: TestContext, script: string, extra: Record<string, unk
   assert.ok(stat !== undefined);
   fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ init_process_pid: init.pid, init_process_start: stat.startTicks, ...extra }));
   return { dir, fifo, init };
-}
-
-/** Does this process hold `file` open? */
-function holds(file: string): boolean {
-  return fs.readdirSync('/proc/self/fd').some((fd) => {
-    try {
-      return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
-    } catch {
-      return false;
-    }
-  });
 }
 
 test('the init\'s "0" read to EOF starts it: the fifo is removed, the init runs on; a second start finds no fifo', async (t) => {
