@@ -29,6 +29,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { watchPid, type PidWatch } from '../../native/index.js';
 import { errnoCode, errorMessage } from '../errors.js';
+import { parseProcStat } from '../util/proc-stat.js';
 
 export const EXEC_FIFO = 'exec.fifo';
 const STATE_FILE = 'state.json';
@@ -62,17 +63,6 @@ export function parseRuncState(text: string): RuncInit | undefined {
         ? path.join(paths[''], 'cgroup.freeze')
         : undefined;
   return { pid, startTicks, freezeFile };
-}
-
-/** The state letter and start time of a /proc/<pid>/stat line; undefined when it is not one. */
-export function parseProcStat(text: string): { state: string; startTicks: number } | undefined {
-  // comm (field 2) may hold spaces and parentheses: the fields after the last ')' are fixed.
-  const close = text.lastIndexOf(')');
-  if (close < 0) return undefined;
-  const rest = text.slice(close + 2).split(' ');
-  const startTicks = Number(rest[19]); // field 22 = index 19 after the state (field 3)
-  if (rest[0] === undefined || rest[0] === '' || !Number.isFinite(startTicks)) return undefined;
-  return { state: rest[0], startTicks };
 }
 
 /** runc's isPaused: a v1 freezer.state of FROZEN (or on its way there), a v2 cgroup.freeze of 1. */

@@ -2,6 +2,7 @@
 // boot, against /proc/uptime). Recovery uses it to date a container that
 // the runtime started while the daemon died before saving the new state (issue 11).
 import fs from 'node:fs/promises';
+import { parseProcStat } from '../../util/proc-stat.js';
 
 /** Linux's USER_HZ: 100 on every architecture sandlot runs on. */
 const CLOCK_TICKS = 100;
@@ -10,10 +11,7 @@ const CLOCK_TICKS = 100;
 export async function processStartTimeMs(pid: number): Promise<number | undefined> {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parentheses: fields after the last ')' are fixed.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(rest[19]); // field 22 = index 19 after state (field 3)
+    const ticks = parseProcStat(await fs.readFile(`/proc/${pid}/stat`, 'utf8'))?.startTicks ?? NaN;
     // Against /proc/uptime (the same boot clock), not btime (whole seconds, and the
     // wall clock drifts from the boot clock): exact to a tick for recent processes.
     const uptimeSec = Number((await fs.readFile('/proc/uptime', 'utf8')).split(' ')[0]);

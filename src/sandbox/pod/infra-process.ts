@@ -12,6 +12,7 @@
 import { closeSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { openPidfd, pidfdSendSignal } from '../../../native/index.js';
+import { parseProcStat } from '../../util/proc-stat.js';
 
 /** The start time of `pid` in clock ticks after boot; undefined when it is gone (or a zombie). */
 export function processStartTicks(pid: number): number | undefined {
@@ -22,12 +23,9 @@ export function processStartTicks(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-  // comm (field 2) may hold spaces and parentheses: the fields after the last ')' are
-  // fixed, state (field 3) first, so field 22 is index 19.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (rest[0] === 'Z') return undefined;
-  const ticks = Number(rest[19]);
-  return Number.isSafeInteger(ticks) ? ticks : undefined;
+  const parsed = parseProcStat(stat);
+  if (parsed === undefined || parsed.state === 'Z') return undefined;
+  return Number.isSafeInteger(parsed.startTicks) ? parsed.startTicks : undefined;
 }
 
 /**

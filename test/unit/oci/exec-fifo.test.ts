@@ -10,7 +10,8 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { mknod, S_IFIFO, spawnProcess, type SpawnedChild } from '../../../native/index.js';
 import { alive, holds, waitFor } from '../../helpers/wait.js';
-import { EXEC_FIFO, isFrozen, parseProcStat, parseRuncState, startThroughExecFifo } from '../../../src/oci/exec-fifo.js';
+import { EXEC_FIFO, isFrozen, parseRuncState, startThroughExecFifo } from '../../../src/oci/exec-fifo.js';
+import { parseProcStat } from '../../../src/util/proc-stat.js';
 
 test('state.json: the init PID and start time; the v1 freezer before the unified path; nothing without an init', () => {
   const hybrid = JSON.stringify({
