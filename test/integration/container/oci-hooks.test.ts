@@ -15,7 +15,10 @@ interface HookDir {
   out: string;
 }
 
-/** A hooks dir: a recording hook per stage (when annotation test.sandlot/hooks=record), failing hooks per stage, one malformed file. */
+/**
+ * A hooks dir: a recording hook per stage (when annotation test.sandlot/hooks=record), failing hooks per stage, one malformed file.
+ * The recording hook writes its file whole (temp + rename): a test polling for it never reads it half written.
+ */
 function writeHooks(root: string, stages: string[]): HookDir {
   const hooks = path.join(root, 'hooks.d');
   const out = path.join(root, 'out');
@@ -24,7 +27,7 @@ function writeHooks(root: string, stages: string[]): HookDir {
   const record = path.join(root, 'record.sh');
   fs.writeFileSync(
     record,
-    '#!/bin/sh\nstate=$(cat)\nid=$(echo "$state" | sed -n \'s/.*"id":"\\([^"]*\\)".*/\\1/p\')\necho "$state" > "$2/$1.$id.json"\necho "$1" >> "$2/order.$id"\n',
+    '#!/bin/sh\nstate=$(cat)\nid=$(echo "$state" | sed -n \'s/.*"id":"\\([^"]*\\)".*/\\1/p\')\necho "$state" > "$2/$1.$id.json.tmp"\nmv "$2/$1.$id.json.tmp" "$2/$1.$id.json"\necho "$1" >> "$2/order.$id"\n',
     { mode: 0o755 },
   );
   const fail = path.join(root, 'fail.sh');
