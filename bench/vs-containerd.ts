@@ -36,10 +36,11 @@ interface Setup {
 }
 
 async function pushImages(reg: TestRegistry): Promise<{ app: string; pause: string; small: string[]; big: string }> {
-  await pushImage(reg, 'bench/busybox', 'v1', buildImage([await busyboxLayer()]));
-  // The pause image: catatonit (static) as PID 1, as sandlot's infra process is.
+  // catatonit (static): the pause image's PID 1, as sandlot's infra process is, and the
+  // app container's (bench/lib/cri-runtime.ts APP_COMMAND says why).
   const catatonit = fs.readFileSync('/usr/bin/catatonit');
   const pauseLayer = await buildLayer([{ type: 'file', name: 'catatonit', data: catatonit, mode: 0o755 }]);
+  await pushImage(reg, 'bench/busybox', 'v1', buildImage([await busyboxLayer(), pauseLayer]));
   await pushImage(reg, 'bench/pause', 'v1', buildImage([pauseLayer], { config: { Entrypoint: ['/catatonit', '-P'], Env: ['PATH=/'] } }));
   const small: string[] = [];
   for (let i = 0; i < 3; i++) {
