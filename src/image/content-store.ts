@@ -253,13 +253,20 @@ export class ContentStore {
  * Writes `src` to the new file `tmp`, counting and hashing it on the way, and fsyncs it
  * once digest and size match `desc`; `tap`, when given, gets the same bytes and is
  * ended only then (destroyed with the error when not). The caller removes `tmp` on
- * failure and renames it on success.
+ * failure and renames it on success. `syncWrites`: blocking writes on this thread (a layer worker's).
  */
-export async function writeVerifiedBlob(desc: BlobDescriptor, src: Readable, tmp: string, onBytes?: (n: number) => void, tap?: Writable): Promise<void> {
+export async function writeVerifiedBlob(
+  desc: BlobDescriptor,
+  src: Readable,
+  tmp: string,
+  onBytes?: (n: number) => void,
+  tap?: Writable,
+  syncWrites = false,
+): Promise<void> {
   const what = `verifying blob ${desc.digest}`;
   const verify = new VerifyingStream(desc.size, what);
   if (onBytes) verify.on('data', () => onBytes(verify.bytes));
-  const out = new BatchedFileWriter(tmp, 'wx', 0o644);
+  const out = new BatchedFileWriter(tmp, 'wx', 0o644, syncWrites);
   try {
     if (tap) await pipeline(src, verify, new TapStream(tap), out);
     else await pipeline(src, verify, out);

@@ -65,11 +65,11 @@ export async function runLayerJob(job: LayerJob, ctx: LayerJobContext): Promise<
 async function fetchAndUnpack(job: LayerJob, blobFile: string, src: Readable, ctx: LayerJobContext, what: string): Promise<void> {
   const desc = { digest: job.digest, size: job.size };
   if (!job.unpack) {
-    await writeVerifiedBlob(desc, src, blobFile, ctx.onBytes);
+    await writeVerifiedBlob(desc, src, blobFile, ctx.onBytes, undefined, true);
     return;
   }
   const tap = new PassThrough({ highWaterMark: TAP_BUFFER_BYTES });
-  const fetching = writeVerifiedBlob(desc, src, blobFile, ctx.onBytes, tap);
+  const fetching = writeVerifiedBlob(desc, src, blobFile, ctx.onBytes, tap, true);
   // Awaited below once the unpack settles; until then a failure must not count as unhandled.
   fetching.catch(() => undefined);
   try {
@@ -84,8 +84,11 @@ async function fetchAndUnpack(job: LayerJob, blobFile: string, src: Readable, ct
 
 function unpackFrom(job: LayerJob, compressed: Readable, ctx: LayerJobContext, what: string): Promise<void> {
   const u = job.unpack!;
-  return unpackVerified(() => decompressedFrom(compressed, layerCompression(job.mediaType)), {
+  // This thread may block (it is not the daemon's): inflate and writes run on it, not
+  // on libuv's pool (decompress.ts SyncGunzip, batched-file-writer.ts).
+  return unpackVerified(() => decompressedFrom(compressed, layerCompression(job.mediaType), { sync: true }), {
     root: u.root,
+    syncWrites: true,
     diffId: u.diffId,
     what,
     log: ctx.log,

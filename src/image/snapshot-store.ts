@@ -129,6 +129,8 @@ export interface UnpackVerifiedOptions {
   log: UnpackLog;
   native?: UnpackNative | undefined;
   limits?: UnpackLimits | undefined;
+  /** Writes the files with blocking calls (a layer worker's thread; see unpack.ts). */
+  syncWrites?: boolean | undefined;
 }
 
 /**
@@ -152,7 +154,7 @@ export async function unpackVerified(open: () => Readable, o: UnpackVerifiedOpti
     });
     src.on('error', (e) => verify.destroy(e));
     src.pipe(verify);
-    await unpackLayer(verify, { root: o.root, what, log: o.log, ...(o.native ? { native: o.native } : {}) });
+    await unpackLayer(verify, { root: o.root, what, log: o.log, syncWrites: o.syncWrites === true, ...(o.native ? { native: o.native } : {}) });
     const got = verify.digest();
     if (got !== o.diffId) {
       throw new FailedPreconditionError(`${what}: uncompressed layer hashes to ${got}, but the image config says ${o.diffId}`);

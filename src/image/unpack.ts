@@ -48,6 +48,8 @@ export interface UnpackOptions {
   what: string;
   log: UnpackLog;
   native?: UnpackNative;
+  /** Write files with blocking calls on this thread (a layer worker's, which may block). */
+  syncWrites?: boolean;
 }
 
 export interface UnpackStats {
@@ -244,7 +246,7 @@ class LayerUnpacker {
       case null:
       case undefined: {
         await this.clearTarget(target, false);
-        const out = new BatchedFileWriter(target, 'wx', 0o600);
+        const out = new BatchedFileWriter(target, 'wx', 0o600, this.opts.syncWrites === true);
         try {
           await Promise.race([pipeline(body, out), this.feedFailed]);
         } catch (e) {
