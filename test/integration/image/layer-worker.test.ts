@@ -14,10 +14,11 @@ import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { serveLoopback } from '../../helpers/http-server.js';
 import { defaultConfig } from '../../../src/config/defaults.js';
-import { FailedPreconditionError, InternalError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../../src/errors.js';
+import { FailedPreconditionError, InternalError, InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../../src/errors.js';
 import { ImageService } from '../../../src/image/image-service.js';
 import { LayerWorkerPool } from '../../../src/image/layer-worker-pool.js';
-import { buildImage, buildLayer, busyboxLayer, type TestImage, type TestLayer } from '../../helpers/image-build.js';
+import { lgetxattr } from '../../../native/index.js';
+import { FIXED_MTIME, buildImage, buildLayer, busyboxLayer, hasZstdCli, sha256, type TestImage, type TestLayer } from '../../helpers/image-build.js';
 import { pushImage, startRegistry, type TestRegistry } from '../../helpers/registry.js';
 
 const log = pino({ level: 'silent' });
@@ -36,10 +37,11 @@ interface Opened {
   spawned: Worker[];
 }
 
-async function openService(t: { after: (fn: () => Promise<void>) => void }, config: Record<string, unknown> = {}): Promise<Opened> {
+/** An image service whose every layer goes to a worker; with `inThread`, none does (the daemon's thread). */
+async function openService(t: { after: (fn: () => Promise<void>) => void }, config: Record<string, unknown> = {}, inThread = false): Promise<Opened> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-layer-worker-'));
   const spawned: Worker[] = [];
-  const layerWorkers = new LayerWorkerPool({ log, minLayerBytes: 0, onSpawn: (w) => spawned.push(w) });
+  const layerWorkers = inThread ? false : new LayerWorkerPool({ log, minLayerBytes: 0, onSpawn: (w) => spawned.push(w) });
   const svc = await ImageService.open({ config: { ...defaultConfig(), root_dir: root, ...config }, log, registry: { retryBaseDelayMs: 10 }, layerWorkers });
   t.after(async () => {
     await svc.close();
@@ -220,4 +222,122 @@ test('a cancelled pull stops the worker download and leaves no temp files', asyn
   const empty = (d: string): boolean => fs.readdirSync(path.join(root, d)).length === 0;
   await until('the failed pull cleaning up', () => empty('images/snapshots') && empty('images/content/ingest'));
   assertNothingLeft(svc, root);
+});
+
+/** Every path under `dir` with its type, mode, owner, size, times, link target, device, content hash and xattrs. */
+function describeTree(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string): void => {
+    const p = path.join(dir, rel);
+    const st = fs.lstatSync(p);
+    const xattrs = ['user.note', 'trusted.overlay.opaque', 'security.capability'].map((n) => `${n}=${lgetxattr(p, n)?.toString('hex') ?? '-'}`);
+    const what = st.isSymbolicLink()
+      ? `-> ${fs.readlinkSync(p)}`
+      : st.isFile()
+        ? `${sha256(fs.readFileSync(p))} nlink ${st.nlink}`
+        : st.isCharacterDevice()
+          ? `rdev ${st.rdev}`
+          : '';
+    // Entries of the layer carry its fixed mtime; implicit parents and whiteouts are made at unpack time.
+    const mtime = st.mtimeMs === FIXED_MTIME.getTime() ? 'mtime from the layer' : 'mtime of the unpack';
+    out.push(`${rel || '.'} mode ${st.mode.toString(8)} ${st.uid}:${st.gid} size ${st.isDirectory() ? '' : st.size} ${mtime} ${what} ${xattrs.join(' ')}`);
+    if (st.isDirectory()) for (const n of fs.readdirSync(p).sort()) walk(path.join(rel, n));
+  };
+  walk('');
+  return out;
+}
+
+test('on a worker, layers unpack as on the daemon thread: whiteouts, opaque dirs, links, devices, modes, owners, xattrs; gzip, zstd, none', async (t) => {
+  const zstd = hasZstdCli();
+  const base = await buildLayer([
+    { type: 'dir', name: 'etc/', mode: 0o750, uid: 12, gid: 34 },
+    { type: 'file', name: 'etc/passwd', data: 'root\n' },
+    { type: 'file', name: 'etc/app.conf', data: 'x=1\n', mode: 0o4755, uid: 1000, gid: 1001, xattrs: { 'user.note': 'hello' } },
+    { type: 'link', name: 'etc/app.hard', target: 'etc/app.conf' },
+    { type: 'symlink', name: 'etc/app.link', target: '/etc/app.conf' },
+    { type: 'char', name: 'dev/null', major: 1, minor: 3, mode: 0o666 },
+    { type: 'fifo', name: 'run/fifo', mode: 0o600 },
+    { type: 'file', name: 'var/cache/old', data: crypto.randomBytes(300_000) },
+    { type: 'file', name: 'big/compressible', data: Buffer.alloc(3 << 20, 'layer ') },
+  ]);
+  const mid = await buildLayer(
+    [
+      { type: 'file', name: 'etc/.wh.passwd', data: '' },
+      { type: 'file', name: 'var/cache/.wh..wh..opq', data: '' },
+      { type: 'file', name: 'var/cache/new', data: 'new', mode: 0o600, uid: 7, gid: 8 },
+    ],
+    zstd ? 'zstd' : 'none',
+  );
+  const top = await buildLayer([{ type: 'file', name: 'etc/passwd', data: 'back\n' }], 'none');
+  const img = buildImage([base, mid, top]);
+  await pushImage(reg, 'worker/kinds', 'v1', img);
+  const trees = [];
+  for (const inThread of [false, true]) {
+    const { svc, root, spawned } = await openService(t, {}, inThread);
+    const rec = await svc.pull(`${reg.host}/worker/kinds:v1`);
+    assert.equal(spawned.length > 0, !inThread);
+    trees.push(rec.layers.map((l) => describeTree(path.join(root, 'images/snapshots', l.chainId.slice(7), 'fs'))));
+  }
+  assert.deepEqual(trees[0], trees[1]);
+  // And they are what the layers say (not merely the same on both).
+  const [b, m] = trees[0];
+  assert.ok(
+    b.some(
+      (l) => l.startsWith('etc/app.conf mode 104755 1000:1001 ') && l.includes('nlink 2') && l.includes(`user.note=${Buffer.from('hello').toString('hex')}`),
+    ),
+  );
+  assert.ok(
+    m.some((l) => l.startsWith('etc/passwd mode 20000 0:0 ') && l.includes('rdev 0')),
+    'the whiteout is a 0/0 char device',
+  );
+  assert.ok(
+    m.some((l) => l.startsWith('var/cache mode ') && l.includes('trusted.overlay.opaque=79')),
+    'the opaque dir is marked',
+  );
+  if (!zstd) t.diagnostic('zstd CLI missing: the middle layer was uncompressed instead of zstd');
+});
+
+/** `layer` with its blob replaced by `data` (digest and size to match, so the download verifies). */
+function withBlob(layer: TestLayer, data: Buffer, diffId = layer.diffId): TestLayer {
+  return { ...layer, data, digest: sha256(data), size: data.length, diffId };
+}
+
+test('on a worker, a corrupt or cut gzip, a wrong diff ID and a gzip bomb over the limit fail as on the daemon thread; nothing left', async (t) => {
+  const layer = await buildLayer([{ type: 'file', name: 'data/big.bin', data: crypto.randomBytes(600 << 10) }]);
+  const corrupt = Buffer.from(layer.data);
+  corrupt.fill(0x5a, corrupt.length >> 1, (corrupt.length >> 1) + 64);
+  const bomb = await buildLayer([{ type: 'file', name: 'zeros', data: Buffer.alloc(32 << 20) }]);
+  const cases: { name: string; layer: TestLayer; config?: Record<string, unknown>; err: new (...a: never[]) => Error; why: RegExp }[] = [
+    { name: 'corrupt', layer: withBlob(layer, corrupt), err: InvalidArgumentError, why: /not valid compressed data/ },
+    {
+      name: 'cut',
+      layer: withBlob(layer, layer.data.subarray(0, layer.size - 200)),
+      err: InvalidArgumentError,
+      why: /not valid compressed data: unexpected end of file/,
+    },
+    {
+      name: 'diffid',
+      layer: { ...layer, diffId: sha256(Buffer.from('another tar')) },
+      err: FailedPreconditionError,
+      why: /uncompressed layer hashes to sha256:/,
+    },
+    { name: 'bomb', layer: bomb, config: { max_layer_unpacked_bytes: 1 << 20 }, err: ResourceExhaustedError, why: /unpacks to more than 1048576 bytes/ },
+  ];
+  for (const c of cases) {
+    const img = buildImage([c.layer]);
+    await pushImage(reg, `worker/bad-${c.name}`, 'v1', img);
+    const messages: string[] = [];
+    for (const inThread of [false, true]) {
+      const { svc, root, spawned } = await openService(t, c.config, inThread);
+      await assert.rejects(svc.pull(`${reg.host}/worker/bad-${c.name}:v1`), (e: unknown) => {
+        assert.ok(e instanceof c.err, `${c.name} (${inThread ? 'daemon thread' : 'worker'}): ${String(e)}`);
+        assert.match(e.message, c.why);
+        messages.push(e.message);
+        return true;
+      });
+      assert.equal(spawned.length > 0, !inThread);
+      assertNothingLeft(svc, root);
+    }
+    assert.equal(messages[0], messages[1], `${c.name}: the same message from the worker and the daemon thread`);
+  }
 });
