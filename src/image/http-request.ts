@@ -82,13 +82,9 @@ function send(
 
 /** Fails the body with `onIdle()`'s error when no data arrives for `idleMs`. */
 export function watchIdle(res: http.IncomingMessage, idleMs: number, onIdle: () => Error): void {
-  let timer: NodeJS.Timeout | undefined;
-  const arm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => res.destroy(onIdle()), idleMs);
-  };
-  arm();
-  res.on('data', arm);
+  const timer = setTimeout(() => res.destroy(onIdle()), idleMs);
+  // One timer restarted per chunk (a blob body is thousands of them): cheaper than a new one each time.
+  res.on('data', () => timer.refresh());
   res.once('close', () => clearTimeout(timer));
 }
 

@@ -26,11 +26,12 @@ const FILE_READ_CHUNK_BYTES = 1024 * 1024;
  * inflated buffers) die as soon as they are written, but their memory is outside
  * V8's heap, and the worker allocates little on it: V8 frees dead buffers only at a
  * scavenge, and forces one only once 32 MiB of young buffers have piled up. Issue 13,
- * 200 MiB five-layer pull on a worker, 3 cold runs each: peak +45–52 MiB over the RSS
- * before with none, +28–34 every 4 MiB, +22–30 every 2 MiB (unpacked + downloaded);
- * a scavenge of the worker's near-empty young generation takes ~0.1 ms.
+ * a 200 MiB five-layer pull on a cold worker, 6 runs each in one sitting (medians):
+ * peak over the RSS before +50 MiB with none, +29 every MiB, +27 every 2 MiB, +33
+ * every 4 MiB; each forced scavenge pauses the worker ~0.6 ms (--trace-gc), so every
+ * 2 MiB costs ~60 ms of CPU per pull, every MiB twice that.
  */
-const YOUNG_GC_EVERY_BYTES = 1024 * 1024;
+const YOUNG_GC_EVERY_BYTES = 2 * 1024 * 1024;
 const collectGarbage = globalThis.gc;
 let unpackedSinceGc = 0;
 
