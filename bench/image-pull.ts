@@ -3,13 +3,18 @@
 // `skopeo copy` + `umoci unpack` of the same image in the same run. Prints wall time
 // and peak RSS of each and the ratios; asserts nothing.
 //   node --import tsx bench/image-pull.ts [--layers 5] [--layer-mib 40] [--reps 1] [--sandlot-only]
-//     [--containerd] [--baseline CHECKOUT]… [--cpu-prof DIR]
+//     [--containerd] [--baseline CHECKOUT]… [--cpu-prof DIR] [--twice]
 // With --reps N sandlot pulls N times (RemoveImage between pulls) and the medians are
 // shown. --containerd pulls with a private containerd too (bench/lib/private-containerd.ts)
 // and each --baseline with another sandlot daemon built from another checkout (its dist/,
 // e.g. main's in a temp copy): every repetition pulls once on each, in a rotating order, so
 // an A/B on this busy machine compares pulls of the same minute; the medians per
-// runtime and their ratios are printed. --cpu-prof writes the daemon's CPU profiles (its
+// runtime and their ratios are printed. With --twice each target pulls twice in a row
+// per repetition (RemoveImage between): sandlot's second pull finds the layer worker of
+// the first still running (it exits after 2 s idle), so a sandlot pull is "cold" when a
+// thread started during it (a new layer worker) and "warm" when not, and the medians
+// of each kind are printed apart (a new worker's isolate compiles its code again, and
+// its thread's malloc arena fills again). --cpu-prof writes the daemon's CPU profiles (its
 // layer workers' too) to DIR. Peak RSS: sandlot's is the daemon's VmHWM (/proc/<pid>/status), reset
 // (clear_refs) just before each pull, beside its RSS just before; the daemon's CPU is
 // its own utime + stime over the pull (children excluded); skopeo's and umoci's
@@ -60,6 +65,11 @@ function threadCpuMs(pid: number): Map<string, number> {
   return out;
 }
 
+/** Whether a thread with CPU over the pull started during it. */
+function startedThread(before: Map<string, number>, after: Map<string, number>): boolean {
+  return [...after].some(([k, v]) => !before.has(k) && v > 0);
+}
+
 /** Each thread's CPU over the pull, largest first; `*` marks a thread started during it (a layer worker). */
 function threadDelta(before: Map<string, number>, after: Map<string, number>): string {
   return [...after]
@@ -72,6 +82,8 @@ function threadDelta(before: Map<string, number>, after: Map<string, number>): s
 
 interface DaemonPull extends Measured {
   cpuMs: number;
+  /** A thread started during the pull (sandlot: a new layer worker). */
+  newThread: boolean;
   beforeKiB: number;
   /** Peak RSS over the RSS before the pull (a median of these, not of the two). */
   growthKiB: number;
@@ -96,38 +108,48 @@ async function pullOnce(t: PullTarget, ref: string, configDigest: string, remove
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   if (res.image_ref !== configDigest) throw new Error(`${t.name} pulled ${String(res.image_ref)}, expected ${configDigest}`);
   const peak = peakRssKiB(t.pid);
+  const threads1 = threadCpuMs(t.pid);
   return {
     wallMs,
     cpuMs: ownCpuMs(t.pid) - cpu0,
     peakRssKiB: peak,
     beforeKiB,
     growthKiB: peak - beforeKiB,
-    threads: threadDelta(threads0, threadCpuMs(t.pid)),
+    threads: threadDelta(threads0, threads1),
+    newThread: startedThread(threads0, threads1),
   };
 }
 
-/** `reps` pulls on every target, the order rotating per repetition; the medians per target. */
-async function pullRounds(targets: PullTarget[], ref: string, configDigest: string, reps: number): Promise<Map<string, DaemonPull>> {
+/**
+ * `reps` pulls on every target (two in a row with `twice`), the order rotating per
+ * repetition; the medians per target, and with `twice` per target and kind (cold, warm).
+ */
+async function pullRounds(targets: PullTarget[], ref: string, configDigest: string, reps: number, twice: boolean): Promise<Map<string, DaemonPull>> {
   const all = new Map<string, DaemonPull[]>(targets.map((t) => [t.name, []]));
   for (let i = 0; i < reps; i++) {
     const order = targets.map((_, k) => targets[(i + k) % targets.length]);
     for (const t of order) {
-      const p = await pullOnce(t, ref, configDigest, i > 0);
-      all.get(t.name)!.push(p);
-      process.stdout.write(
-        `${t.name} pull ${i + 1}/${reps}: wall ${fmtMs(p.wallMs)}, daemon CPU ${fmtMs(p.cpuMs)}, peak RSS ${fmtKiB(p.peakRssKiB)} ` +
-          `(before: ${fmtKiB(p.beforeKiB)}, +${fmtKiB(p.growthKiB)})\n  CPU by thread: ${p.threads}\n`,
-      );
+      for (let j = 0; j < (twice ? 2 : 1); j++) {
+        const p = await pullOnce(t, ref, configDigest, i > 0 || j > 0);
+        const key = twice && t.name.startsWith('sandlot') ? `${t.name} (${p.newThread ? 'cold' : 'warm'})` : t.name;
+        if (!all.has(key)) all.set(key, []);
+        all.get(key)!.push(p);
+        process.stdout.write(
+          `${key} pull ${i + 1}/${reps}: wall ${fmtMs(p.wallMs)}, daemon CPU ${fmtMs(p.cpuMs)}, peak RSS ${fmtKiB(p.peakRssKiB)} ` +
+            `(before: ${fmtKiB(p.beforeKiB)}, +${fmtKiB(p.growthKiB)})\n  CPU by thread: ${p.threads}\n`,
+        );
+      }
     }
   }
   const out = new Map<string, DaemonPull>();
-  for (const [name, pulls] of all) {
-    out.set(name, {
+  for (const [name, pulls] of [...all].filter(([, p]) => p.length > 0)) {
+    out.set(`${name} n=${pulls.length}`, {
       wallMs: median(pulls.map((p) => p.wallMs)),
       cpuMs: median(pulls.map((p) => p.cpuMs)),
       peakRssKiB: median(pulls.map((p) => p.peakRssKiB)),
       beforeKiB: median(pulls.map((p) => p.beforeKiB)),
       growthKiB: median(pulls.map((p) => p.growthKiB)),
+      newThread: pulls.some((p) => p.newThread),
     });
   }
   return out;
@@ -137,11 +159,11 @@ async function pullRounds(targets: PullTarget[], ref: string, configDigest: stri
 function printMedians(m: Map<string, DaemonPull>, reps: number): void {
   const rows = [...m];
   const [baseName, base] = rows[0];
-  process.stdout.write(`\nmedians of ${reps} pulls each (ratios to ${baseName}):\n`);
+  process.stdout.write(`\nmedians of ${reps} repetitions, n pulls each (ratios to ${baseName}):\n`);
   for (const [name, p] of rows) {
     const r = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
     process.stdout.write(
-      `  ${name.padEnd(28)} wall ${fmtMs(p.wallMs)} (${r(p.wallMs, base.wallMs)})  CPU ${fmtMs(p.cpuMs)} (${r(p.cpuMs, base.cpuMs)})  ` +
+      `  ${name.padEnd(36)} wall ${fmtMs(p.wallMs)} (${r(p.wallMs, base.wallMs)})  CPU ${fmtMs(p.cpuMs)} (${r(p.cpuMs, base.cpuMs)})  ` +
         `peak RSS ${fmtKiB(p.peakRssKiB)}, +${fmtKiB(p.growthKiB)} over before (${fmtKiB(p.beforeKiB)})\n`,
     );
   }
@@ -195,6 +217,7 @@ async function main(): Promise<void> {
       containerd: { type: 'boolean', default: false },
       baseline: { type: 'string', multiple: true },
       'cpu-prof': { type: 'string' },
+      twice: { type: 'boolean', default: false },
     },
   });
   const layerCount = Number(values.layers);
@@ -244,9 +267,10 @@ async function main(): Promise<void> {
     daemon = await startDaemon({ built: true, config: { log_level: 'info' }, nodeArgs });
     targets.push({ name: 'sandlot', pid: daemon.pid!, client: daemon.client });
     const reps = Number(values.reps);
-    const medians = await pullRounds(targets, ref, image.config.digest, reps);
+    const medians = await pullRounds(targets, ref, image.config.digest, reps, values.twice);
     printMedians(medians, reps);
-    const sandlot = medians.get('sandlot')!;
+    // This checkout's row: all its pulls, or (--twice) its cold ones.
+    const sandlot = [...medians].find(([k]) => k.startsWith('sandlot n=') || k.startsWith('sandlot (cold)'))![1];
     await daemon.cleanup();
     daemon = undefined;
     const sandlotRow = [
