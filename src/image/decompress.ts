@@ -69,7 +69,12 @@ export class SyncGunzip extends Transform {
   private out = Buffer.allocUnsafe(GUNZIP_CHUNK_BYTES);
   private outOff = 0;
   private error: Error | undefined;
-  private ended = false;
+  /**
+   * The handle is closed (stream ended or destroyed): node aborts the whole process on
+   * a writeSync to a closed zlib handle, so none may follow, even when a reader destroys
+   * this stream from inside push().
+   */
+  private handleClosed = false;
   /** The input being inflated while the reader is full: where it stands and whom to tell when done. */
   private pending: { chunk: Buffer; off: number; flush: number; cb: TransformCallback } | undefined;
 
@@ -84,7 +89,7 @@ export class SyncGunzip extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.ended) {
+    if (this.handleClosed) {
       cb();
       return;
     }
@@ -93,7 +98,7 @@ export class SyncGunzip extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.ended) {
+    if (this.handleClosed) {
       cb();
       return;
     }
@@ -108,14 +113,20 @@ export class SyncGunzip extends Transform {
 
   override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
     this.pending = undefined;
-    this.zlib.close();
+    this.close();
     cb(e);
+  }
+
+  private close(): void {
+    this.handleClosed = true;
+    this.zlib.close();
   }
 
   /** Inflates `pending` until it is all consumed (its callback then runs) or the reader is full. */
   private inflate(): void {
     const p = this.pending!;
     for (;;) {
+      if (this.handleClosed) return;
       const outLen = this.out.length - this.outOff;
       this.handle.writeSync(p.flush, p.chunk, p.off, p.chunk.length - p.off, this.out, this.outOff, outLen);
       if (this.error) {
@@ -143,8 +154,7 @@ export class SyncGunzip extends Transform {
       this.pending = undefined;
       if (availIn > 0 || p.flush === zlib.constants.Z_FINISH) {
         // zlib took no more input although it had room to write: the gzip stream has ended.
-        this.ended = true;
-        this.zlib.close();
+        this.close();
       }
       p.cb();
       return;

@@ -114,3 +114,20 @@ test('SyncGunzip destroyed mid-stream stops and frees its handle', async () => {
   await new Promise((resolve) => dec.once('close', resolve));
   assert.equal(dec.destroyed, true);
 });
+
+test('SyncGunzip destroyed by its reader from inside a push writes no more (node aborts on a write to a closed zlib handle)', async () => {
+  const dec = new SyncGunzip();
+  let chunks = 0;
+  dec.on('data', () => {
+    if (++chunks === 3) dec.destroy(new Error('reader gave up'));
+  });
+  const failed = new Promise<Error>((resolve) => dec.once('error', resolve));
+  // One input chunk that inflates to 16 MiB: the loop is mid-inflate when the reader destroys it.
+  dec.write(gz(Buffer.alloc(16 << 20)));
+  assert.equal((await failed).message, 'reader gave up');
+  assert.equal(chunks, 3);
+  // Writes and ends after that are refused by the stream, never reach the handle.
+  dec.write(gz(text), () => undefined);
+  await tick();
+  assert.equal(dec.destroyed, true);
+});
