@@ -17,9 +17,14 @@
 // also while pods start). With --rounds R, one client first makes R rounds of
 // ListPodSandbox, PodSandboxStatus, ListContainers, ContainerStatus one after another
 // among the held pods with nothing else running (what bench/vs-containerd.ts measures).
+// The CPU per read is also given net of what the daemon spends with the held pods and no
+// calls (measured over --idle-base seconds just before: timers, exit watchers …).
+// With --round-reader, one more client makes those rounds while the pods cycle (a
+// kubelet's relist among pod starts), printed apart from the --readers' figures;
+// --readers 0 leaves it the only reader.
 // --node-arg passes a Node flag to the daemon (A/B of a V8 flag; `--cpu-prof` …).
 //   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc] [--warm 5] [--idle 10] [--live-heap]
-//     [--hold 100] [--rounds 200] [--node-arg FLAG …]
+//     [--hold 100] [--rounds 200] [--idle-base 3] [--round-reader] [--node-arg FLAG …]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +46,8 @@ const { values } = parseArgs({
     'live-heap': { type: 'boolean', default: false },
     hold: { type: 'string', default: '0' },
     rounds: { type: 'string', default: '0' },
+    'idle-base': { type: 'string', default: '3' },
+    'round-reader': { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true, default: [] },
   },
 });
@@ -53,6 +60,8 @@ const WARM = Number(values.warm);
 const LIVE_HEAP = values['live-heap'] === true;
 const HOLD = Number(values.hold);
 const ROUNDS = Number(values.rounds);
+const IDLE_BASE_S = Number(values['idle-base']);
+const ROUND_READER = values['round-reader'] === true;
 const NODE_ARGS = values['node-arg'] ?? [];
 /** Pods started at once for --hold. */
 const HOLD_CONCURRENCY = 4;
@@ -81,18 +90,29 @@ async function gcTotals(d: TestDaemon): Promise<Map<string, { n: number; s: numb
   return out;
 }
 
-/** What the daemon spent over `reads` reads: its own CPU and its GCs per read (figures the machine's load moves little). */
-async function perRead(d: TestDaemon, reads: number, fn: () => Promise<void>): Promise<string> {
+/** The daemon's own CPU per second over `seconds` with no call made: what a read's CPU figure is net of. */
+async function idleCpuMsPerS(d: TestDaemon, seconds: number): Promise<number> {
+  if (seconds <= 0) return 0;
+  const cpu0 = ownCpuMs(d.pid!);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  return ((ownCpuMs(d.pid!) - cpu0) / (performance.now() - t0)) * 1000;
+}
+
+/** What the daemon spent over `reads` reads: its own CPU (also net of its idle rate) and its GCs per read (figures the machine's load moves little). */
+async function perRead(d: TestDaemon, reads: number, idleMsPerS: number, fn: () => Promise<void>): Promise<string> {
   const gc0 = await gcTotals(d);
   const cpu0 = ownCpuMs(d.pid!);
+  const t0 = performance.now();
   await fn();
   const cpu = ownCpuMs(d.pid!) - cpu0;
+  const net = cpu - (idleMsPerS * (performance.now() - t0)) / 1000;
   const gc1 = await gcTotals(d);
   const gcs = [...gc1]
     .map(([kind, e]) => ({ kind, n: e.n - (gc0.get(kind)?.n ?? 0), ms: (e.s - (gc0.get(kind)?.s ?? 0)) * 1000 }))
     .filter((g) => g.n > 0)
     .map((g) => `${g.kind} GC every ${(reads / g.n).toFixed(1)} reads (${(g.ms / g.n).toFixed(2)} ms each)`);
-  return `daemon CPU ${(cpu / reads).toFixed(3)} ms per read; ${gcs.join(', ') || 'no GC'}`;
+  return `daemon CPU ${(cpu / reads).toFixed(3)} ms per read (net of the idle ${idleMsPerS.toFixed(1)} ms/s: ${(net / reads).toFixed(3)} ms); ${gcs.join(', ') || 'no GC'}`;
 }
 
 async function heapMiB(d: TestDaemon): Promise<string> {
@@ -146,15 +166,15 @@ async function holdPods(d: TestDaemon, logDir: string): Promise<Array<{ pod: str
   return held;
 }
 
-/** --rounds: the List/Status reads one after another, nothing else running. */
-async function quietReads(d: TestDaemon, held: Array<{ pod: string; ctr: string }>): Promise<Map<string, number[]>> {
+/** --rounds: the List/Status reads one after another (nothing else running, or while pods cycle: --round-reader), until `more()` says stop. */
+async function roundReads(d: TestDaemon, held: Array<{ pod: string; ctr: string }>, more: (i: number) => boolean): Promise<Map<string, number[]>> {
   const lat = new Map<string, number[]>();
   const timed = async (name: string, fn: () => Promise<unknown>) => {
     const t0 = process.hrtime.bigint();
     await fn();
     (lat.get(name) ?? lat.set(name, []).get(name)!).push(Number(process.hrtime.bigint() - t0) / 1e6);
   };
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 0; more(i); i++) {
     const { pod, ctr } = held[i % held.length];
     await timed('ListPodSandbox', () => d.runtime('ListPodSandbox', {}, 60_000));
     await timed('PodSandboxStatus', () => d.runtime('PodSandboxStatus', { pod_sandbox_id: pod }, 60_000));
@@ -294,20 +314,27 @@ async function main(): Promise<void> {
     }
     if (ROUNDS > 0 && held.length > 0) {
       let lat = new Map<string, number[]>();
-      const cost = await perRead(d, ROUNDS * 4, async () => void (lat = await quietReads(d, held)));
+      const idle = await idleCpuMsPerS(d, IDLE_BASE_S);
+      const cost = await perRead(d, ROUNDS * 4, idle, async () => void (lat = await roundReads(d, held, (i) => i < ROUNDS)));
       console.log(`${ROUNDS} rounds of reads one after another at ${held.length} pods, nothing else running: ${cost}`);
       printLatencies(lat);
     }
     limit = WARM + CYCLES;
     const started = Date.now();
     const readers = Array.from({ length: READERS }, (_, i) => reader(i));
+    const rounds = ROUND_READER && held.length > 0 ? roundReads(d, held, () => cycling) : undefined;
     await Promise.all(Array.from({ length: PARALLEL }, cycler));
     cycling = false;
     await Promise.all(readers);
+    const roundLat = await rounds;
     const wall = (Date.now() - started) / 1000;
     console.log(`${CYCLES} ${HANDLER} pod cycles (${failed} failed), ${PARALLEL} at a time, ${READERS} readers, in ${wall.toFixed(1)} s`);
     console.log(`daemon RSS after the cycles: ${rssSplit(pid)}; ${await heapMiB(d)}`);
     printLatencies(lat);
+    if (roundLat) {
+      console.log(`rounds of the four reads one after another by one more client while the pods cycled:`);
+      printLatencies(roundLat);
+    }
     await sleep(IDLE_S * 1000);
     const idleAfter = rssMiB(pid);
     console.log(
