@@ -279,18 +279,8 @@ test('a client that cancels aborts the handler', async (t) => {
 });
 
 test('a shutdown lets a lean call in flight finish and answer before the connection goes', async (t) => {
-  const seen: Seen = { aborted: 0 };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-unary-drain-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const socketPath = path.join(dir, 's.sock');
-  const server = await CriServer.listen({
-    socketPath,
-    runtimeHandlers: handlers(seen),
-    imageHandlers: {},
-    log: pino({ level: 'silent' }),
-    metrics: new Metrics({ version: 'test' }),
-    tracer: trace.getTracer('test'),
-  });
+  // startServer's own shutdown at the end finds this one done, and does nothing more.
+  const { server, socketPath, seen } = await startServer(t, 'lean');
   const client = new CriClient(socketPath);
   t.after(() => client.close());
   const call = client.runtimeCall('ListContainers', {});
