@@ -22,9 +22,12 @@
 // With --round-reader, one more client makes those rounds while the pods cycle (a
 // kubelet's relist among pod starts), printed apart from the --readers' figures;
 // --readers 0 leaves it the only reader.
+// With --profile-rounds, the daemon's CPU profile over the quiet rounds alone (its
+// inspector opened on a free port with SIGUSR1) is printed: where a read's time goes
+// (the profiler's own cost makes that run's CPU and latency figures not comparable).
 // --node-arg passes a Node flag to the daemon (A/B of a V8 flag; `--cpu-prof` …).
 //   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc] [--warm 5] [--idle 10] [--live-heap]
-//     [--hold 100] [--rounds 200] [--idle-base 3] [--round-reader] [--node-arg FLAG …]
+//     [--hold 100] [--rounds 200] [--idle-base 3] [--round-reader] [--profile-rounds] [--node-arg FLAG …]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +35,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { writeBusyboxLayout } from '../src/image/oci-layout-writer.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+import WebSocket from 'ws';
+import { printCpuProfile } from './lib/cpu-profile.js';
 import { ownCpuMs } from './lib/proc-usage.js';
 
 const BUSYBOX = 'docker.io/library/busybox:latest';
@@ -48,6 +53,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '0' },
     'idle-base': { type: 'string', default: '3' },
     'round-reader': { type: 'boolean', default: false },
+    'profile-rounds': { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true, default: [] },
   },
 });
@@ -62,7 +68,9 @@ const HOLD = Number(values.hold);
 const ROUNDS = Number(values.rounds);
 const IDLE_BASE_S = Number(values['idle-base']);
 const ROUND_READER = values['round-reader'] === true;
-const NODE_ARGS = values['node-arg'] ?? [];
+const PROFILE_ROUNDS = values['profile-rounds'] === true;
+// A free inspector port, so that SIGUSR1 (--profile-rounds) opens it where no other process listens.
+const NODE_ARGS = [...(values['node-arg'] ?? []), ...(values['profile-rounds'] === true ? ['--inspect-port=0'] : [])];
 /** Pods started at once for --hold. */
 const HOLD_CONCURRENCY = 4;
 
@@ -88,6 +96,44 @@ async function gcTotals(d: TestDaemon): Promise<Map<string, { n: number; s: numb
     else e.s = Number(m[3]);
   }
   return out;
+}
+
+/**
+ * Runs `fn` with the daemon's CPU profiler on (through its inspector, which SIGUSR1 opens
+ * on the port --inspect-port=0 picked, named on its stderr) and prints the profile.
+ */
+async function profiled(d: TestDaemon, fn: () => Promise<void>): Promise<void> {
+  process.kill(d.pid!, 'SIGUSR1');
+  const deadline = Date.now() + 10_000;
+  let url: string | undefined;
+  while (!(url = /Debugger listening on (ws:\/\/\S+)/.exec(d.stderr)?.[1])) {
+    if (Date.now() > deadline) throw new Error('the daemon opened no inspector');
+    await sleep(50);
+  }
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let id = 0;
+  const post = (method: string): Promise<unknown> =>
+    new Promise((resolve) => {
+      const mine = ++id;
+      const onMessage = (raw: WebSocket.RawData) => {
+        const m = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : '{}') as { id?: number; result?: unknown };
+        if (m.id !== mine) return;
+        ws.off('message', onMessage);
+        resolve(m.result);
+      };
+      ws.on('message', onMessage);
+      ws.send(JSON.stringify({ id: mine, method }));
+    });
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  await fn();
+  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+  ws.close();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-prof-'));
+  fs.writeFileSync(path.join(dir, 'rounds.cpuprofile'), JSON.stringify(profile));
+  printCpuProfile(dir, 30);
+  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** The daemon's own CPU per second over `seconds` with no call made: what a read's CPU figure is net of. */
@@ -315,7 +361,8 @@ async function main(): Promise<void> {
     if (ROUNDS > 0 && held.length > 0) {
       let lat = new Map<string, number[]>();
       const idle = await idleCpuMsPerS(d, IDLE_BASE_S);
-      const cost = await perRead(d, ROUNDS * 4, idle, async () => void (lat = await roundReads(d, held, (i) => i < ROUNDS)));
+      const rounds = async () => void (lat = await roundReads(d, held, (i) => i < ROUNDS));
+      const cost = await perRead(d, ROUNDS * 4, idle, PROFILE_ROUNDS ? () => profiled(d, rounds) : rounds);
       console.log(`${ROUNDS} rounds of reads one after another at ${held.length} pods, nothing else running: ${cost}`);
       printLatencies(lat);
     }
