@@ -17,9 +17,17 @@
 // also while pods start). With --rounds R, one client first makes R rounds of
 // ListPodSandbox, PodSandboxStatus, ListContainers, ContainerStatus one after another
 // among the held pods with nothing else running (what bench/vs-containerd.ts measures).
+// The CPU per read is also given net of what the daemon spends with the held pods and no
+// calls (measured over --idle-base seconds just before: timers, exit watchers …).
+// With --round-reader, one more client makes those rounds while the pods cycle (a
+// kubelet's relist among pod starts), printed apart from the --readers' figures;
+// --readers 0 leaves it the only reader.
+// With --profile-rounds, the daemon's CPU profile over the quiet rounds alone (its
+// inspector opened on a free port with SIGUSR1) is printed: where a read's time goes
+// (the profiler's own cost makes that run's CPU and latency figures not comparable).
 // --node-arg passes a Node flag to the daemon (A/B of a V8 flag; `--cpu-prof` …).
 //   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc] [--warm 5] [--idle 10] [--live-heap]
-//     [--hold 100] [--rounds 200] [--node-arg FLAG …]
+//     [--hold 100] [--rounds 200] [--idle-base 3] [--round-reader] [--profile-rounds] [--node-arg FLAG …]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +35,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { writeBusyboxLayout } from '../src/image/oci-layout-writer.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+import WebSocket from 'ws';
+import { printCpuProfile } from './lib/cpu-profile.js';
 import { ownCpuMs } from './lib/proc-usage.js';
 
 const BUSYBOX = 'docker.io/library/busybox:latest';
@@ -41,6 +51,9 @@ const { values } = parseArgs({
     'live-heap': { type: 'boolean', default: false },
     hold: { type: 'string', default: '0' },
     rounds: { type: 'string', default: '0' },
+    'idle-base': { type: 'string', default: '3' },
+    'round-reader': { type: 'boolean', default: false },
+    'profile-rounds': { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true, default: [] },
   },
 });
@@ -53,7 +66,11 @@ const WARM = Number(values.warm);
 const LIVE_HEAP = values['live-heap'] === true;
 const HOLD = Number(values.hold);
 const ROUNDS = Number(values.rounds);
-const NODE_ARGS = values['node-arg'] ?? [];
+const IDLE_BASE_S = Number(values['idle-base']);
+const ROUND_READER = values['round-reader'] === true;
+const PROFILE_ROUNDS = values['profile-rounds'] === true;
+// A free inspector port, so that SIGUSR1 (--profile-rounds) opens it where no other process listens.
+const NODE_ARGS = [...(values['node-arg'] ?? []), ...(values['profile-rounds'] === true ? ['--inspect-port=0'] : [])];
 /** Pods started at once for --hold. */
 const HOLD_CONCURRENCY = 4;
 
@@ -81,18 +98,67 @@ async function gcTotals(d: TestDaemon): Promise<Map<string, { n: number; s: numb
   return out;
 }
 
-/** What the daemon spent over `reads` reads: its own CPU and its GCs per read (figures the machine's load moves little). */
-async function perRead(d: TestDaemon, reads: number, fn: () => Promise<void>): Promise<string> {
+/**
+ * Runs `fn` with the daemon's CPU profiler on (through its inspector, which SIGUSR1 opens
+ * on the port --inspect-port=0 picked, named on its stderr) and prints the profile.
+ */
+async function profiled(d: TestDaemon, fn: () => Promise<void>): Promise<void> {
+  process.kill(d.pid!, 'SIGUSR1');
+  const deadline = Date.now() + 10_000;
+  let url: string | undefined;
+  while (!(url = /Debugger listening on (ws:\/\/\S+)/.exec(d.stderr)?.[1])) {
+    if (Date.now() > deadline) throw new Error('the daemon opened no inspector');
+    await sleep(50);
+  }
+  const ws = new WebSocket(url);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let id = 0;
+  const post = (method: string): Promise<unknown> =>
+    new Promise((resolve) => {
+      const mine = ++id;
+      const onMessage = (raw: WebSocket.RawData) => {
+        const m = JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : '{}') as { id?: number; result?: unknown };
+        if (m.id !== mine) return;
+        ws.off('message', onMessage);
+        resolve(m.result);
+      };
+      ws.on('message', onMessage);
+      ws.send(JSON.stringify({ id: mine, method }));
+    });
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  await fn();
+  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+  ws.close();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-prof-'));
+  fs.writeFileSync(path.join(dir, 'rounds.cpuprofile'), JSON.stringify(profile));
+  printCpuProfile(dir, 30);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** The daemon's own CPU per second over `seconds` with no call made: what a read's CPU figure is net of. */
+async function idleCpuMsPerS(d: TestDaemon, seconds: number): Promise<number> {
+  if (seconds <= 0) return 0;
+  const cpu0 = ownCpuMs(d.pid!);
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  return ((ownCpuMs(d.pid!) - cpu0) / (performance.now() - t0)) * 1000;
+}
+
+/** What the daemon spent over `reads` reads: its own CPU (also net of its idle rate) and its GCs per read (figures the machine's load moves little). */
+async function perRead(d: TestDaemon, reads: number, idleMsPerS: number, fn: () => Promise<void>): Promise<string> {
   const gc0 = await gcTotals(d);
   const cpu0 = ownCpuMs(d.pid!);
+  const t0 = performance.now();
   await fn();
   const cpu = ownCpuMs(d.pid!) - cpu0;
+  const net = cpu - (idleMsPerS * (performance.now() - t0)) / 1000;
   const gc1 = await gcTotals(d);
   const gcs = [...gc1]
     .map(([kind, e]) => ({ kind, n: e.n - (gc0.get(kind)?.n ?? 0), ms: (e.s - (gc0.get(kind)?.s ?? 0)) * 1000 }))
     .filter((g) => g.n > 0)
     .map((g) => `${g.kind} GC every ${(reads / g.n).toFixed(1)} reads (${(g.ms / g.n).toFixed(2)} ms each)`);
-  return `daemon CPU ${(cpu / reads).toFixed(3)} ms per read; ${gcs.join(', ') || 'no GC'}`;
+  return `daemon CPU ${(cpu / reads).toFixed(3)} ms per read (net of the idle ${idleMsPerS.toFixed(1)} ms/s: ${(net / reads).toFixed(3)} ms); ${gcs.join(', ') || 'no GC'}`;
 }
 
 async function heapMiB(d: TestDaemon): Promise<string> {
@@ -146,15 +212,15 @@ async function holdPods(d: TestDaemon, logDir: string): Promise<Array<{ pod: str
   return held;
 }
 
-/** --rounds: the List/Status reads one after another, nothing else running. */
-async function quietReads(d: TestDaemon, held: Array<{ pod: string; ctr: string }>): Promise<Map<string, number[]>> {
+/** --rounds: the List/Status reads one after another (nothing else running, or while pods cycle: --round-reader), until `more()` says stop. */
+async function roundReads(d: TestDaemon, held: Array<{ pod: string; ctr: string }>, more: (i: number) => boolean): Promise<Map<string, number[]>> {
   const lat = new Map<string, number[]>();
   const timed = async (name: string, fn: () => Promise<unknown>) => {
     const t0 = process.hrtime.bigint();
     await fn();
     (lat.get(name) ?? lat.set(name, []).get(name)!).push(Number(process.hrtime.bigint() - t0) / 1e6);
   };
-  for (let i = 0; i < ROUNDS; i++) {
+  for (let i = 0; more(i); i++) {
     const { pod, ctr } = held[i % held.length];
     await timed('ListPodSandbox', () => d.runtime('ListPodSandbox', {}, 60_000));
     await timed('PodSandboxStatus', () => d.runtime('PodSandboxStatus', { pod_sandbox_id: pod }, 60_000));
@@ -294,20 +360,28 @@ async function main(): Promise<void> {
     }
     if (ROUNDS > 0 && held.length > 0) {
       let lat = new Map<string, number[]>();
-      const cost = await perRead(d, ROUNDS * 4, async () => void (lat = await quietReads(d, held)));
+      const idle = await idleCpuMsPerS(d, IDLE_BASE_S);
+      const rounds = async () => void (lat = await roundReads(d, held, (i) => i < ROUNDS));
+      const cost = await perRead(d, ROUNDS * 4, idle, PROFILE_ROUNDS ? () => profiled(d, rounds) : rounds);
       console.log(`${ROUNDS} rounds of reads one after another at ${held.length} pods, nothing else running: ${cost}`);
       printLatencies(lat);
     }
     limit = WARM + CYCLES;
     const started = Date.now();
     const readers = Array.from({ length: READERS }, (_, i) => reader(i));
+    const rounds = ROUND_READER && held.length > 0 ? roundReads(d, held, () => cycling) : undefined;
     await Promise.all(Array.from({ length: PARALLEL }, cycler));
     cycling = false;
     await Promise.all(readers);
+    const roundLat = await rounds;
     const wall = (Date.now() - started) / 1000;
     console.log(`${CYCLES} ${HANDLER} pod cycles (${failed} failed), ${PARALLEL} at a time, ${READERS} readers, in ${wall.toFixed(1)} s`);
     console.log(`daemon RSS after the cycles: ${rssSplit(pid)}; ${await heapMiB(d)}`);
     printLatencies(lat);
+    if (roundLat) {
+      console.log(`rounds of the four reads one after another by one more client while the pods cycled:`);
+      printLatencies(roundLat);
+    }
     await sleep(IDLE_S * 1000);
     const idleAfter = rssMiB(pid);
     console.log(

@@ -133,6 +133,17 @@ interface MethodFacts {
   rpcAttributes: Attributes;
   /** The level of the "call done" line: reads at debug, everything else at info. */
   doneLevel: 'debug' | 'info';
+  /** The duration histogram's labels by status code, made at a code's first call. */
+  byCode: Map<Status, { service: string; method: string; code: string }>;
+}
+
+function durationLabels(facts: MethodFacts, code: Status): { service: string; method: string; code: string } {
+  let labels = facts.byCode.get(code);
+  if (labels === undefined) {
+    labels = { ...facts.labels, code: statusName(code) };
+    facts.byCode.set(code, labels);
+  }
+  return labels;
 }
 
 function methodFacts(service: string, method: string): MethodFacts {
@@ -142,6 +153,7 @@ function methodFacts(service: string, method: string): MethodFacts {
     spanName: `${fullName(service)}/${method}`,
     rpcAttributes: { 'rpc.system': 'grpc', 'rpc.service': fullName(service), 'rpc.method': method },
     doneLevel: READ_ONLY.test(method) ? 'debug' : 'info',
+    byCode: new Map(),
   };
 }
 
@@ -150,13 +162,15 @@ function methodFacts(service: string, method: string): MethodFacts {
  * when the client cancels, and also after every answered call (once its trailers are
  * sent), so an answered call's "cancelled" is no cancellation.
  */
-interface CancellableCall {
+export interface CancellableCall {
   cancelled: boolean;
   once(event: 'cancelled', listener: () => void): unknown;
 }
 
-class CallScope {
-  readonly start = process.hrtime.bigint();
+/** One call in the decorator. It is also the handler's CallContext: its logger and signal are getters, made only if the handler uses them. */
+class CallScope implements CallContext {
+  /** performance.now() at the start (a number: an hrtime bigint is two allocations per call). */
+  readonly start = performance.now();
   readonly span;
   /** The context with this call's span active: handlers run in it, so their work is its children. */
   private readonly otelContext: Context;
@@ -170,12 +184,11 @@ class CallScope {
     private readonly opts: InstrumentOptions,
     private readonly facts: MethodFacts,
     private readonly req: IdentifyingFields,
-    md: Metadata,
+    parent: Context,
     private readonly call: CancellableCall,
   ) {
     opts.inflight?.begin();
     opts.metrics.criCallsInFlight.inc(facts.labels);
-    const parent = propagation.extract(context.active(), md, METADATA_GETTER);
     this.attributes = spanAttributes(facts.method, req);
     this.span = opts.tracer.startSpan(facts.spanName, { kind: SpanKind.SERVER, attributes: { ...facts.rpcAttributes, ...this.attributes } }, parent);
     this.otelContext = trace.setSpan(parent, this.span);
@@ -194,7 +207,7 @@ class CallScope {
    * Aborted when the client cancels. Made when the handler first asks for it: only then is
    * the call watched (a read never asks).
    */
-  private get signal(): AbortSignal {
+  get signal(): AbortSignal {
     if (!this.controller) {
       const controller = new AbortController();
       this.controller = controller;
@@ -212,20 +225,6 @@ class CallScope {
     return context.with(this.otelContext, () => withSpanAttributes(this.attributes, fn));
   }
 
-  get ctx(): CallContext {
-    // Getters: the call's logger and signal are made only if the handler uses them.
-    const log = () => this.log;
-    const signal = () => this.signal;
-    return {
-      get log() {
-        return log();
-      },
-      get signal() {
-        return signal();
-      },
-    };
-  }
-
   /** Names on the span what the call made (RunPodSandbox's pod, CreateContainer's container): traces are found by these IDs. */
   noteAnswer(res: unknown): void {
     if (!this.span.isRecording() || typeof res !== 'object' || res === null) return;
@@ -241,7 +240,7 @@ class CallScope {
 
   private record(e: unknown): { code: Status; details: string } {
     this.done = true;
-    const durationMs = Number(process.hrtime.bigint() - this.start) / 1e6;
+    const durationMs = performance.now() - this.start;
     let code = Status.OK;
     let details = '';
     if (e !== undefined) {
@@ -259,7 +258,7 @@ class CallScope {
     }
     this.span.setAttribute('rpc.grpc.status_code', code);
     this.span.end();
-    this.opts.metrics.criCallDuration.observe({ ...this.facts.labels, code: statusName(code) }, durationMs / 1000);
+    this.opts.metrics.criCallDuration.observe(durationLabels(this.facts, code), durationMs / 1000);
     this.opts.metrics.criCallsInFlight.dec(this.facts.labels);
     this.opts.inflight?.end();
     return { code, details };
@@ -307,30 +306,52 @@ function malformedError(service: string, method: string, reason: string): Invali
   return new InvalidArgumentError(`the request body of ${shortName(service)}/${method} is not a valid protobuf ${method}Request: ${reason}`);
 }
 
-function wrapUnary(opts: InstrumentOptions, service: string, method: string, handler: AnyUnaryHandler) {
+/** How a unary call ends: the answer, or the status to send instead. */
+export type UnaryDone = (status: { code: Status; details: string } | null, answer?: unknown) => void;
+
+/**
+ * Serves one unary call of one method through the decorator: `request` is what the
+ * method's (tolerant) decoder made, `parent` the trace context the client's metadata
+ * carries. Both servers of unary calls use it: grpc-js's handlers (wrapUnary) and the
+ * lean path (src/cri/unary-streams.ts).
+ */
+export type UnaryServe = (request: object, parent: Context, call: CancellableCall, done: UnaryDone) => void;
+
+export function unaryServe(opts: InstrumentOptions, service: string, method: string, handler: AnyUnaryHandler): UnaryServe {
   const facts = methodFacts(service, method);
-  return (call: ServerUnaryCall<object, unknown>, callback: sendUnaryData<unknown>): void => {
-    const bad = malformedReason(call.request);
-    const request: object = bad === undefined ? call.request : {};
-    const scope = new CallScope(opts, facts, request, call.metadata, call);
+  return (decoded, parent, call, done) => {
+    const bad = malformedReason(decoded);
+    const request: object = bad === undefined ? decoded : {};
+    const scope = new CallScope(opts, facts, request, parent, call);
     // Called inside then(), so a handler that throws synchronously (a plain function, not
-    // `async`) is answered with its status like one that rejects, not left to grpc-js.
+    // `async`) is answered with its status like one that rejects, not left to the server.
     Promise.resolve()
       .then(() => {
         if (bad !== undefined) throw malformedError(service, method, bad);
-        return scope.run(() => handler(request, scope.ctx));
+        return scope.run(() => handler(request, scope));
       })
       .then(
         (res: unknown) => {
           scope.noteAnswer(res);
           scope.finish(undefined);
-          callback(null, res);
+          done(null, res);
         },
-        (e: unknown) => {
-          const { code, details } = scope.finish(e);
-          callback({ code, details, metadata: new Metadata() });
-        },
+        (e: unknown) => done(scope.finish(e)),
       );
+  };
+}
+
+/** The trace context a grpc-js call's metadata carries. */
+function parentOf(md: Metadata): Context {
+  return propagation.extract(context.active(), md, METADATA_GETTER);
+}
+
+function wrapUnary(serve: UnaryServe) {
+  return (call: ServerUnaryCall<object, unknown>, callback: sendUnaryData<unknown>): void => {
+    serve(call.request, parentOf(call.metadata), call, (st, res) => {
+      if (st === null) callback(null, res);
+      else callback({ code: st.code, details: st.details, metadata: new Metadata() });
+    });
   };
 }
 
@@ -339,13 +360,13 @@ function wrapStream(opts: InstrumentOptions, service: string, method: string, ha
   return (call: ServerWritableStream<object, unknown>): void => {
     const bad = malformedReason(call.request);
     const request: object = bad === undefined ? call.request : {};
-    const scope = new CallScope(opts, facts, request, call.metadata, call);
+    const scope = new CallScope(opts, facts, request, parentOf(call.metadata), call);
     void scope.run(async () => {
       try {
         if (bad !== undefined) throw malformedError(service, method, bad);
         // Inside the try: a handler that throws synchronously (before returning its
         // iterable) is answered with its status too.
-        for await (const msg of handler(request, scope.ctx)) {
+        for await (const msg of handler(request, scope)) {
           if (scope.cancelled) break;
           if (!call.write(msg)) await new Promise((r) => call.once('drain', r));
         }
@@ -363,17 +384,31 @@ export function unimplementedMessage(service: string, method: string): string {
   return `sandlot: ${shortName(service)}/${method} is not implemented yet`;
 }
 
+/** A unary method as the lean path (src/cri/unary-streams.ts) serves it. */
+export interface UnaryRoute {
+  /** `/runtime.v1.RuntimeService/ListPodSandbox` … */
+  path: string;
+  /** The method's request decoder (from tolerantDefinition: never throws). */
+  decode: (buf: Buffer) => object;
+  encode: (answer: unknown) => Buffer;
+  serve: UnaryServe;
+}
+
+export interface ServiceImplementation {
+  /** For grpc-js's addService: every method. */
+  grpc: UntypedServiceImplementation;
+  /** The unary methods again, served by the same decorator, for the lean path. */
+  unary: UnaryRoute[];
+}
+
 /**
- * Builds the grpc-js implementation of one service: every method of the definition is
- * registered, with the handler from `handlers` or an UNIMPLEMENTED answer.
+ * Builds the implementation of one service: every method of the definition (pass it
+ * through tolerantDefinition first) is registered, with the handler from `handlers` or
+ * an UNIMPLEMENTED answer.
  */
-export function implementService(
-  opts: InstrumentOptions,
-  serviceName: string,
-  definition: ServiceDefinition,
-  handlers: HandlerSet,
-): UntypedServiceImplementation {
+export function implementService(opts: InstrumentOptions, serviceName: string, definition: ServiceDefinition, handlers: HandlerSet): ServiceImplementation {
   const impl: UntypedServiceImplementation = {};
+  const unary: UnaryRoute[] = [];
   for (const [name, def] of Object.entries(definition)) {
     const method = name;
     if (def.responseStream) {
@@ -385,8 +420,12 @@ export function implementService(
       impl[name] = wrapStream(opts, serviceName, method, h);
     } else {
       const h: AnyUnaryHandler = unaryHandlerOf(handlers, method) ?? (() => Promise.reject(new UnimplementedError(unimplementedMessage(serviceName, method))));
-      impl[name] = wrapUnary(opts, serviceName, method, h);
+      const serve = unaryServe(opts, serviceName, method, h);
+      impl[name] = wrapUnary(serve);
+      if (!def.requestStream) {
+        unary.push({ path: def.path, decode: (buf) => def.requestDeserialize(buf) as object, encode: (v) => def.responseSerialize(v), serve });
+      }
     }
   }
-  return impl;
+  return { grpc: impl, unary };
 }

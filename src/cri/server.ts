@@ -1,7 +1,9 @@
 // The CRI gRPC server on a unix socket. Connections are accepted by a plain net.Server,
 // opened (src/cri/connection-opener.ts: the socket itself, or the AuthorityFront over it
-// for Go clients that send the socket path as :authority) and injected into grpc-js.
-import { Server, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
+// for Go clients that send the socket path as :authority) and injected into grpc-js,
+// whose HTTP/2 sessions carry every call. Unary calls are read and answered by the lean
+// path (src/cri/unary-streams.ts), the rest by grpc-js.
+import { Server, ServerCredentials, type ConnectionInjector, type ServiceDefinition } from '@grpc/grpc-js';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -10,9 +12,11 @@ import type { Logger } from 'pino';
 import { errnoCode, FailedPreconditionError } from '../errors.js';
 import { openConnection } from './connection-opener.js';
 import type { HandlerSet } from './handler-types.js';
-import { implementService, InflightCalls, tolerantDefinition, type InstrumentOptions } from './instrument.js';
+import { tapInjectorStreams } from './grpc-stream-tap.js';
+import { implementService, InflightCalls, tolerantDefinition, type InstrumentOptions, type UnaryRoute } from './instrument.js';
 import { loadCriServices, type CriServices } from './proto.js';
 import type { ExtraService } from './sandlot-images.js';
+import { UnaryStreams } from './unary-streams.js';
 
 export const SOCKET_MODE = 0o660;
 const PROBE_TIMEOUT_MS = 2000;
@@ -33,6 +37,11 @@ export interface CriServerOptions extends InstrumentOptions {
   extraServices?: ExtraService[];
   /** The CRI definitions, when the caller loaded them already (loadApiServices); else loaded here. */
   services?: CriServices;
+  /**
+   * Who serves unary calls: the lean path (the default) or grpc-js's own, kept so that
+   * tests can check both put the same bytes on the wire.
+   */
+  unaryPath?: 'lean' | 'grpc-js';
 }
 
 /** Thrown when another live server already answers on the socket. */
@@ -87,27 +96,38 @@ export class CriServer {
   private readonly socketPath: string;
   private readonly sockets = new Set<net.Socket>();
   private readonly inflight = new InflightCalls();
+  private readonly unary: UnaryStreams;
 
   private constructor(opts: CriServerOptions) {
     this.log = opts.log;
     this.socketPath = opts.socketPath;
     const services = opts.services ?? loadCriServices();
     const instrument = { ...opts, inflight: this.inflight };
-    this.grpc.addService(
-      tolerantDefinition(services.RuntimeService),
-      implementService(instrument, 'RuntimeService', services.RuntimeService, opts.runtimeHandlers),
-    );
-    this.grpc.addService(tolerantDefinition(services.ImageService), implementService(instrument, 'ImageService', services.ImageService, opts.imageHandlers));
-    for (const extra of opts.extraServices ?? []) {
-      this.grpc.addService(tolerantDefinition(extra.definition), implementService(instrument, extra.name, extra.definition, extra.handlers));
-    }
+    const unary: UnaryRoute[] = [];
+    const serve = (name: string, definition: ServiceDefinition, handlers: HandlerSet): void => {
+      const tolerant = tolerantDefinition(definition);
+      const impl = implementService(instrument, name, tolerant, handlers);
+      this.grpc.addService(tolerant, impl.grpc);
+      unary.push(...impl.unary);
+    };
+    serve('RuntimeService', services.RuntimeService, opts.runtimeHandlers);
+    serve('ImageService', services.ImageService, opts.imageHandlers);
+    for (const extra of opts.extraServices ?? []) serve(extra.name, extra.definition, extra.handlers);
     this.injector = this.grpc.createConnectionInjector(ServerCredentials.createInsecure());
+    // Unary calls take the lean path; streaming and unknown methods stay with grpc-js.
+    this.unary = new UnaryStreams({ routes: unary, maxReceiveBytes: MAX_MESSAGE_BYTES });
+    if (opts.unaryPath !== 'grpc-js') tapInjectorStreams(this.grpc, this.unary.take);
     this.listener = net.createServer((sock) => this.accept(sock));
   }
 
   /** CRI calls begun since the start (in flight or done). */
   get callsStarted(): number {
     return this.inflight.started;
+  }
+
+  /** Unary calls served by the lean path (src/cri/unary-streams.ts) rather than grpc-js. */
+  get unaryStreamsTaken(): number {
+    return this.unary.taken;
   }
 
   /** Calls being served now. */
