@@ -21,6 +21,29 @@ export function traceFields(): Record<string, string> {
   return { trace_id: sc.traceId, span_id: sc.spanId, trace_flags: `0${sc.traceFlags.toString(16)}`.slice(-2) };
 }
 
+/** A field of an ISO 8601 time: two digits, three for milliseconds. */
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/**
+ * The time as Date.prototype.toISOString writes it (2026-12-07T19:33:00.123Z), from the
+ * UTC fields. toISOString itself first looks up the local time zone's display name,
+ * though an ISO time never shows it: the first call has ICU load its time-zone name
+ * tables, ~1 MiB of node's pages resident in every daemon from its first log line on
+ * (issue 13: /proc/PID/pagemap, and a perf trace of the page faults in ICU's data).
+ */
+export function utcIsoTime(ms: number): string {
+  const d = new Date(ms);
+  const date = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  return `${date}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}Z`;
+}
+
+/** pino's stdTimeFunctions.isoTime, through utcIsoTime. */
+function isoTime(): string {
+  return `,"time":"${utcIsoTime(Date.now())}"`;
+}
+
 export interface LoggerOptions {
   /** Readable lines instead of JSON; by default when stderr is a terminal. */
   pretty?: boolean;
@@ -32,7 +55,7 @@ export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logg
     {
       level,
       base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
       mixin: traceFields,
     },
