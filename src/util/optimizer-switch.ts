@@ -1,6 +1,6 @@
 // TurboFan on only while image work runs (issue 13). The daemon starts with --no-opt
 // (src/config/node-flags.ts): an idle daemon and its pod lifecycle run on the
-// interpreter and Sparkplug for the same CPU, and TurboFan's own code pages and
+// interpreter for the same CPU, and TurboFan's own code pages and
 // optimized code are never paged in. A pull's and an archive import's JavaScript is
 // different: fzstd decompresses zstd layers in JavaScript, 7-8x slower without TurboFan
 // (30 MB: 0.45-0.6 s CPU with it, 3.3-4.1 s without). So while such work is in flight
