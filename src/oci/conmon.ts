@@ -72,6 +72,11 @@ export async function readExitFile(exitDir: string, id: string): Promise<number 
 }
 
 /** What signalling a container's init through its pidfd did. */
+/** A signal's number from its name ("SIGTERM") or a number as text; undefined when unknown. */
+export function signalNumber(signal: string): number | undefined {
+  return /^\d+$/.test(signal) ? Number(signal) : os.constants.signals[signal as NodeJS.Signals];
+}
+
 export type InitSignalled = 'sent' | 'gone' | 'not-conmon-child';
 
 /**
@@ -84,7 +89,7 @@ export type InitSignalled = 'sent' | 'gone' | 'not-conmon-child';
  * conmon (the caller asks the runtime). `signal` is a name ("SIGTERM") or a number.
  */
 export function signalContainerInit(pid: number, conmonPid: number, signal: string): InitSignalled {
-  const signo = /^\d+$/.test(signal) ? Number(signal) : os.constants.signals[signal as NodeJS.Signals];
+  const signo = signalNumber(signal);
   if (signo === undefined || pid <= 0 || conmonPid <= 0) return 'not-conmon-child';
   const pidfd = openPidfd(pid);
   if (pidfd === undefined) return 'gone';

@@ -210,3 +210,65 @@ export async function waitsOnExecFifo(dir: string): Promise<boolean> {
   const text = await fsp.readFile(path.join(dir, STATE_FILE), 'utf8').catch(() => '');
   return parseRuncState(text) !== undefined;
 }
+
+/** The name (comm) runc gives a container's init until it executes the container's program. */
+export const RUNC_INIT_COMM = 'runc:[2:INIT]';
+
+/** After the exec, how long a PID 1 may take to block or catch the signal before it is sent anyway. */
+const HANDLER_WAIT_MS = 100;
+
+/** What /proc/<pid>/status says about receiving `signo`. */
+export interface SignalReadiness {
+  /** Still runc's init (the program not executed yet). */
+  runcInit: boolean;
+  /** PID 1 of its PID namespace (the kernel drops a signal it neither blocks nor catches). */
+  namespaceInit: boolean;
+  /** The signal is blocked (it waits, e.g. for a signalfd) or has a handler. */
+  handled: boolean;
+}
+
+export function parseSignalReadiness(status: string, signo: number): SignalReadiness {
+  const field = (name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1].trim() ?? '';
+  const bit = 1n << BigInt(signo - 1);
+  const has = (name: string): boolean => /^[0-9a-f]+$/i.test(field(name)) && (BigInt(`0x${field(name)}`) & bit) !== 0n;
+  const nspids = field('NSpid').split(/\s+/);
+  return {
+    runcInit: field('Name') === RUNC_INIT_COMM,
+    namespaceInit: nspids.length > 1 && nspids[nspids.length - 1] === '1',
+    handled: has('SigBlk') || has('SigCgt'),
+  };
+}
+
+/**
+ * Waits until a signal `signo` sent to a started container's init would reach its
+ * program (polling /proc/<pid>/status). A start answers once the init has read the exec
+ * fifo, a moment before its execve, and the program then needs a moment to block or
+ * catch signals. As PID 1 of its namespace, a process that does neither has the kernel
+ * drop the signal: sent too early, a StopContainer right after StartContainer lost its
+ * SIGTERM and waited out its whole grace (10 s at 20 pods at once in
+ * bench/vs-containerd.ts, a catatonit container). So: wait while runc's init still runs
+ * (up to `timeoutMs`), then, for a namespace's PID 1, up to HANDLER_WAIT_MS for the
+ * signal to be blocked or caught (a program that never does would drop it whenever it
+ * came). True when the signal would be taken (or the process is gone), false when a
+ * bound ran out (the caller sends it anyway).
+ */
+export async function awaitSignalReady(pid: number, signo: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let executedAt: number | undefined;
+  for (;;) {
+    let status: string;
+    try {
+      status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    } catch {
+      return true; // gone: nothing left to wait for
+    }
+    const r = parseSignalReadiness(status, signo);
+    const now = Date.now();
+    if (!r.runcInit) {
+      if (!r.namespaceInit || r.handled) return true;
+      executedAt ??= now;
+      if (now - executedAt >= HANDLER_WAIT_MS) return false;
+    } else if (now >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}

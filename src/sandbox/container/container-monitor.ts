@@ -7,8 +7,10 @@
 // by the runtime's `features.subcontainerMonitor` (or ContainerManagerOptions.monitorFor
 // in tests). Every monitor keeps the same contract:
 // the exit code lands in `paths.exitFile`, the log in `logPath`.
+import os from 'node:os';
 import { FailedPreconditionError } from '../../errors.js';
-import { signalContainerInit, type Conmon, type ConmonCreateOptions } from '../../oci/conmon.js';
+import { signalContainerInit, signalNumber, type Conmon, type ConmonCreateOptions } from '../../oci/conmon.js';
+import { awaitSignalReady } from '../../oci/exec-fifo.js';
 import type { HookedSpec } from '../../oci/hook-stages.js';
 import type { OciState, RuntimeDriver } from '../../oci/runtime.js';
 import type { LinuxResources } from '../../oci/spec-common.js';
@@ -83,6 +85,12 @@ export function conmonOptions(req: MonitorCreateRequest, driver: RuntimeDriver):
   };
 }
 
+/**
+ * Longest wait for a started init to execute the program before a signal goes anyway:
+ * the execve follows the exec-fifo read at once, so this bounds only a stuck init.
+ */
+const INIT_EXEC_WAIT_MS = 2000;
+
 /** conmon over a runc-compatible CLI: create under conmon, the rest through the driver. */
 export class ConmonMonitor implements ContainerMonitor {
   constructor(private readonly options: { conmon: Conmon; driver: RuntimeDriver }) {}
@@ -105,6 +113,10 @@ export class ConmonMonitor implements ContainerMonitor {
   async kill(id: string, signal: string, options: KillOptions = {}): Promise<void> {
     const { init, ...runtimeOptions } = options;
     if (options.all !== true && init !== undefined) {
+      // A catchable signal must find the program ready for it, not runc's init about to
+      // exec it (exec-fifo.ts awaitSignalReady); SIGKILL ends either.
+      const signo = signalNumber(signal);
+      if (signo !== undefined && signo !== os.constants.signals.SIGKILL) await awaitSignalReady(init.pid, signo, INIT_EXEC_WAIT_MS);
       const signalled = signalContainerInit(init.pid, init.conmonPid, signal);
       if (signalled === 'sent') return;
       if (signalled === 'gone') throw new FailedPreconditionError(`signalling container "${id}" with ${signal}: its process has exited`);

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { defaultConfig } from '../../../src/config/defaults.js';
 import { runCommand, type CommandRunner } from '../../../src/oci/command.js';
-import { Conmon, readExitFile } from '../../../src/oci/conmon.js';
+import { Conmon, readExitFile, signalContainerInit } from '../../../src/oci/conmon.js';
+import { awaitSignalReady, RUNC_INIT_COMM } from '../../../src/oci/exec-fifo.js';
 import { probeContainerId, type RuntimeDriver } from '../../../src/oci/runtime.js';
 import { CliRuntime } from '../../../src/oci/runtime-cli.js';
 import { createRuntime } from '../../../src/oci/runtimes.js';
@@ -148,6 +149,24 @@ test('runc: the probe qualifies it; a created container starts without a runc pr
   assert.deepEqual(r.subcommands, ['start'], 'a started container is answered by `runc start`');
   await r.runtime.kill(m.id, 'SIGKILL');
   await endsCleanly(r, m);
+});
+
+test("runc: a SIGTERM sent right after the start reaches the program, not runc's init about to exec it", { timeout: 120_000 }, async (t) => {
+  const r = await rig(t, 'runc');
+  for (const n of [1, 2, 3]) {
+    const m = await createUnderConmon(r, `term-${n}`);
+    assert.equal(fs.readFileSync(`/proc/${m.pid}/comm`, 'utf8').trimEnd(), RUNC_INIT_COMM, "a created container's init is runc's");
+    await r.runtime.start(m.id);
+    // What StopContainer does (RuncMonitor.kill): wait until catatonit blocks the signal, then send it.
+    assert.equal(await awaitSignalReady(m.pid, os.constants.signals.SIGTERM, 10_000), true);
+    assert.notEqual(fs.readFileSync(`/proc/${m.pid}/comm`, 'utf8').trimEnd(), RUNC_INIT_COMM);
+    assert.equal(signalContainerInit(m.pid, m.conmonPid, 'SIGTERM'), 'sent');
+    // catatonit ends on SIGTERM; had runc's init got it, it would be dropped and the
+    // container would run on (no SIGKILL follows here).
+    await waitFor('the exit file', async () => (await readExitFile(m.exitDir, m.id)) !== undefined);
+    assert.notEqual(await readExitFile(m.exitDir, m.id), 137, 'ended by the SIGTERM, not killed');
+    await endsCleanly(r, m);
+  }
 });
 
 test('runc: an init killed before the start: the error `runc start` gives, no hang, nothing left', { timeout: 120_000 }, async (t) => {

@@ -7,10 +7,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import { mknod, S_IFIFO, spawnProcess, type SpawnedChild } from '../../../native/index.js';
 import { alive, holds, waitFor } from '../../helpers/wait.js';
-import { EXEC_FIFO, isFrozen, parseRuncState, startThroughExecFifo } from '../../../src/oci/exec-fifo.js';
+import {
+  awaitSignalReady,
+  EXEC_FIFO,
+  isFrozen,
+  parseRuncState,
+  parseSignalReadiness,
+  RUNC_INIT_COMM,
+  startThroughExecFifo,
+} from '../../../src/oci/exec-fifo.js';
 import { parseProcStat } from '../../../src/util/proc-stat.js';
 
 test('state.json: the init PID and start time; the v1 freezer before the unified path; nothing without an init', () => {
@@ -122,4 +131,68 @@ test('not a plain created container: the CLI answers (no fifo, a recycled PID, a
   assert.equal(fs.existsSync(frozen.fifo), true, 'the paused container was not touched');
   assert.equal(holds(frozen.fifo), false);
   for (const c of [gone, recycled, dead, frozen]) assert.equal(holds(c.fifo), false);
+});
+
+test("/proc/<pid>/status: runc's init or not, PID 1 of its namespace or not, the signal blocked or caught", () => {
+  const status = (name: string, nspid: string, blk: string, cgt: string): string =>
+    `Name:\t${name}\nState:\tS (sleeping)\nNSpid:\t${nspid}\nSigQ:\t0/63\nSigPnd:\t0000000000000000\nSigBlk:\t${blk}\nSigIgn:\t0000000000000000\nSigCgt:\t${cgt}\n`;
+  const TERM = 15; // bit 14: 0x4000
+  assert.deepEqual(parseSignalReadiness(status(RUNC_INIT_COMM, '4242\t1', '0000000000000000', 'fffffffe7fc1feff'), TERM), {
+    runcInit: true,
+    namespaceInit: true,
+    handled: true,
+  });
+  assert.deepEqual(parseSignalReadiness(status('catatonit', '4242\t1', '0000000000004000', '0000000000000000'), TERM), {
+    runcInit: false,
+    namespaceInit: true,
+    handled: true,
+  });
+  assert.deepEqual(parseSignalReadiness(status('sleep', '4242\t1', '0000000000000000', '0000000000000000'), TERM), {
+    runcInit: false,
+    namespaceInit: true,
+    handled: false,
+  });
+  assert.deepEqual(parseSignalReadiness(status('sh', '4242\t7', '0000000000000000', '0000000000004000'), TERM), {
+    runcInit: false,
+    namespaceInit: false,
+    handled: true,
+  });
+  assert.deepEqual(parseSignalReadiness(status('sleep', '4242', '0000000000000000', '0000000000000000'), TERM), {
+    runcInit: false,
+    namespaceInit: false,
+    handled: false,
+  });
+});
+
+test("awaitSignalReady: waits while the process is runc's init; then ready when it is no namespace init, or blocks or catches the signal; gone is ready", async (t) => {
+  // A process named like runc's init: comm is the basename of the path it was executed by.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-init-exec-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const named = path.join(dir, RUNC_INIT_COMM);
+  fs.symlinkSync('/bin/sh', named);
+  const kids: ChildProcess[] = [];
+  t.after(() => kids.forEach((k) => k.kill('SIGKILL')));
+  // One that execs sleep once a file appears; one that never execs.
+  const go = path.join(dir, 'go');
+  const execing = spawn(named, ['-c', `while [ ! -e ${go} ]; do sleep 0.05; done; exec /bin/sleep 30`], { stdio: 'ignore' });
+  const staying = spawn(named, ['-c', 'while :; do sleep 1; done'], { stdio: 'ignore' });
+  kids.push(execing, staying);
+  await waitFor('the shells to run', () => [execing, staying].every((k) => fs.readFileSync(`/proc/${k.pid}/comm`, 'utf8').trimEnd() === RUNC_INIT_COMM));
+
+  const TERM = os.constants.signals.SIGTERM;
+  assert.equal(await awaitSignalReady(staying.pid!, TERM, 50), false, "still runc's init at the deadline");
+  let answered = false;
+  const waited = awaitSignalReady(execing.pid!, TERM, 30_000).finally(() => (answered = true));
+  // The absence of an answer can only be seen over some time; a busy machine makes it no less true.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(answered, false, "no answer while the process is runc's init");
+  fs.writeFileSync(go, '');
+  // Not PID 1 of a namespace: the default action of SIGTERM ends it, nothing to wait for.
+  assert.equal(await waited, true);
+  assert.equal(fs.readFileSync(`/proc/${execing.pid}/comm`, 'utf8').trimEnd(), 'sleep');
+
+  const reaped = new Promise((resolve) => staying.once('exit', resolve));
+  staying.kill('SIGKILL');
+  await reaped;
+  assert.equal(await awaitSignalReady(staying.pid!, TERM, 50), true, 'a process that is gone has nothing to wait for');
 });
