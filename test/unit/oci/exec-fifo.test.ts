@@ -137,31 +137,15 @@ test("/proc/<pid>/status: runc's init or not, PID 1 of its namespace or not, the
   const status = (name: string, nspid: string, blk: string, cgt: string): string =>
     `Name:\t${name}\nState:\tS (sleeping)\nNSpid:\t${nspid}\nSigQ:\t0/63\nSigPnd:\t0000000000000000\nSigBlk:\t${blk}\nSigIgn:\t0000000000000000\nSigCgt:\t${cgt}\n`;
   const TERM = 15; // bit 14: 0x4000
-  assert.deepEqual(parseSignalReadiness(status(RUNC_INIT_COMM, '4242\t1', '0000000000000000', 'fffffffe7fc1feff'), TERM), {
-    runcInit: true,
-    namespaceInit: true,
-    handled: true,
-  });
-  assert.deepEqual(parseSignalReadiness(status('catatonit', '4242\t1', '0000000000004000', '0000000000000000'), TERM), {
-    runcInit: false,
-    namespaceInit: true,
-    handled: true,
-  });
-  assert.deepEqual(parseSignalReadiness(status('sleep', '4242\t1', '0000000000000000', '0000000000000000'), TERM), {
-    runcInit: false,
-    namespaceInit: true,
-    handled: false,
-  });
-  assert.deepEqual(parseSignalReadiness(status('sh', '4242\t7', '0000000000000000', '0000000000004000'), TERM), {
-    runcInit: false,
-    namespaceInit: false,
-    handled: true,
-  });
-  assert.deepEqual(parseSignalReadiness(status('sleep', '4242', '0000000000000000', '0000000000000000'), TERM), {
-    runcInit: false,
-    namespaceInit: false,
-    handled: false,
-  });
+  // [name, NSpid, SigBlk, SigCgt] → what it says of SIGTERM
+  const cases: [string, string, string, string, { runcInit: boolean; namespaceInit: boolean; handled: boolean }][] = [
+    [RUNC_INIT_COMM, '4242\t1', '0000000000000000', 'fffffffe7fc1feff', { runcInit: true, namespaceInit: true, handled: true }],
+    ['catatonit', '4242\t1', '0000000000004000', '0000000000000000', { runcInit: false, namespaceInit: true, handled: true }],
+    ['sleep', '4242\t1', '0000000000000000', '0000000000000000', { runcInit: false, namespaceInit: true, handled: false }],
+    ['sh', '4242\t7', '0000000000000000', '0000000000004000', { runcInit: false, namespaceInit: false, handled: true }],
+    ['sleep', '4242', '0000000000000000', '0000000000000000', { runcInit: false, namespaceInit: false, handled: false }],
+  ];
+  for (const [name, nspid, blk, cgt, want] of cases) assert.deepEqual(parseSignalReadiness(status(name, nspid, blk, cgt), TERM), want, `${name} ${nspid}`);
 });
 
 test("awaitSignalReady: waits while the process is runc's init; then ready when it is no namespace init, or blocks or catches the signal; gone is ready", async (t) => {
