@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { pino } from 'pino';
 import { StreamingServer, type StreamingServerOptions } from '../../../src/streaming/server.js';
+import { alive } from '../../helpers/wait.js';
 import { HostBackend } from './host-backend.js';
 
 export async function startServer(t: TestContext, extra: Partial<StreamingServerOptions> = {}): Promise<{ server: StreamingServer; backend: HostBackend }> {
@@ -34,20 +35,10 @@ export async function startEchoServer(t: TestContext, tag: string): Promise<numb
   return (srv.address() as net.AddressInfo).port;
 }
 
-/** Polls `cond` until true; fails after `timeoutMs` (generous: the machine is shared). */
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+// The one poll-with-a-deadline of the tests (test/helpers/wait.ts).
+export { waitFor } from '../../helpers/wait.js';
 
+/** Has process `pid` gone (no such process)? */
 export function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
+  return !alive(pid);
 }
