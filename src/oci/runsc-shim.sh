@@ -124,7 +124,8 @@ proxy() {
     if [ "$rc" -eq 0 ] && [ -n "$code" ]; then
       exit "$code"
     fi
-    # wait fails ("urpc method containerManager.Wait failed: EOF") when the sandbox
+    # wait fails ("urpc method containerManager.Wait failed: EOF", or "connection reset
+    # by peer", or "connection refused", by when the sentry died) when the sandbox
     # process died: killed by the host OOM killer at the pod cgroup's limit, or with
     # the pod. Its processes were killed with it: 137, as runc's are when the pod's
     # PID namespace goes. Anything still running is waited for again.
