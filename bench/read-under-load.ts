@@ -19,7 +19,7 @@
 // among the held pods with nothing else running (what bench/vs-containerd.ts measures).
 // The CPU per read is also given net of what the daemon spends with the held pods and no
 // calls (measured over --idle-base seconds just before: timers, exit watchers …).
-// With --round-reader, one more client makes those rounds while the pods cycle (a
+// With --round-reader, the Go client makes those rounds while the pods cycle (a
 // kubelet's relist among pod starts), printed apart from the --readers' figures;
 // --readers 0 leaves it the only reader.
 // With --profile-rounds, the daemon's CPU profile over the quiet rounds alone (its
@@ -37,6 +37,9 @@ import { writeBusyboxLayout } from '../src/image/oci-layout-writer.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import WebSocket from 'ws';
 import { printCpuProfile } from './lib/cpu-profile.js';
+import { GoClient } from './lib/cri-runtime.js';
+import { readRounds } from './lib/read-rounds.js';
+import type { Timings } from './lib/stats.js';
 import { ownCpuMs } from './lib/proc-usage.js';
 
 const BUSYBOX = 'docker.io/library/busybox:latest';
@@ -212,15 +215,15 @@ async function holdPods(d: TestDaemon, logDir: string): Promise<Array<{ pod: str
   return held;
 }
 
-/** --rounds: the List/Status reads one after another (nothing else running, or while pods cycle: --round-reader), until `more()` says stop. */
-async function roundReads(d: TestDaemon, held: Array<{ pod: string; ctr: string }>, more: (i: number) => boolean): Promise<Map<string, number[]>> {
+/** --rounds by this process's grpc-js client (its event loop and GC in each figure): how it compares with the Go client's. */
+async function nodeRoundReads(d: TestDaemon, held: Array<{ pod: string; ctr: string }>, rounds: number): Promise<Map<string, number[]>> {
   const lat = new Map<string, number[]>();
   const timed = async (name: string, fn: () => Promise<unknown>) => {
     const t0 = process.hrtime.bigint();
     await fn();
     (lat.get(name) ?? lat.set(name, []).get(name)!).push(Number(process.hrtime.bigint() - t0) / 1e6);
   };
-  for (let i = 0; more(i); i++) {
+  for (let i = 0; i < rounds; i++) {
     const { pod, ctr } = held[i % held.length];
     await timed('ListPodSandbox', () => d.runtime('ListPodSandbox', {}, 60_000));
     await timed('PodSandboxStatus', () => d.runtime('PodSandboxStatus', { pod_sandbox_id: pod }, 60_000));
@@ -358,29 +361,39 @@ async function main(): Promise<void> {
       known.pods = held.map((h) => h.pod);
       known.ctrs = held.map((h) => h.ctr);
     }
+    const go = new GoClient(d.socket);
     if (ROUNDS > 0 && held.length > 0) {
-      let lat = new Map<string, number[]>();
+      let lat: Timings = {};
       const idle = await idleCpuMsPerS(d, IDLE_BASE_S);
-      const rounds = async () => void (lat = await roundReads(d, held, (i) => i < ROUNDS));
+      const rounds = async () => void (lat = await readRounds(go, held, (i) => i < ROUNDS));
       const cost = await perRead(d, ROUNDS * 4, idle, PROFILE_ROUNDS ? () => profiled(d, rounds) : rounds);
-      console.log(`${ROUNDS} rounds of reads one after another at ${held.length} pods, nothing else running: ${cost}`);
-      printLatencies(lat);
+      console.log(
+        `${ROUNDS} rounds of reads one after another at ${held.length} pods by a Go client (grpc-go, timed in its process), nothing else running: ${cost}`,
+      );
+      printLatencies(new Map(Object.entries(lat)));
+      if (!PROFILE_ROUNDS) {
+        let nodeLat = new Map<string, number[]>();
+        const cost = await perRead(d, ROUNDS * 4, idle, async () => void (nodeLat = await nodeRoundReads(d, held, ROUNDS)));
+        console.log(`the same rounds by this process's grpc-js client: ${cost}`);
+        printLatencies(nodeLat);
+      }
     }
     limit = WARM + CYCLES;
     const started = Date.now();
     const readers = Array.from({ length: READERS }, (_, i) => reader(i));
-    const rounds = ROUND_READER && held.length > 0 ? roundReads(d, held, () => cycling) : undefined;
+    const rounds = ROUND_READER && held.length > 0 ? readRounds(go, held, () => cycling) : undefined;
     await Promise.all(Array.from({ length: PARALLEL }, cycler));
     cycling = false;
     await Promise.all(readers);
     const roundLat = await rounds;
+    await go.close();
     const wall = (Date.now() - started) / 1000;
     console.log(`${CYCLES} ${HANDLER} pod cycles (${failed} failed), ${PARALLEL} at a time, ${READERS} readers, in ${wall.toFixed(1)} s`);
     console.log(`daemon RSS after the cycles: ${rssSplit(pid)}; ${await heapMiB(d)}`);
     printLatencies(lat);
     if (roundLat) {
-      console.log(`rounds of the four reads one after another by one more client while the pods cycled:`);
-      printLatencies(roundLat);
+      console.log(`rounds of the four reads one after another by the Go client while the pods cycled:`);
+      printLatencies(new Map(Object.entries(roundLat)));
     }
     await sleep(IDLE_S * 1000);
     const idleAfter = rssMiB(pid);

@@ -1,7 +1,7 @@
 // One runtime under test as the vs-containerd bench drives it: a CRI socket, the daemon's
 // PID, its per-pod helper processes, and the pod workload both runtimes get the same way
 // (through the gRPC client, or a process per call like crictl).
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,9 @@ export const grpcCaller =
 let criRaw: string | undefined;
 let services: CriServices | undefined;
 
+const criRawBinary = (): string => (criRaw ??= buildGo(CRI_RAW_DIR, 'cri-raw'));
+const runtimeDefs = (): CriServices['RuntimeService'] => (services ??= loadCriServices()).RuntimeService;
+
 /**
  * A fresh `cri-raw` process per call (bench/lib/cri-raw: a Go gRPC client that dials, makes
  * one call and exits, as crictl does): what crictl costs a caller, for both runtimes alike.
@@ -60,8 +63,8 @@ let services: CriServices | undefined;
  * timed call once included the Go build (an 11.8 s RunPodSandbox p95 in a short run).
  */
 export function processCaller(rt: CriRuntime): Caller {
-  const binary = (criRaw ??= buildGo(CRI_RAW_DIR, 'cri-raw'));
-  const defs = (services ??= loadCriServices()).RuntimeService;
+  const binary = criRawBinary();
+  const defs = runtimeDefs();
   return (method, req) => {
     const def = defs[method];
     const body = def.requestSerialize(req);
@@ -78,6 +81,72 @@ export function processCaller(rt: CriRuntime): Caller {
       child.stdin.end(body);
     });
   };
+}
+
+/** One call a GoClient made: its gRPC code, how long grpc-go took (ms), the answer (or the status message). */
+export interface GoCallResult {
+  code: number;
+  ms: number;
+  answer: Buffer;
+}
+
+/**
+ * A long-lived Go gRPC client (`cri-raw SOCKET`, bench/lib/cri-raw) on one connection, the
+ * way the kubelet reads: calls go one after another in the order they are made, each
+ * timed inside the Go process around the call alone. This process's own event loop and
+ * GC (the grpc-js client's figures include them, for both runtimes) are no part of the
+ * figure; calls made without waiting go through back to back.
+ */
+export class GoClient {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly pending: Array<{ resolve: (r: GoCallResult) => void; reject: (e: Error) => void }> = [];
+  private buffered: Buffer = Buffer.alloc(0);
+  private stderr = '';
+
+  constructor(socket: string) {
+    this.child = spawn(criRawBinary(), [socket], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout.on('data', (d: Buffer) => this.onData(d));
+    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.child.once('close', (code) => {
+      const e = new Error(`cri-raw ${socket}: exit ${code}: ${this.stderr.trim()}`);
+      for (const p of this.pending.splice(0)) p.reject(e);
+    });
+  }
+
+  /** Makes one RuntimeService call with the request encoded by the project's CRI proto. */
+  call(method: RuntimeUnaryMethod, req: Record<string, unknown>): Promise<GoCallResult> {
+    const def = runtimeDefs()[method];
+    const body = def.requestSerialize(req);
+    const head = Buffer.alloc(2 + Buffer.byteLength(def.path) + 4);
+    head.writeUInt16BE(Buffer.byteLength(def.path), 0);
+    head.write(def.path, 2);
+    head.writeUInt32BE(body.length, head.length - 4);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+      this.child.stdin.write(Buffer.concat([head, body]));
+    });
+  }
+
+  /** Ends the client (its stdin) and waits for it to exit. */
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    const closed = new Promise((resolve) => this.child.once('close', resolve));
+    this.child.stdin.end();
+    await closed;
+  }
+
+  private onData(d: Buffer): void {
+    this.buffered = this.buffered.length === 0 ? d : Buffer.concat([this.buffered, d]);
+    while (this.buffered.length >= 16) {
+      const length = this.buffered.readUInt32BE(12);
+      if (this.buffered.length < 16 + length) return;
+      const code = this.buffered.readUInt32BE(0);
+      const ms = Number(this.buffered.readBigUInt64BE(4)) / 1e6;
+      const answer = this.buffered.subarray(16, 16 + length);
+      this.buffered = this.buffered.subarray(16 + length);
+      this.pending.shift()?.resolve({ code, ms, answer });
+    }
+  }
 }
 
 export interface Workload {

@@ -1,12 +1,17 @@
 // The vs-containerd phases that measure one runtime at a time: memory with many pods
-// running and List/Status latency among them; one image pull (wall, CPU, peak RSS).
+// running and List/Status latency among them (quiet and while pods start and go); one
+// image pull (wall, CPU, peak RSS).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { grpcCaller, inBatches, removeAllPods, startPod, type CriRuntime, type Workload } from './cri-runtime.js';
+import { GoClient, grpcCaller, inBatches, podLifecycle, removeAllPods, startPod, type CriRuntime, type Workload } from './cri-runtime.js';
+import { readRounds } from './read-rounds.js';
 import { memoryOf, ownCpuMs, peakRssKiB, resetPeakRss, sumMemory, type Memory } from './proc-usage.js';
 import { timed, type Timings } from './stats.js';
 
 const START_CONCURRENCY = 4;
 const READ_ROUNDS = 200;
+/** Pod lifecycles made while the loaded reads go on, and how many at a time. */
+const LOAD_CYCLES = 20;
+const LOAD_CONCURRENCY = 2;
 /** Lets helpers finish starting (and pages settle) before memory is read. */
 const SETTLE_MS = 2000;
 /**
@@ -22,8 +27,12 @@ export interface ScaleFigures {
   idleDaemon: Memory;
   /** Per pod count: daemon alone and daemon + per-pod helpers. */
   levels: Array<{ pods: number; daemon: Memory; runtime: Memory }>;
-  /** Latencies of List/Status calls with the most pods running. */
+  /** Latencies of List/Status calls with the most pods running, as a Go client (bench/lib/read-rounds.ts) sees them. */
   reads: Timings;
+  /** The same reads by the bench's own grpc-js client (its event loop and GC included). */
+  nodeReads: Timings;
+  /** The Go client's reads while more pods start and are removed. */
+  loadedReads: Timings;
   /** Daemon alone after every pod is gone again. */
   idleAfter: Memory;
 }
@@ -35,7 +44,8 @@ async function settledMemory(rt: CriRuntime, waitMs = SETTLE_MS): Promise<{ daem
   return { daemon, runtime: { rssKiB: daemon.rssKiB + helpers.rssKiB, pssKiB: daemon.pssKiB + helpers.pssKiB } };
 }
 
-async function reads(rt: CriRuntime, running: Array<{ pod: string; ctr: string }>): Promise<Timings> {
+/** The grpc-js client of this process: its own event loop and GC are in every figure. */
+async function nodeReads(rt: CriRuntime, running: Array<{ pod: string; ctr: string }>): Promise<Timings> {
   const call = grpcCaller(rt);
   const t: Timings = {};
   for (let i = 0; i < READ_ROUNDS; i++) {
@@ -48,11 +58,37 @@ async function reads(rt: CriRuntime, running: Array<{ pod: string; ctr: string }
   return t;
 }
 
+/**
+ * The reads among the running pods: by a Go client (the figure), by this process's
+ * grpc-js client, and by the Go client again while LOAD_CYCLES more pods start and go
+ * (LOAD_CONCURRENCY at a time): "also while pods start".
+ */
+async function reads(
+  rt: CriRuntime,
+  w: Workload,
+  running: Array<{ pod: string; ctr: string }>,
+): Promise<Pick<ScaleFigures, 'reads' | 'nodeReads' | 'loadedReads'>> {
+  const go = new GoClient(rt.socket);
+  try {
+    const out = { reads: await readRounds(go, running, (i) => i < READ_ROUNDS), nodeReads: await nodeReads(rt, running), loadedReads: {} };
+    let cycling = true;
+    const loaded = readRounds(go, running, () => cycling, out.loadedReads);
+    const call = grpcCaller(rt);
+    const names = Array.from({ length: LOAD_CYCLES }, (_, i) => `load-${i}`);
+    const cycles = inBatches(names, LOAD_CONCURRENCY, (name) => podLifecycle(call, rt, w, {}, name)).finally(() => (cycling = false));
+    // Both settle before either's failure is thrown: no cycle or read goes on behind the teardown.
+    for (const r of await Promise.allSettled([cycles, loaded])) if (r.status === 'rejected') throw r.reason;
+    return out;
+  } finally {
+    await go.close();
+  }
+}
+
 /** Starts pods up to each level (memory at each), reads at the top, removes them all. */
 export async function measureScale(rt: CriRuntime, w: Workload, levels: number[]): Promise<ScaleFigures> {
   const idle = await settledMemory(rt, IDLE_MS);
   const running: Array<{ pod: string; ctr: string }> = [];
-  const out: ScaleFigures = { idleDaemon: idle.daemon, levels: [{ pods: 0, ...idle }], reads: {}, idleAfter: idle.daemon };
+  const out: ScaleFigures = { idleDaemon: idle.daemon, levels: [{ pods: 0, ...idle }], reads: {}, nodeReads: {}, loadedReads: {}, idleAfter: idle.daemon };
   const call = grpcCaller(rt);
   try {
     for (const level of levels) {
@@ -62,7 +98,7 @@ export async function measureScale(rt: CriRuntime, w: Workload, levels: number[]
       });
       out.levels.push({ pods: level, ...(await settledMemory(rt)) });
     }
-    out.reads = await reads(rt, running);
+    Object.assign(out, await reads(rt, w, running));
   } finally {
     await removeAllPods(rt, START_CONCURRENCY);
   }

@@ -1,6 +1,7 @@
 // Prints what bench/vs-containerd.ts measured: the issue-13 table (containerd, sandlot,
 // ratio sandlot ÷ containerd), per-RPC p50/p95, and the one `summary:` line.
 import { LIFECYCLE } from './cri-runtime.js';
+import { READ_RPCS } from './read-rounds.js';
 import { mib, median, ms, percentile, printTable, ratio, type Timings } from './stats.js';
 import type { PullFigures, ScaleFigures } from './vs-phases.js';
 
@@ -42,6 +43,24 @@ function rpcRows(title: string, t: Record<string, Timings>, why = false): void {
   );
 }
 
+/** The reads at the top level by both clients: the Go one (the table's figures) and this process's grpc-js one. */
+function readRows(f: RunFigures, top: number): void {
+  console.log(
+    `\nList/Status at ${top} pods, one after another, by client: Go (grpc-go, timed in its own process: the table's figures) and the bench's grpc-js`,
+  );
+  const rows = READ_RPCS.map((rpc) => {
+    const p = (r: string, k: 'reads' | 'nodeReads', q: number) => ms(percentile(f.scale[r]?.[k][rpc] ?? [], q));
+    return [
+      rpc,
+      `${p(C, 'reads', 50)} / ${p(C, 'reads', 99)}`,
+      `${p(S, 'reads', 50)} / ${p(S, 'reads', 99)}`,
+      `${p(C, 'nodeReads', 50)} / ${p(C, 'nodeReads', 99)}`,
+      `${p(S, 'nodeReads', 50)} / ${p(S, 'nodeReads', 99)}`,
+    ];
+  });
+  printTable(['RPC (p50 / p99)', 'containerd, Go', 'sandlot, Go', 'containerd, grpc-js', 'sandlot, grpc-js'], rows);
+}
+
 const level = (f: ScaleFigures | undefined, pods: number) => f?.levels.find((l) => l.pods === pods);
 
 function mainRows(f: RunFigures, levels: number[]): Row[] {
@@ -62,10 +81,15 @@ function mainRows(f: RunFigures, levels: number[]): Row[] {
   }
   rows.push([`daemon RSS idle after the ${levels.at(-1)} pods are gone`, f.scale[C]?.idleAfter.rssKiB ?? NaN, f.scale[S]?.idleAfter.rssKiB ?? NaN, mib]);
   const top = levels.at(-1)!;
-  for (const rpc of ['ListPodSandbox', 'PodSandboxStatus', 'ListContainers', 'ContainerStatus']) {
+  for (const rpc of READ_RPCS) {
     const [c, s] = [f.scale[C]?.reads[rpc] ?? [], f.scale[S]?.reads[rpc] ?? []];
     rows.push([`at ${top} pods: ${rpc} p50`, percentile(c, 50), percentile(s, 50), ms]);
     rows.push([`at ${top} pods: ${rpc} p99`, percentile(c, 99), percentile(s, 99), ms]);
+  }
+  for (const rpc of READ_RPCS) {
+    const [c, s] = [f.scale[C]?.loadedReads[rpc] ?? [], f.scale[S]?.loadedReads[rpc] ?? []];
+    rows.push([`at ${top} pods, pods starting: ${rpc} p50`, percentile(c, 50), percentile(s, 50), ms]);
+    rows.push([`at ${top} pods, pods starting: ${rpc} p99`, percentile(c, 99), percentile(s, 99), ms]);
   }
   const pull = (r: string, k: keyof PullFigures) => median((f.pulls[r]?.small ?? []).map((p) => p[k]));
   const big = (r: string, k: keyof PullFigures) => f.pulls[r]?.big?.[k] ?? NaN;
@@ -78,6 +102,7 @@ function mainRows(f: RunFigures, levels: number[]): Row[] {
 }
 
 export function report(f: RunFigures, levels: number[]): void {
+  const top = levels.at(-1)!;
   console.log(`\nsandlot vs containerd: ${f.pods} pods, ${f.reps} alternating repetitions, runc, ${f.perCallPods} pods per process-per-call run`);
   console.log(
     '(process per call: crictl is not in Debian; a fresh bench/lib/cri-raw per RPC, a Go gRPC client that dials, calls once and exits, stands in for it, for both runtimes)\n',
@@ -86,11 +111,11 @@ export function report(f: RunFigures, levels: number[]): void {
     ['figure', 'containerd', 'sandlot', 'sandlot ÷ containerd'],
     mainRows(f, levels).map(([name, c, s, fmt]) => [name, fmt(c), fmt(s), ratio(s, c)]),
   );
+  readRows(f, top);
   rpcRows(`per RPC, one after another (${f.reps} × ${f.pods} pods)`, f.seq, true);
   rpcRows(`per RPC, ${f.pods} at once (${f.reps} reps)`, f.par);
   rpcRows(`per RPC, a process per call (${f.reps} × ${f.perCallPods} pods)`, f.perCall);
   const r = (x: number, y: number): string => (Number.isFinite(x / y) ? `${(x / y).toFixed(2)}×` : 'n/a');
-  const top = levels.at(-1)!;
   const s = f.scale[S];
   const listP99 = Math.max(...['ListPodSandbox', 'PodSandboxStatus', 'ListContainers'].map((k) => percentile(s?.reads[k] ?? [], 99)));
   const rss = (n: string) => level(f.scale[n], Math.min(20, top))?.runtime.rssKiB ?? NaN;
