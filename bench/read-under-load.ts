@@ -24,10 +24,11 @@
 // --readers 0 leaves it the only reader.
 // With --profile-rounds, the daemon's CPU profile over the quiet rounds alone (its
 // inspector opened on a free port with SIGUSR1) is printed: where a read's time goes
-// (the profiler's own cost makes that run's CPU and latency figures not comparable).
+// (the profiler's own cost makes that run's CPU and latency figures not comparable);
+// --profile-file keeps it (for Chrome DevTools or a closer look).
 // --node-arg passes a Node flag to the daemon (A/B of a V8 flag; `--cpu-prof` …).
 //   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc] [--warm 5] [--idle 10] [--live-heap]
-//     [--hold 100] [--rounds 200] [--idle-base 3] [--round-reader] [--profile-rounds] [--node-arg FLAG …]
+//     [--hold 100] [--rounds 200] [--idle-base 3] [--round-reader] [--profile-rounds] [--profile-file F] [--node-arg FLAG …]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,11 +39,11 @@ import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import WebSocket from 'ws';
 import { printCpuProfile } from './lib/cpu-profile.js';
 import { GoClient } from './lib/cri-runtime.js';
+import { BUSYBOX, holdPods } from './lib/held-pods.js';
 import { readRounds } from './lib/read-rounds.js';
 import type { Timings } from './lib/stats.js';
 import { ownCpuMs } from './lib/proc-usage.js';
 
-const BUSYBOX = 'docker.io/library/busybox:latest';
 const { values } = parseArgs({
   options: {
     cycles: { type: 'string', default: '40' },
@@ -57,6 +58,7 @@ const { values } = parseArgs({
     'idle-base': { type: 'string', default: '3' },
     'round-reader': { type: 'boolean', default: false },
     'profile-rounds': { type: 'boolean', default: false },
+    'profile-file': { type: 'string' },
     'node-arg': { type: 'string', multiple: true, default: [] },
   },
 });
@@ -74,8 +76,6 @@ const ROUND_READER = values['round-reader'] === true;
 const PROFILE_ROUNDS = values['profile-rounds'] === true;
 // A free inspector port, so that SIGUSR1 (--profile-rounds) opens it where no other process listens.
 const NODE_ARGS = [...(values['node-arg'] ?? []), ...(values['profile-rounds'] === true ? ['--inspect-port=0'] : [])];
-/** Pods started at once for --hold. */
-const HOLD_CONCURRENCY = 4;
 
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -135,6 +135,7 @@ async function profiled(d: TestDaemon, fn: () => Promise<void>): Promise<void> {
   ws.close();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-prof-'));
   fs.writeFileSync(path.join(dir, 'rounds.cpuprofile'), JSON.stringify(profile));
+  if (values['profile-file'] !== undefined) fs.copyFileSync(path.join(dir, 'rounds.cpuprofile'), values['profile-file']);
   printCpuProfile(dir, 30);
   fs.rmSync(dir, { recursive: true, force: true });
 }
@@ -186,33 +187,6 @@ function printLatencies(lat: Map<string, number[]>): void {
       `  ${name.padEnd(20)} n=${String(xs.length).padStart(5)}  p50 ${quantile(xs, 0.5).toFixed(2)} ms  p99 ${quantile(xs, 0.99).toFixed(2)} ms  max ${xs[xs.length - 1].toFixed(1)} ms`,
     );
   }
-}
-
-/** One pod with a running container, kept (--hold). */
-async function startHeldPod(d: TestDaemon, logDir: string, name: string): Promise<{ pod: string; ctr: string }> {
-  const config = {
-    metadata: { name, uid: `uid-${name}`, namespace: 'sandlot-bench', attempt: 0 },
-    hostname: name,
-    log_directory: path.join(logDir, name),
-    labels: { app: name },
-    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
-  };
-  const pod = String((await d.runtime('RunPodSandbox', { config, runtime_handler: HANDLER }, 120_000)).pod_sandbox_id);
-  const ctrConfig = { metadata: { name: 'c', attempt: 0 }, image: { image: BUSYBOX }, command: ['/bin/sh', '-c', 'sleep 3600'], log_path: 'c.log' };
-  const ctr = String((await d.runtime('CreateContainer', { pod_sandbox_id: pod, config: ctrConfig, sandbox_config: config }, 120_000)).container_id);
-  await d.runtime('StartContainer', { container_id: ctr }, 120_000);
-  return { pod, ctr };
-}
-
-/** --hold: starts the held pods, HOLD_CONCURRENCY at a time. */
-async function holdPods(d: TestDaemon, logDir: string): Promise<Array<{ pod: string; ctr: string }>> {
-  const held: Array<{ pod: string; ctr: string }> = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < HOLD) held.push(await startHeldPod(d, logDir, `held-${next++}`));
-  };
-  await Promise.all(Array.from({ length: Math.min(HOLD, HOLD_CONCURRENCY) }, worker));
-  return held;
 }
 
 /** --rounds by this process's grpc-js client (its event loop and GC in each figure): how it compares with the Go client's. */
@@ -269,6 +243,8 @@ async function main(): Promise<void> {
   const logDir = path.join(d.dir, 'pod-logs');
   try {
     const pid = d.pid!;
+    // The built daemon (dist/) is what a node runs; under tsx (dist stale) its figures are not comparable.
+    if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('tsx')) console.log('NOT the built daemon: dist/ is stale, run `npx tsc -p tsconfig.json`');
     await sleep(1000); // let start-up settle before the first figure
     console.log(`daemon RSS before: ${rssSplit(pid)}; ${await heapMiB(d)}${await liveHeapMiB(d)}`);
 
@@ -353,7 +329,7 @@ async function main(): Promise<void> {
     await sleep(IDLE_S * 1000);
     const warm = rssMiB(pid);
     console.log(`daemon RSS warm idle (${WARM} cycles, ${IDLE_S} s idle): ${rssSplit(pid)}; ${await heapMiB(d)}`);
-    const held = await holdPods(d, logDir);
+    const held = await holdPods(d, logDir, HANDLER, HOLD);
     if (HOLD > 0) {
       await sleep(2000);
       console.log(`daemon RSS with ${held.length} pods held: ${rssSplit(pid)}; ${await heapMiB(d)}`);
