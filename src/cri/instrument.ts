@@ -16,6 +16,7 @@ import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import { SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
 import { streamHandlerOf, unaryHandlerOf, type AnyStreamHandler, type AnyUnaryHandler, type CallContext, type HandlerSet } from './handler-types.js';
+import { framedSerializer } from './message-encoder.js';
 import { isServerError, statusName, toGrpcStatus } from './status.js';
 
 export interface InstrumentOptions {
@@ -323,21 +324,26 @@ export function unaryServe(opts: InstrumentOptions, service: string, method: str
     const bad = malformedReason(decoded);
     const request: object = bad === undefined ? decoded : {};
     const scope = new CallScope(opts, facts, request, parent, call);
-    // Called inside then(), so a handler that throws synchronously (a plain function, not
-    // `async`) is answered with its status like one that rejects, not left to the server.
-    Promise.resolve()
-      .then(() => {
-        if (bad !== undefined) throw malformedError(service, method, bad);
-        return scope.run(() => handler(request, scope));
-      })
-      .then(
-        (res: unknown) => {
-          scope.noteAnswer(res);
-          scope.finish(undefined);
-          done(null, res);
-        },
-        (e: unknown) => done(scope.finish(e)),
-      );
+    // A handler that throws synchronously (a plain function, not `async`) is answered with
+    // its status like one that rejects, not left to the server. Called at once rather than
+    // from a then() on a resolved promise: that was a promise and a microtask per call.
+    let pending: Promise<unknown>;
+    try {
+      if (bad !== undefined) throw malformedError(service, method, bad);
+      pending = Promise.resolve(scope.run(() => handler(request, scope)));
+    } catch (e: unknown) {
+      // Answered a microtask later, as a rejection is.
+      queueMicrotask(() => done(scope.finish(e)));
+      return;
+    }
+    pending.then(
+      (res: unknown) => {
+        scope.noteAnswer(res);
+        scope.finish(undefined);
+        done(null, res);
+      },
+      (e: unknown) => done(scope.finish(e)),
+    );
   };
 }
 
@@ -390,7 +396,8 @@ export interface UnaryRoute {
   path: string;
   /** The method's request decoder (from tolerantDefinition: never throws). */
   decode: (buf: Buffer) => object;
-  encode: (answer: unknown) => Buffer;
+  /** The answer as one uncompressed gRPC message frame (length prefix and message). */
+  encodeFramed: (answer: unknown) => Buffer;
   serve: UnaryServe;
 }
 
@@ -423,7 +430,8 @@ export function implementService(opts: InstrumentOptions, serviceName: string, d
       const serve = unaryServe(opts, serviceName, method, h);
       impl[name] = wrapUnary(serve);
       if (!def.requestStream) {
-        unary.push({ path: def.path, decode: (buf) => def.requestDeserialize(buf) as object, encode: (v) => def.responseSerialize(v), serve });
+        const encodeFramed = framedSerializer(def.responseSerialize as (value: object) => Buffer);
+        unary.push({ path: def.path, decode: (buf) => def.requestDeserialize(buf) as object, encodeFramed: (v) => encodeFramed(v as object), serve });
       }
     }
   }

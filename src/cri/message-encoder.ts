@@ -4,7 +4,9 @@
 // the first time: each is frozen and never changes. Those fields go after the others;
 // protobuf decoders take fields in any order. The field's bytes of the last message are
 // kept too: a List whose answers are the same objects as the last one's (nothing changed
-// in between, the usual relist) sends them again without touching each answer.
+// in between, the usual relist) sends them again without touching each answer. Callers
+// copy what a serializer returns (into the gRPC frame) and never change it: a List
+// answer may be those kept bytes themselves.
 import protobuf from 'protobufjs';
 import { isMemoizedAnswer } from './answer-memo.js';
 
@@ -23,10 +25,11 @@ function memoizedIn(field: protobuf.Field, v: unknown): object[] | undefined {
   return Array.isArray(v) && v.length > 0 && v.every(isMemoizedAnswer) ? v : undefined;
 }
 
-/** The answers a field held in the last message, and the field's bytes for them. */
+/** The answers a field held in the last message, the field's bytes for them, and those as a gRPC frame once asked for. */
 interface LastField {
   answers: object[];
-  bytes: Uint8Array;
+  bytes: Buffer;
+  framed?: Buffer;
 }
 
 function sameAnswers(a: object[], b: object[]): boolean {
@@ -35,43 +38,99 @@ function sameAnswers(a: object[], b: object[]): boolean {
   return true;
 }
 
-export function messageSerializer(type: protobuf.Type): (value: object) => Buffer {
+/** gRPC's length prefix: a compressed flag (1 byte) and the length (4 bytes, big-endian). */
+const PREFIX_BYTES = 5;
+
+/** `parts` one after another behind the prefix of an uncompressed message: one allocation, one copy. */
+function frame(parts: Buffer[]): Buffer {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = Buffer.allocUnsafe(PREFIX_BYTES + length);
+  out[0] = 0;
+  out.writeUInt32BE(length, 1);
+  let at = PREFIX_BYTES;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+type Serializer = (value: object) => Buffer;
+
+/** The framing variant of each serializer messageSerializer made. */
+const framers = new WeakMap<Serializer, Serializer>();
+
+/**
+ * `serialize`'s message as one uncompressed gRPC frame (prefix and message), what the
+ * lean path sends: for messageSerializer's serializers without an intermediate copy, and
+ * a List answer unchanged since the last is the frame kept then (callers never change it).
+ */
+export function framedSerializer(serialize: Serializer): Serializer {
+  return framers.get(serialize) ?? ((value) => frame([serialize(value)]));
+}
+
+export function messageSerializer(type: protobuf.Type): Serializer {
   const fields = messageFields(type);
-  /** Per message field: each memoized answer's bytes, by answer object. */
-  const kept = fields.map(() => new WeakMap<object, Uint8Array>());
+  /**
+   * Per message field: each memoized answer as that field's bytes (tag, length, message),
+   * by answer object: a Status answer is them as they are, a List answer their concatenation.
+   */
+  const kept = fields.map(() => new WeakMap<object, Buffer>());
   const last: Array<LastField | undefined> = fields.map(() => undefined);
-  const bytesOf = (i: number, answer: object): Uint8Array => {
+  const bytesOf = (i: number, answer: object): Buffer => {
     let b = kept[i].get(answer);
     if (b === undefined) {
-      const t = fields[i].type;
-      b = t.encode(t.fromObject(answer)).finish();
+      const { field, type: t } = fields[i];
+      const w = protobuf.Writer.create();
+      w.uint32((field.id << 3) | 2).bytes(t.encode(t.fromObject(answer)).finish());
+      b = w.finish() as Buffer;
       kept[i].set(answer, b);
     }
     return b;
   };
-  /** The field's bytes (tag, length and message per answer): the last message's when its answers were the same. */
-  const fieldBytes = (i: number, answers: object[]): Uint8Array => {
+  /** The field's bytes for a list of answers: the last message's when its answers were the same. */
+  const listBytes = (i: number, answers: object[]): LastField => {
     const prev = last[i];
-    if (prev !== undefined && sameAnswers(prev.answers, answers)) return prev.bytes;
-    const tag = (fields[i].field.id << 3) | 2;
-    const w = protobuf.Writer.create();
-    for (const a of answers) w.uint32(tag).bytes(bytesOf(i, a));
-    const bytes = w.finish();
-    last[i] = { answers: [...answers], bytes };
-    return bytes;
+    if (prev !== undefined && sameAnswers(prev.answers, answers)) return prev;
+    const next = { answers: [...answers], bytes: Buffer.concat(answers.map((a) => bytesOf(i, a))) };
+    last[i] = next;
+    return next;
   };
-  return (value) => {
+  /**
+   * The message in parts: the encoding of every field but the memoized ones (`head`), and
+   * each memoized field's bytes (`tail`); `list` when the message is a list field alone.
+   */
+  const parts = (value: object): { head: Buffer; tail?: Buffer[]; list?: LastField } => {
     if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
     let rest: Record<string, unknown> | undefined;
-    let tail: Uint8Array[] | undefined;
-    fields.forEach(({ field }, i) => {
-      const answers = memoizedIn(field, (value as Record<string, unknown>)[field.name]);
-      if (answers === undefined) return;
+    let tail: Buffer[] | undefined;
+    let list: LastField | undefined;
+    for (let i = 0; i < fields.length; i++) {
+      const name = fields[i].field.name;
+      const answers = memoizedIn(fields[i].field, (value as Record<string, unknown>)[name]);
+      if (answers === undefined) continue;
+      // Unset rather than deleted (fromObject skips a null field): a delete would turn the copy into a slow dictionary.
       rest ??= { ...value };
-      delete rest[field.name];
-      (tail ??= []).push(fieldBytes(i, answers));
-    });
+      rest[name] = undefined;
+      if (answers.length === 1) (tail ??= []).push(bytesOf(i, answers[0]));
+      else {
+        list = listBytes(i, answers);
+        (tail ??= []).push(list.bytes);
+      }
+    }
     const head = type.encode(type.fromObject(rest ?? value)).finish() as Buffer;
+    return { head, tail, list: head.length === 0 && tail?.length === 1 ? list : undefined };
+  };
+  const serialize: Serializer = (value) => {
+    const { head, tail, list } = parts(value);
+    if (list !== undefined) return list.bytes;
     return tail === undefined ? head : Buffer.concat([head, ...tail]);
   };
+  framers.set(serialize, (value) => {
+    const { head, tail, list } = parts(value);
+    if (list !== undefined) return (list.framed ??= frame([list.bytes]));
+    return tail === undefined ? frame([head]) : frame([head, ...tail]);
+  });
+  return serialize;
 }

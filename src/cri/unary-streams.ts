@@ -78,6 +78,51 @@ function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * The deadlines of the calls in flight, behind one timer. A timer per call (setTimeout
+ * when it comes, clearTimeout when it is answered) cost every read both, for a deadline
+ * (the kubelet's: two minutes) that a read answered from memory never comes near. The
+ * one timer is armed for the earliest deadline and left armed when calls end: when it
+ * fires it refuses the calls whose deadline passed and re-arms for the next. Unref'd: a
+ * call in flight keeps its connection (and so the process) alive, not its deadline.
+ */
+class Deadlines {
+  private readonly calls = new Set<UnaryStreamCall>();
+  private timer: NodeJS.Timeout | undefined;
+  /** performance.now() the timer fires at (Infinity: not armed). */
+  private at = Infinity;
+
+  add(call: UnaryStreamCall): void {
+    this.calls.add(call);
+    if (call.deadline < this.at) this.arm(call.deadline);
+  }
+
+  delete(call: UnaryStreamCall): void {
+    this.calls.delete(call);
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.at = at;
+    this.timer = setTimeout(this.fire, Math.max(0, at - performance.now()));
+    this.timer.unref();
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    this.at = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const call of this.calls) {
+      if (call.deadline <= now) {
+        this.calls.delete(call);
+        call.expire();
+      } else if (call.deadline < next) next = call.deadline;
+    }
+    if (next !== Infinity) this.arm(next);
+  };
+}
+
 export interface UnaryStreamsOptions {
   routes: UnaryRoute[];
   /** The largest request message taken (its length prefix, and after decompression). */
@@ -87,6 +132,7 @@ export interface UnaryStreamsOptions {
 export class UnaryStreams {
   private readonly routes = new Map<string, UnaryRoute>();
   private readonly maxReceiveBytes: number;
+  private readonly deadlines = new Deadlines();
   private served = 0;
 
   constructor(opts: UnaryStreamsOptions) {
@@ -107,7 +153,7 @@ export class UnaryStreams {
     const type = headers['content-type'];
     if (type === undefined || !type.startsWith('application/grpc')) return false; // grpc-js answers 415
     this.served += 1;
-    new UnaryStreamCall(route, stream, headers, this.maxReceiveBytes).start();
+    new UnaryStreamCall(route, stream, headers, this.maxReceiveBytes, this.deadlines).start();
     return true;
   };
 }
@@ -122,13 +168,15 @@ class UnaryStreamCall implements CancellableCall {
   /** Bytes (prefix included) of the message being read, once its prefix is in. */
   private need = 0;
   private message: Buffer | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** performance.now() the call's deadline passes at (Infinity: none). */
+  deadline = Infinity;
 
   constructor(
     private readonly route: UnaryRoute,
     private readonly stream: ServerHttp2Stream,
     private readonly headers: IncomingHttpHeaders,
     private readonly maxBytes: number,
+    private readonly deadlines: Deadlines,
   ) {}
 
   start(): void {
@@ -155,7 +203,13 @@ class UnaryStreamCall implements CancellableCall {
       return;
     }
     const ms = (Number(m[1]) * UNIT_MS[m[2]]) | 0;
-    this.timer = setTimeout(() => this.refuse(Status.DEADLINE_EXCEEDED, 'Deadline exceeded'), ms);
+    this.deadline = performance.now() + ms;
+    this.deadlines.add(this);
+  }
+
+  /** The deadline passed (Deadlines calls it). */
+  expire(): void {
+    this.refuse(Status.DEADLINE_EXCEEDED, 'Deadline exceeded');
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -232,17 +286,13 @@ class UnaryStreamCall implements CancellableCall {
       this.refuse(st.code, st.details);
       return;
     }
-    let body: Buffer;
+    let framed: Buffer;
     try {
-      body = this.route.encode(answer);
+      framed = this.route.encodeFramed(answer);
     } catch {
       this.refuse(Status.INTERNAL, 'Error serializing response');
       return;
     }
-    const framed = Buffer.allocUnsafe(PREFIX_BYTES + body.length);
-    framed[0] = 0;
-    framed.writeUInt32BE(body.length, 1);
-    body.copy(framed, PREFIX_BYTES);
     this.end();
     const s = this.stream;
     s.respond(ANSWER_HEADERS, WAIT_FOR_TRAILERS);
@@ -267,7 +317,7 @@ class UnaryStreamCall implements CancellableCall {
   private end(): void {
     this.ended = true;
     this.chunks = [];
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.deadline !== Infinity) this.deadlines.delete(this);
     if (!this.cancelled) {
       this.cancelled = true;
       this.onCancel?.();

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AnswerMemo, isMemoizedAnswer } from '../../../src/cri/answer-memo.js';
+import { framedSerializer } from '../../../src/cri/message-encoder.js';
 import { loadCriServices } from '../../../src/cri/proto.js';
 
 interface FakeRecord {
@@ -126,4 +127,35 @@ test('a List sent again with the same answers is the same bytes; with one answer
   assert.ok(list.responseSerialize({ items: gone.map((r) => memo.of(r)) }).equals(plainOf(gone)));
   // Back to an earlier list: its answers' bytes are still kept, and the field is the earlier list's.
   assert.ok(list.responseSerialize({ items: recs.map((r) => memo.of(r)) }).equals(first));
+});
+
+test('the framed serializer sends what the serializer does behind an uncompressed gRPC prefix, for lists, statuses and plain answers', () => {
+  const prefixed = (b: Buffer) => {
+    const p = Buffer.alloc(5);
+    p.writeUInt32BE(b.length, 1);
+    return Buffer.concat([p, b]);
+  };
+  const framedList = framedSerializer(list.responseSerialize as (v: object) => Buffer);
+  const framedStatus = framedSerializer(status.responseSerialize as (v: object) => Buffer);
+  const memo = new AnswerMemo(podSandbox);
+  const recs = ['a1', 'b2'].map((id) => record(id));
+  const memoized = () => ({ items: recs.map((r) => memo.of(r)) });
+  const once = framedList(memoized());
+  assert.ok(once.equals(prefixed(list.responseSerialize({ items: recs.map(podSandbox) }))));
+  // The same answers again (the usual relist): the same frame.
+  assert.ok(framedList(memoized()).equals(once));
+  // One answer alone, a status with plain fields beside it, a plain list, an empty one.
+  assert.ok(framedList({ items: [memo.of(recs[0])] }).equals(prefixed(list.responseSerialize({ items: [podSandbox(recs[0])] }))));
+  const statusMemo = new AnswerMemo((r: FakeRecord) => ({ id: r.id, state: 'SANDBOX_READY', created_at: r.createdAt, labels: r.labels }));
+  const answer = { status: statusMemo.of(recs[0]), info: { k: 'v' }, timestamp: '1733560000999999999' };
+  assert.ok(framedStatus(answer).equals(prefixed(status.responseSerialize(answer))));
+  assert.deepEqual(
+    status.responseDeserialize(framedStatus(answer).subarray(5)),
+    status.responseDeserialize(status.responseSerialize({ ...answer, status: { ...answer.status } })),
+  );
+  assert.ok(framedList({ items: recs.map(podSandbox) }).equals(prefixed(list.responseSerialize({ items: recs.map(podSandbox) }))));
+  assert.ok(framedList({ items: [] }).equals(Buffer.alloc(5)));
+  // A serializer this module did not make is framed around its output.
+  const other = (v: object) => Buffer.from(JSON.stringify(v));
+  assert.ok(framedSerializer(other)({ a: 1 }).equals(prefixed(Buffer.from('{"a":1}'))));
 });

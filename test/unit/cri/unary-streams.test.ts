@@ -265,6 +265,29 @@ test('a deadline that passes answers DEADLINE_EXCEEDED and aborts the handler; t
   await waitFor('no call left in flight', () => server.callsInFlight === 0);
 });
 
+test('deadlines of calls in flight each pass at their own time, the later one set first; an answered call has none left', async (t) => {
+  const { server, socketPath, seen } = await startServer(t, 'lean');
+  const started = performance.now();
+  const ended: Record<string, number> = {};
+  const call = (name: string, timeout: string, body: Buffer, path = '/runtime.v1.RuntimeService/Status') =>
+    rawCall(socketPath, { path, headers: { 'grpc-timeout': timeout }, body: [frame(body)] }).then((a) => {
+      ended[name] = performance.now() - started;
+      return grpcStatus(a);
+    });
+  const late = call('late', '600m', Buffer.alloc(0));
+  await waitFor('the late call reached its handler', () => server.callsInFlight === 1);
+  const early = call('early', '100m', Buffer.alloc(0));
+  // Answered at once, well before its deadline: nothing of it is left to expire.
+  const answered = await call('answered', '50m', versionRequest('v'), '/runtime.v1.RuntimeService/Version');
+  assert.equal(answered.code, status.OK);
+  const expired = { code: status.DEADLINE_EXCEEDED, message: 'Deadline exceeded' };
+  assert.deepEqual(await early, expired);
+  assert.deepEqual(await late, expired);
+  assert.ok(ended.early < ended.late, `the earlier deadline passed first (${ended.early.toFixed(0)} vs ${ended.late.toFixed(0)} ms)`);
+  await waitFor('both handlers saw their signal abort', () => seen.aborted === 2);
+  await waitFor('no call left in flight', () => server.callsInFlight === 0);
+});
+
 test('a client that cancels aborts the handler', async (t) => {
   const { server, socketPath, seen } = await startServer(t, 'lean');
   const session = http2.connect('http://localhost', { createConnection: () => net.connect(socketPath) });
