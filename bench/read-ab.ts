@@ -4,12 +4,13 @@
 // side, N pods held in each. Then --reps times, in rotating order, --rounds rounds of
 // ListPodSandbox, PodSandboxStatus, ListContainers, ContainerStatus by a Go client
 // (bench/lib/read-rounds.ts) per daemon, after --warm-rounds unmeasured ones (every
-// answer encoded once, as in a kubelet's steady relist). Per daemon and rep: its own
-// CPU per read (utime+stime over the rounds, children excluded) and p50/p99 of all
-// reads; then medians over the reps and p50/p99 per RPC over all reps. Both daemons are
-// measured in the same minutes, so the load other processes put on the machine falls
-// on both alike. Asserts nothing.
-//   node --import tsx bench/read-ab.ts --baseline /work/main [--hold 100] [--rounds 200] [--reps 5] [--warm-rounds 25] [--handler runc]
+// answer encoded once, as in a kubelet's steady relist). Per daemon and rep: its CPU per
+// read (all its threads, from the scheduler's ns counts; children excluded) and p50/p99
+// of all reads; then medians over the reps, the median of the per-rep ratios to this
+// checkout's daemon (short reps, many: each pair runs within a second or two, so the
+// load other processes put on the machine falls on both alike), and p50/p99 per RPC
+// over all reps. Asserts nothing.
+//   node --import tsx bench/read-ab.ts --baseline /work/main [--hold 100] [--rounds 50] [--reps 20] [--warm-rounds 25] [--handler runc]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +20,7 @@ import { writeBusyboxLayout } from '../src/image/oci-layout-writer.js';
 import { startDaemon, type StartDaemonOptions, type TestDaemon } from '../test/helpers/daemon.js';
 import { GoClient } from './lib/cri-runtime.js';
 import { BUSYBOX, holdPods, type HeldPod } from './lib/held-pods.js';
-import { ownCpuMs } from './lib/proc-usage.js';
+import { threadsCpuMs } from './lib/proc-usage.js';
 import { READ_RPCS, readRounds } from './lib/read-rounds.js';
 import { median, merge, percentile, type Timings } from './lib/stats.js';
 
@@ -40,8 +41,8 @@ interface Target {
 const { values } = parseArgs({
   options: {
     hold: { type: 'string', default: '100' },
-    rounds: { type: 'string', default: '200' },
-    reps: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '50' },
+    reps: { type: 'string', default: '20' },
     'warm-rounds': { type: 'string', default: '25' },
     handler: { type: 'string', default: 'runc' },
     baseline: { type: 'string', multiple: true, default: [] },
@@ -69,8 +70,15 @@ async function main(): Promise<void> {
   try {
     const layout = path.join(layoutRoot, 'busybox');
     await writeBusyboxLayout(layout, BUSYBOX);
-    for (const t of targets) {
-      t.d = await t.start({ built: true, config: { preload_images: [layout], log_level: 'info' } });
+    for (const [i, t] of targets.entries()) {
+      // Each checkout's helper picks its bridge, subnet and cgroup parent from this process's PID
+      // and its own counter: the same for both. Each target gets its own here.
+      const own = {
+        cni_default_bridge: `slab${process.pid % 10000}t${i}`,
+        cni_default_subnet: `10.${200 + i}.${process.pid % 250}.0/24`,
+        default_cgroup_parent: `/sandlot-read-ab-${process.pid}-${i}`,
+      };
+      t.d = await t.start({ built: true, config: { preload_images: [layout], log_level: 'info', ...own } });
       const argv = fs.readFileSync(`/proc/${t.d.pid}/cmdline`, 'utf8').split('\0').join(' ');
       console.log(`${t.name}: ${argv}${argv.includes('tsx') ? '  (NOT a built daemon: its dist/ is stale)' : ''}`);
       t.held = await holdPods(t.d, path.join(t.d.dir, 'pod-logs'), String(values.handler), HOLD);
@@ -81,9 +89,9 @@ async function main(): Promise<void> {
     for (let r = 0; r < REPS; r++) {
       for (let i = 0; i < targets.length; i++) {
         const t = targets[(i + r) % targets.length];
-        const cpu0 = ownCpuMs(t.d!.pid!);
+        const cpu0 = threadsCpuMs(t.d!.pid!);
         const lat = await readRounds(t.go!, t.held, (k) => k < ROUNDS);
-        const cpu = (ownCpuMs(t.d!.pid!) - cpu0) / (ROUNDS * READ_RPCS.length);
+        const cpu = (threadsCpuMs(t.d!.pid!) - cpu0) / (ROUNDS * READ_RPCS.length);
         const pooled = Object.values(lat).flat();
         t.cpuPerRead.push(cpu);
         t.p50.push(percentile(pooled, 50));
@@ -96,9 +104,12 @@ async function main(): Promise<void> {
     }
     console.log(`load after: ${load()}`);
     console.log(`\nmedians of ${REPS} reps (${ROUNDS} rounds × 4 reads each) at ${HOLD} pods, Go client`);
+    const base = targets[0];
     for (const t of targets) {
+      // Paired: rep r of each target ran back to back, so a ratio per rep cancels the load of that moment.
+      const ratio = (k: 'cpuPerRead' | 'p50') => median(t[k].map((v, r) => v / base[k][r])).toFixed(3);
       console.log(
-        `${t.name.padEnd(20)} CPU ${median(t.cpuPerRead).toFixed(3)} ms/read  p50 ${median(t.p50).toFixed(3)} ms  p99 ${median(t.p99).toFixed(2)} ms  | ` +
+        `${t.name.padEnd(20)} (÷ ${base.name}: CPU ${ratio('cpuPerRead')}, p50 ${ratio('p50')}) CPU ${median(t.cpuPerRead).toFixed(3)} ms/read  p50 ${median(t.p50).toFixed(3)} ms  p99 ${median(t.p99).toFixed(2)} ms  | ` +
           READ_RPCS.map((k) => `${k} ${percentile(t.all[k] ?? [], 50).toFixed(2)}/${percentile(t.all[k] ?? [], 99).toFixed(2)}`).join('  '),
       );
     }

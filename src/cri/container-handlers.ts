@@ -248,7 +248,7 @@ export function containerHandlers(containers: ContainerManager): HandlerSet {
   const listed = new AnswerMemo(containerOf);
   const statuses = new AnswerMemo(containerStatusOf);
   const kept = new KeptRecords(containers);
-  const items = async (filter: ContainerFilterMessage | null | undefined) => (await containers.list(parseFilter(filter))).map((r) => listed.of(r));
+  const items = async (filter: ContainerFilterMessage | null | undefined) => listed.list(await containers.list(parseFilter(filter)));
   return {
     unary: {
       async CreateContainer(req) {

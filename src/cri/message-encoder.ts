@@ -7,8 +7,9 @@
 // in between, the usual relist) sends them again without touching each answer. Callers
 // copy what a serializer returns (into the gRPC frame) and never change it: a List
 // answer may be those kept bytes themselves.
+import type { Long } from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
-import { isMemoizedAnswer } from './answer-memo.js';
+import { isMemoizedAnswer, isMemoizedList } from './answer-memo.js';
 
 /** Fields of message type (maps excluded): the ones that may hold memoized answers. */
 function messageFields(type: protobuf.Type): Array<{ field: protobuf.Field; type: protobuf.Type }> {
@@ -22,6 +23,7 @@ function messageFields(type: protobuf.Type): Array<{ field: protobuf.Field; type
 /** The memoized answers a field's value holds, or undefined when it holds anything else (or nothing). */
 function memoizedIn(field: protobuf.Field, v: unknown): object[] | undefined {
   if (!field.repeated) return isMemoizedAnswer(v) ? [v] : undefined;
+  if (isMemoizedList(v)) return v.length > 0 ? v : undefined;
   return Array.isArray(v) && v.length > 0 && v.every(isMemoizedAnswer) ? v : undefined;
 }
 
@@ -33,6 +35,7 @@ interface LastField {
 }
 
 function sameAnswers(a: object[], b: object[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -57,6 +60,18 @@ function frame(parts: Buffer[]): Buffer {
 }
 
 type Serializer = (value: object) => Buffer;
+
+/** protobufjs's Long is the `long` package's (the type the generated message types name). */
+const LongOfProtobuf = protobuf.util.Long as unknown as { fromBits(low: number, high: number, unsigned: boolean): Long };
+
+/**
+ * An int64 field's value as protobufjs's Long, which its fromObject takes as it is: a
+ * decimal string costs it a Long.fromString (a multiplication per digit, each a new
+ * Long) on every message, ~30 µs per PodSandboxStatus in the interpreter.
+ */
+export function int64(v: bigint): Long {
+  return LongOfProtobuf.fromBits(Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n)), false);
+}
 
 /** The framing variant of each serializer messageSerializer made. */
 const framers = new WeakMap<Serializer, Serializer>();
@@ -93,7 +108,8 @@ export function messageSerializer(type: protobuf.Type): Serializer {
   const listBytes = (i: number, answers: object[]): LastField => {
     const prev = last[i];
     if (prev !== undefined && sameAnswers(prev.answers, answers)) return prev;
-    const next = { answers: [...answers], bytes: Buffer.concat(answers.map((a) => bytesOf(i, a))) };
+    // A list AnswerMemo.list made is frozen: kept as it is (the next relist is that same list).
+    const next = { answers: isMemoizedList(answers) ? answers : [...answers], bytes: Buffer.concat(answers.map((a) => bytesOf(i, a))) };
     last[i] = next;
     return next;
   };

@@ -23,6 +23,7 @@ import type { PortMapping as PortMappingMessage } from '../types/cri/runtime/v1/
 import type { RunPodSandboxRequest } from '../types/cri/runtime/v1/RunPodSandboxRequest.js';
 import { AnswerMemo } from './answer-memo.js';
 import { answer, type HandlerSet } from './handler-types.js';
+import { int64 } from './message-encoder.js';
 
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const;
 
@@ -221,7 +222,7 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
   // encoded to (PodManager.get answers a copy today: its status is built each time).
   const listed = new AnswerMemo(podSandbox);
   const statuses = new AnswerMemo(podSandboxStatus);
-  const items = (filter: PodSandboxFilter | null | undefined) => pods.list(parseFilter(filter)).map((r) => listed.of(r));
+  const items = (filter: PodSandboxFilter | null | undefined) => listed.list(pods.list(parseFilter(filter)));
   return {
     unary: {
       async RunPodSandbox(req) {
@@ -246,7 +247,7 @@ export function sandboxHandlers(pods: PodManager): HandlerSet {
             status: statuses.of(r),
             info: {},
             containers_statuses: [],
-            timestamp: (BigInt(Date.now()) * 1_000_000n).toString(),
+            timestamp: int64(BigInt(Date.now()) * 1_000_000n),
           };
           if (req.verbose) {
             res.info = {

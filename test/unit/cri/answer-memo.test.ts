@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AnswerMemo, isMemoizedAnswer } from '../../../src/cri/answer-memo.js';
-import { framedSerializer } from '../../../src/cri/message-encoder.js';
+import { framedSerializer, int64 } from '../../../src/cri/message-encoder.js';
 import { loadCriServices } from '../../../src/cri/proto.js';
 
 interface FakeRecord {
@@ -158,4 +158,32 @@ test('the framed serializer sends what the serializer does behind an uncompresse
   // A serializer this module did not make is framed around its output.
   const other = (v: object) => Buffer.from(JSON.stringify(v));
   assert.ok(framedSerializer(other)({ a: 1 }).equals(prefixed(Buffer.from('{"a":1}'))));
+});
+
+test('an int64 given as int64() is the same bytes as its decimal string', () => {
+  for (const ns of [0n, 1n, 4_294_967_295n, 4_294_967_296n, 1_765_000_000_123_456_789n, 9_223_372_036_854_775_807n, -1n]) {
+    const a = status.responseSerialize({ info: {}, timestamp: int64(ns) });
+    const b = status.responseSerialize({ info: {}, timestamp: ns.toString() });
+    assert.ok(a.equals(b), `${ns}`);
+  }
+});
+
+test('list() answers the same frozen list while the records are the same objects, a new one when one changed, none kept for records not frozen', () => {
+  const memo = new AnswerMemo(podSandbox);
+  const recs = ['a1', 'b2', 'c3'].map((id) => record(id));
+  const first = memo.list([...recs]);
+  assert.ok(Object.isFrozen(first));
+  assert.equal(memo.list([...recs]), first);
+  assert.ok(list.responseSerialize({ items: first }).equals(list.responseSerialize({ items: recs.map(podSandbox) })));
+  const changed = [recs[0], Object.freeze({ ...recs[1], state: 'stopped' as const }), recs[2]];
+  const second = memo.list(changed);
+  assert.notEqual(second, first);
+  assert.equal(second[0], first[0]);
+  assert.ok(list.responseSerialize({ items: second }).equals(list.responseSerialize({ items: changed.map(podSandbox) })));
+  assert.deepEqual(memo.list([]), []);
+  const loose = [{ ...record('d4'), labels: { app: 'd4' } }];
+  const a = memo.list(loose);
+  assert.ok(!Object.isFrozen(a) && a.every((m) => !isMemoizedAnswer(m)));
+  loose[0].state = 'stopped';
+  assert.equal(memo.list(loose)[0].state, 'SANDBOX_NOTREADY');
 });
