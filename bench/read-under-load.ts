@@ -25,10 +25,11 @@
 // With --profile-rounds, the daemon's CPU profile over the quiet rounds alone (its
 // inspector opened on a free port with SIGUSR1) is printed: where a read's time goes
 // (the profiler's own cost makes that run's CPU and latency figures not comparable);
-// --profile-file keeps it (for Chrome DevTools or a closer look).
+// --profile-file keeps it (for Chrome DevTools or a closer look). --profile-cycles does the
+// same over the measured pod cycles (what holds the event loop while pods start).
 // --node-arg passes a Node flag to the daemon (A/B of a V8 flag; `--cpu-prof` …).
 //   node --import tsx bench/read-under-load.ts [--cycles 40] [--readers 20] [--parallel 2] [--handler runc] [--warm 5] [--idle 10] [--live-heap]
-//     [--hold 100] [--rounds 200] [--idle-base 3] [--round-reader] [--profile-rounds] [--profile-file F] [--node-arg FLAG …]
+//     [--hold 100] [--rounds 200] [--idle-base 3] [--round-reader] [--profile-rounds] [--profile-cycles] [--profile-file F] [--node-arg FLAG …]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -58,6 +59,7 @@ const { values } = parseArgs({
     'idle-base': { type: 'string', default: '3' },
     'round-reader': { type: 'boolean', default: false },
     'profile-rounds': { type: 'boolean', default: false },
+    'profile-cycles': { type: 'boolean', default: false },
     'profile-file': { type: 'string' },
     'node-arg': { type: 'string', multiple: true, default: [] },
   },
@@ -76,8 +78,9 @@ const IDLE_BASE_S = Number(values['idle-base']);
 const WARM_ROUNDS = 25;
 const ROUND_READER = values['round-reader'] === true;
 const PROFILE_ROUNDS = values['profile-rounds'] === true;
+const PROFILE_CYCLES = values['profile-cycles'] === true;
 // A free inspector port, so that SIGUSR1 (--profile-rounds) opens it where no other process listens.
-const NODE_ARGS = [...(values['node-arg'] ?? []), ...(values['profile-rounds'] === true ? ['--inspect-port=0'] : [])];
+const NODE_ARGS = [...(values['node-arg'] ?? []), ...(PROFILE_ROUNDS || PROFILE_CYCLES ? ['--inspect-port=0'] : [])];
 
 function rssMiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -165,6 +168,20 @@ async function perRead(d: TestDaemon, reads: number, idleMsPerS: number, fn: () 
     .filter((g) => g.n > 0)
     .map((g) => `${g.kind} GC every ${(reads / g.n).toFixed(1)} reads (${(g.ms / g.n).toFixed(2)} ms each)`);
   return `daemon CPU ${(cpu / reads).toFixed(3)} ms per read (net of the idle ${idleMsPerS.toFixed(1)} ms/s: ${(net / reads).toFixed(3)} ms); ${gcs.join(', ') || 'no GC'}`;
+}
+
+/** How often the daemon's event-loop monitor samples (src/observe/metrics.ts EVENT_LOOP_SAMPLE_MS): its figures are the interval between samples. */
+const DAEMON_LOOP_SAMPLE_MS = 100;
+
+/**
+ * The longest the daemon's main thread was held at once since the last /metrics scrape
+ * (prom-client's monitor resets at each), as its 100 ms sampler saw it: a read that came
+ * then waited that out. Sampled, so a lower bound.
+ */
+async function loopDelay(d: TestDaemon): Promise<string> {
+  const text = await (await fetch(`http://${d.metricsAddress}/metrics`)).text();
+  const max = Number(/^nodejs_eventloop_lag_max_seconds ([0-9.e+-]+)$/m.exec(text)?.[1] ?? NaN) * 1000;
+  return `longest event-loop hold seen by the daemon's ${DAEMON_LOOP_SAMPLE_MS} ms sampler ${(max - DAEMON_LOOP_SAMPLE_MS).toFixed(1)} ms`;
 }
 
 async function heapMiB(d: TestDaemon): Promise<string> {
@@ -359,16 +376,20 @@ async function main(): Promise<void> {
       }
     }
     limit = WARM + CYCLES;
+    await loopDelay(d); // the delay figures below start here
     const started = Date.now();
     const readers = Array.from({ length: READERS }, (_, i) => reader(i));
     const rounds = ROUND_READER && held.length > 0 ? readRounds(go, held, () => cycling) : undefined;
-    await Promise.all(Array.from({ length: PARALLEL }, cycler));
+    const cycles = async () => void (await Promise.all(Array.from({ length: PARALLEL }, cycler)));
+    await (PROFILE_CYCLES ? profiled(d, cycles) : cycles());
     cycling = false;
     await Promise.all(readers);
     const roundLat = await rounds;
     await go.close();
     const wall = (Date.now() - started) / 1000;
-    console.log(`${CYCLES} ${HANDLER} pod cycles (${failed} failed), ${PARALLEL} at a time, ${READERS} readers, in ${wall.toFixed(1)} s`);
+    console.log(
+      `${CYCLES} ${HANDLER} pod cycles (${failed} failed), ${PARALLEL} at a time, ${READERS} readers, in ${wall.toFixed(1)} s; ${await loopDelay(d)}`,
+    );
     console.log(`daemon RSS after the cycles: ${rssSplit(pid)}; ${await heapMiB(d)}`);
     printLatencies(lat);
     if (roundLat) {
