@@ -40,7 +40,7 @@ import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
 import WebSocket from 'ws';
 import { printCpuProfile } from './lib/cpu-profile.js';
 import { GoClient } from './lib/cri-runtime.js';
-import { BUSYBOX, holdPods } from './lib/held-pods.js';
+import { BENCH_CONTAINER, benchPodConfig, BUSYBOX, holdPods } from './lib/held-pods.js';
 import { readRounds } from './lib/read-rounds.js';
 import type { Timings } from './lib/stats.js';
 import { ownCpuMs } from './lib/proc-usage.js';
@@ -307,28 +307,12 @@ async function main(): Promise<void> {
       while (next < limit) {
         const n = next++;
         const name = `load-${n}`;
-        const podConfig = {
-          metadata: { name, uid: `uid-${name}`, namespace: 'sandlot-bench', attempt: 0 },
-          hostname: name,
-          log_directory: path.join(logDir, name),
-          labels: { app: name },
-          linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
-        };
+        const podConfig = benchPodConfig(logDir, name);
         try {
           const pod = String((await d.runtime('RunPodSandbox', { config: podConfig, runtime_handler: HANDLER }, 120_000)).pod_sandbox_id);
           if (HOLD === 0) known.pods.push(pod);
           const ctr = String(
-            (
-              await d.runtime(
-                'CreateContainer',
-                {
-                  pod_sandbox_id: pod,
-                  config: { metadata: { name: 'c', attempt: 0 }, image: { image: BUSYBOX }, command: ['/bin/sh', '-c', 'sleep 3600'], log_path: 'c.log' },
-                  sandbox_config: podConfig,
-                },
-                120_000,
-              )
-            ).container_id,
+            (await d.runtime('CreateContainer', { pod_sandbox_id: pod, config: BENCH_CONTAINER, sandbox_config: podConfig }, 120_000)).container_id,
           );
           if (HOLD === 0) known.ctrs.push(ctr);
           await d.runtime('StartContainer', { container_id: ctr }, 120_000);

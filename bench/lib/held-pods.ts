@@ -15,18 +15,27 @@ export interface HeldPod {
   ctr: string;
 }
 
-/** One pod with a running container. */
-async function startHeldPod(d: TestDaemon, logDir: string, handler: string, name: string): Promise<HeldPod> {
-  const config = {
+/** A bench pod's config: its logs under `logDir`/`name`. */
+export function benchPodConfig(logDir: string, name: string) {
+  return {
     metadata: { name, uid: `uid-${name}`, namespace: 'sandlot-bench', attempt: 0 },
     hostname: name,
     log_directory: path.join(logDir, name),
     labels: { app: name },
     linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
   };
+}
+
+/** The container every bench pod runs: busybox sleeping. */
+export const BENCH_CONTAINER = { metadata: { name: 'c', attempt: 0 }, image: { image: BUSYBOX }, command: ['/bin/sh', '-c', 'sleep 3600'], log_path: 'c.log' };
+
+/** One pod with a running container. */
+async function startHeldPod(d: TestDaemon, logDir: string, handler: string, name: string): Promise<HeldPod> {
+  const config = benchPodConfig(logDir, name);
   const pod = String((await d.runtime('RunPodSandbox', { config, runtime_handler: handler }, START_TIMEOUT_MS)).pod_sandbox_id);
-  const ctrConfig = { metadata: { name: 'c', attempt: 0 }, image: { image: BUSYBOX }, command: ['/bin/sh', '-c', 'sleep 3600'], log_path: 'c.log' };
-  const ctr = String((await d.runtime('CreateContainer', { pod_sandbox_id: pod, config: ctrConfig, sandbox_config: config }, START_TIMEOUT_MS)).container_id);
+  const ctr = String(
+    (await d.runtime('CreateContainer', { pod_sandbox_id: pod, config: BENCH_CONTAINER, sandbox_config: config }, START_TIMEOUT_MS)).container_id,
+  );
   await d.runtime('StartContainer', { container_id: ctr }, START_TIMEOUT_MS);
   return { pod, ctr };
 }
