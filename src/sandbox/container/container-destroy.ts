@@ -33,7 +33,7 @@ import type { SandboxRecord } from '../pod/sandbox.js';
 /** The parts of the image service containers use. */
 export type ContainerImages = Pick<ImageService, 'resolve' | 'prepareRootfs' | 'removeRootfs' | 'prepareImageVolume' | 'removeImageVolumes'>;
 /** The parts of the pod manager containers use. */
-export type ContainerPods = Pick<PodManager, 'get' | 'withSandbox' | 'driver' | 'requireRunning'>;
+export type ContainerPods = Pick<PodManager, 'get' | 'view' | 'withSandbox' | 'driver' | 'requireRunning'>;
 
 /** How long SIGKILL may take before StopContainer gives up. */
 const KILL_WAIT_MS = 30_000;

@@ -112,7 +112,7 @@ export class ContainerManager {
     this.podScores = new PodOomScores({
       oom: this.oom,
       log,
-      pod: (podId) => pods.get(podId),
+      pod: (podId) => pods.view(podId),
       // Only running containers count: a created one has no process yet, an exited one none any more.
       members: (podId) =>
         this.store
@@ -163,7 +163,7 @@ export class ContainerManager {
   // ── CreateContainer ────────────────────────────────────────────────────────────
 
   async create(input: CreateContainerInput): Promise<string> {
-    const pod = this.pods.get(input.podId); // NotFound for an unknown pod
+    const pod = this.pods.view(input.podId); // NotFound for an unknown pod
     this.pods.requireRunning(pod.id, 'create a container in');
     const imageRef = input.config.image.image;
     this.images.resolve(imageRef); // NotFound naming the image
@@ -177,7 +177,7 @@ export class ContainerManager {
       key,
       id,
       configHash,
-      (holder) => this.store.find(holder)?.state === 'created',
+      (holder) => this.store.findKept(holder)?.state === 'created',
       () =>
         this.pods.withSandbox(pod.id, (p) =>
           this.locks.runExclusive(id, () => createContainerLocked(this.parts, this.cell(id), p, input, metadata, configHash)),
@@ -191,7 +191,7 @@ export class ContainerManager {
   // ── StartContainer ─────────────────────────────────────────────────────────────
 
   async start(idOrPrefix: string): Promise<void> {
-    const c = this.cell(this.store.resolve(idOrPrefix).id);
+    const c = this.cell(this.store.resolveKept(idOrPrefix).id);
     await c.locked(async () => {
       await this.exits.refreshLocked(c);
       const rec = c.record;
@@ -207,7 +207,7 @@ export class ContainerManager {
 
   /** Idempotent: a stopped or unknown container succeeds. `timeoutMs` 0 → SIGKILL at once. */
   async stop(idOrPrefix: string, timeoutMs: number): Promise<void> {
-    const found = this.store.find(idOrPrefix);
+    const found = this.store.findKept(idOrPrefix);
     if (!found) return;
     const c = this.cell(found.id);
     const t = this.parts;
@@ -220,7 +220,7 @@ export class ContainerManager {
 
   /** Watches the conmon of a created or running container (its exit is pushed from then on). */
   private watchMonitor(id: string): void {
-    const rec = this.store.find(id);
+    const rec = this.store.findKept(id);
     if (rec && (rec.state === 'created' || rec.state === 'running')) this.monitorEnds.watch(id, rec.conmonPid);
   }
 
@@ -242,7 +242,7 @@ export class ContainerManager {
 
   /** S7: idempotent (an unknown ID succeeds, as the CRI requires), thorough, failures joined. */
   async remove(idOrPrefix: string): Promise<void> {
-    const found = this.store.find(idOrPrefix);
+    const found = this.store.findKept(idOrPrefix);
     if (!found) return;
     const c = this.cell(found.id);
     await c.locked(async () => {

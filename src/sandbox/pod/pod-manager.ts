@@ -153,7 +153,7 @@ export class PodManager {
       key,
       id,
       configHash,
-      (holder) => this.store.find(holder)?.state === 'running',
+      (holder) => this.store.findKept(holder)?.state === 'running',
       () => this.locks.runExclusive(id, () => runPodLocked(this.setup, this.cell(id), config, configHash, driver)),
       () => this.log.info({ podSandboxId: this.names.holder(key), pod: key }, 'waiting for the run in progress of the same pod'),
     );
@@ -168,7 +168,7 @@ export class PodManager {
    * pod of an earlier version is watched through its infra conmon too, as it was made.
    */
   private watchInfra(id: string): void {
-    const rec = this.store.find(id);
+    const rec = this.store.findKept(id);
     if (rec?.state !== 'running') return;
     this.infras.watch(id, rec.pid);
     if (rec.conmonPid > 0) {
@@ -185,7 +185,7 @@ export class PodManager {
 
   /** Idempotent; an unknown ID succeeds (the CRI requires it). */
   async stop(idOrPrefix: string): Promise<void> {
-    const found = this.store.find(idOrPrefix);
+    const found = this.store.findKept(idOrPrefix);
     if (!found) return;
     const pod = this.cell(found.id);
     await pod.locked(async () => {
@@ -195,7 +195,7 @@ export class PodManager {
 
   /** S7: idempotent, thorough, every step tried; failures joined. */
   async remove(idOrPrefix: string): Promise<void> {
-    const found = this.store.find(idOrPrefix);
+    const found = this.store.findKept(idOrPrefix);
     if (!found) return;
     const pod = this.cell(found.id);
     await pod.locked(async () => {
@@ -273,10 +273,10 @@ export class PodManager {
     return rec;
   }
 
-  /** Runs `fn` holding the sandbox's mutex (for the container layer: creating in a pod). */
-  async withSandbox<T>(idOrPrefix: string, fn: (rec: SandboxRecord) => Promise<T>): Promise<T> {
-    const id = this.store.resolve(idOrPrefix).id;
-    return this.locks.runExclusive(id, async () => fn(this.store.resolve(id)));
+  /** Runs `fn` holding the sandbox's mutex (for the container layer: creating in a pod), with the kept record (frozen). */
+  async withSandbox<T>(idOrPrefix: string, fn: (rec: Readonly<SandboxRecord>) => Promise<T>): Promise<T> {
+    const id = this.store.resolveKept(idOrPrefix).id;
+    return this.locks.runExclusive(id, async () => fn(this.store.resolveKept(id)));
   }
 
   list(filter: PodFilter = {}): SandboxRecord[] {
@@ -297,8 +297,8 @@ export class PodManager {
   }
 
   /** S4: guards for callers from the container layer. */
-  requireRunning(idOrPrefix: string, action: string): SandboxRecord {
-    const rec = this.store.resolve(idOrPrefix);
+  requireRunning(idOrPrefix: string, action: string): Readonly<SandboxRecord> {
+    const rec = this.store.resolveKept(idOrPrefix);
     requireState(rec, action, 'running');
     return rec;
   }

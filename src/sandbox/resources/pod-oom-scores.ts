@@ -14,7 +14,7 @@ export interface PodOomScoresOptions {
   oom: OomScoreApplier;
   log: Logger;
   /** The pod's record; throws when the pod is gone. */
-  pod(podId: string): SandboxRecord;
+  pod(podId: string): Readonly<SandboxRecord>;
   /** The pod's app containers as they are now. */
   members(podId: string): OomScoreMember[];
 }
@@ -26,7 +26,7 @@ export class PodOomScores {
 
   /** Failures are logged: the lifecycle step that asked for the recompute has happened. */
   async adjust(podId: string): Promise<void> {
-    let pod: SandboxRecord;
+    let pod: Readonly<SandboxRecord>;
     try {
       pod = this.options.pod(podId);
     } catch {
@@ -46,7 +46,7 @@ export class PodOomScores {
   }
 
   /** The score the infra was created with (its spec): what S10 restores. */
-  private async original(pod: SandboxRecord): Promise<number> {
+  private async original(pod: Readonly<SandboxRecord>): Promise<number> {
     const cached = this.originals.get(pod.id);
     if (cached !== undefined) return cached;
     let value: number;

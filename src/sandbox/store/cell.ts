@@ -73,16 +73,20 @@ export class Cell<S extends LifecycleState, R extends LifecycleRecord<S>, E exte
     this.id = opts.id;
   }
 
-  /** The committed record (a copy); NotFound when it is gone. */
-  get record(): R {
-    const rec = this.opts.store.find(this.id);
+  /**
+   * The committed record itself, deeply frozen (no copy: a lifecycle read it ~20 times,
+   * each a structuredClone under the interpreter, issue 13); NotFound when it is gone.
+   * Change it through update().
+   */
+  get record(): Readonly<R> {
+    const rec = this.opts.store.peek(this.id);
     if (rec === undefined) throw new NotFoundError(`${this.opts.kind} "${this.id}" not found`);
     return rec;
   }
 
-  /** The committed record, or undefined once it is gone. */
-  find(): R | undefined {
-    return this.opts.store.find(this.id);
+  /** The committed record itself (frozen, as `record`), or undefined once it is gone. */
+  find(): Readonly<R> | undefined {
+    return this.opts.store.peek(this.id);
   }
 
   /** Runs `fn` holding the cell's mutex. */
