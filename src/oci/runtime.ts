@@ -155,6 +155,13 @@ export interface RuntimeFeatures {
    * runsc has no such fifo and keeps `runsc start`.
    */
   readonly execFifoStart: boolean;
+  /**
+   * The pod's infra container may be deleted from the runtime once StopPodSandbox has
+   * seen it end: its delete touches only its own state and cgroup, nothing an app
+   * container's delete needs (runc: every container apart). runsc: the infra is the
+   * sandbox the subcontainers live in; it is deleted at RemovePodSandbox, after them.
+   */
+  readonly infraDeleteAtStop: boolean;
 }
 
 const OCI_FEATURES: RuntimeFeatures = {
@@ -177,6 +184,7 @@ const OCI_FEATURES: RuntimeFeatures = {
   userNamespaces: true,
   podNetworkAfterCreate: true,
   execFifoStart: true,
+  infraDeleteAtStop: true,
 };
 
 const RUNSC_FEATURES: RuntimeFeatures = {
@@ -199,6 +207,7 @@ const RUNSC_FEATURES: RuntimeFeatures = {
   userNamespaces: false,
   podNetworkAfterCreate: false,
   execFifoStart: false,
+  infraDeleteAtStop: false,
 };
 
 /**

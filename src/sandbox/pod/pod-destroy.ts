@@ -97,10 +97,17 @@ export async function stopPodLocked(t: PodTeardown, pod: PodSandbox): Promise<vo
   if (containers) await steps.run('stopping the pod containers', () => containers.stopAll(rec.id, CONTAINERS_STOP_GRACE_MS));
   const driver = t.runtimes.get(rec.runtimeHandler);
   let networkDown = !rec.networkUp;
+  let infraDeleted = rec.infraDeleted === true;
   // The infra's kill and the CNI DEL need nothing of each other: at once (issue 13); the
-  // netns goes once both are done.
+  // netns goes once both are done. Where the runtime allows, the infra's delete follows its
+  // end beside the DEL, and RemovePodSandbox is spared a runtime process (issue 13: the
+  // `runc delete` was most of its time).
+  const stopInfraStep = async (d: RuntimeDriver): Promise<void> => {
+    await stopInfra(rec, d, t.log, t.infraWatches?.(rec.id).infra);
+    if (!infraDeleted && deletesInfraAtStop(rec, d)) infraDeleted = await deleteStoppedInfra(rec, d, t.log);
+  };
   await Promise.all([
-    driver ? steps.run('stopping the infra container', () => stopInfra(rec, driver, t.log, t.infraWatches?.(rec.id).infra)) : undefined,
+    driver ? steps.run('stopping the infra container', () => stopInfraStep(driver)) : undefined,
     rec.networkUp
       ? steps.run('tearing down the pod network', async () => {
           await t.network.tearDown(podNetworkRequest(rec));
@@ -113,6 +120,7 @@ export async function stopPodLocked(t: PodTeardown, pod: PodSandbox): Promise<vo
   const stoppedNow = rec.state !== 'stopped' && rec.state !== 'unknown';
   const down = (d: SandboxRecord): void => {
     if (networkDown) d.networkUp = false;
+    if (infraDeleted) d.infraDeleted = true;
   };
   await steps.run('saving metadata', () => pod.updateLocked('stop', STOPPABLE, down, stoppedNow ? { to: 'stopped', event: 'CONTAINER_STOPPED_EVENT' } : {}));
   steps.throwIfFailed(`stopping sandbox "${rec.id}"`);
@@ -127,7 +135,7 @@ export async function removePodLocked(t: PodTeardown, pod: PodSandbox): Promise<
   const containers = t.containers();
   if (containers) await steps.run('removing the pod containers', () => containers.removeAll(rec.id));
   const driver = t.runtimes.get(rec.runtimeHandler);
-  if (driver) await steps.run('deleting the infra container', () => destroyInfra(rec, driver, t.log, t.infraWatches?.(rec.id)));
+  if (driver && rec.infraDeleted !== true) await steps.run('deleting the infra container', () => destroyInfra(rec, driver, t.log, t.infraWatches?.(rec.id)));
   if (rec.networkUp) await steps.run('tearing down the pod network', () => t.network.tearDown(podNetworkRequest(rec)));
   if (rec.netnsPath !== undefined) await steps.run('removing the netns', () => t.network.removeNetns(rec.id));
   await steps.run('removing the pod cgroup', () => removePodCgroups(t.store, t.cgroups, rec));
@@ -150,6 +158,28 @@ export async function destroyInfra(rec: SandboxRecord, driver: RuntimeDriver, lo
   await driver.delete(rec.id, { force: true });
   if (watches.monitor) await endedWithin(watches.monitor, INFRA_CONMON_EXIT_WAIT_MS);
   else if (rec.conmonPid > 0) await waitPidExit(rec.conmonPid, INFRA_CONMON_EXIT_WAIT_MS);
+}
+
+/**
+ * Whether StopPodSandbox deletes the infra from the runtime: the runtime allows it, and the
+ * infra has no conmon (a pod of an earlier version waits for its conmon at removal).
+ */
+function deletesInfraAtStop(rec: SandboxRecord, driver: RuntimeDriver): boolean {
+  return driver.features.infraDeleteAtStop && rec.conmonPid === 0;
+}
+
+/**
+ * The runtime's delete of an infra seen ended, at the pod's stop: true once done. A
+ * failure is left to RemovePodSandbox (its destroyInfra tries again), not the stop's.
+ */
+async function deleteStoppedInfra(rec: SandboxRecord, driver: RuntimeDriver, log: Logger): Promise<boolean> {
+  try {
+    await driver.delete(rec.id, { force: true });
+    return true;
+  } catch (e) {
+    log.debug({ err: e, podSandboxId: rec.id }, 'deleting the stopped infra (RemovePodSandbox retries)');
+    return false;
+  }
 }
 
 /**

@@ -80,6 +80,12 @@ export interface SandboxRecord {
    */
   conmonPid: number;
   paths: PodPaths;
+  /**
+   * The runtime deleted the infra container at the pod's stop (`features.infraDeleteAtStop`):
+   * RemovePodSandbox has no runtime delete left to run. Written with the stopped state, after
+   * the delete succeeded; absent when the delete is still RemovePodSandbox's.
+   */
+  infraDeleted?: boolean;
   /** Set when the infra is seen stopped. */
   exitCode?: number;
   /** Why the pod is NOTREADY, when recovery or a probe found out. */

@@ -69,10 +69,16 @@ for (const handler of ['runc', 'runsc']) {
     assert.equal(stopped.status.state, 'SANDBOX_NOTREADY');
     assert.ok(!alive(info.pid), 'the infra process is gone after stop');
     assert.ok(!fs.existsSync(info.netnsPath), 'the netns is unpinned after stop');
+    // runc deletes the infra at the stop (RemovePodSandbox runs no runtime process, issue 13);
+    // runsc's infra is the sandbox its containers live in: deleted at the remove.
+    const known = await env.pods.driver(handler).state(id);
+    if (handler === 'runc') assert.equal(known, undefined, 'runc no longer knows the infra after the stop');
+    else assert.notEqual(known, undefined, 'runsc keeps the sandbox until the remove');
 
     await env.call('RemovePodSandbox', { pod_sandbox_id: id });
     await env.call('RemovePodSandbox', { pod_sandbox_id: id }); // idempotent
     await assert.rejects(env.call('PodSandboxStatus', { pod_sandbox_id: id }), { name: 'NotFoundError' });
+    assert.equal(await env.pods.driver(handler).state(id), undefined, 'the runtime no longer knows the infra');
     assert.deepEqual(mountsWith(id), [], 'no mount of the pod is left');
     for (const h of fs.readdirSync('/sys/fs/cgroup')) {
       assert.ok(!fs.existsSync(path.join('/sys/fs/cgroup', h, info.podCgroup)), `no pod cgroup left in ${h}`);
