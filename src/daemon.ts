@@ -173,7 +173,7 @@ const TRIM_CHECK_MS = 1_000;
 const TRIM_BUSY_INTERVAL_MS = 10_000;
 /** A V8 heap this much smaller than at the last trim: a major GC freed native memory since. */
 const TRIM_HEAP_SHRINK_BYTES = 4 * 1024 * 1024;
-/** A burst over that left V8's used heap this much bigger than after the last collection: collect. */
+/** A burst over that left V8's heap this much bigger (used or committed) than after the last collection: collect. */
 const COLLECT_GROWTH_BYTES = 4 * 1024 * 1024;
 /**
  * Follow-up trims this long after a burst's, while the daemon stays idle: what V8 frees on
@@ -196,7 +196,7 @@ const SETTLE_TRIMS_MS = [2_000, 5_000, 20_000];
  * [heap] 6 → 16 MiB after 30 cycles). A trim that finds nothing to give back takes
  * ~0.2 ms; one that returns 25 MiB ~9 ms.
  *
- * At that first check, and when a burst that grew V8's used heap by COLLECT_GROWTH_BYTES
+ * At that first check, and when a burst that grew V8's used or committed heap by COLLECT_GROWTH_BYTES
  * is over, a collection first (collectIdle): a compacting GC. After a burst's trim, more
  * at SETTLE_TRIMS_MS while no call comes.
  */
