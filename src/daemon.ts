@@ -128,8 +128,9 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   closers.push({ what: 'tracing', close: () => tracing.shutdown() });
 
   const images = await openImages(config, log, metrics, closers);
-  // TurboFan only while pulls and imports run (src/config/node-flags.ts: the daemon starts without it).
-  const optimizer = new OptimizerSwitch();
+  // TurboFan only while pulls and imports run, and only once they have run for a while
+  // (src/config/node-flags.ts: the daemon starts without it).
+  const optimizer = new OptimizerSwitch({ delayMs: IMAGE_WORK_OPTIMIZER_DELAY_MS });
   const network = await NetworkManager.create({ config, log: log.child({ component: 'network' }) });
   closers.push({ what: 'network', close: () => network.close() });
   const sandbox = await startSandbox(config, log, images, network, metrics, closers);
@@ -166,6 +167,12 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
     },
   };
 }
+
+/**
+ * Image work gets TurboFan once it has run this long (src/util/optimizer-switch.ts): a
+ * small image's pull is over before then and leaves the compiler's pages untouched.
+ */
+const IMAGE_WORK_OPTIMIZER_DELAY_MS = 1_000;
 
 /** How often the daemon looks whether calls came and went since it last trimmed. */
 const TRIM_CHECK_MS = 1_000;
