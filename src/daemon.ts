@@ -192,7 +192,7 @@ const SETTLE_TRIMS_MS = [2_000, 5_000, 20_000];
 
 /**
  * Gives memory back when the daemon is idle (issue 13). glibc's free heap pages
- * (malloc_trim): at the first check once start-up is done (module compilation, the proto
+ * (malloc_trim): as soon as start-up is done (module compilation, the proto
  * parse and preloads leave free chunks behind), then when none is in flight and calls
  * came since the last trim: once a second passed without a new call (a burst is over),
  * or every TRIM_BUSY_INTERVAL_MS while calls keep coming (a kubelet calls every second or
@@ -203,7 +203,7 @@ const SETTLE_TRIMS_MS = [2_000, 5_000, 20_000];
  * [heap] 6 → 16 MiB after 30 cycles). A trim that finds nothing to give back takes
  * ~0.2 ms; one that returns 25 MiB ~9 ms.
  *
- * At that first check, and when a burst that grew V8's used or committed heap by COLLECT_GROWTH_BYTES
+ * Then, and when a burst that grew V8's used or committed heap by COLLECT_GROWTH_BYTES
  * is over, a collection first (collectIdle): a compacting GC. After a burst's trim, more
  * at SETTLE_TRIMS_MS while no call comes.
  */
@@ -224,15 +224,17 @@ function trimAfterCalls(server: CriServer, log: Logger, closers: Closer[]): void
     settleTrimsMs: SETTLE_TRIMS_MS,
   };
   let schedule: TrimSchedule | undefined;
-  // The first collection at the first check, not now: start-up returns (and the SIGTERM
-  // handler is set) without waiting for a GC.
+  // Start-up's collection as soon as start-up has returned (and the SIGTERM handler is
+  // set), not a check later: a daemon read right after it started was 61.8 MiB until that
+  // first check, 59.4 after (one run), and it has nothing else to do meanwhile.
+  const first = setImmediate(() => {
+    collectIdle(log);
+    mallocTrim();
+    schedule = new TrimSchedule(opts, calls(), Date.now());
+  });
+  first.unref();
   const timer = setInterval(() => {
-    if (schedule === undefined) {
-      collectIdle(log);
-      mallocTrim();
-      schedule = new TrimSchedule(opts, calls(), Date.now());
-      return;
-    }
+    if (schedule === undefined) return;
     const action = schedule.check(calls(), Date.now());
     if (action === 'collect') {
       collectIdle(log);
@@ -241,7 +243,14 @@ function trimAfterCalls(server: CriServer, log: Logger, closers: Closer[]): void
     if (action !== 'none') mallocTrim();
   }, TRIM_CHECK_MS);
   timer.unref();
-  closers.push({ what: 'malloc-trim', close: () => Promise.resolve(clearInterval(timer)) });
+  closers.push({
+    what: 'malloc-trim',
+    close: () => {
+      clearImmediate(first);
+      clearInterval(timer);
+      return Promise.resolve();
+    },
+  });
 }
 
 /**
