@@ -180,8 +180,14 @@ const TRIM_CHECK_MS = 1_000;
 const TRIM_BUSY_INTERVAL_MS = 10_000;
 /** A V8 heap this much smaller than at the last trim: a major GC freed native memory since. */
 const TRIM_HEAP_SHRINK_BYTES = 4 * 1024 * 1024;
-/** A burst over that left V8's heap this much bigger (used or committed) than after the last collection: collect. */
-const COLLECT_GROWTH_BYTES = 4 * 1024 * 1024;
+/**
+ * A burst over that left V8's heap this much bigger (used or committed) than after the
+ * last collection: collect. 20 pod lifecycles and a small pull left it 3.2-3.6 MiB bigger
+ * (13.1 → 16.7 MiB used, 16.0 → 19.2 committed): under a 4 MiB bar that garbage waited
+ * for V8's memory reducer, still there 12 s later (one run each: 65.2 MiB RSS, 63.0 with
+ * this bar). A collection costs 30-60 ms once a burst is over.
+ */
+const COLLECT_GROWTH_BYTES = 2 * 1024 * 1024;
 /**
  * Follow-up trims this long after a burst's, while the daemon stays idle: what V8 frees on
  * background threads after the burst's GC (ArrayBuffer backing stores, compiler zones)
