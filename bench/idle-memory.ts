@@ -1,13 +1,19 @@
 // The daemon's memory at rest and its CPU per pod, paired against other checkouts (issue
 // 13). Each repetition starts every daemon in turn (rotating the order): this checkout's
 // and each --baseline's (its own test/helpers/daemon.ts, so its own dist/ and Node flags),
-// with a busybox preload. For each: RSS (anon, file) and PSS 8 s after start; one warm-up
-// pod, then --pods lifecycles one after the other (the daemon's own CPU, children excluded,
-// over the calls alone); RSS and PSS after 12 s idle ("warm idle"); --hold pods with a
+// with a busybox preload. For each: RSS 0.5 s after it serves ("ready"); RSS (anon, file)
+// and PSS 8 s after; one warm-up pod, then --pods lifecycles one after the other (the
+// daemon's own CPU, children excluded, over the calls alone); RSS and PSS after 12 s idle
+// ("warm idle"); --hold pods with a
 // running container each, started 4 at a time, then RSS and PSS of the daemon and of
-// daemon + conmons; 50 rounds of List/Status reads among them (p50s). Prints the medians
-// per checkout; asserts nothing. Memory figures are read from /proc (smaps_rollup, status).
-//   node --import tsx bench/idle-memory.ts [--reps 3] [--pods 20] [--hold 20] [--baseline CHECKOUT]…
+// daemon + conmons; 50 rounds of List/Status reads among them (p50s); then every held pod
+// removed at once as the vs-containerd bench does (StopPodSandbox, RemovePodSandbox, 4 at
+// a time) and RSS and PSS after 12 s idle ("after"). With --pull the image comes from a
+// local registry, pulled after the start-up figures (wall and daemon CPU), instead of a
+// preload: a node's daemon pulls, and a pull's code leaves pages a preload does not.
+// Prints the medians per checkout; asserts nothing. Memory figures are read from /proc
+// (smaps_rollup, status).
+//   node --import tsx bench/idle-memory.ts [--reps 3] [--pods 20] [--hold 20] [--pull] [--baseline CHECKOUT]…
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,11 +22,15 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { writeBusyboxLayout } from '../src/image/oci-layout-writer.js';
 import { startDaemon, type TestDaemon } from '../test/helpers/daemon.js';
+import { buildImage, busyboxLayer } from '../test/helpers/image-build.js';
+import { pushImage, startRegistry } from '../test/helpers/registry.js';
 import { helperPids, memoryOf, ownCpuMs, sumMemory } from './lib/proc-usage.js';
 import { median, timed, type Timings } from './lib/stats.js';
 
 const IMAGE = 'docker.io/library/busybox:latest';
 const CALL_TIMEOUT_MS = 120_000;
+/** "Ready": soon after the daemon serves. */
+const READY_MS = 500;
 /** "Just started": after start-up, its first idle collection and trim. */
 const STARTED_MS = 8_000;
 /** "Warm idle": V8's memory reducer and the daemon's settle trims have run by then. */
@@ -28,6 +38,8 @@ const IDLE_MS = 12_000;
 /** Held pods settle (conmon, pages) before their memory is read. */
 const SETTLE_MS = 2_000;
 const HOLD_CONCURRENCY = 4;
+/** Held pods are removed this many at a time, as bench/lib/cri-runtime.ts removeAllPods does. */
+const REMOVE_CONCURRENCY = 4;
 const READ_ROUNDS = 50;
 /** The shell sets its trap first: a stop sent later ends the container at once. */
 const TRAP_MS = 150;
@@ -54,11 +66,11 @@ function podConfig(logDir: string, name: string): Record<string, unknown> {
   };
 }
 
-async function startPod(d: TestDaemon, logDir: string, name: string): Promise<{ pod: string; ctr: string }> {
+async function startPod(d: TestDaemon, image: string, logDir: string, name: string): Promise<{ pod: string; ctr: string }> {
   const config = podConfig(logDir, name);
   const run = await d.runtime('RunPodSandbox', { config, runtime_handler: 'runc' }, CALL_TIMEOUT_MS);
   const pod = String(run.pod_sandbox_id);
-  const ctrConfig = { metadata: { name: 'app' }, image: { image: IMAGE }, command: APP_COMMAND, log_path: 'app.log' };
+  const ctrConfig = { metadata: { name: 'app' }, image: { image }, command: APP_COMMAND, log_path: 'app.log' };
   const created = await d.runtime('CreateContainer', { pod_sandbox_id: pod, config: ctrConfig, sandbox_config: config }, CALL_TIMEOUT_MS);
   const ctr = String(created.container_id);
   await d.runtime('StartContainer', { container_id: ctr }, CALL_TIMEOUT_MS);
@@ -72,22 +84,49 @@ async function removePod(d: TestDaemon, p: { pod: string; ctr: string }): Promis
   await d.runtime('RemovePodSandbox', { pod_sandbox_id: p.pod }, CALL_TIMEOUT_MS);
 }
 
+/** Where the pods' image comes from: a preloaded layout, or a registry the daemon pulls it from. */
+type ImageSource = { layout: string } | { pull: string };
+
+/** Stops and removes the pods, REMOVE_CONCURRENCY at a time, without stopping their containers first. */
+async function removeAll(d: TestDaemon, pods: Array<{ pod: string }>): Promise<void> {
+  let next = 0;
+  const remover = async (): Promise<void> => {
+    while (next < pods.length) {
+      const { pod } = pods[next++];
+      await d.runtime('StopPodSandbox', { pod_sandbox_id: pod }, CALL_TIMEOUT_MS);
+      await d.runtime('RemovePodSandbox', { pod_sandbox_id: pod }, CALL_TIMEOUT_MS);
+    }
+  };
+  await Promise.all(Array.from({ length: REMOVE_CONCURRENCY }, remover));
+}
+
 /** One daemon's run: the figures named as the table prints them. */
-async function measure(start: Starter, layout: string, logDir: string, pods: number, hold: number): Promise<Figures> {
-  const d = await start({ built: true, config: { preload_images: [layout], log_level: 'info' } });
+async function measure(start: Starter, source: ImageSource, logDir: string, pods: number, hold: number): Promise<Figures> {
+  const preload = 'layout' in source ? { preload_images: [source.layout] } : {};
+  const d = await start({ built: true, config: { ...preload, log_level: 'info' } });
   const out: Figures = {};
+  const image = 'pull' in source ? source.pull : IMAGE;
   try {
     const pid = d.pid!;
     const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
     if (argv.includes('tsx')) throw new Error(`not the built daemon (dist/ is stale): ${argv}`);
-    await sleep(STARTED_MS);
+    // Soon after it serves, as bench/vs-containerd.ts reads it (its containerd starts in between).
+    await sleep(READY_MS);
+    out['ready RSS'] = memory(pid).rss;
+    await sleep(STARTED_MS - READY_MS);
     const s = memory(pid);
     Object.assign(out, { 'started RSS': s.rss, 'started anon': s.anon, 'started file': s.file, 'started PSS': s.pss });
-    await removePod(d, await startPod(d, logDir, 'warmup'));
+    if ('pull' in source) {
+      const c0 = ownCpuMs(pid);
+      const t0 = performance.now();
+      await d.image('PullImage', { image: { image: source.pull } }, CALL_TIMEOUT_MS);
+      Object.assign(out, { 'pull ms': performance.now() - t0, 'pull CPU ms': ownCpuMs(pid) - c0 });
+    }
+    await removePod(d, await startPod(d, image, logDir, 'warmup'));
     let cpu = 0;
     for (let i = 0; i < pods; i++) {
       const c0 = ownCpuMs(pid);
-      const p = await startPod(d, logDir, `seq-${i}`);
+      const p = await startPod(d, image, logDir, `seq-${i}`);
       cpu += ownCpuMs(pid) - c0;
       await sleep(TRAP_MS);
       const c1 = ownCpuMs(pid);
@@ -102,7 +141,7 @@ async function measure(start: Starter, layout: string, logDir: string, pods: num
       const held: Array<{ pod: string; ctr: string }> = [];
       let next = 0;
       const starter = async (): Promise<void> => {
-        while (next < hold) held.push(await startPod(d, logDir, `hold-${next++}`));
+        while (next < hold) held.push(await startPod(d, image, logDir, `hold-${next++}`));
       };
       await Promise.all(Array.from({ length: HOLD_CONCURRENCY }, starter));
       await sleep(SETTLE_MS);
@@ -118,6 +157,10 @@ async function measure(start: Starter, layout: string, logDir: string, pods: num
         await timed(t, 'ContainerStatus', () => d.runtime('ContainerStatus', { container_id: p.ctr }));
       }
       for (const [k, v] of Object.entries(t)) out[`p50 ${k} ms`] = median(v);
+      await removeAll(d, held);
+      await sleep(IDLE_MS);
+      const a = memory(pid);
+      Object.assign(out, { 'after RSS': a.rss, 'after anon': a.anon, 'after file': a.file, 'after PSS': a.pss });
     }
   } finally {
     await d.cleanup();
@@ -132,6 +175,7 @@ async function main(): Promise<void> {
       pods: { type: 'string', default: '20' },
       hold: { type: 'string', default: '20' },
       baseline: { type: 'string', multiple: true, default: [] },
+      pull: { type: 'boolean', default: false },
     },
   });
   const targets: Array<{ name: string; start: Starter }> = [{ name: 'sandlot', start: startDaemon }];
@@ -142,9 +186,16 @@ async function main(): Promise<void> {
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sandlot-bench-idle-'));
   const runs = new Map<string, Figures[]>(targets.map((t) => [t.name, []]));
+  const registry = values.pull ? await startRegistry() : undefined;
   try {
-    const layout = path.join(dir, 'layout');
-    await writeBusyboxLayout(layout, IMAGE);
+    let source: ImageSource;
+    if (registry) {
+      await pushImage(registry, 'bench/busybox', 'v1', buildImage([await busyboxLayer()]));
+      source = { pull: `${registry.host}/bench/busybox:v1` };
+    } else {
+      source = { layout: path.join(dir, 'layout') };
+      await writeBusyboxLayout(source.layout, IMAGE);
+    }
     console.log(
       `load before: ${os
         .loadavg()
@@ -155,7 +206,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < reps; r++) {
       for (let i = 0; i < targets.length; i++) {
         const t = targets[(i + r) % targets.length];
-        const f = await measure(t.start, layout, path.join(dir, 'logs', `${r}-${i}`), Number(values.pods), Number(values.hold));
+        const f = await measure(t.start, source, path.join(dir, 'logs', `${r}-${i}`), Number(values.pods), Number(values.hold));
         runs.get(t.name)!.push(f);
         console.log(
           `${t.name} ${r + 1}/${reps}: ${Object.entries(f)
@@ -176,6 +227,7 @@ async function main(): Promise<void> {
       console.log([k, ...targets.map((t) => median(runs.get(t.name)!.map((f) => f[k])).toFixed(1))].map((c) => c.padEnd(24)).join(''));
     }
   } finally {
+    await registry?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

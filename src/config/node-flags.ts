@@ -11,8 +11,8 @@
 // MiB, warm idle 111 → 83 MiB, after the cycles and 20 s idle 139 → 94 MiB. Objects
 // that outlive a few calls reach the old generation sooner; read p50s were the same.
 //
-// --expose-gc: when a burst of calls is over and left V8's used heap 4 MiB bigger, the
-// daemon compacts its heap with a full GC (src/daemon.ts collectIdle,
+// --expose-gc: when a burst of calls is over and left V8's heap 2 MiB bigger (used or
+// committed), the daemon compacts its heap with a full GC (src/daemon.ts collectIdle,
 // src/util/trim-schedule.ts). Without a GC, what the burst promoted to the old generation
 // and is garbage now waits for V8's memory reducer, which came 16 s after a burst of 40
 // pod cycles in one run and not within 22 s in others.

@@ -7,6 +7,13 @@
 // the flag is turned on (V8 reads it at each tiering decision, for every isolate, the
 // layer workers' too) and off again when the last one is over; code optimized meanwhile
 // stays until V8 drops it.
+//
+// Only for work that lasts: TurboFan comes on once work has held the switch for
+// `delayMs`. A small pull or import (a pause or busybox image) is over before then and
+// runs in the interpreter as the pod lifecycle does; with TurboFan on at once, even such
+// a pull paged in the compiler's code (node's resident file pages 35.5 → 40.1 MiB) and
+// left optimized code behind, in every daemon that ever pulled. A long pull loses the
+// first `delayMs` of optimized decompression, a fraction of its CPU.
 import v8 from 'node:v8';
 
 /** Sets V8 flags (v8.setFlagsFromString; a test passes a recorder). */
@@ -23,17 +30,30 @@ export function startedWithoutOptimizer(execArgv: readonly string[] = process.ex
   return off;
 }
 
+export interface OptimizerSwitchOptions {
+  /**
+   * false: the process runs with TurboFan already (no --no-opt: unit tests, a daemon
+   * started by hand without the flags) and nothing is switched. Default: from execArgv.
+   */
+  enabled?: boolean;
+  setFlags?: SetFlags;
+  /** TurboFan comes on once work has held the switch this long (0: at once). */
+  delayMs?: number;
+}
+
 export class OptimizerSwitch {
   private holders = 0;
+  private on = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly enabled: boolean;
+  private readonly setFlags: SetFlags;
+  private readonly delayMs: number;
 
-  /**
-   * `enabled` false: the process runs with TurboFan already (no --no-opt: unit tests,
-   * a daemon started by hand without the flags) and nothing is switched.
-   */
-  constructor(
-    private readonly enabled: boolean = startedWithoutOptimizer(),
-    private readonly setFlags: SetFlags = (f) => v8.setFlagsFromString(f),
-  ) {}
+  constructor(opts: OptimizerSwitchOptions = {}) {
+    this.enabled = opts.enabled ?? startedWithoutOptimizer();
+    this.setFlags = opts.setFlags ?? ((f) => v8.setFlagsFromString(f));
+    this.delayMs = opts.delayMs ?? 0;
+  }
 
   /** Runs `work` with TurboFan on; the switch goes off when no other work holds it. */
   async during<T>(work: () => Promise<T>): Promise<T> {
@@ -55,16 +75,37 @@ export class OptimizerSwitch {
     }
   }
 
-  /** Turns TurboFan on (if it is the first holder); the function returned releases it, once. */
+  /**
+   * Holds the switch: TurboFan comes on `delayMs` after the first holder (at once when
+   * 0) and goes off when the last one releases. The function returned releases, once.
+   */
   hold(): () => void {
     if (!this.enabled) return () => undefined;
-    if (this.holders++ === 0) this.setFlags('--turbofan');
+    if (this.holders++ === 0) {
+      if (this.delayMs <= 0) this.turnOn();
+      else {
+        // Each hold from idle starts the wait afresh: work held back to back does not add up.
+        this.timer = setTimeout(() => this.turnOn(), this.delayMs);
+        this.timer.unref();
+      }
+    }
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      if (--this.holders === 0) this.setFlags('--no-turbofan');
+      if (--this.holders > 0) return;
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      if (!this.on) return;
+      this.on = false;
+      this.setFlags('--no-turbofan');
     };
+  }
+
+  private turnOn(): void {
+    this.timer = undefined;
+    this.on = true;
+    this.setFlags('--turbofan');
   }
 
   /** Work holding TurboFan on now. */

@@ -3,7 +3,12 @@
 // V8 shrank its heap (a major GC, often the memory reducer's, seconds after a burst, frees
 // the native memory of what it collected). When a burst that left V8's heap much bigger
 // is over, a collection first: a major GC (the garbage the burst promoted to the old
-// generation stays there until one, and V8's own memory reducer may come long after). And
+// generation stays there until one, and V8's own memory reducer may come long after).
+// "Much bigger" is what it uses or what it holds: a GC V8 made itself late in the burst
+// can leave the used heap near its old size while the pages the burst added stay
+// committed and half empty until a compacting GC (in one run, 100 pods removed after
+// 200 rounds of reads among them left the daemon at 75.9 MiB RSS 2 s and 12 s later, and
+// at 65.9 once V8's memory reducer had come, 32 s later). And
 // a few more trims while the daemon stays idle after a burst's: what the burst leaves is
 // freed after the trim that ends it too (V8 frees ArrayBuffer backing stores and its
 // compilers' zones on background threads after the GC has returned): after 60 pod cycles
@@ -17,7 +22,7 @@ export interface TrimScheduleOptions {
   busyIntervalMs: number;
   /** A V8 heap this much smaller than at the last trim means a GC freed memory since. */
   heapShrinkBytes: number;
-  /** A burst over that left this much more of V8's heap in use than after the last collection: collect. */
+  /** A burst over that left V8's heap this much bigger (in use or committed) than after the last collection: collect. */
   collectGrowthBytes: number;
   /** Further trims this long after a burst's trim (ascending), while no call came since. */
   settleTrimsMs?: readonly number[];
@@ -43,6 +48,7 @@ export class TrimSchedule {
   private trimmedAt: number;
   private heapAtTrim: number;
   private usedAfterCollect: number;
+  private heapAfterCollect: number;
   private collectedCalls: number;
   /** When the last burst's trim was made (undefined: none to follow up), and how many follow-ups were made. */
   private settleFrom: number | undefined;
@@ -59,6 +65,7 @@ export class TrimSchedule {
     this.trimmedAt = nowMs;
     this.heapAtTrim = calls.heapBytes;
     this.usedAfterCollect = calls.heapUsedBytes;
+    this.heapAfterCollect = calls.heapBytes;
     this.collectedCalls = calls.started;
     // Start-up's trim is followed up too: its compilations and preloads free memory after it.
     this.settleFrom = nowMs;
@@ -67,8 +74,8 @@ export class TrimSchedule {
   /**
    * One periodic check. Nothing while a call is in flight. 'collect' (a trim too) when
    * calls came since the last collection, none started since the previous check (a
-   * burst is over) and V8's used heap grew by collectGrowthBytes since the last
-   * collection. Otherwise 'trim'
+   * burst is over) and V8's used or committed heap grew by collectGrowthBytes since the
+   * last collection. Otherwise 'trim'
    * (counted as done) when V8's heap shrank by heapShrinkBytes since the last trim, or
    * calls came since the last trim and either the burst is over or busyIntervalMs passed
    * since the last trim. Else a follow-up 'trim' at each of settleTrimsMs after the
@@ -78,7 +85,8 @@ export class TrimSchedule {
     const quiet = calls.started === this.seenCalls;
     this.seenCalls = calls.started;
     if (calls.inFlight > 0) return 'none';
-    const grown = calls.heapUsedBytes >= this.usedAfterCollect + this.opts.collectGrowthBytes;
+    const growth = this.opts.collectGrowthBytes;
+    const grown = calls.heapUsedBytes >= this.usedAfterCollect + growth || calls.heapBytes >= this.heapAfterCollect + growth;
     const collect = quiet && grown && calls.started !== this.collectedCalls;
     const shrunk = calls.heapBytes <= this.heapAtTrim - this.opts.heapShrinkBytes;
     const called = calls.started !== this.trimmedCalls && (quiet || nowMs - this.trimmedAt >= this.opts.busyIntervalMs);
@@ -113,6 +121,7 @@ export class TrimSchedule {
   /** After a collection: the sizes it left, the base of the next growth and shrink. */
   collected(calls: Pick<CallCounters, 'heapBytes' | 'heapUsedBytes'>): void {
     this.usedAfterCollect = calls.heapUsedBytes;
+    this.heapAfterCollect = calls.heapBytes;
     this.heapAtTrim = calls.heapBytes;
   }
 }

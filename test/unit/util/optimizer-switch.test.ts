@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import { OptimizerSwitch, startedWithoutOptimizer } from '../../../src/util/optimizer-switch.js';
 
@@ -13,9 +13,9 @@ async function* answers(items: number[], failure?: Error): AsyncGenerator<number
   if (failure) throw failure;
 }
 
-function recorded(enabled = true): { sw: OptimizerSwitch; flags: string[] } {
+function recorded(enabled = true, delayMs = 0): { sw: OptimizerSwitch; flags: string[] } {
   const flags: string[] = [];
-  return { sw: new OptimizerSwitch(enabled, (f) => flags.push(f)), flags };
+  return { sw: new OptimizerSwitch({ enabled, setFlags: (f) => flags.push(f), delayMs }), flags };
 }
 
 test('the first holder turns TurboFan on, the last one off', async () => {
@@ -78,6 +78,33 @@ test('a stream holds the switch until it ends, is left, or throws', async () => 
   );
   assert.equal(sw.active, 0);
   assert.deepEqual(flags, ['--turbofan', '--no-turbofan', '--turbofan', '--no-turbofan', '--turbofan', '--no-turbofan']);
+});
+
+test('with a delay: work over before it never turns TurboFan on; work that lasts gets it then, until its end', (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { sw, flags } = recorded(true, 1000);
+  const short = sw.hold();
+  mock.timers.tick(999);
+  short();
+  mock.timers.tick(5000);
+  assert.deepEqual(flags, [], 'released before the delay: never on');
+
+  const long = sw.hold();
+  mock.timers.tick(600);
+  const other = sw.hold(); // a second holder does not start the wait again
+  mock.timers.tick(400);
+  assert.deepEqual(flags, ['--turbofan'], 'on once the first holder held it for the delay');
+  long();
+  assert.deepEqual(flags, ['--turbofan'], 'another holder still in');
+  other();
+  assert.deepEqual(flags, ['--turbofan', '--no-turbofan']);
+
+  const again = sw.hold();
+  mock.timers.tick(999);
+  again();
+  mock.timers.tick(5000);
+  assert.deepEqual(flags, ['--turbofan', '--no-turbofan'], 'each hold from idle waits the whole delay afresh');
 });
 
 test('a process started with TurboFan is left alone', async () => {

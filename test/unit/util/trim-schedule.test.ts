@@ -57,6 +57,16 @@ test('a burst over that grew the used heap by collectGrowthBytes: collects once,
   assert.equal(s.check(at(42, 0, 38 * MIB, USED + 3 * MIB), 5000), 'trim', 'grown by 2 MiB since the collection: a trim');
 });
 
+test('a burst over that left the committed heap collectGrowthBytes bigger, its used heap not: collects', () => {
+  // V8 collected by itself late in the burst: little more in use, the burst's pages still held.
+  const s = new TrimSchedule(OPTS, at(0, 0), 0);
+  assert.equal(s.check(at(40, 0, HEAP + 9 * MIB, USED + 1 * MIB), 1000), 'none', 'calls came since the previous check');
+  assert.equal(s.check(at(40, 0, HEAP + 9 * MIB, USED + 1 * MIB), 2000), 'collect', 'over, and 9 MiB more committed');
+  s.collected({ heapBytes: HEAP + 1 * MIB, heapUsedBytes: USED });
+  assert.equal(s.check(at(42, 0, HEAP + 3 * MIB, USED), 3000), 'none', 'calls came since the previous check');
+  assert.equal(s.check(at(42, 0, HEAP + 3 * MIB, USED), 4000), 'trim', 'committed 2 MiB more than after the collection: a trim');
+});
+
 test('a busy trim in the last second of a burst: the collection still comes when it is over', () => {
   const s = new TrimSchedule(OPTS, at(0, 0), 0);
   for (let i = 1; i < 10; i++) assert.equal(s.check(at(i * 3, 0, HEAP, USED + i * MIB), i * 1000), 'none', `calls at ${i} s`);
