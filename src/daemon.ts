@@ -31,6 +31,7 @@ import { sandlotImagesService } from './cri/sandlot-images.js';
 import { claimSocketPath, CriServer } from './cri/server.js';
 import { loadApiServices } from './cri/proto.js';
 import { ImageService } from './image/image-service.js';
+import { LayerWorkerPool } from './image/layer-worker-pool.js';
 import { NetworkManager } from './network/network-manager.js';
 import { PodManager } from './sandbox/pod/pod-manager.js';
 import { ContainerManager } from './sandbox/container/container-manager.js';
@@ -127,10 +128,11 @@ async function startSteps(opts: DaemonOptions, closers: Closer[]): Promise<Daemo
   const tracing = await startTracing(config.otlp_endpoint, version, log.child({ component: 'tracing' }));
   closers.push({ what: 'tracing', close: () => tracing.shutdown() });
 
-  const images = await openImages(config, log, metrics, closers);
-  // TurboFan only while pulls and imports run, and only once they have run for a while
-  // (src/config/node-flags.ts: the daemon starts without it).
+  // TurboFan only while pulls and imports run, and only once they have run for a while,
+  // or at once while a layer worker unpacks a big layer (src/config/node-flags.ts: the
+  // daemon starts without it).
   const optimizer = new OptimizerSwitch({ delayMs: IMAGE_WORK_OPTIMIZER_DELAY_MS });
+  const images = await openImages(config, log, metrics, closers, optimizer);
   const network = await NetworkManager.create({ config, log: log.child({ component: 'network' }) });
   closers.push({ what: 'network', close: () => network.close() });
   const sandbox = await startSandbox(config, log, images, network, metrics, closers);
@@ -299,14 +301,17 @@ function resolveDirs(given: SandlotConfig): SandlotConfig {
 }
 
 /** The image store, with config.preload_images imported (pinned); a bad archive is only logged. */
-async function openImages(config: SandlotConfig, log: Logger, metrics: Metrics, closers: Closer[]): Promise<ImageService> {
-  const images = await ImageService.open({ config, log: log.child({ component: 'images' }), pullMetrics: metrics.imagePulls });
+async function openImages(config: SandlotConfig, log: Logger, metrics: Metrics, closers: Closer[], optimizer: OptimizerSwitch): Promise<ImageService> {
+  const imagesLog = log.child({ component: 'images' });
+  const layerWorkers = new LayerWorkerPool({ log: imagesLog, whileRunning: () => optimizer.hold(true) });
+  const images = await ImageService.open({ config, log: imagesLog, pullMetrics: metrics.imagePulls, layerWorkers });
   closers.push({ what: 'images', close: () => images.close() });
   for (const archive of config.preload_images) {
     try {
-      // Without TurboFan, unlike an Import call: a preload is a node's pause image or a few
-      // small ones, imported once at start, and with TurboFan on it left its compiler's
-      // code pages resident in every daemon after (busybox: 4 MiB of the RSS 8 s after start).
+      // Without TurboFan, unlike an Import call (only a layer big enough for a worker turns
+      // it on): a preload is a node's pause image or a few small ones, imported once at
+      // start, and with TurboFan on it left its compiler's code pages resident in every
+      // daemon after (busybox: 4 MiB of the RSS 8 s after start).
       const recs = await images.importArchive(archive, { pinned: true });
       log.info({ archive, images: recs.map((r) => r.repoTags).flat() }, 'preloaded images');
     } catch (e) {

@@ -87,6 +87,11 @@ export interface LayerWorkerPoolOptions {
   idleMs?: number;
   /** Sees each worker as it starts (tests make one die). */
   onSpawn?: (w: Worker) => void;
+  /**
+   * Called as each job starts; what it returns is called once the job is over (the
+   * daemon holds TurboFan on while a big layer is worked on, src/util/optimizer-switch.ts).
+   */
+  whileRunning?: () => () => void;
 }
 
 export interface RunOptions {
@@ -125,12 +130,14 @@ export class LayerWorkerPool {
     const slot = this.pick();
     const id = this.nextId++;
     clearTimeout(slot.idle);
+    const release = this.opts.whileRunning?.();
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => slot.worker.postMessage({ type: 'cancel', id } satisfies ToWorker);
       ro.signal?.addEventListener('abort', onAbort, { once: true });
       // The job's files are only cleaned up once the worker has stopped touching them:
       // a cancel settles when the worker answers (or dies), with the caller's reason.
       const settle = (): void => {
+        release?.();
         ro.signal?.removeEventListener('abort', onAbort);
         slot.jobs.delete(id);
         if (slot.jobs.size === 0) this.armIdle(slot);

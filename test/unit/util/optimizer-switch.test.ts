@@ -107,6 +107,27 @@ test('with a delay: work over before it never turns TurboFan on; work that lasts
   assert.deepEqual(flags, ['--turbofan', '--no-turbofan'], 'each hold from idle waits the whole delay afresh');
 });
 
+test('with a delay: a holder that says now turns TurboFan on at once, also while others wait; off with the last', (t) => {
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const { sw, flags } = recorded(true, 1000);
+  const waiting = sw.hold();
+  mock.timers.tick(300);
+  const big = sw.hold(true);
+  assert.deepEqual(flags, ['--turbofan'], 'on at once for the big work');
+  mock.timers.tick(5000);
+  assert.deepEqual(flags, ['--turbofan'], 'the pending wait does not turn it on a second time');
+  big();
+  assert.deepEqual(flags, ['--turbofan'], 'the waiting holder is still in');
+  const another = sw.hold(true);
+  another();
+  waiting();
+  assert.deepEqual(flags, ['--turbofan', '--no-turbofan'], 'off when the last holder leaves');
+  const alone = sw.hold(true);
+  alone();
+  assert.deepEqual(flags, ['--turbofan', '--no-turbofan', '--turbofan', '--no-turbofan']);
+});
+
 test('a process started with TurboFan is left alone', async () => {
   const { sw, flags } = recorded(false);
   assert.equal(await sw.during(() => Promise.resolve(7)), 7);
