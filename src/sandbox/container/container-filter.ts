@@ -1,7 +1,6 @@
 // ListContainers / StreamContainers filtering: id (exact or unique prefix; an ambiguous
 // prefix matches nothing, as in containerd), state, pod, labels. Containers still being
 // created are not visible (containerd adds them to its store once created).
-import { compareDecimal } from '../../util/decimal-order.js';
 import { criContainerState, type ContainerRecord, type CriContainerState } from './container.js';
 
 export interface ContainerFilter {
@@ -11,8 +10,9 @@ export interface ContainerFilter {
   labelSelector?: Record<string, string>;
 }
 
+/** The containers of `all` (oldest first, as the store's listByCreation gives them) that match `filter`, in that order. */
 export function filterContainers(
-  all: ContainerRecord[],
+  all: ReadonlyArray<Readonly<ContainerRecord>>,
   filter: ContainerFilter,
   find: (idOrPrefix: string) => ContainerRecord | undefined,
 ): ContainerRecord[] {
@@ -30,5 +30,5 @@ export function filterContainers(
   if (filter.state) recs = recs.filter((r) => criContainerState(r.state) === filter.state);
   const sel = Object.entries(filter.labelSelector ?? {});
   if (sel.length > 0) recs = recs.filter((r) => sel.every(([k, v]) => r.labels[k] === v));
-  return recs.sort((a, b) => compareDecimal(a.createdAt, b.createdAt));
+  return recs;
 }

@@ -282,6 +282,11 @@ export class ContainerManager {
     return fromMemory(() => this.store.resolve(idOrPrefix));
   }
 
+  /** status() without the copy: the kept record itself, frozen (a status answer; AnswerMemo keys on it). */
+  view(idOrPrefix: string): Promise<Readonly<ContainerRecord>> {
+    return fromMemory(() => this.store.resolveKept(idOrPrefix));
+  }
+
   /** The pod's containers as the store holds them now (no refresh: for event snapshots). */
   records(podId: string): ContainerRecord[] {
     return this.store.ofPod(podId);
@@ -301,7 +306,7 @@ export class ContainerManager {
         // a removed pod: match its exact ID
       }
     }
-    const recs = filterContainers(this.store.list(), { ...filter, ...(podId ? { podId } : {}) }, (id) => this.store.find(id));
+    const recs = filterContainers(this.store.listByCreation(), { ...filter, ...(podId ? { podId } : {}) }, (id) => this.store.find(id));
     return recs;
   }
 

@@ -17,7 +17,6 @@ import type { RuntimeDriver } from '../../oci/runtime.js';
 import { resolveBinary } from '../../oci/command.js';
 import { validateSysctls } from '../../oci/spec-sandbox.js';
 import { PidWatches } from '../../../native/index.js';
-import { compareDecimal } from '../../util/decimal-order.js';
 import { KeyedMutex } from '../../util/mutex.js';
 import type { CgroupManager } from '../resources/cgroups.js';
 import type { ContainerEventSink } from '../container/container-events.js';
@@ -279,8 +278,9 @@ export class PodManager {
     return this.locks.runExclusive(id, async () => fn(this.store.resolveKept(id)));
   }
 
-  list(filter: PodFilter = {}): SandboxRecord[] {
-    let recs = this.store.list();
+  /** The pods matching `filter`, oldest first; the kept records (frozen), never copies. */
+  list(filter: PodFilter = {}): ReadonlyArray<Readonly<SandboxRecord>> {
+    let recs = this.store.listByCreation();
     if (filter.id) {
       let one: SandboxRecord | undefined;
       try {
@@ -293,7 +293,7 @@ export class PodManager {
     if (filter.state) recs = recs.filter((r) => (r.state === 'running' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY') === filter.state);
     const sel = Object.entries(filter.labelSelector ?? {});
     if (sel.length > 0) recs = recs.filter((r) => sel.every(([k, v]) => r.config.labels[k] === v));
-    return recs.sort((a, b) => compareDecimal(a.createdAt, b.createdAt));
+    return recs;
   }
 
   /** S4: guards for callers from the container layer. */

@@ -61,7 +61,7 @@ export interface PodStatsSnapshot {
 }
 
 export interface StatsPods {
-  list(filter?: PodFilter): SandboxRecord[];
+  list(filter?: PodFilter): ReadonlyArray<Readonly<SandboxRecord>>;
   get(idOrPrefix: string): SandboxRecord;
   driver(handler: string): RuntimeDriver;
 }

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { errnoCode, errorMessage, InternalError, InvalidArgumentError, NotFoundError } from '../../errors.js';
 import { flock, funlock } from '../../../native/index.js';
 import { writeFileAtomic } from '../../util/atomic-file.js';
+import { compareDecimal } from '../../util/decimal-order.js';
 
 export const METADATA_VERSION = 1;
 const META_FILE = 'meta.json';
@@ -51,7 +52,9 @@ export interface MetadataStoreOptions {
 
 export class MetadataStore<R extends MetadataRecord> {
   readonly dir: string;
-  protected readonly records = new Map<string, R>();
+  private readonly records = new Map<string, R>();
+  /** listByCreation()'s answer until the records change. */
+  private byCreation: ReadonlyArray<Readonly<R>> | undefined;
 
   constructor(private readonly opts: MetadataStoreOptions) {
     this.dir = opts.dir;
@@ -91,7 +94,7 @@ export class MetadataStore<R extends MetadataRecord> {
   /** Writes the record atomically (durably, as a first write) and keeps a copy in memory. */
   async save(rec: R): Promise<void> {
     await this.write(rec, { first: true });
-    this.records.set(rec.id, frozenCopy(rec));
+    this.keep(rec);
   }
 
   /**
@@ -119,7 +122,12 @@ export class MetadataStore<R extends MetadataRecord> {
    * unknown), listed and found like the others until it is removed.
    */
   remember(rec: R): void {
+    this.keep(rec);
+  }
+
+  private keep(rec: R): void {
     this.records.set(rec.id, frozenCopy(rec));
+    this.byCreation = undefined;
   }
 
   /**
@@ -130,6 +138,7 @@ export class MetadataStore<R extends MetadataRecord> {
   async delete(id: string): Promise<void> {
     await this.deleteFiles(id);
     this.records.delete(id);
+    this.byCreation = undefined;
   }
 
   private async deleteFiles(id: string): Promise<void> {
@@ -171,7 +180,7 @@ export class MetadataStore<R extends MetadataRecord> {
         if (rec.version !== METADATA_VERSION) throw new Error(`unknown metadata version ${JSON.stringify(rec.version)}`);
         if (rec.id !== id) throw new Error(`metadata names ${this.opts.kind} "${rec.id}"`);
         records.push(rec);
-        this.records.set(id, frozenCopy(rec));
+        this.keep(rec);
       } catch (e) {
         failures.push({ id, reason: `${this.metaPath(id)}: ${errorMessage(e)}`, kind: 'unreadable', ...(parsed !== undefined ? { parsed } : {}) });
       }
@@ -219,6 +228,15 @@ export class MetadataStore<R extends MetadataRecord> {
     return [...this.records.values()];
   }
 
+  /**
+   * The kept records oldest first (by createdAt, the order List answers in), as one frozen
+   * array: sorted once per change of the records, not on every List (at 100 pods the sort
+   * was ~8 % of a read's CPU in the interpreter). Equal times keep list()'s order.
+   */
+  listByCreation(): ReadonlyArray<Readonly<R>> {
+    return (this.byCreation ??= Object.freeze([...this.records.values()].sort((a, b) => compareDecimal(createdAtOf(a), createdAtOf(b)))));
+  }
+
   has(id: string): boolean {
     return this.records.has(id);
   }
@@ -257,4 +275,10 @@ function deepFreeze<T>(v: T): T {
     for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k]);
   }
   return v;
+}
+
+/** A record's creation time (decimal nanoseconds); "0" for a record type without one. */
+function createdAtOf(rec: MetadataRecord): string {
+  const t = (rec as { createdAt?: unknown }).createdAt;
+  return typeof t === 'string' ? t : '0';
 }
