@@ -210,44 +210,10 @@ function timeoutMs(v: unknown): number {
   return n * 1000;
 }
 
-/** How many container → pod entries PodOfContainer keeps before it starts over. */
-const POD_OF_LIMIT = 4096;
-
-/**
- * The kept (frozen) record of a container, when its pod is known: ContainerManager.status
- * answers a copy of the record (a structured clone per call), which also defeats the
- * AnswerMemo; the pod's list of records (ContainerManager.records) holds the kept records
- * themselves. A container never changes pods, so its pod, learned from the first status
- * answer, stays true while the container exists. Anything else (a prefix, a container
- * gone, one not asked before) takes ContainerManager.status, so answers and errors are
- * the same as its.
- */
-class KeptRecords {
-  private readonly podOf = new Map<string, string>();
-
-  constructor(private readonly containers: ContainerManager) {}
-
-  async of(id: string): Promise<ContainerRecord> {
-    const podId = this.podOf.get(id);
-    if (podId !== undefined) {
-      const kept = this.containers.records(podId).find((r) => r.id === id);
-      if (kept !== undefined) return kept;
-      this.podOf.delete(id);
-    }
-    const r = await this.containers.status(id);
-    if (r.id === id) {
-      if (this.podOf.size >= POD_OF_LIMIT) this.podOf.clear();
-      this.podOf.set(id, r.podId);
-    }
-    return r;
-  }
-}
-
 export function containerHandlers(containers: ContainerManager): HandlerSet {
   // List and status answers: one message per frozen record, sent as the bytes it was first encoded to.
   const listed = new AnswerMemo(containerOf);
   const statuses = new AnswerMemo(containerStatusOf);
-  const kept = new KeptRecords(containers);
   const items = async (filter: ContainerFilterMessage | null | undefined) => listed.list(await containers.list(parseFilter(filter)));
   return {
     unary: {
@@ -268,7 +234,7 @@ export function containerHandlers(containers: ContainerManager): HandlerSet {
         return {};
       },
       async ContainerStatus(req) {
-        const r = await kept.of(containerId(req));
+        const r = await containers.view(containerId(req));
         const res: ContainerStatusResponse = { status: statuses.of(r), info: {} };
         if (req.verbose) {
           res.info = {
