@@ -13,7 +13,7 @@ import {
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { InvalidArgumentError, UnimplementedError } from '../errors.js';
-import type { Metrics } from '../observe/metrics.js';
+import type { InFlightCount, Metrics } from '../observe/metrics.js';
 import { SPAN_ATTR, withSpanAttributes } from '../observe/spans.js';
 import { streamHandlerOf, unaryHandlerOf, type AnyStreamHandler, type AnyUnaryHandler, type CallContext, type HandlerSet } from './handler-types.js';
 import { framedSerializer } from './message-encoder.js';
@@ -136,6 +136,8 @@ interface MethodFacts {
   doneLevel: 'debug' | 'info';
   /** The duration histogram's labels by status code, made at a code's first call. */
   byCode: Map<Status, { service: string; method: string; code: string }>;
+  /** The method's calls in flight (Metrics.callsInFlight), taken at its first call. */
+  inFlight: InFlightCount | undefined;
 }
 
 function durationLabels(facts: MethodFacts, code: Status): { service: string; method: string; code: string } {
@@ -155,6 +157,7 @@ function methodFacts(service: string, method: string): MethodFacts {
     rpcAttributes: { 'rpc.system': 'grpc', 'rpc.service': fullName(service), 'rpc.method': method },
     doneLevel: READ_ONLY.test(method) ? 'debug' : 'info',
     byCode: new Map(),
+    inFlight: undefined,
   };
 }
 
@@ -180,6 +183,7 @@ class CallScope implements CallContext {
   private logger: Logger | undefined;
   private controller: AbortController | undefined;
   private done = false;
+  private readonly inFlight: InFlightCount;
 
   constructor(
     private readonly opts: InstrumentOptions,
@@ -189,7 +193,8 @@ class CallScope implements CallContext {
     private readonly call: CancellableCall,
   ) {
     opts.inflight?.begin();
-    opts.metrics.criCallsInFlight.inc(facts.labels);
+    this.inFlight = facts.inFlight ??= opts.metrics.callsInFlight(facts.labels);
+    this.inFlight.n++;
     this.attributes = spanAttributes(facts.method, req);
     this.span = opts.tracer.startSpan(facts.spanName, { kind: SpanKind.SERVER, attributes: { ...facts.rpcAttributes, ...this.attributes } }, parent);
     this.otelContext = trace.setSpan(parent, this.span);
@@ -260,7 +265,7 @@ class CallScope implements CallContext {
     this.span.setAttribute('rpc.grpc.status_code', code);
     this.span.end();
     this.opts.metrics.criCallDuration.observe(durationLabels(this.facts, code), durationMs / 1000);
-    this.opts.metrics.criCallsInFlight.dec(this.facts.labels);
+    this.inFlight.n--;
     this.opts.inflight?.end();
     return { code, details };
   }

@@ -9,7 +9,7 @@ import { promtoolFindings } from '../../helpers/promtool.js';
 test('promtool check metrics passes on the registry, with calls observed and in flight', async () => {
   const m = new Metrics({ version: '1.2.3' });
   m.criCallDuration.observe({ service: 'RuntimeService', method: 'Version', code: 'OK' }, 0.002);
-  m.criCallsInFlight.inc({ service: 'RuntimeService', method: 'GetContainerEvents' });
+  m.callsInFlight({ service: 'RuntimeService', method: 'GetContainerEvents' }).n++;
   const pull = m.imagePulls.begin();
   pull.progress({ layer: 'sha256:a', bytes: 10, phase: 'downloading' });
   const text = await m.registry.metrics();
@@ -32,7 +32,8 @@ test('process and nodejs metrics carry their standard names; prom-client total g
 test('the CRI call histogram resolves 5 s to 120 s; calls in flight by method', async () => {
   const m = new Metrics({ version: 'x' });
   m.criCallDuration.observe({ service: 'RuntimeService', method: 'RunPodSandbox', code: 'OK' }, 42);
-  m.criCallsInFlight.inc({ service: 'RuntimeService', method: 'StopContainer' });
+  const stops = m.callsInFlight({ service: 'RuntimeService', method: 'StopContainer' });
+  stops.n++;
   const text = await m.registry.metrics();
   const les = [...text.matchAll(/sandlot_cri_request_duration_seconds_bucket\{le="([^"]+)",service="RuntimeService",method="RunPodSandbox",code="OK"\}/g)].map(
     (x) => x[1],
@@ -42,4 +43,7 @@ test('the CRI call histogram resolves 5 s to 120 s; calls in flight by method', 
   assert.match(text, /sandlot_cri_request_duration_seconds_bucket\{le="45",service="RuntimeService",method="RunPodSandbox",code="OK"\} 1/);
   assert.match(text, /sandlot_cri_request_duration_seconds_bucket\{le="30",service="RuntimeService",method="RunPodSandbox",code="OK"\} 0/);
   assert.match(text, /^sandlot_cri_requests_in_flight\{service="RuntimeService",method="StopContainer"\} 1$/m);
+  stops.n--;
+  assert.match(await m.registry.metrics(), /^sandlot_cri_requests_in_flight\{service="RuntimeService",method="StopContainer"\} 0$/m, 'read at each scrape');
+  assert.doesNotMatch(text, /method="RunPodSandbox"\}/, 'no series for a method without a counter');
 });
