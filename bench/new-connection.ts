@@ -4,7 +4,8 @@
 // runs --rounds rounds; in each, every daemon in turn (rotating the order) serves
 // --batch one-call processes one after the other. Per daemon: its CPU per call (all its
 // threads, /proc/PID/task/*/schedstat, read around each batch) and the wall per call as
-// the caller sees it (spawn to exit). Prints medians over the batches; asserts nothing.
+// the caller sees it (spawn to exit). Daemons log at info. Prints medians over the
+// batches; asserts nothing.
 //   node --import tsx bench/new-connection.ts [--rounds 10] [--batch 15] [--method Version] [--baseline CHECKOUT]…
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -37,7 +38,8 @@ async function main(): Promise<void> {
   }
   const daemons: TestDaemon[] = [];
   try {
-    for (const t of targets) daemons.push(await t.start({ built: true }));
+    // At info, as a node runs it: the test helper's debug level logs every call.
+    for (const t of targets) daemons.push(await t.start({ built: true, config: { log_level: 'info' } }));
     const callers = daemons.map((d) => processCaller({ socket: d.socket } as CriRuntime));
     const cpu: number[][] = daemons.map(() => []);
     const wall: number[][] = daemons.map(() => []);

@@ -89,17 +89,30 @@ function decodeBlock(decoder: Decompressor, block: Buffer): HeaderField[] {
 export function firstAuthorityIsValid(frames: Buffer[]): boolean {
   const block = firstBlock(frames);
   const value = authorityString(block);
-  if (value === undefined) return isValidAuthority(authorityOf(block));
+  if (value === undefined) return decodedAuthorityIsValid(block);
   if (value === EMPTY_STRING) return true;
   const key = value.toString('latin1');
   let valid = verdicts.get(key);
   if (valid === undefined) {
     // The value alone, as a literal field with the static name :authority (index 1).
-    valid = isValidAuthority(authorityOf(Buffer.concat([LITERAL_AUTHORITY, value])));
+    valid = decodedAuthorityIsValid(Buffer.concat([LITERAL_AUTHORITY, value]));
     if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
     verdicts.set(key, valid);
   }
   return valid;
+}
+
+/**
+ * A block hpack.js cannot decode is no HPACK at all: it goes to nghttp2 like any other,
+ * which ends the connection with COMPRESSION_ERROR (RFC 9113 §4.3). The error thrown
+ * here would otherwise escape the socket's 'data' listener and end the daemon.
+ */
+function decodedAuthorityIsValid(block: Buffer): boolean {
+  try {
+    return isValidAuthority(authorityOf(block));
+  } catch {
+    return true;
+  }
 }
 
 function firstBlock(frames: Buffer[]): Buffer {

@@ -115,3 +115,9 @@ test("the first block's authority is judged the same however it is encoded", () 
   ]);
   assert.equal(firstAuthorityIsValid([frame(1, 4, late)]), false);
 });
+
+test('a first block hpack.js cannot decode is left to nghttp2 (judged valid), not thrown', () => {
+  for (const bad of [[0xff], [0xbf], [0x41, 0x85, 0xff], [0x00, 0x85], [0x41, 0x81, 0xff]]) {
+    assert.equal(firstAuthorityIsValid([frame(1, 4, Buffer.from(bad))]), true, Buffer.from(bad).toString('hex'));
+  }
+});
