@@ -68,7 +68,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    for (const d of daemons) await d.stop();
+    for (const d of daemons) await d.cleanup();
   }
 }
 
