@@ -79,10 +79,114 @@ function decodeBlock(decoder: Decompressor, block: Buffer): HeaderField[] {
   return out;
 }
 
-/** The `:authority` of a connection's first header block (its HEADERS and CONTINUATION frames); "" when it has none. */
-export function firstAuthority(frames: Buffer[]): string {
+/**
+ * Whether the `:authority` of a connection's first header block (its HEADERS and
+ * CONTINUATION frames; "" when it has none) is one nghttp2 accepts: what the `:authority` is one nghttp2 accepts: what the
+ * connection opener asks of every new connection. Read straight from the block where it
+ * can be (pseudo-header fields come first, and grpc-go's are static-table references and
+ * literals with a static name); anything else is decoded in full with hpack.js.
+ */
+export function firstAuthorityIsValid(frames: Buffer[]): boolean {
+  const block = firstBlock(frames);
+  const value = authorityString(block);
+  if (value === undefined) return decodedAuthorityIsValid(block);
+  if (value === EMPTY_STRING) return true;
+  const key = value.toString('latin1');
+  let valid = verdicts.get(key);
+  if (valid === undefined) {
+    // The value alone, as a literal field with the static name :authority (index 1).
+    valid = decodedAuthorityIsValid(Buffer.concat([LITERAL_AUTHORITY, value]));
+    if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+    verdicts.set(key, valid);
+  }
+  return valid;
+}
+
+/**
+ * A block hpack.js cannot decode is no HPACK at all: it goes to nghttp2 like any other,
+ * which ends the connection with COMPRESSION_ERROR (RFC 9113 §4.3). The error thrown
+ * here would otherwise escape the socket's 'data' listener and end the daemon.
+ */
+function decodedAuthorityIsValid(block: Buffer): boolean {
+  try {
+    return isValidAuthority(authorityOf(block));
+  } catch {
+    return true;
+  }
+}
+
+function firstBlock(frames: Buffer[]): Buffer {
   const fragments = frames.map((f, i) => (i === 0 ? headersPayload(f).fragment : f.subarray(FRAME_HEADER)));
-  return decodeBlock(newDecoder(), Buffer.concat(fragments)).find((h) => h.name === ':authority')?.value ?? '';
+  return fragments.length === 1 ? fragments[0] : Buffer.concat(fragments);
+}
+
+function authorityOf(block: Buffer): string {
+  return decodeBlock(newDecoder(), block).find((h) => h.name === ':authority')?.value ?? '';
+}
+
+/**
+ * Verdicts per encoded :authority string (its Huffman flag, length and bytes decode to one
+ * value): a node's clients send one or two authorities, and decoding one with hpack.js
+ * runs in the interpreter (the daemon's flags) for every connection otherwise.
+ */
+const verdicts = new Map<string, boolean>();
+const MAX_VERDICTS = 64;
+/** A literal field without indexing whose name is static entry 1, :authority (RFC 7541 §6.2.2). */
+const LITERAL_AUTHORITY = Buffer.from([0x01]);
+/** The string representation of "": no Huffman, length 0. */
+const EMPTY_STRING = Buffer.from([0x00]);
+/** Static table entries 1-14 are the pseudo-header fields; 1 is :authority (RFC 7541 Appendix A). */
+const STATIC_AUTHORITY = 1;
+const LAST_STATIC_PSEUDO = 14;
+
+/** An HPACK integer with an N-bit prefix at `at` (RFC 7541 §5.1): its value and the offset after it; undefined when cut short or too big. */
+function readInteger(b: Buffer, at: number, prefixBits: number): [number, number] | undefined {
+  if (at >= b.length) return undefined;
+  const max = (1 << prefixBits) - 1;
+  let value = b[at] & max;
+  at++;
+  if (value < max) return [value, at];
+  for (let shift = 0; shift <= 21; shift += 7) {
+    if (at >= b.length) return undefined;
+    const byte = b[at++];
+    value += (byte & 0x7f) * 2 ** shift;
+    if ((byte & 0x80) === 0) return [value, at];
+  }
+  return undefined;
+}
+
+/**
+ * The encoded string (flag, length, bytes) of the block's first :authority field, when
+ * every field before it is a pseudo-header with a static name and nothing touches the
+ * dynamic table's size; EMPTY_STRING for the indexed static entry (an empty value);
+ * undefined when the block must be decoded in full to know.
+ */
+function authorityString(b: Buffer): Buffer | undefined {
+  let at = 0;
+  while (at < b.length) {
+    const first = b[at];
+    let prefixBits: number;
+    if (first & 0x80) {
+      // Indexed field: a static pseudo-header, or something only a full decode tells.
+      const r = readInteger(b, at, 7);
+      if (r === undefined || r[0] < STATIC_AUTHORITY || r[0] > LAST_STATIC_PSEUDO) return undefined;
+      if (r[0] === STATIC_AUTHORITY) return EMPTY_STRING;
+      at = r[1];
+      continue;
+    }
+    if ((first & 0xc0) === 0x40)
+      prefixBits = 6; // literal with incremental indexing
+    else if ((first & 0xe0) === 0x00)
+      prefixBits = 4; // literal without indexing, never indexed
+    else return undefined; // a dynamic table size update
+    const name = readInteger(b, at, prefixBits);
+    if (name === undefined || name[0] < STATIC_AUTHORITY || name[0] > LAST_STATIC_PSEUDO) return undefined;
+    const length = readInteger(b, name[1], 7);
+    if (length === undefined || length[1] + length[0] > b.length) return undefined;
+    if (name[0] === STATIC_AUTHORITY) return b.subarray(name[1], length[1] + length[0]);
+    at = length[1] + length[0];
+  }
+  return undefined;
 }
 
 export class AuthorityFront extends Duplex {

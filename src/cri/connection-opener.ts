@@ -17,7 +17,7 @@
 // connection error). Bytes that are no HTTP/2 preface go to the session untouched.
 import type { Duplex } from 'node:stream';
 import type net from 'node:net';
-import { AuthorityFront, firstAuthority, isValidAuthority } from './authority-front.js';
+import { AuthorityFront, firstAuthorityIsValid } from './authority-front.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const FRAME_HEADER = 9;
@@ -102,7 +102,7 @@ class ConnectionOpener {
     if (type === TYPE_HEADERS && this.block === undefined) this.block = [frame];
     else if (type === TYPE_CONTINUATION && this.block !== undefined) this.block.push(frame);
     else return;
-    if (flags & FLAG_END_HEADERS) this.valid = isValidAuthority(firstAuthority(this.block));
+    if (flags & FLAG_END_HEADERS) this.valid = firstAuthorityIsValid(this.block);
   }
 
   private handOver(valid: boolean): void {
