@@ -81,7 +81,7 @@ function decodeBlock(decoder: Decompressor, block: Buffer): HeaderField[] {
 
 /**
  * Whether the `:authority` of a connection's first header block (its HEADERS and
- * CONTINUATION frames; "" when it has none) is one nghttp2 accepts: what the `:authority` is one nghttp2 accepts: what the
+ * CONTINUATION frames; "" when it has none) is one nghttp2 accepts: what the
  * connection opener asks of every new connection. Read straight from the block where it
  * can be (pseudo-header fields come first, and grpc-go's are static-table references and
  * literals with a static name); anything else is decoded in full with hpack.js.
