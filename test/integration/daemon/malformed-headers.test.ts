@@ -8,24 +8,15 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { CriClient } from '../../../src/cli/client.js';
 import { startDaemon } from '../../helpers/daemon.js';
+import { frame, PREFACE } from '../../helpers/http2-frames.js';
 import { waitFor } from '../../helpers/wait.js';
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const TYPE_HEADERS = 0x1;
 const TYPE_SETTINGS = 0x4;
 const TYPE_GOAWAY = 0x7;
 const FLAG_ACK = 0x1;
 const FLAGS_END_STREAM_HEADERS = 0x5;
 const COMPRESSION_ERROR = 0x9;
-
-function frame(type: number, flags: number, streamId: number, payload: number[] = []): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId, 5);
-  return Buffer.concat([h, Buffer.from(payload)]);
-}
 
 /** The frames in `bytes` (whole ones), as type and payload. */
 function frames(bytes: Buffer): Array<{ type: number; payload: Buffer }> {

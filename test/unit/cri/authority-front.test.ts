@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import hpack from 'hpack.js';
 import { encodeHeaderFrames, firstAuthorityIsValid, isValidAuthority } from '../../../src/cri/authority-front.js';
+import { frame } from '../../helpers/http2-frames.js';
 
 test('a socket path is not a valid authority, host names and host:port are', () => {
   assert.equal(isValidAuthority('/run/sandlot/sandlot.sock'), false);
@@ -46,14 +47,9 @@ test('re-encoded header frames decode to the same headers and keep END_STREAM an
   assert.deepEqual(got, headers);
 });
 
-/** A HEADERS frame (END_HEADERS unless `more`) or CONTINUATION frame around `payload`. */
-function frame(type: number, flags: number, payload: Buffer): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(1, 5);
-  return Buffer.concat([h, payload]);
+/** A HEADERS or CONTINUATION frame of stream 1 around `payload`. */
+function streamFrame(type: number, flags: number, payload: Buffer): Buffer {
+  return frame(type, flags, 1, payload);
 }
 
 function encodeBlock(fields: Array<{ name: string; value: string; huffman: boolean; neverIndex?: boolean }>): Buffer {
@@ -71,7 +67,7 @@ test("the first block's authority is judged the same however it is encoded", () 
     '8386459962cb6a49a92afdc2bedb6a49a92ee2d9dcc42b1c4b620c7abf4186a0e41d139d095f8b1d75d0620d263d4c4d65647a8b9acac8b4c7602bb2caecff40027465864d833505b11f40899acac8b24d494f6a7f85085f7df7e9',
     'hex',
   );
-  assert.equal(firstAuthorityIsValid([frame(1, 4, grpcGo)]), true);
+  assert.equal(firstAuthorityIsValid([streamFrame(1, 4, grpcGo)]), true);
   const cases: Array<{ authority: string | undefined; huffman: boolean; first?: boolean; neverIndex?: boolean }> = [];
   for (const authority of ['localhost', '/run/sandlot/sandlot.sock', 'unix:///run/x.sock', '', '127.0.0.1:8080', 'a'.repeat(300), undefined]) {
     for (const huffman of [true, false]) {
@@ -91,14 +87,14 @@ test("the first block's authority is judged the same however it is encoded", () 
     }
     const block = encodeBlock(fields);
     const want = isValidAuthority(c.authority ?? '');
-    assert.equal(firstAuthorityIsValid([frame(1, 4, block)]), want, JSON.stringify(c));
+    assert.equal(firstAuthorityIsValid([streamFrame(1, 4, block)]), want, JSON.stringify(c));
     // The same block cut into a HEADERS and a CONTINUATION frame.
     const cut = Math.floor(block.length / 2);
-    assert.equal(firstAuthorityIsValid([frame(1, 0, block.subarray(0, cut)), frame(9, 4, block.subarray(cut))]), want, JSON.stringify(c));
+    assert.equal(firstAuthorityIsValid([streamFrame(1, 0, block.subarray(0, cut)), streamFrame(9, 4, block.subarray(cut))]), want, JSON.stringify(c));
   }
   // The indexed static entry :authority "" and an authority after a regular header
   // (decoded in full: the fast read stops at the first regular field).
-  assert.equal(firstAuthorityIsValid([frame(1, 4, Buffer.from([0x83, 0x81]))]), true);
+  assert.equal(firstAuthorityIsValid([streamFrame(1, 4, Buffer.from([0x83, 0x81]))]), true);
   // Literals without indexing (0x01) and never indexed (0x11) with the static name.
   for (const kind of [0x01, 0x11]) {
     for (const [authority, want] of [
@@ -106,18 +102,18 @@ test("the first block's authority is judged the same however it is encoded", () 
       ['/run/x.sock', false],
     ] as const) {
       const value = Buffer.from(authority);
-      assert.equal(firstAuthorityIsValid([frame(1, 4, Buffer.concat([Buffer.from([0x83, kind, value.length]), value]))]), want, `${kind} ${authority}`);
+      assert.equal(firstAuthorityIsValid([streamFrame(1, 4, Buffer.concat([Buffer.from([0x83, kind, value.length]), value]))]), want, `${kind} ${authority}`);
     }
   }
   const late = encodeBlock([
     { name: 'content-type', value: 'application/grpc', huffman: true },
     { name: ':authority', value: '/run/x.sock', huffman: true },
   ]);
-  assert.equal(firstAuthorityIsValid([frame(1, 4, late)]), false);
+  assert.equal(firstAuthorityIsValid([streamFrame(1, 4, late)]), false);
 });
 
 test('a first block hpack.js cannot decode is left to nghttp2 (judged valid), not thrown', () => {
   for (const bad of [[0xff], [0xbf], [0x41, 0x85, 0xff], [0x00, 0x85], [0x41, 0x81, 0xff]]) {
-    assert.equal(firstAuthorityIsValid([frame(1, 4, Buffer.from(bad))]), true, Buffer.from(bad).toString('hex'));
+    assert.equal(firstAuthorityIsValid([streamFrame(1, 4, Buffer.from(bad))]), true, Buffer.from(bad).toString('hex'));
   }
 });

@@ -11,17 +11,7 @@ import type { Duplex } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { AuthorityFront, encodeHeaderFrames } from '../../../src/cri/authority-front.js';
 import { openConnection } from '../../../src/cri/connection-opener.js';
-
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-
-function frame(type: number, flags: number, streamId: number, payload = Buffer.alloc(0)): Buffer {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(payload.length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(streamId, 5);
-  return Buffer.concat([h, payload]);
-}
+import { frame, PREFACE } from '../../helpers/http2-frames.js';
 
 const SETTINGS = frame(0x4, 0, 0);
 const SETTINGS_ACK = frame(0x4, 0x1, 0);
